@@ -1,0 +1,107 @@
+#pragma once
+// The codec table: one row per cache codec a user can name, and Codec, the row
+// instantiated for a head dimension and a seed. Every codec is a rotation followed
+// by a quantizer that works in the rotated space; attention uses that directly:
+// rotate the query once, score each record without decoding it, accumulate values
+// in rotated space and rotate back once.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "turboquant/codebook.h"
+#include "turboquant/rotation.h"
+
+namespace tq {
+
+enum class QuantKind : uint8_t {
+  f16 = 0,    // fp16 per coordinate
+  q8_0 = 1,   // llama.cpp q8_0: blocks of 32, fp16 scale + int8
+  q4_0 = 2,   // llama.cpp q4_0: blocks of 32, fp16 scale + 4-bit offset-8 codes
+  mse = 3,    // fp16 norm + Lloyd–Max indices (TurboQuant_mse)
+  prod = 4,   // fp16 norm + (b−1)-bit Lloyd–Max + 1-bit QJL signs + fp16 residual norm
+  group = 5,  // per group of g coordinates: fp16 min + fp16 step + b-bit codes
+};
+
+std::string_view quant_name(QuantKind kind);
+
+// One row of the codec table.
+struct CodecSpec {
+  std::string_view name;
+  QuantKind quant;
+  RotationKind rotation;
+  int bits = 0;      // mse: index bits of the first `hi_fraction` coordinates; prod: total
+                     // bits incl. the QJL bit; group: code bits
+  int bits_lo = 0;   // mse fractional widths: index bits of the remaining coordinates
+  int group = 0;     // group: coordinates per group
+  bool corrected_norm = false;  // mse: store ‖x‖/‖c[idx]‖ so the decoded vector keeps ‖x‖
+  std::string_view summary;
+};
+
+const std::vector<CodecSpec>& codec_table();
+const CodecSpec* find_codec(std::string_view name);  // nullptr if unknown
+std::string codec_names();                            // "f16 q8_0 ..." for messages
+
+class Quantizer;  // rotated-space quantizer (internal)
+
+class Codec {
+ public:
+  // Throws tq::Error for an unknown name or a dimension the codec cannot handle.
+  static Codec make(std::string_view name, int dim, uint64_t seed = 0);
+  static Codec make(const CodecSpec& spec, int dim, uint64_t seed = 0);
+
+  const CodecSpec& spec() const { return *spec_; }
+  std::string_view name() const { return spec_->name; }
+  int dim() const { return dim_; }
+  int code_dim() const;
+  uint64_t seed() const { return seed_; }
+  size_t record_bytes() const;        // bytes per encoded vector, everything included
+  double bits_per_coord() const { return 8.0 * static_cast<double>(record_bytes()) / dim_; }
+  size_t param_count() const;         // rotation + QJL parameters
+  const Rotation& rotation() const { return *rotation_; }
+  const Quantizer& quantizer() const { return *quantizer_; }
+
+  // Reference encode / decode of one vector. encode throws tq::Error on NaN/Inf input;
+  // a zero vector encodes to a record that decodes to zero.
+  void encode(const float* x, uint8_t* record) const;
+  void decode(const uint8_t* record, float* x) const;
+
+  // Attention primitives (reference). query_state holds query_state_floats() floats.
+  size_t query_state_floats() const;
+  void prepare_query(const float* q, float* query_state) const;
+  float dot(const float* query_state, const uint8_t* record) const;  // ≈ <q, decode(record)>
+  void accumulate(const uint8_t* record, float weight, float* acc) const;  // acc[code_dim]
+  void finish(const float* acc, float* out) const;  // out[dim] = inverse rotation of acc
+
+ private:
+  Codec() = default;
+  const CodecSpec* spec_ = nullptr;
+  int dim_ = 0;
+  uint64_t seed_ = 0;
+  std::shared_ptr<const Rotation> rotation_;
+  std::shared_ptr<const Quantizer> quantizer_;
+};
+
+// Quantizer in rotated space (y = R x, ‖y‖ = ‖x‖). Exposed so fast paths (SIMD, CUDA)
+// can read layout facts: offsets, codebooks, QJL matrix.
+class Quantizer {
+ public:
+  virtual ~Quantizer() = default;
+  virtual size_t record_bytes() const = 0;
+  virtual size_t param_count() const { return 0; }
+  virtual void encode(const float* y, uint8_t* record) const = 0;
+  virtual void decode(const uint8_t* record, float* y) const = 0;
+  virtual size_t query_state_floats() const { return dim_; }
+  virtual void prepare_query(const float* qy, float* state) const;  // copies qy
+  virtual float dot(const float* state, const uint8_t* record) const;  // default: decode + dot
+  virtual void accumulate(const uint8_t* record, float weight, float* acc) const;
+  int dim() const { return dim_; }  // the rotated (code) dimension
+
+ protected:
+  explicit Quantizer(int dim) : dim_(dim) {}
+  int dim_;
+};
+
+}  // namespace tq

@@ -1,0 +1,110 @@
+#pragma once
+// Concrete rotated-space quantizers. Their record layouts are documented byte by byte
+// in docs/FORMATS.md; fast paths (SIMD, CUDA) read the layout facts exposed here.
+#include <vector>
+
+#include "turboquant/codec.h"
+
+namespace tq {
+
+// [fp16 norm][hi codes: n_hi x bits_hi, packed][lo codes: (dim − n_hi) x bits_lo, packed]
+// Integer widths have n_hi = dim. With corrected_norm the stored norm is ‖y‖/‖c[idx]‖.
+class MseQuantizer final : public Quantizer {
+ public:
+  MseQuantizer(int dim, int bits_hi, int bits_lo, int n_hi, bool corrected_norm);
+  size_t record_bytes() const override { return 2 + hi_bytes_ + lo_bytes_; }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+  float dot(const float* q, const uint8_t* record) const override;
+  void accumulate(const uint8_t* record, float weight, float* acc) const override;
+
+  int n_hi() const { return n_hi_; }
+  const Codebook& hi() const { return *hi_; }
+  const Codebook& lo() const { return *lo_; }
+  size_t hi_offset() const { return 2; }
+  size_t lo_offset() const { return 2 + hi_bytes_; }
+  bool corrected_norm() const { return corrected_; }
+  // Level index of every coordinate, in order.
+  void indices(const uint8_t* record, uint8_t* idx) const;
+
+ private:
+  int n_hi_;
+  bool corrected_;
+  const Codebook* hi_;
+  const Codebook* lo_;
+  size_t hi_bytes_, lo_bytes_;
+};
+
+// [fp16 norm][fp16 residual norm γ][(bits−1)-bit Lloyd–Max codes][dim sign bits of S r]
+// Inner products: n·(<q, c[idx]> + γ·√(π/2)/dim · <S q, sign(S r)>), unbiased over S.
+// The query state is [q (dim)][S q (dim)].
+class ProdQuantizer final : public Quantizer {
+ public:
+  ProdQuantizer(int dim, int bits, uint64_t seed);
+  size_t record_bytes() const override { return 4 + code_bytes_ + sign_bytes_; }
+  size_t param_count() const override { return s_.size(); }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+  size_t query_state_floats() const override { return 2ull * dim_; }
+  void prepare_query(const float* qy, float* state) const override;
+  float dot(const float* state, const uint8_t* record) const override;
+
+  int mse_bits() const { return bits_ - 1; }
+  const Codebook& codebook() const { return *cb_; }
+  const std::vector<float>& qjl_matrix() const { return s_; }  // row-major dim x dim
+  size_t code_offset() const { return 4; }
+  size_t sign_offset() const { return 4 + code_bytes_; }
+
+ private:
+  int bits_;
+  const Codebook* cb_;
+  std::vector<float> s_;
+  size_t code_bytes_, sign_bytes_;
+};
+
+// Per group of `group` coordinates: [fp16 min][fp16 step][codes: group x bits, packed].
+class GroupQuantizer final : public Quantizer {
+ public:
+  GroupQuantizer(int dim, int bits, int group);
+  size_t record_bytes() const override { return (dim_ / group_) * group_bytes(); }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+  int bits() const { return bits_; }
+  int group() const { return group_; }
+  size_t group_bytes() const { return 4 + (static_cast<size_t>(group_) * bits_ + 7) / 8; }
+
+ private:
+  int bits_, group_;
+};
+
+// [fp16 x dim]
+class F16Quantizer final : public Quantizer {
+ public:
+  explicit F16Quantizer(int dim) : Quantizer(dim) {}
+  size_t record_bytes() const override { return 2ull * dim_; }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+  float dot(const float* q, const uint8_t* record) const override;
+  void accumulate(const uint8_t* record, float weight, float* acc) const override;
+};
+
+// llama.cpp q8_0, per block of 32: [fp16 d][int8 q x 32]; x = d·q.
+class Q8_0Quantizer final : public Quantizer {
+ public:
+  explicit Q8_0Quantizer(int dim) : Quantizer(dim) {}
+  size_t record_bytes() const override { return (dim_ / 32) * 34ull; }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+};
+
+// llama.cpp q4_0, per block of 32: [fp16 d][16 bytes: low nibble = x[j], high = x[j+16]];
+// x = d·(q − 8).
+class Q4_0Quantizer final : public Quantizer {
+ public:
+  explicit Q4_0Quantizer(int dim) : Quantizer(dim) {}
+  size_t record_bytes() const override { return (dim_ / 32) * 18ull; }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+};
+
+}  // namespace tq

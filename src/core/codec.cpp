@@ -1,0 +1,123 @@
+#include "turboquant/codec.h"
+
+#include <cmath>
+#include <string>
+
+#include "turboquant/error.h"
+#include "turboquant/quantizers.h"
+#include "turboquant/rng.h"
+
+namespace tq {
+
+namespace {
+
+// Sub-stream ids for the seeds a codec derives from its seed.
+constexpr uint64_t kRotationStream = 1;
+constexpr uint64_t kQjlStream = 2;
+
+std::shared_ptr<const Quantizer> make_quantizer(const CodecSpec& s, int d, uint64_t seed) {
+  const std::string what = "codec " + std::string(s.name) + ": ";
+  auto need_multiple = [&](int m) {
+    if (d % m != 0)
+      throw Error(what + "needs a head dimension divisible by " + std::to_string(m) + ", got " +
+                  std::to_string(d));
+  };
+  switch (s.quant) {
+    case QuantKind::f16: return std::make_shared<F16Quantizer>(d);
+    case QuantKind::q8_0: need_multiple(32); return std::make_shared<Q8_0Quantizer>(d);
+    case QuantKind::q4_0: need_multiple(32); return std::make_shared<Q4_0Quantizer>(d);
+    case QuantKind::mse: {
+      const bool fractional = s.bits_lo != s.bits;
+      if (fractional) need_multiple(16);  // both halves pack to whole bytes
+      return std::make_shared<MseQuantizer>(d, s.bits, s.bits_lo, fractional ? d / 2 : d,
+                                            s.corrected_norm);
+    }
+    case QuantKind::prod: return std::make_shared<ProdQuantizer>(d, s.bits, derive_seed(seed, kQjlStream));
+    case QuantKind::group: need_multiple(s.group); return std::make_shared<GroupQuantizer>(d, s.bits, s.group);
+  }
+  throw Error(what + "unknown quantizer");
+}
+
+}  // namespace
+
+Codec Codec::make(std::string_view name, int dim, uint64_t seed) {
+  const CodecSpec* spec = find_codec(name);
+  if (!spec) throw Error("unknown codec '" + std::string(name) + "'; known codecs: " + codec_names());
+  return make(*spec, dim, seed);
+}
+
+Codec Codec::make(const CodecSpec& spec, int dim, uint64_t seed) {
+  if (dim < 8 || dim > 1024)
+    throw Error("codec " + std::string(spec.name) + ": head dimension " + std::to_string(dim) +
+                " out of range [8, 1024]");
+  Codec c;
+  c.spec_ = &spec;
+  c.dim_ = dim;
+  c.seed_ = seed;
+  try {
+    c.rotation_ = Rotation::make(spec.rotation, dim, derive_seed(seed, kRotationStream));
+  } catch (const Error& e) {
+    throw Error("codec " + std::string(spec.name) + ": " + e.what());
+  }
+  c.quantizer_ = make_quantizer(spec, c.rotation_->code_dim(), seed);
+  return c;
+}
+
+int Codec::code_dim() const { return rotation_->code_dim(); }
+size_t Codec::record_bytes() const { return quantizer_->record_bytes(); }
+size_t Codec::param_count() const { return rotation_->param_count() + quantizer_->param_count(); }
+size_t Codec::query_state_floats() const { return quantizer_->query_state_floats(); }
+
+void Codec::encode(const float* x, uint8_t* record) const {
+  for (int i = 0; i < dim_; ++i)
+    if (!std::isfinite(x[i]))
+      throw Error("codec " + std::string(name()) + ": input coordinate " + std::to_string(i) +
+                  " is not finite (" + std::to_string(x[i]) + ")");
+  std::vector<float> y(code_dim());
+  rotation_->forward(x, y.data());
+  quantizer_->encode(y.data(), record);
+}
+
+void Codec::decode(const uint8_t* record, float* x) const {
+  std::vector<float> y(code_dim());
+  quantizer_->decode(record, y.data());
+  rotation_->inverse(y.data(), x);
+}
+
+void Codec::prepare_query(const float* q, float* state) const {
+  std::vector<float> y(code_dim());
+  rotation_->forward(q, y.data());
+  quantizer_->prepare_query(y.data(), state);
+}
+
+float Codec::dot(const float* state, const uint8_t* record) const {
+  return quantizer_->dot(state, record);
+}
+
+void Codec::accumulate(const uint8_t* record, float weight, float* acc) const {
+  quantizer_->accumulate(record, weight, acc);
+}
+
+void Codec::finish(const float* acc, float* out) const { rotation_->inverse(acc, out); }
+
+// ---- Quantizer defaults: through decode -------------------------------------
+
+void Quantizer::prepare_query(const float* qy, float* state) const {
+  for (int i = 0; i < dim_; ++i) state[i] = qy[i];
+}
+
+float Quantizer::dot(const float* state, const uint8_t* record) const {
+  std::vector<float> y(dim_);
+  decode(record, y.data());
+  float s = 0.f;
+  for (int i = 0; i < dim_; ++i) s += state[i] * y[i];
+  return s;
+}
+
+void Quantizer::accumulate(const uint8_t* record, float weight, float* acc) const {
+  std::vector<float> y(dim_);
+  decode(record, y.data());
+  for (int i = 0; i < dim_; ++i) acc[i] += weight * y[i];
+}
+
+}  // namespace tq

@@ -1,0 +1,32 @@
+#include <cstdio>
+#include <string>
+
+#include "args.h"
+#include "commands.h"
+#include "turboquant/codec.h"
+
+namespace tq::cli {
+
+int cmd_codecs(int argc, char** argv) {
+  Args args(argc, argv, {"help"}, {"dim"});
+  if (args.has("help")) {
+    std::printf("tq codecs [--dim D]\n  The codec table, with exact sizes for head dimension D (default 128).\n");
+    return 0;
+  }
+  const int d = args.get_int("dim", 128);
+  std::printf("%-9s %-10s %-6s %6s %6s %8s  %s\n", "codec", "rotation", "quant", "bits", "B/vec",
+              "params", "summary");
+  for (const auto& s : codec_table()) {
+    try {
+      const Codec c = Codec::make(s, d, 0);
+      std::printf("%-9s %-10s %-6s %6.3f %6zu %8zu  %s\n", std::string(s.name).c_str(),
+                  std::string(rotation_name(s.rotation)).c_str(), std::string(quant_name(s.quant)).c_str(),
+                  c.bits_per_coord(), c.record_bytes(), c.param_count(), std::string(s.summary).c_str());
+    } catch (const Error& e) {
+      std::printf("%-9s (not available at d=%d: %s)\n", std::string(s.name).c_str(), d, e.what());
+    }
+  }
+  return 0;
+}
+
+}  // namespace tq::cli

@@ -1,0 +1,8 @@
+#pragma once
+// Every tq subcommand: one function in its own cmd_*.cpp, one row in kCommands (main.cpp).
+namespace tq::cli {
+
+int cmd_synth(int argc, char** argv);
+int cmd_codecs(int argc, char** argv);
+
+}  // namespace tq::cli
