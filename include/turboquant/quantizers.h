@@ -3,6 +3,7 @@
 // in docs/FORMATS.md; fast paths (SIMD, CUDA) read the layout facts exposed here.
 #include <vector>
 
+#include "turboquant/blocks.h"
 #include "turboquant/codec.h"
 
 namespace tq {
@@ -92,7 +93,7 @@ class F16Quantizer final : public Quantizer {
 class Q8_0Quantizer final : public Quantizer {
  public:
   explicit Q8_0Quantizer(int dim) : Quantizer(dim) {}
-  size_t record_bytes() const override { return (dim_ / 32) * 34ull; }
+  size_t record_bytes() const override { return (dim_ / 32) * sizeof(blocks::BlockQ8_0); }
   void encode(const float* y, uint8_t* record) const override;
   void decode(const uint8_t* record, float* y) const override;
 };
@@ -102,7 +103,7 @@ class Q8_0Quantizer final : public Quantizer {
 class Q4_0Quantizer final : public Quantizer {
  public:
   explicit Q4_0Quantizer(int dim) : Quantizer(dim) {}
-  size_t record_bytes() const override { return (dim_ / 32) * 18ull; }
+  size_t record_bytes() const override { return (dim_ / 32) * sizeof(blocks::BlockQ4_0); }
   void encode(const float* y, uint8_t* record) const override;
   void decode(const uint8_t* record, float* y) const override;
 };

@@ -5,22 +5,14 @@
 #include <cmath>
 #include <cstdint>
 
+#include "turboquant/blocks.h"
 #include "turboquant/half.h"
 #include "turboquant/quantizers.h"
 
 namespace tq {
 
-struct BlockQ8_0 {
-  uint16_t d;
-  int8_t qs[32];
-};
-static_assert(sizeof(BlockQ8_0) == 34);
-
-struct BlockQ4_0 {
-  uint16_t d;
-  uint8_t qs[16];
-};
-static_assert(sizeof(BlockQ4_0) == 18);
+using blocks::BlockQ4_0;
+using blocks::BlockQ8_0;
 
 void F16Quantizer::encode(const float* y, uint8_t* record) const {
   for (int i = 0; i < dim_; ++i) store_half(record + 2 * i, y[i]);
@@ -40,7 +32,7 @@ void F16Quantizer::accumulate(const uint8_t* record, float weight, float* acc) c
 void Q8_0Quantizer::encode(const float* y, uint8_t* record) const {
   for (int b = 0; b < dim_ / 32; ++b) {
     const float* x = y + 32 * b;
-    uint8_t* out = record + 34 * b;
+    uint8_t* out = record + sizeof(BlockQ8_0) * b;
     float amax = 0.f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.f;
@@ -53,7 +45,7 @@ void Q8_0Quantizer::encode(const float* y, uint8_t* record) const {
 
 void Q8_0Quantizer::decode(const uint8_t* record, float* y) const {
   for (int b = 0; b < dim_ / 32; ++b) {
-    const uint8_t* in = record + 34 * b;
+    const uint8_t* in = record + sizeof(BlockQ8_0) * b;
     const float d = load_half(in);
     for (int j = 0; j < 32; ++j) y[32 * b + j] = d * static_cast<int8_t>(in[2 + j]);
   }
@@ -62,7 +54,7 @@ void Q8_0Quantizer::decode(const uint8_t* record, float* y) const {
 void Q4_0Quantizer::encode(const float* y, uint8_t* record) const {
   for (int b = 0; b < dim_ / 32; ++b) {
     const float* x = y + 32 * b;
-    uint8_t* out = record + 18 * b;
+    uint8_t* out = record + sizeof(BlockQ4_0) * b;
     float amax = 0.f, max = 0.f;  // the signed value of largest magnitude
     for (int j = 0; j < 32; ++j)
       if (amax < std::fabs(x[j])) {
@@ -82,7 +74,7 @@ void Q4_0Quantizer::encode(const float* y, uint8_t* record) const {
 
 void Q4_0Quantizer::decode(const uint8_t* record, float* y) const {
   for (int b = 0; b < dim_ / 32; ++b) {
-    const uint8_t* in = record + 18 * b;
+    const uint8_t* in = record + sizeof(BlockQ4_0) * b;
     const float d = load_half(in);
     for (int j = 0; j < 16; ++j) {
       y[32 * b + j] = d * ((in[2 + j] & 15) - 8);

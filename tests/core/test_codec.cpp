@@ -65,8 +65,9 @@ TEST_P(CodecTest, DecodeErrorWithinStatedBound) {
       const float bound = spec.quant == QuantKind::q8_0 ? 0.6f * step : 1.01f * step;
       for (int j = 0; j < 32; ++j) ASSERT_LE(std::fabs(rot[32 * blk + j] - dec[32 * blk + j]), bound);
     }
-    if (spec.quant == QuantKind::f16)
+    if (spec.quant == QuantKind::f16) {
       for (int i = 0; i < d; ++i) ASSERT_LE(std::fabs(rot[i] - dec[i]), std::ldexp(std::fabs(rot[i]), -11) + 1e-7f);
+    }
   }
   const auto& q = c.quantizer();
   double bound = 0;
@@ -104,8 +105,9 @@ TEST_P(CodecTest, AttentionPrimitivesMatchDecode) {
     c.encode(x.data(), rec.data());
     c.decode(rec.data(), y.data());
     c.prepare_query(q.data(), state.data());
-    if (c.spec().quant != QuantKind::prod)
+    if (c.spec().quant != QuantKind::prod) {
       EXPECT_NEAR(c.dot(state.data(), rec.data()), dotd(q, y), 1e-4) << name;
+    }
     const float w = 0.1f * (t + 1);
     c.accumulate(rec.data(), w, acc.data());
     for (int i = 0; i < d; ++i) want[i] += w * y[i];
@@ -245,6 +247,28 @@ TEST(Codec, BadInputGivesClearErrors) {
   EXPECT_THROW(Codec::make("turbo3", 4), Error);  // too small
   EXPECT_NO_THROW(Codec::make("rht3", 96));       // padded to 128
   EXPECT_EQ(Codec::make("rht3", 96).code_dim(), 128);
+}
+
+}  // namespace
+}  // namespace tq
+
+#include "turboquant/blocks.h"
+
+namespace tq {
+namespace {
+
+// The reference quantizers write exactly the documented structs.
+TEST(Codec, RecordSizesEqualTheLayoutStructs) {
+  EXPECT_EQ(Codec::make("turbo3", 128).record_bytes(), sizeof(blocks::MseRecord<128, 3>));
+  EXPECT_EQ(Codec::make("rht4", 128).record_bytes(), sizeof(blocks::MseRecord<128, 4>));
+  EXPECT_EQ(Codec::make("rotor3", 64).record_bytes(), sizeof(blocks::MseRecord<64, 3>));
+  EXPECT_EQ(Codec::make("planar3", 256).record_bytes(), sizeof(blocks::MseRecord<256, 3>));
+  EXPECT_EQ(Codec::make("turbo2.5", 128).record_bytes(), sizeof(blocks::MseSplitRecord<128, 3, 2>));
+  EXPECT_EQ(Codec::make("turbo3.5", 128).record_bytes(), sizeof(blocks::MseSplitRecord<128, 4, 3>));
+  EXPECT_EQ(Codec::make("turbo3p", 128).record_bytes(), sizeof(blocks::ProdRecord<128, 3>));
+  EXPECT_EQ(Codec::make("v3g32", 128).record_bytes(), 4 * sizeof(blocks::GroupBlock<32, 3>));
+  EXPECT_EQ(Codec::make("q8_0", 128).record_bytes(), 4 * sizeof(blocks::BlockQ8_0));
+  EXPECT_EQ(Codec::make("q4_0", 128).record_bytes(), 4 * sizeof(blocks::BlockQ4_0));
 }
 
 }  // namespace
