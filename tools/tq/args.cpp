@@ -49,30 +49,28 @@ std::string Args::get(const std::string& name, const std::string& fallback) cons
   return it == values_.end() ? fallback : it->second;
 }
 
-int Args::get_int(const std::string& name, int fallback) const {
-  if (!has(name)) return fallback;
-  const std::string v = get(name);
+// Parses the whole value with `parse` (std::stoi / std::stod); anything left over is an error.
+template <typename T, typename Parse>
+static T parse_number(const std::string& name, const std::string& v, const char* kind, Parse parse) {
   try {
     size_t used = 0;
-    const int x = std::stoi(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    return x;
+    const T x = parse(v, &used);
+    if (used == v.size()) return x;
   } catch (const std::exception&) {
-    throw Error("option --" + name + ": '" + v + "' is not an integer");
   }
+  throw Error("option --" + name + ": '" + v + "' is not " + kind);
+}
+
+int Args::get_int(const std::string& name, int fallback) const {
+  if (!has(name)) return fallback;
+  return parse_number<int>(name, get(name), "an integer",
+                           [](const std::string& s, size_t* used) { return std::stoi(s, used); });
 }
 
 double Args::get_double(const std::string& name, double fallback) const {
   if (!has(name)) return fallback;
-  const std::string v = get(name);
-  try {
-    size_t used = 0;
-    const double x = std::stod(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    return x;
-  } catch (const std::exception&) {
-    throw Error("option --" + name + ": '" + v + "' is not a number");
-  }
+  return parse_number<double>(name, get(name), "a number",
+                              [](const std::string& s, size_t* used) { return std::stod(s, used); });
 }
 
 std::vector<std::string> Args::get_list(const std::string& name) const {
