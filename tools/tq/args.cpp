@@ -77,4 +77,12 @@ std::vector<std::string> Args::get_list(const std::string& name) const {
   return split(get(name), ',');
 }
 
+std::vector<int> Args::get_int_list(const std::string& name) const {
+  std::vector<int> out;
+  for (const auto& item : get_list(name))
+    out.push_back(parse_number<int>(name, item, "a list of integers",
+                                    [](const std::string& s, size_t* used) { return std::stoi(s, used); }));
+  return out;
+}
+
 }  // namespace tq::cli

@@ -20,6 +20,7 @@ class Args {
   double get_double(const std::string& name, double fallback) const;
   // Comma-separated list.
   std::vector<std::string> get_list(const std::string& name) const;
+  std::vector<int> get_int_list(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

@@ -20,10 +20,7 @@ int cmd_synth(int argc, char** argv) {
   }
   SynthOptions opt;
   opt.codecs = args.get_list("codecs");
-  if (args.has("dims")) {
-    opt.dims.clear();
-    for (const auto& d : args.get_list("dims")) opt.dims.push_back(std::stoi(d));
-  }
+  if (args.has("dims")) opt.dims = args.get_int_list("dims");
   opt.vectors = args.get_int("vectors", opt.vectors);
   opt.seed = static_cast<uint64_t>(args.get_int("seed", static_cast<int>(opt.seed)));
   ProgressBar bar("synth");
