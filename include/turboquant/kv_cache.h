@@ -34,6 +34,78 @@ struct KvCacheConfig {
   uint64_t seed = 0;
 };
 
-class KvCache;  // defined in src/cache
+class ThreadPool;
+
+// The paged cache. Not thread-safe for concurrent writers; readers (attend) may run
+// concurrently with each other. Every error is a tq::Error and leaves the cache as it was.
+class KvCache {
+ public:
+  explicit KvCache(const KvCacheConfig& cfg);  // tq::Error on unknown codec / bad dims
+  KvCache(KvCache&&) noexcept;
+  KvCache& operator=(KvCache&&) noexcept;
+  ~KvCache();
+
+  const KvCacheConfig& config() const { return cfg_; }
+  int add_sequence();               // returns a sequence id (the smallest unused one)
+  void remove_sequence(int seq);    // frees its blocks
+  bool has_sequence(int seq) const;
+  std::vector<int> sequences() const;  // ids of live sequences, ascending
+
+  // Quantize on write. k, v: [n_tokens][n_kv_heads][head_dim] floats, appended at positions
+  // length(layer, seq) ... + n_tokens - 1. tq::Error when the pool is full or on NaN/Inf
+  // (checked before anything is written). `pool` spreads the encoding over threads.
+  void append(int layer, int seq, int n_tokens, const float* k, const float* v,
+              ThreadPool* pool = nullptr);
+  int length(int layer, int seq) const;
+  const Codec& k_codec(int layer, int kv_head) const;
+  const Codec& v_codec(int layer, int kv_head) const;
+  size_t bytes_per_token() const;   // all layers, K + V, exact
+  size_t bytes_used() const;        // bytes of allocated blocks (all layers, K + V)
+
+  // ---- Raw layout, for backends that copy or read the paged bytes (docs/FORMATS.md) ----
+  int num_blocks() const { return num_blocks_; }
+  int free_blocks() const { return static_cast<int>(free_.size()); }
+  int block_tokens() const { return cfg_.block_tokens; }
+  size_t k_record_bytes(int layer) const;
+  size_t v_record_bytes(int layer) const;
+  size_t k_block_bytes(int layer) const;  // n_kv_heads * block_tokens * k_record_bytes
+  size_t v_block_bytes(int layer) const;
+  size_t pool_bytes(int layer, bool values) const;  // num_blocks * block bytes
+  // Base of a layer's K or V pool: block b starts at base + b * block bytes. The pool is
+  // followed by kPoolSlackBytes readable zero bytes so vector loads may run past a record.
+  const uint8_t* k_pool(int layer) const;
+  const uint8_t* v_pool(int layer) const;
+  uint8_t* mutable_k_pool(int layer);
+  uint8_t* mutable_v_pool(int layer);
+  // Logical block -> physical block id, shared by all layers.
+  const std::vector<int32_t>& block_table(int seq) const;
+  // Record of one token of one head (token at absolute position pos < length(layer, seq)).
+  const uint8_t* k_record(int layer, int seq, int kv_head, int pos) const;
+  const uint8_t* v_record(int layer, int seq, int kv_head, int pos) const;
+
+  // Raw write: already-encoded records, [n_tokens][n_kv_heads][record bytes] for K and V
+  // of this layer, appended like append() (used by load and by other backends).
+  void append_records(int layer, int seq, int n_tokens, const uint8_t* k_records,
+                      const uint8_t* v_records);
+  // Adds a sequence with a chosen id (tq::Error when that id is live). For loaders.
+  void add_sequence_with_id(int seq);
+
+  static constexpr size_t kPoolSlackBytes = 64;
+
+ private:
+  struct Layer;
+  struct Sequence;
+  const Layer& layer_at(int layer) const;
+  const Sequence& seq_at(int seq) const;
+  Sequence& seq_at(int seq);
+  const uint8_t* record(int layer, int seq, int kv_head, int pos, bool value) const;
+  void reserve_blocks(Sequence& s, int tokens_needed);
+
+  KvCacheConfig cfg_;
+  int num_blocks_ = 0;
+  std::vector<Layer> layers_;
+  std::vector<Sequence> seqs_;  // by id; dead entries have live == false
+  std::vector<int32_t> free_;   // stack of free physical blocks
+};
 
 }  // namespace tq

@@ -1,0 +1,280 @@
+// The paged cache: per layer a K pool and a V pool of num_blocks blocks, a free list of
+// physical block ids, and per sequence one block table shared by all layers (layers
+// append one after another, so a block allocated for layer 0 is reused by the others).
+// Block layout: [kv_head][token_in_block][record], see kv_cache.h and docs/FORMATS.md.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "turboquant/error.h"
+#include "turboquant/kv_cache.h"
+#include "turboquant/rng.h"
+#include "turboquant/thread_pool.h"
+
+namespace tq {
+
+struct KvCache::Layer {
+  std::vector<Codec> k, v;  // per KV head
+  size_t k_rec = 0, v_rec = 0;
+  size_t k_block = 0, v_block = 0;
+  std::vector<uint8_t> k_pool, v_pool;  // num_blocks * block bytes + kPoolSlackBytes
+};
+
+struct KvCache::Sequence {
+  bool live = false;
+  std::vector<int32_t> blocks;  // logical -> physical
+  std::vector<int> length;      // per layer
+};
+
+namespace {
+
+std::string layer_str(int layer) { return "layer " + std::to_string(layer); }
+
+uint64_t codec_seed(uint64_t seed, int layer, int kv_head, bool value) {
+  return derive_seed(seed, static_cast<uint64_t>(layer) * 65536u + static_cast<uint64_t>(kv_head) * 2u + (value ? 1u : 0u));
+}
+
+Codec make_codec(const std::string& name, int dim, uint64_t seed, int layer, const char* side) {
+  try {
+    return Codec::make(name, dim, seed);
+  } catch (const Error& e) {
+    throw Error("KvCache: " + layer_str(layer) + " " + side + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
+  auto bad = [](const std::string& what) { throw Error("KvCache: " + what); };
+  if (cfg.n_layers <= 0) bad("n_layers must be > 0, got " + std::to_string(cfg.n_layers));
+  if (cfg.n_kv_heads <= 0) bad("n_kv_heads must be > 0, got " + std::to_string(cfg.n_kv_heads));
+  if (cfg.head_dim <= 0) bad("head_dim must be > 0, got " + std::to_string(cfg.head_dim));
+  if (cfg.block_tokens <= 0 || cfg.block_tokens > 4096)
+    bad("block_tokens must be in [1, 4096], got " + std::to_string(cfg.block_tokens));
+  if (cfg.max_tokens <= 0) bad("max_tokens must be > 0, got " + std::to_string(cfg.max_tokens));
+  if (cfg.n_kv_heads > 32768 || cfg.n_layers > 65535) bad("too many layers or KV heads for the seed rule");
+  for (const auto& [layer, names] : cfg.layer_codecs)
+    if (layer < 0 || layer >= cfg.n_layers)
+      bad("layer_codecs names " + layer_str(layer) + " but the cache has " + std::to_string(cfg.n_layers) + " layers");
+  num_blocks_ = static_cast<int>((static_cast<int64_t>(cfg.max_tokens) + cfg.block_tokens - 1) / cfg.block_tokens);
+
+  layers_.resize(cfg.n_layers);
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    std::string kn = cfg.k_codec, vn = cfg.v_codec;
+    if (auto it = cfg.layer_codecs.find(l); it != cfg.layer_codecs.end()) {
+      kn = it->second.first;
+      vn = it->second.second;
+    }
+    Layer& L = layers_[l];
+    for (int h = 0; h < cfg.n_kv_heads; ++h) {
+      L.k.push_back(make_codec(kn, cfg.head_dim, codec_seed(cfg.seed, l, h, false), l, "K"));
+      L.v.push_back(make_codec(vn, cfg.head_dim, codec_seed(cfg.seed, l, h, true), l, "V"));
+    }
+    L.k_rec = L.k[0].record_bytes();
+    L.v_rec = L.v[0].record_bytes();
+    L.k_block = L.k_rec * cfg.block_tokens * cfg.n_kv_heads;
+    L.v_block = L.v_rec * cfg.block_tokens * cfg.n_kv_heads;
+    L.k_pool.assign(L.k_block * num_blocks_ + kPoolSlackBytes, 0);
+    L.v_pool.assign(L.v_block * num_blocks_ + kPoolSlackBytes, 0);
+  }
+  free_.resize(num_blocks_);
+  for (int i = 0; i < num_blocks_; ++i) free_[i] = num_blocks_ - 1 - i;  // pop_back gives 0 first
+}
+
+KvCache::KvCache(KvCache&&) noexcept = default;
+KvCache& KvCache::operator=(KvCache&&) noexcept = default;
+KvCache::~KvCache() = default;
+
+const KvCache::Layer& KvCache::layer_at(int layer) const {
+  if (layer < 0 || layer >= cfg_.n_layers)
+    throw Error("KvCache: " + layer_str(layer) + " out of range [0, " + std::to_string(cfg_.n_layers) + ")");
+  return layers_[layer];
+}
+
+const KvCache::Sequence& KvCache::seq_at(int seq) const {
+  if (seq < 0 || seq >= static_cast<int>(seqs_.size()) || !seqs_[seq].live)
+    throw Error("KvCache: no live sequence " + std::to_string(seq));
+  return seqs_[seq];
+}
+KvCache::Sequence& KvCache::seq_at(int seq) {
+  return const_cast<Sequence&>(static_cast<const KvCache*>(this)->seq_at(seq));
+}
+
+int KvCache::add_sequence() {
+  int id = 0;
+  while (id < static_cast<int>(seqs_.size()) && seqs_[id].live) ++id;
+  add_sequence_with_id(id);
+  return id;
+}
+
+void KvCache::add_sequence_with_id(int seq) {
+  if (seq < 0 || seq > (1 << 24)) throw Error("KvCache: sequence id " + std::to_string(seq) + " out of range");
+  if (seq >= static_cast<int>(seqs_.size())) seqs_.resize(seq + 1);
+  if (seqs_[seq].live) throw Error("KvCache: sequence " + std::to_string(seq) + " already exists");
+  seqs_[seq].live = true;
+  seqs_[seq].blocks.clear();
+  seqs_[seq].length.assign(cfg_.n_layers, 0);
+}
+
+void KvCache::remove_sequence(int seq) {
+  Sequence& s = seq_at(seq);
+  for (auto it = s.blocks.rbegin(); it != s.blocks.rend(); ++it) free_.push_back(*it);
+  s = Sequence{};
+}
+
+bool KvCache::has_sequence(int seq) const {
+  return seq >= 0 && seq < static_cast<int>(seqs_.size()) && seqs_[seq].live;
+}
+
+std::vector<int> KvCache::sequences() const {
+  std::vector<int> ids;
+  for (int i = 0; i < static_cast<int>(seqs_.size()); ++i)
+    if (seqs_[i].live) ids.push_back(i);
+  return ids;
+}
+
+int KvCache::length(int layer, int seq) const {
+  layer_at(layer);
+  return seq_at(seq).length[layer];
+}
+
+const Codec& KvCache::k_codec(int layer, int kv_head) const {
+  const Layer& L = layer_at(layer);
+  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads) throw Error("KvCache: KV head " + std::to_string(kv_head) + " out of range");
+  return L.k[kv_head];
+}
+const Codec& KvCache::v_codec(int layer, int kv_head) const {
+  const Layer& L = layer_at(layer);
+  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads) throw Error("KvCache: KV head " + std::to_string(kv_head) + " out of range");
+  return L.v[kv_head];
+}
+
+size_t KvCache::bytes_per_token() const {
+  size_t b = 0;
+  for (const Layer& L : layers_) b += (L.k_rec + L.v_rec) * cfg_.n_kv_heads;
+  return b;
+}
+
+size_t KvCache::bytes_used() const {
+  size_t per_block = 0;
+  for (const Layer& L : layers_) per_block += L.k_block + L.v_block;
+  return per_block * static_cast<size_t>(num_blocks_ - free_blocks());
+}
+
+size_t KvCache::k_record_bytes(int layer) const { return layer_at(layer).k_rec; }
+size_t KvCache::v_record_bytes(int layer) const { return layer_at(layer).v_rec; }
+size_t KvCache::k_block_bytes(int layer) const { return layer_at(layer).k_block; }
+size_t KvCache::v_block_bytes(int layer) const { return layer_at(layer).v_block; }
+size_t KvCache::pool_bytes(int layer, bool values) const {
+  const Layer& L = layer_at(layer);
+  return (values ? L.v_block : L.k_block) * static_cast<size_t>(num_blocks_);
+}
+const uint8_t* KvCache::k_pool(int layer) const { return layer_at(layer).k_pool.data(); }
+const uint8_t* KvCache::v_pool(int layer) const { return layer_at(layer).v_pool.data(); }
+uint8_t* KvCache::mutable_k_pool(int layer) { return const_cast<uint8_t*>(k_pool(layer)); }
+uint8_t* KvCache::mutable_v_pool(int layer) { return const_cast<uint8_t*>(v_pool(layer)); }
+const std::vector<int32_t>& KvCache::block_table(int seq) const { return seq_at(seq).blocks; }
+
+const uint8_t* KvCache::record(int layer, int seq, int kv_head, int pos, bool value) const {
+  const Layer& L = layer_at(layer);
+  const Sequence& s = seq_at(seq);
+  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads || pos < 0 || pos >= s.length[layer])
+    throw Error(std::string("KvCache: no ") + (value ? "V" : "K") + " record for head " + std::to_string(kv_head) +
+                " at position " + std::to_string(pos));
+  const int bt = cfg_.block_tokens;
+  const size_t rec = value ? L.v_rec : L.k_rec, block = value ? L.v_block : L.k_block;
+  return (value ? L.v_pool : L.k_pool).data() + block * s.blocks[pos / bt] + rec * (static_cast<size_t>(kv_head) * bt + pos % bt);
+}
+const uint8_t* KvCache::k_record(int layer, int seq, int kv_head, int pos) const {
+  return record(layer, seq, kv_head, pos, false);
+}
+const uint8_t* KvCache::v_record(int layer, int seq, int kv_head, int pos) const {
+  return record(layer, seq, kv_head, pos, true);
+}
+
+void KvCache::reserve_blocks(Sequence& s, int tokens_needed) {
+  const size_t need = (static_cast<size_t>(tokens_needed) + cfg_.block_tokens - 1) / cfg_.block_tokens;
+  if (need <= s.blocks.size()) return;
+  const size_t extra = need - s.blocks.size();
+  if (extra > free_.size())
+    throw Error("KvCache: pool full: " + std::to_string(tokens_needed) + " tokens need " + std::to_string(extra) +
+                " more blocks of " + std::to_string(cfg_.block_tokens) + " tokens but " + std::to_string(free_.size()) +
+                " of " + std::to_string(num_blocks_) + " are free (max_tokens = " + std::to_string(cfg_.max_tokens) + ")");
+  for (size_t i = 0; i < extra; ++i) {
+    s.blocks.push_back(free_.back());
+    free_.pop_back();
+  }
+}
+
+namespace {
+
+void check_finite(const float* x, size_t count, int n_kv_heads, int head_dim, const char* side, int layer) {
+  for (size_t i = 0; i < count; ++i)
+    if (!std::isfinite(x[i])) {
+      const size_t per_token = static_cast<size_t>(n_kv_heads) * head_dim;
+      throw Error("KvCache::append: " + layer_str(layer) + " " + side + " of token " + std::to_string(i / per_token) +
+                  ", KV head " + std::to_string((i % per_token) / head_dim) + ", coordinate " +
+                  std::to_string(i % head_dim) + " is not finite (" + std::to_string(x[i]) + ")");
+    }
+}
+
+}  // namespace
+
+void KvCache::append(int layer, int seq, int n_tokens, const float* k, const float* v, ThreadPool* pool) {
+  const Layer& L = layer_at(layer);
+  Sequence& s = seq_at(seq);
+  if (n_tokens < 0) throw Error("KvCache::append: n_tokens must be >= 0, got " + std::to_string(n_tokens));
+  if (n_tokens == 0) return;
+  if (!k || !v) throw Error("KvCache::append: null K or V pointer");
+  const int H = cfg_.n_kv_heads, D = cfg_.head_dim;
+  const size_t count = static_cast<size_t>(n_tokens) * H * D;
+  check_finite(k, count, H, D, "K", layer);
+  check_finite(v, count, H, D, "V", layer);
+  const int pos0 = s.length[layer];
+  reserve_blocks(s, pos0 + n_tokens);
+
+  // One task per (token, head) pair, grouped so each task encodes a few records.
+  const int bt = cfg_.block_tokens;
+  auto encode_one = [&](int t, int h) {
+    const int pos = pos0 + t;
+    const size_t blk = static_cast<size_t>(s.blocks[pos / bt]);
+    const size_t slot = static_cast<size_t>(h) * bt + pos % bt;
+    const size_t src = (static_cast<size_t>(t) * H + h) * D;
+    L.k[h].encode(k + src, const_cast<uint8_t*>(L.k_pool.data()) + L.k_block * blk + L.k_rec * slot);
+    L.v[h].encode(v + src, const_cast<uint8_t*>(L.v_pool.data()) + L.v_block * blk + L.v_rec * slot);
+  };
+  const int pairs = n_tokens * H;
+  if (pool && pool->size() > 1 && pairs > 1) {
+    const int tasks = std::min(pairs, pool->size() * 4);
+    pool->parallel_for(tasks, [&](int task) {
+      for (int i = task; i < pairs; i += tasks) encode_one(i / H, i % H);
+    });
+  } else {
+    for (int i = 0; i < pairs; ++i) encode_one(i / H, i % H);
+  }
+  s.length[layer] = pos0 + n_tokens;
+}
+
+void KvCache::append_records(int layer, int seq, int n_tokens, const uint8_t* k_records, const uint8_t* v_records) {
+  Layer& L = layers_[(layer_at(layer), layer)];
+  Sequence& s = seq_at(seq);
+  if (n_tokens < 0) throw Error("KvCache::append_records: n_tokens must be >= 0, got " + std::to_string(n_tokens));
+  if (n_tokens == 0) return;
+  if (!k_records || !v_records) throw Error("KvCache::append_records: null record pointer");
+  const int H = cfg_.n_kv_heads, bt = cfg_.block_tokens;
+  const int pos0 = s.length[layer];
+  reserve_blocks(s, pos0 + n_tokens);
+  for (int t = 0; t < n_tokens; ++t) {
+    const int pos = pos0 + t;
+    const size_t blk = static_cast<size_t>(s.blocks[pos / bt]);
+    for (int h = 0; h < H; ++h) {
+      const size_t slot = static_cast<size_t>(h) * bt + pos % bt;
+      const size_t src = static_cast<size_t>(t) * H + h;
+      std::copy_n(k_records + src * L.k_rec, L.k_rec, L.k_pool.data() + L.k_block * blk + L.k_rec * slot);
+      std::copy_n(v_records + src * L.v_rec, L.v_rec, L.v_pool.data() + L.v_block * blk + L.v_rec * slot);
+    }
+  }
+  s.length[layer] = pos0 + n_tokens;
+}
+
+}  // namespace tq

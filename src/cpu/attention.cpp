@@ -1,0 +1,235 @@
+// Fast attention driver. Work is split into items (KV head, query tile, context chunk):
+//  - a query tile holds a few consecutive queries; with the KV head's GQA group of query
+//    heads they form up to ~8 rows that share every record read;
+//  - a context chunk is a run of whole cache blocks (split-K), so one long sequence still
+//    spreads over all threads. Each item keeps its own online softmax (max m, sum l,
+//    unnormalized acc in rotated space); items of a tile are merged with the usual
+//    log-sum-exp rule  M = max m_c, l = sum l_c e^(m_c - M), acc = sum acc_c e^(m_c - M),
+//    and each row is rotated back once (Codec::finish).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attention_common.h"
+#include "kernels.h"
+#include "turboquant/thread_pool.h"
+
+namespace tq {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kRowsPerTile = 8;       // rows sharing a record read (register budget of the kernels)
+constexpr int kMinChunkTokens = 256;  // below this a split costs more than it saves
+
+struct Tile {
+  int kv_head, i0, i1;  // queries [i0, i1)
+  int lo, hi;           // union of the rows' visible keys [lo, hi]
+  int chunk_tokens, n_chunks, part0;  // chunk c covers [lo + c*chunk_tokens, ...)
+};
+
+struct Layout {
+  int H, D, Dc, G, bt;
+  size_t k_rec, v_rec, k_block, v_block;
+  const uint8_t *k_pool, *v_pool;
+  const std::vector<int32_t>* blocks;
+};
+
+// One work item: rows of `tile` over keys [c_lo, c_hi], results into m, l, acc.
+void run_item(const Layout& L, const Tile& tile, int c_lo, int c_hi, int q_pos0, const AttentionParams& p,
+              const detail::KeyScorer& ks, const detail::ValueAccumulator& va, const float* states,
+              float* m, float* l, float* acc) {
+  const int rows = (tile.i1 - tile.i0) * L.G;
+  std::fill(m, m + rows, kNegInf);
+  std::fill(l, l + rows, 0.f);
+  std::fill(acc, acc + static_cast<size_t>(rows) * L.Dc, 0.f);
+  std::vector<float> s(static_cast<size_t>(rows) * L.bt), w(s.size());
+  std::vector<int> row_lo(rows), row_hi(rows);
+  for (int r = 0; r < rows; ++r) {
+    const int pos = q_pos0 + tile.i0 + r / L.G;
+    row_lo[r] = detail::first_key(pos, p.window);
+    row_hi[r] = pos;
+  }
+  for (int t0 = c_lo; t0 <= c_hi;) {
+    const int blk = t0 / L.bt;
+    const int t1 = std::min(c_hi + 1, (blk + 1) * L.bt);  // [t0, t1) inside one block
+    const int T = t1 - t0;
+    const size_t phys = static_cast<size_t>((*L.blocks)[blk]);
+    const size_t slot = static_cast<size_t>(tile.kv_head) * L.bt + t0 % L.bt;
+    ks.score(states, rows, L.k_pool + L.k_block * phys + L.k_rec * slot, T, s.data());
+    for (int r = 0; r < rows; ++r) {
+      float* sr = s.data() + static_cast<size_t>(r) * T;
+      float* wr = w.data() + static_cast<size_t>(r) * T;
+      if (t0 < row_lo[r] || t1 - 1 > row_hi[r] || p.softcap > 0.f)  // edge of the mask, or softcap
+        for (int t = 0; t < T; ++t) {
+          const int pos = t0 + t;
+          sr[t] = (pos < row_lo[r] || pos > row_hi[r]) ? kNegInf : detail::cap_score(sr[t], p.softcap);
+        }
+      const float mx = std::max(m[r], detail::max_of(sr, T));
+      if (mx == kNegInf) {  // nothing visible to this row here
+        std::fill(wr, wr + T, 0.f);
+        continue;
+      }
+      if (mx > m[r]) {
+        const float corr = std::exp(m[r] - mx);
+        l[r] *= corr;
+        float* a = acc + static_cast<size_t>(r) * L.Dc;
+        for (int j = 0; j < L.Dc; ++j) a[j] *= corr;
+        m[r] = mx;
+      }
+      l[r] += detail::exp_and_sum(sr, T, mx, wr);
+    }
+    va.add(L.v_pool + L.v_block * phys + L.v_rec * slot, T, w.data(), rows, acc);
+    t0 = t1;
+  }
+}
+
+}  // namespace
+
+bool attend_has_simd() { return detail::avx2_compiled() || detail::avx512_compiled(); }
+
+bool attend_path_compiled(AttendPath path) {
+  switch (path) {
+    case AttendPath::avx512: return detail::avx512_compiled();
+    case AttendPath::avx2: return detail::avx2_compiled();
+    default: return true;
+  }
+}
+
+void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, int q_pos0, const AttentionParams& p,
+            float* out, ThreadPool* pool) {
+  attend(cache, layer, seq, q, n_q, q_pos0, p, out, pool, AttendOptions{});
+}
+
+void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, int q_pos0, const AttentionParams& p,
+            float* out, ThreadPool* pool, const AttendOptions& opt) {
+  detail::check_attend_args(cache, layer, seq, q, n_q, q_pos0, p, out);
+  if (n_q == 0) return;
+  const KvCacheConfig& cfg = cache.config();
+  Layout L;
+  L.H = cfg.n_kv_heads;
+  L.D = cfg.head_dim;
+  L.Dc = cache.v_codec(layer, 0).code_dim();
+  L.G = p.n_heads / L.H;
+  L.bt = cfg.block_tokens;
+  L.k_rec = cache.k_record_bytes(layer);
+  L.v_rec = cache.v_record_bytes(layer);
+  L.k_block = cache.k_block_bytes(layer);
+  L.v_block = cache.v_block_bytes(layer);
+  L.k_pool = cache.k_pool(layer);
+  L.v_pool = cache.v_pool(layer);
+  L.blocks = &cache.block_table(seq);
+  const int threads = pool ? pool->size() : 1;
+
+  // Kernels per KV head (codecs differ by seed; prod and the fallbacks read the quantizer).
+  std::vector<std::unique_ptr<detail::KeyScorer>> ks(L.H);
+  std::vector<std::unique_ptr<detail::ValueAccumulator>> va(L.H);
+  for (int g = 0; g < L.H; ++g) {
+    ks[g] = detail::make_key_scorer(cache.k_codec(layer, g), opt.path);
+    va[g] = detail::make_value_accumulator(cache.v_codec(layer, g), opt.path);
+  }
+
+  // Queries: rotate once per row (Codec::prepare_query), with the score scale folded in.
+  const size_t qsf = cache.k_codec(layer, 0).query_state_floats();
+  const int n_rows = n_q * p.n_heads;
+  std::vector<float> qstate(static_cast<size_t>(n_rows) * qsf);
+  auto prep = [&](int row) {
+    const Codec& kc = cache.k_codec(layer, (row % p.n_heads) / L.G);
+    float* st = qstate.data() + qsf * row;
+    kc.prepare_query(q + static_cast<size_t>(row) * L.D, st);
+    for (size_t i = 0; i < qsf; ++i) st[i] *= p.scale;
+  };
+  if (pool && n_rows > 1)
+    pool->parallel_for(n_rows, prep);
+  else
+    for (int r = 0; r < n_rows; ++r) prep(r);
+
+  // Tiles and their chunks.
+  const int q_per_tile = std::max(1, kRowsPerTile / L.G);
+  std::vector<Tile> tiles;
+  for (int g = 0; g < L.H; ++g)
+    for (int i0 = 0; i0 < n_q; i0 += q_per_tile) {
+      Tile t{};
+      t.kv_head = g;
+      t.i0 = i0;
+      t.i1 = std::min(n_q, i0 + q_per_tile);
+      t.lo = detail::first_key(q_pos0 + i0, p.window);
+      t.hi = q_pos0 + t.i1 - 1;
+      tiles.push_back(t);
+    }
+  const int want_items = threads > 1 ? 4 * threads : 1;
+  const int chunks_per_tile = std::max(1, (want_items + static_cast<int>(tiles.size()) - 1) / static_cast<int>(tiles.size()));
+  int n_parts = 0;
+  for (Tile& t : tiles) {
+    const int range = t.hi - t.lo + 1;
+    int ct = opt.split_tokens > 0 ? opt.split_tokens
+                                  : std::max(kMinChunkTokens, (range + chunks_per_tile - 1) / chunks_per_tile);
+    ct = (ct + L.bt - 1) / L.bt * L.bt;  // whole blocks
+    t.chunk_tokens = ct;
+    t.n_chunks = (range + ct - 1) / ct;
+    t.part0 = n_parts;
+    n_parts += t.n_chunks;
+  }
+  struct Item { int tile, chunk; };
+  std::vector<Item> items;
+  for (int ti = 0; ti < static_cast<int>(tiles.size()); ++ti)
+    for (int c = 0; c < tiles[ti].n_chunks; ++c) items.push_back({ti, c});
+
+  // Partials: per part, rows x (m, l, acc[Dc]).
+  const int max_rows = q_per_tile * L.G;
+  const size_t part_floats = static_cast<size_t>(max_rows) * (2 + L.Dc);
+  std::vector<float> parts(part_floats * n_parts);
+  auto run = [&](int idx) {
+    const Item it = items[idx];
+    const Tile& t = tiles[it.tile];
+    const int rows = (t.i1 - t.i0) * L.G;
+    const detail::KeyScorer& k = *ks[t.kv_head];
+    std::vector<float> states(k.state_floats() * rows);
+    for (int r = 0; r < rows; ++r) {
+      const int row = (t.i0 + r / L.G) * p.n_heads + t.kv_head * L.G + r % L.G;
+      k.prepare(qstate.data() + qsf * row, states.data() + k.state_floats() * r);
+    }
+    const int c_lo = t.lo + it.chunk * t.chunk_tokens;
+    const int c_hi = std::min(t.hi, c_lo + t.chunk_tokens - 1);
+    float* base = parts.data() + part_floats * (t.part0 + it.chunk);
+    run_item(L, t, c_lo, c_hi, q_pos0, p, k, *va[t.kv_head], states.data(), base, base + max_rows,
+             base + 2 * max_rows);
+  };
+  if (pool && items.size() > 1)
+    pool->parallel_for(static_cast<int>(items.size()), run);
+  else
+    for (int i = 0; i < static_cast<int>(items.size()); ++i) run(i);
+
+  // Merge the chunks of each tile and rotate back.
+  auto merge = [&](int ti) {
+    const Tile& t = tiles[ti];
+    const int rows = (t.i1 - t.i0) * L.G;
+    const Codec& vc = cache.v_codec(layer, t.kv_head);
+    std::vector<float> acc(L.Dc);
+    for (int r = 0; r < rows; ++r) {
+      float M = kNegInf;
+      for (int c = 0; c < t.n_chunks; ++c) M = std::max(M, parts[part_floats * (t.part0 + c) + r]);
+      float lsum = 0.f;
+      std::fill(acc.begin(), acc.end(), 0.f);
+      for (int c = 0; c < t.n_chunks; ++c) {
+        const float* base = parts.data() + part_floats * (t.part0 + c);
+        if (base[r] == kNegInf) continue;  // chunk saw no key for this row
+        const float f = std::exp(base[r] - M);
+        lsum += f * base[max_rows + r];
+        const float* a = base + 2 * max_rows + static_cast<size_t>(r) * L.Dc;
+        for (int j = 0; j < L.Dc; ++j) acc[j] += f * a[j];
+      }
+      const float inv = 1.f / lsum;  // lsum > 0: every query sees at least its own key
+      for (float& a : acc) a *= inv;
+      const int row = (t.i0 + r / L.G) * p.n_heads + t.kv_head * L.G + r % L.G;
+      vc.finish(acc.data(), out + static_cast<size_t>(row) * L.D);
+    }
+  };
+  if (pool && tiles.size() > 1)
+    pool->parallel_for(static_cast<int>(tiles.size()), merge);
+  else
+    for (int i = 0; i < static_cast<int>(tiles.size()); ++i) merge(i);
+}
+
+}  // namespace tq

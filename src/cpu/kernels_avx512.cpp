@@ -1,0 +1,185 @@
+// AVX-512 kernels (16 lanes): the same segment decoders as kernels_avx2.cpp at twice the
+// width, so each record costs half the instructions. One vpermps holds a whole 4-bit
+// codebook (16 levels), so every mse width is one permute per 16 coordinates. With
+// AVX512-VBMI the 16 codes of a chunk come out of one vpmultishiftqb (each lane picks its
+// own bit offset from the broadcast 64-bit word); without it, two 32-bit broadcasts and a
+// per-lane shift do the same.
+#include "kernels.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_*.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kernels_simd.h"
+#include "turboquant/quantizers.h"
+
+namespace tq::detail {
+
+bool avx512_compiled() { return true; }
+
+namespace {
+
+inline float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+struct V16 {
+  using T = __m512;
+  static constexpr int kWidth = 16;
+  static T zero() { return _mm512_setzero_ps(); }
+  static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, T v) { _mm512_storeu_ps(p, v); }
+  static T set1(float x) { return _mm512_set1_ps(x); }
+  static float hsum(T v) { return _mm512_reduce_add_ps(v); }
+};
+
+// Lane l of the result: bits [b*l, b*l + b) of the little-endian bytes at p (b <= 4, so
+// the 16 codes lie in the first 8 bytes).
+struct CodeUnpacker16 {
+  __m512i ctrl, mask;
+  int bits;
+  explicit CodeUnpacker16(int b) : mask(_mm512_set1_epi32((1 << b) - 1)), bits(b) {
+#if defined(__AVX512VBMI__)
+    alignas(64) int64_t c[8];
+    for (int j = 0; j < 8; ++j) c[j] = int64_t(b * 2 * j) | (int64_t(b * (2 * j + 1)) << 32);
+    ctrl = _mm512_load_si512(c);
+#else
+    alignas(64) int32_t c[16];
+    for (int l = 0; l < 16; ++l) c[l] = b * (l % 8);
+    ctrl = _mm512_load_si512(c);
+#endif
+  }
+  __m512i operator()(const uint8_t* p) const {
+#if defined(__AVX512VBMI__)
+    int64_t w;
+    std::memcpy(&w, p, 8);
+    return _mm512_and_si512(_mm512_multishift_epi64_epi8(ctrl, _mm512_set1_epi64(w)), mask);
+#else
+    int32_t lo, hi;  // codes 0-7 start at bit 0 of p, codes 8-15 at bit 0 of p + bits
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + bits, 4);
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(lo)), _mm256_set1_epi32(hi), 1);
+    return _mm512_and_si512(_mm512_srlv_epi32(v, ctrl), mask);
+#endif
+  }
+};
+
+struct SegBase {
+  using V = V16;
+  int c0, nc;
+  static float norm(const uint8_t* rec) { return half_at(rec); }
+};
+
+struct F16Seg : SegBase {
+  __m512 load(const uint8_t* rec, int k) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rec + 32 * k)));
+  }
+};
+
+struct MseSeg : SegBase {
+  size_t offset;
+  int bits;
+  CodeUnpacker16 unpack;
+  __m512 levels;
+  MseSeg(int c0_, int nc_, size_t off, const Codebook& cb)
+      : SegBase{c0_, nc_}, offset(off), bits(cb.bits), unpack(cb.bits) {
+    alignas(64) float lv[16] = {};
+    for (size_t i = 0; i < cb.levels.size(); ++i) lv[i] = cb.levels[i];
+    levels = _mm512_load_ps(lv);
+  }
+  __m512 load(const uint8_t* rec, int k) const {
+    return _mm512_permutexvar_ps(unpack(rec + offset + static_cast<size_t>(k) * 2 * bits), levels);
+  }
+};
+
+struct Q8Seg : SegBase {
+  __m512 load(const uint8_t* rec, int c) const {
+    const uint8_t* blk = rec + 34 * (c >> 1);
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + 16 * (c & 1)));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), _mm512_set1_ps(half_at(blk)));
+  }
+};
+
+struct Q4Seg : SegBase {
+  __m512 load(const uint8_t* rec, int c) const {
+    const uint8_t* blk = rec + 18 * (c >> 1);
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+    const __m512i nib = (c & 1) ? _mm512_srli_epi32(b, 4) : _mm512_and_si512(b, _mm512_set1_epi32(15));
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8)));
+    return _mm512_mul_ps(v, _mm512_set1_ps(half_at(blk)));
+  }
+};
+
+struct GroupSeg : SegBase {
+  int bits, chunks_per_group;
+  size_t group_bytes;
+  CodeUnpacker16 unpack;
+  GroupSeg(int c0_, int nc_, const GroupQuantizer& gq)
+      : SegBase{c0_, nc_}, bits(gq.bits()), chunks_per_group(gq.group() / 16), group_bytes(gq.group_bytes()),
+        unpack(gq.bits()) {}
+  __m512 load(const uint8_t* rec, int c) const {
+    const uint8_t* g = rec + group_bytes * (c / chunks_per_group);
+    const __m512 code = _mm512_cvtepi32_ps(unpack(g + 4 + static_cast<size_t>(c % chunks_per_group) * 2 * bits));
+    return _mm512_fmadd_ps(code, _mm512_set1_ps(half_at(g + 2)), _mm512_set1_ps(half_at(g)));
+  }
+};
+
+template <template <class> class K, class Base>
+std::unique_ptr<Base> make_avx512(const Codec& c) {
+  const int D = c.code_dim();
+  if (D % 16 != 0) return nullptr;
+  const int nc = D / 16;
+  simd::Layout L{c.record_bytes(), false, D};
+  const Quantizer& q = c.quantizer();
+  switch (c.spec().quant) {
+    case QuantKind::f16: return std::make_unique<K<F16Seg>>(std::vector<F16Seg>{F16Seg{{0, nc}}}, L);
+    case QuantKind::q8_0: return std::make_unique<K<Q8Seg>>(std::vector<Q8Seg>{Q8Seg{{0, nc}}}, L);
+    case QuantKind::q4_0: return std::make_unique<K<Q4Seg>>(std::vector<Q4Seg>{Q4Seg{{0, nc}}}, L);
+    case QuantKind::group: {
+      const auto& gq = static_cast<const GroupQuantizer&>(q);
+      if (gq.group() % 16 != 0 || gq.bits() > 4) return nullptr;
+      return std::make_unique<K<GroupSeg>>(std::vector<GroupSeg>{GroupSeg(0, nc, gq)}, L);
+    }
+    case QuantKind::mse: {
+      const auto& mq = static_cast<const MseQuantizer&>(q);
+      if (mq.n_hi() % 16 != 0 || mq.hi().bits > 4 || mq.lo().bits > 4) return nullptr;
+      L.normed = true;
+      const int hi_c = mq.n_hi() / 16;
+      std::vector<MseSeg> segs{MseSeg(0, hi_c, mq.hi_offset(), mq.hi())};
+      if (hi_c < nc) segs.emplace_back(hi_c, nc - hi_c, mq.lo_offset(), mq.lo());
+      return std::make_unique<K<MseSeg>>(std::move(segs), L);
+    }
+    case QuantKind::prod: return nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<KeyScorer> make_avx512_key_scorer(const Codec& codec) {
+  return make_avx512<simd::Scorer, KeyScorer>(codec);
+}
+std::unique_ptr<ValueAccumulator> make_avx512_value_accumulator(const Codec& codec) {
+  return make_avx512<simd::Accumulator, ValueAccumulator>(codec);
+}
+
+}  // namespace tq::detail
+
+#else  // no AVX-512 in this build
+
+namespace tq::detail {
+bool avx512_compiled() { return false; }
+std::unique_ptr<KeyScorer> make_avx512_key_scorer(const Codec&) { return nullptr; }
+std::unique_ptr<ValueAccumulator> make_avx512_value_accumulator(const Codec&) { return nullptr; }
+}  // namespace tq::detail
+
+#endif

@@ -1,0 +1,135 @@
+#pragma once
+// The SIMD kernel bodies, written once over a "segment" decoder Seg that turns one chunk
+// of Seg::V::kWidth packed coordinates into a register of floats (kernels_avx2.cpp: 8
+// lanes, kernels_avx512.cpp: 16). Keys: for each token every row accumulates FMAs
+// against the same decoded register, then one horizontal sum per row. Values: per
+// chunk, the rows' accumulators stay in registers across the block's tokens.
+// Included only by files compiled with the matching instruction set.
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "kernels.h"
+
+namespace tq::detail::simd {
+
+// Scale of a whole record (the mse norm, else 1) and the record geometry.
+struct Layout {
+  size_t rec;
+  bool normed;
+  int dim;  // code dimension, a multiple of the vector width
+};
+
+// NC > 0: one segment of exactly NC chunks, known at compile time (head_dim 64/128/256),
+// so addresses are constant offsets; NC = 0: any segments, counts read at run time.
+template <int RB, int NC, class Seg>
+void score_rows(const std::vector<Seg>& segs, const Layout& L, const float* states, const uint8_t* recs, int T,
+                float* scores) {
+  using V = typename Seg::V;
+  constexpr int W = V::kWidth;
+  const size_t sf = NC ? W * NC : L.dim;
+  for (int t = 0; t < T; ++t) {
+    const uint8_t* rec = recs + L.rec * t;
+    typename V::T acc[RB];
+    for (int r = 0; r < RB; ++r) acc[r] = V::zero();
+    for (const Seg& sg : segs)
+#pragma GCC unroll 4
+      for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
+        const auto y = sg.load(rec, k);
+        const float* q = states + W * ((NC ? 0 : sg.c0) + k);
+        for (int r = 0; r < RB; ++r) acc[r] = V::fmadd(V::loadu(q + sf * r), y, acc[r]);
+      }
+    const float s = L.normed ? Seg::norm(rec) : 1.f;
+    for (int r = 0; r < RB; ++r) scores[static_cast<size_t>(r) * T + t] = s * V::hsum(acc[r]);
+  }
+}
+
+// wt: [T][RB] weights (record norm folded in), interleaved so a token's RB weights are adjacent.
+template <int RB, int NC, class Seg>
+void add_rows(const std::vector<Seg>& segs, const Layout& L, const uint8_t* recs, int T, const float* wt,
+              float* acc) {
+  using V = typename Seg::V;
+  constexpr int W = V::kWidth;
+  const size_t stride = NC ? W * NC : L.dim;
+  for (const Seg& sg : segs)
+    for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
+      float* col = acc + W * static_cast<size_t>((NC ? 0 : sg.c0) + k);
+      typename V::T a[RB];
+      for (int r = 0; r < RB; ++r) a[r] = V::loadu(col + stride * r);
+      const uint8_t* rec = recs;
+      const float* w = wt;
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t, rec += L.rec, w += RB) {
+        const auto y = sg.load(rec, k);
+        for (int r = 0; r < RB; ++r) a[r] = V::fmadd(V::set1(w[r]), y, a[r]);
+      }
+      for (int r = 0; r < RB; ++r) V::storeu(col + stride * r, a[r]);
+    }
+}
+
+// Runs f.template operator()<RB>(r0) over row blocks of at most 4 rows.
+template <class F>
+void for_row_blocks(int R, F&& f) {
+  int r0 = 0;
+  for (; R - r0 >= 4; r0 += 4) f.template operator()<4>(r0);
+  if (R - r0 == 3) f.template operator()<3>(r0);
+  if (R - r0 == 2) f.template operator()<2>(r0);
+  if (R - r0 == 1) f.template operator()<1>(r0);
+}
+
+// Runs f.template operator()<NC>() with NC the compile-time chunk count when the layout
+// is one segment of 4, 8, 16 or 32 chunks, else NC = 0.
+template <class Seg, class F>
+void with_chunks(const std::vector<Seg>& segs, F&& f) {
+  const int nc = segs.size() == 1 ? segs[0].nc : 0;
+  if (nc == 4) return f.template operator()<4>();
+  if (nc == 8) return f.template operator()<8>();
+  if (nc == 16) return f.template operator()<16>();
+  if (nc == 32) return f.template operator()<32>();
+  f.template operator()<0>();
+}
+
+template <class Seg>
+class Scorer final : public KeyScorer {
+ public:
+  Scorer(std::vector<Seg> segs, Layout L) : segs_(std::move(segs)), L_(L) {}
+  size_t state_floats() const override { return L_.dim; }
+  void prepare(const float* q, float* state) const override { std::memcpy(state, q, sizeof(float) * L_.dim); }
+  void score(const float* states, int R, const uint8_t* records, int T, float* scores) const override {
+    with_chunks(segs_, [&]<int NC>() {
+      for_row_blocks(R, [&]<int RB>(int r0) {
+        score_rows<RB, NC>(segs_, L_, states + static_cast<size_t>(L_.dim) * r0, records, T,
+                           scores + static_cast<size_t>(r0) * T);
+      });
+    });
+  }
+
+ private:
+  std::vector<Seg> segs_;
+  Layout L_;
+};
+
+template <class Seg>
+class Accumulator final : public ValueAccumulator {
+ public:
+  Accumulator(std::vector<Seg> segs, Layout L) : segs_(std::move(segs)), L_(L) {}
+  void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
+    thread_local std::vector<float> norm, wt;
+    norm.resize(T);
+    wt.resize(static_cast<size_t>(4) * T);
+    for (int t = 0; t < T; ++t) norm[t] = L_.normed ? Seg::norm(records + L_.rec * t) : 1.f;
+    with_chunks(segs_, [&]<int NC>() {
+      for_row_blocks(R, [&]<int RB>(int r0) {
+        for (int t = 0; t < T; ++t)
+          for (int r = 0; r < RB; ++r) wt[static_cast<size_t>(t) * RB + r] = w[static_cast<size_t>(r0 + r) * T + t] * norm[t];
+        add_rows<RB, NC>(segs_, L_, records, T, wt.data(), acc + static_cast<size_t>(L_.dim) * r0);
+      });
+    });
+  }
+
+ private:
+  std::vector<Seg> segs_;
+  Layout L_;
+};
+
+}  // namespace tq::detail::simd

@@ -1,0 +1,83 @@
+// tq bench cpu: decode attention per codec beside the f16 cache, quantize-on-write
+// throughput (bench/cpu_attention_bench.*). Prints a markdown report; --markdown FILE
+// also writes it with the exact command line, commit, CPU model and date.
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "args.h"
+#include "commands.h"
+
+#ifdef TQ_HAVE_BENCH
+#include "cpu_attention_bench.h"
+#endif
+
+namespace tq::cli {
+
+namespace {
+
+std::string first_line_of(const char* cmd) {
+  std::string s;
+  if (FILE* f = popen(cmd, "r")) {
+    char buf[256];
+    if (fgets(buf, sizeof buf, f)) s = buf;
+    pclose(f);
+  }
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s.empty() ? "unknown" : s;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  Args args(argc, argv, {"help", "quiet"},
+            {"codecs", "contexts", "dims", "kv-heads", "gqa", "threads", "min-time", "write-tokens", "markdown"});
+  const auto& pos = args.positional();
+  if (args.has("help") || pos.size() != 1 || pos[0] != "cpu") {
+    std::printf(
+        "tq bench cpu [--codecs f16,turbo3,...] [--contexts 1024,4096,16384,65536] [--dims 64,128,256]\n"
+        "             [--kv-heads 8] [--gqa 4] [--threads N] [--min-time 0.2] [--write-tokens 512]\n"
+        "             [--markdown FILE] [--quiet]\n"
+        "  Decode attention time per codec beside the f16 cache (same attend(), same run), effective\n"
+        "  GB/s of K+V bytes read, and quantize-on-write throughput. --markdown writes the report with\n"
+        "  the command, commit, CPU and date (scripts/bench_cpu.sh puts it into BENCHMARKS.md).\n");
+    return args.has("help") ? 0 : 2;
+  }
+#ifndef TQ_HAVE_BENCH
+  throw Error("this build has no benchmarks (configure with -DTQ_BENCH=ON and Google Benchmark installed)");
+#else
+  bench::CpuBenchConfig cfg;
+  if (args.has("codecs")) cfg.codecs = args.get_list("codecs");
+  if (args.has("contexts")) cfg.contexts = args.get_int_list("contexts");
+  if (args.has("dims")) cfg.dims = args.get_int_list("dims");
+  cfg.n_kv_heads = args.get_int("kv-heads", cfg.n_kv_heads);
+  cfg.gqa = args.get_int("gqa", cfg.gqa);
+  cfg.threads = args.get_int("threads", cfg.threads);
+  cfg.min_time = args.get_double("min-time", cfg.min_time);
+  cfg.write_tokens = args.get_int("write-tokens", cfg.write_tokens);
+  cfg.verbose = !args.has("quiet");
+  if (cfg.n_kv_heads <= 0 || cfg.gqa <= 0 || cfg.write_tokens <= 0 || !(cfg.min_time > 0))
+    throw Error("--kv-heads, --gqa, --write-tokens and --min-time must be > 0");
+  const std::string body = bench::run_cpu_bench(cfg);
+  std::printf("%s", body.c_str());
+  if (args.has("markdown")) {
+    std::string cmd = "tq bench";
+    for (int i = 0; i < argc; ++i) cmd += std::string(" ") + argv[i];
+    std::ofstream f(args.get("markdown"));
+    if (!f) throw Error("cannot write " + args.get("markdown"));
+    f << "## CPU decode attention\n\n"
+      << "- command: `" << cmd << "`\n"
+      << "- commit: " << first_line_of("git rev-parse --short HEAD 2>/dev/null")
+      << (first_line_of("git status --porcelain -- src include bench 2>/dev/null | head -1") != "unknown"
+              ? " (+ uncommitted changes)"
+              : "")
+      << ", date: " << first_line_of("date -u +%Y-%m-%d") << ", CPU: "
+      << first_line_of("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2") << " ("
+      << first_line_of("nproc") << " cores visible)\n\n"
+      << body;
+  }
+  return 0;
+#endif
+}
+
+}  // namespace tq::cli
