@@ -1,0 +1,46 @@
+#pragma once
+// The elementwise and matrix operations of the forward pass, on f32 row-major data.
+// Matrices follow GGUF: a weight of shape [in, out] (ggml order) is stored as `out`
+// rows of `in` contiguous floats, so y = x·Wᵀ.
+#include <cstddef>
+#include <vector>
+
+namespace tq {
+class ThreadPool;
+}
+
+namespace tq::model {
+
+// y[n][out] = x[n][in] · W[out][in]ᵀ (+ bias[out] when non-null). The output columns are
+// split over `pool` (may be null), each slice one single-threaded BLAS sgemm/sgemv call:
+// BLAS's own threads would spin while our pool runs attention on the same cores.
+void matmul(const float* x, int n, int in, const float* w, int out, const float* bias, float* y,
+            ThreadPool* pool = nullptr);
+// Makes the BLAS library itself single-threaded (matmul parallelizes above it).
+void use_single_threaded_blas();
+
+// In place, each of `rows` rows of `width`: x = x / rms(x) * w (w non-null) or x / rms(x).
+void rms_norm(float* x, int rows, int width, const float* w, float eps);
+// out = x / rms(x) * w, rows of `width`, x and out distinct.
+void rms_norm_to(const float* x, float* out, int rows, int width, const float* w, float eps);
+
+// Rotary embedding tables for positions pos0..pos0+n-1: cos/sin [n][rope_dim/2].
+struct RopeTable {
+  int rope_dim = 0;
+  std::vector<float> cos, sin;
+};
+// theta(p, i) = p · freq_scale · base^(−2i/rope_dim) / freq_factor[i] (factors may be null).
+RopeTable make_rope_table(int pos0, int n, int rope_dim, float base, float freq_scale,
+                          const float* freq_factors);
+// Rotates the first rope_dim coordinates of every head of x [n][n_heads][head_dim].
+// neox: pairs (i, i + rope_dim/2); otherwise adjacent pairs (2i, 2i+1).
+void apply_rope(float* x, int n, int n_heads, int head_dim, const RopeTable& t, bool neox);
+
+// a[i] = act(gate[i]) · up[i]: SiLU (SwiGLU) or tanh-approximated GELU (GeGLU).
+void swiglu(float* gate, const float* up, size_t count);
+void geglu(float* gate, const float* up, size_t count);
+
+// x = cap · tanh(x / cap)
+void softcap(float* x, size_t count, float cap);
+
+}  // namespace tq::model
