@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""One decode-attention (or, with --quantize N, one quantize-on-write) configuration, for
+Nsight Compute:
+  ncu --kernel-name regex:decode_split --launch-skip 3 --launch-count 1 --section SpeedOfLight \
+      --section Occupancy --section WarpStateStats --section InstructionStats \
+      python3 bench/cuda/profile_decode.py --lib build-cuda/src/cuda/libtqcuda.so --codec turbo3 --batch 8 --ctx 65536
+"""
+import argparse
+import importlib.util
+import math
+import os
+
+import torch
+
+spec = importlib.util.spec_from_file_location(
+    "bench_cuda", os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "bench_cuda.py"))
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", default="build-cuda/src/cuda/libtqcuda.so")
+    ap.add_argument("--codec", default="turbo3")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--ctx", type=int, default=65536)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quantize", type=int, default=0, help="quantize this many vectors instead")
+    args = ap.parse_args()
+    lib = bench.load_lib(os.path.abspath(args.lib))
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    if args.quantize:
+        n_tok = args.quantize // (2 * bench.N_KV)
+        cache = bench.Cache(lib, args.codec, args.codec, n_tok)
+        k = torch.randn(n_tok, bench.N_KV, bench.D, device="cuda", generator=gen).half()
+        v = torch.randn(n_tok, bench.N_KV, bench.D, device="cuda", generator=gen).half()
+        slots = torch.arange(n_tok, dtype=torch.int32, device="cuda")
+        for _ in range(args.reps):
+            cache.quantize(k, v, slots)
+        torch.cuda.synchronize()
+        cache.close()
+        return
+    b, ctx, blocks = args.batch, args.ctx, args.ctx // bench.BLOCK
+    tables = torch.randperm(b * blocks, device="cuda", generator=gen).to(torch.int32).view(b, blocks)
+    cache = bench.Cache(lib, args.codec, args.codec, b * ctx)
+    bench.fill_cache(cache, b, ctx, tables, gen)
+    q = torch.randn(b, bench.N_Q, bench.D, device="cuda", generator=gen).half()
+    out = torch.empty(b, bench.N_Q, bench.D, device="cuda")
+    lens = torch.full((b,), ctx, dtype=torch.int32, device="cuda")
+    ws_bytes = lib.tqc_decode_workspace_bytes(cache.h, 0, b, bench.N_Q, blocks, ctx, 0)
+    ws = torch.empty(ws_bytes, dtype=torch.uint8, device="cuda")
+    for _ in range(args.reps):
+        rc = lib.tqc_decode(cache.h, 0, q.data_ptr(), 1, b, bench.N_Q, tables.data_ptr(), blocks, lens.data_ptr(), ctx,
+                            1.0 / math.sqrt(bench.D), 0, out.data_ptr(), ws.data_ptr(), ws_bytes, None)
+        assert rc == 0, lib.tqc_last_error()
+    torch.cuda.synchronize()
+    cache.close()
+
+
+if __name__ == "__main__":
+    main()

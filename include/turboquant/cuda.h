@@ -1,0 +1,111 @@
+#pragma once
+// CUDA backend: a paged compressed KV cache in device memory with the same bytes as the
+// CPU cache (kv_cache.h, docs/FORMATS.md), fused quantize-on-write and fused split-K
+// decode attention over it. Plain C++: no CUDA header is needed to use it; streams and
+// device pointers travel as void*. Every function throws tq::Error with a message that
+// names the problem (bad argument, unsupported codec, a failed CUDA call).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "turboquant/codec.h"
+#include "turboquant/kv_cache.h"
+
+namespace tq::cuda {
+
+// True when the CUDA runtime sees at least one device (false, never a throw, without one).
+bool device_available();
+std::string device_name();  // "" without a device
+
+// Whether the CUDA kernels implement this codec (prod/QJL rows are not implemented yet),
+// and the head dimensions they are compiled for (64, 128, 256).
+bool codec_supported(std::string_view codec_name);
+bool head_dim_supported(int head_dim);
+
+enum class DType : uint8_t { f32 = 0, f16 = 1, bf16 = 2 };
+
+class DeviceKvCache;
+
+// Quantize-on-write: n_tokens new tokens of one layer, every KV head, keys and values in
+// one launch. k and v are device arrays [n_tokens][n_kv_heads][head_dim] with a row stride
+// of token_stride elements (token_stride = 0 means n_kv_heads * head_dim). slots[i] is the
+// cache slot of token i: physical_block * block_tokens + position_in_block; a negative
+// slot skips the token (padding). Non-finite inputs give unspecified records (the CPU
+// reference rejects them).
+struct QuantizeParams {
+  int layer = 0;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  DType dtype = DType::f32;
+  int n_tokens = 0;
+  int64_t token_stride = 0;
+  const int32_t* slots = nullptr;  // device [n_tokens]
+  void* stream = nullptr;          // cudaStream_t; nullptr = default stream
+};
+void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
+
+// Decode attention: one query token per sequence. q is a device array
+// [batch][n_q_heads][head_dim]; n_q_heads must be a multiple of n_kv_heads with
+// n_q_heads / n_kv_heads in {1, 2, 4, 8} (grouped-query attention). block_tables is a
+// device array [batch][max_blocks_per_seq] of physical block ids, seq_lens a device array
+// [batch] of token counts (0 gives a zero output). out is a device float array
+// [batch][n_q_heads][head_dim]. num_splits splits each sequence's context over that many
+// CTAs (flash-decoding); 0 picks one from (batch, n_kv_heads, max_seq_len) only, so a
+// decode step with a fixed max_seq_len can be captured in a CUDA graph.
+struct DecodeParams {
+  int layer = 0;
+  const void* q = nullptr;
+  DType q_dtype = DType::f32;
+  int batch = 0;
+  int n_q_heads = 0;
+  const int32_t* block_tables = nullptr;
+  int max_blocks_per_seq = 0;
+  const int32_t* seq_lens = nullptr;
+  int max_seq_len = 0;       // upper bound of seq_lens (sizes the split count)
+  float scale = 0.f;         // softmax scale; 0 means 1/sqrt(head_dim)
+  int num_splits = 0;
+  float* out = nullptr;
+  void* workspace = nullptr;  // device memory of decode_workspace_bytes(...) bytes
+  size_t workspace_bytes = 0;
+  void* stream = nullptr;
+};
+int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p);
+size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p);
+void decode_attention(const DeviceKvCache& cache, const DecodeParams& p);
+
+// The paged cache of kv_cache.h in device memory: per layer a K pool and a V pool of
+// num_blocks blocks, block = [kv_head][token_in_block][record_bytes]. Codec seeds follow
+// kv_cache.h, so pools written by the CPU cache can be uploaded and attended here, and
+// pools written here can be downloaded and read by the CPU cache.
+class DeviceKvCache {
+ public:
+  explicit DeviceKvCache(const KvCacheConfig& config);  // throws tq::Error
+  ~DeviceKvCache();
+  DeviceKvCache(const DeviceKvCache&) = delete;
+  DeviceKvCache& operator=(const DeviceKvCache&) = delete;
+
+  const KvCacheConfig& config() const { return config_; }
+  int num_blocks() const { return num_blocks_; }
+  // kv: 0 = keys, 1 = values.
+  const Codec& codec(int layer, int kv_head, int kv) const;
+  size_t record_bytes(int layer, int kv) const;
+  size_t block_bytes(int layer, int kv) const;  // n_kv_heads * block_tokens * record_bytes
+  size_t pool_bytes(int layer, int kv) const { return block_bytes(layer, kv) * num_blocks_; }
+  void* pool(int layer, int kv);  // device pointer
+  const void* pool(int layer, int kv) const;
+
+  void upload_pool(int layer, int kv, const uint8_t* host, size_t bytes);
+  void download_pool(int layer, int kv, uint8_t* host, size_t bytes) const;
+
+  struct Impl;  // device-side codec and rotation descriptors (src/cuda)
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  KvCacheConfig config_;
+  int num_blocks_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tq::cuda

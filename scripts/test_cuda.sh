@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the CUDA backend and its tests into build-cuda/ and runs them: the one command
+# for a GPU machine (nvcc, GoogleTest and CMake installed). Without a GPU every device
+# test skips with a message.
+#   scripts/test_cuda.sh              build + run every CUDA test
+#   scripts/test_cuda.sh --memcheck   also run a representative subset under
+#                                     compute-sanitizer memcheck
+# TQ_CUDA_BIN=DIR runs an already built test_cuda from DIR instead of building.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MEMCHECK_FILTER='CudaAttentionShapes.*:EveryCodec/*/turbo3:EveryCodec/*/rht3:EveryCodec/*/iso3f:EveryCodec/*/planar2:EveryCodec/*/turbo2_5:EveryCodec/*/v3g32:EveryCodec/*/q4_0h:EveryCodec/*/q8_0:EveryCodec/*/f16:CudaQuantizeBf16.*'
+if [[ -n "${TQ_CUDA_BIN:-}" ]]; then
+  bin="$TQ_CUDA_BIN/test_cuda"
+else
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTQ_CUDA=ON >/dev/null
+  cmake --build build-cuda -j"$(nproc)" --target test_cuda tqcuda
+  bin=build-cuda/tests/cuda/test_cuda
+fi
+"$bin"
+if [[ "${1:-}" == "--memcheck" ]]; then
+  compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
+fi

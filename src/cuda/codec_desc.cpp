@@ -1,0 +1,142 @@
+#include "codec_desc.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "turboquant/error.h"
+#include "turboquant/quantizers.h"
+
+namespace tq::cuda::detail {
+
+namespace {
+
+void copy_codebook(const Codebook& cb, float* levels, float* bounds) {
+  for (size_t i = 0; i < cb.levels.size(); ++i) levels[i] = cb.levels[i];
+  for (size_t i = 0; i < cb.boundaries.size(); ++i) bounds[i] = cb.boundaries[i];
+}
+
+// Option bits of a serialized rotation header (rotation.cpp: magic, version, kind,
+// reserved[3], dim, code_dim, option_bits, seed).
+uint32_t rotation_option_bits(const Rotation& r) {
+  const std::vector<uint8_t> bytes = r.serialize();
+  uint32_t bits;
+  std::memcpy(&bits, bytes.data() + 20, 4);
+  return bits;
+}
+
+// Block-diagonal rotations are linear, so column j of their matrix is forward(e_j),
+// computed exactly (one non-zero product per output). Blocks are the closed index
+// ranges the columns touch.
+std::vector<BlockRow> probe_blocks(const Rotation& r) {
+  const int n = r.dim();
+  std::vector<float> m(static_cast<size_t>(n) * n), e(n, 0.f), y(n);
+  for (int j = 0; j < n; ++j) {
+    e[j] = 1.f;
+    r.forward(e.data(), y.data());
+    e[j] = 0.f;
+    for (int i = 0; i < n; ++i) m[static_cast<size_t>(i) * n + j] = y[i];
+  }
+  std::vector<BlockRow> rows(n);
+  for (int off = 0; off < n;) {
+    int end = off + 1;
+    for (int j = off; j < end; ++j)
+      for (int i = 0; i < n; ++i)
+        if ((m[static_cast<size_t>(i) * n + j] != 0.f || m[static_cast<size_t>(j) * n + i] != 0.f) &&
+            i >= end)
+          end = i + 1;
+    const int size = end - off;
+    if (size > 4)
+      throw Error("CUDA backend: rotation " + std::string(rotation_name(r.kind())) +
+                  " is not block-diagonal with blocks of at most 4 coordinates");
+    for (int i = off; i < end; ++i) {
+      rows[i] = BlockRow{off, size, {0.f, 0.f, 0.f, 0.f}};
+      for (int k = 0; k < size; ++k) rows[i].m[k] = m[static_cast<size_t>(i) * n + off + k];
+    }
+    off = end;
+  }
+  return rows;
+}
+
+}  // namespace
+
+CodecDesc make_codec_desc(const Codec& codec) {
+  const std::string what = "CUDA backend: codec " + std::string(codec.name()) + ": ";
+  if (codec.code_dim() != codec.dim())
+    throw Error(what + "padded rotations (head_dim not a power of two) are not supported");
+  CodecDesc d;
+  d.dim = codec.dim();
+  d.record_bytes = static_cast<int32_t>(codec.record_bytes());
+  const Quantizer& q = codec.quantizer();
+  if (auto* m = dynamic_cast<const MseQuantizer*>(&q)) {
+    d.family = Family::mse;
+    d.n_hi = m->n_hi();
+    d.bits_hi = m->hi().bits;
+    d.bits_lo = m->lo().bits;
+    if (d.bits_hi > 4 || d.bits_lo > 4) throw Error(what + "mse codes wider than 4 bits");
+    d.hi_offset = static_cast<int32_t>(m->hi_offset());
+    d.lo_offset = static_cast<int32_t>(m->lo_offset());
+    d.corrected = m->corrected_norm() ? 1 : 0;
+    copy_codebook(m->hi(), d.levels_hi, d.bounds_hi);
+    copy_codebook(m->lo(), d.levels_lo, d.bounds_lo);
+  } else if (auto* g = dynamic_cast<const GroupQuantizer*>(&q)) {
+    d.family = Family::group;
+    d.group = g->group();
+    d.group_bits = g->bits();
+    d.group_bytes = static_cast<int32_t>(g->group_bytes());
+    if (d.group < 8 || d.group % 8 != 0 || d.group_bits > 4)
+      throw Error(what + "groups must be a multiple of 8 coordinates with codes of at most 4 bits");
+  } else if (dynamic_cast<const F16Quantizer*>(&q)) {
+    d.family = Family::f16;
+  } else if (dynamic_cast<const Q8_0Quantizer*>(&q)) {
+    d.family = Family::q8_0;
+  } else if (dynamic_cast<const Q4_0Quantizer*>(&q)) {
+    d.family = Family::q4_0;
+  } else {
+    throw Error(what + "its quantizer (" + std::string(quant_name(codec.spec().quant)) +
+                ") is not implemented by the CUDA kernels yet");
+  }
+  return d;
+}
+
+RotationHost make_rotation_host(const Rotation& r) {
+  RotationHost h;
+  const int n = r.dim();
+  switch (r.kind()) {
+    case RotationKind::none:
+      h.mode = RotMode::identity;
+      break;
+    case RotationKind::dense: {
+      h.mode = RotMode::dense;
+      h.matrix = r.params();
+      h.matrix_t.resize(h.matrix.size());
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j)
+          h.matrix_t[static_cast<size_t>(j) * n + i] = h.matrix[static_cast<size_t>(i) * n + j];
+      break;
+    }
+    case RotationKind::rht: {
+      h.mode = RotMode::hadamard;
+      const uint32_t opt = rotation_option_bits(r);
+      const bool permute = (opt & 1u) != 0;
+      h.rounds = static_cast<int>((opt >> 1) & 3u);
+      h.scale = 1.f / std::sqrt(static_cast<float>(n));  // exactly as rotation_rht.cpp
+      const std::vector<float> p = r.params();
+      h.signs.assign(p.begin(), p.begin() + static_cast<size_t>(h.rounds) * n);
+      h.perm.resize(n);
+      for (int i = 0; i < n; ++i)
+        h.perm[i] = permute ? static_cast<int32_t>(p[static_cast<size_t>(h.rounds) * n + i]) : i;
+      break;
+    }
+    case RotationKind::rotor3:
+    case RotationKind::quat4:
+    case RotationKind::quat4_left:
+    case RotationKind::givens2:
+      h.mode = RotMode::block;
+      h.rows = probe_blocks(r);
+      break;
+  }
+  return h;
+}
+
+}  // namespace tq::cuda::detail

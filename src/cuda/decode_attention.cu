@@ -1,0 +1,481 @@
+// Fused split-K decode attention over the compressed paged cache (flash-decoding):
+//   1. prepare: q' = scale·log2(e) · R_k q, once per query head (the K codec's rotation
+//      of the head's KV head);
+//   2. split:   one CTA per (context split, KV head, sequence) serves the G query heads
+//      of that KV head. Each warp streams tiles of T = 32/G tokens of K and V records
+//      through a kStages-deep cp.async ring, scores the packed codes directly (lane owns
+//      D/32 coordinates; a transpose-reduce across the warp leaves one (token, head)
+//      score per lane), runs an online base-2 softmax and accumulates values in the V
+//      codec's rotated space. Warps merge by log-sum-exp; the CTA writes its partial
+//      output and log-sum-exp;
+//   3. reduce:  merges the splits and rotates the output back once (R_vᵀ).
+// The split count depends only on (batch, KV heads, max_seq_len), so a decode step can
+// be captured in a CUDA graph.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "cuda_check.h"
+#include "device_cache_impl.h"
+#include "dtype_device.cuh"
+#include "record_decode.cuh"
+#include "rotation_device.cuh"
+
+namespace tq::cuda {
+
+namespace detail {
+
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kStages = 4;
+constexpr int kSlack = 16;  // bit_window may read 8 bytes past a tile
+constexpr int kPrepVecs = 8;  // query heads per KV head at most
+constexpr unsigned kFull = 0xffffffffu;
+
+struct DecodeArgs {
+  CodecDesc kc, vc;
+  const RotationDesc* krot;
+  const RotationDesc* vrot;
+  const uint8_t* kpool;
+  const uint8_t* vpool;
+  int64_t kblock_bytes, vblock_bytes;
+  const void* q;
+  int q_dtype;
+  float q_scale;  // softmax scale * log2(e): the kernels work in base 2
+  float* q_rot;
+  const int32_t* block_tables;
+  int max_blocks;
+  const int32_t* seq_lens;
+  int n_kv, group, block_tokens, num_splits;
+  float* part_o;
+  float* part_lse;
+  float* out;
+};
+
+__host__ __device__ constexpr int round16(int x) { return (x + 15) & ~15; }
+
+struct SplitSmem {
+  int kbuf, vbuf, stage_area, combine_area, total;
+};
+
+__host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv) {
+  SplitSmem s;
+  const int T = 32 / G;
+  s.kbuf = round16(T * rbk + kSlack);
+  s.vbuf = round16(T * rbv + kSlack);
+  s.stage_area = kWarps * kStages * (s.kbuf + s.vbuf);
+  s.combine_area = static_cast<int>(sizeof(float)) * kWarps * G * (D + 2);
+  const int head = static_cast<int>(sizeof(float)) * (2 * kMaxLevels * 32 + kWarps * 32);
+  s.total = head + (s.stage_area > s.combine_area ? s.stage_area : s.combine_area);
+  return s;
+}
+
+__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ inline void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Copies `bytes` (a multiple of 8; 16-byte chunks when possible) from global to shared
+// memory asynchronously, the warp's lanes taking consecutive chunks.
+__device__ inline void copy_tile_async(unsigned char* dst, const uint8_t* src, int bytes, int lane) {
+  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  if ((bytes & 15) == 0) {
+    for (int off = lane * 16; off < bytes; off += 32 * 16)
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d + off), "l"(src + off));
+  } else {
+    for (int off = lane * 8; off < bytes; off += 32 * 8)
+      asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(d + off), "l"(src + off));
+  }
+}
+
+// One step of the warp transpose-reduce: lanes with bit S set keep the upper half of
+// the 2S live partial sums, the others the lower half, each adding its partner's copy.
+// S is a template argument so every index into p stays a compile-time constant (a
+// run-time index would move the array to local memory).
+template <int S>
+__device__ inline void transpose_reduce_step(float* p, int lane) {
+  const bool upper = (lane & S) != 0;
+#pragma unroll
+  for (int i = 0; i < S; ++i) {
+    const float send = upper ? p[i] : p[i + S];
+    const float keep = upper ? p[i + S] : p[i];
+    p[i] = keep + __shfl_xor_sync(kFull, send, S);
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __grid_constant__ DecodeArgs a) {
+  constexpr int XS = TileStrides<D>::kX, S = TileStrides<D>::kY;
+  __shared__ __align__(16) float x[kPrepVecs * XS];
+  __shared__ float y[kPrepVecs * S];
+  __shared__ __align__(16) float chunk[kDenseChunkFloats];
+  const int h = blockIdx.x, b = blockIdx.y, G = a.group, n_q = a.n_kv * a.group;
+  for (int e = threadIdx.x; e < kPrepVecs * D; e += kTileThreads) {
+    const int v = e / D, i = e % D;
+    x[v * XS + i] = v < G ? load_element(a.q, (static_cast<int64_t>(b) * n_q + h * G + v) * D + i, a.q_dtype) : 0.f;
+  }
+  __syncthreads();
+  rotate_forward_tile<D, kPrepVecs>(a.krot[h], x, y, G, chunk);
+  __syncthreads();
+  for (int e = threadIdx.x; e < G * D; e += kTileThreads) {
+    const int v = e / D, i = e % D;
+    a.q_rot[(static_cast<int64_t>(b) * n_q + h * G + v) * D + i] = y[v * S + i] * a.q_scale;
+  }
+}
+
+// Register cap that lets five CTAs share an SM where the compiler fits it without
+// spilling (checked with -Xptxas -v); elsewhere the compiler's own choice.
+template <int D, int G>
+constexpr int kSplitMinBlocks = (G >= 4 && D <= 128 && !(D == 128 && G == 8)) ? 5 : 1;
+
+template <int D, int G>
+__global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_split_kernel(const __grid_constant__ DecodeArgs a) {
+  constexpr int C = D / 32, T = 32 / G;
+  extern __shared__ __align__(16) unsigned char smem[];
+  float* lutk = reinterpret_cast<float*>(smem);
+  float* lutv = lutk + kMaxLevels * 32;
+  float* pbuf = lutv + kMaxLevels * 32;
+  unsigned char* area = reinterpret_cast<unsigned char*>(pbuf + kWarps * 32);
+
+  const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes;
+  const SplitSmem lay = split_smem(D, G, rbk, rbv);
+  unsigned char* ring = area + warp * kStages * (lay.kbuf + lay.vbuf);
+
+  for (int e = tid; e < kMaxLevels * 32; e += kWarps * 32) {
+    const int level = e >> 5, l = e & 31;
+    lutk[e] = l * C < a.kc.n_hi ? a.kc.levels_hi[level] : a.kc.levels_lo[level];
+    lutv[e] = l * C < a.vc.n_hi ? a.vc.levels_hi[level] : a.vc.levels_lo[level];
+  }
+
+  const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
+  float q[G][C];
+#pragma unroll
+  for (int g = 0; g < G; ++g)
+#pragma unroll
+    for (int c = 0; c < C; ++c) q[g][c] = a.q_rot[(qrow + g) * D + lane * C + c];
+
+  const int seq_len = a.seq_lens[b];
+  const int n_tiles = (seq_len + T - 1) / T;
+  const int per_split = (n_tiles + a.num_splits - 1) / a.num_splits;
+  const int tb = split * per_split, te = min(tb + per_split, n_tiles);
+  const int my_count = te - tb > warp ? (te - tb - warp + kWarps - 1) / kWarps : 0;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
+  const int tiles_per_block = a.block_tokens / T;
+
+  auto issue = [&](int k) {
+    const int ti = tb + warp + k * kWarps;
+    if (k < my_count) {
+      const int64_t block = table[ti / tiles_per_block];
+      const int64_t first = static_cast<int64_t>(h) * a.block_tokens + (ti % tiles_per_block) * T;
+      unsigned char* kd = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
+      copy_tile_async(kd, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
+      copy_tile_async(kd + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
+    }
+    cp_async_commit();  // empty groups keep the wait count uniform
+  };
+
+  __syncthreads();  // look-up tables ready
+  const bool k_mse = a.kc.family == Family::mse, v_mse = a.vc.family == Family::mse;
+  float m_run = -INFINITY, l_run = 0.f;
+  float acc[G][C];
+#pragma unroll
+  for (int g = 0; g < G; ++g)
+#pragma unroll
+    for (int c = 0; c < C; ++c) acc[g][c] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) issue(s);
+  for (int k = 0; k < my_count; ++k) {
+    issue(k + kStages - 1);
+    cp_async_wait<kStages - 1>();
+    __syncwarp();
+    const unsigned char* ks = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
+    const unsigned char* vs = ks + lay.kbuf;
+    const int tok0 = (tb + warp + k * kWarps) * T;
+
+    // Partial scores of the lane's coordinates, P[j*G + g] for token j, head g.
+    float P[32];
+    auto score_tile = [&](const auto& decode) {
+#pragma unroll
+      for (int j = 0; j < T; ++j) {
+        float v[C];
+        const float sc = decode(ks + j * rbk, v);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          float s = 0.f;
+#pragma unroll
+          for (int c = 0; c < C; ++c) s = fmaf(q[g][c], v[c], s);
+          P[j * G + g] = s * sc;
+        }
+      }
+    };
+    if (k_mse)
+      score_tile(MseLaneDecoder<C>(a.kc, lutk, lane));
+    else
+      score_tile(AnyLaneDecoder<C>{a.kc, lutk, lane});
+    // Transpose-reduce: 31 shuffles leave lane l with the full sum of P[l].
+    transpose_reduce_step<16>(P, lane);
+    transpose_reduce_step<8>(P, lane);
+    transpose_reduce_step<4>(P, lane);
+    transpose_reduce_step<2>(P, lane);
+    transpose_reduce_step<1>(P, lane);
+    const float score = tok0 + lane / G < seq_len ? P[0] : -INFINITY;
+    float mt = score;
+#pragma unroll
+    for (int off = G; off < 32; off <<= 1) mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, off));
+    const float m_new = fmaxf(m_run, mt);  // finite: token 0 of a tile is always valid
+    const float alpha = exp2f(m_run - m_new);
+    const float p = exp2f(score - m_new);
+    l_run = l_run * alpha + p;
+    m_run = m_new;
+    pbuf[warp * 32 + lane] = p;
+    __syncwarp();
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const float ag = __shfl_sync(kFull, alpha, g);
+#pragma unroll
+      for (int c = 0; c < C; ++c) acc[g][c] *= ag;
+    }
+    const int n_valid = min(T, seq_len - tok0);
+    auto accumulate_tile = [&](const auto& decode) {
+#pragma unroll
+      for (int j = 0; j < T; ++j) {
+        if (j < n_valid) {
+          float v[C];
+          const float sc = decode(vs + j * rbv, v);
+#pragma unroll
+          for (int g = 0; g < G; ++g) {
+            const float w = pbuf[warp * 32 + j * G + g] * sc;
+#pragma unroll
+            for (int c = 0; c < C; ++c) acc[g][c] = fmaf(w, v[c], acc[g][c]);
+          }
+        }
+      }
+    };
+    if (v_mse)
+      accumulate_tile(MseLaneDecoder<C>(a.vc, lutv, lane));
+    else
+      accumulate_tile(AnyLaneDecoder<C>{a.vc, lutv, lane});
+    __syncwarp();
+  }
+  cp_async_wait<0>();
+
+  float l_sum = l_run;
+#pragma unroll
+  for (int off = G; off < 32; off <<= 1) l_sum += __shfl_xor_sync(kFull, l_sum, off);
+  __syncthreads();  // rings are free: reuse them to merge the warps
+  float* cm = reinterpret_cast<float*>(area);
+  float* cl = cm + kWarps * G;
+  float* cacc = cl + kWarps * G;
+  if (lane < G) {
+    cm[warp * G + lane] = m_run;
+    cl[warp * G + lane] = l_sum;
+  }
+#pragma unroll
+  for (int g = 0; g < G; ++g)
+#pragma unroll
+    for (int c = 0; c < C; ++c) cacc[(warp * G + g) * D + lane * C + c] = acc[g][c];
+  __syncthreads();
+  for (int e = tid; e < G * D; e += kWarps * 32) {
+    const int g = e / D, i = e % D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, cm[w * G + g]);
+    float L = 0.f, o = 0.f;
+    if (M != -INFINITY)
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float f = exp2f(cm[w * G + g] - M);
+        L += f * cl[w * G + g];
+        o += f * cacc[(w * G + g) * D + i];
+      }
+    const int64_t row = (qrow + g) * a.num_splits + split;
+    a.part_o[row * D + i] = M == -INFINITY ? 0.f : o / L;
+    if (i == 0) a.part_lse[row] = M == -INFINITY ? -INFINITY : M + log2f(L);
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(D) decode_reduce_kernel(const __grid_constant__ DecodeArgs a) {
+  __shared__ float y[D], x[D];
+  __shared__ __align__(16) float chunk[kDenseChunkFloats];
+  const int hq = blockIdx.x, b = blockIdx.y, i = threadIdx.x;
+  const int64_t row0 = (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * a.num_splits;
+  float M = -INFINITY;
+  for (int s = 0; s < a.num_splits; ++s) M = fmaxf(M, a.part_lse[row0 + s]);
+  float o = 0.f, L = 0.f;
+  if (M != -INFINITY)
+    for (int s = 0; s < a.num_splits; ++s) {
+      const float f = exp2f(a.part_lse[row0 + s] - M);
+      L += f;
+      o += f * a.part_o[(row0 + s) * D + i];
+    }
+  y[i] = M == -INFINITY ? 0.f : o / L;
+  __syncthreads();
+  rotate_inverse_vec<D>(a.vrot[hq / a.group], y, x, chunk);
+  a.out[(static_cast<int64_t>(b) * a.n_kv * a.group + hq) * D + i] = x[i];
+}
+
+template <int D>
+void launch_decode(DecodeArgs a, int batch, cudaStream_t stream) {
+  decode_prepare_kernel<D><<<dim3(a.n_kv, batch), kTileThreads, 0, stream>>>(a);
+  check_launch("decode_prepare_kernel");
+  const dim3 grid(a.num_splits, a.n_kv, batch);
+  auto run = [&](auto kernel, int smem_bytes) {
+    if (smem_bytes > 48 * 1024)  // opt in to more than the default dynamic shared memory
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes),
+                 "cudaFuncSetAttribute (decode_split_kernel shared memory)");
+    kernel<<<grid, kWarps * 32, smem_bytes, stream>>>(a);
+  };
+  const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes;
+  switch (a.group) {
+    case 1: run(decode_split_kernel<D, 1>, split_smem(D, 1, rbk, rbv).total); break;
+    case 2: run(decode_split_kernel<D, 2>, split_smem(D, 2, rbk, rbv).total); break;
+    case 4: run(decode_split_kernel<D, 4>, split_smem(D, 4, rbk, rbv).total); break;
+    default: run(decode_split_kernel<D, 8>, split_smem(D, 8, rbk, rbv).total); break;
+  }
+  check_launch("decode_split_kernel");
+  decode_reduce_kernel<D><<<dim3(a.n_kv * a.group, batch), D, 0, stream>>>(a);
+  check_launch("decode_reduce_kernel");
+}
+
+template <int D, int G>
+int resident_split_ctas_of(int rbk, int rbv) {
+  const int smem = split_smem(D, G, rbk, rbv).total;
+  if (smem > 48 * 1024)
+    check_cuda(cudaFuncSetAttribute(decode_split_kernel<D, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+               "cudaFuncSetAttribute (decode_split_kernel shared memory)");
+  int n = 0;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_split_kernel<D, G>, kWarps * 32, smem),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  return std::max(1, n);
+}
+
+// CTAs of the split kernel one SM holds at once, for this head_dim, group and codecs.
+int resident_split_ctas(int d, int g, int rbk, int rbv) {
+  switch (d * 16 + g) {
+    case 64 * 16 + 1: return resident_split_ctas_of<64, 1>(rbk, rbv);
+    case 64 * 16 + 2: return resident_split_ctas_of<64, 2>(rbk, rbv);
+    case 64 * 16 + 4: return resident_split_ctas_of<64, 4>(rbk, rbv);
+    case 64 * 16 + 8: return resident_split_ctas_of<64, 8>(rbk, rbv);
+    case 128 * 16 + 1: return resident_split_ctas_of<128, 1>(rbk, rbv);
+    case 128 * 16 + 2: return resident_split_ctas_of<128, 2>(rbk, rbv);
+    case 128 * 16 + 4: return resident_split_ctas_of<128, 4>(rbk, rbv);
+    case 128 * 16 + 8: return resident_split_ctas_of<128, 8>(rbk, rbv);
+    case 256 * 16 + 1: return resident_split_ctas_of<256, 1>(rbk, rbv);
+    case 256 * 16 + 2: return resident_split_ctas_of<256, 2>(rbk, rbv);
+    case 256 * 16 + 4: return resident_split_ctas_of<256, 4>(rbk, rbv);
+    default: return resident_split_ctas_of<256, 8>(rbk, rbv);
+  }
+}
+
+size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
+
+struct Workspace {
+  size_t q_rot, part_o, part_lse, total;
+};
+
+Workspace workspace_layout(int batch, int n_q, int d, int splits) {
+  Workspace w;
+  w.q_rot = 0;
+  w.part_o = align256(sizeof(float) * batch * n_q * d);
+  w.part_lse = w.part_o + align256(sizeof(float) * batch * n_q * static_cast<size_t>(splits) * d);
+  w.total = w.part_lse + align256(sizeof(float) * batch * n_q * static_cast<size_t>(splits));
+  return w;
+}
+
+int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
+  const KvCacheConfig& cfg = cache.config();
+  auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
+  if (p.layer < 0 || p.layer >= cfg.n_layers) fail("layer " + std::to_string(p.layer) + " out of range");
+  if (p.batch <= 0) fail("batch must be positive, got " + std::to_string(p.batch));
+  if (p.n_q_heads <= 0 || p.n_q_heads % cfg.n_kv_heads != 0)
+    fail("n_q_heads " + std::to_string(p.n_q_heads) + " is not a positive multiple of n_kv_heads " +
+         std::to_string(cfg.n_kv_heads));
+  const int g = p.n_q_heads / cfg.n_kv_heads;
+  if (g != 1 && g != 2 && g != 4 && g != 8)
+    fail("query heads per KV head must be 1, 2, 4 or 8, got " + std::to_string(g));
+  if (cfg.block_tokens % (32 / g) != 0)
+    fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
+         " for " + std::to_string(g) + " query heads per KV head");
+  if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
+    fail("max_seq_len " + std::to_string(p.max_seq_len) + " exceeds max_blocks_per_seq * block_tokens");
+  return g;
+}
+
+}  // namespace
+
+}  // namespace detail
+
+int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
+  const int g = detail::group_of(cache, p);
+  if (p.num_splits > 0) return p.num_splits;
+  // Two full waves of CTAs (a partial last wave would idle most SMs for a whole CTA's
+  // time), each warp left at least two tiles.
+  const auto& layer = cache.impl().layers[p.layer];
+  const int d = cache.config().head_dim;
+  const int slots = cache.impl().sm_count *
+                    detail::resident_split_ctas(d, g, static_cast<int>(layer[0].record_bytes),
+                                                static_cast<int>(layer[1].record_bytes));
+  const int ctas = p.batch * cache.config().n_kv_heads;
+  const int tiles = (p.max_seq_len + 32 / g - 1) / (32 / g);
+  int splits = std::max(1, 2 * slots / ctas);
+  splits = std::min(splits, std::max(1, tiles / (2 * detail::kWarps)));
+  return std::max(1, std::min(splits, 1024));
+}
+
+size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p) {
+  const int splits = decode_num_splits(cache, p);
+  return detail::workspace_layout(p.batch, p.n_q_heads, cache.config().head_dim, splits).total;
+}
+
+void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
+  const KvCacheConfig& cfg = cache.config();
+  const int g = detail::group_of(cache, p);
+  const int splits = decode_num_splits(cache, p);
+  const detail::Workspace ws = detail::workspace_layout(p.batch, p.n_q_heads, cfg.head_dim, splits);
+  auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
+  if (!p.q || !p.out || !p.block_tables || !p.seq_lens) fail("q, out, block_tables and seq_lens must be device pointers");
+  if (!p.workspace || p.workspace_bytes < ws.total)
+    fail("workspace of " + std::to_string(p.workspace_bytes) + " bytes is smaller than the " +
+         std::to_string(ws.total) + " bytes decode_workspace_bytes asks for");
+  const auto& layer = cache.impl().layers[p.layer];
+  detail::DecodeArgs a{};
+  a.kc = layer[0].desc;
+  a.vc = layer[1].desc;
+  a.krot = layer[0].rotations;
+  a.vrot = layer[1].rotations;
+  a.kpool = layer[0].pool;
+  a.vpool = layer[1].pool;
+  a.kblock_bytes = static_cast<int64_t>(layer[0].block_bytes);
+  a.vblock_bytes = static_cast<int64_t>(layer[1].block_bytes);
+  a.q = p.q;
+  a.q_dtype = static_cast<int>(p.q_dtype);
+  const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(cfg.head_dim));
+  a.q_scale = scale * 1.4426950408889634f;
+  auto* base = static_cast<unsigned char*>(p.workspace);
+  a.q_rot = reinterpret_cast<float*>(base + ws.q_rot);
+  a.part_o = reinterpret_cast<float*>(base + ws.part_o);
+  a.part_lse = reinterpret_cast<float*>(base + ws.part_lse);
+  a.block_tables = p.block_tables;
+  a.max_blocks = p.max_blocks_per_seq;
+  a.seq_lens = p.seq_lens;
+  a.n_kv = cfg.n_kv_heads;
+  a.group = g;
+  a.block_tokens = cfg.block_tokens;
+  a.num_splits = splits;
+  a.out = p.out;
+  auto stream = static_cast<cudaStream_t>(p.stream);
+  switch (cfg.head_dim) {
+    case 64: detail::launch_decode<64>(a, p.batch, stream); break;
+    case 128: detail::launch_decode<128>(a, p.batch, stream); break;
+    case 256: detail::launch_decode<256>(a, p.batch, stream); break;
+    default: fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
+  }
+}
+
+}  // namespace tq::cuda

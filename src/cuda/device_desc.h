@@ -1,0 +1,46 @@
+#pragma once
+// Plain descriptors the kernels read: what a codec row means in bytes (CodecDesc, passed
+// by value as a kernel argument) and one rotation's parameters in device memory
+// (RotationDesc, one per layer / KV head / K or V). Built on the host from tq::Codec
+// (codec_desc.cpp); no CUDA types, so host C++ and device code share them.
+#include <cstdint>
+
+namespace tq::cuda::detail {
+
+enum class Family : int32_t { f16 = 0, q8_0 = 1, q4_0 = 2, mse = 3, group = 4 };
+enum class RotMode : int32_t { identity = 0, dense = 1, hadamard = 2, block = 3 };
+
+constexpr int kMaxLevels = 16;  // mse codes up to 4 bits
+
+struct CodecDesc {
+  Family family = Family::f16;
+  int32_t dim = 0;
+  int32_t record_bytes = 0;
+  // mse: [fp16 norm][n_hi codes of bits_hi][dim - n_hi codes of bits_lo]
+  int32_t n_hi = 0, bits_hi = 0, bits_lo = 0, hi_offset = 0, lo_offset = 0;
+  int32_t corrected = 0;
+  float levels_hi[kMaxLevels] = {}, levels_lo[kMaxLevels] = {};
+  float bounds_hi[kMaxLevels - 1] = {}, bounds_lo[kMaxLevels - 1] = {};
+  // group: per `group` coordinates [fp16 min][fp16 step][codes of group_bits]
+  int32_t group = 0, group_bits = 0, group_bytes = 0;
+};
+
+// One coordinate's row of a block-diagonal rotation: y[i] = sum_k m[k] * x[off + k].
+struct BlockRow {
+  int32_t off;
+  int32_t size;  // 1..4
+  float m[4];
+};
+
+struct RotationDesc {
+  RotMode mode = RotMode::identity;
+  int32_t rounds = 0;           // hadamard
+  float scale = 1.f;            // hadamard: 1/sqrt(n) as the CPU computes it
+  const float* matrix = nullptr;    // dense: row-major Q (inverse reads it)
+  const float* matrix_t = nullptr;  // dense: Qᵀ (forward reads it, coalesced)
+  const float* signs = nullptr;     // hadamard: rounds x dim, ±1
+  const int32_t* perm = nullptr;    // hadamard: dim (identity when not permuted)
+  const BlockRow* rows = nullptr;   // block: dim rows
+};
+
+}  // namespace tq::cuda::detail

@@ -1,0 +1,188 @@
+// DeviceKvCache: validation, codec construction with the seeds of kv_cache.h, upload of
+// rotation parameters, pool allocation and host <-> device copies.
+#include <string>
+
+#include "codec_desc.h"
+#include "cuda_check.h"
+#include "device_cache_impl.h"
+#include "turboquant/rng.h"
+
+namespace tq::cuda {
+
+using detail::check_cuda;
+
+namespace {
+
+template <class T>
+T* upload(DeviceKvCache::Impl& impl, const std::vector<T>& host) {
+  if (host.empty()) return nullptr;
+  void* p = nullptr;
+  check_cuda(cudaMalloc(&p, host.size() * sizeof(T)), "cudaMalloc (rotation parameters)");
+  impl.allocations.push_back(p);
+  check_cuda(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+             "cudaMemcpy (rotation parameters)");
+  return static_cast<T*>(p);
+}
+
+std::string codec_name_for(const KvCacheConfig& c, int layer, int kv) {
+  auto it = c.layer_codecs.find(layer);
+  if (it != c.layer_codecs.end()) return kv == 0 ? it->second.first : it->second.second;
+  return kv == 0 ? c.k_codec : c.v_codec;
+}
+
+void validate(const KvCacheConfig& c) {
+  auto fail = [](const std::string& m) { throw Error("DeviceKvCache: " + m); };
+  if (c.n_layers <= 0) fail("n_layers must be positive, got " + std::to_string(c.n_layers));
+  if (c.n_kv_heads <= 0) fail("n_kv_heads must be positive, got " + std::to_string(c.n_kv_heads));
+  if (!head_dim_supported(c.head_dim))
+    fail("head_dim " + std::to_string(c.head_dim) + " is not compiled for CUDA (64, 128 or 256)");
+  if (c.block_tokens <= 0 || c.block_tokens % 8 != 0)
+    fail("block_tokens must be a positive multiple of 8, got " + std::to_string(c.block_tokens));
+  if (c.max_tokens <= 0) fail("max_tokens must be positive, got " + std::to_string(c.max_tokens));
+  for (const auto& [layer, kv] : c.layer_codecs)
+    if (layer < 0 || layer >= c.n_layers)
+      fail("layer_codecs names layer " + std::to_string(layer) + " outside [0, n_layers)");
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int kv = 0; kv < 2; ++kv) {
+      const std::string name = codec_name_for(c, l, kv);
+      if (!find_codec(name)) fail("unknown codec '" + name + "'; known codecs: " + codec_names());
+      if (!codec_supported(name))
+        fail("codec '" + name + "' is not implemented by the CUDA kernels yet");
+    }
+}
+
+}  // namespace
+
+bool device_available() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky "no device" status
+    return false;
+  }
+  return n > 0;
+}
+
+std::string device_name() {
+  if (!device_available()) return "";
+  int dev = 0;
+  cudaDeviceProp prop{};
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  check_cuda(cudaGetDeviceProperties(&prop, dev), "cudaGetDeviceProperties");
+  return prop.name;
+}
+
+bool head_dim_supported(int d) { return d == 64 || d == 128 || d == 256; }
+
+bool codec_supported(std::string_view name) {
+  const CodecSpec* s = find_codec(name);
+  if (!s) return false;
+  switch (s->quant) {
+    case QuantKind::f16:
+    case QuantKind::q8_0:
+    case QuantKind::q4_0:
+    case QuantKind::group: return true;
+    case QuantKind::mse: return s->bits <= 4 && s->bits_lo <= 4;
+    case QuantKind::prod: return false;
+  }
+  return false;
+}
+
+DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), impl_(new Impl) {
+  validate(config_);
+  if (!device_available()) throw Error("DeviceKvCache: no CUDA device is available");
+  num_blocks_ = (config_.max_tokens + config_.block_tokens - 1) / config_.block_tokens;
+  int dev = 0;
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&impl_->sm_count, cudaDevAttrMultiProcessorCount, dev),
+             "cudaDeviceGetAttribute");
+  try {
+    impl_->layers.resize(config_.n_layers);
+    for (int l = 0; l < config_.n_layers; ++l)
+      for (int kv = 0; kv < 2; ++kv) {
+        Impl::Side& s = impl_->layers[l][kv];
+        const std::string name = codec_name_for(config_, l, kv);
+        std::vector<detail::RotationDesc> rots;
+        for (int h = 0; h < config_.n_kv_heads; ++h) {
+          const uint64_t seed = derive_seed(config_.seed, static_cast<uint64_t>(l) * 65536 + h * 2 + kv);
+          s.codecs.push_back(Codec::make(name, config_.head_dim, seed));
+          const detail::RotationHost rh = detail::make_rotation_host(s.codecs.back().rotation());
+          detail::RotationDesc d;
+          d.mode = rh.mode;
+          d.rounds = rh.rounds;
+          d.scale = rh.scale;
+          d.matrix = upload(*impl_, rh.matrix);
+          d.matrix_t = upload(*impl_, rh.matrix_t);
+          d.signs = upload(*impl_, rh.signs);
+          d.perm = upload(*impl_, rh.perm);
+          d.rows = upload(*impl_, rh.rows);
+          rots.push_back(d);
+        }
+        s.desc = detail::make_codec_desc(s.codecs.front());
+        s.rotations = upload(*impl_, rots);
+        s.record_bytes = s.codecs.front().record_bytes();
+        s.block_bytes = s.record_bytes * config_.block_tokens * config_.n_kv_heads;
+        void* p = nullptr;
+        check_cuda(cudaMalloc(&p, s.block_bytes * num_blocks_), "cudaMalloc (KV pool)");
+        impl_->allocations.push_back(p);
+        check_cuda(cudaMemset(p, 0, s.block_bytes * num_blocks_), "cudaMemset (KV pool)");
+        s.pool = static_cast<uint8_t*>(p);
+      }
+  } catch (...) {
+    for (void* p : impl_->allocations) cudaFree(p);
+    throw;
+  }
+}
+
+DeviceKvCache::~DeviceKvCache() {
+  for (void* p : impl_->allocations) cudaFree(p);
+}
+
+static void check_side(const DeviceKvCache& c, int layer, int kv) {
+  if (layer < 0 || layer >= c.config().n_layers)
+    throw Error("DeviceKvCache: layer " + std::to_string(layer) + " out of range [0, " +
+                std::to_string(c.config().n_layers) + ")");
+  if (kv != 0 && kv != 1) throw Error("DeviceKvCache: kv must be 0 (keys) or 1 (values)");
+}
+
+const Codec& DeviceKvCache::codec(int layer, int kv_head, int kv) const {
+  check_side(*this, layer, kv);
+  if (kv_head < 0 || kv_head >= config_.n_kv_heads)
+    throw Error("DeviceKvCache: kv_head " + std::to_string(kv_head) + " out of range");
+  return impl_->layers[layer][kv].codecs[kv_head];
+}
+
+size_t DeviceKvCache::record_bytes(int layer, int kv) const {
+  check_side(*this, layer, kv);
+  return impl_->layers[layer][kv].record_bytes;
+}
+
+size_t DeviceKvCache::block_bytes(int layer, int kv) const {
+  check_side(*this, layer, kv);
+  return impl_->layers[layer][kv].block_bytes;
+}
+
+void* DeviceKvCache::pool(int layer, int kv) {
+  check_side(*this, layer, kv);
+  return impl_->layers[layer][kv].pool;
+}
+
+const void* DeviceKvCache::pool(int layer, int kv) const {
+  check_side(*this, layer, kv);
+  return impl_->layers[layer][kv].pool;
+}
+
+void DeviceKvCache::upload_pool(int layer, int kv, const uint8_t* host, size_t bytes) {
+  if (bytes != pool_bytes(layer, kv))
+    throw Error("DeviceKvCache::upload_pool: " + std::to_string(bytes) + " bytes given, the pool holds " +
+                std::to_string(pool_bytes(layer, kv)));
+  check_cuda(cudaMemcpy(pool(layer, kv), host, bytes, cudaMemcpyHostToDevice), "upload_pool");
+}
+
+void DeviceKvCache::download_pool(int layer, int kv, uint8_t* host, size_t bytes) const {
+  if (bytes != pool_bytes(layer, kv))
+    throw Error("DeviceKvCache::download_pool: " + std::to_string(bytes) + " bytes asked, the pool holds " +
+                std::to_string(pool_bytes(layer, kv)));
+  check_cuda(cudaMemcpy(host, pool(layer, kv), bytes, cudaMemcpyDeviceToHost), "download_pool");
+}
+
+}  // namespace tq::cuda

@@ -1,0 +1,28 @@
+#pragma once
+// Input element loads (f32 / f16 / bf16 -> float) and fp16 field access inside packed
+// records.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace tq::cuda::detail {
+
+__device__ inline float load_element(const void* base, int64_t i, int dtype) {
+  switch (dtype) {
+    case 1: return __half2float(static_cast<const __half*>(base)[i]);
+    case 2: return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[i]);
+    default: return static_cast<const float*>(base)[i];
+  }
+}
+
+// fp16 fields sit at even offsets of records, which start at even offsets.
+__device__ inline float load_half_field(const uint8_t* p) {
+  return __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(p)));
+}
+__device__ inline void store_half_field(uint8_t* p, float f) {
+  *reinterpret_cast<uint16_t*>(p) = __half_as_ushort(__float2half_rn(f));
+}
+__device__ inline float round_to_half(float f) { return __half2float(__float2half_rn(f)); }
+
+}  // namespace tq::cuda::detail

@@ -1,0 +1,311 @@
+// Fused quantize-on-write: one launch reads a chunk of new keys and values, rotates each
+// vector with its head's rotation, quantizes it with the codec row and writes the
+// records straight into their cache slots. A CTA takes kVecs vectors of one KV head and
+// one side (K or V) through shared memory: load -> rotate -> encode -> scatter. Every
+// step follows the CPU reference's arithmetic (see rotation_device.cuh), so records are
+// byte-identical to Codec::encode.
+#include "codec_desc.h"
+#include "cuda_check.h"
+#include "device_cache_impl.h"
+#include "dtype_device.cuh"
+#include "rotation_device.cuh"
+
+namespace tq::cuda {
+
+namespace detail {
+
+namespace {
+
+struct QuantizeArgs {
+  CodecDesc codec[2];
+  const RotationDesc* rotations[2];
+  uint8_t* pool[2];
+  int64_t block_bytes[2];
+  const void* src[2];
+  int dtype;
+  int n_tokens;
+  int64_t token_stride;
+  const int32_t* slots;
+  int n_kv;
+  int block_tokens;
+  int vector_loads;  // inputs 16-byte aligned: load 16 bytes per thread
+};
+
+template <int D>
+struct QuantizeTile {
+  static constexpr int kVecs = 4096 / D;  // 32 KB of float rows for x and y together
+  static constexpr size_t kSmem =
+      kVecs * (TileStrides<D>::kX + TileStrides<D>::kY) * sizeof(float) + kVecs * D;
+  static_assert(kVecs * TileStrides<D>::kY >= kDenseChunkFloats, "y doubles as the dense chunk buffer");
+};
+
+// Eight consecutive input elements from a 16-byte aligned address.
+__device__ inline void load8(const void* base, int64_t i, int dtype, float* out) {
+  if (dtype == 0) {
+    const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(base) + i);
+    const float4 a = p[0], b = p[1];
+    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w, out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+    return;
+  }
+  const uint4 raw = *reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(base) + i);
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const uint16_t lo = static_cast<uint16_t>(w[k] & 0xffffu), hi = static_cast<uint16_t>(w[k] >> 16);
+    if (dtype == 1) {
+      out[2 * k] = __half2float(__ushort_as_half(lo));
+      out[2 * k + 1] = __half2float(__ushort_as_half(hi));
+    } else {
+      out[2 * k] = __bfloat162float(__ushort_as_bfloat16(lo));
+      out[2 * k + 1] = __bfloat162float(__ushort_as_bfloat16(hi));
+    }
+  }
+}
+
+// Codebook::index_of (the number of boundaries <= t, ties going up) as a binary search
+// over the 2^bits - 1 sorted boundaries in shared memory: `bits` compares instead of
+// 2^bits - 1.
+__device__ inline int bucketize(float t, const float* bounds, int bits) {
+  int idx = 0;
+  for (int step = 1 << (bits - 1); step > 0; step >>= 1)
+    if (t >= bounds[idx + step - 1]) idx += step;
+  return idx;
+}
+
+// The codebooks of both halves in shared memory (indexed at run time).
+struct SharedCodebooks {
+  float bounds[2][kMaxLevels];
+  float levels[2][kMaxLevels];
+};
+
+// One warp per vector; lane holds coordinates lane + 32k. ‖y‖² is a sum of exact
+// double products, reduced as a tree rather than in the reference's sequential order:
+// the float norm can differ only when that double lies within ~1e-15 of a float
+// rounding boundary (a tie the tests count; none has been seen).
+template <int D>
+__device__ void encode_mse(const CodecDesc& c, const SharedCodebooks& cb, const float* y, uint8_t* rec, uint8_t* codes,
+                           int n_vecs) {
+  constexpr int S = D + 1, K = D / 32;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int rb = c.record_bytes;
+  for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
+    float e[K];
+    double n2 = 0;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      e[k] = y[v * S + lane + 32 * k];
+      n2 += static_cast<double>(e[k]) * e[k];
+    }
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) n2 += __shfl_xor_sync(0xffffffffu, n2, off);
+    const float norm = static_cast<float>(sqrt(n2));
+    const float inv = norm > 0.f ? __fdiv_rn(1.f, norm) : 0.f;
+    uint8_t* vc = codes + v * D;
+    double c2 = 0;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const int i = lane + 32 * k;
+      const float t = __fmul_rn(e[k], inv);
+      const int half = i < c.n_hi ? 0 : 1;
+      const int idx = bucketize(t, cb.bounds[half], half ? c.bits_lo : c.bits_hi);
+      vc[i] = static_cast<uint8_t>(idx);
+      const float l = cb.levels[half][idx];
+      c2 += static_cast<double>(l) * l;
+    }
+    uint8_t* out = rec + v * rb;
+    if (c.corrected) {
+#pragma unroll
+      for (int off = 16; off >= 1; off >>= 1) c2 += __shfl_xor_sync(0xffffffffu, c2, off);
+    }
+    if (lane == 0)
+      store_half_field(out, c.corrected && norm > 0.f ? static_cast<float>(static_cast<double>(norm) / sqrt(c2)) : norm);
+    __syncwarp();
+    // Eight codes of b bits fill b whole bytes: lane g packs codes [8g, 8g + 8).
+    if (lane < D / 8) {
+      const int first = 8 * lane;
+      const bool hi = first < c.n_hi;
+      const int bits = hi ? c.bits_hi : c.bits_lo;
+      const int byte0 = hi ? c.hi_offset + lane * bits : c.lo_offset + (first - c.n_hi) / 8 * bits;
+      uint32_t word = 0;
+#pragma unroll
+      for (int t = 0; t < 8; ++t) word |= static_cast<uint32_t>(vc[first + t]) << (t * bits);
+      for (int k = 0; k < bits; ++k) out[byte0 + k] = static_cast<uint8_t>(word >> (8 * k));
+    }
+  }
+}
+
+// f16, q8_0, q4_0 and group records: one thread per 32-block or group, in the
+// reference's order (quantizer_ggml.cpp, quantizer_group.cpp).
+template <int D>
+__device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, int n_vecs) {
+  constexpr int S = D + 1;
+  const int tid = threadIdx.x, rb = c.record_bytes;
+  if (c.family == Family::f16) {
+    for (int e = tid; e < n_vecs * D; e += kTileThreads)
+      store_half_field(rec + (e / D) * rb + 2 * (e % D), y[(e / D) * S + e % D]);
+    return;
+  }
+  const int span = c.family == Family::group ? c.group : 32;
+  const int per_vec = D / span;
+  for (int e = tid; e < n_vecs * per_vec; e += kTileThreads) {
+    const int v = e / per_vec, b = e % per_vec;
+    const float* x = y + v * S + b * span;
+    if (c.family == Family::q8_0) {
+      uint8_t* out = rec + v * rb + 34 * b;
+      float amax = 0.f;
+      for (int j = 0; j < 32; ++j) amax = fmaxf(amax, fabsf(x[j]));
+      const float d = __fdiv_rn(amax, 127.f);
+      const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
+      store_half_field(out, d);
+      for (int j = 0; j < 32; ++j)
+        out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(x[j], id))));
+    } else if (c.family == Family::q4_0) {
+      uint8_t* out = rec + v * rb + 18 * b;
+      float amax = 0.f, mx = 0.f;
+      for (int j = 0; j < 32; ++j)
+        if (amax < fabsf(x[j])) amax = fabsf(x[j]), mx = x[j];
+      const float d = __fdiv_rn(mx, -8.f);
+      const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
+      store_half_field(out, d);
+      for (int j = 0; j < 16; ++j) {
+        const int q0 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[j], id), 8.5f)));
+        const int q1 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[j + 16], id), 8.5f)));
+        out[2 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+      }
+    } else {  // group: [fp16 min][fp16 step][codes]
+      uint8_t* out = rec + v * rb + c.group_bytes * b;
+      const int top = (1 << c.group_bits) - 1;
+      // std::minmax_element: the first smallest and the last largest element (the sign
+      // of a zero min reaches the stored fp16 bits).
+      float lo = x[0], hi = x[0];
+      for (int j = 1; j < span; ++j) {
+        if (x[j] < lo) lo = x[j];
+        if (!(x[j] < hi)) hi = x[j];
+      }
+      const float mn = round_to_half(lo);
+      const float step = round_to_half(__fdiv_rn(__fsub_rn(hi, mn), static_cast<float>(top)));
+      store_half_field(out, mn);
+      store_half_field(out + 2, step);
+      for (int k = 4; k < c.group_bytes; ++k) out[k] = 0;
+      for (int j = 0; j < span; ++j) {
+        const float q = step > 0.f ? rintf(__fdiv_rn(__fsub_rn(x[j], mn), step)) : 0.f;
+        const uint32_t code = static_cast<uint32_t>(fminf(fmaxf(q, 0.f), static_cast<float>(top)));
+        const int bit = j * c.group_bits;
+        out[4 + (bit >> 3)] |= static_cast<uint8_t>(code << (bit & 7));
+        if ((bit & 7) + c.group_bits > 8) out[4 + (bit >> 3) + 1] |= static_cast<uint8_t>(code >> (8 - (bit & 7)));
+      }
+    }
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_constant__ QuantizeArgs a) {
+  using Tile = QuantizeTile<D>;
+  constexpr int XS = TileStrides<D>::kX, S = TileStrides<D>::kY;
+  extern __shared__ __align__(16) unsigned char smem[];
+  float* x = reinterpret_cast<float*>(smem);
+  float* y = x + Tile::kVecs * XS;
+  uint8_t* codes = reinterpret_cast<uint8_t*>(y + Tile::kVecs * S);
+  uint8_t* rec = reinterpret_cast<uint8_t*>(x);  // x is dead once rotated
+
+  const int side = blockIdx.z, head = blockIdx.y, t0 = blockIdx.x * Tile::kVecs;
+  const int n_vecs = min(Tile::kVecs, a.n_tokens - t0);
+  const CodecDesc& c = a.codec[side];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  __shared__ SharedCodebooks cb;
+  if (tid < 2 * kMaxLevels) {
+    const int half = tid / kMaxLevels, k = tid % kMaxLevels;
+    cb.levels[half][k] = half ? c.levels_lo[k] : c.levels_hi[k];
+    cb.bounds[half][k] = k < kMaxLevels - 1 ? (half ? c.bounds_lo[k] : c.bounds_hi[k]) : INFINITY;
+  }
+  // A local copy: stores to shared memory below cannot alias it, so the compiler keeps
+  // the rotation's pointers in registers.
+  const RotationDesc rot = a.rotations[side][head];
+
+  if (a.vector_loads) {
+    for (int e = tid; e < Tile::kVecs * D / 8; e += kTileThreads) {
+      const int v = e / (D / 8), i = (e % (D / 8)) * 8;
+      float f[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (v < n_vecs) load8(a.src[side], (t0 + v) * a.token_stride + head * D + i, a.dtype, f);
+      *reinterpret_cast<float4*>(x + v * XS + i) = make_float4(f[0], f[1], f[2], f[3]);
+      *reinterpret_cast<float4*>(x + v * XS + i + 4) = make_float4(f[4], f[5], f[6], f[7]);
+    }
+  } else {
+    for (int e = tid; e < Tile::kVecs * D; e += kTileThreads) {
+      const int v = e / D, i = e % D;
+      x[v * XS + i] = v < n_vecs ? load_element(a.src[side], (t0 + v) * a.token_stride + head * D + i, a.dtype) : 0.f;
+    }
+  }
+  __syncthreads();
+  rotate_forward_tile<D, Tile::kVecs>(rot, x, y, n_vecs, y);  // y is free until written
+  __syncthreads();
+  if (c.family == Family::mse)
+    encode_mse<D>(c, cb, y, rec, codes, n_vecs);
+  else
+    encode_blocks<D>(c, y, rec, n_vecs);
+  __syncthreads();
+
+  // One warp per record, 16-bit stores (records have even sizes and even offsets).
+  const int rb2 = c.record_bytes / 2;
+  for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
+    const int slot = a.slots[t0 + v];
+    if (slot < 0) continue;
+    const int64_t block = slot / a.block_tokens, tok = slot % a.block_tokens;
+    uint16_t* dst = reinterpret_cast<uint16_t*>(a.pool[side] + block * a.block_bytes[side] +
+                                                (head * a.block_tokens + tok) * c.record_bytes);
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(rec + v * c.record_bytes);
+    for (int k = lane; k < rb2; k += 32) dst[k] = src[k];
+  }
+}
+
+template <int D>
+void launch_quantize(const QuantizeArgs& a, cudaStream_t stream) {
+  using Tile = QuantizeTile<D>;
+  static_assert(Tile::kSmem <= 48 * 1024, "quantize tile must fit the default shared memory");
+  const dim3 grid((a.n_tokens + Tile::kVecs - 1) / Tile::kVecs, a.n_kv, 2);
+  quantize_kernel<D><<<grid, kTileThreads, Tile::kSmem, stream>>>(a);
+  check_launch("quantize_kernel");
+}
+
+}  // namespace
+
+}  // namespace detail
+
+void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
+  const KvCacheConfig& cfg = cache.config();
+  auto fail = [](const std::string& m) { throw Error("quantize_on_write: " + m); };
+  if (p.layer < 0 || p.layer >= cfg.n_layers) fail("layer " + std::to_string(p.layer) + " out of range");
+  if (p.n_tokens < 0) fail("n_tokens is negative");
+  if (p.n_tokens == 0) return;
+  if (!p.k || !p.v || !p.slots) fail("k, v and slots must be device pointers");
+  if (p.token_stride != 0 && p.token_stride < static_cast<int64_t>(cfg.n_kv_heads) * cfg.head_dim)
+    fail("token_stride is smaller than n_kv_heads * head_dim");
+  detail::QuantizeArgs a{};
+  const auto& layer = cache.impl().layers[p.layer];
+  for (int s = 0; s < 2; ++s) {
+    a.codec[s] = layer[s].desc;
+    a.rotations[s] = layer[s].rotations;
+    a.pool[s] = layer[s].pool;
+    a.block_bytes[s] = static_cast<int64_t>(layer[s].block_bytes);
+  }
+  a.src[0] = p.k;
+  a.src[1] = p.v;
+  a.dtype = static_cast<int>(p.dtype);
+  a.n_tokens = p.n_tokens;
+  a.token_stride = p.token_stride ? p.token_stride : static_cast<int64_t>(cfg.n_kv_heads) * cfg.head_dim;
+  a.slots = p.slots;
+  a.n_kv = cfg.n_kv_heads;
+  a.block_tokens = cfg.block_tokens;
+  const int elem = p.dtype == DType::f32 ? 4 : 2;
+  auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+  a.vector_loads = aligned(p.k) && aligned(p.v) && (a.token_stride * elem) % 16 == 0 ? 1 : 0;
+  auto stream = static_cast<cudaStream_t>(p.stream);
+  switch (cfg.head_dim) {
+    case 64: detail::launch_quantize<64>(a, stream); break;
+    case 128: detail::launch_quantize<128>(a, stream); break;
+    case 256: detail::launch_quantize<256>(a, stream); break;
+    default: fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
+  }
+}
+
+}  // namespace tq::cuda

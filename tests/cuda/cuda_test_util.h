@@ -1,0 +1,84 @@
+#pragma once
+// Helpers shared by the CUDA tests: a GPU guard that skips cleanly, a device buffer,
+// the list of codecs the kernels implement and a random cache configuration.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "turboquant/codec.h"
+#include "turboquant/cuda.h"
+#include "turboquant/error.h"
+#include "turboquant/kv_cache.h"
+
+#define TQ_REQUIRE_GPU()                                                        \
+  do {                                                                          \
+    if (!tq::cuda::device_available())                                          \
+      GTEST_SKIP() << "no CUDA device: run scripts/test_cuda.sh on a GPU machine"; \
+  } while (0)
+
+namespace tq::cuda::testing {
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw Error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+template <class T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t n) : n_(n) { check(cudaMalloc(&p_, std::max<size_t>(1, n) * sizeof(T)), "cudaMalloc"); }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
+  ~DeviceBuffer() { cudaFree(p_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  T* get() const { return static_cast<T*>(p_); }
+  void upload(const std::vector<T>& h) { check(cudaMemcpy(p_, h.data(), n_ * sizeof(T), cudaMemcpyHostToDevice), "upload"); }
+  std::vector<T> download() const {
+    std::vector<T> h(n_);
+    check(cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost), "download");
+    return h;
+  }
+  void poison() { check(cudaMemset(p_, 0xff, n_ * sizeof(T)), "cudaMemset"); }  // NaN for floats
+
+ private:
+  void* p_ = nullptr;
+  size_t n_;
+};
+
+// Every codec-table row the CUDA kernels implement.
+inline std::vector<std::string> supported_codecs() {
+  std::vector<std::string> out;
+  for (const auto& c : codec_table())
+    if (codec_supported(c.name)) out.emplace_back(c.name);
+  return out;
+}
+
+inline constexpr int kHeadDims[] = {64, 128, 256};
+
+// Test names from codec names ('.' is not allowed in a GoogleTest name).
+struct CodecTestName {
+  template <class Info>
+  std::string operator()(const Info& info) const {
+    std::string n = info.param;
+    for (char& ch : n)
+      if (ch == '.') ch = '_';
+    return n;
+  }
+};
+
+inline KvCacheConfig cache_config(const std::string& k, const std::string& v, int head_dim, int n_kv_heads,
+                                  int block_tokens, int max_tokens, int n_layers = 1, uint64_t seed = 0) {
+  KvCacheConfig c;
+  c.n_layers = n_layers;
+  c.n_kv_heads = n_kv_heads;
+  c.head_dim = head_dim;
+  c.k_codec = k;
+  c.v_codec = v;
+  c.block_tokens = block_tokens;
+  c.max_tokens = max_tokens;
+  c.seed = seed;
+  return c;
+}
+
+}  // namespace tq::cuda::testing
