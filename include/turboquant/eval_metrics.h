@@ -17,10 +17,8 @@ double negative_log_likelihood(const float* logits, int n, int target);
 // KL(P_ref ‖ P_test) = Σ p_ref (log p_ref − log p_test), P = softmax(logits).
 double kl_divergence(const float* ref_logits, const float* test_logits, int n);
 
-// Index of the largest value (the first one on ties).
-int argmax(const float* x, int n);
-
-// Indices of the k largest values, largest first (ties: lower index first).
+// Indices of the k largest values, largest first (ties: lower index first); top_k(x, n, 1)[0]
+// is the argmax.
 std::vector<int> top_k(const float* x, int n, int k);
 
 // <a,b> / (‖a‖‖b‖); 1 when both are zero, 0 when exactly one is.

@@ -1,0 +1,84 @@
+#include "turboquant/eval_model.h"
+
+#include "turboquant/attention.h"
+#include "turboquant/kv_cache.h"
+#include "turboquant/model.h"
+
+namespace tq {
+
+namespace {
+
+class ModelCache : public EvalCache {
+ public:
+  explicit ModelCache(const KvCacheConfig& cfg) : cache(cfg), seq(cache.add_sequence()) {}
+  int length() const override { return cache.length(0, seq); }
+  size_t bytes_used() const override { return cache.bytes_used(); }  // the only sequence
+  KvCache cache;
+  int seq;
+};
+
+// ForwardObserver -> QkvObserver.
+struct ObserverBridge : ForwardObserver {
+  explicit ObserverBridge(QkvObserver* o) : target(o) {}
+  void on_qkv(int layer, int pos0, int n, const float* q, const float* k, const float* v) override {
+    target->on_qkv(layer, pos0, n, q, k, v);
+  }
+  QkvObserver* target;
+};
+
+class ModelEval : public EvalModel {
+ public:
+  explicit ModelEval(std::unique_ptr<Model> m) : model_(std::move(m)) {
+    const ModelConfig& c = model_->config();
+    const Tokenizer& tok = model_->tokenizer();
+    info_.name = c.name;
+    info_.arch = c.arch;
+    info_.n_layers = c.n_layers;
+    info_.n_heads = c.n_heads;
+    info_.n_kv_heads = c.n_kv_heads;
+    info_.head_dim = c.head_dim;
+    info_.vocab = c.vocab;
+    info_.context = c.context;
+    info_.bos = tok.add_bos_default() ? tok.bos() : -1;
+    info_.eos = tok.eos();
+    for (int l = 0; l < c.n_layers; ++l) {
+      const AttentionParams p = model_->attention_params(l);
+      info_.attention.push_back({p.n_heads, c.n_kv_heads, c.head_dim, p.scale, p.window, p.softcap});
+    }
+  }
+  const EvalModelInfo& info() const override { return info_; }
+  std::vector<int32_t> encode(const std::string& text) const override {
+    return model_->tokenizer().encode(text, false);
+  }
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    return model_->tokenizer().decode(ids);
+  }
+  std::unique_ptr<EvalCache> new_cache(const CachePlan& plan, int max_tokens, uint64_t seed) override {
+    KvCacheConfig cfg = model_->cache_config(plan.k, plan.v, max_tokens);
+    cfg.layer_codecs = plan.layer_codecs;
+    cfg.seed = seed;
+    return std::make_unique<ModelCache>(cfg);
+  }
+  void forward(const int32_t* tokens, int n, EvalCache& cache, float* logits, bool all_logits,
+               QkvObserver* obs) override {
+    auto& c = static_cast<ModelCache&>(cache);
+    ObserverBridge bridge(obs);
+    model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
+  }
+
+ private:
+  std::unique_ptr<Model> model_;
+  EvalModelInfo info_;
+};
+
+}  // namespace
+
+std::unique_ptr<EvalModel> make_eval_model(std::unique_ptr<Model> model) {
+  return std::make_unique<ModelEval>(std::move(model));
+}
+
+std::unique_ptr<EvalModel> load_eval_model(const std::string& name_or_path, int threads) {
+  return make_eval_model(Model::load(resolve_model_path(name_or_path), threads));
+}
+
+}  // namespace tq

@@ -1,0 +1,184 @@
+// tq eval: side-by-side comparison of KV-cache codecs on a real model.
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "args.h"
+#include "commands.h"
+#include "progress.h"
+#include "turboquant/error.h"
+#include "turboquant/eval.h"
+#ifdef TQ_EVAL_HAS_MODEL
+#include "turboquant/eval_model.h"
+#endif
+
+namespace tq::cli {
+
+namespace {
+
+// Defaults sized so the whole default comparison (13 codecs, f16 reference, passkey)
+// runs in minutes on a 2-core machine; --ctx/--windows widen it.
+constexpr int kDefaultCtx = 1024;
+constexpr int kDefaultWindows = 2;
+
+constexpr const char* kUsage =
+    "tq eval [--model smollm2|gemma3|FILE.gguf] [--text FILE] [--ctx N] [--windows N]\n"
+    "        [--codecs a,b,...] | [--k a,b --v c,d]  [--keep-layers 0,-1 --keep-codec q8_0]\n"
+    "        [--passkey-lengths a,b] [--passkey-depths 0.1,0.5,0.9] [--no-passkey]\n"
+    "        [--attention-queries N] [--decode-tail N] [--threads N] [--seed S]\n"
+    "        [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
+    "  Compares KV-cache codecs against an f16 cache on the same text windows: bits per\n"
+    "  value, cache bytes, perplexity and its change, KL(f16||codec) and top-1 agreement of\n"
+    "  next-token distributions, attention fidelity on the model's own Q/K/V, passkey\n"
+    "  retrieval, prefill/decode tokens/s. K and V are quantized on write, prefill included.\n"
+    "  Defaults: --model smollm2, Jane Austen's novels (scripts/setup_text.sh), 2 windows of\n"
+    "  1024 tokens, passkey at ctx/2 and ctx, depths 0.25 and 0.75, codecs: ";
+
+#ifdef TQ_EVAL_HAS_MODEL
+std::string default_text_path() {
+  if (const char* d = std::getenv("TQ_TEXT_DIR")) return std::string(d) + "/austen.txt";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.cache/turboquant/text/austen.txt";
+}
+
+std::string read_file(const std::string& path, const std::string& hint) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot read text " + path + hint);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string run_capture(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+// Command, commit, date and machine for the BENCHMARKS.md section.
+std::string provenance(int argc, char** argv) {
+  std::string cmd = "tq eval";
+  for (int i = 0; i < argc; ++i) {
+    cmd += ' ';
+    cmd += argv[i];
+  }
+  std::string commit = run_capture("git rev-parse --short HEAD 2>/dev/null");
+  if (!commit.empty() && !run_capture("git status --porcelain --untracked-files=no 2>/dev/null").empty())
+    commit += " (with uncommitted changes)";
+  char date[64];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  std::string cpu = run_capture("grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2");
+  return "Command: `" + cmd + "`  \nCommit: " + (commit.empty() ? "unknown" : commit) + "  \nDate: " + date +
+         "  \nMachine: " + (cpu.empty() ? "unknown CPU" : cpu.substr(cpu.find_first_not_of(' '))) + ", " +
+         std::to_string(std::thread::hardware_concurrency()) + " hardware threads\n";
+}
+
+std::vector<int> int_list(const Args& args, const std::string& name) {
+  std::vector<int> out;
+  for (const auto& s : args.get_list(name)) {
+    try {
+      size_t used = 0;
+      out.push_back(std::stoi(s, &used));
+      if (used != s.size()) throw Error("");
+    } catch (const std::exception&) {
+      throw Error("--" + name + ": '" + s + "' is not an integer");
+    }
+  }
+  return out;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  if (!f || !(f << text)) throw Error("cannot write " + path);
+}
+#endif
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  Args args(argc, argv, {"help", "no-passkey", "quiet"},
+            {"model", "text", "ctx", "windows", "codecs", "k", "v", "keep-layers", "keep-codec",
+             "passkey-lengths", "passkey-depths", "attention-queries", "decode-tail", "threads", "seed",
+             "json", "markdown", "plot"});
+  if (args.has("help")) {
+    std::string names;
+    for (const auto& c : default_eval_codecs()) {
+      if (!names.empty()) names += ' ';
+      names += c;
+    }
+    std::printf("%s%s\n", kUsage, names.c_str());
+    return 0;
+  }
+#ifndef TQ_EVAL_HAS_MODEL
+  throw Error("this tq was built without the model runner (src/model, src/cache)");
+#else
+  const std::string text_path = args.get("text", default_text_path());
+  const std::string text = read_file(
+      text_path, args.has("text") ? "" : " (install it with scripts/setup_text.sh, or pass --text FILE)");
+  const std::string model_name = args.get("model", "smollm2");
+  if (!args.has("quiet")) std::fprintf(stderr, "eval: loading %s ...\n", model_name.c_str());
+  auto model = load_eval_model(model_name, args.get_int("threads", 0));
+  const EvalModelInfo& info = model->info();
+
+  EvalOptions opt;
+  opt.plans = make_plans(args.get_list("codecs"), args.get_list("k"), args.get_list("v"),
+                         int_list(args, "keep-layers"), args.get("keep-codec", "q8_0"), info.n_layers);
+  opt.ctx = std::min(args.get_int("ctx", kDefaultCtx), info.context > 0 ? info.context : kDefaultCtx);
+  opt.windows = args.get_int("windows", kDefaultWindows);
+  opt.decode_tail = args.get_int("decode-tail", opt.decode_tail);
+  opt.attention_queries = args.get_int("attention-queries", opt.attention_queries);
+  opt.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  if (!args.has("no-passkey")) {
+    opt.passkey_lengths = int_list(args, "passkey-lengths");
+    if (opt.passkey_lengths.empty()) opt.passkey_lengths = {opt.ctx / 2, opt.ctx};
+    opt.passkey_depths = {0.25, 0.75};
+    if (args.has("passkey-depths")) {
+      opt.passkey_depths.clear();
+      for (const auto& d : args.get_list("passkey-depths")) opt.passkey_depths.push_back(std::stod(d));
+    }
+  }
+  if (!args.has("quiet")) {
+    std::fprintf(stderr,
+                 "eval: %s, %zu cache plans + f16 reference, %d windows x %d tokens, passkey at %zu lengths x "
+                 "%zu depths (--ctx/--windows/--codecs to change)\n",
+                 info.name.c_str(), opt.plans.size(), opt.windows, opt.ctx, opt.passkey_lengths.size(),
+                 opt.passkey_depths.size());
+  }
+
+  ProgressBar bar("eval");
+  EvalReport report = run_eval(*model, text, opt, [&](size_t done, size_t total, const std::string& what) {
+    if (!args.has("quiet")) bar.update(done, total, what);
+  });
+  if (!args.has("quiet")) bar.finish();
+  report.text_source = args.has("text") ? text_path
+                                        : "Jane Austen's six novels (Debian r-cran-janeaustenr, public domain)";
+
+  std::fputs(eval_table(report).c_str(), stdout);
+  std::string json_path = args.get("json");
+  if (!json_path.empty() || args.has("plot")) {
+    if (json_path.empty()) json_path = args.get("plot") + ".json";
+    write_file(json_path, eval_json(report));
+  }
+  if (args.has("markdown")) write_file(args.get("markdown"), eval_markdown(report, provenance(argc, argv)));
+  if (args.has("plot")) {
+    // The plot script sits next to the source tree's scripts/; TQ_SCRIPTS overrides.
+    const char* dir = std::getenv("TQ_SCRIPTS");
+    const std::string script = std::string(dir ? dir : TQ_EVAL_SCRIPTS_DIR) + "/plot_eval.py";
+    const std::string cmd = "python3 '" + script + "' '" + json_path + "' '" + args.get("plot") + "'";
+    if (std::system(cmd.c_str()) != 0) throw Error("plotting failed: " + cmd);
+  }
+  return 0;
+#endif
+}
+
+}  // namespace tq::cli
