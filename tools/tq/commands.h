@@ -4,5 +4,9 @@ namespace tq::cli {
 
 int cmd_synth(int argc, char** argv);
 int cmd_codecs(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
 
 }  // namespace tq::cli
