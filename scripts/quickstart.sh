@@ -7,5 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/setup_models.sh
+bash scripts/setup_text.sh
 bash scripts/build.sh
 exec build/bin/tq eval "$@"
