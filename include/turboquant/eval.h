@@ -76,7 +76,7 @@ class EvalModel {
 
 struct EvalOptions {
   std::vector<CachePlan> plans;     // the f16 reference always runs first, in addition
-  int ctx = 1024;                   // tokens per window (clamped to the model's context)
+  int ctx = 2048;                   // tokens per window (clamped to the model's context)
   int windows = 2;
   int decode_tail = 16;             // last tokens of each window fed one at a time (decode)
   int attention_queries = 16;       // query positions per layer for attention fidelity (0: off)

@@ -22,7 +22,7 @@ namespace {
 
 // Defaults sized so the whole default comparison (13 codecs, f16 reference, passkey)
 // runs in minutes on a 2-core machine; --ctx/--windows widen it.
-constexpr int kDefaultCtx = 1024;
+constexpr int kDefaultCtx = 2048;
 constexpr int kDefaultWindows = 2;
 
 constexpr const char* kUsage =
@@ -36,7 +36,7 @@ constexpr const char* kUsage =
     "  next-token distributions, attention fidelity on the model's own Q/K/V, passkey\n"
     "  retrieval, prefill/decode tokens/s. K and V are quantized on write, prefill included.\n"
     "  Defaults: --model smollm2, Jane Austen's novels (scripts/setup_text.sh), 2 windows of\n"
-    "  1024 tokens, passkey at ctx/2 and ctx, depths 0.25 and 0.75, codecs: ";
+    "  2048 tokens, passkey at ctx/2 and ctx, depths 0.25 and 0.75, codecs: ";
 
 #ifdef TQ_EVAL_HAS_MODEL
 std::string default_text_path() {
