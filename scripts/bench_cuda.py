@@ -251,8 +251,8 @@ def markdown(info, copy_bw, qrows, drows, agreement):
                  f"(goal 60%: {'met' if worst >= 0.6 else 'missed'})")
     for batch, ctx, goal in [(8, 65536, 3.0), (8, 4096, 1.0), (1, 4096, 1.0)]:
         for r in drows:
-            if r["batch"] == batch and r["ctx"] == ctx and r["codec"] == "turbo3":
-                L.append(f"- decode turbo3 K+V, batch {batch}, context {ctx}: {r['ratio']:.2f}x SDPA "
+            if r["batch"] == batch and r["ctx"] == ctx and r["codec"] in ("turbo3", "rht3"):
+                L.append(f"- decode {r['codec']} K+V, batch {batch}, context {ctx}: {r['ratio']:.2f}x SDPA "
                          f"(goal {goal:.0f}x: {'met' if r['ratio'] >= goal else 'missed'})")
     return "\n".join(L) + "\n"
 
@@ -264,6 +264,11 @@ def main():
     ap.add_argument("--markdown", default="cuda_bench.md")
     ap.add_argument("--commit", default="")
     ap.add_argument("--quick", action="store_true", help="small sizes only (smoke test)")
+    ap.add_argument("--only", choices=["quantize", "decode"], help="run one part (for tuning; not for BENCHMARKS.md)")
+    ap.add_argument("--contexts", help="comma-separated decode contexts (default 4096,16384,65536,131072)")
+    ap.add_argument("--batches", help="comma-separated decode batches (default 1,8)")
+    ap.add_argument("--codecs", help="comma-separated decode codecs (default turbo3,rht3,turbo4,q8_0,f16)")
+    ap.add_argument("--sizes", help="comma-separated quantize vector counts (default 1024,...,262144)")
     args = ap.parse_args()
     lib = load_lib(os.path.abspath(args.lib))
     commit = args.commit
@@ -281,10 +286,13 @@ def main():
     print(f"copy bandwidth {copy_bw/1e12:.2f} TB/s", flush=True)
     agreement = sdpa_agreement(lib)
     print(f"f16 cache decode vs SDPA (float64): rel err {agreement:.2e}", flush=True)
-    sizes = [1024, 16384] if args.quick else [1024, 4096, 16384, 65536, 262144]
-    qrows = bench_quantize(lib, copy_bw, flush, sizes, ["turbo3", "rht3", "iso3", "q8_0"])
-    contexts = [4096] if args.quick else [4096, 16384, 65536, 131072]
-    drows = bench_decode(lib, flush, [1, 8], contexts, ["turbo3", "turbo4", "q8_0", "f16"])
+    ints = lambda text: [int(x) for x in text.split(",")]
+    sizes = ints(args.sizes) if args.sizes else [1024, 16384] if args.quick else [1024, 4096, 16384, 65536, 262144]
+    qrows = [] if args.only == "decode" else bench_quantize(lib, copy_bw, flush, sizes, ["turbo3", "rht3", "iso3", "q8_0"])
+    contexts = ints(args.contexts) if args.contexts else [4096] if args.quick else [4096, 16384, 65536, 131072]
+    batches = ints(args.batches) if args.batches else [1, 8]
+    codecs = args.codecs.split(",") if args.codecs else ["turbo3", "rht3", "turbo4", "q8_0", "f16"]
+    drows = [] if args.only == "quantize" else bench_decode(lib, flush, batches, contexts, codecs)
     json.dump({"info": info, "copy_bw": copy_bw, "quantize": qrows, "decode": drows, "sdpa_agreement": agreement},
               open(args.json, "w"), indent=1)
     md = markdown(info, copy_bw, qrows, drows, agreement)

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """One decode-attention (or, with --quantize N, one quantize-on-write) configuration, for
 Nsight Compute:
-  ncu --kernel-name regex:decode_split --launch-skip 3 --launch-count 1 --section SpeedOfLight \
+  ncu --clock-control none --kernel-name regex:decode_mma --launch-skip 3 --launch-count 1 --section SpeedOfLight \
       --section Occupancy --section WarpStateStats --section InstructionStats \
-      python3 bench/cuda/profile_decode.py --lib build-cuda/src/cuda/libtqcuda.so --codec turbo3 --batch 8 --ctx 65536
+      python3 bench/cuda/profile_cuda.py --lib build-cuda/src/cuda/libtqcuda.so --codec turbo3 --batch 8 --ctx 65536
+(decode_mma: the tensor-core split kernel; decode_split: the CUDA-core one; quantize_warp
+and quantize_kernel with --quantize.)
 """
 import argparse
 import importlib.util

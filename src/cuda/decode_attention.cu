@@ -13,11 +13,17 @@
 // be captured in a CUDA graph.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 
 #include "cuda_check.h"
+#include "decode_args.h"
 #include "device_cache_impl.h"
 #include "dtype_device.cuh"
+#include "pdl.cuh"
 #include "record_decode.cuh"
 #include "rotation_device.cuh"
 
@@ -33,25 +39,6 @@ constexpr int kSlack = 16;  // bit_window may read 8 bytes past a tile
 constexpr int kPrepVecs = 8;  // query heads per KV head at most
 constexpr unsigned kFull = 0xffffffffu;
 
-struct DecodeArgs {
-  CodecDesc kc, vc;
-  const RotationDesc* krot;
-  const RotationDesc* vrot;
-  const uint8_t* kpool;
-  const uint8_t* vpool;
-  int64_t kblock_bytes, vblock_bytes;
-  const void* q;
-  int q_dtype;
-  float q_scale;  // softmax scale * log2(e): the kernels work in base 2
-  float* q_rot;
-  const int32_t* block_tables;
-  int max_blocks;
-  const int32_t* seq_lens;
-  int n_kv, group, block_tokens, num_splits;
-  float* part_o;
-  float* part_lse;
-  float* out;
-};
 
 __host__ __device__ constexpr int round16(int x) { return (x + 15) & ~15; }
 
@@ -111,17 +98,57 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
   __shared__ __align__(16) float x[kPrepVecs * XS];
   __shared__ float y[kPrepVecs * S];
   __shared__ __align__(16) float chunk[kDenseChunkFloats];
-  const int h = blockIdx.x, b = blockIdx.y, G = a.group, n_q = a.n_kv * a.group;
+  pdl_trigger();  // the split kernel may launch and start its loads; it waits for q_rot
+  const int h = blockIdx.x, b = blockIdx.y, slice = blockIdx.z, G = a.group, n_q = a.n_kv * a.group;
+  const RotationDesc rot = a.krot[h];
+  const bool dense = rot.mode == RotMode::dense;
+  if (!dense && slice > 0) return;  // only the dense product is spread over slices
+  // Dense: rows [32·slice, 32·slice + 32) of Q, a quad of threads per row, float4 column
+  // j4 = part + 4c to part `part`. The slice is loaded before the queries so both loads
+  // are in flight together (the CPU reference's summation order is not needed here:
+  // attention is checked to 1e-3).
+  constexpr int MP = D <= 128 ? D / 16 : 1;  // float4s prefetched (d = 256 loads them later)
+  const int row = slice * 32 + threadIdx.x / 4, part = threadIdx.x % 4;
+  const float4* m = reinterpret_cast<const float4*>(rot.matrix + static_cast<int64_t>(row) * D);
+  float4 mrow[MP];
+  if (dense) {
+#pragma unroll
+    for (int c = 0; c < MP; ++c) mrow[c] = __ldg(m + part + 4 * c);
+  }
   for (int e = threadIdx.x; e < kPrepVecs * D; e += kTileThreads) {
     const int v = e / D, i = e % D;
     x[v * XS + i] = v < G ? load_element(a.q, (static_cast<int64_t>(b) * n_q + h * G + v) * D + i, a.q_dtype) : 0.f;
   }
   __syncthreads();
-  rotate_forward_tile<D, kPrepVecs>(a.krot[h], x, y, G, chunk);
+  const int64_t out0 = (static_cast<int64_t>(b) * n_q + h * G) * D;
+  if (dense) {
+    float acc[kPrepVecs];
+#pragma unroll
+    for (int v = 0; v < kPrepVecs; ++v) acc[v] = 0.f;
+#pragma unroll
+    for (int c = 0; c < D / 16; ++c) {
+      const int j4 = part + 4 * c;
+      const float4 q = c < MP ? mrow[c < MP ? c : 0] : __ldg(m + j4);
+#pragma unroll
+      for (int v = 0; v < kPrepVecs; ++v)
+        if (v < G) {
+          const float4 xv = *reinterpret_cast<const float4*>(x + v * XS + 4 * j4);
+          acc[v] = fmaf(q.x, xv.x, fmaf(q.y, xv.y, fmaf(q.z, xv.z, fmaf(q.w, xv.w, acc[v]))));
+        }
+    }
+#pragma unroll
+    for (int v = 0; v < kPrepVecs; ++v) {
+      acc[v] += __shfl_xor_sync(kFull, acc[v], 1);
+      acc[v] += __shfl_xor_sync(kFull, acc[v], 2);
+      if (part == 0 && v < G) a.q_rot[out0 + v * D + row] = acc[v] * a.q_scale;
+    }
+    return;
+  }
+  rotate_forward_tile<D, kPrepVecs>(rot, x, y, G, chunk);
   __syncthreads();
   for (int e = threadIdx.x; e < G * D; e += kTileThreads) {
     const int v = e / D, i = e % D;
-    a.q_rot[(static_cast<int64_t>(b) * n_q + h * G + v) * D + i] = y[v * S + i] * a.q_scale;
+    a.q_rot[out0 + v * D + i] = y[v * S + i] * a.q_scale;
   }
 }
 
@@ -299,31 +326,108 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
   }
 }
 
+constexpr int kMaxSplits = 1024;
+constexpr int kReduceThreads = 1024;
+
+// Merges the splits of one query head by log-sum-exp and rotates the result back. The
+// D·R threads (R = 1024 / D) each sum every R-th split of one coordinate, so many
+// partial rows are in flight at once; the dense inverse rotation splits its sums the
+// same way.
 template <int D>
-__global__ void __launch_bounds__(D) decode_reduce_kernel(const __grid_constant__ DecodeArgs a) {
+__global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __grid_constant__ DecodeArgs a) {
+  constexpr int R = kReduceThreads / D;
+  __shared__ float w[kMaxSplits];
+  __shared__ __align__(16) float part[R * D];
   __shared__ float y[D], x[D];
-  __shared__ __align__(16) float chunk[kDenseChunkFloats];
-  const int hq = blockIdx.x, b = blockIdx.y, i = threadIdx.x;
-  const int64_t row0 = (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * a.num_splits;
-  float M = -INFINITY;
-  for (int s = 0; s < a.num_splits; ++s) M = fmaxf(M, a.part_lse[row0 + s]);
-  float o = 0.f, L = 0.f;
-  if (M != -INFINITY)
-    for (int s = 0; s < a.num_splits; ++s) {
-      const float f = exp2f(a.part_lse[row0 + s] - M);
-      L += f;
-      o += f * a.part_o[(row0 + s) * D + i];
-    }
-  y[i] = M == -INFINITY ? 0.f : o / L;
+  __shared__ float total;
+  constexpr int K = D / R;         // dense inverse: k-slice of thread (r, i)
+  constexpr int KP = K <= 16 ? K / 4 : 0;  // float4s of it prefetched (registers allow d <= 128)
+  constexpr int P = 8;             // partial rows prefetched per thread
+  const int hq = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, i = tid % D, r = tid / D;
+  const int S = a.num_splits;
+  const RotationDesc rot = a.vrot[hq / a.group];
+  const bool dense = rot.mode == RotMode::dense;
+  // Loads that do not depend on the split kernel go first: the matrix slice.
+  float4 mq[KP > 0 ? KP : 1];
+  if (dense && KP > 0) {
+    const float4* m = reinterpret_cast<const float4*>(rot.matrix_t + static_cast<int64_t>(i) * D + r * K);
+#pragma unroll
+    for (int k = 0; k < KP; ++k) mq[k] = __ldg(m + k);
+  }
+  pdl_wait();  // launched early behind the split kernel
+  const int64_t row0 = (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * S;
+  // The first P partial rows of this thread load together with the log-sum-exps.
+  float pre[P];
+#pragma unroll
+  for (int j = 0; j < P; ++j) pre[j] = r + j * R < S ? a.part_o[(row0 + r + j * R) * D + i] : 0.f;
+  for (int s = tid; s < S; s += kReduceThreads) w[s] = a.part_lse[row0 + s];
   __syncthreads();
-  rotate_inverse_vec<D>(a.vrot[hq / a.group], y, x, chunk);
-  a.out[(static_cast<int64_t>(b) * a.n_kv * a.group + hq) * D + i] = x[i];
+  if (tid < 32) {
+    float M = -INFINITY;
+    for (int s = tid; s < S; s += 32) M = fmaxf(M, w[s]);
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) M = fmaxf(M, __shfl_xor_sync(kFull, M, off));
+    float L = 0.f;
+    for (int s = tid; s < S; s += 32) {
+      const float f = M == -INFINITY ? 0.f : exp2f(w[s] - M);
+      w[s] = f;
+      L += f;
+    }
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) L += __shfl_xor_sync(kFull, L, off);
+    if (tid == 0) total = L;
+  }
+  __syncthreads();
+  float o = 0.f;
+#pragma unroll
+  for (int j = 0; j < P; ++j)
+    if (r + j * R < S) o += w[r + j * R] * pre[j];
+#pragma unroll 4
+  for (int s = r + P * R; s < S; s += R) o += w[s] * a.part_o[(row0 + s) * D + i];
+  part[r * D + i] = o;
+  __syncthreads();
+  if (tid < D) {
+    float sum = 0.f;
+#pragma unroll
+    for (int k = 0; k < R; ++k) sum += part[k * D + tid];
+    y[tid] = total > 0.f ? sum / total : 0.f;
+  }
+  __syncthreads();
+  float* out = a.out + (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * D;
+  if (dense) {
+    // x_i = sum_k Q[k][i] y_k = row i of Qᵀ times y; thread (r, i) takes the k-slice r.
+    const float4* m = reinterpret_cast<const float4*>(rot.matrix_t + static_cast<int64_t>(i) * D + r * K);
+    float sum = 0.f;
+#pragma unroll
+    for (int k = 0; k < K / 4; ++k) {
+      const float4 q = k < KP ? mq[k < KP ? k : 0] : __ldg(m + k);
+      const float* yk = y + r * K + 4 * k;
+      sum = fmaf(q.x, yk[0], fmaf(q.y, yk[1], fmaf(q.z, yk[2], fmaf(q.w, yk[3], sum))));
+    }
+    part[r * D + i] = sum;
+    __syncthreads();
+    if (tid < D) {
+      float v = 0.f;
+#pragma unroll
+      for (int k = 0; k < R; ++k) v += part[k * D + tid];
+      out[tid] = v;
+    }
+    return;
+  }
+  rotate_inverse_vec<D>(rot, y, x, part);  // part: never read as a chunk here (not dense)
+  if (tid < D) out[tid] = x[tid];
 }
 
 template <int D>
-void launch_decode(DecodeArgs a, int batch, cudaStream_t stream) {
-  decode_prepare_kernel<D><<<dim3(a.n_kv, batch), kTileThreads, 0, stream>>>(a);
+void launch_decode(DecodeArgs a, int batch, int mma_bits, cudaStream_t stream) {
+  decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
+  if (mma_bits) {
+    launch_decode_mma(a, D, mma_bits, batch, stream);
+    launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch), dim3(kReduceThreads), 0, stream, a,
+               "decode_reduce_kernel");
+    return;
+  }
   const dim3 grid(a.num_splits, a.n_kv, batch);
   auto run = [&](auto kernel, int smem_bytes) {
     if (smem_bytes > 48 * 1024)  // opt in to more than the default dynamic shared memory
@@ -339,7 +443,7 @@ void launch_decode(DecodeArgs a, int batch, cudaStream_t stream) {
     default: run(decode_split_kernel<D, 8>, split_smem(D, 8, rbk, rbv).total); break;
   }
   check_launch("decode_split_kernel");
-  decode_reduce_kernel<D><<<dim3(a.n_kv * a.group, batch), D, 0, stream>>>(a);
+  decode_reduce_kernel<D><<<dim3(a.n_kv * a.group, batch), kReduceThreads, 0, stream>>>(a);
   check_launch("decode_reduce_kernel");
 }
 
@@ -355,8 +459,7 @@ int resident_split_ctas_of(int rbk, int rbv) {
   return std::max(1, n);
 }
 
-// CTAs of the split kernel one SM holds at once, for this head_dim, group and codecs.
-int resident_split_ctas(int d, int g, int rbk, int rbv) {
+int query_resident_split_ctas(int d, int g, int rbk, int rbv) {
   switch (d * 16 + g) {
     case 64 * 16 + 1: return resident_split_ctas_of<64, 1>(rbk, rbv);
     case 64 * 16 + 2: return resident_split_ctas_of<64, 2>(rbk, rbv);
@@ -371,6 +474,32 @@ int resident_split_ctas(int d, int g, int rbk, int rbv) {
     case 256 * 16 + 4: return resident_split_ctas_of<256, 4>(rbk, rbv);
     default: return resident_split_ctas_of<256, 8>(rbk, rbv);
   }
+}
+
+// CTAs of the split kernel one SM holds at once, for this head_dim, group and codecs;
+// queried once per configuration and device (the query costs host time on every step).
+int resident_split_ctas(int d, int g, int rbk, int rbv) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, int, int, int>, int> cache;
+  int dev = 0;
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  const auto key = std::make_tuple(dev, d, g, rbk, rbv);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  return cache[key] = query_resident_split_ctas(d, g, rbk, rbv);
+}
+
+// Bits of the tensor-core path for this layer's codecs, 0 for the CUDA-core kernel.
+// TQ_CUDA_DECODE=simt forces the CUDA-core kernel (for comparisons).
+int mma_bits_of(const DeviceKvCache& cache, int layer) {
+  static const bool simt = [] {
+    const char* e = std::getenv("TQ_CUDA_DECODE");
+    return e && std::string(e) == "simt";
+  }();
+  if (simt) return 0;
+  const auto& l = cache.impl().layers[layer];
+  return mma_decode_bits(l[0].desc, l[1].desc);
 }
 
 size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
@@ -399,7 +528,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = p.n_q_heads / cfg.n_kv_heads;
   if (g != 1 && g != 2 && g != 4 && g != 8)
     fail("query heads per KV head must be 1, 2, 4 or 8, got " + std::to_string(g));
-  if (cfg.block_tokens % (32 / g) != 0)
+  if (mma_bits_of(cache, p.layer) == 0 && cfg.block_tokens % (32 / g) != 0)
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
@@ -413,19 +542,23 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
 
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = detail::group_of(cache, p);
-  if (p.num_splits > 0) return p.num_splits;
+  if (p.num_splits > 0) return std::min(p.num_splits, detail::kMaxSplits);
   // Two full waves of CTAs (a partial last wave would idle most SMs for a whole CTA's
   // time), each warp left at least two tiles.
+  // The tensor-core kernel: steps of 16 tokens, each warp left at least one (small
+  // contexts are latency-bound: more CTAs with less work each finish sooner).
   const auto& layer = cache.impl().layers[p.layer];
   const int d = cache.config().head_dim;
-  const int slots = cache.impl().sm_count *
-                    detail::resident_split_ctas(d, g, static_cast<int>(layer[0].record_bytes),
-                                                static_cast<int>(layer[1].record_bytes));
+  const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
+  const int bits = detail::mma_bits_of(cache, p.layer);
+  const int slots = cache.impl().sm_count * (bits ? detail::mma_resident_ctas(d, bits, g, rbk, rbv)
+                                                  : detail::resident_split_ctas(d, g, rbk, rbv));
   const int ctas = p.batch * cache.config().n_kv_heads;
-  const int tiles = (p.max_seq_len + 32 / g - 1) / (32 / g);
+  const int tile = bits ? detail::kMmaTileTokens : 32 / g;
+  const int tiles = (p.max_seq_len + tile - 1) / tile;
   int splits = std::max(1, 2 * slots / ctas);
-  splits = std::min(splits, std::max(1, tiles / (2 * detail::kWarps)));
-  return std::max(1, std::min(splits, 1024));
+  splits = std::min(splits, std::max(1, tiles / ((bits ? 1 : 2) * detail::kWarps)));
+  return std::max(1, std::min(splits, detail::kMaxSplits));
 }
 
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p) {
@@ -467,13 +600,15 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.n_kv = cfg.n_kv_heads;
   a.group = g;
   a.block_tokens = cfg.block_tokens;
+  a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   a.num_splits = splits;
   a.out = p.out;
   auto stream = static_cast<cudaStream_t>(p.stream);
+  const int bits = detail::mma_bits_of(cache, p.layer);
   switch (cfg.head_dim) {
-    case 64: detail::launch_decode<64>(a, p.batch, stream); break;
-    case 128: detail::launch_decode<128>(a, p.batch, stream); break;
-    case 256: detail::launch_decode<256>(a, p.batch, stream); break;
+    case 64: detail::launch_decode<64>(a, p.batch, bits, stream); break;
+    case 128: detail::launch_decode<128>(a, p.batch, bits, stream); break;
+    case 256: detail::launch_decode<256>(a, p.batch, bits, stream); break;
     default: fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
   }
 }

@@ -14,6 +14,8 @@ struct DeviceKvCache::Impl {
     detail::CodecDesc desc;
     std::vector<Codec> codecs;                    // one per KV head (own seed)
     detail::RotationDesc* rotations = nullptr;    // device [n_kv_heads]
+    detail::RotMode rot_mode = detail::RotMode::identity;
+    int rot_rounds = 0;
     uint8_t* pool = nullptr;                      // device [num_blocks][block_bytes]
     size_t record_bytes = 0;
     size_t block_bytes = 0;

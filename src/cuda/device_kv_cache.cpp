@@ -108,6 +108,8 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
           const detail::RotationHost rh = detail::make_rotation_host(s.codecs.back().rotation());
           detail::RotationDesc d;
           d.mode = rh.mode;
+          s.rot_mode = rh.mode;  // the same kind and rounds for every head of a side
+          s.rot_rounds = rh.rounds;
           d.rounds = rh.rounds;
           d.scale = rh.scale;
           d.matrix = upload(*impl_, rh.matrix);

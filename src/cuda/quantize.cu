@@ -8,6 +8,7 @@
 #include "cuda_check.h"
 #include "device_cache_impl.h"
 #include "dtype_device.cuh"
+#include "quantize_args.h"
 #include "rotation_device.cuh"
 
 namespace tq::cuda {
@@ -16,20 +17,6 @@ namespace detail {
 
 namespace {
 
-struct QuantizeArgs {
-  CodecDesc codec[2];
-  const RotationDesc* rotations[2];
-  uint8_t* pool[2];
-  int64_t block_bytes[2];
-  const void* src[2];
-  int dtype;
-  int n_tokens;
-  int64_t token_stride;
-  const int32_t* slots;
-  int n_kv;
-  int block_tokens;
-  int vector_loads;  // inputs 16-byte aligned: load 16 bytes per thread
-};
 
 template <int D>
 struct QuantizeTile {
@@ -208,7 +195,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   uint8_t* codes = reinterpret_cast<uint8_t*>(y + Tile::kVecs * S);
   uint8_t* rec = reinterpret_cast<uint8_t*>(x);  // x is dead once rotated
 
-  const int side = blockIdx.z, head = blockIdx.y, t0 = blockIdx.x * Tile::kVecs;
+  const int side = a.first_side + blockIdx.z, head = blockIdx.y, t0 = blockIdx.x * Tile::kVecs;
   const int n_vecs = min(Tile::kVecs, a.n_tokens - t0);
   const CodecDesc& c = a.codec[side];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -259,13 +246,15 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
 }
 
 template <int D>
-void launch_quantize(const QuantizeArgs& a, cudaStream_t stream) {
+void launch_quantize(const QuantizeArgs& a, int n_sides, cudaStream_t stream) {
   using Tile = QuantizeTile<D>;
   static_assert(Tile::kSmem <= 48 * 1024, "quantize tile must fit the default shared memory");
-  const dim3 grid((a.n_tokens + Tile::kVecs - 1) / Tile::kVecs, a.n_kv, 2);
+  const dim3 grid((a.n_tokens + Tile::kVecs - 1) / Tile::kVecs, a.n_kv, n_sides);
   quantize_kernel<D><<<grid, kTileThreads, Tile::kSmem, stream>>>(a);
   check_launch("quantize_kernel");
 }
+
+bool head_dim_compiled(int d) { return d == 64 || d == 128 || d == 256; }
 
 }  // namespace
 
@@ -299,12 +288,34 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   const int elem = p.dtype == DType::f32 ? 4 : 2;
   auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
   a.vector_loads = aligned(p.k) && aligned(p.v) && (a.token_stride * elem) % 16 == 0 ? 1 : 0;
+  a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  switch (cfg.head_dim) {
-    case 64: detail::launch_quantize<64>(a, stream); break;
-    case 128: detail::launch_quantize<128>(a, stream); break;
-    case 256: detail::launch_quantize<256>(a, stream); break;
-    default: fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
+  if (!detail::head_dim_compiled(cfg.head_dim)) fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
+  // Each side goes to the warp-per-vector kernel where it applies, else to the tiled
+  // one; K and V share a launch when they go the same way.
+  bool warp[2];
+  for (int s = 0; s < 2; ++s) {
+    a.rot_mode[s] = layer[s].rot_mode;
+    a.rot_rounds[s] = layer[s].rot_rounds;
+    warp[s] = detail::quantize_warp_applies(layer[s].desc, layer[s].rot_mode);
+  }
+  auto run = [&](bool use_warp, int first, int n_sides) {
+    a.first_side = first;
+    if (use_warp) {
+      detail::launch_quantize_warp(a, cfg.head_dim, n_sides, stream);
+      return;
+    }
+    switch (cfg.head_dim) {
+      case 64: detail::launch_quantize<64>(a, n_sides, stream); break;
+      case 128: detail::launch_quantize<128>(a, n_sides, stream); break;
+      default: detail::launch_quantize<256>(a, n_sides, stream); break;
+    }
+  };
+  if (warp[0] == warp[1]) {
+    run(warp[0], 0, 2);
+  } else {
+    run(warp[0], 0, 1);
+    run(warp[1], 1, 1);
   }
 }
 

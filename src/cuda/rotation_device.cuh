@@ -145,14 +145,16 @@ __device__ void rotate_forward_tile(const RotationDesc r, const float* x, float*
   }
 }
 
-// x = Rᵀ y for one vector, blockDim.x == D threads, all of which must call it; y and x
-// in shared memory (y is clobbered by the Hadamard path), `chunk` as for the forward.
+// x = Rᵀ y for one vector, blockDim.x >= D threads (threads >= D only synchronize), all
+// of which must call it; y and x in shared memory (y is clobbered by the Hadamard path),
+// `chunk` as for the forward.
 template <int D>
 __device__ void rotate_inverse_vec(const RotationDesc r, float* y, float* x, float* chunk) {
   const int i = threadIdx.x;
+  const bool act = i < D;
   switch (r.mode) {
     case RotMode::identity:
-      x[i] = y[i];
+      if (act) x[i] = y[i];
       break;
     case RotMode::dense: {
       // x_j = sum_k Q[k][j] y_k, ascending k, as DenseRotation::inverse; Q streams through
@@ -161,30 +163,32 @@ __device__ void rotate_inverse_vec(const RotationDesc r, float* y, float* x, flo
       float s = 0.f;
       for (int k0 = 0; k0 < D; k0 += kRows) {
         __syncthreads();
-        for (int e = i * 4; e < kRows * D; e += D * 4)
+        for (int e = i * 4; e < kRows * D; e += blockDim.x * 4)
           *reinterpret_cast<float4*>(chunk + e) = __ldg(reinterpret_cast<const float4*>(r.matrix + k0 * D + e));
         __syncthreads();
-        for (int kk = 0; kk < kRows; ++kk) s = __fadd_rn(s, __fmul_rn(chunk[kk * D + i], y[k0 + kk]));
+        if (act)
+          for (int kk = 0; kk < kRows; ++kk) s = __fadd_rn(s, __fmul_rn(chunk[kk * D + i], y[k0 + kk]));
       }
-      x[i] = s;
+      if (act) x[i] = s;
       break;
     }
     case RotMode::hadamard:
       for (int round = r.rounds - 1; round >= 0; --round) {
         for (int h = 1; h < D; h <<= 1) {
           float a = 0.f, b = 0.f;
-          const bool lead = (i / h) % 2 == 0;
+          const bool lead = act && (i / h) % 2 == 0;
           if (lead) a = y[i], b = y[i + h];
           __syncthreads();
           if (lead) y[i] = __fadd_rn(a, b), y[i + h] = __fsub_rn(a, b);
           __syncthreads();
         }
-        y[i] = __fmul_rn(y[i], __fmul_rn(r.scale, r.signs[round * D + i]));
+        if (act) y[i] = __fmul_rn(y[i], __fmul_rn(r.scale, r.signs[round * D + i]));
         __syncthreads();
       }
-      x[r.perm[i]] = y[i];
+      if (act) x[r.perm[i]] = y[i];
       break;
     case RotMode::block: {
+      if (!act) break;
       const BlockRow row = r.rows[i];
       const int jj = i - row.off;
       float s = 0.f;

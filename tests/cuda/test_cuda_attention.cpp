@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <random>
 
@@ -120,6 +121,7 @@ TEST_P(CudaAttention, MatchesTheCpuReferenceOnRaggedGqaBatches) {
   uint64_t seed = 50;
   for (int dim : testing::kHeadDims) {
     const double err = attention_error(GetParam(), GetParam(), dim, kRagged, ++seed);
+    std::printf("  %s d=%d: relative error %.2e\n", GetParam().c_str(), dim, err);
     EXPECT_LT(err, 1e-3) << GetParam() << " d=" << dim;
   }
 }

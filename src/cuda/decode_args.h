@@ -1,0 +1,40 @@
+#pragma once
+// Arguments shared by the decode-attention kernels (prepare, the two split kernels,
+// reduce), passed by value as one __grid_constant__ parameter.
+#include <cstdint>
+
+#include "device_desc.h"
+
+namespace tq::cuda::detail {
+
+struct DecodeArgs {
+  CodecDesc kc, vc;
+  const RotationDesc* krot;
+  const RotationDesc* vrot;
+  const uint8_t* kpool;
+  const uint8_t* vpool;
+  int64_t kblock_bytes, vblock_bytes;
+  const void* q;
+  int q_dtype;
+  float q_scale;  // softmax scale * log2(e): the kernels work in base 2
+  float* q_rot;
+  const int32_t* block_tables;
+  int max_blocks;
+  const int32_t* seq_lens;
+  int n_kv, group, block_tokens, num_splits;
+  int block_shift;  // log2(block_tokens) when a power of two, else -1
+  float* part_o;
+  float* part_lse;
+  float* out;
+};
+
+// The tensor-core split kernel (decode_mma.cu): keys and values both uniform-width mse
+// codes of `bits` in {2, 3, 4} with one shared codebook. Returns 0 when it does not apply.
+int mma_decode_bits(const CodecDesc& k, const CodecDesc& v);
+constexpr int kMmaWarps = 4;
+constexpr int kMmaTileTokens = 16;  // tokens per warp step
+// CTAs of that kernel one SM holds at once (cached per configuration).
+int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv);
+void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream);
+
+}  // namespace tq::cuda::detail

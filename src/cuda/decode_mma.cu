@@ -1,0 +1,422 @@
+// Split kernel of decode attention on tensor cores, for keys and values that are both
+// uniform-width mse codes (turbo*, rht*, iso*, ... at 2, 3 or 4 bits) with one codebook.
+//
+// One CTA of 4 warps per (context split, KV head, sequence), as the CUDA-core kernel;
+// each warp streams steps of 16 tokens (K and V records through a cp.async ring) and
+// does per step, with mma.sync m16n8k16 (f16 operands, f32 accumulators):
+//   scores  Sᵀ[token][head] = K[token] · Q'[head]  A = K (16 tokens), B = Q'ᵀ (the G
+//                                                   query heads as the 8 columns);
+//   values  Oᵀ[dim][head] += V[token][dim] P'[head][token]
+//                                                   A = Vᵀ (16 dims × 16 tokens), B = P'ᵀ.
+// The softmax runs on the score fragments (per head: the quad's two columns); two
+// movmatrix transposes turn the probabilities into the B fragments of the value product.
+// Codes become f16 operands through a pair table in shared memory: entry i | j << bits
+// holds (c[i], c[j]) as a half2, one copy per lane (conflict-free), so one load yields
+// two coordinates of one record (a key operand register as it is; for values two such
+// registers of two tokens are regrouped by byte permutes). Coordinates are permuted
+// freely (q·k and the rotated-space value sum do not depend on the order): thread t of a
+// quad takes the contiguous key codes [t·D/4, (t+1)·D/4) and quad g the value codes
+// [g·D/8, (g+1)·D/8), so each operand is a compile-time bit field of a few registers.
+// Norms stay f32: the key norm scales the score, the value norm is folded into P'.
+// This path is integer-issue-bound (shifts, masks, permutes at half the FP32 rate);
+// see docs/CUDA.md for the measured profile.
+#include <cuda_fp16.h>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "cuda_check.h"
+#include "decode_args.h"
+#include "dtype_device.cuh"
+#include "pdl.cuh"
+
+namespace tq::cuda::detail {
+
+namespace {
+
+constexpr int kWarps = kMmaWarps, kTok = kMmaTileTokens;
+constexpr int kStages = 4;
+constexpr int kSlack = 16;  // bit runs read up to 8 bytes past the last record
+constexpr unsigned kFull = 0xffffffffu;
+
+__host__ __device__ constexpr int round16(int x) { return (x + 15) & ~15; }
+
+// Shared memory of one CTA: per warp kStages stages of [16 K records][16 V records]
+// (each area padded to 16 bytes plus slack), reused at the end to merge the warps.
+__host__ __device__ constexpr int area_bytes(int rb) { return round16(kTok * rb + kSlack); }
+__host__ __device__ constexpr int mma_smem_bytes(int D, int G, int rb) {
+  return kWarps * kStages * 2 * area_bytes(rb) > static_cast<int>(sizeof(float)) * kWarps * G * (D + 2)
+             ? kWarps * kStages * 2 * area_bytes(rb)
+             : static_cast<int>(sizeof(float)) * kWarps * G * (D + 2);
+}
+
+__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ inline void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ inline void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Transpose of an 8×8 f16 matrix held one half2 per lane (row lane/4, columns
+// 2·(lane%4) + {0, 1}), in the same layout.
+__device__ inline uint32_t transpose8x8(uint32_t x) {
+  uint32_t y;
+  asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+}
+
+__device__ inline uint32_t pack_half2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// NW words of a little-endian bit string in shared memory: NW + 1 aligned loads from w
+// and a funnel shift by sh (0 or 16) bits.
+template <int NW>
+__device__ inline void load_run(const unsigned char* w, int sh, uint32_t (&r)[NW]) {
+  const uint32_t* p = reinterpret_cast<const uint32_t*>(w);
+  uint32_t x[NW + 1];
+#pragma unroll
+  for (int j = 0; j <= NW; ++j) x[j] = p[j];
+#pragma unroll
+  for (int j = 0; j < NW; ++j) r[j] = __funnelshift_r(x[j], x[j + 1], sh);
+}
+
+// Bits [pos, pos + len) of a run moved to start at bit `to` (other bits are garbage).
+// Every argument is a compile-time constant once the callers' loops are unrolled.
+template <int NW>
+__device__ __forceinline__ uint32_t field_to(const uint32_t (&r)[NW], int pos, int len, int to) {
+  const int w = pos >> 5, off = pos & 31;
+  if (off + len > 32) return __funnelshift_r(r[w], r[w + 1 < NW ? w + 1 : w], off - to);
+  return off >= to ? r[w] >> (off - to) : r[w] << (to - off);
+}
+
+// The pair table entry at byte offset off (entry * 128 + lane * 4).
+__device__ __forceinline__ uint32_t lut_at(const uint32_t* lut, uint32_t off) {
+  return *reinterpret_cast<const uint32_t*>(reinterpret_cast<const unsigned char*>(lut) + off);
+}
+
+// 96 registers for d <= 128: five CTAs (20 warps) per SM without spills; four CTAs
+// (116 registers) and six (85, spilling) measured no faster at batch 8 / 64K.
+template <int D, int B>
+constexpr int kMmaMinBlocks = D <= 128 ? 5 : 2;
+
+// One pair-table operand: the 2B-bit field at bit `pos` of a run, as (c[lo], c[hi]).
+template <int B, int NW>
+__device__ __forceinline__ uint32_t pair_at(const uint32_t* lut, const uint32_t (&run)[NW], int pos, uint32_t lane4) {
+  constexpr uint32_t M2 = (1u << (2 * B)) - 1u;
+  return lut_at(lut, (field_to(run, pos, 2 * B, 7) & (M2 << 7)) | lane4);
+}
+
+template <int D, int B>
+__global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma_kernel(const __grid_constant__ DecodeArgs a) {
+  constexpr int KC = D / 16;          // k-chunks of the scores = m-tiles of the values
+  constexpr int RB = 2 + D * B / 8;   // record bytes (fp16 norm + codes)
+  constexpr int KB = D * B / 32;      // bytes of a thread's key run (D/4 codes)
+  constexpr int VB = D * B / 64;      // bytes of a thread's value run (D/8 codes)
+  constexpr int NWK = (KB + 3) / 4, NWV = (VB + 3) / 4;
+  constexpr int AREA = area_bytes(RB), STAGE = 2 * AREA;
+  constexpr int NCH = RB / 2;         // 16-byte chunks in 8 records
+  constexpr uint32_t M1 = (1u << B) - 1u;
+  __shared__ uint32_t lut[(1 << (2 * B)) * 32];
+  extern __shared__ __align__(16) unsigned char smem[];
+
+  const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int G = a.group;
+  unsigned char* ring = smem + warp * kStages * STAGE;
+  const uint32_t lane4 = static_cast<uint32_t>(lane) * 4u;
+
+  for (int e = tid; e < (1 << (2 * B)) * 32; e += kWarps * 32) {
+    const int i = e >> 5;
+    lut[e] = pack_half2(a.kc.levels_hi[i & M1], a.kc.levels_hi[i >> B]);
+  }
+
+  const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
+  const int seq_len = a.seq_lens[b];
+  const int n_tiles = (seq_len + kTok - 1) / kTok;
+  const int per_split = (n_tiles + a.num_splits - 1) / a.num_splits;
+  const int tb = split * per_split, te = min(tb + per_split, n_tiles);
+  const int my_count = te - tb > warp ? (te - tb - warp + kWarps - 1) / kWarps : 0;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
+
+  // Copy roles: a step's 16 tokens are two runs of 8 records, each inside one block
+  // (block_tokens % 8 == 0). Lanes 0-7 copy the keys of run 0, 8-15 keys of run 1,
+  // 16-23 and 24-31 the values; a run past the sequence is not read (its block may be
+  // unassigned). Each lane looks up only its run's block, one step ahead of its use.
+  const int run_half = (lane >> 3) & 1, chunk = lane & 7;
+  const bool run_v = lane >= 16;
+  const uint8_t* pool = (run_v ? a.vpool : a.kpool) + chunk * 16;
+  const int64_t pool_block = run_v ? a.vblock_bytes : a.kblock_bytes;
+  const int dst_off = (run_v ? AREA : 0) + run_half * 8 * RB + chunk * 16;
+  auto pos_of = [&](int k) { return (tb + warp + k * kWarps) * kTok + 8 * run_half; };
+  auto block_of = [&](int k) {
+    const int p = pos_of(k);
+    if (k >= my_count || p >= seq_len) return 0;
+    return table[a.block_shift >= 0 ? p >> a.block_shift : p / a.block_tokens];
+  };
+  auto issue = [&](int k, int block) {
+    const int p = pos_of(k);
+    if (k < my_count && p < seq_len) {
+      const int in_block = a.block_shift >= 0 ? p & (a.block_tokens - 1) : p % a.block_tokens;
+      const uint8_t* src =
+          pool + block * pool_block + (static_cast<int64_t>(h) * a.block_tokens + in_block) * RB;
+      const uint32_t dst =
+          static_cast<uint32_t>(__cvta_generic_to_shared(ring + (k % kStages) * STAGE + dst_off));
+#pragma unroll
+      for (int i = 0; i < (NCH + 7) / 8; ++i)
+        if (chunk + 8 * i < NCH)
+          asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + 128 * i), "l"(src + 128 * i));
+    }
+    cp_async_commit();  // empty groups keep the wait count uniform
+  };
+
+  // Softmax state of the quad's two heads 2t and 2t+1 (l: this thread's tokens only).
+  // Where this thread's bit runs start in a stage (aligned word, bit shift): the key runs
+  // of tokens g and g + 8, the value runs of tokens 2t, 2t+1 (and + 8).
+  const int ko = g * RB + 2 + t * KB, vo0 = 2 * t * RB + 2 + g * VB, vo1 = vo0 + RB;
+  const int ko_al = ko & ~3, vo0_al = vo0 & ~3, vo1_al = vo1 & ~3;
+  const int ko_sh = (ko & 3) * 8, vo0_sh = (vo0 & 3) * 8, vo1_sh = (vo1 & 3) * 8;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  float acc[KC][4];
+#pragma unroll
+  for (int mt = 0; mt < KC; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
+
+  __syncthreads();  // pair table ready
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) issue(s, block_of(s));
+  int next_block = block_of(kStages - 1);
+
+  pdl_wait();  // the rotated queries come from the prepare kernel
+  // Rotated queries as B fragments: column g is query head g (zero for g >= G). In
+  // k-chunk kc thread t holds its dims t·D/4 + 4kc + {0,1} and {2,3}.
+  uint32_t qb[KC][2];
+  {
+    const float* qp = a.q_rot + (qrow + (g < G ? g : 0)) * D + t * (D / 4);
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      const float4 v = *reinterpret_cast<const float4*>(qp + 4 * kc);
+      qb[kc][0] = g < G ? pack_half2(v.x, v.y) : 0u;
+      qb[kc][1] = g < G ? pack_half2(v.z, v.w) : 0u;
+    }
+  }
+
+  for (int k = 0; k < my_count; ++k) {
+    const int block = next_block;
+    next_block = block_of(k + kStages);  // its latency hides behind this step
+    issue(k + kStages - 1, block);
+    cp_async_wait<kStages - 1>();
+    __syncwarp();
+    const unsigned char* ks = ring + (k % kStages) * STAGE;
+    const unsigned char* vs = ks + AREA;
+    const int tok0 = (tb + warp + k * kWarps) * kTok;
+
+    // Scores: rows g and g + 8 of the A fragments are tokens g and g + 8. Two
+    // accumulator chains (even / odd k-chunks) halve the mma latency chain.
+    float sc[4];
+    {
+      uint32_t k0[NWK], k1[NWK];
+      load_run<NWK>(ks + ko_al, ko_sh, k0);
+      load_run<NWK>(ks + ko_al + 8 * RB, ko_sh, k1);
+      float c2[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+      for (int kc = 0; kc < KC; ++kc) {
+        const int p0 = (2 * kc) * 2 * B, p1 = (2 * kc + 1) * 2 * B;
+        mma16816(c2[kc & 1], pair_at<B>(lut, k0, p0, lane4), pair_at<B>(lut, k1, p0, lane4),
+                 pair_at<B>(lut, k0, p1, lane4), pair_at<B>(lut, k1, p1, lane4), qb[kc][0], qb[kc][1]);
+      }
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sc[c] = c2[0][c] + c2[1][c];
+    }
+    // sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1].
+    const bool valid0 = tok0 + g < seq_len, valid1 = tok0 + g + 8 < seq_len;
+    const float kn0 = valid0 ? load_half_field(ks + g * RB) : 0.f, kn1 = valid1 ? load_half_field(ks + (g + 8) * RB) : 0.f;
+    const float vn0 = valid0 ? load_half_field(vs + g * RB) : 0.f, vn1 = valid1 ? load_half_field(vs + (g + 8) * RB) : 0.f;
+    const float s[4] = {valid0 ? sc[0] * kn0 : -INFINITY, valid0 ? sc[1] * kn0 : -INFINITY,
+                        valid1 ? sc[2] * kn1 : -INFINITY, valid1 ? sc[3] * kn1 : -INFINITY};
+    float alpha[2], p[4];
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      float mt = fmaxf(s[hh], s[2 + hh]);
+      mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 4));
+      mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 8));
+      mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 16));
+      const float m_new = fmaxf(m_run[hh], mt);  // finite: token 0 of a step is always valid
+      alpha[hh] = exp2f(m_run[hh] - m_new);
+      p[hh] = exp2f(s[hh] - m_new);
+      p[2 + hh] = exp2f(s[2 + hh] - m_new);
+      l_run[hh] = l_run[hh] * alpha[hh] + (p[hh] + p[2 + hh]);
+      m_run[hh] = m_new;
+    }
+    // P'ᵀ as B fragments (head g; tokens 2t, 2t+1 and 8+2t, 9+2t): the probabilities of
+    // tokens g and g+8 for heads 2t, 2t+1, value norms folded in (zero past the sequence,
+    // where records may be stale), transposed as two 8×8 f16 tiles.
+    const uint32_t pb0 = transpose8x8(pack_half2(p[0] * vn0, p[1] * vn0));
+    const uint32_t pb1 = transpose8x8(pack_half2(p[2] * vn1, p[3] * vn1));
+    // The value accumulators hold the same heads 2t and 2t+1. Skipped when no head's
+    // maximum moved.
+    if (__any_sync(kFull, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+      for (int m = 0; m < KC; ++m) {
+        acc[m][0] *= alpha[0];
+        acc[m][1] *= alpha[1];
+        acc[m][2] *= alpha[0];
+        acc[m][3] *= alpha[1];
+      }
+    }
+    // Values: m-tile m has dims g·D/8 + 2m (row g) and + 1 (row g + 8); k = tokens. A pair
+    // entry gives both dims of one token; byte permutes pair the tokens instead.
+    uint32_t vr[4][NWV];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      load_run<NWV>(vs + ((j & 1) ? vo1_al : vo0_al) + 8 * RB * (j >> 1), (j & 1) ? vo1_sh : vo0_sh, vr[j]);
+#pragma unroll
+    for (int m = 0; m < KC; ++m) {
+      const uint32_t x0 = pair_at<B>(lut, vr[0], 2 * m * B, lane4), x1 = pair_at<B>(lut, vr[1], 2 * m * B, lane4);
+      const uint32_t x2 = pair_at<B>(lut, vr[2], 2 * m * B, lane4), x3 = pair_at<B>(lut, vr[3], 2 * m * B, lane4);
+      mma16816(acc[m], __byte_perm(x0, x1, 0x5410), __byte_perm(x0, x1, 0x7632), __byte_perm(x2, x3, 0x5410),
+               __byte_perm(x2, x3, 0x7632), pb0, pb1);
+    }
+    __syncwarp();  // the stage is consumed before the next issue overwrites it
+  }
+  cp_async_wait<0>();
+  pdl_trigger();  // the reduce kernel may start launching
+
+  float l_sum[2];
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    l_sum[hh] = l_run[hh];
+    l_sum[hh] += __shfl_xor_sync(kFull, l_sum[hh], 4);
+    l_sum[hh] += __shfl_xor_sync(kFull, l_sum[hh], 8);
+    l_sum[hh] += __shfl_xor_sync(kFull, l_sum[hh], 16);
+  }
+  __syncthreads();  // rings are free: reuse them to merge the warps
+  float* cm = reinterpret_cast<float*>(smem);
+  float* cl = cm + kWarps * G;
+  float* cacc = cl + kWarps * G;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh)
+    if (g == 0 && 2 * t + hh < G) {
+      cm[warp * G + 2 * t + hh] = m_run[hh];
+      cl[warp * G + 2 * t + hh] = l_sum[hh];
+    }
+#pragma unroll
+  for (int m = 0; m < KC; ++m) {
+    const int dim = g * (D / 8) + 2 * m;
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int head = 2 * t + hh;
+      if (head < G) {
+        cacc[(warp * G + head) * D + dim] = acc[m][hh];
+        cacc[(warp * G + head) * D + dim + 1] = acc[m][2 + hh];
+      }
+    }
+  }
+  __syncthreads();
+  for (int e = tid; e < G * D; e += kWarps * 32) {
+    const int gh = e / D, i = e % D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, cm[w * G + gh]);
+    float L = 0.f, o = 0.f;
+    if (M != -INFINITY)
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float f = exp2f(cm[w * G + gh] - M);
+        L += f * cl[w * G + gh];
+        o += f * cacc[(w * G + gh) * D + i];
+      }
+    const int64_t row = (qrow + gh) * a.num_splits + split;
+    a.part_o[row * D + i] = M == -INFINITY ? 0.f : o / L;
+    if (i == 0) a.part_lse[row] = M == -INFINITY ? -INFINITY : M + log2f(L);
+  }
+}
+
+using Kernel = void (*)(DecodeArgs);
+
+Kernel kernel_for(int d, int bits) {
+  switch (d * 8 + bits) {
+    case 64 * 8 + 2: return decode_mma_kernel<64, 2>;
+    case 64 * 8 + 3: return decode_mma_kernel<64, 3>;
+    case 64 * 8 + 4: return decode_mma_kernel<64, 4>;
+    case 128 * 8 + 2: return decode_mma_kernel<128, 2>;
+    case 128 * 8 + 3: return decode_mma_kernel<128, 3>;
+    case 128 * 8 + 4: return decode_mma_kernel<128, 4>;
+    case 256 * 8 + 2: return decode_mma_kernel<256, 2>;
+    case 256 * 8 + 3: return decode_mma_kernel<256, 3>;
+    default: return decode_mma_kernel<256, 4>;
+  }
+}
+
+// Sets the kernel's dynamic shared-memory limit once per (kernel, size, device): with the
+// static pair table the total can pass 48 KB even when the dynamic part does not.
+void ensure_smem(Kernel k, int bytes) {
+  static std::mutex mu;
+  static std::map<std::tuple<const void*, int, int>, bool> done;
+  int dev = 0;
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = std::make_tuple(reinterpret_cast<const void*>(k), bytes, dev);
+  if (done.count(key)) return;
+  check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+             "cudaFuncSetAttribute (decode_mma_kernel shared memory)");
+  // All of the unified L1/shared array as shared memory: the kernel reads through cp.async
+  // and needs no L1, and the default split held it to 4 CTAs per SM.
+  check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100),
+             "cudaFuncSetAttribute (decode_mma_kernel carveout)");
+  done[key] = true;
+}
+
+}  // namespace
+
+int mma_decode_bits(const CodecDesc& k, const CodecDesc& v) {
+  auto uniform = [](const CodecDesc& c) {
+    return c.family == Family::mse && c.n_hi == c.dim && c.hi_offset == 2 && c.bits_hi >= 2 && c.bits_hi <= 4 &&
+           c.record_bytes == 2 + c.dim * c.bits_hi / 8;
+  };
+  if (!uniform(k) || !uniform(v) || k.bits_hi != v.bits_hi || k.dim != v.dim) return 0;
+  for (int i = 0; i < (1 << k.bits_hi); ++i)
+    if (k.levels_hi[i] != v.levels_hi[i]) return 0;
+  return k.bits_hi;
+}
+
+int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, int, int, int, int>, int> cache;
+  int dev = 0;
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  const auto key = std::make_tuple(dev, d, bits, group, rbk, rbv);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  const Kernel k = kernel_for(d, bits);
+  (void)rbv;  // equal to rbk on this path
+  const int smem = mma_smem_bytes(d, group, rbk);
+  ensure_smem(k, smem);
+  int n = 0;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, kWarps * 32, smem),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor (decode_mma_kernel)");
+  n = n > 1 ? n : 1;
+  std::lock_guard<std::mutex> lock(mu);
+  cache[key] = n;
+  return n;
+}
+
+void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream) {
+  const Kernel k = kernel_for(d, bits);
+  const int smem = mma_smem_bytes(d, a.group, a.kc.record_bytes);
+  ensure_smem(k, smem);
+  launch_pdl(k, dim3(a.num_splits, a.n_kv, batch), dim3(kWarps * 32), smem, static_cast<cudaStream_t>(stream), a,
+             "decode_mma_kernel");
+}
+
+}  // namespace tq::cuda::detail

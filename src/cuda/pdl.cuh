@@ -1,0 +1,48 @@
+#pragma once
+// Programmatic dependent launch (Hopper): a kernel launched with launch_pdl may start
+// while the previous kernel in the stream is still running; it must call pdl_wait()
+// before reading anything that kernel wrote. pdl_trigger() lets the next kernel start
+// early. Both are no-ops before sm_90, where launch_pdl is a plain launch.
+#include <cuda_runtime.h>
+
+#include "cuda_check.h"
+
+namespace tq::cuda::detail {
+
+__device__ inline void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ inline void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+inline bool pdl_supported() {
+  int dev = 0, major = 0;
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
+  return major >= 9;
+}
+
+template <class Arg>
+void launch_pdl(void (*kernel)(Arg), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Arg& arg,
+                const char* name) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  static const bool supported = pdl_supported();
+  cfg.attrs = attr;
+  cfg.numAttrs = supported ? 1 : 0;
+  check_cuda(cudaLaunchKernelEx(&cfg, kernel, arg), name);
+}
+
+}  // namespace tq::cuda::detail

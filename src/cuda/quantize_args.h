@@ -1,0 +1,34 @@
+#pragma once
+// Arguments of the quantize-on-write kernels (quantize.cu: one CTA per tile of vectors,
+// for every codec; quantize_warp.cu: one warp per vector, for the codecs it covers).
+#include <cstdint>
+
+#include "device_desc.h"
+
+namespace tq::cuda::detail {
+
+struct QuantizeArgs {
+  CodecDesc codec[2];
+  const RotationDesc* rotations[2];
+  uint8_t* pool[2];
+  int64_t block_bytes[2];
+  const void* src[2];
+  int dtype;
+  int n_tokens;
+  int64_t token_stride;
+  const int32_t* slots;
+  int n_kv;
+  int block_tokens;
+  int vector_loads;  // inputs 16-byte aligned: load 16 bytes per thread
+  int block_shift;   // log2(block_tokens) when a power of two, else -1
+  int first_side;    // blockIdx.z + first_side is the side (0 keys, 1 values)
+  RotMode rot_mode[2];  // every head's rotation kind and Hadamard round count, as
+  int rot_rounds[2];    // uniform kernel parameters
+};
+
+// The warp-per-vector kernel covers every family but the group codecs and every rotation
+// but the dense one (whose bit-exact product is compute-bound and keeps its tiled kernel).
+bool quantize_warp_applies(const CodecDesc& c, RotMode rotation);
+void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream);
+
+}  // namespace tq::cuda::detail
