@@ -72,21 +72,37 @@ __device__ inline uint32_t transpose8x8(uint32_t x) {
   return y;
 }
 
+// 2^x as one MUFU.EX2: exp2f's care for results below 2^-126 (a compare, a halving and a
+// squaring per call) cost 18 instructions per step; such weights vanish next to the
+// maximum's weight of 1 anyway, and 2^-inf is still 0.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ inline uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-// NW words of a little-endian bit string in shared memory: NW + 1 aligned loads from w
-// and a funnel shift by sh (0 or 16) bits.
+// NW words of a little-endian bit string at an aligned shared-memory address: NW + 1
+// loads and a funnel shift by sh (0, 8, 16 or 24 bits; counted modulo 32, so a packed
+// shift field needs no mask). Volatile: the ring is filled by cp.async, which the
+// compiler does not see as a store.
 template <int NW>
-__device__ inline void load_run(const unsigned char* w, int sh, uint32_t (&r)[NW]) {
-  const uint32_t* p = reinterpret_cast<const uint32_t*>(w);
+__device__ __forceinline__ void load_run_sh(uint32_t addr, uint32_t sh, uint32_t (&r)[NW]) {
   uint32_t x[NW + 1];
 #pragma unroll
-  for (int j = 0; j <= NW; ++j) x[j] = p[j];
+  for (int j = 0; j <= NW; ++j) asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(x[j]) : "r"(addr + 4 * j));
 #pragma unroll
   for (int j = 0; j < NW; ++j) r[j] = __funnelshift_r(x[j], x[j + 1], sh);
+}
+
+__device__ __forceinline__ float load_half_sh(uint32_t addr) {
+  unsigned short h;
+  asm volatile("ld.shared.u16 %0, [%1];\n" : "=h"(h) : "r"(addr));
+  return __half2float(__ushort_as_half(h));
 }
 
 // Bits [pos, pos + len) of a run moved to start at bit `to` (other bits are garbage).
@@ -126,6 +142,8 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   constexpr int NCH = RB / 2;         // 16-byte chunks in 8 records
   constexpr uint32_t M1 = (1u << B) - 1u;
   __shared__ uint32_t lut[(1 << (2 * B)) * 32];
+  __shared__ uint4 cp_desc[kWarps * 32];
+  __shared__ uint4 rd_desc[2 * kWarps * 32];
   extern __shared__ __align__(16) unsigned char smem[];
 
   const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
@@ -153,29 +171,47 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   // unassigned). Each lane looks up only its run's block, one step ahead of its use.
   const int run_half = (lane >> 3) & 1, chunk = lane & 7;
   const bool run_v = lane >= 16;
-  const uint8_t* pool = (run_v ? a.vpool : a.kpool) + chunk * 16;
-  const int64_t pool_block = run_v ? a.vblock_bytes : a.kblock_bytes;
-  const int dst_off = (run_v ? AREA : 0) + run_half * 8 * RB + chunk * 16;
-  auto pos_of = [&](int k) { return (tb + warp + k * kWarps) * kTok + 8 * run_half; };
-  auto block_of = [&](int k) {
-    const int p = pos_of(k);
-    if (k >= my_count || p >= seq_len) return 0;
-    return table[a.block_shift >= 0 ? p >> a.block_shift : p / a.block_tokens];
+  // Runs at or past cp_end are not read: past the sequence, or past this split (the
+  // warp's tile for step k >= my_count is >= te).
+  const int cp_end = min(seq_len, te * kTok);
+  const int bt = a.block_tokens, bshift = a.block_shift;
+  int cp_pos = (tb + warp) * kTok + 8 * run_half;  // position of the next run to copy
+  // The lane's copy constants (chunk base in head h's slice of block 0, block stride,
+  // ring destination) live in shared memory and are read with one vector load per step:
+  // held in registers under the 96-register cap they were recomputed from the thread
+  // index every step instead.
+  {
+    const uint64_t base = reinterpret_cast<uint64_t>((run_v ? a.vpool : a.kpool) + chunk * 16 +
+                                                     static_cast<int64_t>(h) * bt * RB);
+    cp_desc[tid] = make_uint4(static_cast<uint32_t>(base), static_cast<uint32_t>(base >> 32),
+                              static_cast<uint32_t>(run_v ? a.vblock_bytes : a.kblock_bytes),
+                              static_cast<uint32_t>(__cvta_generic_to_shared(ring)) + (run_v ? AREA : 0) +
+                                  run_half * 8 * RB + chunk * 16);
+  }
+  const uint32_t cp_desc_addr = static_cast<uint32_t>(__cvta_generic_to_shared(&cp_desc[tid]));
+  auto block_at = [&](int p) {
+    if (p >= cp_end) return 0;
+    return __ldg(table + (bshift >= 0 ? p >> bshift : p / bt));
   };
-  auto issue = [&](int k, int block) {
-    const int p = pos_of(k);
-    if (k < my_count && p < seq_len) {
-      const int in_block = a.block_shift >= 0 ? p & (a.block_tokens - 1) : p % a.block_tokens;
-      const uint8_t* src =
-          pool + block * pool_block + (static_cast<int64_t>(h) * a.block_tokens + in_block) * RB;
-      const uint32_t dst =
-          static_cast<uint32_t>(__cvta_generic_to_shared(ring + (k % kStages) * STAGE + dst_off));
+  // Copies the run at cp_pos (from `block`) into stage `stage`, then advances cp_pos.
+  auto issue = [&](int stage, int block) {
+    if (cp_pos < cp_end) {
+      uint32_t base_lo, base_hi, stride, dst0;
+      asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                   : "=r"(base_lo), "=r"(base_hi), "=r"(stride), "=r"(dst0)
+                   : "r"(cp_desc_addr));
+      const int in_block = bshift >= 0 ? cp_pos & (bt - 1) : cp_pos % bt;
+      const uint64_t src = (static_cast<uint64_t>(base_hi) << 32 | base_lo) +
+                           static_cast<uint64_t>(static_cast<uint32_t>(block)) * stride +
+                           static_cast<uint32_t>(in_block * RB);
+      const uint32_t dst = dst0 + stage * STAGE;
 #pragma unroll
       for (int i = 0; i < (NCH + 7) / 8; ++i)
         if (chunk + 8 * i < NCH)
           asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + 128 * i), "l"(src + 128 * i));
     }
     cp_async_commit();  // empty groups keep the wait count uniform
+    cp_pos += kWarps * kTok;
   };
 
   // Softmax state of the quad's two heads 2t and 2t+1 (l: this thread's tokens only).
@@ -184,6 +220,15 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   const int ko = g * RB + 2 + t * KB, vo0 = 2 * t * RB + 2 + g * VB, vo1 = vo0 + RB;
   const int ko_al = ko & ~3, vo0_al = vo0 & ~3, vo1_al = vo1 & ~3;
   const int ko_sh = (ko & 3) * 8, vo0_sh = (vo0 & 3) * 8, vo1_sh = (vo1 & 3) * 8;
+  // These, the lane's pair-table offset and the sequence limit of its tokens are read
+  // from shared memory each step, as the copy constants: the compiler had rebuilt them
+  // from the thread index every step (~15 instructions).
+  {
+    const uint32_t ring_sa = static_cast<uint32_t>(__cvta_generic_to_shared(ring));
+    rd_desc[tid] = make_uint4(ring_sa + ko_al, ring_sa + AREA + vo0_al, ring_sa + AREA + vo1_al, ring_sa + g * RB);
+    rd_desc[kWarps * 32 + tid] = make_uint4(ko_sh | vo0_sh << 8 | vo1_sh << 16, lane4, seq_len - g, 0u);
+  }
+  const uint32_t rd_desc_addr = static_cast<uint32_t>(__cvta_generic_to_shared(&rd_desc[tid]));
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   float acc[KC][4];
 #pragma unroll
@@ -191,8 +236,8 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
 
   __syncthreads();  // pair table ready
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) issue(s, block_of(s));
-  int next_block = block_of(kStages - 1);
+  for (int s = 0; s < kStages - 1; ++s) issue(s, block_at(cp_pos));
+  int next_block = block_at(cp_pos);  // step kStages - 1
 
   pdl_wait();  // the rotated queries come from the prepare kernel
   // Rotated queries as B fragments: column g is query head g (zero for g >= G). In
@@ -210,12 +255,19 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
 
   for (int k = 0; k < my_count; ++k) {
     const int block = next_block;
-    next_block = block_of(k + kStages);  // its latency hides behind this step
-    issue(k + kStages - 1, block);
+    next_block = block_at(cp_pos + kWarps * kTok);  // step k + kStages; its latency hides behind this step
+    issue((k + kStages - 1) % kStages, block);
     cp_async_wait<kStages - 1>();
     __syncwarp();
-    const unsigned char* ks = ring + (k % kStages) * STAGE;
-    const unsigned char* vs = ks + AREA;
+    uint32_t a_k, a_v0, a_v1, a_n, shp, l4, lim0, unused;
+    asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(a_k), "=r"(a_v0), "=r"(a_v1), "=r"(a_n)
+                 : "r"(rd_desc_addr));
+    asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(shp), "=r"(l4), "=r"(lim0), "=r"(unused)
+                 : "r"(rd_desc_addr + kWarps * 32 * 16));
+    (void)unused;
+    const uint32_t st = (k % kStages) * STAGE;
     const int tok0 = (tb + warp + k * kWarps) * kTok;
 
     // Scores: rows g and g + 8 of the A fragments are tokens g and g + 8. Two
@@ -223,22 +275,25 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     float sc[4];
     {
       uint32_t k0[NWK], k1[NWK];
-      load_run<NWK>(ks + ko_al, ko_sh, k0);
-      load_run<NWK>(ks + ko_al + 8 * RB, ko_sh, k1);
+      load_run_sh<NWK>(a_k + st, shp, k0);
+      load_run_sh<NWK>(a_k + st + 8 * RB, shp, k1);
       float c2[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
       for (int kc = 0; kc < KC; ++kc) {
         const int p0 = (2 * kc) * 2 * B, p1 = (2 * kc + 1) * 2 * B;
-        mma16816(c2[kc & 1], pair_at<B>(lut, k0, p0, lane4), pair_at<B>(lut, k1, p0, lane4),
-                 pair_at<B>(lut, k0, p1, lane4), pair_at<B>(lut, k1, p1, lane4), qb[kc][0], qb[kc][1]);
+        mma16816(c2[kc & 1], pair_at<B>(lut, k0, p0, l4), pair_at<B>(lut, k1, p0, l4), pair_at<B>(lut, k0, p1, l4),
+                 pair_at<B>(lut, k1, p1, l4), qb[kc][0], qb[kc][1]);
       }
 #pragma unroll
       for (int c = 0; c < 4; ++c) sc[c] = c2[0][c] + c2[1][c];
     }
     // sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1].
-    const bool valid0 = tok0 + g < seq_len, valid1 = tok0 + g + 8 < seq_len;
-    const float kn0 = valid0 ? load_half_field(ks + g * RB) : 0.f, kn1 = valid1 ? load_half_field(ks + (g + 8) * RB) : 0.f;
-    const float vn0 = valid0 ? load_half_field(vs + g * RB) : 0.f, vn1 = valid1 ? load_half_field(vs + (g + 8) * RB) : 0.f;
+    const bool valid0 = tok0 < static_cast<int>(lim0), valid1 = tok0 + 8 < static_cast<int>(lim0);
+    // Stale norms of tokens past the sequence are replaced, never multiplied.
+    const float kn0r = load_half_sh(a_n + st), kn1r = load_half_sh(a_n + st + 8 * RB);
+    const float vn0r = load_half_sh(a_n + st + AREA), vn1r = load_half_sh(a_n + st + AREA + 8 * RB);
+    const float kn0 = valid0 ? kn0r : 0.f, kn1 = valid1 ? kn1r : 0.f;
+    const float vn0 = valid0 ? vn0r : 0.f, vn1 = valid1 ? vn1r : 0.f;
     const float s[4] = {valid0 ? sc[0] * kn0 : -INFINITY, valid0 ? sc[1] * kn0 : -INFINITY,
                         valid1 ? sc[2] * kn1 : -INFINITY, valid1 ? sc[3] * kn1 : -INFINITY};
     float alpha[2], p[4];
@@ -249,9 +304,10 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
       mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 8));
       mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 16));
       const float m_new = fmaxf(m_run[hh], mt);  // finite: token 0 of a step is always valid
-      alpha[hh] = exp2f(m_run[hh] - m_new);
-      p[hh] = exp2f(s[hh] - m_new);
-      p[2 + hh] = exp2f(s[2 + hh] - m_new);
+      // Exactly 1 when the maximum stays, so that the vote below can skip the rescale.
+      alpha[hh] = m_new > m_run[hh] ? fast_exp2(m_run[hh] - m_new) : 1.f;
+      p[hh] = fast_exp2(s[hh] - m_new);
+      p[2 + hh] = fast_exp2(s[2 + hh] - m_new);
       l_run[hh] = l_run[hh] * alpha[hh] + (p[hh] + p[2 + hh]);
       m_run[hh] = m_new;
     }
@@ -276,11 +332,11 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     uint32_t vr[4][NWV];
 #pragma unroll
     for (int j = 0; j < 4; ++j)
-      load_run<NWV>(vs + ((j & 1) ? vo1_al : vo0_al) + 8 * RB * (j >> 1), (j & 1) ? vo1_sh : vo0_sh, vr[j]);
+      load_run_sh<NWV>(((j & 1) ? a_v1 : a_v0) + st + 8 * RB * (j >> 1), (j & 1) ? shp >> 16 : shp >> 8, vr[j]);
 #pragma unroll
     for (int m = 0; m < KC; ++m) {
-      const uint32_t x0 = pair_at<B>(lut, vr[0], 2 * m * B, lane4), x1 = pair_at<B>(lut, vr[1], 2 * m * B, lane4);
-      const uint32_t x2 = pair_at<B>(lut, vr[2], 2 * m * B, lane4), x3 = pair_at<B>(lut, vr[3], 2 * m * B, lane4);
+      const uint32_t x0 = pair_at<B>(lut, vr[0], 2 * m * B, l4), x1 = pair_at<B>(lut, vr[1], 2 * m * B, l4);
+      const uint32_t x2 = pair_at<B>(lut, vr[2], 2 * m * B, l4), x3 = pair_at<B>(lut, vr[3], 2 * m * B, l4);
       mma16816(acc[m], __byte_perm(x0, x1, 0x5410), __byte_perm(x0, x1, 0x7632), __byte_perm(x2, x3, 0x5410),
                __byte_perm(x2, x3, 0x7632), pb0, pb1);
     }

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Decode time against forced split counts (tuning aid for decode_num_splits), one codec,
+one batch and context per call; the library's own choice is timed as splits = 0.
+  python3 bench/cuda/split_sweep.py --lib build/libtqcuda.so --codec turbo3 --batch 1 --ctx 4096 --splits 0,8,16,32,64
+"""
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import bench_cuda as bc  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--codec", default="turbo3")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--ctx", type=int, default=4096)
+    ap.add_argument("--splits", default="0,8,16,32,64")
+    args = ap.parse_args()
+    lib = bc.load_lib(os.path.abspath(args.lib))
+    flush_buf = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    flush = lambda: bc.flush_l2(flush_buf)
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    batch, ctx = args.batch, args.ctx
+    max_blocks = ctx // bc.BLOCK
+    tables = torch.randperm(batch * max_blocks, device="cuda", generator=gen).to(torch.int32).view(batch, max_blocks)
+    q = torch.randn(batch, bc.N_Q, bc.D, device="cuda", generator=gen).half()
+    out = torch.empty(batch, bc.N_Q, bc.D, device="cuda", dtype=torch.float32)
+    cache = bc.Cache(lib, args.codec, args.codec, batch * ctx)
+    bc.fill_cache(cache, batch, ctx, tables, gen)
+    lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
+    scale = 1.0 / math.sqrt(bc.D)
+    for s in [int(x) for x in args.splits.split(",")]:
+        ws_bytes = lib.tqc_decode_workspace_bytes(cache.h, 0, batch, bc.N_Q, max_blocks, ctx, s)
+        used = s if s else lib.tqc_decode_num_splits(cache.h, 0, batch, bc.N_Q, max_blocks, ctx)
+        ws = torch.empty(ws_bytes, dtype=torch.uint8, device="cuda")
+
+        def run():
+            rc = lib.tqc_decode(cache.h, 0, q.data_ptr(), 1, batch, bc.N_Q, tables.data_ptr(), max_blocks,
+                                lens.data_ptr(), ctx, scale, s, out.data_ptr(), ws.data_ptr(), ws_bytes, None)
+            if rc:
+                raise RuntimeError(lib.tqc_last_error().decode())
+
+        ms, lo, hi = bc.time_ms(run, flush, warmup=5, reps=50)
+        print(f"sweep {args.codec} b{batch} ctx {ctx} splits {used}{' (auto)' if s == 0 else ''}: "
+              f"{ms*1e3:.1f} us (min {lo*1e3:.1f})", flush=True)
+    cache.close()
+
+
+if __name__ == "__main__":
+    main()
