@@ -106,6 +106,7 @@ std::string run_cpu_bench(const CpuBenchConfig& cfg) {
     if (c <= 0) throw Error("bench cpu: contexts must be > 0");
   ThreadPool pool(cfg.threads);
   const int max_ctx = *std::max_element(cfg.contexts.begin(), cfg.contexts.end());
+  const std::vector<int> contexts = cfg.write_only ? std::vector<int>{} : cfg.contexts;  // attention runs
   const int H = cfg.n_kv_heads, n_heads = H * cfg.gqa;
 
   std::string min_time_flag = "--benchmark_min_time=" + fmt("%g", cfg.min_time);
@@ -129,9 +130,12 @@ std::string run_cpu_bench(const CpuBenchConfig& cfg) {
     p.scale = 1.f / std::sqrt(static_cast<float>(dim));
     const auto wk = gaussian(rng, static_cast<size_t>(cfg.write_tokens) * H * dim), wv = gaussian(rng, wk.size());
     for (const std::string& codec : cfg.codecs) {
-      std::unique_ptr<KvCache> cache = filled_cache(codec, dim, H, max_ctx, pool);
-      bytes_tok[dim][codec] = cache->bytes_per_token();
-      for (int ctx : cfg.contexts) {
+      std::unique_ptr<KvCache> cache;
+      if (!cfg.write_only) {
+        cache = filled_cache(codec, dim, H, max_ctx, pool);
+        bytes_tok[dim][codec] = cache->bytes_per_token();
+      }
+      for (int ctx : contexts) {
         const std::string name = "attend/" + codec + "/d" + std::to_string(dim) + "/ctx" + std::to_string(ctx);
         benchmark::RegisterBenchmark(name.c_str(), [&, ctx](benchmark::State& st) {
           for (auto _ : st) {
@@ -141,20 +145,21 @@ std::string run_cpu_bench(const CpuBenchConfig& cfg) {
         })->UseRealTime();
       }
       const std::string wname = "write/" + codec + "/d" + std::to_string(dim);
+      // Built once, not per repetition: drawing the dense rotations takes longer than the writes.
+      KvCache wc(cache_config(codec, dim, H, cfg.write_tokens));
+      const int wseq = wc.add_sequence();
       benchmark::RegisterBenchmark(wname.c_str(), [&](benchmark::State& st) {
-        KvCache wc(cache_config(codec, dim, H, cfg.write_tokens));
-        const int seq = wc.add_sequence();
         for (auto _ : st) {
           st.PauseTiming();
-          wc.remove_sequence(seq);
-          wc.add_sequence_with_id(seq);
+          wc.remove_sequence(wseq);
+          wc.add_sequence_with_id(wseq);
           st.ResumeTiming();
-          wc.append(0, seq, cfg.write_tokens, wk.data(), wv.data(), &pool);
+          wc.append(0, wseq, cfg.write_tokens, wk.data(), wv.data(), &pool);
         }
       })->UseRealTime();
       benchmark::RunSpecifiedBenchmarks(&rep);
       benchmark::ClearRegisteredBenchmarks();
-      for (int ctx : cfg.contexts)
+      for (int ctx : contexts)
         t_attn[dim][codec][ctx] = rep.seconds.at("attend/" + codec + "/d" + std::to_string(dim) + "/ctx" + std::to_string(ctx));
       t_write[dim][codec] = rep.seconds.at(wname);
     }
@@ -163,29 +168,31 @@ std::string run_cpu_bench(const CpuBenchConfig& cfg) {
   // Markdown.
   const bool has_f16 = std::find(cfg.codecs.begin(), cfg.codecs.end(), "f16") != cfg.codecs.end();
   std::string md;
-  md += "Decode attention, one query token: " + std::to_string(n_heads) + " query heads over " + std::to_string(H) +
-        " KV heads (GQA " + std::to_string(cfg.gqa) + ":1), one layer, " + std::to_string(pool.size()) +
-        " threads, SIMD kernels " + (attend_has_simd() ? "on" : "off (portable build)") +
-        ". Each cell: fastest of 5 repetitions, time in µs" + (has_f16 ? ", then f16 time / codec time (> 1: faster than f16)" : "") +
-        ", then effective GB/s of K+V record bytes read.\n\n";
-  for (int dim : cfg.dims) {
-    md += "head_dim " + std::to_string(dim) + ":\n\n| context |";
-    for (const auto& c : cfg.codecs) md += " " + c + " (" + std::to_string(bytes_tok[dim][c] / H) + " B/token/head) |";
-    md += "\n|---:|";
-    for (size_t i = 0; i < cfg.codecs.size(); ++i) md += "---:|";
-    md += "\n";
-    for (int ctx : cfg.contexts) {
-      md += "| " + std::to_string(ctx) + " |";
-      for (const auto& c : cfg.codecs) {
-        const double t = t_attn[dim][c][ctx];
-        const double gbs = static_cast<double>(bytes_tok[dim][c]) * ctx / t * 1e-9;
-        md += " " + fmt("%.1f", t * 1e6);
-        if (has_f16) md += " · " + fmt("%.2f×", t_attn[dim]["f16"][ctx] / t);
-        md += " · " + fmt("%.1f", gbs) + " |";
+  if (!cfg.write_only) {
+    md += "Decode attention, one query token: " + std::to_string(n_heads) + " query heads over " + std::to_string(H) +
+          " KV heads (GQA " + std::to_string(cfg.gqa) + ":1), one layer, " + std::to_string(pool.size()) +
+          " threads, SIMD kernels " + (attend_has_simd() ? "on" : "off (portable build)") +
+          ". Each cell: fastest of 5 repetitions, time in µs" + (has_f16 ? ", then f16 time / codec time (> 1: faster than f16)" : "") +
+          ", then effective GB/s of K+V record bytes read.\n\n";
+    for (int dim : cfg.dims) {
+      md += "head_dim " + std::to_string(dim) + ":\n\n| context |";
+      for (const auto& c : cfg.codecs) md += " " + c + " (" + std::to_string(bytes_tok[dim][c] / H) + " B/token/head) |";
+      md += "\n|---:|";
+      for (size_t i = 0; i < cfg.codecs.size(); ++i) md += "---:|";
+      md += "\n";
+      for (int ctx : cfg.contexts) {
+        md += "| " + std::to_string(ctx) + " |";
+        for (const auto& c : cfg.codecs) {
+          const double t = t_attn[dim][c][ctx];
+          const double gbs = static_cast<double>(bytes_tok[dim][c]) * ctx / t * 1e-9;
+          md += " " + fmt("%.1f", t * 1e6);
+          if (has_f16) md += " · " + fmt("%.2f×", t_attn[dim]["f16"][ctx] / t);
+          md += " · " + fmt("%.1f", gbs) + " |";
+        }
+        md += "\n";
       }
       md += "\n";
     }
-    md += "\n";
   }
   md += "Quantize on write: " + std::to_string(cfg.write_tokens) + " tokens × " + std::to_string(H) +
         " KV heads, K and V, through KvCache::append with the same pool; million vectors per second (K and V each "

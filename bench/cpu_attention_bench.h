@@ -17,6 +17,7 @@ struct CpuBenchConfig {
   int threads = 0;         // 0: all hardware threads
   double min_time = 0.2;   // seconds per benchmark (Google Benchmark --benchmark_min_time)
   int write_tokens = 512;  // tokens per quantize-on-write measurement
+  bool write_only = false; // only the quantize-on-write table (no cache fill, no attention)
   bool verbose = true;     // Google Benchmark's console output on stderr
 };
 

@@ -4,8 +4,11 @@
 // Block layout: [kv_head][token_in_block][record], see kv_cache.h and docs/FORMATS.md.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <string>
 
+#include "../cpu/encode.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/rng.h"
@@ -15,6 +18,7 @@ namespace tq {
 
 struct KvCache::Layer {
   std::vector<Codec> k, v;  // per KV head
+  std::vector<std::unique_ptr<detail::RecordEncoder>> k_enc, v_enc;  // fast Codec::encode, per KV head
   size_t k_rec = 0, v_rec = 0;
   size_t k_block = 0, v_block = 0;
   std::vector<uint8_t> k_pool, v_pool;  // num_blocks * block bytes + kPoolSlackBytes
@@ -69,6 +73,8 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
     for (int h = 0; h < cfg.n_kv_heads; ++h) {
       L.k.push_back(make_codec(kn, cfg.head_dim, codec_seed(cfg.seed, l, h, false), l, "K"));
       L.v.push_back(make_codec(vn, cfg.head_dim, codec_seed(cfg.seed, l, h, true), l, "V"));
+      L.k_enc.push_back(detail::make_record_encoder(L.k.back()));
+      L.v_enc.push_back(detail::make_record_encoder(L.v.back()));
     }
     L.k_rec = L.k[0].record_bytes();
     L.v_rec = L.v[0].record_bytes();
@@ -208,7 +214,19 @@ void KvCache::reserve_blocks(Sequence& s, int tokens_needed) {
 
 namespace {
 
+// A branch-free scan (the compiler vectorizes it): all exponent bits set means Inf or NaN.
+bool all_finite(const float* x, size_t count) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
+}
+
 void check_finite(const float* x, size_t count, int n_kv_heads, int head_dim, const char* side, int layer) {
+  if (all_finite(x, count)) return;
   for (size_t i = 0; i < count; ++i)
     if (!std::isfinite(x[i])) {
       const size_t per_token = static_cast<size_t>(n_kv_heads) * head_dim;
@@ -233,24 +251,29 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
   const int pos0 = s.length[layer];
   reserve_blocks(s, pos0 + n_tokens);
 
-  // One task per (token, head) pair, grouped so each task encodes a few records.
+  // One task per (run, head, side): a run is the new tokens inside one block, whose
+  // records of one head are contiguous, so an encoder handles them as one batch.
   const int bt = cfg_.block_tokens;
-  auto encode_one = [&](int t, int h) {
-    const int pos = pos0 + t;
+  std::vector<int> run_start;  // token index of each run's first token, then n_tokens
+  for (int t = 0; t < n_tokens; t += bt - (pos0 + t) % bt) run_start.push_back(t);
+  run_start.push_back(n_tokens);
+  const int runs = static_cast<int>(run_start.size()) - 1;
+  auto encode_task = [&](int task) {
+    const int run = task / (2 * H), h = (task / 2) % H;
+    const bool value = task % 2;
+    const int t0 = run_start[run], pos = pos0 + t0;
     const size_t blk = static_cast<size_t>(s.blocks[pos / bt]);
     const size_t slot = static_cast<size_t>(h) * bt + pos % bt;
-    const size_t src = (static_cast<size_t>(t) * H + h) * D;
-    L.k[h].encode(k + src, const_cast<uint8_t*>(L.k_pool.data()) + L.k_block * blk + L.k_rec * slot);
-    L.v[h].encode(v + src, const_cast<uint8_t*>(L.v_pool.data()) + L.v_block * blk + L.v_rec * slot);
+    const size_t rec = value ? L.v_rec : L.k_rec;
+    uint8_t* out = const_cast<uint8_t*>((value ? L.v_pool : L.k_pool).data()) + (value ? L.v_block : L.k_block) * blk + rec * slot;
+    const float* x = (value ? v : k) + (static_cast<size_t>(t0) * H + h) * D;
+    (value ? L.v_enc : L.k_enc)[h]->encode(x, static_cast<size_t>(H) * D, run_start[run + 1] - t0, out, rec);
   };
-  const int pairs = n_tokens * H;
-  if (pool && pool->size() > 1 && pairs > 1) {
-    const int tasks = std::min(pairs, pool->size() * 4);
-    pool->parallel_for(tasks, [&](int task) {
-      for (int i = task; i < pairs; i += tasks) encode_one(i / H, i % H);
-    });
+  const int tasks = runs * H * 2;
+  if (pool && pool->size() > 1 && tasks > 1) {
+    pool->parallel_for(tasks, encode_task);
   } else {
-    for (int i = 0; i < pairs; ++i) encode_one(i / H, i % H);
+    for (int i = 0; i < tasks; ++i) encode_task(i);
   }
   s.length[layer] = pos0 + n_tokens;
 }

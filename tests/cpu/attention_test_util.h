@@ -1,11 +1,17 @@
 #pragma once
-// Shared by the attention tests: random K/V/Q and a comparison that states its tolerance.
+// Shared by the CPU tests: random K/V/Q, a comparison that states its tolerance, and the
+// (codec, head_dim) grid every fast path is checked on.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
+#include "turboquant/attention.h"
+#include "turboquant/codec.h"
 #include "turboquant/rng.h"
 
 namespace tq::test {
@@ -32,6 +38,25 @@ inline double max_row_rel_error(const std::vector<float>& a, const std::vector<f
     worst = std::max(worst, std::sqrt(d2) / std::max(std::sqrt(n2), 1e-3));
   }
   return worst;
+}
+
+inline const char* path_name(AttendPath p) {
+  return p == AttendPath::avx512 ? "avx512" : p == AttendPath::avx2 ? "avx2" : "portable";
+}
+
+// Every codec of the table at head_dim 64, 128 and 256, and a gtest name for each.
+using CodecDim = std::tuple<std::string, int>;
+inline std::vector<CodecDim> all_codecs_and_dims() {
+  std::vector<CodecDim> out;
+  for (const auto& spec : codec_table())
+    for (int d : {64, 128, 256}) out.emplace_back(std::string(spec.name), d);
+  return out;
+}
+inline std::string codec_dim_name(const ::testing::TestParamInfo<CodecDim>& info) {
+  std::string n = std::get<0>(info.param) + "_d" + std::to_string(std::get<1>(info.param));
+  for (char& ch : n)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return n;
 }
 
 }  // namespace tq::test

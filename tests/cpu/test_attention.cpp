@@ -56,11 +56,7 @@ struct RaggedCache {
   }
 };
 
-const char* path_name(AttendPath p) {
-  return p == AttendPath::avx512 ? "avx512" : p == AttendPath::avx2 ? "avx2" : "portable";
-}
-
-using Param = std::tuple<std::string, int>;
+using Param = test::CodecDim;
 class AttentionVsReference : public ::testing::TestWithParam<Param> {};
 
 TEST_P(AttentionVsReference, AllPathsMatch) {
@@ -96,7 +92,7 @@ TEST_P(AttentionVsReference, AllPathsMatch) {
           opt.split_tokens = split;
           attend(s.cache, 0, c.seq, q.data(), c.n_q, c.pos0, p, out.data(), tp, opt);
           EXPECT_LE(test::max_row_rel_error(out, ref, dim), kTol)
-              << codec << " d=" << dim << " path=" << path_name(path)
+              << codec << " d=" << dim << " path=" << test::path_name(path)
               << " split=" << split << " threads=" << (tp ? 3 : 1) << " n_q=" << c.n_q << " pos0=" << c.pos0
               << " window=" << c.window << " softcap=" << c.softcap;
         }
@@ -110,20 +106,8 @@ TEST(Attention, ReportsCompiledPaths) {
   EXPECT_TRUE(attend_path_compiled(AttendPath::portable));
 }
 
-std::vector<Param> all_codecs_and_dims() {
-  std::vector<Param> out;
-  for (const auto& spec : codec_table())
-    for (int d : {64, 128, 256}) out.emplace_back(std::string(spec.name), d);
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(EveryCodec, AttentionVsReference, ::testing::ValuesIn(all_codecs_and_dims()),
-                         [](const auto& info) {
-                           std::string n = std::get<0>(info.param) + "_d" + std::to_string(std::get<1>(info.param));
-                           for (char& ch : n)
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(EveryCodec, AttentionVsReference, ::testing::ValuesIn(test::all_codecs_and_dims()),
+                         test::codec_dim_name);
 
 // The reference itself against a direct softmax over decoded keys and values (f16
 // decodes almost exactly, so this checks masking, GQA mapping and normalization).

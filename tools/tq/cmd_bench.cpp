@@ -30,17 +30,18 @@ std::string first_line_of(const char* cmd) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  Args args(argc, argv, {"help", "quiet"},
+  Args args(argc, argv, {"help", "quiet", "write-only"},
             {"codecs", "contexts", "dims", "kv-heads", "gqa", "threads", "min-time", "write-tokens", "markdown"});
   const auto& pos = args.positional();
   if (args.has("help") || pos.size() != 1 || pos[0] != "cpu") {
     std::printf(
         "tq bench cpu [--codecs f16,turbo3,...] [--contexts 1024,4096,16384,65536] [--dims 64,128,256]\n"
         "             [--kv-heads 8] [--gqa 4] [--threads N] [--min-time 0.2] [--write-tokens 512]\n"
-        "             [--markdown FILE] [--quiet]\n"
+        "             [--write-only] [--markdown FILE] [--quiet]\n"
         "  Decode attention time per codec beside the f16 cache (same attend(), same run), effective\n"
         "  GB/s of K+V bytes read, and quantize-on-write throughput. --markdown writes the report with\n"
-        "  the command, commit, CPU and date (scripts/bench_cpu.sh puts it into BENCHMARKS.md).\n");
+        "  the command, commit, CPU and date (scripts/bench_cpu.sh puts it into BENCHMARKS.md).\n"
+        "  --write-only measures quantize-on-write alone (no cache fill, no attention).\n");
     return args.has("help") ? 0 : 2;
   }
 #ifndef TQ_HAVE_BENCH
@@ -56,6 +57,7 @@ int cmd_bench(int argc, char** argv) {
   cfg.min_time = args.get_double("min-time", cfg.min_time);
   cfg.write_tokens = args.get_int("write-tokens", cfg.write_tokens);
   cfg.verbose = !args.has("quiet");
+  cfg.write_only = args.has("write-only");
   if (cfg.n_kv_heads <= 0 || cfg.gqa <= 0 || cfg.write_tokens <= 0 || !(cfg.min_time > 0))
     throw Error("--kv-heads, --gqa, --write-tokens and --min-time must be > 0");
   const std::string body = bench::run_cpu_bench(cfg);
