@@ -44,6 +44,7 @@ struct EvalModelInfo {
   int32_t bos = -1;  // < 0: the model adds none
   int32_t eos = -1;
   std::vector<AttentionSpec> attention;  // per layer
+  std::string key_transform = "none";    // e.g. the Q/K balance, as reports print it
 };
 
 // Receives each layer's q/k/v during a forward pass (see ForwardObserver in model.h).

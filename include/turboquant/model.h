@@ -12,6 +12,7 @@
 
 #include "turboquant/attention.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/qk_balance.h"
 #include "turboquant/tokenizer.h"
 
 namespace tq {
@@ -49,7 +50,8 @@ struct ModelConfig {
 // Optional hook into the forward pass, e.g. to capture the model's own K/V.
 struct ForwardObserver {
   virtual ~ForwardObserver() = default;
-  // After RoPE (and QK-norm): q [n][n_heads][head_dim], k/v [n][n_kv_heads][head_dim],
+  // After RoPE (and QK-norm, and the Q/K balance when set: q and k as the cache sees
+  // them): q [n][n_heads][head_dim], k/v [n][n_kv_heads][head_dim],
   // positions pos0..pos0+n-1. q is not yet multiplied by the attention scale.
   virtual void on_qkv(int layer, int pos0, int n, const float* q, const float* k, const float* v) = 0;
 };
@@ -81,6 +83,17 @@ class Model {
   void forward(const int32_t* tokens, int n, KvCache& cache, int seq, float* logits, bool all_logits,
                ForwardObserver* obs = nullptr);
 
+  // Query/key channel balancing (qk_balance.h): when set, every layer stores s ⊙ k in the
+  // cache and attends with q / s, exactly equal scores. Off by default. A cache written
+  // with one balance must be read with the same one. tq::Error on mismatched dimensions.
+  void set_qk_balance(QkBalance balance);
+  const QkBalance& qk_balance() const { return balance_; }
+  // Measures the balance on `tokens` (an f16-cache forward pass, any balance set is
+  // ignored meanwhile) and returns it; calibration_text() is a built-in default.
+  QkBalance calibrate_qk_balance(const std::vector<int32_t>& tokens);
+  // Calibrates on the built-in text and sets the result; returns the tokens used.
+  int enable_qk_balance();
+
  private:
   Model();
   ModelConfig config_;
@@ -88,7 +101,12 @@ class Model {
   std::unique_ptr<ModelWeights> weights_;
   std::unique_ptr<ThreadPool> pool_;
   int threads_ = 1;
+  QkBalance balance_;
 };
+
+// A few paragraphs of plain English in varied registers (narrative, technical, dialogue,
+// numbers), written for this project: the default calibration text of the Q/K balance.
+const char* calibration_text();
 
 // Resolves "smollm2" / "gemma3" to the files scripts/setup_models.sh installs (in
 // $TQ_MODEL_DIR, else ~/.cache/turboquant/models); any other string is a path.

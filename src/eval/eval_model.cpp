@@ -47,6 +47,7 @@ class ModelEval : public EvalModel {
     }
   }
   const EvalModelInfo& info() const override { return info_; }
+  void set_key_transform(std::string what) { info_.key_transform = std::move(what); }
   std::vector<int32_t> encode(const std::string& text) const override {
     return model_->tokenizer().encode(text, false);
   }
@@ -77,8 +78,15 @@ std::unique_ptr<EvalModel> make_eval_model(std::unique_ptr<Model> model) {
   return std::make_unique<ModelEval>(std::move(model));
 }
 
-std::unique_ptr<EvalModel> load_eval_model(const std::string& name_or_path, int threads) {
-  return make_eval_model(Model::load(resolve_model_path(name_or_path), threads));
+std::unique_ptr<EvalModel> load_eval_model(const std::string& name_or_path, int threads, bool qk_balance) {
+  auto model = Model::load(resolve_model_path(name_or_path), threads);
+  const int tokens = qk_balance ? model->enable_qk_balance() : 0;
+  auto eval = make_eval_model(std::move(model));
+  if (qk_balance) {
+    static_cast<ModelEval&>(*eval).set_key_transform("Q/K balance (calibrated on " + std::to_string(tokens) +
+                                                     " built-in tokens)");
+  }
+  return eval;
 }
 
 }  // namespace tq

@@ -120,6 +120,7 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
       const model::RopeTable& rope = c.layer_sliding[il] ? rope_local : rope_global;
       model::apply_rope(ws.q.data(), m, c.n_heads, c.head_dim, rope, c.rope_neox);
       model::apply_rope(ws.k.data(), m, c.n_kv_heads, c.head_dim, rope, c.rope_neox);
+      balance_.apply(il, m, c.n_heads, ws.q.data(), ws.k.data());
       if (obs) obs->on_qkv(il, pos0, m, ws.q.data(), ws.k.data(), ws.v.data());
 
       cache.append(il, seq, m, ws.k.data(), ws.v.data(), pool_.get());

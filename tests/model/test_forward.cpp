@@ -3,6 +3,8 @@
 // chunked prefill, compressed codecs, several sequences).
 #include <gtest/gtest.h>
 
+#include "turboquant/error.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -137,6 +139,35 @@ TEST_P(ForwardFamily, CompressedCacheCloseToF16) {
   const double cosine = dot / std::sqrt(n1 * n2);
   EXPECT_GT(cosine, 0.98);
   EXPECT_GT(max_abs_diff(f16.data(), t4.data(), f16.size()), 0.f) << "the codec should change something";
+}
+
+// The Q/K balance rescales keys and queries but leaves every score as it was: with an f16
+// cache the logits stay within half-precision rounding of the unbalanced run.
+TEST_P(ForwardFamily, QkBalanceKeepsTheLogits) {
+  Loaded l = load_tiny(spec());
+  const auto tokens = random_tokens(40, l.tiny.vocab, 11);
+  const std::vector<float> plain = run_prefill(*l.model, tokens, "f16", "f16");
+  const QkBalance bal = l.model->calibrate_qk_balance(random_tokens(64, l.tiny.vocab, 12));
+  ASSERT_FALSE(bal.empty());
+  bool scaled = false;
+  for (int i = 0; i < l.model->config().head_dim; ++i) scaled |= std::abs(bal.scale(0, 0)[i] - 1.0f) > 1e-3f;
+  EXPECT_TRUE(scaled) << "calibration on a random model should not give the identity";
+  l.model->set_qk_balance(bal);
+  const std::vector<float> balanced = run_prefill(*l.model, tokens, "f16", "f16");
+  EXPECT_LT(max_abs_diff(plain.data(), balanced.data(), plain.size()), 5e-3f * max_abs(plain));
+  l.model->set_qk_balance(QkBalance());
+  EXPECT_EQ(run_prefill(*l.model, tokens, "f16", "f16"), plain) << "clearing the balance restores the run exactly";
+}
+
+TEST(Forward, QkBalanceRejectsWrongShapesAndTooFewTokens) {
+  Loaded l = load_tiny(TinySpec::llama());
+  const ModelConfig& c = l.model->config();
+  QkBalance wrong(c.n_layers + 1, c.n_kv_heads, c.head_dim,
+                  std::vector<float>(size_t(c.n_layers + 1) * c.n_kv_heads * c.head_dim, 1.0f));
+  EXPECT_THROW(l.model->set_qk_balance(std::move(wrong)), tq::Error);
+  EXPECT_THROW(l.model->calibrate_qk_balance({1}), tq::Error);
+  EXPECT_GT(l.model->enable_qk_balance(), 100) << "the built-in calibration text";
+  EXPECT_FALSE(l.model->qk_balance().empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ForwardFamily, ::testing::Values("llama", "qwen2", "gemma3"));

@@ -73,6 +73,14 @@ double Args::get_double(const std::string& name, double fallback) const {
                               [](const std::string& s, size_t* used) { return std::stod(s, used); });
 }
 
+bool Args::get_on_off(const std::string& name, bool fallback) const {
+  if (!has(name)) return fallback;
+  const std::string v = get(name);
+  if (v == "on") return true;
+  if (v == "off") return false;
+  throw Error("--" + name + " takes on or off, got '" + v + "'");
+}
+
 std::vector<std::string> Args::get_list(const std::string& name) const {
   return split(get(name), ',');
 }

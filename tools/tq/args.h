@@ -18,6 +18,8 @@ class Args {
   std::string get(const std::string& name, const std::string& fallback = "") const;
   int get_int(const std::string& name, int fallback) const;
   double get_double(const std::string& name, double fallback) const;
+  // "on" / "off" (tq::Error naming the option otherwise).
+  bool get_on_off(const std::string& name, bool fallback) const;
   // Comma-separated list.
   std::vector<std::string> get_list(const std::string& name) const;
   std::vector<int> get_int_list(const std::string& name) const;

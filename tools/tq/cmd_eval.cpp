@@ -30,13 +30,14 @@ constexpr const char* kUsage =
     "        [--codecs a,b,...] | [--k a,b --v c,d]  [--keep-layers 0,-1 --keep-codec q8_0]\n"
     "        [--passkey-lengths a,b] [--passkey-depths 0.1,0.5,0.9] [--no-passkey]\n"
     "        [--attention-queries N] [--decode-tail N] [--threads N] [--seed S]\n"
-    "        [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
+    "        [--qk-balance on|off] [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
     "  Compares KV-cache codecs against an f16 cache on the same text windows: bits per\n"
     "  value, cache bytes, perplexity and its change, KL(f16||codec) and top-1 agreement of\n"
     "  next-token distributions, attention fidelity on the model's own Q/K/V, passkey\n"
     "  retrieval, prefill/decode tokens/s. K and V are quantized on write, prefill included.\n"
     "  Defaults: --model smollm2, Jane Austen's novels (scripts/setup_text.sh), 2 windows of\n"
-    "  2048 tokens, passkey at ctx/2 and ctx, depths 0.25 and 0.75, codecs: ";
+    "  2048 tokens, passkey at ctx/2 and ctx, depths 0.25 and 0.75, Q/K balance on (keys\n"
+    "  stored as s*k, queries as q/s, s calibrated on a built-in text: docs/EVAL.md), codecs: ";
 
 #ifdef TQ_EVAL_HAS_MODEL
 std::string default_text_path() {
@@ -107,7 +108,7 @@ void write_file(const std::string& path, const std::string& text) {
 
 int cmd_eval(int argc, char** argv) {
   Args args(argc, argv, {"help", "no-passkey", "quiet"},
-            {"model", "text", "ctx", "windows", "codecs", "k", "v", "keep-layers", "keep-codec",
+            {"model", "text", "ctx", "windows", "codecs", "k", "v", "keep-layers", "keep-codec", "qk-balance",
              "passkey-lengths", "passkey-depths", "attention-queries", "decode-tail", "threads", "seed",
              "json", "markdown", "plot"});
   if (args.has("help")) {
@@ -127,7 +128,7 @@ int cmd_eval(int argc, char** argv) {
       text_path, args.has("text") ? "" : " (install it with scripts/setup_text.sh, or pass --text FILE)");
   const std::string model_name = args.get("model", "smollm2");
   if (!args.has("quiet")) std::fprintf(stderr, "eval: loading %s ...\n", model_name.c_str());
-  auto model = load_eval_model(model_name, args.get_int("threads", 0));
+  auto model = load_eval_model(model_name, args.get_int("threads", 0), args.get_on_off("qk-balance", true));
   const EvalModelInfo& info = model->info();
 
   EvalOptions opt;

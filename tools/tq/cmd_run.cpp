@@ -25,6 +25,9 @@ constexpr const char* kUsage =
     "  --k-codec C       key codec (default f16; see tq codecs)\n"
     "  --v-codec C       value codec (default f16)\n"
     "  --codec C         both at once\n"
+    "  --qk-balance on|off  store keys as s*k and use queries q/s, s calibrated on a built-in\n"
+    "                    text (exact scores, less key quantization error; default: on unless\n"
+    "                    the key codec is f16)\n"
     "  --n N             tokens to generate (default 64); stops early at end of generation\n"
     "  --temp T          sampling temperature (default 0: greedy)\n"
     "  --top-k K         sample among the K most likely tokens (default 40)\n"
@@ -70,7 +73,7 @@ class Streamer {
 int cmd_run(int argc, char** argv) {
   Args args(argc, argv, {"help", "chat"},
             {"model", "prompt", "prompt-file", "k-codec", "v-codec", "codec", "n", "temp", "top-k", "seed", "threads", "dump-logits",
-             "dump-ids"});
+             "dump-ids", "qk-balance"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -98,9 +101,11 @@ int cmd_run(int argc, char** argv) {
   auto model = Model::load(path, args.get_int("threads", 0));
   const ModelConfig& c = model->config();
   const Tokenizer& tok = model->tokenizer();
-  std::fprintf(stderr, "tq run: %s (%s, %d layers, %d KV heads x %d) loaded in %.1fs, %d threads, K %s, V %s\n",
+  const int balance_tokens = args.get_on_off("qk-balance", k_codec != "f16") ? model->enable_qk_balance() : 0;
+  std::fprintf(stderr, "tq run: %s (%s, %d layers, %d KV heads x %d) loaded in %.1fs, %d threads, K %s, V %s%s\n",
                c.name.c_str(), c.arch.c_str(), c.n_layers, c.n_kv_heads, c.head_dim, seconds_since(t_load),
-               model->threads(), k_codec.c_str(), v_codec.c_str());
+               model->threads(), k_codec.c_str(), v_codec.c_str(),
+               balance_tokens > 0 ? (", Q/K balance from " + std::to_string(balance_tokens) + " tokens").c_str() : "");
 
   const std::string text = args.has("chat") ? tok.format_chat({{"user", prompt_text}}, true) : prompt_text;
   // A chat template that already spells the BOS token out must not get a second one.
