@@ -5,7 +5,8 @@
 # docs/eval/eval.png. MODELS picks the models (default "smollm2 gemma3"; MODELS= only
 # reassembles); the section is assembled from the docs/eval/eval_<model>.md present, so
 # models may be run separately, followed by any key/value split runs
-# (docs/eval/eval_<model>_keys.md, _values.md: `tq eval --k X --v f16`, `--k f16 --v X`).
+# (docs/eval/eval_<model>_keys.md, _values.md: `tq eval --k X --v f16`, `--k f16 --v X`)
+# and runs without the Q/K balance (docs/eval/eval_<model>_nobalance.md).
 # Extra arguments go to every `tq eval` call (e.g. --ctx 2048 --windows 4).
 # TQ=path/to/tq picks the binary (default build/bin/tq).
 set -euo pipefail
@@ -37,6 +38,15 @@ trap 'rm -f "$section"' EXIT
     echo "### Keys or values? (one side compressed, the other left at f16)"
     echo
     for md in $splits; do
+      cat "$md"
+      echo
+    done
+  fi
+  offs=$(ls docs/eval/eval_*_nobalance.md 2>/dev/null || true)
+  if [ -n "$offs" ]; then
+    echo "### Without the Q/K balance (docs/EVAL.md; each table names its command and commit)"
+    echo
+    for md in $offs; do
       cat "$md"
       echo
     done
