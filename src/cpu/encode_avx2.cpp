@@ -20,7 +20,6 @@ struct Avx2 : lanes::Types<8> {
   static F nearbyint(F x) { return F(_mm256_round_ps(__m256(x), kNearest)); }
   static I half_bits(F x) { return I(_mm256_cvtepu16_epi32(_mm256_cvtps_ph(__m256(x), kNearest))); }
   static F round_to_half(F x) { return F(_mm256_cvtph_ps(_mm256_cvtps_ph(__m256(x), kNearest))); }
-  static F fmadd_ref(F a, F b, F c) { return F(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c))); }
 
   // 8 x 8: 4 x 4 transposes inside both 128-bit halves (rows 4g..4g+3), then the halves.
   static void transpose(const float* const* rows, int j, F* t) {

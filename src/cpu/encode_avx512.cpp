@@ -25,7 +25,6 @@ struct Avx512 : lanes::Types<16> {
   static F nearbyint(F x) { return F(_mm512_roundscale_ps(__m512(x), kNearest)); }
   static I half_bits(F x) { return I(_mm512_cvtepu16_epi32(_mm512_cvtps_ph(__m512(x), kNearest))); }
   static F round_to_half(F x) { return F(_mm512_cvtph_ps(_mm512_cvtps_ph(__m512(x), kNearest))); }
-  static F fmadd_ref(F a, F b, F c) { return F(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c))); }
 
   // 16 x 16: 4 x 4 transposes inside every 128-bit block (rows 4g..4g+3), then a 4 x 4
   // transpose of the blocks themselves.

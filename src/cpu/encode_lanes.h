@@ -7,17 +7,14 @@
 //   Isa::nearbyint(F)           round to nearest even
 //   Isa::half_bits(F) -> I      fp16 bits (round to nearest even) in the low 16 bits
 //   Isa::round_to_half(F)       through fp16 and back
-//   Isa::fmadd_ref(a, b, c)     a·b + c rounded as the reference's fused expressions are
-//                               (q4_0's x*id + 8.5f, prod's y*inv - level)
 // A batch is transposed so that row j holds coordinate j of the W vectors. Each lane then
 // runs exactly the reference's float operations in the reference's order: rotation rows
 // are summed over j ascending (the matrix is read once per batch), the Hadamard butterflies
 // are the same adds, norms accumulate in double coordinate by coordinate, and codebook
 // indices count the sorted boundaries at or below y_i/‖y‖. So the records are
 // byte-identical to Codec::encode, not merely close.
-// Included only by the encode_*.cpp files, which compile with -ffp-contract=off: the
-// reference's dense dot products are vectorized multiplies followed by in-order adds (two
-// roundings), and a contracted a*b + c here would round once.
+// Included only by the encode_*.cpp files, which compile with -ffp-contract=off like the
+// reference (src/core): every a*b + c rounds twice on both sides, on every target.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -355,7 +352,7 @@ class LaneEncoder final : public RecordEncoder {
       const F id = d != 0.f ? 1.f / d : F{};
       out.put_half(Isa::half_bits(d), off);
       auto q = [&](int j) {
-        const I t = __builtin_convertvector(Isa::fmadd_ref(v[j], id, F{} + 8.5f), I);
+        const I t = __builtin_convertvector(v[j] * id + 8.5f, I);
         return U(t < 15 ? t : I{} + 15);
       };
       auto byte = [&](int j) { return q(j) | q(j + 16) << 4; };
@@ -413,8 +410,7 @@ class LaneEncoder final : public RecordEncoder {
     out.put_half(Isa::half_bits(stored), 0);
   }
 
-  // TurboQuant_prod: (b−1)-bit indices of u = y/‖y‖, the residual r = u − c[idx] (one
-  // rounding: the reference's y*inv - level compiles to a fused multiply-subtract), γ = ‖r‖
+  // TurboQuant_prod: (b−1)-bit indices of u = y/‖y‖, the residual r = u − c[idx], γ = ‖r‖
   // in double, and the signs of S r with S·r summed as the dense rotation is.
   void encode_prod(const F* y, const Records<Isa>& out) const {
     thread_local std::vector<F> res, proj;
@@ -427,7 +423,7 @@ class LaneEncoder final : public RecordEncoder {
     with_bits(r.bits, [&]<int B>() {
       pack_run<B>(out, r.offset, code_dim_, [&](int i) {
         const I idx = index_of<B>(r, y[i] * inv);
-        res[i] = Isa::fmadd_ref(y[i], inv, -lookup<Isa>(r.levels, idx));
+        res[i] = y[i] * inv - lookup<Isa>(r.levels, idx);
         DH rd[2];
         Isa::widen(res[i], rd);
         for (int h = 0; h < 2; ++h) g2[h] = g2[h] + rd[h] * rd[h];

@@ -37,16 +37,6 @@ struct Portable : lanes::Types<8> {
     for (int k = 0; k < W; ++k)
       for (int r = 0; r < W; ++r) std::memcpy(&t[k][r], rows[r] + j + k, sizeof(float));
   }
-  // The reference's x*id + 8.5f and y*inv - level contract to one rounding when the target
-  // has FMA.
-  static F fmadd_ref(F a, F b, F c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-    for (int i = 0; i < W; ++i) a[i] = std::fma(a[i], b[i], c[i]);
-    return a;
-#else
-    return a * b + c;
-#endif
-  }
 };
 
 }  // namespace
