@@ -21,6 +21,7 @@
 
 #include "cuda_check.h"
 #include "decode_args.h"
+#include "decode_merge.cuh"
 #include "device_cache_impl.h"
 #include "dtype_device.cuh"
 #include "pdl.cuh"
@@ -307,23 +308,7 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
 #pragma unroll
     for (int c = 0; c < C; ++c) cacc[(warp * G + g) * D + lane * C + c] = acc[g][c];
   __syncthreads();
-  for (int e = tid; e < G * D; e += kWarps * 32) {
-    const int g = e / D, i = e % D;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, cm[w * G + g]);
-    float L = 0.f, o = 0.f;
-    if (M != -INFINITY)
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float f = exp2f(cm[w * G + g] - M);
-        L += f * cl[w * G + g];
-        o += f * cacc[(w * G + g) * D + i];
-      }
-    const int64_t row = (qrow + g) * a.num_splits + split;
-    a.part_o[row * D + i] = M == -INFINITY ? 0.f : o / L;
-    if (i == 0) a.part_lse[row] = M == -INFINITY ? -INFINITY : M + log2f(L);
-  }
+  write_split_partials<D, kWarps>(cm, cl, cacc, G, a, qrow, split, tid);
 }
 
 constexpr int kMaxSplits = 1024;

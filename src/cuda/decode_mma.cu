@@ -28,6 +28,7 @@
 
 #include "cuda_check.h"
 #include "decode_args.h"
+#include "decode_merge.cuh"
 #include "dtype_device.cuh"
 #include "pdl.cuh"
 
@@ -376,23 +377,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     }
   }
   __syncthreads();
-  for (int e = tid; e < G * D; e += kWarps * 32) {
-    const int gh = e / D, i = e % D;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, cm[w * G + gh]);
-    float L = 0.f, o = 0.f;
-    if (M != -INFINITY)
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float f = exp2f(cm[w * G + gh] - M);
-        L += f * cl[w * G + gh];
-        o += f * cacc[(w * G + gh) * D + i];
-      }
-    const int64_t row = (qrow + gh) * a.num_splits + split;
-    a.part_o[row * D + i] = M == -INFINITY ? 0.f : o / L;
-    if (i == 0) a.part_lse[row] = M == -INFINITY ? -INFINITY : M + log2f(L);
-  }
+  write_split_partials<D, kWarps>(cm, cl, cacc, G, a, qrow, split, tid);
 }
 
 using Kernel = void (*)(DecodeArgs);

@@ -16,6 +16,22 @@ __device__ inline float load_element(const void* base, int64_t i, int dtype) {
   }
 }
 
+// N words of two 16-bit inputs each (low half first) -> 2N floats; dtype 1: f16, else bf16.
+template <int N>
+__device__ inline void unpack_16bit_pairs(const uint32_t* w, int dtype, float* out) {
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const uint16_t lo = static_cast<uint16_t>(w[k] & 0xffffu), hi = static_cast<uint16_t>(w[k] >> 16);
+    if (dtype == 1) {
+      out[2 * k] = __half2float(__ushort_as_half(lo));
+      out[2 * k + 1] = __half2float(__ushort_as_half(hi));
+    } else {
+      out[2 * k] = __bfloat162float(__ushort_as_bfloat16(lo));
+      out[2 * k + 1] = __bfloat162float(__ushort_as_bfloat16(hi));
+    }
+  }
+}
+
 // fp16 fields sit at even offsets of records, which start at even offsets.
 __device__ inline float load_half_field(const uint8_t* p) {
   return __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(p)));

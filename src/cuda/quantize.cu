@@ -4,6 +4,7 @@
 // one side (K or V) through shared memory: load -> rotate -> encode -> scatter. Every
 // step follows the CPU reference's arithmetic (see rotation_device.cuh), so records are
 // byte-identical to Codec::encode.
+#include "codebook_device.cuh"
 #include "codec_desc.h"
 #include "cuda_check.h"
 #include "device_cache_impl.h"
@@ -36,34 +37,8 @@ __device__ inline void load8(const void* base, int64_t i, int dtype, float* out)
   }
   const uint4 raw = *reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(base) + i);
   const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const uint16_t lo = static_cast<uint16_t>(w[k] & 0xffffu), hi = static_cast<uint16_t>(w[k] >> 16);
-    if (dtype == 1) {
-      out[2 * k] = __half2float(__ushort_as_half(lo));
-      out[2 * k + 1] = __half2float(__ushort_as_half(hi));
-    } else {
-      out[2 * k] = __bfloat162float(__ushort_as_bfloat16(lo));
-      out[2 * k + 1] = __bfloat162float(__ushort_as_bfloat16(hi));
-    }
-  }
+  unpack_16bit_pairs<4>(w, dtype, out);
 }
-
-// Codebook::index_of (the number of boundaries <= t, ties going up) as a binary search
-// over the 2^bits - 1 sorted boundaries in shared memory: `bits` compares instead of
-// 2^bits - 1.
-__device__ inline int bucketize(float t, const float* bounds, int bits) {
-  int idx = 0;
-  for (int step = 1 << (bits - 1); step > 0; step >>= 1)
-    if (t >= bounds[idx + step - 1]) idx += step;
-  return idx;
-}
-
-// The codebooks of both halves in shared memory (indexed at run time).
-struct SharedCodebooks {
-  float bounds[2][kMaxLevels];
-  float levels[2][kMaxLevels];
-};
 
 // One warp per vector; lane holds coordinates lane + 32k. ‖y‖² is a sum of exact
 // double products, reduced as a tree rather than in the reference's sequential order:
@@ -200,11 +175,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   const CodecDesc& c = a.codec[side];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ SharedCodebooks cb;
-  if (tid < 2 * kMaxLevels) {
-    const int half = tid / kMaxLevels, k = tid % kMaxLevels;
-    cb.levels[half][k] = half ? c.levels_lo[k] : c.levels_hi[k];
-    cb.bounds[half][k] = k < kMaxLevels - 1 ? (half ? c.bounds_lo[k] : c.bounds_hi[k]) : INFINITY;
-  }
+  load_codebooks(c, cb, tid);
   // A local copy: stores to shared memory below cannot alias it, so the compiler keeps
   // the rotation's pointers in registers.
   const RotationDesc rot = a.rotations[side][head];

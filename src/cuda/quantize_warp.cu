@@ -5,6 +5,7 @@
 // codebook is loaded, so loads of one warp overlap the arithmetic of the others.
 // Arithmetic is the tiled kernel's (quantize.cu), step for step, so records stay
 // byte-identical to Codec::encode; dense rotations and group codecs stay there.
+#include "codebook_device.cuh"
 #include "cuda_check.h"
 #include "dtype_device.cuh"
 #include "quantize_args.h"
@@ -56,31 +57,8 @@ __device__ inline void load_lane(const void* base, int64_t i, int dtype, bool ve
     const uint4 u = *reinterpret_cast<const uint4*>(p);
     w[0] = u.x, w[1] = u.y, w[2] = u.z, w[3] = u.w;
   }
-#pragma unroll
-  for (int k = 0; k < E / 2; ++k) {
-    const uint16_t lo = static_cast<uint16_t>(w[k] & 0xffffu), hi = static_cast<uint16_t>(w[k] >> 16);
-    if (dtype == 1) {
-      out[2 * k] = __half2float(__ushort_as_half(lo));
-      out[2 * k + 1] = __half2float(__ushort_as_half(hi));
-    } else {
-      out[2 * k] = __bfloat162float(__ushort_as_bfloat16(lo));
-      out[2 * k + 1] = __bfloat162float(__ushort_as_bfloat16(hi));
-    }
-  }
+  unpack_16bit_pairs<E / 2>(w, dtype, out);
 }
-
-// Codebook::index_of as a binary search (as quantize.cu).
-__device__ inline int bucketize(float t, const float* bounds, int bits) {
-  int idx = 0;
-  for (int step = 1 << (bits - 1); step > 0; step >>= 1)
-    if (t >= bounds[idx + step - 1]) idx += step;
-  return idx;
-}
-
-struct Codebooks {
-  float bounds[2][kMaxLevels];
-  float levels[2][kMaxLevels];
-};
 
 // y[k] = (R x)[lane + 32k] with x in shared memory; rotate_forward_tile's arithmetic.
 // `mode` and `rounds` come from the kernel parameters, so the compiler knows the branches
@@ -142,7 +120,7 @@ __device__ inline void rotate(RotMode mode, int rounds, const RotationDesc& r, c
 
 // The record of y (lane's coordinates lane + 32k) into rec, quantize.cu's arithmetic.
 template <int D>
-__device__ inline void encode(const CodecDesc& c, const Codebooks& cb, const float* y, uint8_t* rec, int lane) {
+__device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, const float* y, uint8_t* rec, int lane) {
   constexpr int K = D / 32;
   switch (c.family) {
     case Family::mse: {
@@ -284,15 +262,11 @@ __device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t*
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid_constant__ QuantizeArgs a) {
   constexpr int E = D / 32, K = D / 32;
-  __shared__ Codebooks cb;
+  __shared__ SharedCodebooks cb;
   __shared__ WarpSmem<D> ws[kWarps];
   const int side = a.first_side + blockIdx.z, head = blockIdx.y, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const CodecDesc& c = a.codec[side];
-  if (threadIdx.x < 2 * kMaxLevels) {
-    const int half = threadIdx.x / kMaxLevels, k = threadIdx.x % kMaxLevels;
-    cb.levels[half][k] = half ? c.levels_lo[k] : c.levels_hi[k];
-    cb.bounds[half][k] = k < kMaxLevels - 1 ? (half ? c.bounds_lo[k] : c.bounds_hi[k]) : INFINITY;
-  }
+  load_codebooks(c, cb, threadIdx.x);
   __syncthreads();
   const RotationDesc rot = a.rotations[side][head];
   const int rb = c.record_bytes;
