@@ -23,6 +23,7 @@ enum class QuantKind : uint8_t {
   mse = 3,    // fp16 norm + Lloyd–Max indices (TurboQuant_mse)
   prod = 4,   // fp16 norm + (b−1)-bit Lloyd–Max + 1-bit QJL signs + fp16 residual norm
   group = 5,  // per group of g coordinates: fp16 min + fp16 step + b-bit codes
+  grouped = 6,  // calibrated: groups of coordinates, each fp16 norm + its own Lloyd–Max width
 };
 
 std::string_view quant_name(QuantKind kind);
@@ -38,7 +39,28 @@ struct CodecSpec {
   int group = 0;     // group: coordinates per group
   bool corrected_norm = false;  // mse: store ‖x‖/‖c[idx]‖ so the decoded vector keeps ‖x‖
   std::string_view summary;
+  double budget_bits = 0;       // grouped presets: average bits per value, everything counted
 };
+
+// The calibrated presets (tq2.5 ... tq4): rows like the codec table's, but a preset is
+// instantiated per model, layer, head and side from a calibration profile (kv_profile.h),
+// never by name alone.
+const std::vector<CodecSpec>& preset_table();
+const CodecSpec* find_preset(std::string_view name);  // nullptr if unknown
+std::string preset_names();
+
+// A calibrated codec's affine map in front of its quantizer: codes are taken of
+// y = P (x − μ), decoding gives x = P⁻¹ y + μ, and queries use P⁻ᵀ q (so q·x is exact up
+// to the quantization of y). P is not orthogonal: it whitens the error metric and orders
+// coordinates by importance (docs/EVAL.md, "Calibrated presets").
+struct AffineMap {
+  int dim = 0;
+  std::vector<float> p;      // dim x dim, row-major
+  std::vector<float> p_inv;  // dim x dim, row-major
+  std::vector<float> mu;     // dim
+};
+
+struct QuantGroup;
 
 const std::vector<CodecSpec>& codec_table();
 const CodecSpec* find_codec(std::string_view name);  // nullptr if unknown
@@ -51,6 +73,9 @@ class Codec {
   // Throws tq::Error for an unknown name or a dimension the codec cannot handle.
   static Codec make(std::string_view name, int dim, uint64_t seed = 0);
   static Codec make(const CodecSpec& spec, int dim, uint64_t seed = 0);
+  // A calibrated preset for one layer/head/side: `map` then groups of coordinates.
+  static Codec make_calibrated(const CodecSpec& preset, std::shared_ptr<const AffineMap> map,
+                               const std::vector<QuantGroup>& groups);
 
   const CodecSpec& spec() const { return *spec_; }
   std::string_view name() const { return spec_->name; }
@@ -62,6 +87,7 @@ class Codec {
   size_t param_count() const;         // rotation + QJL parameters
   const Rotation& rotation() const { return *rotation_; }
   const Quantizer& quantizer() const { return *quantizer_; }
+  const AffineMap* affine() const { return affine_.get(); }  // calibrated codecs only
 
   // Reference encode / decode of one vector. encode throws tq::Error on NaN/Inf input;
   // a zero vector encodes to a record that decodes to zero.
@@ -73,7 +99,14 @@ class Codec {
   void prepare_query(const float* q, float* query_state) const;
   float dot(const float* query_state, const uint8_t* record) const;  // ≈ <q, decode(record)>
   void accumulate(const uint8_t* record, float weight, float* acc) const;  // acc[code_dim]
+  // Code space, where records live and attention accumulates: y[code_dim] from x[dim]
+  // (the rotation, or the calibrated affine map) and back.
+  void to_code(const float* x, float* y) const;
+  void from_code(const float* y, float* x) const;
+  // ≈ dot() for an exact code-space vector y (a sink token kept at full precision).
+  float dot_code(const float* query_state, const float* y) const;
   void finish(const float* acc, float* out) const;  // out[dim] = inverse rotation of acc
+                                                    // (acc: softmax-weighted, weights sum to 1)
 
  private:
   Codec() = default;
@@ -82,6 +115,7 @@ class Codec {
   uint64_t seed_ = 0;
   std::shared_ptr<const Rotation> rotation_;
   std::shared_ptr<const Quantizer> quantizer_;
+  std::shared_ptr<const AffineMap> affine_;
 };
 
 // Quantizer in rotated space (y = R x, ‖y‖ = ‖x‖). Exposed so fast paths (SIMD, CUDA)

@@ -59,6 +59,8 @@ class EvalCache {
   virtual ~EvalCache() = default;
   virtual int length() const = 0;         // tokens held
   virtual size_t bytes_used() const = 0;  // bytes of the blocks this sequence occupies
+  virtual size_t bytes_per_token() const = 0;  // K + V records of one token, all layers and heads
+  virtual size_t sink_bytes() const { return 0; }  // per sequence, independent of its length
 };
 
 class EvalModel {

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,8 @@
 #include "turboquant/codec.h"
 
 namespace tq {
+
+struct CalibratedCodecs;
 
 struct KvCacheConfig {
   int n_layers = 0;
@@ -32,6 +35,13 @@ struct KvCacheConfig {
   int block_tokens = 32;
   int max_tokens = 4096;  // pool capacity over all sequences, rounded up to whole blocks
   uint64_t seed = 0;
+  // The calibrated preset's codecs (kv_profile.h): a K or V codec named like
+  // calibrated->preset takes its per-layer, per-head codec from here.
+  std::shared_ptr<const CalibratedCodecs> calibrated;
+  // Attention sinks: the first sink_tokens positions of every sequence are also kept as
+  // exact code-space vectors (f32, Codec::to_code; any finite value), and attention reads those instead of
+  // their records. They draw the most attention and are the least typical vectors.
+  int sink_tokens = 0;
 };
 
 class ThreadPool;
@@ -60,6 +70,11 @@ class KvCache {
   const Codec& k_codec(int layer, int kv_head) const;
   const Codec& v_codec(int layer, int kv_head) const;
   size_t bytes_per_token() const;   // all layers, K + V, exact
+  size_t sink_bytes() const;        // the f32 sink store of one full sequence, all layers
+  int sink_tokens() const { return cfg_.sink_tokens; }
+  // f32 code-space K / V of a sink position (pos < min(sink_tokens, length)): code_dim floats.
+  const float* k_sink(int layer, int seq, int kv_head, int pos) const;
+  const float* v_sink(int layer, int seq, int kv_head, int pos) const;
   size_t bytes_used() const;        // bytes of allocated blocks (all layers, K + V)
 
   // ---- Raw layout, for backends that copy or read the paged bytes (docs/FORMATS.md) ----
@@ -99,6 +114,7 @@ class KvCache {
   const Sequence& seq_at(int seq) const;
   Sequence& seq_at(int seq);
   const uint8_t* record(int layer, int seq, int kv_head, int pos, bool value) const;
+  const float* sink(int layer, int seq, int kv_head, int pos, bool value) const;
   void reserve_blocks(Sequence& s, int tokens_needed);
 
   KvCacheConfig cfg_;

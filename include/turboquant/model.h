@@ -12,6 +12,7 @@
 
 #include "turboquant/attention.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/qk_balance.h"
 #include "turboquant/tokenizer.h"
 
@@ -54,6 +55,9 @@ struct ForwardObserver {
   // them): q [n][n_heads][head_dim], k/v [n][n_kv_heads][head_dim],
   // positions pos0..pos0+n-1. q is not yet multiplied by the attention scale.
   virtual void on_qkv(int layer, int pos0, int n, const float* q, const float* k, const float* v) = 0;
+  // The same rows before RoPE (after QK-norm); no balance applied yet.
+  virtual void on_pre_rope(int /*layer*/, int /*pos0*/, int /*n*/, const float* /*q*/, const float* /*k*/,
+                           const float* /*v*/) {}
 };
 
 struct ModelWeights;  // f32 weights, src/model/model_weights.h
@@ -93,6 +97,10 @@ class Model {
   QkBalance calibrate_qk_balance(const std::vector<int32_t>& tokens);
   // Calibrates on the built-in text and sets the result; returns the tokens used.
   int enable_qk_balance();
+
+  // The statistics of the calibrated presets (kv_profile.h) measured on `tokens` with an
+  // f16 cache and no balance; model_hash and model_name are left for the caller.
+  KvProfile measure_kv_profile(const std::vector<int32_t>& tokens);
 
  private:
   Model();

@@ -109,3 +109,44 @@ class Q4_0Quantizer final : public Quantizer {
 };
 
 }  // namespace tq
+
+namespace tq {
+
+// Calibrated groups: consecutive runs of coordinates, each with its own width (0–8 bits).
+// Per group of width > 0: [fp16 corrected norm ‖y_g‖/‖c[idx_g]‖][codes: size x bits,
+// packed]; a width-0 group stores nothing and decodes to zeros. Levels are Lloyd–Max for
+// one coordinate of a uniform unit vector in R^size (the calibrated transform rotates each
+// group at random, so its coordinates follow that law). The query state is [q (dim)][c]:
+// dot adds the constant c, which the codec sets to q·μ for its mean offset.
+struct QuantGroup {
+  int size = 0;
+  int bits = 0;
+};
+
+class GroupedMseQuantizer final : public Quantizer {
+ public:
+  GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups);  // tq::Error on a bad layout
+  size_t record_bytes() const override { return record_bytes_; }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+  size_t query_state_floats() const override { return dim_ + 1; }
+  void prepare_query(const float* qy, float* state) const override;
+  float dot(const float* state, const uint8_t* record) const override;
+  void accumulate(const uint8_t* record, float weight, float* acc) const override;
+
+  const std::vector<QuantGroup>& groups() const { return groups_; }
+  // Bytes a layout takes per vector (fp16 norm + packed codes per coded group).
+  static size_t layout_bytes(const std::vector<QuantGroup>& groups);
+
+ private:
+  struct Run {
+    int begin, size, bits;
+    size_t offset;             // of the norm; codes follow
+    const Codebook* codebook;  // null for width 0
+  };
+  std::vector<QuantGroup> groups_;
+  std::vector<Run> runs_;
+  size_t record_bytes_ = 0;
+};
+
+}  // namespace tq

@@ -11,6 +11,7 @@
 #include "../cpu/encode.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/rng.h"
 #include "turboquant/thread_pool.h"
 
@@ -28,6 +29,7 @@ struct KvCache::Sequence {
   bool live = false;
   std::vector<int32_t> blocks;  // logical -> physical
   std::vector<int> length;      // per layer
+  std::vector<std::vector<float>> sink_k, sink_v;  // per layer: [sink token][kv_head][code_dim]
 };
 
 namespace {
@@ -38,9 +40,21 @@ uint64_t codec_seed(uint64_t seed, int layer, int kv_head, bool value) {
   return derive_seed(seed, static_cast<uint64_t>(layer) * 65536u + static_cast<uint64_t>(kv_head) * 2u + (value ? 1u : 0u));
 }
 
-Codec make_codec(const std::string& name, int dim, uint64_t seed, int layer, const char* side) {
+Codec make_codec(const KvCacheConfig& cfg, const std::string& name, uint64_t seed, int layer, int kv_head, bool value) {
+  const char* side = value ? "V" : "K";
   try {
-    return Codec::make(name, dim, seed);
+    if (const CodecSpec* preset = find_preset(name)) {
+      const CalibratedCodecs* cc = cfg.calibrated.get();
+      if (!cc || cc->preset != preset)
+        throw Error("codec '" + name + "' is a calibrated preset: the cache needs its calibrated codecs (" +
+                    (cc ? "it holds " + std::string(cc->preset->name) + "'s" : "none given") + ")");
+      const auto& sides = value ? cc->v : cc->k;
+      if (sides.size() != static_cast<size_t>(cfg.n_layers) || sides[layer].maps.size() != static_cast<size_t>(cfg.n_kv_heads) ||
+          sides[layer].maps[kv_head]->dim != cfg.head_dim)
+        throw Error("calibrated codecs do not match the cache's shape");
+      return Codec::make_calibrated(*preset, sides[layer].maps[kv_head], sides[layer].groups);
+    }
+    return Codec::make(name, cfg.head_dim, seed);
   } catch (const Error& e) {
     throw Error("KvCache: " + layer_str(layer) + " " + side + ": " + e.what());
   }
@@ -55,6 +69,8 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
   if (cfg.head_dim <= 0) bad("head_dim must be > 0, got " + std::to_string(cfg.head_dim));
   if (cfg.block_tokens <= 0 || cfg.block_tokens > 4096)
     bad("block_tokens must be in [1, 4096], got " + std::to_string(cfg.block_tokens));
+  if (cfg.sink_tokens < 0 || cfg.sink_tokens > 4096)
+    bad("sink_tokens must be in [0, 4096], got " + std::to_string(cfg.sink_tokens));
   if (cfg.max_tokens <= 0) bad("max_tokens must be > 0, got " + std::to_string(cfg.max_tokens));
   if (cfg.n_kv_heads > 32768 || cfg.n_layers > 65535) bad("too many layers or KV heads for the seed rule");
   for (const auto& [layer, names] : cfg.layer_codecs)
@@ -71,8 +87,8 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
     }
     Layer& L = layers_[l];
     for (int h = 0; h < cfg.n_kv_heads; ++h) {
-      L.k.push_back(make_codec(kn, cfg.head_dim, codec_seed(cfg.seed, l, h, false), l, "K"));
-      L.v.push_back(make_codec(vn, cfg.head_dim, codec_seed(cfg.seed, l, h, true), l, "V"));
+      L.k.push_back(make_codec(cfg, kn, codec_seed(cfg.seed, l, h, false), l, h, false));
+      L.v.push_back(make_codec(cfg, vn, codec_seed(cfg.seed, l, h, true), l, h, true));
       L.k_enc.push_back(detail::make_record_encoder(L.k.back()));
       L.v_enc.push_back(detail::make_record_encoder(L.v.back()));
     }
@@ -120,6 +136,8 @@ void KvCache::add_sequence_with_id(int seq) {
   seqs_[seq].live = true;
   seqs_[seq].blocks.clear();
   seqs_[seq].length.assign(cfg_.n_layers, 0);
+  seqs_[seq].sink_k.assign(cfg_.n_layers, {});
+  seqs_[seq].sink_v.assign(cfg_.n_layers, {});
 }
 
 void KvCache::remove_sequence(int seq) {
@@ -160,6 +178,24 @@ size_t KvCache::bytes_per_token() const {
   for (const Layer& L : layers_) b += (L.k_rec + L.v_rec) * cfg_.n_kv_heads;
   return b;
 }
+
+size_t KvCache::sink_bytes() const {
+  size_t floats = 0;
+  for (const Layer& L : layers_) floats += static_cast<size_t>(L.k[0].code_dim() + L.v[0].code_dim()) * cfg_.n_kv_heads;
+  return sizeof(float) * floats * static_cast<size_t>(cfg_.sink_tokens);
+}
+
+const float* KvCache::sink(int layer, int seq, int kv_head, int pos, bool value) const {
+  const Layer& L = layer_at(layer);
+  const Sequence& s = seq_at(seq);
+  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads || pos < 0 || pos >= std::min(cfg_.sink_tokens, s.length[layer]))
+    throw Error(std::string("KvCache: no ") + (value ? "V" : "K") + " sink for head " + std::to_string(kv_head) +
+                " at position " + std::to_string(pos));
+  const int dc = (value ? L.v : L.k)[0].code_dim();
+  return (value ? s.sink_v : s.sink_k)[layer].data() + (static_cast<size_t>(pos) * cfg_.n_kv_heads + kv_head) * dc;
+}
+const float* KvCache::k_sink(int layer, int seq, int kv_head, int pos) const { return sink(layer, seq, kv_head, pos, false); }
+const float* KvCache::v_sink(int layer, int seq, int kv_head, int pos) const { return sink(layer, seq, kv_head, pos, true); }
 
 size_t KvCache::bytes_used() const {
   size_t per_block = 0;
@@ -275,6 +311,21 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
   } else {
     for (int i = 0; i < tasks; ++i) encode_task(i);
   }
+  // Sink positions: also their exact code-space vectors.
+  const int sinks = std::min(cfg_.sink_tokens, pos0 + n_tokens) - pos0;
+  for (int side = 0; side < 2 && sinks > 0; ++side) {
+    const std::vector<Codec>& codecs = side ? L.v : L.k;
+    const int dc = codecs[0].code_dim();
+    std::vector<float>& store = (side ? s.sink_v : s.sink_k)[layer];
+    store.resize(static_cast<size_t>(cfg_.sink_tokens) * H * dc);
+    std::vector<float> y(dc);
+    for (int t = 0; t < sinks; ++t)
+      for (int h = 0; h < H; ++h) {
+        codecs[h].to_code((side ? v : k) + (static_cast<size_t>(t) * H + h) * D, y.data());
+        float* out = store.data() + (static_cast<size_t>(pos0 + t) * H + h) * dc;
+        for (int i = 0; i < dc; ++i) out[i] = y[i];
+      }
+  }
   s.length[layer] = pos0 + n_tokens;
 }
 
@@ -286,6 +337,9 @@ void KvCache::append_records(int layer, int seq, int n_tokens, const uint8_t* k_
   if (!k_records || !v_records) throw Error("KvCache::append_records: null record pointer");
   const int H = cfg_.n_kv_heads, bt = cfg_.block_tokens;
   const int pos0 = s.length[layer];
+  if (pos0 < cfg_.sink_tokens)
+    throw Error("KvCache::append_records: positions below sink_tokens (" + std::to_string(cfg_.sink_tokens) +
+                ") need their exact vectors: fill them with append()");
   reserve_blocks(s, pos0 + n_tokens);
   for (int t = 0; t < n_tokens; ++t) {
     const int pos = pos0 + t;

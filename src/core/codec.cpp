@@ -34,6 +34,9 @@ std::shared_ptr<const Quantizer> make_quantizer(const CodecSpec& s, int d, uint6
     }
     case QuantKind::prod: return std::make_shared<ProdQuantizer>(d, s.bits, derive_seed(seed, kQjlStream));
     case QuantKind::group: need_multiple(s.group); return std::make_shared<GroupQuantizer>(d, s.bits, s.group);
+    case QuantKind::grouped:
+      throw Error(what + "is a calibrated preset: it is built per model from a calibration profile "
+                  "(tq calibrate), not by name");
   }
   throw Error(what + "unknown quantizer");
 }
@@ -42,6 +45,8 @@ std::shared_ptr<const Quantizer> make_quantizer(const CodecSpec& s, int d, uint6
 
 Codec Codec::make(std::string_view name, int dim, uint64_t seed) {
   const CodecSpec* spec = find_codec(name);
+  if (!spec && find_preset(name))
+    throw Error("codec '" + std::string(name) + "' is a calibrated preset: it needs the model's calibration profile");
   if (!spec) throw Error("unknown codec '" + std::string(name) + "'; known codecs: " + codec_names());
   return make(*spec, dim, seed);
 }
@@ -63,6 +68,57 @@ Codec Codec::make(const CodecSpec& spec, int dim, uint64_t seed) {
   return c;
 }
 
+Codec Codec::make_calibrated(const CodecSpec& preset, std::shared_ptr<const AffineMap> map,
+                             const std::vector<QuantGroup>& groups) {
+  if (preset.quant != QuantKind::grouped) throw Error("codec " + std::string(preset.name) + " is not a calibrated preset");
+  const int d = map ? map->dim : 0;
+  const size_t dd = static_cast<size_t>(d) * d;
+  if (!map || d < 8 || d > 1024 || map->p.size() != dd || map->p_inv.size() != dd || map->mu.size() != static_cast<size_t>(d))
+    throw Error("codec " + std::string(preset.name) + ": malformed affine map");
+  Codec c;
+  c.spec_ = &preset;
+  c.dim_ = d;
+  c.rotation_ = Rotation::make(RotationKind::none, d, 0);
+  c.quantizer_ = std::make_shared<GroupedMseQuantizer>(d, groups);
+  c.affine_ = std::move(map);
+  return c;
+}
+
+namespace {
+
+// y = M x for a row-major dim x dim matrix (transposed: y = Mᵀ x).
+void mat_vec(const std::vector<float>& m, int d, const float* x, float* y, bool transposed) {
+  for (int i = 0; i < d; ++i) y[i] = 0.f;
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < d; ++j) {
+      if (transposed)
+        y[j] += m[static_cast<size_t>(i) * d + j] * x[i];
+      else
+        y[i] += m[static_cast<size_t>(i) * d + j] * x[j];
+    }
+}
+
+}  // namespace
+
+void Codec::to_code(const float* x, float* y) const {
+  if (!affine_) return rotation_->forward(x, y);
+  std::vector<float> centered(dim_);
+  for (int i = 0; i < dim_; ++i) centered[i] = x[i] - affine_->mu[i];
+  mat_vec(affine_->p, dim_, centered.data(), y, false);
+}
+
+float Codec::dot_code(const float* state, const float* y) const {
+  float s = affine_ ? state[code_dim()] : 0.f;  // the calibrated codecs' q·μ
+  for (int i = 0; i < code_dim(); ++i) s += state[i] * y[i];
+  return s;
+}
+
+void Codec::from_code(const float* y, float* x) const {
+  if (!affine_) return rotation_->inverse(y, x);
+  mat_vec(affine_->p_inv, dim_, y, x, false);
+  for (int i = 0; i < dim_; ++i) x[i] += affine_->mu[i];
+}
+
 int Codec::code_dim() const { return rotation_->code_dim(); }
 size_t Codec::record_bytes() const { return quantizer_->record_bytes(); }
 size_t Codec::param_count() const { return rotation_->param_count() + quantizer_->param_count(); }
@@ -74,20 +130,29 @@ void Codec::encode(const float* x, uint8_t* record) const {
       throw Error("codec " + std::string(name()) + ": input coordinate " + std::to_string(i) +
                   " is not finite (" + std::to_string(x[i]) + ")");
   std::vector<float> y(code_dim());
-  rotation_->forward(x, y.data());
+  to_code(x, y.data());
   quantizer_->encode(y.data(), record);
 }
 
 void Codec::decode(const uint8_t* record, float* x) const {
   std::vector<float> y(code_dim());
   quantizer_->decode(record, y.data());
-  rotation_->inverse(y.data(), x);
+  from_code(y.data(), x);
 }
 
 void Codec::prepare_query(const float* q, float* state) const {
   std::vector<float> y(code_dim());
-  rotation_->forward(q, y.data());
+  if (!affine_) {
+    rotation_->forward(q, y.data());
+    quantizer_->prepare_query(y.data(), state);
+    return;
+  }
+  // q·x = (P⁻ᵀ q)·y + q·μ: the constant rides in the state's last float.
+  mat_vec(affine_->p_inv, dim_, q, y.data(), true);
   quantizer_->prepare_query(y.data(), state);
+  float c = 0.f;
+  for (int i = 0; i < dim_; ++i) c += q[i] * affine_->mu[i];
+  state[code_dim()] += c;
 }
 
 float Codec::dot(const float* state, const uint8_t* record) const {
@@ -98,7 +163,9 @@ void Codec::accumulate(const uint8_t* record, float weight, float* acc) const {
   quantizer_->accumulate(record, weight, acc);
 }
 
-void Codec::finish(const float* acc, float* out) const { rotation_->inverse(acc, out); }
+// acc is a convex combination of decoded codes (softmax weights sum to 1), so adding μ once
+// is exact for the affine map.
+void Codec::finish(const float* acc, float* out) const { from_code(acc, out); }
 
 // ---- Quantizer defaults: through decode -------------------------------------
 

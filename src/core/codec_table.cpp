@@ -59,24 +59,47 @@ const std::vector<CodecSpec> kTable = {
     {"v3g32h", Q::group, R::rht, 3, 0, 32, false, "v3g32 behind a randomized Hadamard rotation"},
 };
 
-}  // namespace
+// Calibrated presets: bits and K/V split per layer come from the model's profile.
+CodecSpec preset(std::string_view name, double budget, std::string_view summary) {
+  CodecSpec s{name, Q::grouped, R::none, 0, 0, 0, true, summary};
+  s.budget_bits = budget;
+  return s;
+}
 
-const std::vector<CodecSpec>& codec_table() { return kTable; }
+const std::vector<CodecSpec> kPresets = {
+    preset("tq2.5", 2.5, "calibrated: whitened, importance-ordered groups with water-filled widths, 2.5 bits/value"),
+    preset("tq3", 3.0, "calibrated: whitened, importance-ordered groups with water-filled widths, 3 bits/value"),
+    preset("tq3.5", 3.5, "calibrated: whitened, importance-ordered groups with water-filled widths, 3.5 bits/value"),
+    preset("tq4", 4.0, "calibrated: whitened, importance-ordered groups with water-filled widths, 4 bits/value"),
+};
 
-const CodecSpec* find_codec(std::string_view name) {
-  for (const auto& c : kTable)
+template <class Table>
+const CodecSpec* find_in(const Table& t, std::string_view name) {
+  for (const auto& c : t)
     if (c.name == name) return &c;
   return nullptr;
 }
 
-std::string codec_names() {
+template <class Table>
+std::string names_of(const Table& t) {
   std::string s;
-  for (const auto& c : kTable) {
+  for (const auto& c : t) {
     if (!s.empty()) s += ' ';
     s += c.name;
   }
   return s;
 }
+
+}  // namespace
+
+const std::vector<CodecSpec>& preset_table() { return kPresets; }
+const CodecSpec* find_preset(std::string_view name) { return find_in(kPresets, name); }
+std::string preset_names() { return names_of(kPresets); }
+
+const std::vector<CodecSpec>& codec_table() { return kTable; }
+
+const CodecSpec* find_codec(std::string_view name) { return find_in(kTable, name); }
+std::string codec_names() { return names_of(kTable); }
 
 std::string_view quant_name(QuantKind kind) {
   switch (kind) {
@@ -86,6 +109,7 @@ std::string_view quant_name(QuantKind kind) {
     case QuantKind::mse: return "mse";
     case QuantKind::prod: return "prod";
     case QuantKind::group: return "group";
+    case QuantKind::grouped: return "grouped";
   }
   return "?";
 }

@@ -160,9 +160,12 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
     }
   const int want_items = threads > 1 ? 4 * threads : 1;
   const int chunks_per_tile = std::max(1, (want_items + static_cast<int>(tiles.size()) - 1) / static_cast<int>(tiles.size()));
+  // Sink positions are read from the cache's exact store in the merge, not from records.
+  const int sinks = std::min(cache.sink_tokens(), cache.length(layer, seq));
   int n_parts = 0;
   for (Tile& t : tiles) {
-    const int range = t.hi - t.lo + 1;
+    t.lo = std::max(t.lo, sinks);
+    const int range = std::max(0, t.hi - t.lo + 1);
     int ct = opt.split_tokens > 0 ? opt.split_tokens
                                   : std::max(kMinChunkTokens, (range + chunks_per_tile - 1) / chunks_per_tile);
     ct = (ct + L.bt - 1) / L.bt * L.bt;  // whole blocks
@@ -201,17 +204,31 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
   else
     for (int i = 0; i < static_cast<int>(items.size()); ++i) run(i);
 
-  // Merge the chunks of each tile and rotate back.
+  // Merge the chunks of each tile (and its sink positions) and rotate back.
   auto merge = [&](int ti) {
     const Tile& t = tiles[ti];
     const int rows = (t.i1 - t.i0) * L.G;
+    const Codec& kc = cache.k_codec(layer, t.kv_head);
     const Codec& vc = cache.v_codec(layer, t.kv_head);
-    std::vector<float> acc(L.Dc);
+    std::vector<float> acc(L.Dc), sink_s(sinks);
     for (int r = 0; r < rows; ++r) {
+      const int row = (t.i0 + r / L.G) * p.n_heads + t.kv_head * L.G + r % L.G;
+      const int pos = q_pos0 + t.i0 + r / L.G;
+      const int s_lo = detail::first_key(pos, p.window), s_hi = std::min(pos, sinks - 1);
       float M = kNegInf;
       for (int c = 0; c < t.n_chunks; ++c) M = std::max(M, parts[part_floats * (t.part0 + c) + r]);
+      for (int s = s_lo; s <= s_hi; ++s) {
+        sink_s[s] = detail::cap_score(kc.dot_code(qstate.data() + qsf * row, cache.k_sink(layer, seq, t.kv_head, s)), p.softcap);
+        M = std::max(M, sink_s[s]);
+      }
       float lsum = 0.f;
       std::fill(acc.begin(), acc.end(), 0.f);
+      for (int s = s_lo; s <= s_hi; ++s) {
+        const float f = std::exp(sink_s[s] - M);
+        lsum += f;
+        const float* y = cache.v_sink(layer, seq, t.kv_head, s);
+        for (int j = 0; j < L.Dc; ++j) acc[j] += f * y[j];
+      }
       for (int c = 0; c < t.n_chunks; ++c) {
         const float* base = parts.data() + part_floats * (t.part0 + c);
         if (base[r] == kNegInf) continue;  // chunk saw no key for this row
@@ -222,7 +239,6 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
       }
       const float inv = 1.f / lsum;  // lsum > 0: every query sees at least its own key
       for (float& a : acc) a *= inv;
-      const int row = (t.i0 + r / L.G) * p.n_heads + t.kv_head * L.G + r % L.G;
       vc.finish(acc.data(), out + static_cast<size_t>(row) * L.D);
     }
   };

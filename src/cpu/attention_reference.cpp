@@ -50,8 +50,12 @@ void attend_reference(const KvCache& cache, int layer, int seq, const float* q, 
       const size_t row = static_cast<size_t>(i) * p.n_heads + h;
       kc.prepare_query(q + row * D, state.data());
       float m = -std::numeric_limits<float>::infinity(), l = 0.f;
+      const int sinks = cache.sink_tokens();
       for (int t = detail::first_key(pos, p.window); t <= pos; ++t) {
-        const float s = detail::cap_score(p.scale * kc.dot(state.data(), cache.k_record(layer, seq, h / group, t)), p.softcap);
+        const bool sink = t < sinks;  // read from the exact store
+        const float dot = sink ? kc.dot_code(state.data(), cache.k_sink(layer, seq, h / group, t))
+                               : kc.dot(state.data(), cache.k_record(layer, seq, h / group, t));
+        const float s = detail::cap_score(p.scale * dot, p.softcap);
         if (s > m) {  // new running max: rescale what was summed so far
           const float corr = std::exp(m - s);
           for (float& a : acc) a *= corr;
@@ -60,7 +64,12 @@ void attend_reference(const KvCache& cache, int layer, int seq, const float* q, 
         }
         const float w = std::exp(s - m);
         l += w;
-        vc.accumulate(cache.v_record(layer, seq, h / group, t), w, acc.data());
+        if (sink) {
+          const float* y = cache.v_sink(layer, seq, h / group, t);
+          for (size_t j = 0; j < acc.size(); ++j) acc[j] += w * y[j];
+        } else {
+          vc.accumulate(cache.v_record(layer, seq, h / group, t), w, acc.data());
+        }
       }
       for (float& a : acc) a /= l;
       vc.finish(acc.data(), out + row * D);

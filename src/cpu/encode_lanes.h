@@ -52,6 +52,7 @@ inline bool supported(const Codec& c) {
     }
     case QuantKind::group: return static_cast<const GroupQuantizer&>(c.quantizer()).bits() <= 4;
     case QuantKind::prod: return true;  // (b−1)-bit indices, b <= 4
+    case QuantKind::grouped: return false;  // affine map in front: the reference encodes
   }
   return false;
 }
@@ -302,6 +303,7 @@ class LaneEncoder final : public RecordEncoder {
       case QuantKind::mse: return encode_mse(y, out);
       case QuantKind::group: return encode_group(y, out);
       case QuantKind::prod: return encode_prod(y, out);
+      case QuantKind::grouped: break;  // never built: supported() is false
     }
   }
 

@@ -158,7 +158,8 @@ std::unique_ptr<Base> make_avx512(const Codec& c) {
       if (hi_c < nc) segs.emplace_back(hi_c, nc - hi_c, mq.lo_offset(), mq.lo());
       return std::make_unique<K<MseSeg>>(std::move(segs), L);
     }
-    case QuantKind::prod: return nullptr;
+    case QuantKind::prod:
+    case QuantKind::grouped: return nullptr;
   }
   return nullptr;
 }

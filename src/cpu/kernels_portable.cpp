@@ -84,7 +84,7 @@ class DecodingScorer final : public KeyScorer {
     std::vector<float> y(D);
     for (int t = 0; t < T; ++t) {
       const uint8_t* rec = records + rec_ * t;
-      if (kind == QuantKind::prod) {
+      if (kind == QuantKind::prod || kind == QuantKind::grouped) {  // state beyond q: QJL / offset
         for (int r = 0; r < R; ++r) scores[static_cast<size_t>(r) * T + t] = c_.quantizer().dot(states + sf * r, rec);
         continue;
       }

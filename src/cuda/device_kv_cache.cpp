@@ -82,7 +82,8 @@ bool codec_supported(std::string_view name) {
     case QuantKind::q4_0:
     case QuantKind::group: return true;
     case QuantKind::mse: return s->bits <= 4 && s->bits_lo <= 4;
-    case QuantKind::prod: return false;
+    case QuantKind::prod:
+    case QuantKind::grouped: return false;
   }
   return false;
 }

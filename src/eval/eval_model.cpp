@@ -1,7 +1,11 @@
 #include "turboquant/eval_model.h"
 
 #include "turboquant/attention.h"
+#include <map>
+
+#include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
 
 namespace tq {
@@ -10,12 +14,34 @@ namespace {
 
 class ModelCache : public EvalCache {
  public:
-  explicit ModelCache(const KvCacheConfig& cfg) : cache(cfg), seq(cache.add_sequence()) {}
+  explicit ModelCache(const KvCacheConfig& cfg) : cache(cfg), seq(cache.add_sequence()), calibrated(cfg.calibrated) {}
   int length() const override { return cache.length(0, seq); }
   size_t bytes_used() const override { return cache.bytes_used(); }  // the only sequence
+  size_t bytes_per_token() const override { return cache.bytes_per_token(); }
+  size_t sink_bytes() const override { return cache.sink_bytes(); }
   KvCache cache;
   int seq;
+  bool calibrated;  // its calibrated codecs take the keys as the model makes them (no Q/K balance)
 };
+
+// The one preset a plan names (K, V or a layer override), or null; tq::Error for two.
+const CodecSpec* plan_preset(const CachePlan& plan) {
+  const CodecSpec* found = nullptr;
+  auto see = [&](const std::string& name) {
+    const CodecSpec* p = find_preset(name);
+    if (!p) return;
+    if (found && found != p)
+      throw Error("a cache plan may use one calibrated preset, got " + std::string(found->name) + " and " + name);
+    found = p;
+  };
+  see(plan.k);
+  see(plan.v);
+  for (const auto& [layer, kv] : plan.layer_codecs) {
+    see(kv.first);
+    see(kv.second);
+  }
+  return found;
+}
 
 // ForwardObserver -> QkvObserver.
 struct ObserverBridge : ForwardObserver {
@@ -58,18 +84,51 @@ class ModelEval : public EvalModel {
     KvCacheConfig cfg = model_->cache_config(plan.k, plan.v, max_tokens);
     cfg.layer_codecs = plan.layer_codecs;
     cfg.seed = seed;
+    if (const CodecSpec* preset = plan_preset(plan)) {
+      cfg.calibrated = calibrated(*preset, max_tokens);
+      cfg.sink_tokens = cfg.calibrated->sink_tokens;
+    }
     return std::make_unique<ModelCache>(cfg);
   }
   void forward(const int32_t* tokens, int n, EvalCache& cache, float* logits, bool all_logits,
                QkvObserver* obs) override {
     auto& c = static_cast<ModelCache&>(cache);
     ObserverBridge bridge(obs);
-    model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
+    if (!c.calibrated) {
+      model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
+      return;
+    }
+    // The calibrated codecs carry their own (more general) key transform.
+    QkBalance balance = model_->qk_balance();
+    model_->set_qk_balance(QkBalance());
+    try {
+      model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
+    } catch (...) {
+      model_->set_qk_balance(std::move(balance));
+      throw;
+    }
+    model_->set_qk_balance(std::move(balance));
   }
+  void set_profile(KvProfile p) { profile_ = std::make_shared<KvProfile>(std::move(p)); }
+  Model& model() { return *model_; }
 
  private:
+  // Per preset and cache length (the RoPE average and the sink share depend on it).
+  std::shared_ptr<const CalibratedCodecs> calibrated(const CodecSpec& preset, int context) {
+    if (!profile_)
+      throw Error("codec " + std::string(preset.name) + " is a calibrated preset and this model has no calibration profile");
+    auto& slot = calibrated_[{std::string(preset.name), context}];
+    if (!slot) {
+      CalibrationOptions opt;
+      opt.context = context;
+      slot = std::make_shared<CalibratedCodecs>(build_calibrated(*profile_, preset, opt));
+    }
+    return slot;
+  }
   std::unique_ptr<Model> model_;
   EvalModelInfo info_;
+  std::shared_ptr<const KvProfile> profile_;
+  std::map<std::pair<std::string, int>, std::shared_ptr<const CalibratedCodecs>> calibrated_;
 };
 
 }  // namespace
@@ -78,10 +137,16 @@ std::unique_ptr<EvalModel> make_eval_model(std::unique_ptr<Model> model) {
   return std::make_unique<ModelEval>(std::move(model));
 }
 
-std::unique_ptr<EvalModel> load_eval_model(const std::string& name_or_path, int threads, bool qk_balance) {
-  auto model = Model::load(resolve_model_path(name_or_path), threads);
+std::unique_ptr<EvalModel> load_eval_model(const std::string& name_or_path, int threads, bool qk_balance,
+                                           const ProfileRequest& profile) {
+  const std::string path = resolve_model_path(name_or_path);
+  auto model = Model::load(path, threads);
   const int tokens = qk_balance ? model->enable_qk_balance() : 0;
   auto eval = make_eval_model(std::move(model));
+  if (profile.wanted) {
+    auto& me = static_cast<ModelEval&>(*eval);
+    me.set_profile(load_or_calibrate_profile(me.model(), path, profile.path, profile.log));
+  }
   if (qk_balance) {
     static_cast<ModelEval&>(*eval).set_key_transform("Q/K balance (calibrated on " + std::to_string(tokens) +
                                                      " built-in tokens)");

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "turboquant/codec.h"
 #include "turboquant/error.h"
 #include "turboquant/eval.h"
 #include "turboquant/eval_metrics.h"
@@ -82,6 +83,15 @@ const std::pair<std::string, std::string> layer_pair(const CachePlan& p, int lay
   return it == p.layer_codecs.end() ? std::make_pair(p.k, p.v) : it->second;
 }
 
+// Calibrated presets are built per model and take the keys without the Q/K balance the
+// capture holds: their attention fidelity is not measured from the capture.
+bool plan_is_calibrated(const CachePlan& p) {
+  if (find_preset(p.k) || find_preset(p.v)) return true;
+  for (const auto& [layer, kv] : p.layer_codecs)
+    if (find_preset(kv.first) || find_preset(kv.second)) return true;
+  return false;
+}
+
 void fill_attention(CodecResult& r, const EvalModelInfo& info, const CaptureObserver& cap,
                     uint64_t seed) {
   r.attention.assign(info.n_layers, {});
@@ -156,14 +166,21 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
   for (const CachePlan& p : opt.plans)
     if (!p.is_f16()) plans.push_back(p);
   const size_t n_rows = plans.size();
-  const size_t f16_bytes = plan_bytes_per_token(plans[0], info.n_layers, info.n_kv_heads, info.head_dim);
+  // Bytes as the model's cache lays them out (calibrated presets differ per model).
+  // Bytes as the model's cache lays them out (calibrated presets differ per model), with a
+  // sink store's bytes spread over the window's tokens.
+  auto plan_bytes = [&](const CachePlan& p) {
+    const auto c = model.new_cache(p, opt.ctx, opt.seed);
+    return static_cast<double>(c->bytes_per_token()) + static_cast<double>(c->sink_bytes()) / opt.ctx;
+  };
+  const double f16_bytes = plan_bytes(plans[0]);
   report.rows.resize(n_rows);
   for (size_t r = 0; r < n_rows; ++r) {
     CodecResult& row = report.rows[r];
     row.plan = plans[r];
     row.label = plans[r].label();
-    const size_t b = plan_bytes_per_token(plans[r], info.n_layers, info.n_kv_heads, info.head_dim);
-    row.bytes_per_token = static_cast<double>(b);
+    const double b = plan_bytes(plans[r]);
+    row.bytes_per_token = b;
     row.bits_per_value = 8.0 * b / (2.0 * info.n_layers * info.n_kv_heads * info.head_dim);
     row.compression = static_cast<double>(f16_bytes) / b;
   }
@@ -244,7 +261,7 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
     if (capture) {
       // Row 0 is the reference attention itself: nothing to compare.
       for (size_t r = 1; r < n_rows; ++r) {
-        fill_attention(report.rows[r], info, *capture, opt.seed);
+        if (!plan_is_calibrated(report.rows[r].plan)) fill_attention(report.rows[r], info, *capture, opt.seed);
         tick(opt.ctx, "attention " + report.rows[r].label);
       }
     }

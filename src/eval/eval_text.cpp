@@ -82,7 +82,8 @@ std::vector<CachePlan> make_plans(const std::vector<std::string>& codecs,
                                   const std::vector<int>& keep_layers, const std::string& keep_codec,
                                   int n_layers) {
   auto check = [](const std::string& name) {
-    if (!find_codec(name)) throw Error("unknown codec '" + name + "'; known: " + codec_names());
+    if (!find_codec(name) && !find_preset(name))
+      throw Error("unknown codec '" + name + "'; known: " + codec_names() + "; calibrated presets: " + preset_names());
   };
   std::vector<CachePlan> plans;
   if (!k_codecs.empty() || !v_codecs.empty()) {

@@ -117,6 +117,7 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
         model::rms_norm(ws.q.data(), m * c.n_heads, c.head_dim, L.q_norm.data(), c.norm_eps);
         model::rms_norm(ws.k.data(), m * c.n_kv_heads, c.head_dim, L.k_norm.data(), c.norm_eps);
       }
+      if (obs) obs->on_pre_rope(il, pos0, m, ws.q.data(), ws.k.data(), ws.v.data());
       const model::RopeTable& rope = c.layer_sliding[il] ? rope_local : rope_global;
       model::apply_rope(ws.q.data(), m, c.n_heads, c.head_dim, rope, c.rope_neox);
       model::apply_rope(ws.k.data(), m, c.n_kv_heads, c.head_dim, rope, c.rope_neox);

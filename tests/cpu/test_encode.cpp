@@ -124,6 +124,7 @@ std::string near_tie_failure(const Codec& c, const float* x, const uint8_t* ref,
       }
       return "";
     }
+    case QuantKind::grouped: return "calibrated codecs have no lane encoder";
     case QuantKind::prod: {
       const auto& pq = static_cast<const ProdQuantizer&>(q);
       if (!half_close(fast, ref) || !half_close(fast + 2, ref + 2)) return "norm or residual norm differs";

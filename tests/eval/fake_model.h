@@ -29,6 +29,12 @@ class FakeCache : public EvalCache {
       for (const auto& h : layer) b += h.k_rec.size() + h.v_rec.size();
     return b;
   }
+  size_t bytes_per_token() const override {
+    size_t b = 0;
+    for (const auto& layer : heads)
+      for (const auto& h : layer) b += h.k.record_bytes() + h.v.record_bytes();
+    return b;
+  }
 };
 
 class FakeModel : public EvalModel {

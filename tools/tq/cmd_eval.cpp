@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "args.h"
+#include "turboquant/codec.h"
 #include "commands.h"
 #include "progress.h"
 #include "turboquant/error.h"
@@ -110,7 +111,7 @@ int cmd_eval(int argc, char** argv) {
   Args args(argc, argv, {"help", "no-passkey", "quiet"},
             {"model", "text", "ctx", "windows", "codecs", "k", "v", "keep-layers", "keep-codec", "qk-balance",
              "passkey-lengths", "passkey-depths", "attention-queries", "decode-tail", "threads", "seed",
-             "json", "markdown", "plot"});
+             "json", "markdown", "plot", "profile"});
   if (args.has("help")) {
     std::string names;
     for (const auto& c : default_eval_codecs()) {
@@ -128,7 +129,14 @@ int cmd_eval(int argc, char** argv) {
       text_path, args.has("text") ? "" : " (install it with scripts/setup_text.sh, or pass --text FILE)");
   const std::string model_name = args.get("model", "smollm2");
   if (!args.has("quiet")) std::fprintf(stderr, "eval: loading %s ...\n", model_name.c_str());
-  auto model = load_eval_model(model_name, args.get_int("threads", 0), args.get_on_off("qk-balance", true));
+  ProfileRequest profile;
+  for (const char* opt : {"codecs", "k", "v"})
+    for (const auto& name : args.get_list(opt)) profile.wanted |= find_preset(name) != nullptr;
+  if (!args.has("codecs") && !args.has("k") && !args.has("v"))
+    for (const auto& name : default_eval_codecs()) profile.wanted |= find_preset(name) != nullptr;
+  profile.path = args.get("profile");
+  if (!args.has("quiet")) profile.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
+  auto model = load_eval_model(model_name, args.get_int("threads", 0), args.get_on_off("qk-balance", true), profile);
   const EvalModelInfo& info = model->info();
 
   EvalOptions opt;

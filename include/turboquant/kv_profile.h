@@ -1,0 +1,100 @@
+#pragma once
+// Calibration profile of one model, and the calibrated presets built from it.
+//
+// A profile holds, per layer and KV head, the second moments the calibrated codecs need:
+// queries (over the query heads that share the KV head) and keys before RoPE, values, the
+// key and value means, and the value weight W_oᵀW_o of the output projection (the error
+// metric of a value). RoPE makes post-RoPE statistics depend on position, so the profile
+// keeps them position-free and build_calibrated() averages the rotary embedding over the
+// positions a cache will hold, in closed form. Files are checksummed and keyed by a hash
+// of the model file (docs/FORMATS.md, "Calibration profile").
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "turboquant/codec.h"
+#include "turboquant/quantizers.h"
+
+namespace tq {
+
+struct KvProfile {
+  uint64_t model_hash = 0;  // model_file_hash() of the model it was measured on
+  std::string model_name;
+  int n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int64_t tokens = 0;  // calibration tokens
+  // RoPE: partner[i] is the coordinate rotated with i (i itself when unrotated); the pair
+  // (i, partner) with i < partner turns by theta[layer][i] radians per position.
+  std::vector<int> rope_partner;
+  std::vector<std::vector<double>> rope_theta;  // [layer][head_dim]
+  struct Head {
+    std::vector<double> qq, kk, vv;   // d x d means of q qᵀ (pre-RoPE), k kᵀ (pre-RoPE), v vᵀ
+    std::vector<double> k_mean, v_mean;
+    std::vector<double> v_weight;     // d x d: Σ over the group's query heads of W_o,hᵀ W_o,h
+  };
+  std::vector<Head> heads;  // [layer * n_kv_heads + kv_head]
+  // Measured sensitivity per layer: KL on the calibration text when only that layer's K
+  // (or V) is compressed by a probe codec, per unit of predicted distortion. Empty: all 1.
+  std::vector<double> k_sensitivity, v_sensitivity;
+
+  const Head& head(int layer, int kv_head) const { return heads.at(static_cast<size_t>(layer) * n_kv_heads + kv_head); }
+  void check() const;  // tq::Error naming the first inconsistent field
+};
+
+// Accumulates a profile's statistics from a forward pass (pre-RoPE q, k; v).
+class KvProfileBuilder {
+ public:
+  KvProfileBuilder(int n_layers, int n_heads, int n_kv_heads, int head_dim);
+  // One layer's rows: q [n][n_heads][d], k and v [n][n_kv_heads][d].
+  void add(int layer, int n, const float* q, const float* k, const float* v);
+  // Sums -> means; tq::Error when a layer saw no tokens. The caller fills the rest.
+  KvProfile finish() const;
+
+ private:
+  int n_layers_, n_heads_, n_kv_heads_, head_dim_;
+  std::vector<KvProfile::Head> sums_;
+  std::vector<int64_t> tokens_;
+};
+
+// FNV-1a 64 of a whole file (the model identity a profile is keyed by).
+uint64_t model_file_hash(const std::string& path);
+
+void save_profile(const KvProfile& p, const std::string& path);  // atomic: temp file + rename
+KvProfile load_profile(const std::string& path);                 // tq::Error on a bad file
+std::vector<uint8_t> serialize_profile(const KvProfile& p);
+KvProfile deserialize_profile(const std::vector<uint8_t>& bytes);
+
+// How a preset is built from a profile.
+// Defaults measured on SmolLM2 at 1024 tokens, K-only KL of tq3 (docs/EVAL.md): dropping
+// directions (min_bits 0) 0.123 vs 0.080 with min_bits 1; ridge 0.01 → 0.1: 0.080 → 0.075;
+// RoPE averaged over 8192 positions for a 1024-token context 0.075, over 1024: 0.045.
+struct CalibrationOptions {
+  int context = 2048;     // positions a cache holds: RoPE is averaged over [0, context), and
+                          // the sink store is counted per token at this length
+  double ridge = 0.1;     // error metric A + ridge · tr(A)/d · I: directions calibration barely saw
+  int min_bits = 1;       // no direction is dropped: the smallest estimates are the least reliable
+  int sink_tokens = 4;    // leading positions kept exact (KvCacheConfig::sink_tokens)
+  int granule = 4;        // group sizes are multiples of this
+  uint64_t seed = 0;      // the group rotations
+};
+
+// One layer's calibrated codecs: shared group layout (fixed record size), maps per head.
+struct CalibratedSide {
+  std::vector<QuantGroup> groups;
+  std::vector<std::shared_ptr<const AffineMap>> maps;  // per KV head
+  double predicted = 0;  // expected weighted error (per unit of the layer's signal)
+};
+
+struct CalibratedCodecs {
+  const CodecSpec* preset = nullptr;
+  std::vector<CalibratedSide> k, v;  // per layer
+  size_t bytes_per_token = 0;        // K + V, all layers and KV heads
+  int sink_tokens = 0;               // leading positions a cache keeps exact (KvCacheConfig)
+  double bits_per_value() const;
+};
+
+// Builds every layer's K and V codecs for `preset` (find_preset) within its bit budget.
+CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& preset,
+                                  const CalibrationOptions& options = {});
+
+}  // namespace tq

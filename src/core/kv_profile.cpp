@@ -1,0 +1,256 @@
+// Calibration profile: statistics accumulated from a forward pass, and the profile file
+// ({magic "TQPROF01", u64 payload bytes, u64 FNV-1a 64 of the payload}, then the payload;
+// docs/FORMATS.md). Matrices are symmetric and stored as f32 upper triangles.
+#include "turboquant/kv_profile.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "turboquant/byte_io.h"
+#include "turboquant/error.h"
+
+namespace tq {
+
+namespace {
+
+constexpr char kMagic[8] = {'T', 'Q', 'P', 'R', 'O', 'F', '0', '1'};
+constexpr size_t kHeaderBytes = 24;
+constexpr const char* kKind = "calibration profile";
+
+void add_outer(std::vector<double>& m, const float* x, int d) {
+  for (int i = 0; i < d; ++i) {
+    const double xi = x[i];
+    double* row = m.data() + static_cast<size_t>(i) * d;
+    for (int j = i; j < d; ++j) row[j] += xi * x[j];
+  }
+}
+
+void symmetrize(std::vector<double>& m, int d, double scale) {
+  for (int i = 0; i < d; ++i)
+    for (int j = i; j < d; ++j) {
+      const double v = m[static_cast<size_t>(i) * d + j] * scale;
+      m[static_cast<size_t>(i) * d + j] = v;
+      m[static_cast<size_t>(j) * d + i] = v;
+    }
+}
+
+void put_sym(ByteWriter& w, const std::vector<double>& m, int d) {
+  for (int i = 0; i < d; ++i)
+    for (int j = i; j < d; ++j) w.f32(static_cast<float>(m[static_cast<size_t>(i) * d + j]));
+}
+
+std::vector<double> get_sym(ByteReader& r, int d, const char* what) {
+  std::vector<double> m(static_cast<size_t>(d) * d);
+  for (int i = 0; i < d; ++i)
+    for (int j = i; j < d; ++j) m[static_cast<size_t>(i) * d + j] = m[static_cast<size_t>(j) * d + i] = r.f32(what);
+  return m;
+}
+
+void put_vec(ByteWriter& w, const std::vector<double>& v) {
+  w.put<uint32_t>(static_cast<uint32_t>(v.size()));
+  for (double x : v) w.f64(x);
+}
+
+std::vector<double> get_vec(ByteReader& r, size_t max, const char* what) {
+  const uint32_t n = r.get<uint32_t>(what);
+  if (n > max) throw Error(std::string(kKind) + ": " + what + " has " + std::to_string(n) + " entries, at most " +
+                           std::to_string(max) + " expected");
+  std::vector<double> v(n);
+  for (double& x : v) x = r.f64(what);
+  return v;
+}
+
+void all_finite(const std::vector<double>& v, const char* what) {
+  for (double x : v)
+    if (!std::isfinite(x)) throw Error(std::string(kKind) + ": " + what + " holds a non-finite value");
+}
+
+}  // namespace
+
+void KvProfile::check() const {
+  auto bad = [](const std::string& s) { throw Error(std::string(kKind) + ": " + s); };
+  if (n_layers <= 0 || n_layers > 4096 || n_kv_heads <= 0 || n_kv_heads > 4096 || n_heads < n_kv_heads ||
+      n_heads % n_kv_heads != 0 || head_dim < 8 || head_dim > 1024)
+    bad("bad shape " + std::to_string(n_layers) + " layers, " + std::to_string(n_heads) + "/" +
+        std::to_string(n_kv_heads) + " heads, head_dim " + std::to_string(head_dim));
+  const size_t d = head_dim, dd = d * d;
+  if (rope_partner.size() != d) bad("RoPE partners: " + std::to_string(rope_partner.size()) + " entries");
+  for (size_t i = 0; i < d; ++i) {
+    const int p = rope_partner[i];
+    if (p < 0 || p >= head_dim || rope_partner[p] != static_cast<int>(i)) bad("RoPE partners are not a pairing");
+  }
+  if (rope_theta.size() != static_cast<size_t>(n_layers)) bad("RoPE angles for " + std::to_string(rope_theta.size()) + " layers");
+  for (const auto& t : rope_theta) {
+    if (t.size() != d) bad("RoPE angles of the wrong size");
+    all_finite(t, "RoPE angles");
+  }
+  if (heads.size() != static_cast<size_t>(n_layers) * n_kv_heads) bad("statistics for " + std::to_string(heads.size()) + " heads");
+  for (const Head& h : heads) {
+    if (h.qq.size() != dd || h.kk.size() != dd || h.vv.size() != dd || h.v_weight.size() != dd || h.k_mean.size() != d ||
+        h.v_mean.size() != d)
+      bad("a head's statistics have the wrong size");
+    for (const auto* v : {&h.qq, &h.kk, &h.vv, &h.v_weight, &h.k_mean, &h.v_mean}) all_finite(*v, "head statistics");
+  }
+  for (const auto* s : {&k_sensitivity, &v_sensitivity}) {
+    if (!s->empty() && s->size() != static_cast<size_t>(n_layers)) bad("sensitivities for the wrong number of layers");
+    for (double x : *s)
+      if (!(x >= 0) || !std::isfinite(x)) bad("a sensitivity is negative or not finite");
+  }
+}
+
+KvProfileBuilder::KvProfileBuilder(int n_layers, int n_heads, int n_kv_heads, int head_dim)
+    : n_layers_(n_layers), n_heads_(n_heads), n_kv_heads_(n_kv_heads), head_dim_(head_dim),
+      sums_(static_cast<size_t>(n_layers) * n_kv_heads), tokens_(n_layers, 0) {
+  if (n_layers <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || head_dim <= 0)
+    throw Error("KvProfileBuilder: bad shape");
+  const size_t d = head_dim, dd = d * d;
+  for (auto& h : sums_) {
+    h.qq.assign(dd, 0);
+    h.kk.assign(dd, 0);
+    h.vv.assign(dd, 0);
+    h.v_weight.assign(dd, 0);
+    h.k_mean.assign(d, 0);
+    h.v_mean.assign(d, 0);
+  }
+}
+
+void KvProfileBuilder::add(int layer, int n, const float* q, const float* k, const float* v) {
+  if (layer < 0 || layer >= n_layers_) throw Error("KvProfileBuilder: layer out of range");
+  const int d = head_dim_, group = n_heads_ / n_kv_heads_;
+  for (int t = 0; t < n; ++t)
+    for (int g = 0; g < n_kv_heads_; ++g) {
+      KvProfile::Head& h = sums_[static_cast<size_t>(layer) * n_kv_heads_ + g];
+      const float* kr = k + (static_cast<size_t>(t) * n_kv_heads_ + g) * d;
+      const float* vr = v + (static_cast<size_t>(t) * n_kv_heads_ + g) * d;
+      add_outer(h.kk, kr, d);
+      add_outer(h.vv, vr, d);
+      for (int i = 0; i < d; ++i) {
+        h.k_mean[i] += kr[i];
+        h.v_mean[i] += vr[i];
+      }
+      for (int j = 0; j < group; ++j) add_outer(h.qq, q + (static_cast<size_t>(t) * n_heads_ + g * group + j) * d, d);
+    }
+  tokens_[layer] += n;
+}
+
+KvProfile KvProfileBuilder::finish() const {
+  KvProfile p;
+  p.n_layers = n_layers_;
+  p.n_heads = n_heads_;
+  p.n_kv_heads = n_kv_heads_;
+  p.head_dim = head_dim_;
+  p.heads = sums_;
+  for (int l = 0; l < n_layers_; ++l) {
+    if (tokens_[l] == 0) throw Error("KvProfileBuilder: layer " + std::to_string(l) + " saw no tokens");
+    const double inv = 1.0 / static_cast<double>(tokens_[l]);
+    const double inv_q = inv / (n_heads_ / n_kv_heads_);
+    for (int g = 0; g < n_kv_heads_; ++g) {
+      KvProfile::Head& h = p.heads[static_cast<size_t>(l) * n_kv_heads_ + g];
+      symmetrize(h.qq, head_dim_, inv_q);
+      symmetrize(h.kk, head_dim_, inv);
+      symmetrize(h.vv, head_dim_, inv);
+      for (double& x : h.k_mean) x *= inv;
+      for (double& x : h.v_mean) x *= inv;
+    }
+  }
+  p.tokens = tokens_[0];
+  return p;
+}
+
+uint64_t model_file_hash(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot open model file '" + path + "' to hash it");
+  std::vector<char> buf(1 << 20);
+  uint64_t h = 0xcbf29ce484222325ull;
+  while (f) {
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h = fnv1a64(reinterpret_cast<const uint8_t*>(buf.data()), static_cast<size_t>(f.gcount()), h);
+  }
+  return h;
+}
+
+std::vector<uint8_t> serialize_profile(const KvProfile& p) {
+  p.check();
+  ByteWriter w;
+  w.put<uint64_t>(p.model_hash);
+  w.str(p.model_name);
+  for (int v : {p.n_layers, p.n_heads, p.n_kv_heads, p.head_dim}) w.put<uint32_t>(static_cast<uint32_t>(v));
+  w.put<uint64_t>(static_cast<uint64_t>(p.tokens));
+  for (int x : p.rope_partner) w.put<uint32_t>(static_cast<uint32_t>(x));
+  for (const auto& t : p.rope_theta)
+    for (double x : t) w.f64(x);
+  for (const auto& h : p.heads) {
+    for (const auto* m : {&h.qq, &h.kk, &h.vv, &h.v_weight}) put_sym(w, *m, p.head_dim);
+    for (double x : h.k_mean) w.f64(x);
+    for (double x : h.v_mean) w.f64(x);
+  }
+  put_vec(w, p.k_sensitivity);
+  put_vec(w, p.v_sensitivity);
+  ByteWriter out;
+  out.bytes(reinterpret_cast<const uint8_t*>(kMagic), 8);
+  out.put<uint64_t>(w.buf.size());
+  out.put<uint64_t>(fnv1a64(w.buf.data(), w.buf.size()));
+  out.bytes(w.buf.data(), w.buf.size());
+  return out.buf;
+}
+
+KvProfile deserialize_profile(const std::vector<uint8_t>& bytes) {
+  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, 8) != 0)
+    throw Error(std::string("not a turboquant ") + kKind + " (magic is not 'TQPROF01')");
+  ByteReader h(std::span<const uint8_t>(bytes.data() + 8, 16), kKind, 8);
+  const uint64_t size = h.get<uint64_t>("payload size");
+  const uint64_t sum = h.get<uint64_t>("checksum");
+  if (size != bytes.size() - kHeaderBytes)
+    throw Error(std::string(kKind) + " truncated or padded: header says " + std::to_string(size) + " payload bytes, file has " +
+                std::to_string(bytes.size() - kHeaderBytes));
+  const uint8_t* body = bytes.data() + kHeaderBytes;
+  if (fnv1a64(body, size) != sum) throw Error(std::string(kKind) + " corrupted: checksum mismatch");
+  ByteReader r(std::span<const uint8_t>(body, size), kKind, kHeaderBytes);
+  KvProfile p;
+  p.model_hash = r.get<uint64_t>("model hash");
+  p.model_name = r.str("model name");
+  p.n_layers = r.i32("layers");
+  p.n_heads = r.i32("heads");
+  p.n_kv_heads = r.i32("KV heads");
+  p.head_dim = r.i32("head_dim");
+  p.tokens = static_cast<int64_t>(r.get<uint64_t>("tokens"));
+  if (p.n_layers <= 0 || p.n_layers > 4096 || p.n_kv_heads <= 0 || p.n_kv_heads > 4096 || p.head_dim < 8 ||
+      p.head_dim > 1024)
+    throw Error(std::string(kKind) + ": bad shape in the header");
+  const int d = p.head_dim;
+  // Everything below must fit the payload: check before allocating.
+  const size_t per_head = 4 * (static_cast<size_t>(d) * (d + 1) / 2) * 4 + 2 * static_cast<size_t>(d) * 8;
+  if (static_cast<size_t>(p.n_layers) * p.n_kv_heads * per_head > r.left())
+    throw Error(std::string(kKind) + " truncated: the statistics of " + std::to_string(p.n_layers * p.n_kv_heads) +
+                " heads do not fit");
+  p.rope_partner.resize(d);
+  for (int& x : p.rope_partner) x = r.i32("RoPE partners");
+  p.rope_theta.assign(p.n_layers, std::vector<double>(d));
+  for (auto& t : p.rope_theta)
+    for (double& x : t) x = r.f64("RoPE angles");
+  p.heads.resize(static_cast<size_t>(p.n_layers) * p.n_kv_heads);
+  for (auto& hd : p.heads) {
+    hd.qq = get_sym(r, d, "query moments");
+    hd.kk = get_sym(r, d, "key moments");
+    hd.vv = get_sym(r, d, "value moments");
+    hd.v_weight = get_sym(r, d, "value weights");
+    hd.k_mean.resize(d);
+    hd.v_mean.resize(d);
+    for (double& x : hd.k_mean) x = r.f64("key mean");
+    for (double& x : hd.v_mean) x = r.f64("value mean");
+  }
+  p.k_sensitivity = get_vec(r, p.n_layers, "key sensitivities");
+  p.v_sensitivity = get_vec(r, p.n_layers, "value sensitivities");
+  if (r.left() != 0) throw Error(std::string(kKind) + ": " + std::to_string(r.left()) + " unexpected bytes at the end");
+  p.check();
+  return p;
+}
+
+void save_profile(const KvProfile& p, const std::string& path) {
+  write_file_atomic(path, serialize_profile(p), true, kKind);
+}
+
+KvProfile load_profile(const std::string& path) { return deserialize_profile(read_whole_file(path, kKind)); }
+
+}  // namespace tq

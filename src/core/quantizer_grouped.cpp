@@ -1,0 +1,101 @@
+// Calibrated groups (see quantizers.h): TurboQuant_mse run separately on each group of
+// coordinates, so every group keeps its own norm and its own width.
+#include <cmath>
+#include <string>
+
+#include "turboquant/error.h"
+#include "turboquant/half.h"
+#include "turboquant/packing.h"
+#include "turboquant/quantizers.h"
+
+namespace tq {
+
+size_t GroupedMseQuantizer::layout_bytes(const std::vector<QuantGroup>& groups) {
+  size_t bytes = 0;
+  for (const QuantGroup& g : groups)
+    if (g.bits > 0) bytes += 2 + packed_bytes(g.size, g.bits);
+  return bytes;
+}
+
+GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups)
+    : Quantizer(dim), groups_(std::move(groups)) {
+  int begin = 0;
+  size_t offset = 0;
+  for (const QuantGroup& g : groups_) {
+    if (g.size < 1 || g.bits < 0 || g.bits > 8 || (g.bits > 0 && g.size < 2))
+      throw Error("grouped codec: group of " + std::to_string(g.size) + " coordinates at " + std::to_string(g.bits) +
+                  " bits is not allowed (coded groups need >= 2 coordinates, widths 0-8)");
+    Run r{begin, g.size, g.bits, offset, nullptr};
+    if (g.bits > 0) {
+      r.codebook = &lloyd_max_codebook(CoordinateLaw::sphere, g.size, g.bits);
+      offset += 2 + packed_bytes(g.size, g.bits);
+    }
+    runs_.push_back(r);
+    begin += g.size;
+  }
+  if (begin != dim)
+    throw Error("grouped codec: groups cover " + std::to_string(begin) + " coordinates, the vector has " +
+                std::to_string(dim));
+  record_bytes_ = offset;
+}
+
+void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
+  std::vector<uint8_t> idx;
+  for (const Run& r : runs_) {
+    if (!r.codebook) continue;
+    const float* v = y + r.begin;
+    double n2 = 0;
+    for (int i = 0; i < r.size; ++i) n2 += double(v[i]) * v[i];
+    const double norm = std::sqrt(n2);
+    const float inv = norm > 0 ? static_cast<float>(1.0 / norm) : 0.f;
+    idx.assign(r.size, 0);
+    double c2 = 0;
+    for (int i = 0; i < r.size; ++i) {
+      idx[i] = static_cast<uint8_t>(r.codebook->index_of(v[i] * inv));
+      const double c = r.codebook->levels[idx[i]];
+      c2 += c * c;
+    }
+    store_half(record + r.offset, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f);
+    pack_bits(idx.data(), r.size, r.bits, record + r.offset + 2);
+  }
+}
+
+void GroupedMseQuantizer::decode(const uint8_t* record, float* y) const {
+  for (const Run& r : runs_) {
+    if (!r.codebook) {
+      for (int i = 0; i < r.size; ++i) y[r.begin + i] = 0.f;
+      continue;
+    }
+    const float norm = load_half(record + r.offset);
+    const uint8_t* codes = record + r.offset + 2;
+    for (int i = 0; i < r.size; ++i) y[r.begin + i] = norm * r.codebook->levels[read_code(codes, i, r.bits)];
+  }
+}
+
+void GroupedMseQuantizer::prepare_query(const float* qy, float* state) const {
+  for (int i = 0; i < dim_; ++i) state[i] = qy[i];
+  state[dim_] = 0.f;
+}
+
+float GroupedMseQuantizer::dot(const float* state, const uint8_t* record) const {
+  float total = state[dim_];
+  for (const Run& r : runs_) {
+    if (!r.codebook) continue;
+    const uint8_t* codes = record + r.offset + 2;
+    float s = 0.f;
+    for (int i = 0; i < r.size; ++i) s += state[r.begin + i] * r.codebook->levels[read_code(codes, i, r.bits)];
+    total += load_half(record + r.offset) * s;
+  }
+  return total;
+}
+
+void GroupedMseQuantizer::accumulate(const uint8_t* record, float weight, float* acc) const {
+  for (const Run& r : runs_) {
+    if (!r.codebook) continue;
+    const float w = weight * load_half(record + r.offset);
+    const uint8_t* codes = record + r.offset + 2;
+    for (int i = 0; i < r.size; ++i) acc[r.begin + i] += w * r.codebook->levels[read_code(codes, i, r.bits)];
+  }
+}
+
+}  // namespace tq
