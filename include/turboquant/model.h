@@ -13,6 +13,7 @@
 #include "turboquant/attention.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/qk_balance.h"
+#include "turboquant/session.h"
 #include "turboquant/tokenizer.h"
 
 namespace tq {
@@ -112,5 +113,8 @@ const char* calibration_text();
 // $TQ_MODEL_DIR, else ~/.cache/turboquant/models); any other string is a path.
 // Throws tq::Error naming the setup script when a named model is missing.
 std::string resolve_model_path(const std::string& name_or_path);
+
+// The file's size and header hash (session.h), without loading the weights.
+ModelIdentity model_identity(const std::string& gguf_path);
 
 }  // namespace tq
