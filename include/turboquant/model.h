@@ -114,7 +114,8 @@ const char* calibration_text();
 // Throws tq::Error naming the setup script when a named model is missing.
 std::string resolve_model_path(const std::string& name_or_path);
 
-// The file's size and header hash (session.h), without loading the weights.
+// The file's size and the hash of its header and of 16 evenly spaced 64 KiB samples of
+// its tensor data (session.h), without loading the weights.
 ModelIdentity model_identity(const std::string& gguf_path);
 
 }  // namespace tq

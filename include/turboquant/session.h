@@ -19,14 +19,15 @@
 namespace tq {
 
 // Which model file a cache was computed with: its size and an FNV-1a 64 hash of its header,
-// metadata and tensor table (everything before the tensor data), so any other model,
-// quantization or tokenizer differs without reading the weights.
+// metadata and tensor table (everything before the tensor data) plus samples of the
+// tensor data (model.h, model_identity), so another model, quantization, tokenizer or
+// fine-tune differs without reading all the weights.
 struct ModelIdentity {
   uint64_t file_size = 0;
   uint64_t header_hash = 0;
   bool operator==(const ModelIdentity&) const = default;
 };
-ModelIdentity identify_model(uint64_t file_size, std::span<const uint8_t> header_bytes);
+ModelIdentity identify_model(uint64_t file_size, std::span<const uint8_t> hashed_bytes);
 
 struct Session {
   ModelIdentity model;

@@ -64,8 +64,8 @@ bool same_balance(const QkBalance& a, const QkBalance& b) {
 
 }  // namespace
 
-ModelIdentity identify_model(uint64_t file_size, std::span<const uint8_t> header_bytes) {
-  return {file_size, detail::fnv1a64(header_bytes.data(), header_bytes.size())};
+ModelIdentity identify_model(uint64_t file_size, std::span<const uint8_t> hashed_bytes) {
+  return {file_size, detail::fnv1a64(hashed_bytes.data(), hashed_bytes.size())};
 }
 
 std::vector<uint8_t> serialize_session(const Session& s) {
