@@ -279,6 +279,13 @@ TEST(TokenizerSpm, SpacePrefix) {
   EXPECT_EQ(t.encode("ab", false), (std::vector<int32_t>{19}));
   EXPECT_EQ(t.encode("ab<end_of_turn>ab", false), (std::vector<int32_t>{19, 5, 19}));
   for (const std::string s : {"ab", " ab", "a b"}) EXPECT_EQ(t.decode(t.encode(s, false)), s) << s;
+  // Regression (fuzz/tokenizer_fuzz.cpp): the space added after a special token in the
+  // middle of the text came back out of decode. "\n" is a user-defined token here, so
+  // it splits too.
+  for (const std::string s : {"ab<end_of_turn>ab", "<start_of_turn>a\nb<end_of_turn>", " <end_of_turn> a",
+                              "<start_of_turn><end_of_turn>\n\n c"})
+    EXPECT_EQ(t.decode(t.encode(s, false)), s) << s;
+  EXPECT_EQ(t.decode(t.encode("ab", true)), "<bos>ab");
   EXPECT_THROW(t.format_chat({{"user", "x"}}, true), Error);  // no chat template
 }
 
