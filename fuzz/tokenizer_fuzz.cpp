@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tiny_tokenizers.h"
 #include "turboquant/error.h"
 #include "turboquant/gguf.h"
 #include "turboquant/tokenizer.h"
@@ -62,41 +63,17 @@ tq::Tokenizer bpe(const std::string& pre) {
     tokens.push_back(m);
     types.push_back(1);
   }
-  w.add_string("tokenizer.ggml.model", "gpt2");
-  w.add_string("tokenizer.ggml.pre", pre);
-  w.add_string_array("tokenizer.ggml.tokens", tokens);
-  w.add_int_array("tokenizer.ggml.token_type", types);
-  w.add_string_array("tokenizer.ggml.merges", merges);
-  w.add_uint32("tokenizer.ggml.bos_token_id", 1);
-  w.add_uint32("tokenizer.ggml.eos_token_id", 2);
+  tq::test::add_bpe_tokenizer(w, pre, tokens, types, merges);
   return tq::Tokenizer::from_gguf(tq::gguf::GgufFile::from_memory(w.bytes()));
 }
 
+// The tiny models' SentencePiece vocabulary (every byte has a <0xXX> token), plus the
+// space mark U+2581 as a piece (as every real SentencePiece vocabulary has: without it a
+// space falls back to the mark's three bytes) and Gemma's turn markers as control
+// tokens, so special tokens split the text in the middle.
 tq::Tokenizer spm() {
   tq::gguf::GgufWriter w;
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "<start_of_turn>"};
-  std::vector<int32_t> types = {2, 3, 3, 3};
-  char buf[8];
-  for (int b = 0; b < 256; ++b) {
-    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-    tokens.push_back(buf);
-    types.push_back(6);
-  }
-  const std::string space = "\xe2\x96\x81";  // U+2581
-  for (const std::string& p : {space, space + "the", std::string("t"), std::string("h"), std::string("e"),
-                               std::string("th"), space + "a", std::string("\xe6\x97\xa5")}) {
-    tokens.push_back(p);
-    types.push_back(1);
-  }
-  std::vector<float> scores;
-  for (size_t i = 0; i < tokens.size(); ++i) scores.push_back(-static_cast<float>(i));
-  w.add_string("tokenizer.ggml.model", "llama");
-  w.add_string_array("tokenizer.ggml.tokens", tokens);
-  w.add_float_array("tokenizer.ggml.scores", scores);
-  w.add_int_array("tokenizer.ggml.token_type", types);
-  w.add_uint32("tokenizer.ggml.bos_token_id", 1);
-  w.add_uint32("tokenizer.ggml.eos_token_id", 2);
-  w.add_uint32("tokenizer.ggml.unknown_token_id", 0);
+  tq::test::add_tiny_spm_tokenizer(w, {{"\xe2\x96\x81", 1}, {"<start_of_turn>", 3}, {"<end_of_turn>", 3}});
   return tq::Tokenizer::from_gguf(tq::gguf::GgufFile::from_memory(w.bytes()));
 }
 

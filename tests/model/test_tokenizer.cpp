@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tiny_tokenizers.h"
 #include "tokenizer_pretokenize.h"
 #include "turboquant/error.h"
 #include "turboquant/gguf.h"
@@ -91,13 +92,7 @@ gguf::GgufWriter tiny_bpe_writer(const std::string& pre = "smollm") {
     tokens.push_back(m);
     types.push_back(1);
   }
-  w.add_string("tokenizer.ggml.model", "gpt2");
-  w.add_string("tokenizer.ggml.pre", pre);
-  w.add_string_array("tokenizer.ggml.tokens", tokens);
-  w.add_int_array("tokenizer.ggml.token_type", types);
-  w.add_string_array("tokenizer.ggml.merges", merges);
-  w.add_uint32("tokenizer.ggml.bos_token_id", 1);
-  w.add_uint32("tokenizer.ggml.eos_token_id", 2);
+  test::add_bpe_tokenizer(w, pre, tokens, types, merges);
   w.add_bool("tokenizer.ggml.add_bos_token", false);
   w.add_string("tokenizer.chat_template",
                "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -222,14 +217,8 @@ gguf::GgufWriter tiny_spm_writer(bool add_space_prefix, bool chat) {
     types.push_back(p.type);
   }
   gguf::GgufWriter w;
-  w.add_string("tokenizer.ggml.model", "llama");
+  test::add_spm_tokenizer(w, pieces, scores, types, 2, 1, 3);
   w.add_string("tokenizer.ggml.pre", "default");
-  w.add_string_array("tokenizer.ggml.tokens", pieces);
-  w.add_float_array("tokenizer.ggml.scores", scores);
-  w.add_int_array("tokenizer.ggml.token_type", types);
-  w.add_uint32("tokenizer.ggml.bos_token_id", 2);
-  w.add_uint32("tokenizer.ggml.eos_token_id", 1);
-  w.add_uint32("tokenizer.ggml.unknown_token_id", 3);
   w.add_bool("tokenizer.ggml.add_bos_token", true);
   w.add_bool("tokenizer.ggml.add_space_prefix", add_space_prefix);
   if (chat) {
