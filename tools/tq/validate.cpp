@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "turboquant/codec.h"
@@ -38,11 +39,16 @@ void check_writable_path(const std::string& option, const std::string& path) {
 
 namespace {
 
+std::string text(double v) {  // shortest form: 0.2, 1e-06, 3600
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 template <typename T>
 T in_range(const std::string& name, T v, T lo, T hi) {
   if (!(v >= lo && v <= hi))  // also rejects NaN
-    throw Error("--" + name + ": " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " +
-                std::to_string(hi) + "]");
+    throw Error("--" + name + ": " + text(v) + " is outside [" + text(lo) + ", " + text(hi) + "]");
   return v;
 }
 
