@@ -14,7 +14,7 @@ struct TempDir {
                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
   TempDir() { std::filesystem::create_directories(dir); }
   ~TempDir() { std::filesystem::remove_all(dir); }
-  std::string operator/(const char* f) const { return (dir / f).string(); }
+  std::string operator/(const std::string& f) const { return (dir / f).string(); }
 };
 
 }  // namespace tq::test
