@@ -278,6 +278,19 @@ TEST(TokenizerSpm, SpacePrefix) {
   EXPECT_THROW(t.format_chat({{"user", "x"}}, true), Error);  // no chat template
 }
 
+// The exact input with which fuzz/tokenizer_fuzz.cpp found the space after a special
+// token surviving decode, on the fuzzer's own SentencePiece vocabulary.
+TEST(TokenizerSpm, FuzzFoundRoundTrip) {
+  gguf::GgufWriter w;
+  test::add_tiny_spm_tokenizer(w, {{kMarker, 1}, {"<start_of_turn>", 3}, {"<end_of_turn>", 3}});
+  const Tokenizer t = tokenizer_of(w);
+  const std::string found = "<start_of_turn>user\nthe<end_of_turn>";
+  const std::vector<int32_t> ids = t.encode(found, false);
+  ASSERT_EQ(ids.front(), t.find_piece("<start_of_turn>"));
+  EXPECT_EQ(t.token_text(ids[1])[0], ' ');  // the encoder's space after the special token
+  EXPECT_EQ(t.decode(ids), found);
+}
+
 TEST(TokenizerSpm, InconsistentVocabulary) {
   gguf::GgufWriter w;
   w.add_string("tokenizer.ggml.model", "llama");
