@@ -14,6 +14,7 @@
 #include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/qk_balance.h"
+#include "turboquant/session.h"
 #include "turboquant/tokenizer.h"
 
 namespace tq {
@@ -120,5 +121,9 @@ const char* calibration_text();
 // $TQ_MODEL_DIR, else ~/.cache/turboquant/models); any other string is a path.
 // Throws tq::Error naming the setup script when a named model is missing.
 std::string resolve_model_path(const std::string& name_or_path);
+
+// The file's size and the hash of its header and of 16 evenly spaced 64 KiB samples of
+// its tensor data (session.h), without loading the weights.
+ModelIdentity model_identity(const std::string& gguf_path);
 
 }  // namespace tq

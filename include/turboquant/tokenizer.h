@@ -34,9 +34,11 @@ class Tokenizer {
   // add_bos: prepend bos() (when the vocabulary has one).
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
   // Concatenated token_text of the ids (special tokens included, as written), except that
-  // a SentencePiece vocabulary with add_space_prefix drops the one leading space its
-  // encoder adds: decode(encode(s, false)) == s for any s. Skip is_control() ids before
-  // decoding to hide special tokens.
+  // a SentencePiece vocabulary with add_space_prefix drops the one space its encoder adds
+  // at the start and after each special token: decode(encode(s, false)) == s for any s
+  // whose bytes the vocabulary covers (checked by fuzz/tokenizer_fuzz.cpp), except that
+  // SentencePiece decodes a U+2581 in s as a space (it writes spaces as U+2581). Skip
+  // is_control() ids before decoding to hide special tokens.
   std::string decode(const std::vector<int32_t>& ids) const;
   // The bytes a token stands for (byte-level and <0xXX> pieces decoded, U+2581 → space;
   // special tokens as written, e.g. "<|im_end|>"); tq::Error if out of range. A single

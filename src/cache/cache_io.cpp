@@ -3,18 +3,11 @@
 // names and record sizes, then each sequence's per-layer lengths and records. Every
 // read is bounds-checked; nothing is allocated or built before the checksum matches and
 // the sizes add up.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
 #include <map>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 
+#include "file_frame.h"
 #include "turboquant/cache_io.h"
 #include "turboquant/error.h"
 
@@ -22,65 +15,11 @@ namespace tq {
 
 namespace {
 
+using detail::ByteReader;
+using detail::ByteWriter;
+
 constexpr char kMagic[4] = {'T', 'Q', 'K', 'V'};
-constexpr size_t kHeaderBytes = 32;
-
-uint64_t fnv1a64(const uint8_t* p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
-
-class Writer {
- public:
-  std::vector<uint8_t> buf;
-  template <class T>
-  void put(T v) {  // little-endian integers
-    for (size_t i = 0; i < sizeof(T); ++i) buf.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
-  }
-  void str(const std::string& s) {
-    put<uint16_t>(static_cast<uint16_t>(s.size()));
-    buf.insert(buf.end(), s.begin(), s.end());
-  }
-  void bytes(const uint8_t* p, size_t n) { buf.insert(buf.end(), p, p + n); }
-};
-
-class Reader {
- public:
-  Reader(std::span<const uint8_t> b) : b_(b) {}
-  template <class T>
-  T get(const char* what) {
-    need(sizeof(T), what);
-    uint64_t v = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<uint64_t>(b_[pos_ + i]) << (8 * i);
-    pos_ += sizeof(T);
-    return static_cast<T>(v);
-  }
-  int32_t i32(const char* what) { return static_cast<int32_t>(get<uint32_t>(what)); }
-  std::string str(const char* what) {
-    const uint16_t n = get<uint16_t>(what);
-    need(n, what);
-    std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  const uint8_t* take(size_t n, const char* what) {
-    need(n, what);
-    const uint8_t* p = b_.data() + pos_;
-    pos_ += n;
-    return p;
-  }
-  size_t left() const { return b_.size() - pos_; }
-
- private:
-  void need(size_t n, const char* what) {
-    if (n > left())
-      throw Error(std::string("cache file truncated: ") + what + " needs " + std::to_string(n) + " bytes at offset " +
-                  std::to_string(kHeaderBytes + pos_) + ", " + std::to_string(left()) + " left");
-  }
-  std::span<const uint8_t> b_;
-  size_t pos_ = 0;
-};
+constexpr const char* kWhat = "cache file";
 
 // Per-layer codec names as the cache resolves them.
 std::pair<std::string, std::string> layer_codecs(const KvCache& c, int layer) {
@@ -93,29 +32,11 @@ struct FileConfig {
   std::vector<std::pair<uint32_t, uint32_t>> rec;           // per layer record bytes
 };
 
-// Header check; returns the payload.
 std::span<const uint8_t> open_payload(std::span<const uint8_t> bytes) {
-  if (bytes.size() < kHeaderBytes)
-    throw Error("cache file truncated: " + std::to_string(bytes.size()) + " bytes, the header alone is 32");
-  if (std::memcmp(bytes.data(), kMagic, 4) != 0) throw Error("not a turboquant cache file (magic is not 'TQKV')");
-  Reader h(bytes.subspan(4, kHeaderBytes - 4));
-  const uint32_t version = h.get<uint32_t>("version");
-  if (version != kCacheFileVersion)
-    throw Error("cache file format version " + std::to_string(version) + " is not supported (this build reads " +
-                std::to_string(kCacheFileVersion) + ")");
-  const uint64_t payload = h.get<uint64_t>("payload size");
-  const uint64_t checksum = h.get<uint64_t>("checksum");
-  if (h.get<uint64_t>("reserved") != 0) throw Error("cache file header: reserved field is not zero");
-  if (payload != bytes.size() - kHeaderBytes)
-    throw Error("cache file " + std::string(payload > bytes.size() - kHeaderBytes ? "truncated" : "has trailing bytes") +
-                ": header says " + std::to_string(payload) + " payload bytes, file has " +
-                std::to_string(bytes.size() - kHeaderBytes));
-  const auto body = bytes.subspan(kHeaderBytes);
-  if (fnv1a64(body.data(), body.size()) != checksum) throw Error("cache file corrupted: checksum mismatch");
-  return body;
+  return detail::unframe(bytes, kMagic, kCacheFileVersion, kWhat, "turboquant cache file");
 }
 
-FileConfig read_config(Reader& r, const CacheLoadLimits& limits) {
+FileConfig read_config(ByteReader& r, const CacheLoadLimits& limits) {
   FileConfig f;
   KvCacheConfig& c = f.cfg;
   c.n_layers = r.i32("n_layers");
@@ -160,7 +81,7 @@ void check_records(const KvCache& cache, const FileConfig& f) {
 
 // Reads the sequences into `cache`; `keep_ids` adds them under their saved ids. All-or-nothing:
 // a bad sequence removes the ones this call added.
-std::vector<int> read_sequences(Reader& r, KvCache& cache, bool keep_ids) {
+std::vector<int> read_sequences(ByteReader& r, KvCache& cache, bool keep_ids) {
   const KvCacheConfig& c = cache.config();
   const uint32_t n = r.get<uint32_t>("sequence count");
   std::vector<int> added;
@@ -199,53 +120,17 @@ std::vector<int> read_sequences(Reader& r, KvCache& cache, bool keep_ids) {
   return added;
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot open cache file '" + path + "': " + std::strerror(errno));
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
+std::vector<uint8_t> read_file(const std::string& path) { return detail::read_whole_file(path, kWhat); }
 
-// Writes to a temporary file beside `path`, then links it into place (fails if `path`
-// exists) or, with overwrite, renames it over `path`: no partial file ever has the name.
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes, bool overwrite) {
-  if (!overwrite && access(path.c_str(), F_OK) == 0)
-    throw Error("cache file '" + path + "' already exists (pass overwrite to replace it)");
-  std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) throw Error("cannot create a temporary file beside '" + path + "': " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error("writing cache file '" + path + "' failed: " + why);
-    }
-    done += static_cast<size_t>(w);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  int rc;
-  if (overwrite) {
-    rc = std::rename(tmp.c_str(), path.c_str());
-  } else {
-    rc = ::link(tmp.c_str(), path.c_str());
-    ::unlink(tmp.c_str());
-  }
-  if (rc != 0 || !synced) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error("cannot write cache file '" + path + "': " + (errno == EEXIST ? "it already exists" : why));
-  }
+  detail::write_file_atomic(path, bytes, overwrite, kWhat);
 }
 
 }  // namespace
 
 std::vector<uint8_t> serialize_cache(const KvCache& cache, const std::vector<int>& seqs) {
   const KvCacheConfig& c = cache.config();
-  Writer w;
+  ByteWriter w;
   w.put<uint32_t>(c.n_layers);
   w.put<uint32_t>(c.n_kv_heads);
   w.put<uint32_t>(c.head_dim);
@@ -272,18 +157,11 @@ std::vector<uint8_t> serialize_cache(const KvCache& cache, const std::vector<int
         for (int h = 0; h < c.n_kv_heads; ++h) w.bytes(cache.v_record(l, s, h, t), cache.v_record_bytes(l));
     }
   }
-  Writer out;
-  out.bytes(reinterpret_cast<const uint8_t*>(kMagic), 4);
-  out.put<uint32_t>(kCacheFileVersion);
-  out.put<uint64_t>(w.buf.size());
-  out.put<uint64_t>(fnv1a64(w.buf.data(), w.buf.size()));
-  out.put<uint64_t>(0);
-  out.bytes(w.buf.data(), w.buf.size());
-  return std::move(out.buf);
+  return detail::frame(kMagic, kCacheFileVersion, w.buf);
 }
 
 KvCache deserialize_cache(std::span<const uint8_t> bytes, const CacheLoadLimits& limits) {
-  Reader r(open_payload(bytes));
+  ByteReader r(open_payload(bytes), kWhat);
   const FileConfig f = read_config(r, limits);
   // Record sizes from the codecs themselves (one codec per distinct name), so the pool
   // size below is what the cache would really allocate.
@@ -308,7 +186,7 @@ KvCache deserialize_cache(std::span<const uint8_t> bytes, const CacheLoadLimits&
 }
 
 std::vector<int> deserialize_sequences(KvCache& cache, std::span<const uint8_t> bytes) {
-  Reader r(open_payload(bytes));
+  ByteReader r(open_payload(bytes), kWhat);
   const FileConfig f = read_config(r, CacheLoadLimits{});
   const KvCacheConfig& c = cache.config();
   if (f.cfg.n_layers != c.n_layers || f.cfg.n_kv_heads != c.n_kv_heads || f.cfg.head_dim != c.head_dim ||

@@ -124,6 +124,13 @@ typename Isa::F abs_of(typename Isa::F x) {
 template <class Isa>
 typename Isa::F lookup(const float* table16, typename Isa::I idx) {
   using F = typename Isa::F;
+#if defined(__clang__)
+  // clang has no variable-index __builtin_shuffle; the same selection (index modulo the
+  // 16 table entries), one lane at a time. Only clang builds (fuzzing) take this path.
+  F out;
+  for (int i = 0; i < Isa::W; ++i) out[i] = table16[idx[i] & 15];
+  return out;
+#else
   F lo;
   std::memcpy(&lo, table16, sizeof(F));
   if constexpr (Isa::W >= 16) {
@@ -134,6 +141,7 @@ typename Isa::F lookup(const float* table16, typename Isa::I idx) {
     std::memcpy(&hi, table16 + Isa::W, sizeof(F));
     return __builtin_shuffle(lo, hi, idx);
   }
+#endif
 }
 
 template <class Isa>

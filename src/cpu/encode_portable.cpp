@@ -35,7 +35,7 @@ struct Portable : lanes::Types<8> {
   }
   static void transpose(const float* const* rows, int j, F* t) {
     for (int k = 0; k < W; ++k)
-      for (int r = 0; r < W; ++r) std::memcpy(&t[k][r], rows[r] + j + k, sizeof(float));
+      for (int r = 0; r < W; ++r) t[k][r] = rows[r][j + k];  // lane by lane (clang takes no lane address)
   }
 };
 

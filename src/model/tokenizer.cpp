@@ -226,13 +226,20 @@ std::string Tokenizer::Impl::token_text(int32_t id) const {
 std::string Tokenizer::token_text(int32_t id) const { return impl_->token_text(id); }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  const Impl& t = *impl_;
+  // The space SentencePiece's encoder puts in front of the text and after every special
+  // token it splits out (encode above) is not part of the text: drop one there, so that
+  // decode(encode(s)) == s (fuzz/tokenizer_fuzz.cpp found "<end_of_turn>x" losing it).
+  const bool strip = t.family == Impl::Family::kSentencePiece && t.add_space_prefix;
   std::string out;
-  for (int32_t id : ids) out += impl_->token_text(id);
-  // The space SentencePiece put in front of the text is not part of it.
-  if (impl_->family == Impl::Family::kSentencePiece && impl_->add_space_prefix && !out.empty() && out[0] == ' ') {
-    size_t first = 0;
-    while (first < ids.size() && ids[first] == impl_->bos) ++first;
-    if (first == 0) out.erase(0, 1);
+  bool after_special = true;
+  for (int32_t id : ids) {
+    std::string text = t.token_text(id);
+    const auto it = t.special_by_text.find(t.pieces[static_cast<size_t>(id)]);
+    const bool special = it != t.special_by_text.end() && it->second == id;
+    if (strip && after_special && !special && !text.empty() && text[0] == ' ') text.erase(0, 1);
+    after_special = special;
+    out += text;
   }
   return out;
 }

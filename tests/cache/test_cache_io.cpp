@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "turboquant/attention.h"
 #include "turboquant/cache_io.h"
 #include "turboquant/error.h"
@@ -59,13 +60,7 @@ void expect_same_records(const KvCache& x, int sx, const KvCache& y, int sy) {
   }
 }
 
-struct TempDir {
-  fs::path dir = fs::temp_directory_path() / ("tq_cache_io_" + std::to_string(::getpid()) + "_" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::create_directories(dir); }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string operator/(const char* f) const { return (dir / f).string(); }
-};
+using test::TempDir;
 
 TEST(CacheIo, WholeCacheRoundTripIsBitExact) {
   TempDir tmp;

@@ -14,6 +14,7 @@
 
 #include "turboquant/gguf.h"
 #include "turboquant/rng.h"
+#include "tiny_tokenizers.h"
 
 namespace tq::test {
 
@@ -69,19 +70,6 @@ struct TinySpec {
   }
 };
 
-// The vocabulary: <unk> <s> </s>, the 256 byte tokens, then a few words.
-inline std::vector<std::string> tiny_vocab() {
-  std::vector<std::string> v = {"<unk>", "<s>", "</s>"};
-  char buf[8];
-  for (int b = 0; b < 256; ++b) {
-    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-    v.push_back(buf);
-  }
-  const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's word-start mark
-  for (const char* w : {"the", "a", "cat", "dog", "sat"}) v.push_back(space + w);
-  return v;
-}
-
 struct TinyModel {
   TinySpec spec;
   int vocab = 0;
@@ -123,20 +111,7 @@ inline TinyModel make_tiny_model(const TinySpec& s) {
   if (s.arch == "gemma3") g.add_float(a + "rope.freq_base_swa", s.rope_base_local);
   if (s.final_softcap > 0) g.add_float(a + "final_logit_softcapping", s.final_softcap);
 
-  // SentencePiece-style vocabulary (tokenizer.ggml.model "llama").
-  std::vector<float> scores;
-  std::vector<int32_t> types;
-  for (size_t i = 0; i < vocab.size(); ++i) {
-    scores.push_back(i < 259 ? 0.f : -static_cast<float>(i));
-    types.push_back(i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1);
-  }
-  g.add_string("tokenizer.ggml.model", "llama");
-  g.add_string_array("tokenizer.ggml.tokens", vocab);
-  g.add_float_array("tokenizer.ggml.scores", scores);
-  g.add_int_array("tokenizer.ggml.token_type", types);
-  g.add_uint32("tokenizer.ggml.bos_token_id", 1);
-  g.add_uint32("tokenizer.ggml.eos_token_id", 2);
-  g.add_uint32("tokenizer.ggml.unknown_token_id", 0);
+  add_tiny_spm_tokenizer(g);
 
   // Weights ~ N(0, 1/in) keep activations O(1); norm weights near 1.
   auto add = [&](const std::string& name, std::vector<uint64_t> shape, float stddev, float mean = 0.f) {

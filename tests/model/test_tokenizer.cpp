@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tiny_tokenizers.h"
 #include "tokenizer_pretokenize.h"
 #include "turboquant/error.h"
 #include "turboquant/gguf.h"
@@ -91,13 +92,7 @@ gguf::GgufWriter tiny_bpe_writer(const std::string& pre = "smollm") {
     tokens.push_back(m);
     types.push_back(1);
   }
-  w.add_string("tokenizer.ggml.model", "gpt2");
-  w.add_string("tokenizer.ggml.pre", pre);
-  w.add_string_array("tokenizer.ggml.tokens", tokens);
-  w.add_int_array("tokenizer.ggml.token_type", types);
-  w.add_string_array("tokenizer.ggml.merges", merges);
-  w.add_uint32("tokenizer.ggml.bos_token_id", 1);
-  w.add_uint32("tokenizer.ggml.eos_token_id", 2);
+  test::add_bpe_tokenizer(w, pre, tokens, types, merges);
   w.add_bool("tokenizer.ggml.add_bos_token", false);
   w.add_string("tokenizer.chat_template",
                "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -222,14 +217,8 @@ gguf::GgufWriter tiny_spm_writer(bool add_space_prefix, bool chat) {
     types.push_back(p.type);
   }
   gguf::GgufWriter w;
-  w.add_string("tokenizer.ggml.model", "llama");
+  test::add_spm_tokenizer(w, pieces, scores, types, 2, 1, 3);
   w.add_string("tokenizer.ggml.pre", "default");
-  w.add_string_array("tokenizer.ggml.tokens", pieces);
-  w.add_float_array("tokenizer.ggml.scores", scores);
-  w.add_int_array("tokenizer.ggml.token_type", types);
-  w.add_uint32("tokenizer.ggml.bos_token_id", 2);
-  w.add_uint32("tokenizer.ggml.eos_token_id", 1);
-  w.add_uint32("tokenizer.ggml.unknown_token_id", 3);
   w.add_bool("tokenizer.ggml.add_bos_token", true);
   w.add_bool("tokenizer.ggml.add_space_prefix", add_space_prefix);
   if (chat) {
@@ -279,7 +268,27 @@ TEST(TokenizerSpm, SpacePrefix) {
   EXPECT_EQ(t.encode("ab", false), (std::vector<int32_t>{19}));
   EXPECT_EQ(t.encode("ab<end_of_turn>ab", false), (std::vector<int32_t>{19, 5, 19}));
   for (const std::string s : {"ab", " ab", "a b"}) EXPECT_EQ(t.decode(t.encode(s, false)), s) << s;
+  // Regression (fuzz/tokenizer_fuzz.cpp): the space added after a special token in the
+  // middle of the text came back out of decode. "\n" is a user-defined token here, so
+  // it splits too.
+  for (const std::string s : {"ab<end_of_turn>ab", "<start_of_turn>a\nb<end_of_turn>", " <end_of_turn> a",
+                              "<start_of_turn><end_of_turn>\n\n c"})
+    EXPECT_EQ(t.decode(t.encode(s, false)), s) << s;
+  EXPECT_EQ(t.decode(t.encode("ab", true)), "<bos>ab");
   EXPECT_THROW(t.format_chat({{"user", "x"}}, true), Error);  // no chat template
+}
+
+// The exact input with which fuzz/tokenizer_fuzz.cpp found the space after a special
+// token surviving decode, on the fuzzer's own SentencePiece vocabulary.
+TEST(TokenizerSpm, FuzzFoundRoundTrip) {
+  gguf::GgufWriter w;
+  test::add_tiny_spm_tokenizer(w, {{kMarker, 1}, {"<start_of_turn>", 3}, {"<end_of_turn>", 3}});
+  const Tokenizer t = tokenizer_of(w);
+  const std::string found = "<start_of_turn>user\nthe<end_of_turn>";
+  const std::vector<int32_t> ids = t.encode(found, false);
+  ASSERT_EQ(ids.front(), t.find_piece("<start_of_turn>"));
+  EXPECT_EQ(t.token_text(ids[1])[0], ' ');  // the encoder's space after the special token
+  EXPECT_EQ(t.decode(ids), found);
 }
 
 TEST(TokenizerSpm, InconsistentVocabulary) {

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "validate.h"
 
 #ifdef TQ_HAVE_BENCH
 #include "cpu_attention_bench.h"
@@ -44,22 +45,31 @@ int cmd_bench(int argc, char** argv) {
         "  --write-only measures quantize-on-write alone (no cache fill, no attention).\n");
     return args.has("help") ? 0 : 2;
   }
+  // Checked first, so a bad value fails the same way whether or not benchmarks are built.
+  check_codecs("codecs", args.get_list("codecs"));
+  const std::vector<int> contexts = int_list_in_range(args, "contexts", 1, 1 << 24);
+  const std::vector<int> dims = int_list_in_range(args, "dims", 1, 4096);
+  const int kv_heads = int_in_range(args, "kv-heads", 8, 1, 1024);
+  const int gqa = int_in_range(args, "gqa", 4, 1, 1024);
+  const int threads = int_in_range(args, "threads", 0, 0, 4096);
+  const double min_time = double_in_range(args, "min-time", 0.2, 1e-6, 3600.0);
+  const int write_tokens = int_in_range(args, "write-tokens", 512, 1, 1 << 24);
+  if (args.has("markdown")) check_writable_path("markdown", args.get("markdown"));
 #ifndef TQ_HAVE_BENCH
+  (void)kv_heads, (void)gqa, (void)threads, (void)min_time, (void)write_tokens;
   throw Error("this build has no benchmarks (configure with -DTQ_BENCH=ON and Google Benchmark installed)");
 #else
   bench::CpuBenchConfig cfg;
   if (args.has("codecs")) cfg.codecs = args.get_list("codecs");
-  if (args.has("contexts")) cfg.contexts = args.get_int_list("contexts");
-  if (args.has("dims")) cfg.dims = args.get_int_list("dims");
-  cfg.n_kv_heads = args.get_int("kv-heads", cfg.n_kv_heads);
-  cfg.gqa = args.get_int("gqa", cfg.gqa);
-  cfg.threads = args.get_int("threads", cfg.threads);
-  cfg.min_time = args.get_double("min-time", cfg.min_time);
-  cfg.write_tokens = args.get_int("write-tokens", cfg.write_tokens);
+  if (args.has("contexts")) cfg.contexts = contexts;
+  if (args.has("dims")) cfg.dims = dims;
+  cfg.n_kv_heads = kv_heads;  // the fallbacks above are CpuBenchConfig's defaults
+  cfg.gqa = gqa;
+  cfg.threads = threads;
+  cfg.min_time = min_time;
+  cfg.write_tokens = write_tokens;
   cfg.verbose = !args.has("quiet");
   cfg.write_only = args.has("write-only");
-  if (cfg.n_kv_heads <= 0 || cfg.gqa <= 0 || cfg.write_tokens <= 0 || !(cfg.min_time > 0))
-    throw Error("--kv-heads, --gqa, --write-tokens and --min-time must be > 0");
   const std::string body = bench::run_cpu_bench(cfg);
   std::printf("%s", body.c_str());
   if (args.has("markdown")) {

@@ -4,6 +4,7 @@
 #include "args.h"
 #include "commands.h"
 #include "turboquant/codec.h"
+#include "validate.h"
 
 namespace tq::cli {
 
@@ -13,7 +14,7 @@ int cmd_codecs(int argc, char** argv) {
     std::printf("tq codecs [--dim D]\n  The codec table, with exact sizes for head dimension D (default 128).\n");
     return 0;
   }
-  const int d = args.get_int("dim", 128);
+  const int d = int_in_range(args, "dim", 128, 1, 4096);
   std::printf("%-9s %-10s %-6s %6s %6s %8s  %s\n", "codec", "rotation", "quant", "bits", "B/vec",
               "params", "summary");
   for (const auto& s : codec_table()) {

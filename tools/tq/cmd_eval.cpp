@@ -13,6 +13,8 @@
 #include "progress.h"
 #include "turboquant/error.h"
 #include "turboquant/eval.h"
+#include "turboquant/model.h"
+#include "validate.h"
 #ifdef TQ_EVAL_HAS_MODEL
 #include "turboquant/eval_model.h"
 #endif
@@ -40,12 +42,13 @@ constexpr const char* kUsage =
     "  2048 tokens, passkey at ctx/2 and ctx, depths 0.25 and 0.75, Q/K balance on (keys\n"
     "  stored as s*k, queries as q/s, s calibrated on a built-in text: docs/EVAL.md), codecs: ";
 
-#ifdef TQ_EVAL_HAS_MODEL
 std::string default_text_path() {
   if (const char* d = std::getenv("TQ_TEXT_DIR")) return std::string(d) + "/austen.txt";
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.cache/turboquant/text/austen.txt";
 }
+
+#ifdef TQ_EVAL_HAS_MODEL
 
 std::string read_file(const std::string& path, const std::string& hint) {
   std::ifstream f(path, std::ios::binary);
@@ -85,20 +88,6 @@ std::string provenance(int argc, char** argv) {
          std::to_string(std::thread::hardware_concurrency()) + " hardware threads\n";
 }
 
-std::vector<int> int_list(const Args& args, const std::string& name) {
-  std::vector<int> out;
-  for (const auto& s : args.get_list(name)) {
-    try {
-      size_t used = 0;
-      out.push_back(std::stoi(s, &used));
-      if (used != s.size()) throw Error("");
-    } catch (const std::exception&) {
-      throw Error("--" + name + ": '" + s + "' is not an integer");
-    }
-  }
-  return out;
-}
-
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream f(path);
   if (!f || !(f << text)) throw Error("cannot write " + path);
@@ -121,13 +110,44 @@ int cmd_eval(int argc, char** argv) {
     std::printf("%s%s\n", kUsage, names.c_str());
     return 0;
   }
+  // Every option is checked before the text and the model load (minutes for gemma3).
+  check_codecs("codecs", args.get_list("codecs"), true);
+  check_codecs("k", args.get_list("k"), true);
+  check_codecs("v", args.get_list("v"), true);
+  check_codec("keep-codec", args.get("keep-codec", "q8_0"));
+  if (args.has("codecs") && (args.has("k") || args.has("v"))) throw Error("give either --codecs or --k/--v, not both");
+  const std::vector<int> keep_layers = int_list_in_range(args, "keep-layers", -4096, 4095);
+  EvalOptions opt;
+  const int ctx = int_in_range(args, "ctx", kDefaultCtx, 8, 1 << 20);
+  opt.windows = int_in_range(args, "windows", kDefaultWindows, 1, 1 << 16);
+  opt.decode_tail = int_in_range(args, "decode-tail", opt.decode_tail, 0, 1 << 20);
+  opt.attention_queries = int_in_range(args, "attention-queries", opt.attention_queries, 0, 1 << 20);
+  opt.seed = static_cast<uint64_t>(int_in_range(args, "seed", 0, 0, 2147483647));
+  const int threads = int_in_range(args, "threads", 0, 0, 4096);
+  const bool qk_balance = args.get_on_off("qk-balance", true);
+  const std::vector<int> passkey_lengths = int_list_in_range(args, "passkey-lengths", 8, 1 << 20);
+  std::vector<double> passkey_depths = {0.25, 0.75};
+  if (args.has("passkey-depths")) {
+    passkey_depths.clear();
+    for (const auto& d : args.get_list("passkey-depths")) {
+      char* end = nullptr;
+      const double x = std::strtod(d.c_str(), &end);
+      if (*end != '\0' || !(x >= 0.0 && x <= 1.0))
+        throw Error("--passkey-depths: '" + d + "' is not a number in [0, 1]");
+      passkey_depths.push_back(x);
+    }
+  }
+  for (const char* out : {"json", "markdown", "plot"})
+    if (args.has(out)) check_writable_path(out, args.get(out));
+  const std::string text_path = args.get("text", default_text_path());
+  if (args.has("text")) check_readable_file("text", text_path);
+  const std::string model_name = args.get("model", "smollm2");
+  const std::string model_path = resolve_model_path(model_name);
 #ifndef TQ_EVAL_HAS_MODEL
   throw Error("this tq was built without the model runner (src/model, src/cache)");
 #else
-  const std::string text_path = args.get("text", default_text_path());
   const std::string text = read_file(
       text_path, args.has("text") ? "" : " (install it with scripts/setup_text.sh, or pass --text FILE)");
-  const std::string model_name = args.get("model", "smollm2");
   if (!args.has("quiet")) std::fprintf(stderr, "eval: loading %s ...\n", model_name.c_str());
   ProfileRequest profile;
   for (const char* opt : {"codecs", "k", "v"})
@@ -136,25 +156,16 @@ int cmd_eval(int argc, char** argv) {
     for (const auto& name : default_eval_codecs()) profile.wanted |= find_preset(name) != nullptr;
   profile.path = args.get("profile");
   if (!args.has("quiet")) profile.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
-  auto model = load_eval_model(model_name, args.get_int("threads", 0), args.get_on_off("qk-balance", true), profile);
+  auto model = load_eval_model(model_path, threads, qk_balance, profile);
   const EvalModelInfo& info = model->info();
 
-  EvalOptions opt;
-  opt.plans = make_plans(args.get_list("codecs"), args.get_list("k"), args.get_list("v"),
-                         int_list(args, "keep-layers"), args.get("keep-codec", "q8_0"), info.n_layers);
-  opt.ctx = std::min(args.get_int("ctx", kDefaultCtx), info.context > 0 ? info.context : kDefaultCtx);
-  opt.windows = args.get_int("windows", kDefaultWindows);
-  opt.decode_tail = args.get_int("decode-tail", opt.decode_tail);
-  opt.attention_queries = args.get_int("attention-queries", opt.attention_queries);
-  opt.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  opt.plans = make_plans(args.get_list("codecs"), args.get_list("k"), args.get_list("v"), keep_layers,
+                         args.get("keep-codec", "q8_0"), info.n_layers);
+  opt.ctx = std::min(ctx, info.context > 0 ? info.context : kDefaultCtx);
   if (!args.has("no-passkey")) {
-    opt.passkey_lengths = int_list(args, "passkey-lengths");
+    opt.passkey_lengths = passkey_lengths;
     if (opt.passkey_lengths.empty()) opt.passkey_lengths = {opt.ctx / 2, opt.ctx};
-    opt.passkey_depths = {0.25, 0.75};
-    if (args.has("passkey-depths")) {
-      opt.passkey_depths.clear();
-      for (const auto& d : args.get_list("passkey-depths")) opt.passkey_depths.push_back(std::stod(d));
-    }
+    opt.passkey_depths = passkey_depths;
   }
   if (!args.has("quiet")) {
     std::fprintf(stderr,

@@ -11,6 +11,7 @@
 #include "turboquant/error.h"
 #include "turboquant/gguf.h"
 #include "turboquant/tokenizer.h"
+#include "validate.h"
 
 namespace tq::cli {
 namespace {
@@ -151,9 +152,11 @@ int cmd_inspect(int argc, char** argv) {
     return args.has("help") ? 0 : 2;
   }
   const std::string& path = args.positional()[0];
+  if (args.has("dump") != args.has("out")) throw Error("--dump TENSOR and --out FILE go together");
+  if (args.has("out")) check_writable_path("out", args.get("out"));
+  if (args.has("tokenize-hex")) check_readable_file("tokenize-hex", args.get("tokenize-hex"));
   const gguf::GgufFile f = gguf::GgufFile::open(path);
   if (args.has("dump")) {
-    if (!args.has("out")) throw Error("--dump needs --out FILE");
     dump_tensor(f, args.get("dump"), args.get("out"));
     return 0;
   }

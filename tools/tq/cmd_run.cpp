@@ -1,41 +1,25 @@
 // tq run: generate text from a GGUF model with a chosen KV cache codec, streaming the
-// tokens, then report prefill and decode speed and what the cache holds.
+// tokens, then report prefill and decode speed and what the cache holds. A session file
+// (session.h) saves the prompt's cache or starts from one.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
-#include "args.h"
 #include "commands.h"
+#include "run_options.h"
+#include "turboquant/cache_io.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/model.h"
 #include "turboquant/sampler.h"
+#include "turboquant/session.h"
 
 namespace tq::cli {
 namespace {
-
-constexpr const char* kUsage =
-    "tq run --model PATH|smollm2|gemma3 --prompt TEXT [options]\n"
-    "  Generates from a GGUF model (Llama family, Gemma 3) with a compressed KV cache.\n"
-    "  --prompt-file F   read the prompt from file F instead of --prompt\n"
-    "  --chat            wrap the prompt as a user message in the model's chat template\n"
-    "  --k-codec C       key codec (default f16; see tq codecs)\n"
-    "  --v-codec C       value codec (default f16)\n"
-    "  --codec C         both at once\n"
-    "  --qk-balance on|off  store keys as s*k and use queries q/s, s calibrated on a built-in\n"
-    "                    text (exact scores, less key quantization error; default: on unless\n"
-    "                    the key codec is f16)\n"
-    "  --n N             tokens to generate (default 64); stops early at end of generation\n"
-    "  --temp T          sampling temperature (default 0: greedy)\n"
-    "  --top-k K         sample among the K most likely tokens (default 40)\n"
-    "  --seed S          sampling seed (default 1)\n"
-    "  --threads T       threads (default: all cores)\n"
-    "  --dump-logits F   write the next-token logits after the prompt to F (raw f32)\n"
-    "  --dump-ids F      write the prompt ids (line 1) and generated ids (line 2) to F\n"
-    "  Named models live in $TQ_MODEL_DIR or ~/.cache/turboquant/models (scripts/setup_models.sh).\n";
 
 using Clock = std::chrono::steady_clock;
 
@@ -68,103 +52,124 @@ class Streamer {
   size_t printed_ = 0;
 };
 
-}  // namespace
-
-int cmd_run(int argc, char** argv) {
-  Args args(argc, argv, {"help", "chat"},
-            {"model", "prompt", "prompt-file", "k-codec", "v-codec", "codec", "n", "temp", "top-k", "seed", "threads", "dump-logits",
-             "dump-ids", "qk-balance"});
-  if (args.has("help")) {
-    std::printf("%s", kUsage);
-    return 0;
-  }
-  if (!args.has("model") || args.has("prompt") == args.has("prompt-file")) {
-    throw Error(std::string("--model and one of --prompt, --prompt-file are required\n") + kUsage);
-  }
-  std::string prompt_text = args.get("prompt");
-  if (args.has("prompt-file")) {
-    std::ifstream f(args.get("prompt-file"), std::ios::binary);
-    if (!f) throw Error("cannot read --prompt-file " + args.get("prompt-file"));
-    prompt_text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  const std::string k_codec = args.get("k-codec", args.get("codec", "f16"));
-  const std::string v_codec = args.get("v-codec", args.get("codec", "f16"));
-  const int n_gen = args.get_int("n", 64);
-  if (n_gen < 0) throw Error("--n must be >= 0");
-  SamplerParams sp;
-  sp.temperature = static_cast<float>(args.get_double("temp", 0.0));
-  sp.top_k = args.get_int("top-k", 40);
-  Rng rng(static_cast<uint64_t>(args.get_int("seed", 1)));
-
-  const std::string path = resolve_model_path(args.get("model"));
-  const auto t_load = Clock::now();
-  auto model = Model::load(path, args.get_int("threads", 0));
-  const ModelConfig& c = model->config();
-  const Tokenizer& tok = model->tokenizer();
-  const int balance_tokens = args.get_on_off("qk-balance", k_codec != "f16") ? model->enable_qk_balance() : 0;
-  std::fprintf(stderr, "tq run: %s (%s, %d layers, %d KV heads x %d) loaded in %.1fs, %d threads, K %s, V %s%s\n",
-               c.name.c_str(), c.arch.c_str(), c.n_layers, c.n_kv_heads, c.head_dim, seconds_since(t_load),
-               model->threads(), k_codec.c_str(), v_codec.c_str(),
-               balance_tokens > 0 ? (", Q/K balance from " + std::to_string(balance_tokens) + " tokens").c_str() : "");
-
-  const std::string text = args.has("chat") ? tok.format_chat({{"user", prompt_text}}, true) : prompt_text;
+// The prompt's ids: the text as encoded, or the session's own tokens when there is no
+// prompt. A session must be a prefix of them: its cache holds exactly those positions.
+std::vector<int32_t> prompt_ids(const RunOptions& o, const Tokenizer& tok, const Session* session) {
+  if (!o.has_prompt) return session->tokens;
+  const std::string text = o.chat ? tok.format_chat({{"user", o.prompt_text}}, true) : o.prompt_text;
   // A chat template that already spells the BOS token out must not get a second one.
   const std::string bos_text = tok.bos() >= 0 ? std::string(tok.piece(tok.bos())) : "";
   const bool text_has_bos = !bos_text.empty() && text.rfind(bos_text, 0) == 0;
-  const bool add_bos = tok.add_bos_default() && !text_has_bos;
-  const std::vector<int32_t> prompt = tok.encode(text, add_bos);
-  if (prompt.empty()) throw Error("the prompt encodes to no tokens");
-  const int capacity = static_cast<int>(prompt.size()) + n_gen + 1;
+  std::vector<int32_t> ids = tok.encode(text, tok.add_bos_default() && !text_has_bos);
+  if (ids.empty()) throw Error("the prompt encodes to no tokens");
+  if (session) {
+    const size_t n = session->tokens.size();
+    const auto diff = std::mismatch(session->tokens.begin(), session->tokens.end(), ids.begin(), ids.end());
+    if (diff.first != session->tokens.end())
+      throw Error("the prompt (" + std::to_string(ids.size()) + " tokens) does not start with the session's " +
+                  std::to_string(n) + " tokens: they differ at token " +
+                  std::to_string(diff.first - session->tokens.begin()));
+  }
+  return ids;
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  const RunOptions o = parse_run_options(argc, argv);
+  if (o.help) {
+    std::printf("%s", kRunUsage);
+    return 0;
+  }
+  // Everything about a session that can be refused is refused before the model loads.
+  std::optional<Session> session;
+  const bool sessions = !o.load_session.empty() || !o.save_session.empty();
+  const ModelIdentity identity = sessions ? model_identity(o.model_path) : ModelIdentity{};
+  if (!o.load_session.empty()) {
+    session = load_session(o.load_session);
+    check_session_matches(*session, identity, o.k_codec, o.v_codec, o.qk_balance);
+  }
+
+  Rng rng(o.seed);
+  const auto t_load = Clock::now();
+  auto model = Model::load(o.model_path, o.threads);
+  const ModelConfig& c = model->config();
+  const Tokenizer& tok = model->tokenizer();
+  const int balance_tokens = o.qk_balance ? model->enable_qk_balance() : 0;
+  std::fprintf(stderr, "tq run: %s (%s, %d layers, %d KV heads x %d) loaded in %.1fs, %d threads, K %s, V %s%s\n",
+               c.name.c_str(), c.arch.c_str(), c.n_layers, c.n_kv_heads, c.head_dim, seconds_since(t_load),
+               model->threads(), o.k_codec.c_str(), o.v_codec.c_str(),
+               balance_tokens > 0 ? (", Q/K balance from " + std::to_string(balance_tokens) + " tokens").c_str() : "");
+  if (session) {
+    check_session_balance(*session, model->qk_balance());
+    if (session->logits.size() != static_cast<size_t>(c.vocab))
+      throw Error("the session holds " + std::to_string(session->logits.size()) + " logits, the model's vocabulary is " +
+                  std::to_string(c.vocab));
+  }
+
+  const std::vector<int32_t> prompt = prompt_ids(o, tok, session ? &*session : nullptr);
+  const int capacity = static_cast<int>(prompt.size()) + o.n_gen + 1;
   if (capacity > c.context) {
     std::fprintf(stderr, "tq run: warning: %d tokens exceed the model's training context %d\n", capacity, c.context);
   }
-  KvCache cache(model->cache_config(k_codec, v_codec, capacity));
-  const int seq = cache.add_sequence();
+  KvCache cache(model->cache_config(o.k_codec, o.v_codec, capacity));
+  const int seq = session ? restore_session_cache(*session, cache) : cache.add_sequence();
   std::vector<float> logits(c.vocab);
+  const size_t reused = session ? session->tokens.size() : 0;
+  if (session) logits = session->logits;
 
-  if (!args.has("chat") && !args.has("prompt-file")) std::printf("%s", prompt_text.c_str());
+  if (o.echo_prompt) std::printf("%s", o.prompt_text.c_str());
   std::fflush(stdout);
   const auto t_prefill = Clock::now();
-  model->forward(prompt.data(), static_cast<int>(prompt.size()), cache, seq, logits.data(), false);
+  // Only the tokens after the session's run; with none, its stored logits are the ones
+  // the full prompt would give.
+  if (prompt.size() > reused)
+    model->forward(prompt.data() + reused, static_cast<int>(prompt.size() - reused), cache, seq, logits.data(), false);
   const double prefill_s = seconds_since(t_prefill);
-  if (args.has("dump-logits")) {
-    std::ofstream f(args.get("dump-logits"), std::ios::binary);
+  if (!o.save_session.empty()) {
+    save_session(Session{identity, o.k_codec, o.v_codec, model->qk_balance(), prompt, logits,
+                         serialize_cache(cache, {seq})},
+                 o.save_session, o.replace_session);
+    std::fprintf(stderr, "tq run: session of %zu tokens saved to %s\n", prompt.size(), o.save_session.c_str());
+  }
+  if (!o.dump_logits.empty()) {
+    std::ofstream f(o.dump_logits, std::ios::binary);
     f.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
-    if (!f) throw Error("cannot write " + args.get("dump-logits"));
+    if (!f) throw Error("cannot write " + o.dump_logits);
   }
 
   Streamer out(tok);
   const auto t_decode = Clock::now();
   int decoded = 0;  // forward calls of one token
-  for (int i = 0; i < n_gen; ++i) {
-    const int32_t next = sample_token(logits.data(), c.vocab, sp, rng);
+  for (int i = 0; i < o.n_gen; ++i) {
+    const int32_t next = sample_token(logits.data(), c.vocab, o.sampler, rng);
     if (tok.is_eog(next)) break;
     out.push(next);
-    if (i + 1 == n_gen) break;  // no logits needed after the last token
+    if (i + 1 == o.n_gen) break;  // no logits needed after the last token
     model->forward(&next, 1, cache, seq, logits.data(), false);
     ++decoded;
   }
   const double decode_s = seconds_since(t_decode);
   std::printf("\n");
   std::fflush(stdout);
-  if (args.has("dump-ids")) {
-    std::ofstream f(args.get("dump-ids"));
+  if (!o.dump_ids.empty()) {
+    std::ofstream f(o.dump_ids);
     write_ids(f, prompt);
     write_ids(f, out.ids());
-    if (!f) throw Error("cannot write " + args.get("dump-ids"));
+    if (!f) throw Error("cannot write " + o.dump_ids);
   }
 
   const double f16_per_token = 2.0 * 2.0 * c.n_layers * c.n_kv_heads * c.head_dim;  // K + V, 2 bytes each
   const size_t per_token = cache.bytes_per_token();
   const int held = cache.length(0, seq);
-  std::fprintf(stderr, "prefill: %zu tokens in %.2fs = %.1f tok/s\n", prompt.size(), prefill_s,
-               prompt.size() / prefill_s);
+  std::fprintf(stderr, "prefill: %zu tokens in %.2fs = %.1f tok/s (%zu from the session)\n", prompt.size() - reused,
+               prefill_s, (prompt.size() - reused) / prefill_s, reused);
   std::fprintf(stderr, "decode:  %d tokens in %.2fs = %.1f tok/s\n", decoded, decode_s,
                decoded > 0 ? decoded / decode_s : 0.0);
   std::fprintf(stderr,
                "cache:   %d tokens x %zu B/token (K %s + V %s, all layers) = %.1f KiB; f16: %.1f KiB; "
                "compression %.2fx (%.1f KiB of blocks allocated)\n",
-               held, per_token, k_codec.c_str(), v_codec.c_str(), held * per_token / 1024.0,
+               held, per_token, o.k_codec.c_str(), o.v_codec.c_str(), held * per_token / 1024.0,
                held * f16_per_token / 1024.0, f16_per_token / per_token, cache.bytes_used() / 1024.0);
   return 0;
 }

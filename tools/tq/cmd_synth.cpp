@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "progress.h"
 #include "turboquant/synth.h"
+#include "validate.h"
 
 namespace tq::cli {
 
@@ -20,9 +21,11 @@ int cmd_synth(int argc, char** argv) {
   }
   SynthOptions opt;
   opt.codecs = args.get_list("codecs");
-  if (args.has("dims")) opt.dims = args.get_int_list("dims");
-  opt.vectors = args.get_int("vectors", opt.vectors);
-  opt.seed = static_cast<uint64_t>(args.get_int("seed", static_cast<int>(opt.seed)));
+  check_codecs("codecs", opt.codecs);
+  if (args.has("dims")) opt.dims = int_list_in_range(args, "dims", 1, 4096);
+  opt.vectors = int_in_range(args, "vectors", opt.vectors, 1, 1 << 24);
+  opt.seed = static_cast<uint64_t>(int_in_range(args, "seed", static_cast<int>(opt.seed), 0, 2147483647));
+  if (args.has("out")) check_writable_path("out", args.get("out"));
   ProgressBar bar("synth");
   const auto rows = run_synth(opt, [&](size_t done, size_t total, const std::string& what) {
     bar.update(done, total, what);

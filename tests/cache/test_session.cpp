@@ -1,0 +1,141 @@
+// Session files: an exact round trip (every field, the records bit for bit), a clear
+// tq::Error for truncated, corrupted, foreign and mismatched files, and no overwrite
+// of an existing file unless asked.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "session_test_util.h"
+#include "temp_dir.h"
+#include "turboquant/error.h"
+
+namespace tq {
+namespace {
+
+using test::make_session;
+using test::TempDir;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_MENTIONS(msg, what) EXPECT_NE((msg).find(what), std::string::npos) << "message: '" << (msg) << "'"
+
+void expect_same_records(const KvCache& a, int sa, const KvCache& b, int sb) {
+  for (int l = 0; l < a.config().n_layers; ++l) {
+    ASSERT_EQ(a.length(l, sa), b.length(l, sb));
+    for (int t = 0; t < a.length(l, sa); ++t)
+      for (int h = 0; h < a.config().n_kv_heads; ++h) {
+        ASSERT_EQ(std::memcmp(a.k_record(l, sa, h, t), b.k_record(l, sb, h, t), a.k_record_bytes(l)), 0);
+        ASSERT_EQ(std::memcmp(a.v_record(l, sa, h, t), b.v_record(l, sb, h, t), a.v_record_bytes(l)), 0);
+      }
+  }
+}
+
+TEST(Session, RoundTripIsExact) {
+  TempDir tmp;
+  for (bool balance : {false, true}) {
+    const Session s = make_session(3, 37, balance);
+    const std::string path = tmp / (balance ? "b.tqs" : "a.tqs");
+    save_session(s, path, false);
+    const Session back = load_session(path);
+    EXPECT_EQ(back.model, s.model);
+    EXPECT_EQ(back.k_codec, "turbo3");
+    EXPECT_EQ(back.v_codec, "q8_0");
+    EXPECT_EQ(back.tokens, s.tokens);
+    EXPECT_EQ(back.logits, s.logits);
+    EXPECT_EQ(back.cache, s.cache);
+    EXPECT_EQ(back.balance.empty(), !balance);
+    EXPECT_NO_THROW(check_session_balance(back, s.balance));
+    EXPECT_EQ(serialize_session(back), serialize_session(s));
+
+    // Restored into a larger cache, the records are the saved ones.
+    const KvCache original = deserialize_cache(s.cache);
+    KvCacheConfig bigger = test::session_cache_config();
+    bigger.max_tokens = 1024;
+    KvCache cache(bigger);
+    const int seq = restore_session_cache(back, cache);
+    expect_same_records(original, original.sequences()[0], cache, seq);
+  }
+}
+
+TEST(Session, DamagedFilesGiveClearErrors) {
+  const std::vector<uint8_t> good = serialize_session(make_session(4, 9, true));
+  // Every cut is refused; the header-size check and the checksum name the cause.
+  for (size_t n = 0; n < good.size(); n += 1 + n / 16) {
+    const std::string msg =
+        error_of([&] { deserialize_session(std::span<const uint8_t>(good.data(), n)); });
+    EXPECT_MENTIONS(msg, "truncated");
+  }
+  for (size_t pos = 32; pos < good.size(); pos += good.size() / 40) {
+    std::vector<uint8_t> bad = good;
+    bad[pos] ^= 0x40;
+    EXPECT_MENTIONS(error_of([&] { deserialize_session(bad); }), "checksum");
+  }
+  std::vector<uint8_t> trailing = good;
+  trailing.push_back(7);
+  EXPECT_MENTIONS(error_of([&] { deserialize_session(trailing); }), "trailing");
+  std::vector<uint8_t> version = good;
+  version[4] = 9;
+  EXPECT_MENTIONS(error_of([&] { deserialize_session(version); }), "version 9");
+  // A cache file is not a session file, and the reverse.
+  const Session s = make_session(4, 9, false);
+  EXPECT_MENTIONS(error_of([&] { deserialize_session(s.cache); }), "not a turboquant session file");
+  EXPECT_MENTIONS(error_of([&] { deserialize_cache(good); }), "not a turboquant cache file");
+  EXPECT_MENTIONS(error_of([] { load_session("/nonexistent/dir/s.tqs"); }), "/nonexistent/dir/s.tqs");
+}
+
+TEST(Session, MismatchesAreRefusedNamingBothSides) {
+  const Session s = make_session(5, 6, true);
+  EXPECT_NO_THROW(check_session_matches(s, s.model, "turbo3", "q8_0", true));
+  ModelIdentity other = s.model;
+  other.header_hash ^= 1;
+  EXPECT_MENTIONS(error_of([&] { check_session_matches(s, other, "turbo3", "q8_0", true); }), "another model file");
+  other = s.model;
+  other.file_size += 1;
+  EXPECT_MENTIONS(error_of([&] { check_session_matches(s, other, "turbo3", "q8_0", true); }), "another model file");
+  const std::string codec = error_of([&] { check_session_matches(s, s.model, "turbo4", "q8_0", true); });
+  EXPECT_MENTIONS(codec, "K turbo3 / V q8_0");
+  EXPECT_MENTIONS(codec, "K turbo4 / V q8_0");
+  EXPECT_MENTIONS(error_of([&] { check_session_matches(s, s.model, "turbo3", "q8_0", false); }),
+                  "Q/K balance on, this run has it off");
+  EXPECT_MENTIONS(error_of([&] { check_session_balance(s, make_session(6, 6, true).balance); }), "other scales");
+  EXPECT_MENTIONS(error_of([&] { check_session_balance(s, QkBalance{}); }), "this run has it off");
+
+  KvCacheConfig seed = test::session_cache_config();
+  seed.seed = 6;  // other rotations: the records would decode to noise
+  KvCache wrong(seed);
+  EXPECT_MENTIONS(error_of([&] { restore_session_cache(s, wrong); }), "seed");
+  EXPECT_TRUE(wrong.sequences().empty());
+  Session short_tokens = s;
+  short_tokens.tokens.pop_back();  // the cache holds one position more than the tokens
+  KvCache cache(test::session_cache_config());
+  EXPECT_MENTIONS(error_of([&] { restore_session_cache(short_tokens, cache); }), "positions");
+  EXPECT_TRUE(cache.sequences().empty());
+}
+
+TEST(Session, NeverOverwritesUnlessAsked) {
+  TempDir tmp;
+  const std::string path = tmp / "keep.tqs";
+  { std::ofstream(path) << "precious"; }
+  const Session s = make_session(7, 5, false);
+  EXPECT_MENTIONS(error_of([&] { save_session(s, path, false); }), "already exists");
+  std::ifstream in(path);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), "precious");
+  save_session(s, path, true);
+  EXPECT_EQ(load_session(path).tokens, s.tokens);
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);  // no temporary left behind
+}
+
+}  // namespace
+}  // namespace tq
