@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "guard.h"
 #include "turboquant/codec.h"
@@ -17,17 +18,31 @@ struct tq_codec {
 
 namespace {
 
-const tq::CodecSpec& spec_at(int index) {
-  const auto& table = tq::codec_table();
-  if (index < 0 || index >= static_cast<int>(table.size()))
-    throw ArgumentError{"codec index " + std::to_string(index) + " out of range [0, " +
-                        std::to_string(table.size()) + ")"};
-  return table[index];
+// The table's names and summaries as NUL-terminated strings that live as long as the
+// process (the C API hands out pointers to them). string_view promises no terminator, so
+// they are copied once rather than trusting that the table is built from literals.
+struct TableStrings {
+  std::vector<std::string> names, summaries;
+};
+
+const TableStrings& table_strings() {
+  static const TableStrings strings = [] {
+    TableStrings t;
+    for (const auto& spec : tq::codec_table()) {
+      t.names.emplace_back(spec.name);
+      t.summaries.emplace_back(spec.summary);
+    }
+    return t;
+  }();
+  return strings;
 }
 
-// The table's names and summaries are string literals (NUL-terminated, static), so their
-// data() is a valid C string for the life of the process.
-const char* c_str(std::string_view literal) { return literal.data(); }
+size_t checked_index(int index) {
+  const size_t count = tq::codec_table().size();
+  if (index < 0 || static_cast<size_t>(index) >= count)
+    throw ArgumentError{"codec index " + std::to_string(index) + " out of range [0, " + std::to_string(count) + ")"};
+  return static_cast<size_t>(index);
+}
 
 void require_batch(const tq_codec* codec, size_t n) {
   require(codec, "codec");
@@ -44,14 +59,14 @@ int tq_codec_count(void) { return static_cast<int>(tq::codec_table().size()); }
 tq_status tq_codec_name(int index, const char** name) {
   return guarded("tq_codec_name", [&] {
     require(name, "name");
-    *name = c_str(spec_at(index).name);
+    *name = table_strings().names[checked_index(index)].c_str();
   });
 }
 
 tq_status tq_codec_summary(int index, const char** summary) {
   return guarded("tq_codec_summary", [&] {
     require(summary, "summary");
-    *summary = c_str(spec_at(index).summary);
+    *summary = table_strings().summaries[checked_index(index)].c_str();
   });
 }
 
