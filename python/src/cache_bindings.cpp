@@ -1,0 +1,159 @@
+// turboquant.KvCache: the CPU paged cache on NumPy arrays: quantize-on-write append,
+// attention read from the compressed records, save and load.
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "bindings.h"
+#include "turboquant/attention.h"
+#include "turboquant/cache_io.h"
+#include "turboquant/error.h"
+#include "turboquant/kv_cache.h"
+#include "turboquant/thread_pool.h"
+
+namespace tq::py {
+namespace {
+
+// The cache and the threads its calls run on (none of its own for threads == 1). Calls keep
+// the GIL: KvCache allows no concurrent writer, and the GIL is what serializes Python threads.
+struct PyCache {
+  KvCache cache;
+  int threads;
+  std::unique_ptr<ThreadPool> pool;
+
+  PyCache(KvCache c, int t) : cache(std::move(c)), threads(t) {
+    if (t < 0) throw nb::value_error(("threads must be >= 0 (0 = all cores), got " + std::to_string(t)).c_str());
+    if (t != 1) pool = std::make_unique<ThreadPool>(t);
+  }
+};
+
+// Rows of a (tokens, heads, head_dim) array, or 1 for one (heads, head_dim) token.
+size_t rows_of(const FloatIn& a, size_t heads, size_t dim, const char* what) {
+  const bool one = a.ndim() == 2 && a.shape(0) == heads && a.shape(1) == dim;
+  const bool many = a.ndim() == 3 && a.shape(1) == heads && a.shape(2) == dim;
+  if (!one && !many)
+    throw nb::value_error((std::string(what) + " must have shape (n, " + std::to_string(heads) + ", " +
+                           std::to_string(dim) + ") or (" + std::to_string(heads) + ", " + std::to_string(dim) +
+                           "), got " + shape_str(a)).c_str());
+  return one ? 1 : a.shape(0);
+}
+
+void append(PyCache& self, int layer, int seq, FloatIn k, FloatIn v) {
+  const auto& c = self.cache.config();
+  const size_t n = rows_of(k, c.n_kv_heads, c.head_dim, "k");
+  if (rows_of(v, c.n_kv_heads, c.head_dim, "v") != n)
+    throw nb::value_error(("k and v must hold the same number of tokens, got " + shape_str(k) + " and " +
+                           shape_str(v)).c_str());
+  self.cache.append(layer, seq, static_cast<int>(n), k.data(), v.data(), self.pool.get());
+}
+
+nb::ndarray<nb::numpy, float> attend(const PyCache& self, int layer, int seq, FloatIn q,
+                                     std::optional<int> q_pos0, std::optional<float> scale, int window,
+                                     float softcap, bool reference) {
+  const auto& c = self.cache.config();
+  if (q.ndim() < 2 || q.ndim() > 3 || q.shape(q.ndim() - 1) != static_cast<size_t>(c.head_dim))
+    throw nb::value_error(("q must have shape (n_q, n_heads, " + std::to_string(c.head_dim) + ") or (n_heads, " +
+                           std::to_string(c.head_dim) + "), got " + shape_str(q)).c_str());
+  const int n_q = q.ndim() == 3 ? static_cast<int>(q.shape(0)) : 1;
+  AttentionParams p;
+  p.n_heads = static_cast<int>(q.shape(q.ndim() - 2));
+  p.scale = scale ? *scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  p.window = window;
+  p.softcap = softcap;
+  // By default the queries are the sequence's last n_q tokens (decode: the token just appended).
+  const int pos0 = q_pos0 ? *q_pos0 : self.cache.length(layer, seq) - n_q;
+  auto* out = new float[q.size()];
+  std::unique_ptr<float[]> guard(out);
+  if (reference)
+    attend_reference(self.cache, layer, seq, q.data(), n_q, pos0, p, out);
+  else
+    tq::attend(self.cache, layer, seq, q.data(), n_q, pos0, p, out, self.pool.get());
+  std::vector<size_t> shape(q.ndim());
+  for (size_t i = 0; i < q.ndim(); ++i) shape[i] = q.shape(i);
+  return owned(guard.release(), shape);
+}
+
+}  // namespace
+
+void bind_cache(nb::module_& m) {
+  nb::class_<PyCache>(m, "KvCache",
+                      "The paged compressed KV cache (CPU). Keys and values are quantized when appended; "
+                      "attention reads the compressed records directly. Layout: docs/FORMATS.md.")
+      .def("__init__",
+           [](PyCache* self, int n_layers, int n_kv_heads, int head_dim, const std::string& k_codec,
+              const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed, int threads) {
+             KvCacheConfig c;
+             c.n_layers = n_layers;
+             c.n_kv_heads = n_kv_heads;
+             c.head_dim = head_dim;
+             c.k_codec = k_codec;
+             c.v_codec = v_codec;
+             c.block_tokens = block_tokens;
+             c.max_tokens = max_tokens;
+             c.seed = seed;
+             new (self) PyCache(KvCache(c), threads);
+           },
+           nb::arg("n_layers"), nb::arg("n_kv_heads"), nb::arg("head_dim"), nb::arg("k_codec") = "f16",
+           nb::arg("v_codec") = "f16", nb::arg("block_tokens") = 32, nb::arg("max_tokens") = 4096,
+           nb::arg("seed") = 0, nb::arg("threads") = 1,
+           "max_tokens is the capacity over all sequences; threads: 1 = the calling thread only, "
+           "0 = all cores. Raises turboquant.Error for an unknown codec or bad shapes.")
+      .def_prop_ro("n_layers", [](const PyCache& s) { return s.cache.config().n_layers; })
+      .def_prop_ro("n_kv_heads", [](const PyCache& s) { return s.cache.config().n_kv_heads; })
+      .def_prop_ro("head_dim", [](const PyCache& s) { return s.cache.config().head_dim; })
+      .def_prop_ro("k_codec", [](const PyCache& s) { return s.cache.config().k_codec; })
+      .def_prop_ro("v_codec", [](const PyCache& s) { return s.cache.config().v_codec; })
+      .def_prop_ro("block_tokens", [](const PyCache& s) { return s.cache.config().block_tokens; })
+      .def_prop_ro("max_tokens", [](const PyCache& s) { return s.cache.config().max_tokens; })
+      .def_prop_ro("seed", [](const PyCache& s) { return s.cache.config().seed; })
+      .def_prop_ro("threads", [](const PyCache& s) { return s.threads; })
+      .def_prop_ro("bytes_per_token", [](const PyCache& s) { return s.cache.bytes_per_token(); },
+                   "Bytes one token takes over all layers, K + V, exactly.")
+      .def_prop_ro("bytes_used", [](const PyCache& s) { return s.cache.bytes_used(); },
+                   "Bytes of the pages in use (all layers, K + V).")
+      .def("add_sequence", [](PyCache& s) { return s.cache.add_sequence(); },
+           "A new empty sequence; returns its id (the smallest unused one).")
+      .def("remove_sequence", [](PyCache& s, int seq) { s.cache.remove_sequence(seq); }, nb::arg("seq"))
+      .def("sequences", [](const PyCache& s) { return s.cache.sequences(); }, "Live sequence ids, ascending.")
+      .def("length", [](const PyCache& s, int layer, int seq) { return s.cache.length(layer, seq); },
+           nb::arg("layer"), nb::arg("seq"))
+      .def("append", &append, nb::arg("layer"), nb::arg("seq"), nb::arg("k"), nb::arg("v"),
+           "Quantize and append tokens: k, v float32 of shape (n_tokens, n_kv_heads, head_dim), or "
+           "(n_kv_heads, head_dim) for one token. Raises turboquant.Error when the pool is full or on "
+           "NaN/Inf; nothing is written then.")
+      .def("attend", &attend, nb::arg("layer"), nb::arg("seq"), nb::arg("q"), nb::arg("q_pos0") = nb::none(),
+           nb::arg("scale") = nb::none(), nb::arg("window") = 0, nb::arg("softcap") = 0.0f,
+           nb::arg("reference") = false,
+           "Causal attention over the compressed cache. q: float32 (n_q, n_heads, head_dim) or "
+           "(n_heads, head_dim); n_heads a multiple of n_kv_heads. Query i sits at position q_pos0 + i "
+           "(default: the sequence's last n_q positions). scale defaults to 1/sqrt(head_dim); window 0 = "
+           "none; softcap 0 = off; reference=True runs the scalar oracle instead of the fast kernels. "
+           "Returns an array shaped like q.")
+      .def("save", [](const PyCache& s, const std::filesystem::path& path, bool overwrite) {
+             save_cache(s.cache, path.string(), overwrite);
+           },
+           nb::arg("path"), nb::arg("overwrite") = false,
+           "Save configuration and every sequence, bit-exact. An existing file is replaced (atomically) "
+           "only with overwrite=True.")
+      .def_static("load", [](const std::filesystem::path& path, int threads) {
+                    return new PyCache(load_cache(path.string()), threads);
+                  },
+                  nb::arg("path"), nb::arg("threads") = 1, nb::rv_policy::take_ownership,
+                  "A new cache with the file's configuration and sequences (under their saved ids).")
+      .def("__repr__", [](const PyCache& s) {
+        const auto& c = s.cache.config();
+        return "KvCache(n_layers=" + std::to_string(c.n_layers) + ", n_kv_heads=" + std::to_string(c.n_kv_heads) +
+               ", head_dim=" + std::to_string(c.head_dim) + ", k_codec='" + c.k_codec + "', v_codec='" + c.v_codec +
+               "')";
+      });
+}
+
+}  // namespace tq::py

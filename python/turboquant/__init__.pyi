@@ -1,0 +1,104 @@
+# Typed interface of the turboquant package (the extension is turboquant._turboquant).
+import os
+from typing import Any, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Codec", "Error", "KvCache", "codecs"]
+
+_Floats = npt.ArrayLike  # converted to C-contiguous float32
+_Bytes = npt.NDArray[np.uint8]
+
+class Error(RuntimeError):
+    """A library error: unknown codec, bad dimension, pool full, NaN input, bad file."""
+
+def codecs(dim: int = 128) -> list[dict[str, Any]]:
+    """The codec table: one dict per codec with keys name, summary, quant, rotation, dim,
+    record_bytes and bits_per_coord (exact at head dimension `dim`; None with the reason in
+    'error' for a codec that cannot take `dim`)."""
+
+class Codec:
+    """A codec of the table for vectors of `dim` floats; `seed` picks the random rotation."""
+
+    def __init__(self, name: str, dim: int, seed: int = 0) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def record_bytes(self) -> int:
+        """Bytes per encoded vector, everything included."""
+    @property
+    def bits_per_coord(self) -> float:
+        """8 * record_bytes / dim."""
+    def encode(self, x: _Floats) -> _Bytes:
+        """float32 (..., dim) -> uint8 records (..., record_bytes). Raises Error on NaN/Inf."""
+    def decode(self, records: _Bytes) -> npt.NDArray[np.float32]:
+        """uint8 records (..., record_bytes) -> float32 (..., dim)."""
+
+class KvCache:
+    """The paged compressed KV cache (CPU): quantize on append, attend over the records."""
+
+    def __init__(
+        self,
+        n_layers: int,
+        n_kv_heads: int,
+        head_dim: int,
+        k_codec: str = "f16",
+        v_codec: str = "f16",
+        block_tokens: int = 32,
+        max_tokens: int = 4096,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None: ...
+    @property
+    def n_layers(self) -> int: ...
+    @property
+    def n_kv_heads(self) -> int: ...
+    @property
+    def head_dim(self) -> int: ...
+    @property
+    def k_codec(self) -> str: ...
+    @property
+    def v_codec(self) -> str: ...
+    @property
+    def block_tokens(self) -> int: ...
+    @property
+    def max_tokens(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def bytes_per_token(self) -> int:
+        """Bytes one token takes over all layers, K + V."""
+    @property
+    def bytes_used(self) -> int:
+        """Bytes of the pages in use."""
+    def add_sequence(self) -> int:
+        """A new empty sequence; returns its id."""
+    def remove_sequence(self, seq: int) -> None: ...
+    def sequences(self) -> list[int]:
+        """Live sequence ids, ascending."""
+    def length(self, layer: int, seq: int) -> int: ...
+    def append(self, layer: int, seq: int, k: _Floats, v: _Floats) -> None:
+        """Append tokens: k, v of shape (n_tokens, n_kv_heads, head_dim) or (n_kv_heads, head_dim)."""
+    def attend(
+        self,
+        layer: int,
+        seq: int,
+        q: _Floats,
+        q_pos0: Optional[int] = None,
+        scale: Optional[float] = None,
+        window: int = 0,
+        softcap: float = 0.0,
+        reference: bool = False,
+    ) -> npt.NDArray[np.float32]:
+        """Causal attention; q (n_q, n_heads, head_dim) or (n_heads, head_dim), output shaped like q.
+        Queries default to the sequence's last n_q positions; scale to 1/sqrt(head_dim)."""
+    def save(self, path: Union[str, "os.PathLike[str]"], overwrite: bool = False) -> None: ...
+    @staticmethod
+    def load(path: Union[str, "os.PathLike[str]"], threads: int = 1) -> "KvCache": ...
