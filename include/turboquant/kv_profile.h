@@ -73,7 +73,7 @@ struct CalibrationOptions {
                           // the sink store is counted per token at this length
   double ridge = 0.1;     // error metric A + ridge · tr(A)/d · I: directions calibration barely saw
   int min_bits = 1;       // no direction is dropped: the smallest estimates are the least reliable
-  int sink_tokens = 4;    // leading positions kept exact (KvCacheConfig::sink_tokens)
+  int sink_tokens = 1;    // leading positions kept exact (KvCacheConfig::sink_tokens)
   int granule = 4;        // group sizes are multiples of this
   uint64_t seed = 0;      // the group rotations
 };

@@ -19,7 +19,9 @@ std::string default_profile_path(const std::string& model_path, uint64_t model_h
 KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path, const std::string& profile_path,
                                     const std::function<void(const std::string&)>& log = {});
 
-// Measures a fresh profile of `model` on the built-in calibration text.
-KvProfile calibrate_profile(Model& model, const std::string& model_path);
+// Measures a fresh profile of `model` on the built-in calibration text: the statistics,
+// then each layer's K and V sensitivity (2 × n_layers forward passes over the text).
+KvProfile calibrate_profile(Model& model, const std::string& model_path,
+                            const std::function<void(const std::string&)>& log = {});
 
 }  // namespace tq

@@ -136,61 +136,116 @@ Eigenbasis whiten_and_diagonalize(const Matrix& a_in, const Matrix& c, int d, do
   return e;
 }
 
-// Best layout of `lambda` (descending) in at most `budget` bytes. Returns the groups and
-// the expected error Σ_g D(w_g) Σ_{i∈g} λ_i.
-std::vector<QuantGroup> best_layout(const std::vector<double>& lambda, size_t budget, int granule, int min_bits,
-                                    double* error) {
-  const int d = static_cast<int>(lambda.size());
-  const int n = d / granule;
-  std::vector<double> pre(n + 1, 0);
-  for (int k = 0; k < n; ++k) {
-    pre[k + 1] = pre[k];
-    for (int i = 0; i < granule; ++i) pre[k + 1] += lambda[k * granule + i];
-  }
-  const int B = static_cast<int>(budget);
-  const double inf = std::numeric_limits<double>::infinity();
-  std::vector<double> f(static_cast<size_t>(n + 1) * (B + 1), inf);
-  struct Step { int from, bytes, bits; };
-  std::vector<Step> how(f.size(), Step{-1, 0, 0});
-  auto at = [&](int i, int b) -> size_t { return static_cast<size_t>(i) * (B + 1) + b; };
-  for (int b = 0; b <= B; ++b) f[at(0, b)] = 0;
-  for (int i = 0; i < n; ++i)
-    for (int b = 0; b <= B; ++b) {
-      const double base = f[at(i, b)];
-      if (base == inf) continue;
-      for (int j = i + 1; j <= n; ++j) {
-        const double energy = pre[j] - pre[i];
-        const int size = (j - i) * granule;
-        for (int w = min_bits; w <= 8; ++w) {
-          const int cost = w == 0 ? 0 : 2 + (size * w + 7) / 8;
-          if (b + cost > B) break;
-          const double v = base + kDistortion[w] * energy;
-          if (v < f[at(j, b + cost)]) {
-            f[at(j, b + cost)] = v;
-            how[at(j, b + cost)] = {i, b, w};
+// Best layouts of `lambda` (descending) for every budget up to `max_bytes`, by dynamic
+// programming over granules: error(b) = min Σ_g D(w_g) Σ_{i∈g} λ_i within b bytes.
+class LayoutTable {
+ public:
+  LayoutTable(const std::vector<double>& lambda, int max_bytes, int granule, int min_bits)
+      : n_(static_cast<int>(lambda.size()) / granule), B_(max_bytes), granule_(granule),
+        f_(static_cast<size_t>(n_ + 1) * (B_ + 1), kInf), how_(f_.size()) {
+    std::vector<double> pre(n_ + 1, 0);
+    for (int k = 0; k < n_; ++k) {
+      pre[k + 1] = pre[k];
+      for (int i = 0; i < granule; ++i) pre[k + 1] += lambda[k * granule + i];
+    }
+    f_[at(0, 0)] = 0;
+    for (int i = 0; i < n_; ++i)
+      for (int b = 0; b <= B_; ++b) {
+        const double base = f_[at(i, b)];
+        if (base == kInf) continue;
+        for (int j = i + 1; j <= n_; ++j) {
+          const double energy = pre[j] - pre[i];
+          const int size = (j - i) * granule;
+          for (int w = min_bits; w <= 8; ++w) {
+            const int cost = w == 0 ? 0 : 2 + (size * w + 7) / 8;
+            if (b + cost > B_) break;
+            const double v = base + kDistortion[w] * energy;
+            if (v < f_[at(j, b + cost)]) {
+              f_[at(j, b + cost)] = v;
+              how_[at(j, b + cost)] = {i, b, w};
+            }
           }
         }
       }
+    best_.assign(B_ + 1, -1);  // best exact byte count <= b
+    for (int b = 0; b <= B_; ++b) {
+      best_[b] = b > 0 ? best_[b - 1] : -1;
+      if (f_[at(n_, b)] < kInf && (best_[b] < 0 || f_[at(n_, b)] < f_[at(n_, best_[b])])) best_[b] = b;
     }
-  int best_b = 0;
-  for (int b = 0; b <= B; ++b)
-    if (f[at(n, b)] < f[at(n, best_b)]) best_b = b;
-  if (error) *error = f[at(n, best_b)];
-  std::vector<QuantGroup> groups;
-  for (int i = n, b = best_b; i > 0;) {
-    const Step s = how[at(i, b)];
-    groups.push_back({(i - s.from) * granule, s.bits});
-    i = s.from;
-    b = s.bytes;
   }
-  std::reverse(groups.begin(), groups.end());
-  // Neighbours of equal width become one group (one norm instead of two).
-  std::vector<QuantGroup> merged;
-  for (const QuantGroup& g : groups) {
-    if (!merged.empty() && merged.back().bits == g.bits && g.bits == 0) merged.back().size += g.size;
-    else merged.push_back(g);
+  int max_bytes() const { return B_; }
+  bool feasible(int b) const { return b >= 0 && b <= B_ && best_[b] >= 0; }
+  double error(int b) const { return feasible(b) ? f_[at(n_, best_[b])] : kInf; }
+  std::vector<QuantGroup> layout(int b) const {
+    std::vector<QuantGroup> groups;
+    for (int i = n_, bb = best_[b]; i > 0;) {
+      const Step s = how_[at(i, bb)];
+      groups.push_back({(i - s.from) * granule_, s.bits});
+      i = s.from;
+      bb = s.bytes;
+    }
+    std::reverse(groups.begin(), groups.end());
+    std::vector<QuantGroup> merged;  // neighbouring dropped runs become one
+    for (const QuantGroup& g : groups) {
+      if (!merged.empty() && merged.back().bits == 0 && g.bits == 0) merged.back().size += g.size;
+      else merged.push_back(g);
+    }
+    return merged;
   }
-  return merged;
+
+ private:
+  static constexpr double kInf = std::numeric_limits<double>::infinity();
+  struct Step {
+    int from = -1, bytes = 0, bits = 0;
+  };
+  size_t at(int i, int b) const { return static_cast<size_t>(i) * (B_ + 1) + b; }
+  int n_, B_, granule_;
+  std::vector<double> f_;
+  std::vector<Step> how_;
+  std::vector<int> best_;
+};
+
+// Bytes per (layer, side) under one total: equal shares, or, with measured sensitivities
+// η, the greedy descent of Σ η · error(b) / signal over the tables (largest error drop per
+// byte first, looking a few bytes ahead past flat steps), capped near twice the share.
+std::vector<int> allocate(const std::vector<LayoutTable>& tables, const std::vector<double>& weight, long long total) {
+  const size_t n = tables.size();
+  const int share = static_cast<int>(total / static_cast<long long>(n));
+  std::vector<int> bytes(n, share);
+  for (size_t i = 0; i < static_cast<size_t>(total % static_cast<long long>(n)); ++i) ++bytes[i];  // the remainder, one each
+  bool weighted = false;
+  for (double w : weight) weighted |= w > 0;
+  if (!weighted) return bytes;
+  long long left = total;
+  for (size_t i = 0; i < n; ++i) {
+    int b = 0;
+    while (!tables[i].feasible(b)) ++b;  // the smallest layout (min_bits everywhere)
+    bytes[i] = b;
+    left -= b;
+  }
+  if (left < 0) return allocate(tables, std::vector<double>(n, 0.0), total);
+  constexpr int kLookahead = 24;
+  for (;;) {
+    double best_gain = 0;
+    size_t best_i = n;
+    int best_to = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double e0 = weight[i] * tables[i].error(bytes[i]);
+      for (int to = bytes[i] + 1; to <= std::min(bytes[i] + kLookahead, tables[i].max_bytes()); ++to) {
+        if (to - bytes[i] > left) break;
+        const double gain = (e0 - weight[i] * tables[i].error(to)) / (to - bytes[i]);
+        if (gain > best_gain) {
+          best_gain = gain;
+          best_i = i;
+          best_to = to;
+        }
+      }
+    }
+    if (best_i == n) break;
+    left -= best_to - bytes[best_i];
+    bytes[best_i] = best_to;
+  }
+  return bytes;
 }
 
 std::shared_ptr<const AffineMap> make_map(const Eigenbasis& e, const std::vector<double>& mu,
@@ -261,18 +316,31 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
   // is spread over the context, and the records get what is left of the budget.
   const int sinks = std::min(opt.sink_tokens, opt.context);
   const double record_bits = preset.budget_bits - 32.0 * sinks / opt.context;
-  const size_t budget = static_cast<size_t>(std::max(0.0, std::floor(record_bits * d / 8.0)));
+  // Whole bytes per record, but the fraction is not lost: the total over all layers and
+  // sides is what the allocation shares out.
+  const double bytes_per_side = std::max(0.0, record_bits * d / 8.0);
+  const long long total = static_cast<long long>(std::floor(bytes_per_side * 2 * profile.n_layers));
   CalibratedCodecs out;
   out.preset = &preset;
   out.sink_tokens = sinks;
   out.k.resize(profile.n_layers);
   out.v.resize(profile.n_layers);
-  for (int l = 0; l < profile.n_layers; ++l) {
+
+  // Per (layer, side): each head's whitened eigenbasis, the layer's mean spectrum and its
+  // table of best layouts; index = layer * 2 + side.
+  struct SideModel {
+    std::vector<Eigenbasis> bases;
+    std::vector<std::vector<double>> means;
+    std::vector<double> lambda;
+    double signal = 0;
+  };
+  const int L = profile.n_layers;
+  std::vector<SideModel> models(2 * static_cast<size_t>(L));
+  for (int l = 0; l < L; ++l) {
     const std::vector<Unit> units = rope_units(profile, l);
     for (int side = 0; side < 2; ++side) {
-      std::vector<Eigenbasis> bases;
-      std::vector<std::vector<double>> means;
-      std::vector<double> mean_lambda(d, 0);
+      SideModel& m = models[2 * l + side];
+      m.lambda.assign(d, 0);
       for (int h = 0; h < H; ++h) {
         const KvProfile::Head& st = profile.head(l, h);
         Matrix a, c;
@@ -286,21 +354,37 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
           mu = st.v_mean;
           c = centred(st.vv, mu, d);
         }
-        bases.push_back(whiten_and_diagonalize(a, c, d, opt.ridge));
-        means.push_back(std::move(mu));
-        for (int i = 0; i < d; ++i) mean_lambda[i] += bases.back().lambda[i] / H;
+        m.bases.push_back(whiten_and_diagonalize(a, c, d, opt.ridge));
+        m.means.push_back(std::move(mu));
+        for (int i = 0; i < d; ++i) m.lambda[i] += m.bases.back().lambda[i] / H;
       }
+      for (double x : m.lambda) m.signal += x;
+    }
+  }
+  const bool measured = !profile.k_sensitivity.empty() && !profile.v_sensitivity.empty();
+  const int share = static_cast<int>(total / (2 * L));
+  std::vector<LayoutTable> tables;
+  std::vector<double> weight;
+  for (int i = 0; i < 2 * L; ++i) {
+    tables.emplace_back(models[i].lambda, measured ? 2 * share + 1 : share + 1, opt.granule, opt.min_bits);
+    const double eta = measured ? (i % 2 == 0 ? profile.k_sensitivity : profile.v_sensitivity)[i / 2] : 0.0;
+    weight.push_back(models[i].signal > 0 ? eta / models[i].signal : 0.0);
+  }
+  const std::vector<int> bytes = allocate(tables, weight, total);
+  for (int l = 0; l < L; ++l)
+    for (int side = 0; side < 2; ++side) {
+      const int i = 2 * l + side;
       CalibratedSide& s = side == 0 ? out.k[l] : out.v[l];
-      double err = 0, total = 0;
-      s.groups = best_layout(mean_lambda, budget, opt.granule, opt.min_bits, &err);
-      for (double x : mean_lambda) total += x;
-      s.predicted = total > 0 ? err / total : 0;
+      if (!tables[i].feasible(bytes[i]))
+        throw Error("build_calibrated: " + std::string(preset.name) + " leaves " + std::to_string(bytes[i]) +
+                    " bytes per vector at head_dim " + std::to_string(d) + ", below the smallest layout");
+      s.groups = tables[i].layout(bytes[i]);
+      s.predicted = models[i].signal > 0 ? tables[i].error(bytes[i]) / models[i].signal : 0;
       for (int h = 0; h < H; ++h)
-        s.maps.push_back(make_map(bases[h], means[h], s.groups, d,
+        s.maps.push_back(make_map(models[i].bases[h], models[i].means[h], s.groups, d,
                                   derive_seed(opt.seed, static_cast<uint64_t>(l) * 65536u + h * 2u + side)));
       out.bytes_per_token += static_cast<size_t>(H) * GroupedMseQuantizer::layout_bytes(s.groups);
     }
-  }
   return out;
 }
 

@@ -1,0 +1,116 @@
+#include "turboquant/kv_profile_store.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "turboquant/error.h"
+#include "turboquant/eval_metrics.h"
+#include "turboquant/model.h"
+
+namespace tq {
+
+std::string default_profile_path(const std::string& model_path, uint64_t model_hash) {
+  std::string dir;
+  if (const char* d = std::getenv("TQ_PROFILE_DIR"); d && *d) dir = d;
+  else if (const char* h = std::getenv("HOME"); h && *h) dir = std::string(h) + "/.cache/turboquant/profiles";
+  else dir = ".";
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(model_hash));
+  return dir + "/" + std::filesystem::path(model_path).filename().string() + "." + hex + ".tqprof";
+}
+
+namespace {
+
+// KL on the calibration text when only one layer's K or V is compressed by the probe preset,
+// per unit of the error its layout predicts: how much a unit of that error costs in the
+// model's output. Two forward passes' worth of work per layer.
+void measure_sensitivity(Model& model, KvProfile& p, const std::vector<int32_t>& tokens,
+                         const std::function<void(const std::string&)>& log) {
+  const ModelConfig& c = model.config();
+  const int n = static_cast<int>(tokens.size());
+  CalibrationOptions opt;
+  opt.context = n;
+  const CodecSpec& probe = *find_preset("tq3");
+  auto codecs = std::make_shared<CalibratedCodecs>(build_calibrated(p, probe, opt));
+  auto run = [&](const std::map<int, std::pair<std::string, std::string>>& layers, std::vector<float>& logits) {
+    KvCacheConfig cfg = model.cache_config("f16", "f16", n);
+    cfg.layer_codecs = layers;
+    cfg.calibrated = codecs;
+    cfg.sink_tokens = codecs->sink_tokens;
+    KvCache cache(cfg);
+    const int seq = cache.add_sequence();
+    logits.resize(static_cast<size_t>(n) * c.vocab);
+    model.forward(tokens.data(), n, cache, seq, logits.data(), true);
+  };
+  std::vector<float> ref, test;
+  run({}, ref);
+  p.k_sensitivity.assign(c.n_layers, 0);
+  p.v_sensitivity.assign(c.n_layers, 0);
+  for (int l = 0; l < c.n_layers; ++l) {
+    for (int side = 0; side < 2; ++side) {
+      run({{l, side == 0 ? std::make_pair(std::string("tq3"), std::string("f16"))
+                         : std::make_pair(std::string("f16"), std::string("tq3"))}},
+          test);
+      double kl = 0;
+      for (int t = 1; t < n; ++t)  // position 0 sees only itself
+        kl += kl_divergence(ref.data() + static_cast<size_t>(t) * c.vocab, test.data() + static_cast<size_t>(t) * c.vocab,
+                            c.vocab);
+      kl /= (n - 1);
+      const double predicted = (side == 0 ? codecs->k : codecs->v)[l].predicted;
+      (side == 0 ? p.k_sensitivity : p.v_sensitivity)[l] = predicted > 0 ? std::max(kl, 0.0) / predicted : 0;
+    }
+    if (log) log("sensitivity: layer " + std::to_string(l + 1) + "/" + std::to_string(c.n_layers));
+  }
+}
+
+}  // namespace
+
+KvProfile calibrate_profile(Model& model, const std::string& model_path,
+                            const std::function<void(const std::string&)>& log) {
+  const Tokenizer& tok = model.tokenizer();
+  const std::vector<int32_t> tokens = tok.encode(calibration_text(), tok.add_bos_default());
+  // The forward passes run with the model's keys as they are: no Q/K balance.
+  QkBalance balance = model.qk_balance();
+  model.set_qk_balance(QkBalance());
+  try {
+    KvProfile p = model.measure_kv_profile(tokens);
+    p.model_hash = model_file_hash(model_path);
+    measure_sensitivity(model, p, tokens, log);
+    model.set_qk_balance(std::move(balance));
+    return p;
+  } catch (...) {
+    model.set_qk_balance(std::move(balance));
+    throw;
+  }
+}
+
+KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path, const std::string& profile_path,
+                                    const std::function<void(const std::string&)>& log) {
+  auto say = [&](const std::string& s) { if (log) log(s); };
+  const uint64_t hash = model_file_hash(model_path);
+  const std::string path = profile_path.empty() ? default_profile_path(model_path, hash) : profile_path;
+  if (std::filesystem::exists(path)) {
+    KvProfile p = load_profile(path);
+    if (p.model_hash == hash) {
+      say("calibration profile: " + path);
+      return p;
+    }
+    if (!profile_path.empty())
+      throw Error("calibration profile '" + path + "' was measured on another model file (hash differs); "
+                  "run `tq calibrate` for this model or drop --profile");
+    say("calibration profile " + path + " is stale (model file changed): measuring again");
+  }
+  say("calibration profile: measuring on the built-in text (once per model) ...");
+  KvProfile p = calibrate_profile(model, model_path, log);
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  save_profile(p, path);
+  say("calibration profile: saved " + path + " (" + std::to_string(p.tokens) + " tokens)");
+  return p;
+}
+
+}  // namespace tq

@@ -1,0 +1,147 @@
+// build_calibrated for every preset on random profiles (d = 16 and 64): layouts fit the
+// budget less the sink share, cover d, maps invert (|P·P⁻¹ − I| <= 1e-4 entrywise),
+// bits_per_value() within budget, and a larger budget never predicts more error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "calib_test_util.h"
+#include "turboquant/codec.h"
+#include "turboquant/error.h"
+#include "turboquant/kv_profile.h"
+#include "turboquant/quantizers.h"
+
+namespace tq {
+namespace {
+
+struct Shape {
+  int layers, heads, kv_heads, dim;
+};
+
+class BuildCalibrated : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(BuildCalibrated, EveryPresetFitsItsBudget) {
+  const Shape s = GetParam();
+  const KvProfile prof = test::random_profile(31 + s.dim, s.layers, s.heads, s.kv_heads, s.dim);
+  const CalibrationOptions opt;  // context 2048, 4 sinks
+  std::vector<const CodecSpec*> presets;
+  for (const CodecSpec& p : preset_table()) presets.push_back(&p);
+  ASSERT_GE(presets.size(), 2u);
+  std::sort(presets.begin(), presets.end(), [](auto* a, auto* b) { return a->budget_bits < b->budget_bits; });
+  std::vector<CalibratedCodecs> built;
+  for (const CodecSpec* preset : presets) {
+    SCOPED_TRACE(std::string(preset->name) + " d=" + std::to_string(s.dim));
+    const CalibratedCodecs cc = build_calibrated(prof, *preset, opt);
+    EXPECT_EQ(cc.preset, preset);
+    EXPECT_EQ(cc.sink_tokens, opt.sink_tokens);
+    const double record_budget = preset->budget_bits - 32.0 * opt.sink_tokens / opt.context;
+    ASSERT_EQ(cc.k.size(), static_cast<size_t>(s.layers));
+    ASSERT_EQ(cc.v.size(), static_cast<size_t>(s.layers));
+    size_t bytes = 0;
+    for (int l = 0; l < s.layers; ++l)
+      for (const CalibratedSide* side : {&cc.k[l], &cc.v[l]}) {
+        int covered = 0;
+        for (const QuantGroup& g : side->groups) {
+          covered += g.size;
+          EXPECT_EQ(g.size % opt.granule, 0);
+          EXPECT_GE(g.bits, opt.min_bits);
+          EXPECT_LE(g.bits, 8);
+        }
+        EXPECT_EQ(covered, s.dim);
+        const size_t lb = GroupedMseQuantizer::layout_bytes(side->groups);
+        EXPECT_LE(8.0 * lb / s.dim, record_budget + 1e-12) << "layer " << l;
+        EXPECT_GE(side->predicted, 0.0);
+        EXPECT_LE(side->predicted, 1.0);
+        ASSERT_EQ(side->maps.size(), static_cast<size_t>(s.kv_heads));
+        for (const auto& m : side->maps) {
+          ASSERT_EQ(m->dim, s.dim);
+          EXPECT_LT(test::map_identity_error(*m), 1e-4) << "layer " << l;
+          const Codec c = Codec::make_calibrated(*preset, m, side->groups);
+          EXPECT_EQ(c.record_bytes(), lb);
+        }
+        bytes += static_cast<size_t>(s.kv_heads) * lb;
+      }
+    EXPECT_EQ(cc.bytes_per_token, bytes);
+    EXPECT_LE(cc.bits_per_value(), preset->budget_bits);
+    EXPECT_GT(cc.bits_per_value(), 0.0);
+    built.push_back(cc);
+  }
+  for (size_t i = 1; i < built.size(); ++i)
+    for (int l = 0; l < s.layers; ++l) {
+      EXPECT_LE(built[i].k[l].predicted, built[i - 1].k[l].predicted + 1e-12)
+          << presets[i]->name << " vs " << presets[i - 1]->name << " K layer " << l;
+      EXPECT_LE(built[i].v[l].predicted, built[i - 1].v[l].predicted + 1e-12)
+          << presets[i]->name << " vs " << presets[i - 1]->name << " V layer " << l;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BuildCalibrated, ::testing::Values(Shape{2, 4, 2, 16}, Shape{1, 4, 2, 64}),
+                         [](const auto& info) { return "d" + std::to_string(info.param.dim); });
+
+TEST(BuildCalibratedOptions, SinkShareAndErrors) {
+  const KvProfile prof = test::random_profile(5, 2, 4, 2, 16);
+  const CodecSpec& tq3 = *find_preset("tq3");
+  // A short context with many sinks takes bits from the records: 32 sinks over 1024
+  // positions cost 32·32/1024 = 1 bit/value, leaving tq3 2 bits/value (4 bytes at d = 16).
+  CalibrationOptions opt;
+  opt.context = 1024;
+  opt.sink_tokens = 0;
+  const CalibratedCodecs none = build_calibrated(prof, tq3, opt);
+  opt.sink_tokens = 32;
+  const CalibratedCodecs many = build_calibrated(prof, tq3, opt);
+  EXPECT_EQ(none.sink_tokens, 0);
+  EXPECT_EQ(many.sink_tokens, 32);
+  EXPECT_LT(many.bytes_per_token, none.bytes_per_token);
+  for (int l = 0; l < 2; ++l)
+    for (const CalibratedSide* side : {&many.k[l], &many.v[l]})
+      EXPECT_LE(8.0 * GroupedMseQuantizer::layout_bytes(side->groups) / 16, 2.0 + 1e-12);
+  // Sinks filling the whole context cost 32 bits/value: no preset fits.
+  opt.context = 2;
+  opt.sink_tokens = 4;
+  EXPECT_THROW(build_calibrated(prof, *find_preset("tq4"), opt), Error);
+  EXPECT_THROW(build_calibrated(prof, *find_codec("turbo3")), Error);
+  CalibrationOptions bad;
+  bad.granule = 5;
+  EXPECT_THROW(build_calibrated(prof, tq3, bad), Error);
+  bad = {};
+  bad.context = 0;
+  EXPECT_THROW(build_calibrated(prof, tq3, bad), Error);
+  KvProfile broken = prof;
+  broken.rope_partner[0] = 3;
+  EXPECT_THROW(build_calibrated(broken, tq3), Error);
+}
+
+// A budget that cannot hold even min_bits everywhere (64 sinks over 1024 positions leave
+// tq3 1 bit/value = 2 bytes at d = 16, the smallest layout takes 2 + 2) must be reported
+// as a tq::Error, not returned as a layout that does not cover head_dim.
+TEST(BuildCalibratedOptions, InfeasibleBudgetIsAnErrorNotABadLayout) {
+  const KvProfile prof = test::random_profile(5, 1, 4, 2, 16);
+  CalibrationOptions opt;
+  opt.context = 1024;
+  opt.sink_tokens = 64;
+  try {
+    const CalibratedCodecs cc = build_calibrated(prof, *find_preset("tq3"), opt);
+    for (const CalibratedSide* side : {&cc.k[0], &cc.v[0]}) {
+      int covered = 0;
+      for (const QuantGroup& g : side->groups) covered += g.size;
+      EXPECT_EQ(covered, 16) << "groups of an infeasible budget";
+      EXPECT_NO_THROW(Codec::make_calibrated(*find_preset("tq3"), side->maps[0], side->groups));
+    }
+  } catch (const Error&) {
+    SUCCEED();
+  }
+}
+
+TEST(BuildCalibratedOptions, DeterministicForASeed) {
+  const KvProfile prof = test::random_profile(6, 1, 4, 2, 16);
+  const CodecSpec& tq4 = *find_preset("tq4");
+  const CalibratedCodecs a = build_calibrated(prof, tq4), b = build_calibrated(prof, tq4);
+  ASSERT_EQ(a.k[0].maps.size(), b.k[0].maps.size());
+  EXPECT_EQ(a.k[0].maps[1]->p, b.k[0].maps[1]->p);
+  EXPECT_EQ(a.v[0].maps[0]->p_inv, b.v[0].maps[0]->p_inv);
+  EXPECT_EQ(a.k[0].predicted, b.k[0].predicted);
+}
+
+}  // namespace
+}  // namespace tq
