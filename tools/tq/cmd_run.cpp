@@ -33,6 +33,8 @@ constexpr const char* kUsage =
     "  --top-k K         sample among the K most likely tokens (default 40)\n"
     "  --seed S          sampling seed (default 1)\n"
     "  --threads T       threads (default: all cores)\n"
+    "  --weights W       quantized (default: the file's own types, 8-bit activations in the\n"
+    "                    products, as llama.cpp) or f32 (dequantized at load, exact BLAS products)\n"
     "  --dump-logits F   write the next-token logits after the prompt to F (raw f32)\n"
     "  --dump-ids F      write the prompt ids (line 1) and generated ids (line 2) to F\n"
     "  Named models live in $TQ_MODEL_DIR or ~/.cache/turboquant/models (scripts/setup_models.sh).\n";
@@ -70,10 +72,16 @@ class Streamer {
 
 }  // namespace
 
+WeightFormat parse_weight_format(const std::string& s) {
+  if (s == "quantized") return WeightFormat::quantized;
+  if (s == "f32") return WeightFormat::f32;
+  throw Error("--weights must be quantized or f32, got '" + s + "'");
+}
+
 int cmd_run(int argc, char** argv) {
   Args args(argc, argv, {"help", "chat"},
             {"model", "prompt", "prompt-file", "k-codec", "v-codec", "codec", "n", "temp", "top-k", "seed", "threads", "dump-logits",
-             "dump-ids", "qk-balance"});
+             "dump-ids", "qk-balance", "weights"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -98,7 +106,7 @@ int cmd_run(int argc, char** argv) {
 
   const std::string path = resolve_model_path(args.get("model"));
   const auto t_load = Clock::now();
-  auto model = Model::load(path, args.get_int("threads", 0));
+  auto model = Model::load(path, args.get_int("threads", 0), parse_weight_format(args.get("weights", "quantized")));
   const ModelConfig& c = model->config();
   const Tokenizer& tok = model->tokenizer();
   const int balance_tokens = args.get_on_off("qk-balance", k_codec != "f16") ? model->enable_qk_balance() : 0;

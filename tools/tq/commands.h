@@ -1,6 +1,13 @@
 #pragma once
 // Every tq subcommand: one function in its own cmd_*.cpp, one row in kCommands (main.cpp).
+#include <string>
+
+#include "turboquant/model.h"
+
 namespace tq::cli {
+
+// --weights quantized|f32 (tq run, tq bench model); tq::Error otherwise.
+WeightFormat parse_weight_format(const std::string& s);
 
 int cmd_synth(int argc, char** argv);
 int cmd_codecs(int argc, char** argv);
