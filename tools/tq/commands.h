@@ -12,6 +12,7 @@ WeightFormat parse_weight_format(const std::string& s);
 int cmd_synth(int argc, char** argv);
 int cmd_codecs(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_bench_model(int argc, char** argv);  // tq bench model (cmd_bench_model.cpp)
 int cmd_inspect(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
