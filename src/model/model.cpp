@@ -111,9 +111,10 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
     for (int il = 0; il < c.n_layers; ++il) {
       const LayerWeights& L = W.layers[il];
       model::rms_norm_to(ws.x.data(), ws.h.data(), m, c.dim, L.attn_norm.data(), c.norm_eps);
-      model::qmatmul(ws.h.data(), m, L.wq, or_null(L.bq), ws.q.data(), pool_.get());
-      model::qmatmul(ws.h.data(), m, L.wk, or_null(L.bk), ws.k.data(), pool_.get());
-      model::qmatmul(ws.h.data(), m, L.wv, or_null(L.bv), ws.v.data(), pool_.get());
+      const model::QProduct qkv[] = {{&L.wq, or_null(L.bq), ws.q.data()},
+                                     {&L.wk, or_null(L.bk), ws.k.data()},
+                                     {&L.wv, or_null(L.bv), ws.v.data()}};
+      model::qmatmul_many(ws.h.data(), m, qkv, 3, pool_.get());
       if (c.qk_norm) {
         model::rms_norm(ws.q.data(), m * c.n_heads, c.head_dim, L.q_norm.data(), c.norm_eps);
         model::rms_norm(ws.k.data(), m * c.n_kv_heads, c.head_dim, L.k_norm.data(), c.norm_eps);
@@ -132,8 +133,8 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
       for (size_t i = 0; i < ws.x.size(); ++i) ws.x[i] += ws.o[i];
 
       model::rms_norm_to(ws.x.data(), ws.h.data(), m, c.dim, L.ffn_norm.data(), c.norm_eps);
-      model::qmatmul(ws.h.data(), m, L.w_gate, nullptr, ws.gate.data(), pool_.get());
-      model::qmatmul(ws.h.data(), m, L.w_up, nullptr, ws.up.data(), pool_.get());
+      const model::QProduct gate_up[] = {{&L.w_gate, nullptr, ws.gate.data()}, {&L.w_up, nullptr, ws.up.data()}};
+      model::qmatmul_many(ws.h.data(), m, gate_up, 2, pool_.get());
       const size_t ffn_count = static_cast<size_t>(m) * c.ffn_dim;
       if (c.gelu) {
         model::geglu(ws.gate.data(), ws.up.data(), ffn_count);

@@ -108,6 +108,14 @@ void rows_by_dequant(const float* x, int n, const QMatrix& w, int r0, int r1, fl
   }
 }
 
+void add_bias(const QProduct& p, int n) {
+  if (!p.bias) return;
+  for (int t = 0; t < n; ++t) {
+    float* row = p.y + static_cast<size_t>(t) * p.w->rows;
+    for (int j = 0; j < p.w->rows; ++j) row[j] += p.bias[j];
+  }
+}
+
 }  // namespace
 
 const char* qpath_name(QPath p) {
@@ -143,51 +151,83 @@ void check_qmatmul_supported(const QMatrix& w) {
 }
 
 void qmatmul(const float* x, int n, const QMatrix& w, const float* bias, float* y, ThreadPool* pool, QPath path) {
-  if (w.type == GgmlType::F32) {
-    matmul(x, n, w.cols, w.f32(), w.rows, bias, y, pool);
+  const QProduct one{&w, bias, y};
+  qmatmul_many(x, n, &one, 1, pool, path);
+}
+
+void qmatmul_many(const float* x, int n, const QProduct* products, int count, ThreadPool* pool, QPath path) {
+  const int threads = pool ? pool->size() : 1;
+  // BLAS (F32 weights) and the dequantized-tile prefill run one product at a time.
+  bool integer = n < kDequantTokens;
+  for (int i = 0; i < count; ++i) {
+    check_qmatmul_supported(*products[i].w);
+    if (products[i].w->type == GgmlType::F32) integer = false;
+  }
+  if (!integer) {
+    for (int i = 0; i < count; ++i) {
+      const QMatrix& w = *products[i].w;
+      if (w.type == GgmlType::F32) {
+        matmul(x, n, w.cols, w.f32(), w.rows, products[i].bias, products[i].y, pool);
+        continue;
+      }
+      const int tasks = std::max(1, std::min(w.rows / 16, threads));
+      const int per = (w.rows + tasks - 1) / tasks;
+      auto run = [&](int task) {
+        const int r0 = task * per, r1 = std::min(w.rows, r0 + per);
+        if (r0 < r1) rows_by_dequant(x, n, w, r0, r1, products[i].y);
+      };
+      if (tasks > 1) {
+        pool->parallel_for(tasks, run);
+      } else {
+        run(0);
+      }
+      add_bias(products[i], n);
+    }
     return;
   }
-  check_qmatmul_supported(w);
-  const TypeKernel& k = *find_kernel(w.type);
-  const RowDot dot = dots(path).*k.fn;
-  const bool dequant = n >= kDequantTokens;
 
-  // Activations converted once for all row slices.
-  const size_t xb = act_row_bytes(k.act, w.cols);
-  thread_local std::vector<uint8_t> xq;
-  if (!dequant) {
-    xq.resize(xb * n);
-    for (int t = 0; t < n; ++t) convert_row(k.act, x + static_cast<size_t>(t) * w.cols, w.cols, xq.data() + xb * t);
-  }
-  const uint8_t* xqp = xq.data();
-
-  // Slices of >= 16 rows, a few per thread so a core slowed by other work gets fewer.
-  const int threads = pool ? pool->size() : 1;
-  const int tasks = std::max(1, std::min(w.rows / 16, threads > 1 ? 4 * threads : 1));
-  const int per = (w.rows + tasks - 1) / tasks;
-  auto run = [&](int task) {
-    const int r0 = task * per, r1 = std::min(w.rows, r0 + per);
-    if (r0 >= r1) return;
-    if (dequant) {
-      rows_by_dequant(x, n, w, r0, r1, y);
-      return;
+  // Activations converted once per kind (q8, q8K, f32) for all products and row slices.
+  thread_local std::vector<uint8_t> xq[3];
+  bool converted[3] = {false, false, false};
+  struct Slice {
+    const QProduct* p;
+    RowDot dot;
+    const uint8_t* xq;
+    size_t xb;
+    int r0, r1;
+  };
+  std::vector<Slice> slices;
+  for (int i = 0; i < count; ++i) {
+    const QMatrix& w = *products[i].w;
+    const TypeKernel& k = *find_kernel(w.type);
+    const int a = static_cast<int>(k.act);
+    const size_t xb = act_row_bytes(k.act, w.cols);
+    if (!converted[a]) {
+      xq[a].resize(xb * n);
+      for (int t = 0; t < n; ++t) convert_row(k.act, x + static_cast<size_t>(t) * w.cols, w.cols, xq[a].data() + xb * t);
+      converted[a] = true;
     }
-    for (int r = r0; r < r1; ++r) {
+    // Slices of >= 16 rows, a few per thread so a core slowed by other work gets fewer.
+    const int tasks = std::max(1, std::min(w.rows / 16, threads > 1 ? 4 * threads : 1));
+    const int per = (w.rows + tasks - 1) / tasks;
+    for (int r0 = 0; r0 < w.rows; r0 += per) {
+      slices.push_back({&products[i], dots(path).*k.fn, xq[a].data(), xb, r0, std::min(w.rows, r0 + per)});
+    }
+  }
+  auto run = [&](int task) {
+    const Slice& sl = slices[task];
+    const QMatrix& w = *sl.p->w;
+    for (int r = sl.r0; r < sl.r1; ++r) {
       const uint8_t* wr = w.bytes() + static_cast<size_t>(r) * w.row_bytes;
-      for (int t = 0; t < n; ++t) y[static_cast<size_t>(t) * w.rows + r] = dot(wr, xqp + xb * t, w.cols);
+      for (int t = 0; t < n; ++t) sl.p->y[static_cast<size_t>(t) * w.rows + r] = sl.dot(wr, sl.xq + sl.xb * t, w.cols);
     }
   };
-  if (tasks > 1) {
-    pool->parallel_for(tasks, run);
+  if (pool && slices.size() > 1) {
+    pool->parallel_for(static_cast<int>(slices.size()), run);
   } else {
-    run(0);
+    for (size_t i = 0; i < slices.size(); ++i) run(static_cast<int>(i));
   }
-  if (bias) {
-    for (int t = 0; t < n; ++t) {
-      float* row = y + static_cast<size_t>(t) * w.rows;
-      for (int j = 0; j < w.rows; ++j) row[j] += bias[j];
-    }
-  }
+  for (int i = 0; i < count; ++i) add_bias(products[i], n);
 }
 
 void qmatrix_row(const QMatrix& w, int r, float* out) {

@@ -53,6 +53,16 @@ void check_qmatmul_supported(const QMatrix& w);
 void qmatmul(const float* x, int n, const QMatrix& w, const float* bias, float* y, ThreadPool* pool = nullptr,
              QPath path = QPath::best);
 
+// Several products of the same x (Q, K and V; gate and up): one pass over the thread pool
+// for all of them, the activations converted once. Every w has the same cols.
+struct QProduct {
+  const QMatrix* w;
+  const float* bias;  // may be null
+  float* y;           // [n][w->rows]
+};
+void qmatmul_many(const float* x, int n, const QProduct* products, int count, ThreadPool* pool = nullptr,
+                  QPath path = QPath::best);
+
 // Row `r` of w as f32 (embedding lookup).
 void qmatrix_row(const QMatrix& w, int r, float* out);
 

@@ -188,6 +188,35 @@ std::string case_name(const ::testing::TestParamInfo<int>& info) {
 }
 INSTANTIATE_TEST_SUITE_P(Types, QMatmulType, ::testing::Range(0, 10), case_name);
 
+// Several products of one x in one pass (Q/K/V, gate/up), types mixed so the activations
+// are converted to q8 and q8K both: bit-identical to one qmatmul per product.
+TEST(QMatmul, ManyEqualsOneAtATime) {
+  Rng rng(300);
+  const int cols = 512;
+  const int type_index[] = {3, 4, 9};  // Q4_1, Q5_0, Q6_K
+  const int rows[] = {40, 24, 33};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<QMatrix> ms;
+  for (int i = 0; i < 3; ++i) bytes.push_back(random_weights(cases()[type_index[i]], rows[i], cols, rng));
+  for (int i = 0; i < 3; ++i) ms.push_back(view(cases()[type_index[i]], bytes[i], rows[i], cols));
+  std::vector<float> bias(40);
+  for (float& b : bias) b = static_cast<float>(rng.gaussian());
+  ThreadPool pool(2);
+  for (int n : {1, 3, 9}) {
+    const auto x = random_x(n * cols, rng);
+    std::vector<std::vector<float>> many(3), one(3);
+    for (int i = 0; i < 3; ++i) {
+      many[i].resize(static_cast<size_t>(n) * rows[i]);
+      one[i].resize(many[i].size());
+      qmatmul(x.data(), n, ms[i], i == 0 ? bias.data() : nullptr, one[i].data(), &pool);
+    }
+    const QProduct ps[] = {{&ms[0], bias.data(), many[0].data()}, {&ms[1], nullptr, many[1].data()},
+                           {&ms[2], nullptr, many[2].data()}};
+    qmatmul_many(x.data(), n, ps, 3, &pool);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(many[i], one[i]) << "product " << i << ", n " << n;
+  }
+}
+
 TEST(QMatmul, PathsReportAvailability) {
   EXPECT_TRUE(qpath_available(QPath::portable));
   EXPECT_TRUE(qpath_available(QPath::best));
