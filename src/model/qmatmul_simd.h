@@ -78,45 +78,65 @@ inline __m256i fifth_bits(const uint8_t* qh) {
 
 // The 32-element types: acc += (dw·dx)·Σ q·xq per block, plus a scalar offset term
 // (−8·dw·sx for Q4_0, −16·dw·sx for Q5_0, m·sx for Q4_1/Q5_1).
+// One block of dot_q4q5: acc += (dw·dx)·Σ q·xq, offset += the block's offset term.
+template <bool kVnni, typename Block, bool kFive, bool kAffine>
+inline void q4q5_block(const uint8_t* blk, const Q8Block& x, __m256& acc, float& offset) {
+  uint16_t d16;
+  std::memcpy(&d16, blk, 2);
+  const float dw = h2f(d16);
+  __m256i q = unpack_nibbles(blk + offsetof(Block, qs));
+  if constexpr (kFive) q = _mm256_or_si256(q, fifth_bits(blk + offsetof(Block, qh)));
+  const __m256i p = dot_u8s8<kVnni>(q, load256(x.qs));
+  acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x.d), _mm256_cvtepi32_ps(p), acc);
+  if constexpr (kAffine) {
+    uint16_t m16;
+    std::memcpy(&m16, blk + 2, 2);
+    offset += h2f(m16) * x.s;
+  } else {
+    offset -= (kFive ? 16.0f : 8.0f) * dw * x.s;
+  }
+}
+
+// The 32-element types: acc += (dw·dx)·Σ q·xq per block, plus a scalar offset term
+// (−8·dw·sx for Q4_0, −16·dw·sx for Q5_0, m·sx for Q4_1/Q5_1). Two blocks per step
+// into two accumulators, so consecutive blocks do not wait on each other's FMA.
 template <bool kVnni, typename Block, bool kFive, bool kAffine>
 float dot_q4q5(const uint8_t* w, const void* xv, int cols) {
   const auto* x = static_cast<const Q8Block*>(xv);
-  __m256 acc = _mm256_setzero_ps();
-  float offset = 0.0f;
-  for (int i = 0; i < cols / kQ8; ++i) {
-    const uint8_t* blk = w + i * sizeof(Block);
-    uint16_t d16;
-    std::memcpy(&d16, blk, 2);
-    const float dw = h2f(d16);
-    __m256i q = unpack_nibbles(blk + offsetof(Block, qs));
-    if constexpr (kFive) q = _mm256_or_si256(q, fifth_bits(blk + offsetof(Block, qh)));
-    const __m256i p = dot_u8s8<kVnni>(q, load256(x[i].qs));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[i].d), _mm256_cvtepi32_ps(p), acc);
-    if constexpr (kAffine) {
-      uint16_t m16;
-      std::memcpy(&m16, blk + 2, 2);
-      offset += h2f(m16) * x[i].s;
-    } else {
-      offset -= (kFive ? 16.0f : 8.0f) * dw * x[i].s;
-    }
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float off0 = 0.0f, off1 = 0.0f;
+  const int nb = cols / kQ8;
+  int i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    q4q5_block<kVnni, Block, kFive, kAffine>(w + i * sizeof(Block), x[i], acc0, off0);
+    q4q5_block<kVnni, Block, kFive, kAffine>(w + (i + 1) * sizeof(Block), x[i + 1], acc1, off1);
   }
-  return hsum(acc) + offset;
+  if (i < nb) q4q5_block<kVnni, Block, kFive, kAffine>(w + i * sizeof(Block), x[i], acc0, off0);
+  return hsum(_mm256_add_ps(acc0, acc1)) + (off0 + off1);
+}
+
+template <bool kVnni>
+inline void q8_0_block(const uint8_t* blk, const Q8Block& x, __m256& acc) {
+  uint16_t d16;
+  std::memcpy(&d16, blk, 2);
+  const __m256i wq = load256(blk + 2);
+  // |w| (128 for −128, read unsigned) times x with w's sign.
+  const __m256i p = dot_u8s8<kVnni>(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(load256(x.qs), wq));
+  acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(d16) * x.d), _mm256_cvtepi32_ps(p), acc);
 }
 
 template <bool kVnni>
 float dot_q8_0(const uint8_t* w, const void* xv, int cols) {
   const auto* x = static_cast<const Q8Block*>(xv);
-  __m256 acc = _mm256_setzero_ps();
-  for (int i = 0; i < cols / kQ8; ++i) {
-    const uint8_t* blk = w + i * sizeof(b::Q8_0);
-    uint16_t d16;
-    std::memcpy(&d16, blk, 2);
-    const __m256i wq = load256(blk + 2);
-    // |w| (128 for −128, read unsigned) times x with w's sign.
-    const __m256i p = dot_u8s8<kVnni>(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(load256(x[i].qs), wq));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(d16) * x[i].d), _mm256_cvtepi32_ps(p), acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int nb = cols / kQ8;
+  int i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    q8_0_block<kVnni>(w + i * sizeof(b::Q8_0), x[i], acc0);
+    q8_0_block<kVnni>(w + (i + 1) * sizeof(b::Q8_0), x[i + 1], acc1);
   }
-  return hsum(acc);
+  if (i < nb) q8_0_block<kVnni>(w + i * sizeof(b::Q8_0), x[i], acc0);
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 // Q4_K / Q5_K: sub-blocks 2p (low nibbles of qs[32p..]) and 2p+1 (high nibbles), 32 each;
