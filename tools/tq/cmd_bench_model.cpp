@@ -24,7 +24,8 @@ constexpr const char* kUsage =
     "               [--prefill 128] [--decode 32] [--threads N] [--weights quantized|f32]\n"
     "               [--json FILE] [--markdown FILE]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
-    "  balance) at each context depth, resident memory (VmRSS, peak VmHWM) and cache bytes.\n"
+    "  balance) at each context depth, resident memory (VmRSS after the row; VmHWM, the\n"
+    "  process's peak so far) and cache bytes.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
     "  one forward call and --decode tokens one at a time.\n";
 
