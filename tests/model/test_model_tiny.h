@@ -39,6 +39,9 @@ struct TinySpec {
   // Damage for error tests: a tensor left out, one holding a NaN, one with its two
   // axes swapped.
   std::string omit, poison, swap_axes;
+  // Type of the 2-D weights in the file (F32, or a type gguf::quantize writes); the
+  // reference then uses the dequantized values, so it is the stored model exactly.
+  gguf::GgmlType matrix_type = gguf::GgmlType::F32;
 
   static TinySpec llama() {
     TinySpec s;
@@ -149,7 +152,17 @@ inline TinyModel make_tiny_model(const TinySpec& s) {
     if (name == s.poison) stored[n / 2] = std::numeric_limits<float>::quiet_NaN();
     std::vector<uint64_t> stored_shape = shape;
     if (name == s.swap_axes && shape.size() == 2) std::swap(stored_shape[0], stored_shape[1]);
-    g.add_tensor_f32(name, stored_shape, stored);
+    if (shape.size() == 2 && s.matrix_type != gguf::GgmlType::F32 && stored == v && stored_shape == shape) {
+      std::vector<uint8_t> bytes = gguf::quantize(s.matrix_type, v.data(), n);
+      gguf::TensorInfo info;
+      info.type = s.matrix_type;
+      info.data = bytes.data();
+      info.shape = shape;
+      v = gguf::dequantize_tensor(info);
+      g.add_tensor(name, stored_shape, s.matrix_type, std::move(bytes));
+    } else {
+      g.add_tensor_f32(name, stored_shape, stored);
+    }
     m.w[name] = std::move(v);
   };
   const uint64_t dim = s.dim, ffn = s.ffn_dim, nv = m.vocab;
