@@ -152,9 +152,11 @@ bool qmatmul_supports(GgmlType t) { return t == GgmlType::F32 || find_kernel(t) 
 
 void check_qmatmul_supported(const QMatrix& w) {
   if (!qmatmul_supports(w.type)) {
-    throw Error("tensor " + w.name + " has type " + std::string(gguf::type_name(w.type)) +
-                ", which the quantized matrix kernels do not support (supported: F32, F16, BF16, Q4_0, Q4_1, "
-                "Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)");
+    std::string msg = "tensor " + w.name + " has type " + std::string(gguf::type_name(w.type)) +
+                      ", which the quantized matrix kernels do not support (supported: F32, F16, BF16, Q4_0, "
+                      "Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)";
+    if (gguf::type_supported(w.type)) msg += "; f32 weights (tq run --weights f32) dequantize it at load instead";
+    throw Error(msg);
   }
   const TypeKernel* k = find_kernel(w.type);
   if (k && w.cols % k->block != 0) {
