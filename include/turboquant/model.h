@@ -3,8 +3,10 @@
 // cache is the compressed tq::KvCache: every layer quantizes its K and V on write,
 // prefill included, and attends from the compressed records.
 //
-// Weights are dequantized to f32 at load time, so the matrix products are plain BLAS
-// sgemm calls and the result is exact to the reference up to summation order.
+// Weights stay in their GGUF type by default (the file is memory-mapped, no f32 copy):
+// matrix products run integer kernels against activations rounded per block to 8 bits,
+// as llama.cpp does. WeightFormat::f32 dequantizes every weight at load instead, so the
+// products are plain BLAS calls, exact to the reference up to summation order.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -61,15 +63,20 @@ struct ForwardObserver {
                            const float* /*v*/) {}
 };
 
-struct ModelWeights;  // f32 weights, src/model/model_weights.h
+struct ModelWeights;  // src/model/model_weights.h
+
+// How the matrices are held: quantized (the file's own types, 8-bit activations for the
+// quantized ones) or dequantized to f32 at load (4-8x the memory, slower decode).
+enum class WeightFormat { quantized, f32 };
 class ThreadPool;
 
 class Model {
  public:
   // threads <= 0: all hardware threads. Throws tq::Error for a missing or malformed
   // file, an unsupported architecture or head size, a missing tensor or a tensor of
-  // the wrong shape, and NaN/Inf weights.
-  static std::unique_ptr<Model> load(const std::string& gguf_path, int threads = 0);
+  // the wrong shape or a type the matrix kernels lack, and NaN/Inf weights.
+  static std::unique_ptr<Model> load(const std::string& gguf_path, int threads = 0,
+                                     WeightFormat weights = WeightFormat::quantized);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;

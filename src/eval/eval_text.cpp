@@ -69,10 +69,18 @@ std::vector<std::vector<int32_t>> make_windows(const EvalModel& model, const std
 }
 
 
+// What a user must see: the baselines, one each of the data-oblivious rotations at 3 and 4
+// bits, and the calibrated presets.
 const std::vector<std::string>& default_eval_codecs() {
-  static const std::vector<std::string> names = {"f16",    "q8_0",   "q4_0",  "q8_0h",  "q4_0h",
-                                                 "turbo3", "turbo4", "rht3",  "rht4",   "rotor3",
-                                                 "iso3",   "planar3", "turbo3p"};
+  static const std::vector<std::string> names = {"f16",  "q8_0", "q4_0",  "q4_0h", "turbo3", "turbo4",
+                                                 "rht3", "tq3",  "tq3.5", "tq4"};
+  return names;
+}
+
+const std::vector<std::string>& all_eval_codecs() {
+  static const std::vector<std::string> names = {"f16",   "q8_0",   "q4_0",  "q8_0h", "q4_0h",   "turbo3",
+                                                 "turbo4", "rht3",  "rht4",  "rotor3", "iso3",  "planar3",
+                                                 "turbo3p", "tq2.5", "tq3",  "tq3.5", "tq4"};
   return names;
 }
 

@@ -8,18 +8,7 @@
 namespace tq::gguf {
 namespace {
 
-// Q4_K / Q5_K pack 8 six-bit scales and 8 six-bit mins into 12 bytes: sub-blocks 0..3 keep
-// theirs in the low 6 bits of bytes 0..3 (scale) and 4..7 (min); sub-blocks 4..7 keep the
-// low 4 bits in the nibbles of bytes 8..11 and the top 2 bits in bits 6..7 of bytes 0..7.
-void scale_min_k4(int j, const uint8_t* q, int& scale, int& min) {
-  if (j < 4) {
-    scale = q[j] & 63;
-    min = q[j + 4] & 63;
-  } else {
-    scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-    min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
+using blocks::scale_min_k4;
 
 // Scale and offset of sub-blocks 2p and 2p+1 of a Q4_K / Q5_K block (they share 32 bytes
 // of qs: 2p in the low nibbles, 2p+1 in the high ones).

@@ -57,6 +57,20 @@ static_assert(sizeof(Q5_K) == 176);
 static_assert(sizeof(Q6_K) == 210);
 static_assert(sizeof(Q8_K) == 292);
 
+// Q4_K / Q5_K pack 8 six-bit scales and 8 six-bit mins into 12 bytes: sub-blocks 0..3 keep
+// theirs in the low 6 bits of bytes 0..3 (scale) and 4..7 (min); sub-blocks 4..7 keep the
+// low 4 bits in the nibbles of bytes 8..11 and the top 2 bits in bits 6..7 of bytes 0..7.
+// static: the SIMD kernels compile this header for other ISAs; each file keeps its own copy.
+static inline void scale_min_k4(int j, const uint8_t* q, int& scale, int& min) {
+  if (j < 4) {
+    scale = q[j] & 63;
+    min = q[j + 4] & 63;
+  } else {
+    scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+    min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
 // Block i of a tensor, copied out: tensor data is only 32-byte aligned per tensor, and an
 // 18-byte block is not aligned to anything.
 template <typename Block>

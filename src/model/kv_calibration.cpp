@@ -72,17 +72,25 @@ KvProfile Model::measure_kv_profile(const std::vector<int32_t>& tokens) {
   // Value metric: the output error of a value error e is Σ_h ‖W_o,h e‖² over the query
   // heads h reading this KV head (W_o is [dim][n_heads · d], head h in columns h·d ...).
   const int group = c.n_heads / c.n_kv_heads;
-  const size_t q_dim = static_cast<size_t>(c.n_heads) * d;
+  std::vector<float> row;
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::vector<float>& wo = W.layers[l].wo;
-    for (int g = 0; g < c.n_kv_heads; ++g) {
-      std::vector<double>& m = p.heads[static_cast<size_t>(l) * c.n_kv_heads + g].v_weight;
-      for (int h = g * group; h < (g + 1) * group; ++h)
-        for (int o = 0; o < c.dim; ++o) {
-          const float* row = wo.data() + o * q_dim + static_cast<size_t>(h) * d;
+    const model::QMatrix& wo = W.layers[l].wo;  // whatever its type: one row at a time in f32
+    row.resize(wo.cols);
+    for (int o = 0; o < wo.rows; ++o) {
+      model::qmatrix_row(wo, o, row.data());
+      for (int g = 0; g < c.n_kv_heads; ++g) {
+        std::vector<double>& m = p.heads[static_cast<size_t>(l) * c.n_kv_heads + g].v_weight;
+        for (int h = g * group; h < (g + 1) * group; ++h) {
+          const float* r = row.data() + static_cast<size_t>(h) * d;
           for (int i = 0; i < d; ++i)
-            for (int j = 0; j < d; ++j) m[static_cast<size_t>(i) * d + j] += double(row[i]) * row[j];
+            for (int j = i; j < d; ++j) m[static_cast<size_t>(i) * d + j] += double(r[i]) * r[j];
         }
+      }
+    }
+    for (int g = 0; g < c.n_kv_heads; ++g) {  // mirror the upper triangle
+      std::vector<double>& m = p.heads[static_cast<size_t>(l) * c.n_kv_heads + g].v_weight;
+      for (int i = 0; i < d; ++i)
+        for (int j = 0; j < i; ++j) m[static_cast<size_t>(i) * d + j] = m[static_cast<size_t>(j) * d + i];
     }
   }
   p.model_name = c.name;

@@ -1,4 +1,4 @@
-// Model: load (config + f32 weights + tokenizer) and the forward pass with the
+// Model: load (config + weights + tokenizer) and the forward pass with the
 // compressed KV cache in the loop. One layer, for a chunk of tokens:
 //   h = norm(x); q,k,v = h·W (+b); [QK-norm]; RoPE; cache.append(k, v); o = attend(q)
 //   x += [post-norm](o·Wo);  h = norm(x); x += [post-norm](act(h·Wg) ⊙ (h·Wu)) · Wd
@@ -9,6 +9,7 @@
 
 #include "model_loader.h"
 #include "ops.h"
+#include "qmatmul.h"
 #include "turboquant/error.h"
 #include "turboquant/thread_pool.h"
 
@@ -43,8 +44,9 @@ const float* or_null(const std::vector<float>& v) { return v.empty() ? nullptr :
 Model::Model() = default;
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string& gguf_path, int threads) {
-  const gguf::GgufFile file = gguf::GgufFile::open(gguf_path);
+std::unique_ptr<Model> Model::load(const std::string& gguf_path, int threads, WeightFormat weights) {
+  auto mapped = std::make_shared<const gguf::GgufFile>(gguf::GgufFile::open(gguf_path));
+  const gguf::GgufFile& file = *mapped;
   std::unique_ptr<Model> m(new Model());
   m->config_ = model::read_model_config(file);
   m->tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(file));
@@ -52,7 +54,7 @@ std::unique_ptr<Model> Model::load(const std::string& gguf_path, int threads) {
     throw Error("tokenizer has " + std::to_string(m->tokenizer_->vocab_size()) + " tokens but token_embd.weight only " +
                 std::to_string(m->config_.vocab) + " rows");
   }
-  m->weights_ = std::make_unique<ModelWeights>(model::load_weights(file, m->config_));
+  m->weights_ = std::make_unique<ModelWeights>(model::load_weights(std::move(mapped), m->config_, weights));
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   m->threads_ = threads > 0 ? threads : hw;
   model::use_single_threaded_blas();
@@ -91,16 +93,15 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
       throw Error("token id " + std::to_string(tokens[i]) + " outside the vocabulary [0, " + std::to_string(c.vocab) + ")");
     }
   }
-  const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   Workspace ws;
   for (int start = 0; start < n; start += kChunkTokens) {
     const int m = std::min(kChunkTokens, n - start);
     const int pos0 = cache.length(0, seq);
     ws.resize(c, m);
     for (int t = 0; t < m; ++t) {
-      const float* e = W.tok_embd.data() + static_cast<size_t>(tokens[start + t]) * c.dim;
       float* x = ws.x.data() + static_cast<size_t>(t) * c.dim;
-      for (int i = 0; i < c.dim; ++i) x[i] = e[i] * c.embed_scale;
+      model::qmatrix_row(W.tok_embd, tokens[start + t], x);
+      for (int i = 0; i < c.dim; ++i) x[i] *= c.embed_scale;
     }
     // Sliding layers (Gemma 3) use their own RoPE base and no position scaling.
     const model::RopeTable rope_global =
@@ -110,9 +111,10 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
     for (int il = 0; il < c.n_layers; ++il) {
       const LayerWeights& L = W.layers[il];
       model::rms_norm_to(ws.x.data(), ws.h.data(), m, c.dim, L.attn_norm.data(), c.norm_eps);
-      model::matmul(ws.h.data(), m, c.dim, L.wq.data(), q_dim, or_null(L.bq), ws.q.data(), pool_.get());
-      model::matmul(ws.h.data(), m, c.dim, L.wk.data(), kv_dim, or_null(L.bk), ws.k.data(), pool_.get());
-      model::matmul(ws.h.data(), m, c.dim, L.wv.data(), kv_dim, or_null(L.bv), ws.v.data(), pool_.get());
+      const model::QProduct qkv[] = {{&L.wq, or_null(L.bq), ws.q.data()},
+                                     {&L.wk, or_null(L.bk), ws.k.data()},
+                                     {&L.wv, or_null(L.bv), ws.v.data()}};
+      model::qmatmul_many(ws.h.data(), m, qkv, 3, pool_.get());
       if (c.qk_norm) {
         model::rms_norm(ws.q.data(), m * c.n_heads, c.head_dim, L.q_norm.data(), c.norm_eps);
         model::rms_norm(ws.k.data(), m * c.n_kv_heads, c.head_dim, L.k_norm.data(), c.norm_eps);
@@ -127,20 +129,20 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
       cache.append(il, seq, m, ws.k.data(), ws.v.data(), pool_.get());
       attend(cache, il, seq, ws.q.data(), m, pos0, attention_params(il), ws.att.data(), pool_.get());
 
-      model::matmul(ws.att.data(), m, q_dim, L.wo.data(), c.dim, or_null(L.bo), ws.o.data(), pool_.get());
+      model::qmatmul(ws.att.data(), m, L.wo, or_null(L.bo), ws.o.data(), pool_.get());
       if (c.post_norms) model::rms_norm(ws.o.data(), m, c.dim, L.attn_post_norm.data(), c.norm_eps);
       for (size_t i = 0; i < ws.x.size(); ++i) ws.x[i] += ws.o[i];
 
       model::rms_norm_to(ws.x.data(), ws.h.data(), m, c.dim, L.ffn_norm.data(), c.norm_eps);
-      model::matmul(ws.h.data(), m, c.dim, L.w_gate.data(), c.ffn_dim, nullptr, ws.gate.data(), pool_.get());
-      model::matmul(ws.h.data(), m, c.dim, L.w_up.data(), c.ffn_dim, nullptr, ws.up.data(), pool_.get());
+      const model::QProduct gate_up[] = {{&L.w_gate, nullptr, ws.gate.data()}, {&L.w_up, nullptr, ws.up.data()}};
+      model::qmatmul_many(ws.h.data(), m, gate_up, 2, pool_.get());
       const size_t ffn_count = static_cast<size_t>(m) * c.ffn_dim;
       if (c.gelu) {
         model::geglu(ws.gate.data(), ws.up.data(), ffn_count);
       } else {
         model::swiglu(ws.gate.data(), ws.up.data(), ffn_count);
       }
-      model::matmul(ws.gate.data(), m, c.ffn_dim, L.w_down.data(), c.dim, nullptr, ws.o.data(), pool_.get());
+      model::qmatmul(ws.gate.data(), m, L.w_down, nullptr, ws.o.data(), pool_.get());
       if (c.post_norms) model::rms_norm(ws.o.data(), m, c.dim, L.ffn_post_norm.data(), c.norm_eps);
       for (size_t i = 0; i < ws.x.size(); ++i) ws.x[i] += ws.o[i];
     }
@@ -153,7 +155,7 @@ void Model::forward(const int32_t* tokens, int n, KvCache& cache, int seq, float
     model::rms_norm_to(ws.x.data() + static_cast<size_t>(first) * c.dim, ws.h.data(), rows, c.dim,
                        W.output_norm.data(), c.norm_eps);
     float* out = all_logits ? logits + static_cast<size_t>(start) * c.vocab : logits;
-    model::matmul(ws.h.data(), rows, c.dim, W.output_matrix(), c.vocab, nullptr, out, pool_.get());
+    model::qmatmul(ws.h.data(), rows, W.output_matrix(), nullptr, out, pool_.get());
     if (c.final_softcap > 0.0f) model::softcap(out, static_cast<size_t>(rows) * c.vocab, c.final_softcap);
   }
 }

@@ -1,5 +1,7 @@
 #pragma once
 // Reading a model's configuration and weights out of an open GGUF file.
+#include <memory>
+
 #include "turboquant/gguf.h"
 #include "turboquant/model.h"
 #include "model_weights.h"
@@ -10,8 +12,9 @@ namespace tq::model {
 // architecture, head size or RoPE scaling, or inconsistent dimensions.
 ModelConfig read_model_config(const gguf::GgufFile& file);
 
-// Every tensor the architecture needs, dequantized to f32 and checked for shape and
-// finiteness; throws tq::Error naming the tensor otherwise.
-ModelWeights load_weights(const gguf::GgufFile& file, const ModelConfig& config);
+// Every tensor the architecture needs, checked for shape, type and finiteness; throws
+// tq::Error naming the tensor otherwise. Matrices view `file` (kept alive by the result)
+// in their stored type, or are dequantized to f32 copies for WeightFormat::f32.
+ModelWeights load_weights(std::shared_ptr<const gguf::GgufFile> file, const ModelConfig& config, WeightFormat format);
 
 }  // namespace tq::model

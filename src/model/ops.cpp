@@ -13,16 +13,19 @@ namespace {
 
 // Output columns [o0, o1) of y = x·Wᵀ.
 void matmul_columns(const float* x, int n, int in, const float* w, int out, int o0, int o1, float* y) {
-  const float* wo = w + static_cast<size_t>(o0) * in;
-  if (n == 1) {
-    // A single token is a matrix–vector product: gemv streams W once.
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, o1 - o0, in, 1.0f, wo, in, x, 1, 0.0f, y + o0, 1);
-  } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, o1 - o0, in, 1.0f, x, in, wo, in, 0.0f, y + o0, out);
-  }
+  sgemm_nt(x, n, in, w + static_cast<size_t>(o0) * in, o1 - o0, y + o0, out);
 }
 
 }  // namespace
+
+void sgemm_nt(const float* x, int n, int in, const float* w, int rows, float* y, int ldy) {
+  if (n == 1) {
+    // A single token is a matrix–vector product: gemv streams W once.
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, in, 1.0f, w, in, x, 1, 0.0f, y, 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, in, 1.0f, x, in, w, in, 0.0f, y, ldy);
+  }
+}
 
 void use_single_threaded_blas() { openblas_set_num_threads(1); }
 

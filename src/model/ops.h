@@ -16,6 +16,8 @@ namespace tq::model {
 // BLAS's own threads would spin while our pool runs attention on the same cores.
 void matmul(const float* x, int n, int in, const float* w, int out, const float* bias, float* y,
             ThreadPool* pool = nullptr);
+// y[n][ldy] (first `rows` columns) = x[n][in] · W[rows][in]ᵀ, one single-threaded BLAS call.
+void sgemm_nt(const float* x, int n, int in, const float* w, int rows, float* y, int ldy);
 // Makes the BLAS library itself single-threaded (matmul parallelizes above it).
 void use_single_threaded_blas();
 

@@ -90,6 +90,27 @@ TEST(ModelErrors, NonFiniteWeight) {
   EXPECT_MENTIONS(msg, "non-finite");
 }
 
+// A quantized matrix kept quantized is still checked at load: a NaN block scale fails
+// with the tensor's name.
+TEST(ModelErrors, NonFiniteQuantizedWeight) {
+  TinySpec s = TinySpec::llama();
+  s.matrix_type = gguf::GgmlType::Q8_0;
+  s.poison = "blk.0.ffn_up.weight";
+  const std::string msg = load_error(s);
+  EXPECT_MENTIONS(msg, "blk.0.ffn_up.weight");
+  EXPECT_MENTIONS(msg, "non-finite");
+}
+
+// A weight type without matrix kernels fails at load naming the tensor and the type.
+TEST(ModelErrors, UnsupportedWeightType) {
+  TinySpec s = TinySpec::llama();
+  s.dim = 256;
+  s.as_q2_k = "blk.1.attn_q.weight";
+  const std::string msg = load_error(s);
+  EXPECT_MENTIONS(msg, "blk.1.attn_q.weight");
+  EXPECT_MENTIONS(msg, "Q2_K");
+}
+
 TEST(ModelErrors, BadForwardInputs) {
   const std::string path =
       (std::filesystem::temp_directory_path() / ("tq_bad_fwd_" + std::to_string(::getpid()) + ".gguf")).string();

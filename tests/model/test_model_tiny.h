@@ -40,6 +40,12 @@ struct TinySpec {
   // Damage for error tests: a tensor left out, one holding a NaN, one with its two
   // axes swapped.
   std::string omit, poison, swap_axes;
+  // Type of the 2-D weights in the file (F32, or a type gguf::quantize writes); the
+  // reference then uses the dequantized values, so it is the stored model exactly.
+  gguf::GgmlType matrix_type = gguf::GgmlType::F32;
+  // A tensor written as all-zero Q2_K blocks, a type the runner's kernels lack (its rows
+  // must be a multiple of 256 elements).
+  std::string as_q2_k;
 
   static TinySpec llama() {
     TinySpec s;
@@ -124,7 +130,21 @@ inline TinyModel make_tiny_model(const TinySpec& s) {
     if (name == s.poison) stored[n / 2] = std::numeric_limits<float>::quiet_NaN();
     std::vector<uint64_t> stored_shape = shape;
     if (name == s.swap_axes && shape.size() == 2) std::swap(stored_shape[0], stored_shape[1]);
-    g.add_tensor_f32(name, stored_shape, stored);
+    if (name == s.as_q2_k) {
+      g.add_tensor(name, stored_shape, gguf::GgmlType::Q2_K, std::vector<uint8_t>(n / 256 * 84, 0));
+    } else if (shape.size() == 2 && s.matrix_type != gguf::GgmlType::F32 && stored_shape == shape) {
+      std::vector<uint8_t> bytes = gguf::quantize(s.matrix_type, v.data(), n);
+      gguf::TensorInfo info;
+      info.type = s.matrix_type;
+      info.data = bytes.data();
+      info.shape = shape;
+      v = gguf::dequantize_tensor(info);
+      // Poisoned: the fp16 scale of the first block (offset 0 in Q4_0/Q4_1/Q8_0) is a NaN.
+      if (name == s.poison) bytes[0] = 0x00, bytes[1] = 0x7e;
+      g.add_tensor(name, stored_shape, s.matrix_type, std::move(bytes));
+    } else {
+      g.add_tensor_f32(name, stored_shape, stored);
+    }
     m.w[name] = std::move(v);
   };
   const uint64_t dim = s.dim, ffn = s.ffn_dim, nv = m.vocab;

@@ -1,3 +1,4 @@
+// tq bench model: see cmd_bench_model.cpp.
 // tq bench cpu: decode attention per codec beside the f16 cache, quantize-on-write
 // throughput (bench/cpu_attention_bench.*). Prints a markdown report; --markdown FILE
 // also writes it with the exact command line, commit, CPU model and date.
@@ -31,11 +32,13 @@ std::string first_line_of(const char* cmd) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
+  if (argc >= 1 && std::string(argv[0]) == "model") return cmd_bench_model(argc - 1, argv + 1);
   Args args(argc, argv, {"help", "quiet", "write-only"},
             {"codecs", "contexts", "dims", "kv-heads", "gqa", "threads", "min-time", "write-tokens", "markdown"});
   const auto& pos = args.positional();
   if (args.has("help") || pos.size() != 1 || pos[0] != "cpu") {
     std::printf(
+        "tq bench model ...   prefill/decode tok/s of a real model per codec and depth (tq bench model --help)\n"
         "tq bench cpu [--codecs f16,turbo3,...] [--contexts 1024,4096,16384,65536] [--dims 64,128,256]\n"
         "             [--kv-heads 8] [--gqa 4] [--threads N] [--min-time 0.2] [--write-tokens 512]\n"
         "             [--write-only] [--markdown FILE] [--quiet]\n"

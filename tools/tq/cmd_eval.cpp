@@ -34,6 +34,10 @@ constexpr const char* kUsage =
     "        [--passkey-lengths a,b] [--passkey-depths 0.1,0.5,0.9] [--no-passkey]\n"
     "        [--attention-queries N] [--decode-tail N] [--threads N] [--seed S]\n"
     "        [--qk-balance on|off] [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
+    "        [--all] [--profile FILE]\n"
+    "  --all: every family member (block rotations, QJL, q8_0h, tq2.5) instead of the default list.\n"
+    "  Calibrated presets (tq2.5 tq3 tq3.5 tq4) use the model's calibration profile: --profile\n"
+    "  FILE, else ~/.cache/turboquant/profiles (measured once per model file when missing).\n"
     "  Compares KV-cache codecs against an f16 cache on the same text windows: bits per\n"
     "  value, cache bytes, perplexity and its change, KL(f16||codec) and top-1 agreement of\n"
     "  next-token distributions, attention fidelity on the model's own Q/K/V, passkey\n"
@@ -97,7 +101,7 @@ void write_file(const std::string& path, const std::string& text) {
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  Args args(argc, argv, {"help", "no-passkey", "quiet"},
+  Args args(argc, argv, {"help", "no-passkey", "quiet", "all"},
             {"model", "text", "ctx", "windows", "codecs", "k", "v", "keep-layers", "keep-codec", "qk-balance",
              "passkey-lengths", "passkey-depths", "attention-queries", "decode-tail", "threads", "seed",
              "json", "markdown", "plot", "profile"});
@@ -152,14 +156,18 @@ int cmd_eval(int argc, char** argv) {
   ProfileRequest profile;
   for (const char* opt : {"codecs", "k", "v"})
     for (const auto& name : args.get_list(opt)) profile.wanted |= find_preset(name) != nullptr;
-  if (!args.has("codecs") && !args.has("k") && !args.has("v"))
-    for (const auto& name : default_eval_codecs()) profile.wanted |= find_preset(name) != nullptr;
+  const std::vector<std::string> codecs =
+      args.has("codecs") ? args.get_list("codecs") : args.has("all") ? all_eval_codecs() : std::vector<std::string>{};
+  if (args.has("all") && (args.has("codecs") || args.has("k") || args.has("v")))
+    throw Error("--all replaces the codec list: give it without --codecs/--k/--v");
+  if (!args.has("k") && !args.has("v"))
+    for (const auto& name : codecs.empty() ? default_eval_codecs() : codecs) profile.wanted |= find_preset(name) != nullptr;
   profile.path = args.get("profile");
   if (!args.has("quiet")) profile.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
   auto model = load_eval_model(model_path, threads, qk_balance, profile);
   const EvalModelInfo& info = model->info();
 
-  opt.plans = make_plans(args.get_list("codecs"), args.get_list("k"), args.get_list("v"), keep_layers,
+  opt.plans = make_plans(codecs, args.get_list("k"), args.get_list("v"), keep_layers,
                          args.get("keep-codec", "q8_0"), info.n_layers);
   opt.ctx = std::min(ctx, info.context > 0 ? info.context : kDefaultCtx);
   if (!args.has("no-passkey")) {

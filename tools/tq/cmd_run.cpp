@@ -92,7 +92,7 @@ int cmd_run(int argc, char** argv) {
 
   Rng rng(o.seed);
   const auto t_load = Clock::now();
-  auto model = Model::load(o.model_path, o.threads);
+  auto model = Model::load(o.model_path, o.threads, o.weights);
   const ModelConfig& c = model->config();
   const Tokenizer& tok = model->tokenizer();
   const int balance_tokens = o.qk_balance ? model->enable_qk_balance() : 0;

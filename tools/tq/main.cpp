@@ -15,7 +15,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"codecs", "list the codec table: bits per coordinate, bytes per vector, rotation", tq::cli::cmd_codecs},
-    {"bench", "CPU decode attention per codec against the f16 cache; quantize-on-write throughput", tq::cli::cmd_bench},
+    {"bench", "CPU decode attention per codec against the f16 cache; quantize-on-write throughput; model tok/s (bench model)", tq::cli::cmd_bench},
     {"synth", "synthetic quality of every codec on random and outlier vectors", tq::cli::cmd_synth},
     {"inspect", "GGUF file: metadata, tensor table, tensor types (--check dequantizes all)", tq::cli::cmd_inspect},
     {"run", "generate text from a GGUF model with a compressed KV cache", tq::cli::cmd_run},

@@ -1,5 +1,7 @@
 #include "run_options.h"
 
+#include "commands.h"
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -27,6 +29,8 @@ const char* const kRunUsage =
     "  --top-k K         sample among the K most likely tokens (default 40)\n"
     "  --seed S          sampling seed (default 1)\n"
     "  --threads T       threads (default: all cores)\n"
+    "  --weights W       quantized (default: the file's own types, 8-bit activations in the\n"
+    "                    products, as llama.cpp) or f32 (dequantized at load, exact BLAS products)\n"
     "  --dump-logits F   write the next-token logits after the prompt to F (raw f32)\n"
     "  --dump-ids F      write the prompt ids (line 1) and generated ids (line 2) to F\n"
     "  --save-session F  save the prompt's compressed cache, tokens and logits to F (atomic)\n"
@@ -49,7 +53,7 @@ bool same_file(const std::string& a, const std::string& b) {
 RunOptions parse_run_options(int argc, char** argv) {
   Args args(argc, argv, {"help", "chat", "force"},
             {"model", "prompt", "prompt-file", "k-codec", "v-codec", "codec", "n", "temp", "top-k", "seed", "threads",
-             "dump-logits", "dump-ids", "qk-balance", "save-session", "load-session"});
+             "dump-logits", "dump-ids", "qk-balance", "save-session", "load-session", "weights"});
   RunOptions o;
   if (args.has("help")) {
     o.help = true;
@@ -72,6 +76,7 @@ RunOptions parse_run_options(int argc, char** argv) {
   o.sampler.top_k = int_in_range(args, "top-k", 40, 1, 1 << 24);
   o.seed = static_cast<uint64_t>(int_in_range(args, "seed", 1, 0, 2147483647));
   o.threads = int_in_range(args, "threads", 0, 0, 4096);
+  o.weights = parse_weight_format(args.get("weights", "quantized"));
   for (const char* out : {"dump-logits", "dump-ids"})
     if (args.has(out)) check_writable_path(out, args.get(out));
   o.dump_logits = args.get("dump-logits");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "turboquant/model.h"
 #include "turboquant/sampler.h"
 
 namespace tq::cli {
@@ -21,6 +22,7 @@ struct RunOptions {
   SamplerParams sampler;
   uint64_t seed = 1;
   int threads = 0;
+  WeightFormat weights = WeightFormat::quantized;
   std::string dump_logits, dump_ids;
   std::string load_session, save_session;
   // --save-session may replace an existing file only with --force or when it is the

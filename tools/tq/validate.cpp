@@ -1,5 +1,7 @@
 #include "validate.h"
 
+#include "commands.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -70,6 +72,12 @@ std::vector<int> int_list_in_range(const Args& args, const std::string& name, in
   std::vector<int> v = args.get_int_list(name);
   for (int x : v) in_range(name, x, lo, hi);
   return v;
+}
+
+WeightFormat parse_weight_format(const std::string& s) {
+  if (s == "quantized") return WeightFormat::quantized;
+  if (s == "f32") return WeightFormat::f32;
+  throw Error("--weights must be quantized or f32, got '" + s + "'");
 }
 
 }  // namespace tq::cli
