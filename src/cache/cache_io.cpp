@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "file_frame.h"
+#include "../core/file_frame.h"
 #include "turboquant/cache_io.h"
 #include "turboquant/error.h"
 
@@ -128,7 +128,17 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes, bool
 
 }  // namespace
 
+// Sinks live outside the records and calibrated codecs need their profile: neither is in
+// the file format yet, so such caches are refused rather than saved incompletely.
+void check_saveable(const KvCache& cache, const char* what) {
+  const KvCacheConfig& c = cache.config();
+  if (c.sink_tokens > 0 || c.calibrated)
+    throw Error(std::string(what) + ": caches with calibrated presets or sink tokens (sink_tokens = " +
+                std::to_string(c.sink_tokens) + ") cannot be saved or loaded yet");
+}
+
 std::vector<uint8_t> serialize_cache(const KvCache& cache, const std::vector<int>& seqs) {
+  check_saveable(cache, "save_cache");
   const KvCacheConfig& c = cache.config();
   ByteWriter w;
   w.put<uint32_t>(c.n_layers);
@@ -186,6 +196,7 @@ KvCache deserialize_cache(std::span<const uint8_t> bytes, const CacheLoadLimits&
 }
 
 std::vector<int> deserialize_sequences(KvCache& cache, std::span<const uint8_t> bytes) {
+  check_saveable(cache, "load_sequences");
   ByteReader r(open_payload(bytes), kWhat);
   const FileConfig f = read_config(r, CacheLoadLimits{});
   const KvCacheConfig& c = cache.config();

@@ -6,7 +6,7 @@
 #include <bit>
 #include <cstring>
 
-#include "file_frame.h"
+#include "../core/file_frame.h"
 #include "turboquant/cache_io.h"
 #include "turboquant/error.h"
 

@@ -1,21 +1,24 @@
 // Calibration profile: statistics accumulated from a forward pass, and the profile file
-// ({magic "TQPROF01", u64 payload bytes, u64 FNV-1a 64 of the payload}, then the payload;
-// docs/FORMATS.md). Matrices are symmetric and stored as f32 upper triangles.
+// (file_frame.h header with magic "TQPF", then the payload; docs/FORMATS.md). Matrices are
+// symmetric and stored as f32 upper triangles.
 #include "turboquant/kv_profile.h"
 
 #include <cmath>
 #include <cstring>
 #include <fstream>
 
-#include "turboquant/byte_io.h"
+#include "file_frame.h"
 #include "turboquant/error.h"
 
 namespace tq {
 
 namespace {
 
-constexpr char kMagic[8] = {'T', 'Q', 'P', 'R', 'O', 'F', '0', '1'};
-constexpr size_t kHeaderBytes = 24;
+using detail::ByteReader;
+using detail::ByteWriter;
+
+constexpr char kMagic[4] = {'T', 'Q', 'P', 'F'};
+constexpr uint32_t kVersion = 1;
 constexpr const char* kKind = "calibration profile";
 
 void add_outer(std::vector<double>& m, const float* x, int d) {
@@ -165,7 +168,7 @@ uint64_t model_file_hash(const std::string& path) {
   uint64_t h = 0xcbf29ce484222325ull;
   while (f) {
     f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    h = fnv1a64(reinterpret_cast<const uint8_t*>(buf.data()), static_cast<size_t>(f.gcount()), h);
+    h = detail::fnv1a64(reinterpret_cast<const uint8_t*>(buf.data()), static_cast<size_t>(f.gcount()), h);
   }
   return h;
 }
@@ -187,26 +190,11 @@ std::vector<uint8_t> serialize_profile(const KvProfile& p) {
   }
   put_vec(w, p.k_sensitivity);
   put_vec(w, p.v_sensitivity);
-  ByteWriter out;
-  out.bytes(reinterpret_cast<const uint8_t*>(kMagic), 8);
-  out.put<uint64_t>(w.buf.size());
-  out.put<uint64_t>(fnv1a64(w.buf.data(), w.buf.size()));
-  out.bytes(w.buf.data(), w.buf.size());
-  return out.buf;
+  return detail::frame(kMagic, kVersion, w.buf);
 }
 
 KvProfile deserialize_profile(const std::vector<uint8_t>& bytes) {
-  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, 8) != 0)
-    throw Error(std::string("not a turboquant ") + kKind + " (magic is not 'TQPROF01')");
-  ByteReader h(std::span<const uint8_t>(bytes.data() + 8, 16), kKind, 8);
-  const uint64_t size = h.get<uint64_t>("payload size");
-  const uint64_t sum = h.get<uint64_t>("checksum");
-  if (size != bytes.size() - kHeaderBytes)
-    throw Error(std::string(kKind) + " truncated or padded: header says " + std::to_string(size) + " payload bytes, file has " +
-                std::to_string(bytes.size() - kHeaderBytes));
-  const uint8_t* body = bytes.data() + kHeaderBytes;
-  if (fnv1a64(body, size) != sum) throw Error(std::string(kKind) + " corrupted: checksum mismatch");
-  ByteReader r(std::span<const uint8_t>(body, size), kKind, kHeaderBytes);
+  ByteReader r(detail::unframe(bytes, kMagic, kVersion, kKind, "turboquant calibration profile"), kKind);
   KvProfile p;
   p.model_hash = r.get<uint64_t>("model hash");
   p.model_name = r.str("model name");
@@ -248,9 +236,9 @@ KvProfile deserialize_profile(const std::vector<uint8_t>& bytes) {
 }
 
 void save_profile(const KvProfile& p, const std::string& path) {
-  write_file_atomic(path, serialize_profile(p), true, kKind);
+  detail::write_file_atomic(path, serialize_profile(p), true, kKind);
 }
 
-KvProfile load_profile(const std::string& path) { return deserialize_profile(read_whole_file(path, kKind)); }
+KvProfile load_profile(const std::string& path) { return deserialize_profile(detail::read_whole_file(path, kKind)); }
 
 }  // namespace tq

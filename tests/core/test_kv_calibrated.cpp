@@ -1,9 +1,15 @@
-// build_calibrated for every preset on random profiles (d = 16 and 64): layouts fit the
-// budget less the sink share, cover d, maps invert (|P·P⁻¹ − I| <= 1e-4 entrywise),
-// bits_per_value() within budget, and a larger budget never predicts more error.
+// build_calibrated for every preset on random profiles (d = 16 and 64, with and without
+// measured sensitivities). The budget is shared over layers and sides: everything counted
+// (records + the sink share 32·sinks/context) stays within budget_bits, the total record
+// bytes within floor((budget − sink share)·d/8 · 2·layers); each side gets whole bytes: at
+// most one above its equal share, or up to 2·share + 1 when sensitivities move bytes.
+// Layouts cover d, maps invert (|P·P⁻¹ − I| <= 1e-4 entrywise), and a larger budget never
+// predicts more error (per side with equal shares; the weighted objective Σ η·predicted
+// with sensitivities).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "calib_test_util.h"
@@ -17,28 +23,42 @@ namespace {
 
 struct Shape {
   int layers, heads, kv_heads, dim;
+  bool measured;  // profile carries K/V sensitivities
 };
 
 class BuildCalibrated : public ::testing::TestWithParam<Shape> {};
 
 TEST_P(BuildCalibrated, EveryPresetFitsItsBudget) {
   const Shape s = GetParam();
-  const KvProfile prof = test::random_profile(31 + s.dim, s.layers, s.heads, s.kv_heads, s.dim);
-  const CalibrationOptions opt;  // context 2048, 4 sinks
+  KvProfile prof = test::random_profile(31 + s.dim, s.layers, s.heads, s.kv_heads, s.dim);
+  if (s.measured) {
+    Rng rng(8);
+    for (int l = 0; l < s.layers; ++l) {
+      prof.k_sensitivity.push_back(0.2 + 3 * rng.uniform());
+      prof.v_sensitivity.push_back(0.2 + 3 * rng.uniform());
+    }
+  }
+  const CalibrationOptions opt;  // context 2048, default sinks
+  const int sinks = std::min(opt.sink_tokens, opt.context);
   std::vector<const CodecSpec*> presets;
   for (const CodecSpec& p : preset_table()) presets.push_back(&p);
   ASSERT_GE(presets.size(), 2u);
   std::sort(presets.begin(), presets.end(), [](auto* a, auto* b) { return a->budget_bits < b->budget_bits; });
   std::vector<CalibratedCodecs> built;
   for (const CodecSpec* preset : presets) {
-    SCOPED_TRACE(std::string(preset->name) + " d=" + std::to_string(s.dim));
+    SCOPED_TRACE(std::string(preset->name) + " d=" + std::to_string(s.dim) + (s.measured ? " measured" : " equal"));
     const CalibratedCodecs cc = build_calibrated(prof, *preset, opt);
     EXPECT_EQ(cc.preset, preset);
-    EXPECT_EQ(cc.sink_tokens, opt.sink_tokens);
-    const double record_budget = preset->budget_bits - 32.0 * opt.sink_tokens / opt.context;
+    EXPECT_EQ(cc.sink_tokens, sinks);
+    const double sink_bits = 32.0 * sinks / opt.context;
+    const double record_bits = preset->budget_bits - sink_bits;
+    const long long total_cap = static_cast<long long>(std::floor(record_bits * s.dim / 8.0 * 2 * s.layers));
+    const long long share = total_cap / (2 * s.layers);
+    const long long side_cap = s.measured ? 2 * share + 1 : share + (total_cap % (2 * s.layers) ? 1 : 0);
     ASSERT_EQ(cc.k.size(), static_cast<size_t>(s.layers));
     ASSERT_EQ(cc.v.size(), static_cast<size_t>(s.layers));
     size_t bytes = 0;
+    long long record_total = 0;
     for (int l = 0; l < s.layers; ++l)
       for (const CalibratedSide* side : {&cc.k[l], &cc.v[l]}) {
         int covered = 0;
@@ -50,7 +70,8 @@ TEST_P(BuildCalibrated, EveryPresetFitsItsBudget) {
         }
         EXPECT_EQ(covered, s.dim);
         const size_t lb = GroupedMseQuantizer::layout_bytes(side->groups);
-        EXPECT_LE(8.0 * lb / s.dim, record_budget + 1e-12) << "layer " << l;
+        EXPECT_LE(static_cast<long long>(lb), side_cap) << "layer " << l;
+        record_total += static_cast<long long>(lb);
         EXPECT_GE(side->predicted, 0.0);
         EXPECT_LE(side->predicted, 1.0);
         ASSERT_EQ(side->maps.size(), static_cast<size_t>(s.kv_heads));
@@ -62,22 +83,39 @@ TEST_P(BuildCalibrated, EveryPresetFitsItsBudget) {
         }
         bytes += static_cast<size_t>(s.kv_heads) * lb;
       }
+    EXPECT_LE(record_total, total_cap);
     EXPECT_EQ(cc.bytes_per_token, bytes);
-    EXPECT_LE(cc.bits_per_value(), preset->budget_bits);
+    EXPECT_LE(cc.bits_per_value(), record_bits + 1e-12);
+    EXPECT_LE(cc.bits_per_value() + sink_bits, preset->budget_bits + 1e-12) << "everything counted";
     EXPECT_GT(cc.bits_per_value(), 0.0);
     built.push_back(cc);
   }
-  for (size_t i = 1; i < built.size(); ++i)
+  auto objective = [&](const CalibratedCodecs& cc) {
+    double o = 0;
+    for (int l = 0; l < s.layers; ++l) o += prof.k_sensitivity[l] * cc.k[l].predicted + prof.v_sensitivity[l] * cc.v[l].predicted;
+    return o;
+  };
+  for (size_t i = 1; i < built.size(); ++i) {
+    if (s.measured) {
+      EXPECT_LE(objective(built[i]), objective(built[i - 1]) + 1e-12) << presets[i]->name << " vs " << presets[i - 1]->name;
+      continue;
+    }
     for (int l = 0; l < s.layers; ++l) {
       EXPECT_LE(built[i].k[l].predicted, built[i - 1].k[l].predicted + 1e-12)
           << presets[i]->name << " vs " << presets[i - 1]->name << " K layer " << l;
       EXPECT_LE(built[i].v[l].predicted, built[i - 1].v[l].predicted + 1e-12)
           << presets[i]->name << " vs " << presets[i - 1]->name << " V layer " << l;
     }
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, BuildCalibrated, ::testing::Values(Shape{2, 4, 2, 16}, Shape{1, 4, 2, 64}),
-                         [](const auto& info) { return "d" + std::to_string(info.param.dim); });
+INSTANTIATE_TEST_SUITE_P(Shapes, BuildCalibrated,
+                         ::testing::Values(Shape{2, 4, 2, 16, false}, Shape{1, 4, 2, 64, false}, Shape{3, 4, 2, 16, true},
+                                           Shape{2, 4, 2, 64, true}),
+                         [](const auto& info) {
+                           return "d" + std::to_string(info.param.dim) + "_L" + std::to_string(info.param.layers) +
+                                  (info.param.measured ? "_measured" : "_equal");
+                         });
 
 TEST(BuildCalibratedOptions, SinkShareAndErrors) {
   const KvProfile prof = test::random_profile(5, 2, 4, 2, 16);

@@ -17,6 +17,10 @@
 namespace tq {
 namespace {
 
+// The file framing's header (src/core/file_frame.h): magic, version, size, checksum, zero.
+constexpr size_t kHeader = 32;
+
+
 constexpr int kLayers = 2, kHeads = 4, kKvHeads = 2, kDim = 16;
 
 struct Rows {
@@ -166,8 +170,8 @@ void expect_same(const KvProfile& a, const KvProfile& b) {
 TEST(KvProfileFile, SerializeRoundTrip) {
   const KvProfile p = complete_profile();
   const std::vector<uint8_t> bytes = serialize_profile(p);
-  ASSERT_GT(bytes.size(), 24u);
-  EXPECT_EQ(std::memcmp(bytes.data(), "TQPROF01", 8), 0);
+  ASSERT_GT(bytes.size(), kHeader);
+  EXPECT_EQ(std::memcmp(bytes.data(), "TQPF", 4), 0);
   const KvProfile q = deserialize_profile(bytes);
   expect_same(p, q);
   EXPECT_EQ(serialize_profile(q), bytes) << "a second round trip is byte-identical";
@@ -189,7 +193,7 @@ TEST(KvProfileFile, EverySingleByteFlipThrows) {
   Rng rng(99);
   for (int rep = 0; rep < 400; ++rep) {
     std::vector<uint8_t> bad = bytes;
-    const size_t at = rep < 24 ? static_cast<size_t>(rep) : rng.below(static_cast<uint32_t>(bytes.size()));  // header first
+    const size_t at = rep < static_cast<int>(kHeader) ? static_cast<size_t>(rep) : rng.below(static_cast<uint32_t>(bytes.size()));  // header first
     bad[at] ^= static_cast<uint8_t>(1 + rng.below(255));
     EXPECT_THROW(deserialize_profile(bad), Error) << "byte " << at;
   }
@@ -198,7 +202,7 @@ TEST(KvProfileFile, EverySingleByteFlipThrows) {
 TEST(KvProfileFile, TruncationAndPaddingThrow) {
   const std::vector<uint8_t> bytes = serialize_profile(complete_profile());
   Rng rng(7);
-  std::vector<size_t> lengths = {0, 1, 7, 8, 23, 24, 25, bytes.size() - 1};
+  std::vector<size_t> lengths = {0, 1, 7, 8, 23, 24, 31, 32, 33, bytes.size() - 1};
   for (int i = 0; i < 200; ++i) lengths.push_back(rng.below(static_cast<uint32_t>(bytes.size())));
   for (size_t n : lengths) {
     std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
@@ -211,9 +215,9 @@ TEST(KvProfileFile, TruncationAndPaddingThrow) {
 
 TEST(KvProfileFile, WrongMagicThrows) {
   std::vector<uint8_t> bytes = serialize_profile(complete_profile());
-  for (const char* magic : {"TQPROF02", "TQCACHE1", "\0\0\0\0\0\0\0\0"}) {
+  for (const char* magic : {"TQPG", "TQKV", "\0\0\0\0"}) {
     std::vector<uint8_t> bad = bytes;
-    std::memcpy(bad.data(), magic, 8);
+    std::memcpy(bad.data(), magic, 4);
     EXPECT_THROW(deserialize_profile(bad), Error) << magic;
   }
 }
@@ -235,10 +239,10 @@ TEST(KvProfileFile, ChecksummedCorruptionNeverCrashes) {
     const int flips = 1 + static_cast<int>(rng.below(3));
     for (int f = 0; f < flips; ++f) {
       // Bias towards the fixed-size front of the payload (hash, name, shape, counts).
-      const size_t span = rep % 2 ? bytes.size() - 24 : std::min<size_t>(64, bytes.size() - 24);
-      bad[24 + rng.below(static_cast<uint32_t>(span))] ^= static_cast<uint8_t>(1 + rng.below(255));
+      const size_t span = rep % 2 ? bytes.size() - kHeader : std::min<size_t>(64, bytes.size() - kHeader);
+      bad[kHeader + rng.below(static_cast<uint32_t>(span))] ^= static_cast<uint8_t>(1 + rng.below(255));
     }
-    const uint64_t sum = fnv1a(bad.data() + 24, bad.size() - 24);
+    const uint64_t sum = fnv1a(bad.data() + kHeader, bad.size() - kHeader);
     std::memcpy(bad.data() + 16, &sum, 8);
     try {
       const KvProfile p = deserialize_profile(bad);

@@ -34,7 +34,8 @@ TEST(EvalPipeline, PlanLabelsAndSizes) {
 TEST(EvalPipeline, PlansFromTheCommandLine) {
   const auto defaults = make_plans({}, {}, {}, {}, "q8_0", 30);
   ASSERT_EQ(defaults.size(), default_eval_codecs().size());
-  EXPECT_EQ(defaults[5].label(), "turbo3");
+  EXPECT_EQ(defaults[4].label(), "turbo3");
+  EXPECT_EQ(defaults.back().label(), "tq4") << "the calibrated presets are in the default list";
   const auto cross = make_plans({}, {"turbo3", "turbo4"}, {"v3g32"}, {}, "q8_0", 30);
   ASSERT_EQ(cross.size(), 2u);
   EXPECT_EQ(cross[1].label(), "turbo4/v3g32");

@@ -27,6 +27,12 @@ int cmd_codecs(int argc, char** argv) {
       std::printf("%-9s (not available at d=%d: %s)\n", std::string(s.name).c_str(), d, e.what());
     }
   }
+  std::printf("\ncalibrated presets (built per model from its calibration profile: tq calibrate; the bits\n"
+              "include norms, group headers and the sink store, per-layer K/V budgets from measured\n"
+              "sensitivity; docs/EVAL.md):\n");
+  for (const auto& s : preset_table())
+    std::printf("%-9s %-10s %-6s %6.3f %6s %8s  %s\n", std::string(s.name).c_str(), "calibrated",
+                std::string(quant_name(s.quant)).c_str(), s.budget_bits, "-", "-", std::string(s.summary).c_str());
   return 0;
 }
 

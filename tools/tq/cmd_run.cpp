@@ -14,6 +14,7 @@
 #include "turboquant/cache_io.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
 #include "turboquant/sampler.h"
 #include "turboquant/session.h"
@@ -112,7 +113,16 @@ int cmd_run(int argc, char** argv) {
   if (capacity > c.context) {
     std::fprintf(stderr, "tq run: warning: %d tokens exceed the model's training context %d\n", capacity, c.context);
   }
-  KvCache cache(model->cache_config(o.k_codec, o.v_codec, capacity));
+  KvCacheConfig cache_cfg = model->cache_config(o.k_codec, o.v_codec, capacity);
+  if (o.preset) {
+    const KvProfile profile = load_or_calibrate_profile(
+        *model, o.model_path, o.profile, [](const std::string& s) { std::fprintf(stderr, "tq run: %s\n", s.c_str()); });
+    CalibrationOptions opt;
+    opt.context = capacity;
+    cache_cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(profile, *o.preset, opt));
+    cache_cfg.sink_tokens = cache_cfg.calibrated->sink_tokens;
+  }
+  KvCache cache(cache_cfg);
   const int seq = session ? restore_session_cache(*session, cache) : cache.add_sequence();
   std::vector<float> logits(c.vocab);
   const size_t reused = session ? session->tokens.size() : 0;

@@ -16,5 +16,6 @@ int cmd_bench_model(int argc, char** argv);  // tq bench model (cmd_bench_model.
 int cmd_inspect(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_calibrate(int argc, char** argv);
 
 }  // namespace tq::cli

@@ -20,6 +20,7 @@ constexpr Command kCommands[] = {
     {"inspect", "GGUF file: metadata, tensor table, tensor types (--check dequantizes all)", tq::cli::cmd_inspect},
     {"run", "generate text from a GGUF model with a compressed KV cache", tq::cli::cmd_run},
     {"eval", "compare cache codecs on a real model: PPL, KL, attention, passkey, speed", tq::cli::cmd_eval},
+    {"calibrate", "measure a model's calibration profile for the calibrated presets (tq3, ...)", tq::cli::cmd_calibrate},
 };
 
 void usage() {

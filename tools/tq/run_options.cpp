@@ -29,6 +29,8 @@ const char* const kRunUsage =
     "  --top-k K         sample among the K most likely tokens (default 40)\n"
     "  --seed S          sampling seed (default 1)\n"
     "  --threads T       threads (default: all cores)\n"
+    "  --profile F       calibration profile for a calibrated preset codec (tq3, ...); default:\n"
+    "                    the model's profile in ~/.cache/turboquant/profiles, measured if missing\n"
     "  --weights W       quantized (default: the file's own types, 8-bit activations in the\n"
     "                    products, as llama.cpp) or f32 (dequantized at load, exact BLAS products)\n"
     "  --dump-logits F   write the next-token logits after the prompt to F (raw f32)\n"
@@ -53,7 +55,7 @@ bool same_file(const std::string& a, const std::string& b) {
 RunOptions parse_run_options(int argc, char** argv) {
   Args args(argc, argv, {"help", "chat", "force"},
             {"model", "prompt", "prompt-file", "k-codec", "v-codec", "codec", "n", "temp", "top-k", "seed", "threads",
-             "dump-logits", "dump-ids", "qk-balance", "save-session", "load-session", "weights"});
+             "dump-logits", "dump-ids", "qk-balance", "save-session", "load-session", "weights", "profile"});
   RunOptions o;
   if (args.has("help")) {
     o.help = true;
@@ -68,9 +70,23 @@ RunOptions parse_run_options(int argc, char** argv) {
   if (o.chat && n_prompts == 0) throw Error("--chat needs --prompt or --prompt-file");
   o.k_codec = args.get("k-codec", args.get("codec", "f16"));
   o.v_codec = args.get("v-codec", args.get("codec", "f16"));
-  check_codec(args.has("k-codec") ? "k-codec" : "codec", o.k_codec);
-  check_codec(args.has("v-codec") ? "v-codec" : "codec", o.v_codec);
-  o.qk_balance = args.get_on_off("qk-balance", o.k_codec != "f16");
+  check_codec(args.has("k-codec") ? "k-codec" : "codec", o.k_codec, true);
+  check_codec(args.has("v-codec") ? "v-codec" : "codec", o.v_codec, true);
+  const CodecSpec* kp = find_preset(o.k_codec);
+  const CodecSpec* vp = find_preset(o.v_codec);
+  if (kp && vp && kp != vp) throw Error("--k-codec and --v-codec may name one calibrated preset, not two");
+  o.preset = kp ? kp : vp;
+  o.profile = args.get("profile");
+  if (o.preset) {
+    // The preset carries its own key transform; its caches are not saved yet.
+    if (args.has("qk-balance") && args.get_on_off("qk-balance", false))
+      throw Error("--qk-balance on: the calibrated preset " + std::string(o.preset->name) +
+                  " has its own key transform; leave --qk-balance out");
+    if (args.has("save-session") || args.has("load-session"))
+      throw Error("sessions do not hold calibrated presets (" + std::string(o.preset->name) +
+                  ") yet: use a codec of the table with --save-session/--load-session");
+  }
+  o.qk_balance = !o.preset && args.get_on_off("qk-balance", o.k_codec != "f16");
   o.n_gen = int_in_range(args, "n", 64, 0, 1 << 20);
   o.sampler.temperature = static_cast<float>(double_in_range(args, "temp", 0.0, 0.0, 100.0));
   o.sampler.top_k = int_in_range(args, "top-k", 40, 1, 1 << 24);

@@ -23,6 +23,8 @@ struct RunOptions {
   uint64_t seed = 1;
   int threads = 0;
   WeightFormat weights = WeightFormat::quantized;
+  const CodecSpec* preset = nullptr;  // the calibrated preset named by --k-codec/--v-codec
+  std::string profile;                // --profile (empty: the default path)
   std::string dump_logits, dump_ids;
   std::string load_session, save_session;
   // --save-session may replace an existing file only with --force or when it is the

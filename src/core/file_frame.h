@@ -1,5 +1,5 @@
 #pragma once
-// What the cache and session files share (internal to the library): a 32-byte header
+// What every saved file shares (cache, session, calibration profile; internal to the library): a 32-byte header
 // {4-byte magic, u32 version, u64 payload bytes, u64 FNV-1a 64 of the payload, u64 zero}
 // around a payload of little-endian fields, bounds-checked reads that name the field, and
 // an atomic file write. One implementation, so both formats refuse damage the same way.
@@ -13,7 +13,8 @@ namespace tq::detail {
 
 constexpr size_t kFrameHeaderBytes = 32;
 
-uint64_t fnv1a64(const uint8_t* p, size_t n);
+// FNV-1a 64; `h` continues a running hash (a file read in pieces).
+uint64_t fnv1a64(const uint8_t* p, size_t n, uint64_t h = 0xcbf29ce484222325ull);
 
 class ByteWriter {
  public:
@@ -23,6 +24,8 @@ class ByteWriter {
     for (size_t i = 0; i < sizeof(T); ++i) buf.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
   }
   void str(const std::string& s);  // u16 length + bytes
+  void f32(float v);               // IEEE bits, little-endian
+  void f64(double v);
   void bytes(const uint8_t* p, size_t n) { buf.insert(buf.end(), p, p + n); }
 };
 
@@ -40,6 +43,8 @@ class ByteReader {
   }
   int32_t i32(const char* field) { return static_cast<int32_t>(get<uint32_t>(field)); }
   std::string str(const char* field);
+  float f32(const char* field);
+  double f64(const char* field);
   const uint8_t* take(size_t n, const char* field);
   size_t left() const { return b_.size() - pos_; }
   const std::string& what() const { return what_; }

@@ -14,8 +14,7 @@
 
 namespace tq::detail {
 
-uint64_t fnv1a64(const uint8_t* p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
+uint64_t fnv1a64(const uint8_t* p, size_t n, uint64_t h) {
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
   return h;
 }
@@ -23,6 +22,32 @@ uint64_t fnv1a64(const uint8_t* p, size_t n) {
 void ByteWriter::str(const std::string& s) {
   put<uint16_t>(static_cast<uint16_t>(s.size()));
   buf.insert(buf.end(), s.begin(), s.end());
+}
+
+void ByteWriter::f32(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  put<uint32_t>(u);
+}
+
+void ByteWriter::f64(double v) {
+  uint64_t u;
+  std::memcpy(&u, &v, 8);
+  put<uint64_t>(u);
+}
+
+float ByteReader::f32(const char* field) {
+  const uint32_t u = get<uint32_t>(field);
+  float v;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
+double ByteReader::f64(const char* field) {
+  const uint64_t u = get<uint64_t>(field);
+  double v;
+  std::memcpy(&v, &u, 8);
+  return v;
 }
 
 std::string ByteReader::str(const char* field) {
