@@ -20,7 +20,6 @@ namespace tq {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr int kRowsPerTile = 8;       // rows sharing a record read (register budget of the kernels)
 constexpr int kMinChunkTokens = 256;  // below this a split costs more than it saves
 
 struct Tile {
@@ -145,8 +144,10 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
   else
     for (int r = 0; r < n_rows; ++r) prep(r);
 
-  // Tiles and their chunks.
-  const int q_per_tile = std::max(1, kRowsPerTile / L.G);
+  // Tiles and their chunks. Rows per tile: as many as every head's kernels share a read over.
+  int rows_per_tile = 1 << 30;
+  for (int g = 0; g < L.H; ++g) rows_per_tile = std::min({rows_per_tile, ks[g]->rows_per_read(), va[g]->rows_per_read()});
+  const int q_per_tile = std::max(1, rows_per_tile / L.G);
   std::vector<Tile> tiles;
   for (int g = 0; g < L.H; ++g)
     for (int i0 = 0; i0 < n_q; i0 += q_per_tile) {

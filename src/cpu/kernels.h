@@ -25,6 +25,9 @@ class KeyScorer {
   // states: R rows of state_floats(); records: T records of record_bytes, contiguous.
   // scores: [R][T] (row stride T).
   virtual void score(const float* states, int R, const uint8_t* records, int T, float* scores) const = 0;
+  // Rows worth sharing one read of the records: register-bound kernels take few; kernels
+  // that decode every record to floats first amortize that decode over many.
+  virtual int rows_per_read() const { return 8; }
 };
 
 class ValueAccumulator {
@@ -32,6 +35,7 @@ class ValueAccumulator {
   virtual ~ValueAccumulator() = default;
   // w: [R][T] (row stride T); acc: [R][code_dim] (row stride code_dim).
   virtual void add(const uint8_t* records, int T, const float* w, int R, float* acc) const = 0;
+  virtual int rows_per_read() const { return 8; }  // as KeyScorer::rows_per_read
 };
 
 // Kernels for one KV head's codec on `path`: the widest kernels at or below the path that

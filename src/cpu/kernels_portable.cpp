@@ -16,6 +16,10 @@ namespace tq::detail {
 
 namespace {
 
+// Rows a decoding kernel serves per read: each record is decoded to floats once per tile,
+// so wide tiles keep the decode off the critical path in prefill.
+constexpr int kDecodeRows = 64;
+
 // Level indices of a record's codes, both runs, in coordinate order.
 void mse_indices(const MseQuantizer& mq, const uint8_t* rec, uint8_t* idx) {
   unpack_bits(rec + mq.hi_offset(), mq.n_hi(), mq.hi().bits, idx);
@@ -73,6 +77,7 @@ class MseLutScorer final : public KeyScorer {
 class DecodingScorer final : public KeyScorer {
  public:
   explicit DecodingScorer(const Codec& c) : c_(c), rec_(c.record_bytes()) {}
+  int rows_per_read() const override { return kDecodeRows; }
   size_t state_floats() const override { return c_.query_state_floats(); }
   void prepare(const float* q, float* state) const override {
     for (size_t i = 0; i < state_floats(); ++i) state[i] = q[i];
@@ -110,6 +115,7 @@ class DecodingScorer final : public KeyScorer {
 class DecodingAccumulator final : public ValueAccumulator {
  public:
   explicit DecodingAccumulator(const Codec& c) : c_(c), rec_(c.record_bytes()) {}
+  int rows_per_read() const override { return kDecodeRows; }
   void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
     const int D = c_.code_dim();
     const QuantKind kind = c_.spec().quant;

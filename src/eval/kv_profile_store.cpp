@@ -95,7 +95,14 @@ KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path,
   const uint64_t hash = model_file_hash(model_path);
   const std::string path = profile_path.empty() ? default_profile_path(model_path, hash) : profile_path;
   if (std::filesystem::exists(path)) {
-    KvProfile p = load_profile(path);
+    KvProfile p;
+    try {
+      p = load_profile(path);
+    } catch (const Error& e) {
+      if (!profile_path.empty()) throw;  // the user's own file: say what is wrong with it
+      say(std::string("calibration profile ") + path + " is unreadable (" + e.what() + "): measuring again");
+      p.model_hash = ~hash;
+    }
     if (p.model_hash == hash) {
       say("calibration profile: " + path);
       return p;
@@ -103,7 +110,7 @@ KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path,
     if (!profile_path.empty())
       throw Error("calibration profile '" + path + "' was measured on another model file (hash differs); "
                   "run `tq calibrate` for this model or drop --profile");
-    say("calibration profile " + path + " is stale (model file changed): measuring again");
+    if (p.n_layers > 0) say("calibration profile " + path + " is stale (model file changed): measuring again");
   }
   say("calibration profile: measuring on the built-in text (once per model) ...");
   KvProfile p = calibrate_profile(model, model_path, log);
