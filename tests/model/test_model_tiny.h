@@ -27,6 +27,7 @@ struct TinySpec {
   int head_dim = 64;
   int ffn_dim = 192;
   bool biases = false;       // q/k/v biases (Qwen2)
+  float k_bias_scale = 0.5f; // spread of the key bias: large makes keys' norms dwarf values' (Qwen2.5-like)
   bool tied = false;         // no output.weight
   int sliding_window = 0;    // gemma3
   int swa_pattern = 0;       // gemma3: every swa_pattern-th layer global
@@ -163,7 +164,7 @@ inline TinyModel make_tiny_model(const TinySpec& s) {
     add(p + "attn_output.weight", {q_dim, dim}, 1.f / std::sqrt(float(q_dim)));
     if (s.biases) {
       add(p + "attn_q.bias", {q_dim}, 0.5f);
-      add(p + "attn_k.bias", {kv_dim}, 0.5f);
+      add(p + "attn_k.bias", {kv_dim}, s.k_bias_scale);
       add(p + "attn_v.bias", {kv_dim}, 0.5f);
     }
     add(p + "ffn_norm.weight", {dim}, 0.1f, 1.f);
