@@ -39,12 +39,14 @@ void validate(const KvCacheConfig& c) {
   if (c.block_tokens <= 0 || c.block_tokens % 8 != 0)
     fail("block_tokens must be a positive multiple of 8, got " + std::to_string(c.block_tokens));
   if (c.max_tokens <= 0) fail("max_tokens must be positive, got " + std::to_string(c.max_tokens));
+  if (c.sink_tokens != 0) fail("sink tokens (sink_tokens = " + std::to_string(c.sink_tokens) + ") are CPU-only so far");
   for (const auto& [layer, kv] : c.layer_codecs)
     if (layer < 0 || layer >= c.n_layers)
       fail("layer_codecs names layer " + std::to_string(layer) + " outside [0, n_layers)");
   for (int l = 0; l < c.n_layers; ++l)
     for (int kv = 0; kv < 2; ++kv) {
       const std::string name = codec_name_for(c, l, kv);
+      if (find_preset(name)) fail("calibrated preset '" + name + "' has no CUDA kernels yet (CPU only)");
       if (!find_codec(name)) fail("unknown codec '" + name + "'; known codecs: " + codec_names());
       if (!codec_supported(name))
         fail("codec '" + name + "' is not implemented by the CUDA kernels yet");
