@@ -106,6 +106,9 @@ class Model {
   // Calibrates on the built-in text and sets the result; returns the tokens used.
   int enable_qk_balance();
 
+  // One forward pass over `tokens` with an f16 cache and no Q/K balance (calibration).
+  void calibration_pass(const std::vector<int32_t>& tokens, ForwardObserver& obs);
+
   // The statistics of the calibrated presets (kv_profile.h) measured on `tokens` with an
   // f16 cache and no balance; model_hash and model_name are left for the caller.
   KvProfile measure_kv_profile(const std::vector<int32_t>& tokens);
@@ -118,6 +121,20 @@ class Model {
   std::unique_ptr<ThreadPool> pool_;
   int threads_ = 1;
   QkBalance balance_;
+};
+
+// Suspends a model's Q/K balance for a scope (calibration passes; the calibrated presets,
+// which carry their own key transform) and restores it however the scope ends.
+class QkBalancePause {
+ public:
+  explicit QkBalancePause(Model& m) : model_(m), saved_(m.qk_balance()) { model_.set_qk_balance(QkBalance()); }
+  ~QkBalancePause() { model_.set_qk_balance(std::move(saved_)); }
+  QkBalancePause(const QkBalancePause&) = delete;
+  QkBalancePause& operator=(const QkBalancePause&) = delete;
+
+ private:
+  Model& model_;
+  QkBalance saved_;
 };
 
 // A few paragraphs of plain English in varied registers (narrative, technical, dialogue,

@@ -98,16 +98,8 @@ class ModelEval : public EvalModel {
       model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
       return;
     }
-    // The calibrated codecs carry their own (more general) key transform.
-    QkBalance balance = model_->qk_balance();
-    model_->set_qk_balance(QkBalance());
-    try {
-      model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
-    } catch (...) {
-      model_->set_qk_balance(std::move(balance));
-      throw;
-    }
-    model_->set_qk_balance(std::move(balance));
+    const QkBalancePause pause(*model_);  // the calibrated codecs carry their own key transform
+    model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
   }
   void set_profile(KvProfile p) { profile_ = std::make_shared<KvProfile>(std::move(p)); }
   Model& model() { return *model_; }

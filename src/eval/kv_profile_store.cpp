@@ -74,19 +74,11 @@ KvProfile calibrate_profile(Model& model, const std::string& model_path,
                             const std::function<void(const std::string&)>& log) {
   const Tokenizer& tok = model.tokenizer();
   const std::vector<int32_t> tokens = tok.encode(calibration_text(), tok.add_bos_default());
-  // The forward passes run with the model's keys as they are: no Q/K balance.
-  QkBalance balance = model.qk_balance();
-  model.set_qk_balance(QkBalance());
-  try {
-    KvProfile p = model.measure_kv_profile(tokens);
-    p.model_hash = model_file_hash(model_path);
-    measure_sensitivity(model, p, tokens, log);
-    model.set_qk_balance(std::move(balance));
-    return p;
-  } catch (...) {
-    model.set_qk_balance(std::move(balance));
-    throw;
-  }
+  const QkBalancePause pause(model);  // the presets take the model's keys as they are
+  KvProfile p = model.measure_kv_profile(tokens);
+  p.model_hash = model_file_hash(model_path);
+  measure_sensitivity(model, p, tokens, log);
+  return p;
 }
 
 KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path, const std::string& profile_path,

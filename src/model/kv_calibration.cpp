@@ -35,19 +35,7 @@ KvProfile Model::measure_kv_profile(const std::vector<int32_t>& tokens) {
   obs.builder = &builder;
   obs.q_row = static_cast<size_t>(c.n_heads) * c.head_dim;
   obs.kv_row = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
-  QkBalance saved = std::move(balance_);
-  balance_ = QkBalance();
-  const int n = static_cast<int>(tokens.size());
-  KvCache cache(cache_config("f16", "f16", n));
-  const int seq = cache.add_sequence();
-  std::vector<float> logits(static_cast<size_t>(c.vocab));
-  try {
-    forward(tokens.data(), n, cache, seq, logits.data(), false, &obs);
-  } catch (...) {
-    balance_ = std::move(saved);
-    throw;
-  }
-  balance_ = std::move(saved);
+  calibration_pass(tokens, obs);
   KvProfile p = builder.finish();
 
   // RoPE as forward() applies it: pair i turns by freq_scale · base^(−2i/rope_dim) / factor_i

@@ -40,23 +40,20 @@ void Model::set_qk_balance(QkBalance balance) {
 QkBalance Model::calibrate_qk_balance(const std::vector<int32_t>& tokens) {
   const ModelConfig& c = config_;
   if (tokens.size() < 2) throw Error("Q/K balance calibration needs at least 2 tokens");
-  QkBalance saved = std::move(balance_);
-  balance_ = QkBalance();
   QkBalanceStats stats(c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim,
                        rope_partners(c.head_dim, c.rope_dim, c.rope_neox));
   BalanceObserver obs(&stats, c);
+  calibration_pass(tokens, obs);
+  return stats.finish();
+}
+
+void Model::calibration_pass(const std::vector<int32_t>& tokens, ForwardObserver& obs) {
+  const QkBalancePause pause(*this);
   const int n = static_cast<int>(tokens.size());
   KvCache cache(cache_config("f16", "f16", n));
   const int seq = cache.add_sequence();
-  std::vector<float> logits(static_cast<size_t>(c.vocab));
-  try {
-    forward(tokens.data(), n, cache, seq, logits.data(), false, &obs);
-  } catch (...) {
-    balance_ = std::move(saved);
-    throw;
-  }
-  balance_ = std::move(saved);
-  return stats.finish();
+  std::vector<float> logits(static_cast<size_t>(config_.vocab));
+  forward(tokens.data(), n, cache, seq, logits.data(), false, &obs);
 }
 
 int Model::enable_qk_balance() {
