@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -11,8 +12,15 @@
 #include "turboquant/error.h"
 #include "turboquant/eval_metrics.h"
 #include "turboquant/model.h"
+#include "turboquant/sampler.h"
 
 namespace tq {
+
+// Tokens the model adds to the built-in calibration text: measured on SmolLM2 at 1024 tokens,
+// 768 more took tq3 from KL 0.074 to 0.070 and tq3.5 from 0.035 to 0.031.
+constexpr int kGeneratedCalibrationTokens = 768;
+// The sensitivity passes (2 × n_layers forward passes) read this many of them.
+constexpr int kSensitivityTokens = 640;
 
 std::string default_profile_path(const std::string& model_path, uint64_t model_hash) {
   std::string dir;
@@ -70,14 +78,44 @@ void measure_sensitivity(Model& model, KvProfile& p, const std::vector<int32_t>&
 
 }  // namespace
 
+namespace {
+
+// The built-in text, continued by the model itself (seeded sampling, f16 cache): more
+// tokens in the model's own register, and still never the evaluation text.
+std::vector<int32_t> calibration_tokens(Model& model, int generated) {
+  const Tokenizer& tok = model.tokenizer();
+  std::vector<int32_t> tokens = tok.encode(calibration_text(), tok.add_bos_default());
+  if (generated <= 0) return tokens;
+  const int vocab = model.config().vocab;
+  KvCache cache(model.cache_config("f16", "f16", static_cast<int>(tokens.size()) + generated));
+  const int seq = cache.add_sequence();
+  std::vector<float> logits(vocab);
+  model.forward(tokens.data(), static_cast<int>(tokens.size()), cache, seq, logits.data(), false);
+  Rng rng(0x7cab);
+  SamplerParams sp;
+  sp.temperature = 1.0f;
+  sp.top_k = 40;
+  for (int i = 0; i < generated; ++i) {
+    int32_t next = sample_token(logits.data(), vocab, sp, rng);
+    if (next == tok.eos()) next = tokens.back();  // keep going: the text, not its end, is wanted
+    tokens.push_back(next);
+    model.forward(&next, 1, cache, seq, logits.data(), false);
+  }
+  return tokens;
+}
+
+}  // namespace
+
 KvProfile calibrate_profile(Model& model, const std::string& model_path,
                             const std::function<void(const std::string&)>& log) {
-  const Tokenizer& tok = model.tokenizer();
-  const std::vector<int32_t> tokens = tok.encode(calibration_text(), tok.add_bos_default());
+  if (log) log("generating " + std::to_string(kGeneratedCalibrationTokens) + " calibration tokens with the model ...");
+  const std::vector<int32_t> tokens = calibration_tokens(model, kGeneratedCalibrationTokens);
   const QkBalancePause pause(model);  // the presets take the model's keys as they are
   KvProfile p = model.measure_kv_profile(tokens);
   p.model_hash = model_file_hash(model_path);
-  measure_sensitivity(model, p, tokens, log);
+  measure_sensitivity(model, p,
+                     std::vector<int32_t>(tokens.begin(), tokens.begin() + std::min<size_t>(tokens.size(), kSensitivityTokens)),
+                     log);
   return p;
 }
 
