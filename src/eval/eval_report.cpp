@@ -171,13 +171,14 @@ std::string eval_markdown(const EvalReport& rep, const std::string& header) {
     << "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|\n";
   for (const auto& r : rep.rows) {
     const bool a = has_attention(r);
+    const char* none = &r == &rep.rows[0] ? "ref" : "-";  // "-": not measured (calibrated presets)
     o << "| " << r.label << " | " << fmt("%.2f", r.bits_per_value) << " | " << fmt("%.0f", r.bytes_per_token)
       << " | " << fmt("%.2f×", r.compression) << " | " << fmt("%.4f", r.ppl) << " | "
       << fmt("%+.3f%%", r.dppl_pct) << " | " << fmt("%.5f", r.kl) << " | " << fmt("%.3f", r.top1) << " | "
       << (a ? fmt("%.4f", r.attn_cosine) + " (" + fmt("%.3f", r.attn_cosine_min) + " L" +
                   std::to_string(r.attn_worst_layer) + "h" + std::to_string(r.attn_worst_head) + ")"
-            : "ref")
-      << " | " << (a ? fmt("%.3f", r.attn_top1) + " / " + fmt("%.3f", r.attn_top5) : "ref") << " | "
+            : none)
+      << " | " << (a ? fmt("%.3f", r.attn_top1) + " / " + fmt("%.3f", r.attn_top5) : none) << " | "
       << passkey_cell(r) << " | " << fmt("%.1f", r.prefill_tps) << " | " << fmt("%.1f", r.decode_tps)
       << " | " << goal_cell(rep, r) << " |\n";
   }
