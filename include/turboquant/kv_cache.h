@@ -106,6 +106,7 @@ class KvCache {
   void add_sequence_with_id(int seq);
 
   static constexpr size_t kPoolSlackBytes = 64;
+  static constexpr int kMaxSequences = 1 << 16;  // sequence ids are in [0, kMaxSequences)
 
  private:
   struct Layer;

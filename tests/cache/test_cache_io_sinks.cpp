@@ -95,3 +95,20 @@ TEST(CacheIoSinks, CalibratedCacheIsRefused) { expect_refused("tq3", 1); }
 
 }  // namespace
 }  // namespace tq
+
+namespace tq {
+namespace {
+
+// A cache file naming a huge sequence id once made the loader allocate a table entry per id
+// up to it (1.7 GB: the fuzzer's out-of-memory input, fuzz/cache_load_fuzz.cpp); ids are
+// now bounded and such a file is refused.
+TEST(CacheIoLimits, HugeSequenceIdIsRefusedWithoutAllocating) {
+  KvCache cache(config("turbo3", 0));
+  EXPECT_THROW(cache.add_sequence_with_id(KvCache::kMaxSequences), Error);
+  EXPECT_THROW(cache.add_sequence_with_id(1 << 24), Error);
+  cache.add_sequence_with_id(KvCache::kMaxSequences - 1);
+  EXPECT_TRUE(cache.has_sequence(KvCache::kMaxSequences - 1));
+}
+
+}  // namespace
+}  // namespace tq
