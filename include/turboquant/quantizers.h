@@ -113,14 +113,18 @@ class Q4_0Quantizer final : public Quantizer {
 namespace tq {
 
 // Calibrated groups: consecutive runs of coordinates, each with its own width (0–8 bits).
-// Per group of width > 0: [fp16 corrected norm ‖y_g‖/‖c[idx_g]‖][codes: size x bits,
-// packed]; a width-0 group stores nothing and decodes to zeros. Levels are Lloyd–Max for
-// one coordinate of a uniform unit vector in R^size (the calibrated transform rotates each
+// Per group of width > 0: [corrected norm ‖y_g‖/‖c[idx_g]‖][codes: size x bits, packed];
+// the norm is fp16 (norm_bits 16) or one byte on a log scale around √size (norm_bits 8:
+// code c > 0 is √size · 2^((c − 128)/16), 0 is zero; the calibrated map scales each group
+// to E‖y_g‖² = size, so the byte covers 2^±8 of a group's typical norm in steps of 4.4%).
+// A width-0 group stores nothing and decodes to zeros. Levels are Lloyd–Max for one
+// coordinate of a uniform unit vector in R^size (the calibrated transform rotates each
 // group at random, so its coordinates follow that law). The query state is [q (dim)][c]:
 // dot adds the constant c, which the codec sets to q·μ for its mean offset.
 struct QuantGroup {
   int size = 0;
   int bits = 0;
+  int norm_bits = 16;  // 16 (fp16) or 8 (log byte)
 };
 
 class GroupedMseQuantizer final : public Quantizer {
@@ -135,15 +139,17 @@ class GroupedMseQuantizer final : public Quantizer {
   void accumulate(const uint8_t* record, float weight, float* acc) const override;
 
   const std::vector<QuantGroup>& groups() const { return groups_; }
-  // Bytes a layout takes per vector (fp16 norm + packed codes per coded group).
+  // Bytes a layout takes per vector (norm + packed codes per coded group).
   static size_t layout_bytes(const std::vector<QuantGroup>& groups);
 
  private:
   struct Run {
-    int begin, size, bits;
+    int begin, size, bits, norm_bytes;
     size_t offset;             // of the norm; codes follow
     const Codebook* codebook;  // null for width 0
   };
+  float load_norm(const Run& r, const uint8_t* record) const;
+  void store_norm(const Run& r, float norm, uint8_t* record) const;
   std::vector<QuantGroup> groups_;
   std::vector<Run> runs_;
   size_t record_bytes_ = 0;

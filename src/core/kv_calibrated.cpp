@@ -9,7 +9,8 @@
 //      layer's mean spectrum, so every head of the layer has the same record size;
 //   5. a seeded Haar rotation inside each coded group, so its coordinates follow the
 //      law the Lloyd–Max levels are made for.
-// The map is P = R Uᵀ T (scaled so E‖y‖² = d); queries use P⁻ᵀ = R Uᵀ T⁻¹ (scaled back).
+// The map is P = S R Uᵀ T (S scales each coded group to E‖y_g‖² = its size); queries use
+// P⁻ᵀ = S⁻¹ R Uᵀ T⁻¹.
 #include <algorithm>
 #include <cmath>
 #include <complex>
@@ -30,6 +31,10 @@ using cd = std::complex<double>;
 
 // Gaussian Lloyd–Max distortion per unit variance at 0..8 bits (0: the coordinate is dropped).
 constexpr double kDistortion[9] = {1.0, 0.3634, 0.1175, 0.03454, 0.009497, 0.002499, 0.0006642, 0.0001724, 0.0000441};
+
+// Relative error a log-byte group norm adds (quantizers.h: steps of 2^(1/16), rounded):
+// (ln 2 / 16)² / 12 of the group's energy.
+constexpr double kLogNormDistortion = 0.69314718 * 0.69314718 / (16.0 * 16.0 * 12.0);
 
 // Mean of e^{iωp} over integer p in [0, P).
 cd mean_phase(double w, int P) {
@@ -156,15 +161,17 @@ class LayoutTable {
         for (int j = i + 1; j <= n_; ++j) {
           const double energy = pre[j] - pre[i];
           const int size = (j - i) * granule;
-          for (int w = min_bits; w <= 8; ++w) {
-            const int cost = w == 0 ? 0 : 2 + (size * w + 7) / 8;
-            if (b + cost > B_) break;
-            const double v = base + kDistortion[w] * energy;
-            if (v < f_[at(j, b + cost)]) {
-              f_[at(j, b + cost)] = v;
-              how_[at(j, b + cost)] = {i, b, w};
+          for (int w = min_bits; w <= 8; ++w)
+            for (int norm_bytes = 1; norm_bytes <= 2; ++norm_bytes) {
+              if (w == 0 && norm_bytes == 2) break;
+              const int cost = w == 0 ? 0 : norm_bytes + (size * w + 7) / 8;
+              if (b + cost > B_) break;
+              const double v = base + (kDistortion[w] + (norm_bytes == 1 ? kLogNormDistortion : 0.0)) * energy;
+              if (v < f_[at(j, b + cost)]) {
+                f_[at(j, b + cost)] = v;
+                how_[at(j, b + cost)] = {i, b, w, norm_bytes * 8};
+              }
             }
-          }
         }
       }
     best_.assign(B_ + 1, -1);  // best exact byte count <= b
@@ -180,7 +187,7 @@ class LayoutTable {
     std::vector<QuantGroup> groups;
     for (int i = n_, bb = best_[b]; i > 0;) {
       const Step s = how_[at(i, bb)];
-      groups.push_back({(i - s.from) * granule_, s.bits});
+      groups.push_back({(i - s.from) * granule_, s.bits, s.bits > 0 ? s.norm_bits : 16});
       i = s.from;
       bb = s.bytes;
     }
@@ -196,7 +203,7 @@ class LayoutTable {
  private:
   static constexpr double kInf = std::numeric_limits<double>::infinity();
   struct Step {
-    int from = -1, bytes = 0, bits = 0;
+    int from = -1, bytes = 0, bits = 0, norm_bits = 16;
   };
   size_t at(int i, int b) const { return static_cast<size_t>(i) * (B_ + 1) + b; }
   int n_, B_, granule_;
@@ -269,9 +276,20 @@ std::shared_ptr<const AffineMap> make_map(const Eigenbasis& e, const std::vector
     begin += g.size;
     ++gi;
   }
+  // Each coded group scaled to E‖y_g‖² = size (the log-byte norms are relative to √size);
+  // the smallest energies are floored so a direction calibration never saw is not blown up.
   double total = 0;
   for (double l : e.lambda) total += l;
-  const double scale = total > 0 ? std::sqrt(d / total) : 1.0;
+  std::vector<double> scale(d, total > 0 ? std::sqrt(d / total) : 1.0);
+  begin = 0;
+  for (const QuantGroup& g : groups) {
+    double energy = 0;
+    for (int i = 0; i < g.size; ++i) energy += e.lambda[begin + i];
+    energy = std::max(energy, 1e-6 * total * g.size / d);
+    if (g.bits > 0 && energy > 0)
+      for (int i = 0; i < g.size; ++i) scale[begin + i] = std::sqrt(g.size / energy);
+    begin += g.size;
+  }
   const Matrix rut = linalg::multiply(r, linalg::transpose(e.u, d), d);  // R Uᵀ
   const Matrix p = linalg::multiply(rut, e.t, d);
   const Matrix p_inv = linalg::multiply(e.t_inv, linalg::transpose(rut, d), d);  // T⁻¹ U Rᵀ
@@ -279,10 +297,11 @@ std::shared_ptr<const AffineMap> make_map(const Eigenbasis& e, const std::vector
   m->dim = d;
   m->p.resize(p.size());
   m->p_inv.resize(p.size());
-  for (size_t i = 0; i < p.size(); ++i) {
-    m->p[i] = static_cast<float>(p[i] * scale);
-    m->p_inv[i] = static_cast<float>(p_inv[i] / scale);
-  }
+  for (int i = 0; i < d; ++i)  // rows of p, columns of p_inv
+    for (int j = 0; j < d; ++j) {
+      m->p[static_cast<size_t>(i) * d + j] = static_cast<float>(p[static_cast<size_t>(i) * d + j] * scale[i]);
+      m->p_inv[static_cast<size_t>(j) * d + i] = static_cast<float>(p_inv[static_cast<size_t>(j) * d + i] / scale[i]);
+    }
   m->mu.assign(mu.begin(), mu.end());
   return m;
 }

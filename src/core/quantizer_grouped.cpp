@@ -1,5 +1,6 @@
 // Calibrated groups (see quantizers.h): TurboQuant_mse run separately on each group of
 // coordinates, so every group keeps its own norm and its own width.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -10,11 +11,34 @@
 
 namespace tq {
 
+namespace {
+
+constexpr int kLogSteps = 16;  // log-byte norm codes per octave
+constexpr int kLogZero = 128;  // code of the group's typical norm √size
+
+}  // namespace
+
 size_t GroupedMseQuantizer::layout_bytes(const std::vector<QuantGroup>& groups) {
   size_t bytes = 0;
   for (const QuantGroup& g : groups)
-    if (g.bits > 0) bytes += 2 + packed_bytes(g.size, g.bits);
+    if (g.bits > 0) bytes += g.norm_bits / 8 + packed_bytes(g.size, g.bits);
   return bytes;
+}
+
+float GroupedMseQuantizer::load_norm(const Run& r, const uint8_t* record) const {
+  if (r.norm_bytes == 2) return load_half(record + r.offset);
+  const int c = record[r.offset];
+  return c == 0 ? 0.f : std::sqrt(static_cast<float>(r.size)) * std::exp2(static_cast<float>(c - kLogZero) / kLogSteps);
+}
+
+void GroupedMseQuantizer::store_norm(const Run& r, float norm, uint8_t* record) const {
+  if (r.norm_bytes == 2) {
+    store_half(record + r.offset, norm);
+    return;
+  }
+  // Rounded in the log domain; norms beyond the byte's range saturate at its ends.
+  const double steps = norm > 0 ? std::round(kLogSteps * std::log2(norm / std::sqrt(double(r.size)))) : -1e9;
+  record[r.offset] = norm > 0 ? static_cast<uint8_t>(std::clamp(steps + kLogZero, 1.0, 255.0)) : 0;
 }
 
 GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups)
@@ -22,13 +46,14 @@ GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups
   int begin = 0;
   size_t offset = 0;
   for (const QuantGroup& g : groups_) {
-    if (g.size < 1 || g.bits < 0 || g.bits > 8 || (g.bits > 0 && g.size < 2))
+    if (g.size < 1 || g.bits < 0 || g.bits > 8 || (g.bits > 0 && g.size < 2) || (g.norm_bits != 8 && g.norm_bits != 16))
       throw Error("grouped codec: group of " + std::to_string(g.size) + " coordinates at " + std::to_string(g.bits) +
-                  " bits is not allowed (coded groups need >= 2 coordinates, widths 0-8)");
-    Run r{begin, g.size, g.bits, offset, nullptr};
+                  " bits with a " + std::to_string(g.norm_bits) +
+                  "-bit norm is not allowed (coded groups need >= 2 coordinates, widths 0-8, norms of 8 or 16 bits)");
+    Run r{begin, g.size, g.bits, g.norm_bits / 8, offset, nullptr};
     if (g.bits > 0) {
       r.codebook = &lloyd_max_codebook(CoordinateLaw::sphere, g.size, g.bits);
-      offset += 2 + packed_bytes(g.size, g.bits);
+      offset += r.norm_bytes + packed_bytes(g.size, g.bits);
     }
     runs_.push_back(r);
     begin += g.size;
@@ -55,8 +80,8 @@ void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
       const double c = r.codebook->levels[idx[i]];
       c2 += c * c;
     }
-    store_half(record + r.offset, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f);
-    pack_bits(idx.data(), r.size, r.bits, record + r.offset + 2);
+    store_norm(r, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f, record);
+    pack_bits(idx.data(), r.size, r.bits, record + r.offset + r.norm_bytes);
   }
 }
 
@@ -66,8 +91,8 @@ void GroupedMseQuantizer::decode(const uint8_t* record, float* y) const {
       for (int i = 0; i < r.size; ++i) y[r.begin + i] = 0.f;
       continue;
     }
-    const float norm = load_half(record + r.offset);
-    const uint8_t* codes = record + r.offset + 2;
+    const float norm = load_norm(r, record);
+    const uint8_t* codes = record + r.offset + r.norm_bytes;
     for (int i = 0; i < r.size; ++i) y[r.begin + i] = norm * r.codebook->levels[read_code(codes, i, r.bits)];
   }
 }
@@ -81,10 +106,10 @@ float GroupedMseQuantizer::dot(const float* state, const uint8_t* record) const 
   float total = state[dim_];
   for (const Run& r : runs_) {
     if (!r.codebook) continue;
-    const uint8_t* codes = record + r.offset + 2;
+    const uint8_t* codes = record + r.offset + r.norm_bytes;
     float s = 0.f;
     for (int i = 0; i < r.size; ++i) s += state[r.begin + i] * r.codebook->levels[read_code(codes, i, r.bits)];
-    total += load_half(record + r.offset) * s;
+    total += load_norm(r, record) * s;
   }
   return total;
 }
@@ -92,8 +117,8 @@ float GroupedMseQuantizer::dot(const float* state, const uint8_t* record) const 
 void GroupedMseQuantizer::accumulate(const uint8_t* record, float weight, float* acc) const {
   for (const Run& r : runs_) {
     if (!r.codebook) continue;
-    const float w = weight * load_half(record + r.offset);
-    const uint8_t* codes = record + r.offset + 2;
+    const float w = weight * load_norm(r, record);
+    const uint8_t* codes = record + r.offset + r.norm_bytes;
     for (int i = 0; i < r.size; ++i) acc[r.begin + i] += w * r.codebook->levels[read_code(codes, i, r.bits)];
   }
 }

@@ -1,6 +1,6 @@
-// GroupedMseQuantizer: layout bytes (Σ over coded groups of 2 + ceil(size·bits/8)), bad
-// layouts, zero-width groups, distortion against the Lloyd–Max table, and the query
-// state's constant offset in dot().
+// GroupedMseQuantizer: layout bytes (Σ over coded groups of norm bytes + ceil(size·bits/8)),
+// bad layouts, zero-width groups, distortion against the Lloyd–Max table, the log-byte
+// norm's step and range, and the query state's constant offset in dot().
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,7 +17,7 @@ namespace {
 size_t expected_bytes(const std::vector<QuantGroup>& groups) {
   size_t b = 0;
   for (const QuantGroup& g : groups)
-    if (g.bits > 0) b += 2 + (static_cast<size_t>(g.size) * g.bits + 7) / 8;
+    if (g.bits > 0) b += g.norm_bits / 8 + (static_cast<size_t>(g.size) * g.bits + 7) / 8;
   return b;
 }
 
@@ -40,7 +40,7 @@ TEST(GroupedMseQuantizer, LayoutBytesAndRecordBytes) {
       const int bits = static_cast<int>(rng.below(9));
       constexpr int kSizes[] = {2, 3, 5, 8, 16, 33};  // few sizes: each (size, bits) builds a codebook
       const int size = bits == 0 && rng.below(4) == 0 ? 1 : kSizes[rng.below(6)];
-      groups.push_back({size, bits});
+      groups.push_back({size, bits, rng.below(2) == 0 ? 8 : 16});
       dim += size;
     }
     const size_t want = expected_bytes(groups);
@@ -61,6 +61,50 @@ TEST(GroupedMseQuantizer, BadLayoutsThrow) {
   EXPECT_THROW(GroupedMseQuantizer(64, {{63, 3}, {1, 2}}), Error);  // coded group of one
   EXPECT_THROW(GroupedMseQuantizer(64, {{64, 3}, {0, 0}}), Error);   // empty group
   EXPECT_NO_THROW(GroupedMseQuantizer(64, {{63, 3}, {1, 0}}));      // a dropped single is fine
+  EXPECT_THROW(GroupedMseQuantizer(64, {{64, 3, 12}}), Error);        // norms are 8 or 16 bits
+  EXPECT_THROW(GroupedMseQuantizer(64, {{64, 3, 0}}), Error);
+}
+
+// A log-byte norm (one group at 8 bits, so the codes barely matter) reproduces the scale of
+// its input within half a step, 2^(1/32) − 1 ≈ 2.2%, across 2^±7 of √size; beyond 2^±8 it
+// saturates at the byte's ends instead of wrapping; zero stays zero.
+TEST(GroupedMseQuantizer, LogByteNormStepAndRange) {
+  const int dim = 16;
+  GroupedMseQuantizer q(dim, {{dim, 8, 8}});
+  EXPECT_EQ(q.record_bytes(), 1u + 16);
+  Rng rng(21);
+  const auto base = gaussian(rng, dim);
+  double n2 = 0;
+  for (float x : base) n2 += double(x) * x;
+  std::vector<uint8_t> rec(q.record_bytes());
+  std::vector<float> y(dim), out(dim);
+  auto decoded_scale = [&](double s) {
+    for (int i = 0; i < dim; ++i) y[i] = static_cast<float>(base[i] * s);
+    q.encode(y.data(), rec.data());
+    q.decode(rec.data(), out.data());
+    double dot = 0, yy = 0;
+    for (int i = 0; i < dim; ++i) {
+      dot += double(out[i]) * y[i];
+      yy += double(y[i]) * y[i];
+    }
+    return dot / yy;  // ≈ 1 when the norm came back
+  };
+  for (double e = -7; e <= 7; e += 0.37) {
+    const double s = std::sqrt(dim / n2) * std::exp2(e);
+    EXPECT_NEAR(decoded_scale(s), 1.0, 0.022 + 0.004) << "2^" << e;  // + 8-bit codes' own error
+  }
+  const double top = std::sqrt(dim / n2) * std::exp2(12.0);
+  EXPECT_LT(decoded_scale(top), std::exp2(-3.0));  // saturated at 2^(127/16), not wrapped
+  EXPECT_GT(decoded_scale(top), 0.0);
+  EXPECT_EQ(rec[0], 255);
+  const double bottom = std::sqrt(dim / n2) * std::exp2(-12.0);
+  EXPECT_GT(decoded_scale(bottom), 8.0);  // saturated at the smallest non-zero code
+  EXPECT_EQ(rec[0], 1);
+  std::fill(y.begin(), y.end(), 0.f);
+  q.encode(y.data(), rec.data());
+  EXPECT_EQ(rec[0], 0);
+  q.decode(rec.data(), out.data());
+  for (float x : out) EXPECT_EQ(x, 0.f);
 }
 
 TEST(GroupedMseQuantizer, ZeroBitGroupDecodesToZeros) {

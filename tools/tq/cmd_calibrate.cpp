@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_profile_store.h"
+#include "turboquant/quantizers.h"
 #include "validate.h"
 
 namespace tq::cli {
@@ -14,18 +15,32 @@ namespace tq::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "tq calibrate --model smollm2|gemma3|FILE.gguf [--profile FILE] [--context N] [--force] [--threads N]\n"
+    "tq calibrate --model smollm2|gemma3|FILE.gguf [--profile FILE] [--context N] [--layouts] [--force] [--threads N]\n"
     "  Measures the statistics of the calibrated presets on a built-in text (never the eval text):\n"
     "  pre-RoPE query/key and value moments per layer and KV head, the output projection's\n"
     "  metric, and each layer's K and V sensitivity (KL with only that layer compressed).\n"
     "  Writes FILE (default ~/.cache/turboquant/profiles/<model>.<hash>.tqprof, the file tq eval\n"
     "  and tq run look for). An existing profile of the same model file is kept unless --force.\n"
-    "  Then prints each preset's layout for a cache of --context tokens (default 2048).\n";
+    "  Then prints each preset's size for a cache of --context tokens (default 2048); --layouts\n"
+    "  adds every layer's K and V record: bytes, then groups as coordinates@bits (h: fp16 norm,\n"
+    "  else a log-byte norm).\n";
+
+std::string describe(const CalibratedSide& s) {
+  std::string out = std::to_string(GroupedMseQuantizer::layout_bytes(s.groups)) + " B:";
+  for (const QuantGroup& g : s.groups)
+    out += " " + std::to_string(g.size) + "@" + std::to_string(g.bits) + (g.bits > 0 && g.norm_bits == 16 ? "h" : "");
+  return out;
+}
+
+void print_layouts(const CalibratedCodecs& cc) {
+  for (size_t l = 0; l < cc.k.size(); ++l)
+    std::printf("    layer %2zu  K %-40s V %s\n", l, describe(cc.k[l]).c_str(), describe(cc.v[l]).c_str());
+}
 
 }  // namespace
 
 int cmd_calibrate(int argc, char** argv) {
-  Args args(argc, argv, {"help", "force"}, {"model", "profile", "context", "threads"});
+  Args args(argc, argv, {"help", "force", "layouts"}, {"model", "profile", "context", "threads"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -58,6 +73,7 @@ int cmd_calibrate(int argc, char** argv) {
     std::printf("  %-6s %.3f bits/value (records %zu B/token, %d sink token%s)\n", std::string(spec.name).c_str(),
                 cc.bits_per_value() + 32.0 * cc.sink_tokens / context, cc.bytes_per_token, cc.sink_tokens,
                 cc.sink_tokens == 1 ? "" : "s");
+    if (args.has("layouts")) print_layouts(cc);
   }
   return 0;
 }
