@@ -9,7 +9,7 @@ using Matrix = std::vector<double>;  // n x n, row-major
 
 // A = V diag(w) Vᵀ for symmetric A (only the values are read as given; A need not be
 // exactly symmetric, its symmetric part is used). Eigenvalues descending; column j of V
-// (V[i*n + j]) is the eigenvector of w[j]. Cyclic Jacobi: accurate to rounding.
+// (V[i*n + j]) is the eigenvector of w[j]. Householder + implicit QL: accurate to rounding.
 void eigen_symmetric(const Matrix& a, int n, std::vector<double>& w, Matrix& v);
 
 Matrix multiply(const Matrix& a, const Matrix& b, int n);        // a · b

@@ -1,6 +1,7 @@
-// Cyclic Jacobi eigen-decomposition: each rotation zeroes one off-diagonal pair; sweeps
-// repeat until the off-diagonal mass is below rounding. Simple and accurate, O(n³) per
-// sweep; calibration runs it a few dozen times on n <= 256.
+// Symmetric eigen-decomposition the classic way: Householder reduction to tridiagonal
+// form with the transforms accumulated, then implicit QL with Wilkinson-style shifts on
+// the tridiagonal matrix. O(n³) once (a few times faster than cyclic Jacobi sweeps at
+// n = 256, where calibration runs it dozens of times), accurate to rounding.
 #include "turboquant/linalg.h"
 
 #include <algorithm>
@@ -11,52 +12,160 @@
 
 namespace tq::linalg {
 
+namespace {
+
+// Householder: on return v holds the orthogonal Q with Qᵀ A Q tridiagonal, diagonal d and
+// subdiagonal e (e[i] couples i-1 and i; e[0] = 0). v enters holding A.
+void tridiagonalize(int n, Matrix& v, std::vector<double>& d, std::vector<double>& e) {
+  auto V = [&](int i, int j) -> double& { return v[static_cast<size_t>(i) * n + j]; };
+  for (int j = 0; j < n; ++j) d[j] = V(n - 1, j);
+  for (int i = n - 1; i > 0; --i) {
+    double scale = 0, h = 0;
+    for (int k = 0; k < i; ++k) scale += std::abs(d[k]);
+    if (scale == 0) {
+      e[i] = d[i - 1];
+      for (int j = 0; j < i; ++j) {
+        d[j] = V(i - 1, j);
+        V(i, j) = 0;
+        V(j, i) = 0;
+      }
+    } else {
+      for (int k = 0; k < i; ++k) {
+        d[k] /= scale;
+        h += d[k] * d[k];
+      }
+      double f = d[i - 1];
+      double g = f > 0 ? -std::sqrt(h) : std::sqrt(h);
+      e[i] = scale * g;
+      h -= f * g;
+      d[i - 1] = f - g;
+      for (int j = 0; j < i; ++j) e[j] = 0;
+      for (int j = 0; j < i; ++j) {
+        f = d[j];
+        V(j, i) = f;
+        g = e[j] + V(j, j) * f;
+        for (int k = j + 1; k <= i - 1; ++k) {
+          g += V(k, j) * d[k];
+          e[k] += V(k, j) * f;
+        }
+        e[j] = g;
+      }
+      f = 0;
+      for (int j = 0; j < i; ++j) {
+        e[j] /= h;
+        f += e[j] * d[j];
+      }
+      const double hh = f / (h + h);
+      for (int j = 0; j < i; ++j) e[j] -= hh * d[j];
+      for (int j = 0; j < i; ++j) {
+        f = d[j];
+        g = e[j];
+        for (int k = j; k <= i - 1; ++k) V(k, j) -= f * e[k] + g * d[k];
+        d[j] = V(i - 1, j);
+        V(i, j) = 0;
+      }
+    }
+    d[i] = h;
+  }
+  // Accumulate the transformations.
+  for (int i = 0; i < n - 1; ++i) {
+    V(n - 1, i) = V(i, i);
+    V(i, i) = 1;
+    const double h = d[i + 1];
+    if (h != 0) {
+      for (int k = 0; k <= i; ++k) d[k] = V(k, i + 1) / h;
+      for (int j = 0; j <= i; ++j) {
+        double g = 0;
+        for (int k = 0; k <= i; ++k) g += V(k, i + 1) * V(k, j);
+        for (int k = 0; k <= i; ++k) V(k, j) -= g * d[k];
+      }
+    }
+    for (int k = 0; k <= i; ++k) V(k, i + 1) = 0;
+  }
+  for (int j = 0; j < n; ++j) {
+    d[j] = V(n - 1, j);
+    V(n - 1, j) = 0;
+  }
+  V(n - 1, n - 1) = 1;
+  e[0] = 0;
+}
+
+// Implicit QL on the tridiagonal (d, e), rotating v's columns along; d becomes the
+// eigenvalues. Throws if an eigenvalue does not converge (it does for finite input).
+void tridiagonal_ql(int n, Matrix& v, std::vector<double>& d, std::vector<double>& e) {
+  auto V = [&](int i, int j) -> double& { return v[static_cast<size_t>(i) * n + j]; };
+  for (int i = 1; i < n; ++i) e[i - 1] = e[i];
+  e[n - 1] = 0;
+  double f = 0, tst1 = 0;
+  const double eps = std::ldexp(1.0, -52);
+  for (int l = 0; l < n; ++l) {
+    tst1 = std::max(tst1, std::abs(d[l]) + std::abs(e[l]));
+    int m = l;
+    while (m < n - 1 && std::abs(e[m]) > eps * tst1) ++m;
+    if (m > l) {
+      int iterations = 0;
+      do {
+        if (++iterations > 60) throw Error("eigen_symmetric: QL iteration did not converge");
+        double g = d[l];
+        double p = (d[l + 1] - g) / (2 * e[l]);
+        double r = std::hypot(p, 1.0);
+        if (p < 0) r = -r;
+        d[l] = e[l] / (p + r);
+        d[l + 1] = e[l] * (p + r);
+        const double dl1 = d[l + 1];
+        double h = g - d[l];
+        for (int i = l + 2; i < n; ++i) d[i] -= h;
+        f += h;
+        p = d[m];
+        double c = 1, c2 = 1, c3 = 1, s = 0, s2 = 0;
+        const double el1 = e[l + 1];
+        for (int i = m - 1; i >= l; --i) {
+          c3 = c2;
+          c2 = c;
+          s2 = s;
+          g = c * e[i];
+          h = c * p;
+          r = std::hypot(p, e[i]);
+          e[i + 1] = s * r;
+          s = e[i] / r;
+          c = p / r;
+          p = c * d[i] - s * g;
+          d[i + 1] = h + s * (c * g + s * d[i]);
+          for (int k = 0; k < n; ++k) {
+            h = V(k, i + 1);
+            V(k, i + 1) = s * V(k, i) + c * h;
+            V(k, i) = c * V(k, i) - s * h;
+          }
+        }
+        p = -s * s2 * c3 * el1 * e[l] / dl1;
+        e[l] = s * p;
+        d[l] = c * p;
+      } while (std::abs(e[l]) > eps * tst1);
+    }
+    d[l] += f;
+    e[l] = 0;
+  }
+}
+
+}  // namespace
+
 void eigen_symmetric(const Matrix& a_in, int n, std::vector<double>& w, Matrix& v) {
   if (n <= 0 || a_in.size() != static_cast<size_t>(n) * n) throw Error("eigen_symmetric: bad matrix size");
-  Matrix a(a_in.size());
+  v.assign(a_in.size(), 0.0);
   for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) a[i * n + j] = 0.5 * (a_in[i * n + j] + a_in[j * n + i]);
-  for (double x : a)
+    for (int j = 0; j < n; ++j) v[i * n + j] = 0.5 * (a_in[i * n + j] + a_in[j * n + i]);
+  for (double x : v)
     if (!std::isfinite(x)) throw Error("eigen_symmetric: matrix has a non-finite entry");
-  v = identity(n);
-  for (int sweep = 0; sweep < 100; ++sweep) {
-    double off = 0, diag = 0;
-    for (int i = 0; i < n; ++i) {
-      diag += a[i * n + i] * a[i * n + i];
-      for (int j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
-    }
-    if (off <= 1e-30 * std::max(diag, 1e-300)) break;
-    for (int p = 0; p < n; ++p)
-      for (int q = p + 1; q < n; ++q) {
-        const double apq = a[p * n + q];
-        if (std::abs(apq) < 1e-300) continue;
-        const double theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
-        const double c = 1 / std::sqrt(t * t + 1), s = t * c;
-        for (int k = 0; k < n; ++k) {  // columns p, q
-          const double akp = a[k * n + p], akq = a[k * n + q];
-          a[k * n + p] = c * akp - s * akq;
-          a[k * n + q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < n; ++k) {  // rows p, q
-          const double apk = a[p * n + k], aqk = a[q * n + k];
-          a[p * n + k] = c * apk - s * aqk;
-          a[q * n + k] = s * apk + c * aqk;
-        }
-        for (int k = 0; k < n; ++k) {
-          const double vkp = v[k * n + p], vkq = v[k * n + q];
-          v[k * n + p] = c * vkp - s * vkq;
-          v[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-  }
+  std::vector<double> d(n), e(n);
+  tridiagonalize(n, v, d, e);
+  tridiagonal_ql(n, v, d, e);
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return a[x * n + x] > a[y * n + y]; });
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return d[x] > d[y]; });
   w.resize(n);
   Matrix sorted(v.size());
   for (int j = 0; j < n; ++j) {
-    w[j] = a[order[j] * n + order[j]];
+    w[j] = d[order[j]];
     for (int i = 0; i < n; ++i) sorted[i * n + j] = v[i * n + order[j]];
   }
   v = std::move(sorted);

@@ -1,4 +1,4 @@
-// linalg: eigen_symmetric on random symmetric matrices (n = 3, 16, 64): V orthogonal
+// linalg: eigen_symmetric on random symmetric matrices (n = 1, 2, 3, 16, 64, 256): V orthogonal
 // (|VᵀV − I| <= 1e-10 entrywise), A V = V diag(w) (entrywise within 1e-9·‖A‖_F),
 // eigenvalues descending; multiply / multiply_at_b / transpose / identity on small cases.
 #include <gtest/gtest.h>
@@ -70,7 +70,7 @@ TEST_P(EigenSymmetric, RepeatedEigenvaluesAndRankDeficient) {
   expect_eigen_decomposition(linalg::identity(n), n);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, EigenSymmetric, ::testing::Values(3, 16, 64));
+INSTANTIATE_TEST_SUITE_P(Sizes, EigenSymmetric, ::testing::Values(1, 2, 3, 16, 64, 256));
 
 TEST(EigenSymmetricBasics, KnownSpectrumAndSymmetricPartOnly) {
   // [[2,1],[1,2]]: eigenvalues 3, 1 with eigenvectors (1,1)/√2, (1,−1)/√2.
