@@ -4,7 +4,7 @@
 #include <string>
 
 #include "turboquant/error.h"
-#include "turboquant/half.h"
+#include "half_fields.h"
 #include "turboquant/packing.h"
 #include "turboquant/quantizers.h"
 
@@ -41,13 +41,14 @@ GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups
 
 void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
   std::vector<uint8_t> idx;
+  detail::HalfFields fields;
   for (const Run& r : runs_) {
     if (!r.codebook) continue;
     const float* v = y + r.begin;
     double n2 = 0;
     for (int i = 0; i < r.size; ++i) n2 += double(v[i]) * v[i];
     const double norm = std::sqrt(n2);
-    const float inv = norm > 0 ? static_cast<float>(1.0 / norm) : 0.f;
+    const float inv = detail::reciprocal_or_zero(norm);
     idx.assign(r.size, 0);
     double c2 = 0;
     for (int i = 0; i < r.size; ++i) {
@@ -55,7 +56,7 @@ void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
       const double c = r.codebook->levels[idx[i]];
       c2 += c * c;
     }
-    store_half(record + r.offset, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f);
+    fields.store(record + r.offset, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f);
     pack_bits(idx.data(), r.size, r.bits, record + r.offset + 2);
   }
 }
