@@ -351,7 +351,20 @@ class LaneEncoder final : public RecordEncoder {
     }
   }
 
+  // Every coordinate is a field. The plain conversion, checked on the way; only a batch
+  // with a value past fp16's range is written again saturated (a clamp on every
+  // coordinate cost f16 writes 15%, this check 7%).
   void encode_f16(const F* y, const Records<Isa>& out) const {
+    I in_range = ~I{};
+    for (int k = 0; k < code_dim_ / 2; ++k) {
+      const F a = y[2 * k], b = y[2 * k + 1];
+      in_range &= (abs_of<Isa>(a) < kHalfOverflow) & (abs_of<Isa>(b) < kHalfOverflow);  // false for NaN
+      out.put(U(Isa::half_bits(a)) | U(Isa::half_bits(b)) << 16, 4 * k, 4);
+    }
+    bool fits = true;
+    for (int b = 0; b < W; ++b) fits &= in_range[b] != 0;
+    if (fits) return;
+    std::fill(out.words, out.words + staged_words<Isa>(rec_), U{});
     for (int k = 0; k < code_dim_ / 2; ++k)
       out.put(U(out.field_bits(y[2 * k])) | U(out.field_bits(y[2 * k + 1])) << 16, 4 * k, 4);
   }
