@@ -90,7 +90,8 @@ class Codec {
   const AffineMap* affine() const { return affine_.get(); }  // calibrated codecs only
 
   // Reference encode / decode of one vector. encode throws tq::Error on NaN/Inf input;
-  // a zero vector encodes to a record that decodes to zero.
+  // a zero vector encodes to a record that decodes to zero. fp16 fields beyond ±65504
+  // are stored saturated and the vector counted in range_events() (range.h).
   void encode(const float* x, uint8_t* record) const;
   void decode(const uint8_t* record, float* x) const;
 

@@ -32,8 +32,11 @@ class DeviceKvCache;
 // one launch. k and v are device arrays [n_tokens][n_kv_heads][head_dim] with a row stride
 // of token_stride elements (token_stride = 0 means n_kv_heads * head_dim). slots[i] is the
 // cache slot of token i: physical_block * block_tokens + position_in_block; a negative
-// slot skips the token (padding). Non-finite inputs give unspecified records (the CPU
-// reference rejects them).
+// slot skips the token (padding). Range (docs/FORMATS.md, "Range"): norms and scales beyond
+// fp16's range are stored saturated, as on the CPU; a vector holding NaN or Inf is refused
+// (its slot is not written, the other tokens are) and, with `check`, the call waits for
+// the write and throws the CPU cache's tq::Error naming layer, KV head, token of the write,
+// K/V and coordinate; saturated vectors are added to tq::range_events().
 struct QuantizeParams {
   int layer = 0;
   const void* k = nullptr;
@@ -43,6 +46,10 @@ struct QuantizeParams {
   int64_t token_stride = 0;
   const int32_t* slots = nullptr;  // device [n_tokens]
   void* stream = nullptr;          // cudaStream_t; nullptr = default stream
+  // true: synchronize the stream after the launch and report (above). false: stay
+  // asynchronous (CUDA graph capture, pipelines); the kernels still refuse and count,
+  // and DeviceKvCache::check_writes() reports later.
+  bool check = true;
 };
 void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 
@@ -95,6 +102,11 @@ class DeviceKvCache {
   size_t pool_bytes(int layer, int kv) const { return block_bytes(layer, kv) * num_blocks_; }
   void* pool(int layer, int kv);  // device pointer
   const void* pool(int layer, int kv) const;
+
+  // Waits for the device, then reports what unchecked writes (QuantizeParams::check =
+  // false) saw: saturated vectors into tq::range_events(), and a tq::Error for the first
+  // refused NaN/Inf input (its token index is within the write that had it).
+  void check_writes();
 
   void upload_pool(int layer, int kv, const uint8_t* host, size_t bytes);
   void download_pool(int layer, int kv, uint8_t* host, size_t bytes) const;

@@ -1,6 +1,7 @@
 #pragma once
 // IEEE 754 binary16 conversion in portable C++ (round to nearest even), so encoded
 // bytes are identical on every platform and backend.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -60,6 +61,19 @@ inline float half_to_float(uint16_t h) {
 
 // Round a float through fp16 and back: what a stored fp16 field will read as.
 inline float round_to_half(float f) { return half_to_float(float_to_half(f)); }
+
+// The largest finite fp16 value, and the smallest float magnitude that rounds past it to Inf.
+inline constexpr float kHalfMax = 65504.f;
+inline constexpr float kHalfOverflow = 65520.f;
+
+// f limited to what an fp16 field holds (docs/FORMATS.md, "Range"): a value that would
+// round to ±Inf, or is ±Inf, becomes ±65504; NaN becomes +0; anything else is returned
+// unchanged, so its fp16 bits stay float_to_half's. Sets `clamped` when it changed f.
+inline float clamp_to_half_range(float f, bool& clamped) {
+  if (std::fabs(f) < kHalfOverflow) return f;  // false for NaN
+  clamped = true;
+  return std::isnan(f) ? 0.f : std::copysign(kHalfMax, f);
+}
 
 // Unaligned little-endian loads/stores for fp16 fields inside packed records.
 inline void store_half(uint8_t* p, float f) {

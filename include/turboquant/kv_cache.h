@@ -63,7 +63,9 @@ class KvCache {
 
   // Quantize on write. k, v: [n_tokens][n_kv_heads][head_dim] floats, appended at positions
   // length(layer, seq) ... + n_tokens - 1. tq::Error when the pool is full or on NaN/Inf
-  // (checked before anything is written). `pool` spreads the encoding over threads.
+  // (naming layer, KV head, position, K/V and coordinate; checked before anything is
+  // written). Norms and scales beyond fp16's range are stored saturated and counted
+  // (range.h). `pool` spreads the encoding over threads.
   void append(int layer, int seq, int n_tokens, const float* k, const float* v,
               ThreadPool* pool = nullptr);
   int length(int layer, int seq) const;

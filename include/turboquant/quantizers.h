@@ -8,6 +8,10 @@
 
 namespace tq {
 
+namespace detail {
+class HalfFields;  // src/core/half_fields.h: saturating fp16 stores, counted per record
+}
+
 // [fp16 norm][hi codes: n_hi x bits_hi, packed][lo codes: (dim − n_hi) x bits_lo, packed]
 // Integer widths have n_hi = dim. With corrected_norm the stored norm is ‖y‖/‖c[idx]‖.
 class MseQuantizer final : public Quantizer {
@@ -149,7 +153,7 @@ class GroupedMseQuantizer final : public Quantizer {
     const Codebook* codebook;  // null for width 0
   };
   float load_norm(const Run& r, const uint8_t* record) const;
-  void store_norm(const Run& r, float norm, uint8_t* record) const;
+  void store_norm(const Run& r, float norm, uint8_t* record, detail::HalfFields& fields) const;
   std::vector<QuantGroup> groups_;
   std::vector<Run> runs_;
   size_t record_bytes_ = 0;

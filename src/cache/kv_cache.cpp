@@ -12,6 +12,7 @@
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
+#include "turboquant/range.h"
 #include "turboquant/rng.h"
 #include "turboquant/thread_pool.h"
 
@@ -263,15 +264,27 @@ bool all_finite(const float* x, size_t count) {
   return bad == 0;
 }
 
-void check_finite(const float* x, size_t count, int n_kv_heads, int head_dim, const char* side, int layer) {
-  if (all_finite(x, count)) return;
-  for (size_t i = 0; i < count; ++i)
-    if (!std::isfinite(x[i])) {
-      const size_t per_token = static_cast<size_t>(n_kv_heads) * head_dim;
-      throw Error("KvCache::append: " + layer_str(layer) + " " + side + " of token " + std::to_string(i / per_token) +
-                  ", KV head " + std::to_string((i % per_token) / head_dim) + ", coordinate " +
-                  std::to_string(i % head_dim) + " is not finite (" + std::to_string(x[i]) + ")");
-    }
+// Refuses keys and values holding NaN or Inf before anything is written: the error names
+// the first bad value in position order (K before V at one position), the range counters
+// count every vector holding one.
+void check_finite(const float* k, const float* v, int n_tokens, int n_kv_heads, int head_dim, int layer, int pos0) {
+  const size_t count = static_cast<size_t>(n_tokens) * n_kv_heads * head_dim;
+  if (all_finite(k, count) && all_finite(v, count)) return;
+  uint64_t bad_vectors = 0;
+  std::string first;
+  for (int t = 0; t < n_tokens; ++t)
+    for (int side = 0; side < 2; ++side)
+      for (int h = 0; h < n_kv_heads; ++h) {
+        const float* x = (side ? v : k) + (static_cast<size_t>(t) * n_kv_heads + h) * head_dim;
+        const float* bad = std::find_if(x, x + head_dim, [](float e) { return !std::isfinite(e); });
+        if (bad == x + head_dim) continue;
+        ++bad_vectors;
+        if (first.empty())
+          first = nonfinite_kv_message("KvCache::append", layer, h, "position " + std::to_string(pos0 + t), side == 1,
+                                       static_cast<int>(bad - x), *bad);
+      }
+  detail::count_nonfinite(bad_vectors);
+  throw Error(first + "; nothing was written");
 }
 
 }  // namespace
@@ -283,10 +296,8 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
   if (n_tokens == 0) return;
   if (!k || !v) throw Error("KvCache::append: null K or V pointer");
   const int H = cfg_.n_kv_heads, D = cfg_.head_dim;
-  const size_t count = static_cast<size_t>(n_tokens) * H * D;
-  check_finite(k, count, H, D, "K", layer);
-  check_finite(v, count, H, D, "V", layer);
   const int pos0 = s.length[layer];
+  check_finite(k, v, n_tokens, H, D, layer, pos0);
   reserve_blocks(s, pos0 + n_tokens);
 
   // One task per (run, head, side): a run is the new tokens inside one block, whose

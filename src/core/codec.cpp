@@ -5,6 +5,7 @@
 
 #include "turboquant/error.h"
 #include "turboquant/quantizers.h"
+#include "turboquant/range.h"
 #include "turboquant/rng.h"
 
 namespace tq {
@@ -126,9 +127,11 @@ size_t Codec::query_state_floats() const { return quantizer_->query_state_floats
 
 void Codec::encode(const float* x, uint8_t* record) const {
   for (int i = 0; i < dim_; ++i)
-    if (!std::isfinite(x[i]))
+    if (!std::isfinite(x[i])) {
+      detail::count_nonfinite(1);
       throw Error("codec " + std::string(name()) + ": input coordinate " + std::to_string(i) +
                   " is not finite (" + std::to_string(x[i]) + ")");
+    }
   std::vector<float> y(code_dim());
   to_code(x, y.data());
   quantizer_->encode(y.data(), record);

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "turboquant/blocks.h"
-#include "turboquant/half.h"
+#include "half_fields.h"
 #include "turboquant/quantizers.h"
 
 namespace tq {
@@ -15,7 +15,8 @@ using blocks::BlockQ4_0;
 using blocks::BlockQ8_0;
 
 void F16Quantizer::encode(const float* y, uint8_t* record) const {
-  for (int i = 0; i < dim_; ++i) store_half(record + 2 * i, y[i]);
+  detail::HalfFields fields;
+  for (int i = 0; i < dim_; ++i) fields.store(record + 2 * i, y[i]);
 }
 void F16Quantizer::decode(const uint8_t* record, float* y) const {
   for (int i = 0; i < dim_; ++i) y[i] = load_half(record + 2 * i);
@@ -30,14 +31,15 @@ void F16Quantizer::accumulate(const uint8_t* record, float weight, float* acc) c
 }
 
 void Q8_0Quantizer::encode(const float* y, uint8_t* record) const {
+  detail::HalfFields fields;
   for (int b = 0; b < dim_ / 32; ++b) {
     const float* x = y + 32 * b;
     uint8_t* out = record + sizeof(BlockQ8_0) * b;
     float amax = 0.f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.f;
-    const float id = d ? 1.f / d : 0.f;
-    store_half(out, d);
+    const float id = detail::reciprocal_or_zero(d);
+    fields.store(out, d);
     for (int j = 0; j < 32; ++j)
       out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::roundf(x[j] * id)));
   }
@@ -52,6 +54,7 @@ void Q8_0Quantizer::decode(const uint8_t* record, float* y) const {
 }
 
 void Q4_0Quantizer::encode(const float* y, uint8_t* record) const {
+  detail::HalfFields fields;
   for (int b = 0; b < dim_ / 32; ++b) {
     const float* x = y + 32 * b;
     uint8_t* out = record + sizeof(BlockQ4_0) * b;
@@ -62,8 +65,8 @@ void Q4_0Quantizer::encode(const float* y, uint8_t* record) const {
         max = x[j];
       }
     const float d = max / -8.f;
-    const float id = d ? 1.f / d : 0.f;
-    store_half(out, d);
+    const float id = detail::reciprocal_or_zero(d);
+    fields.store(out, d);
     for (int j = 0; j < 16; ++j) {
       const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
       const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + 16] * id + 8.5f)));

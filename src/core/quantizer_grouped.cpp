@@ -5,7 +5,7 @@
 #include <string>
 
 #include "turboquant/error.h"
-#include "turboquant/half.h"
+#include "half_fields.h"
 #include "turboquant/packing.h"
 #include "turboquant/quantizers.h"
 
@@ -31,14 +31,20 @@ float GroupedMseQuantizer::load_norm(const Run& r, const uint8_t* record) const 
   return c == 0 ? 0.f : std::sqrt(static_cast<float>(r.size)) * std::exp2(static_cast<float>(c - kLogZero) / kLogSteps);
 }
 
-void GroupedMseQuantizer::store_norm(const Run& r, float norm, uint8_t* record) const {
+void GroupedMseQuantizer::store_norm(const Run& r, float norm, uint8_t* record, detail::HalfFields& fields) const {
   if (r.norm_bytes == 2) {
-    store_half(record + r.offset, norm);
+    fields.store(record + r.offset, norm);
     return;
   }
-  // Rounded in the log domain; norms beyond the byte's range saturate at its ends.
-  const double steps = norm > 0 ? std::round(kLogSteps * std::log2(norm / std::sqrt(double(r.size)))) : -1e9;
-  record[r.offset] = norm > 0 ? static_cast<uint8_t>(std::clamp(steps + kLogZero, 1.0, 255.0)) : 0;
+  // Rounded in the log domain; norms beyond the byte's range saturate at its ends (counted
+  // like a saturated fp16 field).
+  if (!(norm > 0)) {
+    record[r.offset] = 0;
+    return;
+  }
+  const double steps = std::round(kLogSteps * std::log2(norm / std::sqrt(double(r.size)))) + kLogZero;
+  if (steps < 1 || steps > 255) fields.note_clamped();
+  record[r.offset] = static_cast<uint8_t>(std::clamp(steps, 1.0, 255.0));
 }
 
 GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups)
@@ -66,13 +72,14 @@ GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups
 
 void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
   std::vector<uint8_t> idx;
+  detail::HalfFields fields;
   for (const Run& r : runs_) {
     if (!r.codebook) continue;
     const float* v = y + r.begin;
     double n2 = 0;
     for (int i = 0; i < r.size; ++i) n2 += double(v[i]) * v[i];
     const double norm = std::sqrt(n2);
-    const float inv = norm > 0 ? static_cast<float>(1.0 / norm) : 0.f;
+    const float inv = detail::reciprocal_or_zero(norm);
     idx.assign(r.size, 0);
     double c2 = 0;
     for (int i = 0; i < r.size; ++i) {
@@ -80,7 +87,7 @@ void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
       const double c = r.codebook->levels[idx[i]];
       c2 += c * c;
     }
-    store_norm(r, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f, record);
+    store_norm(r, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f, record, fields);
     pack_bits(idx.data(), r.size, r.bits, record + r.offset + r.norm_bytes);
   }
 }

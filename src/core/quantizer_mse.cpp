@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "turboquant/half.h"
+#include "half_fields.h"
 #include "turboquant/packing.h"
 #include "turboquant/quantizers.h"
 
@@ -24,7 +24,7 @@ void MseQuantizer::encode(const float* y, uint8_t* record) const {
   double n2 = 0;
   for (int i = 0; i < dim_; ++i) n2 += double(y[i]) * y[i];
   const float norm = static_cast<float>(std::sqrt(n2));
-  const float inv = norm > 0 ? 1.f / norm : 0.f;
+  const float inv = detail::reciprocal_or_zero(norm);
   std::vector<uint8_t> idx(dim_);
   double c2 = 0;
   for (int i = 0; i < dim_; ++i) {
@@ -33,7 +33,8 @@ void MseQuantizer::encode(const float* y, uint8_t* record) const {
     c2 += double(cb.levels[idx[i]]) * cb.levels[idx[i]];
   }
   const float stored = (corrected_ && norm > 0) ? static_cast<float>(norm / std::sqrt(c2)) : norm;
-  store_half(record, stored);
+  detail::HalfFields fields;
+  fields.store(record, stored);
   pack_bits(idx.data(), n_hi_, hi_->bits, record + hi_offset());
   pack_bits(idx.data() + n_hi_, dim_ - n_hi_, lo_->bits, record + lo_offset());
 }

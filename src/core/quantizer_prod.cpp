@@ -3,7 +3,7 @@
 // an unbiased estimate of <q, r> and the whole inner product is unbiased.
 #include <cmath>
 
-#include "turboquant/half.h"
+#include "half_fields.h"
 #include "turboquant/packing.h"
 #include "turboquant/quantizers.h"
 #include "turboquant/rng.h"
@@ -27,7 +27,7 @@ void ProdQuantizer::encode(const float* y, uint8_t* record) const {
   double n2 = 0;
   for (int i = 0; i < dim_; ++i) n2 += double(y[i]) * y[i];
   const float norm = static_cast<float>(std::sqrt(n2));
-  const float inv = norm > 0 ? 1.f / norm : 0.f;
+  const float inv = detail::reciprocal_or_zero(norm);
   std::vector<uint8_t> idx(dim_), sgn(dim_);
   std::vector<float> r(dim_);
   double g2 = 0;
@@ -43,8 +43,9 @@ void ProdQuantizer::encode(const float* y, uint8_t* record) const {
     for (int i = 0; i < dim_; ++i) s += row[i] * r[i];
     sgn[j] = s >= 0.f ? 1 : 0;
   }
-  store_half(record, norm);
-  store_half(record + 2, static_cast<float>(std::sqrt(g2)));
+  detail::HalfFields fields;
+  fields.store(record, norm);
+  fields.store(record + 2, static_cast<float>(std::sqrt(g2)));
   pack_bits(idx.data(), dim_, bits_ - 1, record + code_offset());
   pack_bits(sgn.data(), dim_, 1, record + sign_offset());
 }

@@ -11,15 +11,19 @@
 // runs exactly the reference's float operations in the reference's order: rotation rows
 // are summed over j ascending (the matrix is read once per batch), the Hadamard butterflies
 // are the same adds, norms accumulate in double coordinate by coordinate, and codebook
-// indices count the sorted boundaries at or below y_i/‖y‖. So the records are
-// byte-identical to Codec::encode, not merely close.
+// indices count the sorted boundaries at or below y_i/‖y‖, and fp16 fields saturate and
+// count as the reference's do (core/half_fields.h). So the records are byte-identical to
+// Codec::encode, not merely close.
 // Included only by the encode_*.cpp files, which compile with -ffp-contract=off like the
 // reference (src/core): every a*b + c rounds twice on both sides, on every target.
 #include <algorithm>
+#include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "../core/half_fields.h"
 #include "../core/rotations_impl.h"
 #include "encode.h"
 #include "turboquant/half.h"
@@ -36,6 +40,33 @@ struct Types {
   typedef uint32_t U __attribute__((vector_size(4 * Lanes)));
   typedef double DH __attribute__((vector_size(4 * Lanes)));
 };
+
+template <class Isa>
+typename Isa::F abs_of(typename Isa::F x) {
+  using F = typename Isa::F;
+  using U = typename Isa::U;
+  return F(U(x) & 0x7fffffffu);
+}
+
+// clamp_to_half_range (half.h) per lane; the lanes it changed are set in `clamped`.
+template <class Isa>
+typename Isa::F clamp_to_half_range(typename Isa::F x, typename Isa::I& clamped) {
+  using F = typename Isa::F;
+  using I = typename Isa::I;
+  using U = typename Isa::U;
+  const I in_range = abs_of<Isa>(x) < kHalfOverflow;  // false for NaN
+  clamped |= ~in_range;
+  const F signed_max = F((U(x) & 0x80000000u) | std::bit_cast<uint32_t>(kHalfMax));
+  return in_range ? x : (x == x ? signed_max : F{});
+}
+
+// reciprocal_or_zero (core/half_fields.h) per lane.
+template <class Isa>
+typename Isa::F reciprocal_or_zero(typename Isa::F x) {
+  using F = typename Isa::F;
+  const F r = 1.f / x;  // ±Inf for a zero or a too small x
+  return abs_of<Isa>(r) <= FLT_MAX ? r : F{};
+}
 
 // Whether the lane encoder handles this codec: every record field must be built from
 // whole 32-coordinate runs (head_dim 64/128/256 all are), which also makes whole tiles
@@ -62,8 +93,11 @@ inline bool supported(const Codec& c) {
 // once); LaneEncoder::write_records transposes them back to one record per lane.
 template <class Isa>
 struct Records {
+  using F = typename Isa::F;
+  using I = typename Isa::I;
   using U = typename Isa::U;
-  U* words;  // staged_words() of them, zeroed
+  U* words;     // staged_words() of them, zeroed
+  I* clamped;   // lanes with a saturated fp16 field
   void put(U w, size_t off, int bytes) const {
     if (bytes < 4) w &= (1u << 8 * bytes) - 1u;
     const size_t k = off / 4;
@@ -71,7 +105,12 @@ struct Records {
     words[k] |= w << shift;
     if (shift && shift + 8 * bytes > 32) words[k + 1] |= w >> (32 - shift);
   }
-  void put_half(typename Isa::I h, size_t off) const { put(U(h), off, 2); }
+  void put_half(I h, size_t off) const { put(U(h), off, 2); }
+  // fp16 bits of a field, saturated like the reference's HalfFields::store.
+  I field_bits(F x) const { return Isa::half_bits(clamp_to_half_range<Isa>(x, *clamped)); }
+  void put_field(F x, size_t off) const { put_half(field_bits(x), off); }
+  // The value put_field(x) reads back as, like HalfFields::round.
+  F round_field(F x) const { return Isa::round_to_half(clamp_to_half_range<Isa>(x, *clamped)); }
 };
 
 // Words of staging for records of `rec` bytes: whole W-word tiles, plus room for put()'s
@@ -111,13 +150,6 @@ void with_bits(int bits, Fn&& f) {
     case 3: return f.template operator()<3>();
     default: return f.template operator()<4>();
   }
-}
-
-template <class Isa>
-typename Isa::F abs_of(typename Isa::F x) {
-  using F = typename Isa::F;
-  using U = typename Isa::U;
-  return F(U(x) & 0x7fffffffu);
 }
 
 // table[idx] per lane, for a table of at most 16 floats.
@@ -188,8 +220,12 @@ class LaneEncoder final : public RecordEncoder {
       transpose_in(x + x_stride * b0, x_stride, nb, xt.data());
       const F* y = rotate(xt.data(), yt.data());
       std::fill(words.begin(), words.end(), U{});
-      quantize(y, Records<Isa>{words.data()});
+      I clamped{};
+      quantize(y, Records<Isa>{words.data(), &clamped});
       write_records(words, nb, out + out_stride * b0, out_stride);
+      int saturated = 0;
+      for (int b = 0; b < nb; ++b) saturated += clamped[b] != 0;
+      count_saturated(saturated);
     }
   }
 
@@ -315,9 +351,22 @@ class LaneEncoder final : public RecordEncoder {
     }
   }
 
+  // Every coordinate is a field. The plain conversion, checked on the way; only a batch
+  // with a value past fp16's range is written again saturated (a clamp on every
+  // coordinate cost f16 writes 15%, this check 7%).
   void encode_f16(const F* y, const Records<Isa>& out) const {
+    I in_range = ~I{};
+    for (int k = 0; k < code_dim_ / 2; ++k) {
+      const F a = y[2 * k], b = y[2 * k + 1];
+      in_range &= (abs_of<Isa>(a) < kHalfOverflow) & (abs_of<Isa>(b) < kHalfOverflow);  // false for NaN
+      out.put(U(Isa::half_bits(a)) | U(Isa::half_bits(b)) << 16, 4 * k, 4);
+    }
+    bool fits = true;
+    for (int b = 0; b < W; ++b) fits &= in_range[b] != 0;
+    if (fits) return;
+    std::fill(out.words, out.words + staged_words<Isa>(rec_), U{});
     for (int k = 0; k < code_dim_ / 2; ++k)
-      out.put(U(Isa::half_bits(y[2 * k])) | U(Isa::half_bits(y[2 * k + 1])) << 16, 4 * k, 4);
+      out.put(U(out.field_bits(y[2 * k])) | U(out.field_bits(y[2 * k + 1])) << 16, 4 * k, 4);
   }
 
   // llama.cpp q8_0: d = max|y|/127, q = roundf(y/d) (half away from zero).
@@ -331,8 +380,8 @@ class LaneEncoder final : public RecordEncoder {
         amax = amax < a ? a : amax;
       }
       const F d = amax / 127.f;
-      const F id = d != 0.f ? 1.f / d : F{};
-      out.put_half(Isa::half_bits(d), off);
+      const F id = reciprocal_or_zero<Isa>(d);
+      out.put_field(d, off);
       auto q = [&](int j) {
         const F s = v[j] * id;
         I t = __builtin_convertvector(s, I);  // truncates
@@ -359,8 +408,8 @@ class LaneEncoder final : public RecordEncoder {
         amax = bigger ? a : amax;
       }
       const F d = m / -8.f;
-      const F id = d != 0.f ? 1.f / d : F{};
-      out.put_half(Isa::half_bits(d), off);
+      const F id = reciprocal_or_zero<Isa>(d);
+      out.put_field(d, off);
       auto q = [&](int j) {
         const I t = __builtin_convertvector(v[j] * id + 8.5f, I);
         return U(t < 15 ? t : I{} + 15);
@@ -383,7 +432,7 @@ class LaneEncoder final : public RecordEncoder {
     norm = inv = F{};
     for (int b = 0; b < W; ++b) {
       norm[b] = static_cast<float>(std::sqrt(n2[b / (W / 2)][b % (W / 2)]));
-      inv[b] = norm[b] > 0 ? 1.f / norm[b] : 0.f;
+      inv[b] = tq::detail::reciprocal_or_zero(norm[b]);
     }
   }
 
@@ -417,7 +466,7 @@ class LaneEncoder final : public RecordEncoder {
     F stored{};
     for (int b = 0; b < W; ++b)
       stored[b] = corrected_ && norm[b] > 0 ? static_cast<float>(norm[b] / std::sqrt(lane(c2, b))) : norm[b];
-    out.put_half(Isa::half_bits(stored), 0);
+    out.put_field(stored, 0);
   }
 
   // TurboQuant_prod: (b−1)-bit indices of u = y/‖y‖, the residual r = u − c[idx], γ = ‖r‖
@@ -444,8 +493,8 @@ class LaneEncoder final : public RecordEncoder {
     pack_run<1>(out, prod_->sign_offset(), code_dim_, [&](int j) { return U(proj[j] >= 0.f) & 1u; });
     F gamma{};
     for (int b = 0; b < W; ++b) gamma[b] = norm[b] == 0 ? 0.f : static_cast<float>(std::sqrt(lane(g2, b)));
-    out.put_half(Isa::half_bits(norm), 0);
-    out.put_half(Isa::half_bits(gamma), 2);
+    out.put_field(norm, 0);
+    out.put_field(gamma, 2);
   }
 
   // min and max as std::minmax_element picks them (first smallest, last largest: it
@@ -460,8 +509,8 @@ class LaneEncoder final : public RecordEncoder {
         lo = v[i] < lo ? v[i] : lo;
         hi = v[i] < hi ? hi : v[i];
       }
-      const F mn = Isa::round_to_half(lo);
-      const F step = Isa::round_to_half((hi - mn) / top);
+      const F mn = out.round_field(lo);
+      const F step = out.round_field((hi - mn) / top);
       out.put_half(Isa::half_bits(mn), off);
       out.put_half(Isa::half_bits(step), off + 2);
       with_bits(group_bits_, [&]<int B>() {

@@ -74,8 +74,10 @@ long long tqc_record_bytes(void* cache, int layer, int kv) {
   return n;
 }
 
-int tqc_quantize(void* cache, int layer, const void* k, const void* v, int dtype, int n_tokens, const int32_t* slots,
-                 void* stream) {
+// Checked (the call waits and reports NaN/Inf inputs) or asynchronous (tqc_check_writes
+// reports later), QuantizeParams::check.
+static int quantize(void* cache, int layer, const void* k, const void* v, int dtype, int n_tokens,
+                    const int32_t* slots, void* stream, bool check) {
   return guarded([&] {
     tq::cuda::QuantizeParams p;
     p.layer = layer;
@@ -85,8 +87,23 @@ int tqc_quantize(void* cache, int layer, const void* k, const void* v, int dtype
     p.n_tokens = n_tokens;
     p.slots = slots;
     p.stream = stream;
+    p.check = check;
     tq::cuda::quantize_on_write(*static_cast<tq::cuda::DeviceKvCache*>(cache), p);
   });
+}
+
+int tqc_quantize(void* cache, int layer, const void* k, const void* v, int dtype, int n_tokens, const int32_t* slots,
+                 void* stream) {
+  return quantize(cache, layer, k, v, dtype, n_tokens, slots, stream, true);
+}
+
+int tqc_quantize_async(void* cache, int layer, const void* k, const void* v, int dtype, int n_tokens,
+                       const int32_t* slots, void* stream) {
+  return quantize(cache, layer, k, v, dtype, n_tokens, slots, stream, false);
+}
+
+int tqc_check_writes(void* cache) {
+  return guarded([&] { static_cast<tq::cuda::DeviceKvCache*>(cache)->check_writes(); });
 }
 
 long long tqc_decode_workspace_bytes(void* cache, int layer, int batch, int n_q, int max_blocks, int max_seq_len,

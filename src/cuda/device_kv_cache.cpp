@@ -14,13 +14,13 @@ using detail::check_cuda;
 namespace {
 
 template <class T>
-T* upload(DeviceKvCache::Impl& impl, const std::vector<T>& host) {
+T* upload(DeviceKvCache::Impl& impl, const std::vector<T>& host, const char* what = "rotation parameters") {
   if (host.empty()) return nullptr;
   void* p = nullptr;
-  check_cuda(cudaMalloc(&p, host.size() * sizeof(T)), "cudaMalloc (rotation parameters)");
+  check_cuda(cudaMalloc(&p, host.size() * sizeof(T)), (std::string("cudaMalloc (") + what + ")").c_str());
   impl.allocations.push_back(p);
   check_cuda(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
-             "cudaMemcpy (rotation parameters)");
+             (std::string("cudaMemcpy (") + what + ")").c_str());
   return static_cast<T*>(p);
 }
 
@@ -33,7 +33,9 @@ std::string codec_name_for(const KvCacheConfig& c, int layer, int kv) {
 void validate(const KvCacheConfig& c) {
   auto fail = [](const std::string& m) { throw Error("DeviceKvCache: " + m); };
   if (c.n_layers <= 0) fail("n_layers must be positive, got " + std::to_string(c.n_layers));
-  if (c.n_kv_heads <= 0) fail("n_kv_heads must be positive, got " + std::to_string(c.n_kv_heads));
+  if (c.n_kv_heads <= 0 || c.n_kv_heads > detail::kMaxStatusHeads)
+    fail("n_kv_heads must be in [1, " + std::to_string(detail::kMaxStatusHeads) + "], got " +
+         std::to_string(c.n_kv_heads));
   if (!head_dim_supported(c.head_dim))
     fail("head_dim " + std::to_string(c.head_dim) + " is not compiled for CUDA (64, 128 or 256)");
   if (c.block_tokens <= 0 || c.block_tokens % 8 != 0)
@@ -132,6 +134,7 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
         check_cuda(cudaMemset(p, 0, s.block_bytes * num_blocks_), "cudaMemset (KV pool)");
         s.pool = static_cast<uint8_t*>(p);
       }
+    impl_->status = upload(*impl_, std::vector<detail::WriteStatus>(config_.n_layers), "write status");
   } catch (...) {
     for (void* p : impl_->allocations) cudaFree(p);
     throw;
@@ -147,6 +150,11 @@ static void check_side(const DeviceKvCache& c, int layer, int kv) {
     throw Error("DeviceKvCache: layer " + std::to_string(layer) + " out of range [0, " +
                 std::to_string(c.config().n_layers) + ")");
   if (kv != 0 && kv != 1) throw Error("DeviceKvCache: kv must be 0 (keys) or 1 (values)");
+}
+
+void DeviceKvCache::check_writes() {
+  check_cuda(cudaDeviceSynchronize(), "DeviceKvCache::check_writes (waiting for the writes)");
+  detail::check_write_status(*impl_, "DeviceKvCache::check_writes");
 }
 
 const Codec& DeviceKvCache::codec(int layer, int kv_head, int kv) const {

@@ -1,5 +1,5 @@
 #pragma once
-// Input element loads (f32 / f16 / bf16 -> float) and fp16 field access inside packed
+// Input element loads (f32 / f16 / bf16 -> float) and fp16 field loads inside packed
 // records.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -32,13 +32,10 @@ __device__ inline void unpack_16bit_pairs(const uint32_t* w, int dtype, float* o
   }
 }
 
-// fp16 fields sit at even offsets of records, which start at even offsets.
+// fp16 fields sit at even offsets of records, which start at even offsets. (Stores go
+// through range_device.cuh, which saturates them.)
 __device__ inline float load_half_field(const uint8_t* p) {
   return __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(p)));
 }
-__device__ inline void store_half_field(uint8_t* p, float f) {
-  *reinterpret_cast<uint16_t*>(p) = __half_as_ushort(__float2half_rn(f));
-}
-__device__ inline float round_to_half(float f) { return __half2float(__float2half_rn(f)); }
 
 }  // namespace tq::cuda::detail

@@ -10,6 +10,7 @@
 #include "device_cache_impl.h"
 #include "dtype_device.cuh"
 #include "quantize_args.h"
+#include "range_device.cuh"
 #include "rotation_device.cuh"
 
 namespace tq::cuda {
@@ -46,7 +47,7 @@ __device__ inline void load8(const void* base, int64_t i, int dtype, float* out)
 // rounding boundary (a tie the tests count; none has been seen).
 template <int D>
 __device__ void encode_mse(const CodecDesc& c, const SharedCodebooks& cb, const float* y, uint8_t* rec, uint8_t* codes,
-                           int n_vecs) {
+                           int n_vecs, bool* clamped) {
   constexpr int S = D + 1, K = D / 32;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int rb = c.record_bytes;
@@ -61,7 +62,7 @@ __device__ void encode_mse(const CodecDesc& c, const SharedCodebooks& cb, const 
 #pragma unroll
     for (int off = 16; off >= 1; off >>= 1) n2 += __shfl_xor_sync(0xffffffffu, n2, off);
     const float norm = static_cast<float>(sqrt(n2));
-    const float inv = norm > 0.f ? __fdiv_rn(1.f, norm) : 0.f;
+    const float inv = reciprocal_or_zero(norm);
     uint8_t* vc = codes + v * D;
     double c2 = 0;
 #pragma unroll
@@ -79,8 +80,11 @@ __device__ void encode_mse(const CodecDesc& c, const SharedCodebooks& cb, const 
 #pragma unroll
       for (int off = 16; off >= 1; off >>= 1) c2 += __shfl_xor_sync(0xffffffffu, c2, off);
     }
-    if (lane == 0)
-      store_half_field(out, c.corrected && norm > 0.f ? static_cast<float>(static_cast<double>(norm) / sqrt(c2)) : norm);
+    if (lane == 0) {
+      bool sat = false;
+      store_half_field(out, c.corrected && norm > 0.f ? static_cast<float>(static_cast<double>(norm) / sqrt(c2)) : norm, sat);
+      if (sat) clamped[v] = true;
+    }
     __syncwarp();
     // Eight codes of b bits fill b whole bytes: lane g packs codes [8g, 8g + 8).
     if (lane < D / 8) {
@@ -97,14 +101,18 @@ __device__ void encode_mse(const CodecDesc& c, const SharedCodebooks& cb, const 
 }
 
 // f16, q8_0, q4_0 and group records: one thread per 32-block or group, in the
-// reference's order (quantizer_ggml.cpp, quantizer_group.cpp).
+// reference's order (quantizer_ggml.cpp, quantizer_group.cpp). A thread that saturates a
+// field marks its vector in `clamped` (every writer writes true).
 template <int D>
-__device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, int n_vecs) {
+__device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, int n_vecs, bool* clamped) {
   constexpr int S = D + 1;
   const int tid = threadIdx.x, rb = c.record_bytes;
   if (c.family == Family::f16) {
-    for (int e = tid; e < n_vecs * D; e += kTileThreads)
-      store_half_field(rec + (e / D) * rb + 2 * (e % D), y[(e / D) * S + e % D]);
+    for (int e = tid; e < n_vecs * D; e += kTileThreads) {
+      bool sat = false;
+      store_half_field(rec + (e / D) * rb + 2 * (e % D), y[(e / D) * S + e % D], sat);
+      if (sat) clamped[e / D] = true;
+    }
     return;
   }
   const int span = c.family == Family::group ? c.group : 32;
@@ -112,13 +120,14 @@ __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, 
   for (int e = tid; e < n_vecs * per_vec; e += kTileThreads) {
     const int v = e / per_vec, b = e % per_vec;
     const float* x = y + v * S + b * span;
+    bool sat = false;
     if (c.family == Family::q8_0) {
       uint8_t* out = rec + v * rb + 34 * b;
       float amax = 0.f;
       for (int j = 0; j < 32; ++j) amax = fmaxf(amax, fabsf(x[j]));
       const float d = __fdiv_rn(amax, 127.f);
-      const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
-      store_half_field(out, d);
+      const float id = reciprocal_or_zero(d);
+      store_half_field(out, d, sat);
       for (int j = 0; j < 32; ++j)
         out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(x[j], id))));
     } else if (c.family == Family::q4_0) {
@@ -127,8 +136,8 @@ __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, 
       for (int j = 0; j < 32; ++j)
         if (amax < fabsf(x[j])) amax = fabsf(x[j]), mx = x[j];
       const float d = __fdiv_rn(mx, -8.f);
-      const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
-      store_half_field(out, d);
+      const float id = reciprocal_or_zero(d);
+      store_half_field(out, d, sat);
       for (int j = 0; j < 16; ++j) {
         const int q0 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[j], id), 8.5f)));
         const int q1 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[j + 16], id), 8.5f)));
@@ -144,10 +153,10 @@ __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, 
         if (x[j] < lo) lo = x[j];
         if (!(x[j] < hi)) hi = x[j];
       }
-      const float mn = round_to_half(lo);
-      const float step = round_to_half(__fdiv_rn(__fsub_rn(hi, mn), static_cast<float>(top)));
-      store_half_field(out, mn);
-      store_half_field(out + 2, step);
+      const float mn = round_half_field(lo, sat);
+      const float step = round_half_field(__fdiv_rn(__fsub_rn(hi, mn), static_cast<float>(top)), sat);
+      store_half_field(out, mn, sat);  // both already in range
+      store_half_field(out + 2, step, sat);
       for (int k = 4; k < c.group_bytes; ++k) out[k] = 0;
       for (int j = 0; j < span; ++j) {
         const float q = step > 0.f ? rintf(__fdiv_rn(__fsub_rn(x[j], mn), step)) : 0.f;
@@ -155,6 +164,37 @@ __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, 
         const int bit = j * c.group_bits;
         out[4 + (bit >> 3)] |= static_cast<uint8_t>(code << (bit & 7));
         if ((bit & 7) + c.group_bits > 8) out[4 + (bit >> 3) + 1] |= static_cast<uint8_t>(code >> (8 - (bit & 7)));
+      }
+    }
+    if (sat) clamped[v] = true;
+  }
+}
+
+// NaN/Inf inputs are refused (docs/FORMATS.md, "Range"): one warp per vector finds its
+// first bad coordinate and reports it in the layer's status. Also clears the vector's
+// flags; a refused vector is encoded like the others but never written. Not inlined: it
+// runs once per CTA, and inlined it made the d = 256 kernel spill a register on sm_80.
+template <int D>
+__device__ __noinline__ void refuse_nonfinite(const QuantizeArgs& a, int side, int head, int t0, const float* x, int n_vecs,
+                                 bool* refused, bool* clamped) {
+  constexpr int XS = TileStrides<D>::kX;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
+    int first = D;
+    for (int i = lane; i < D; i += 32)
+      if (!isfinite(x[v * XS + i])) {
+        first = i;
+        break;
+      }
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) first = min(first, __shfl_xor_sync(0xffffffffu, first, off));
+    if (lane == 0) {
+      const bool bad = first < D && a.slots[t0 + v] >= 0;
+      refused[v] = bad;
+      clamped[v] = false;
+      if (bad) {
+        note_bad_value(a.status, t0 + v, side, head, first, x[v * XS + first]);
+        atomicAdd(&a.status->nonfinite, 1ull);
       }
     }
   }
@@ -175,6 +215,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   const CodecDesc& c = a.codec[side];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ SharedCodebooks cb;
+  __shared__ bool refused[Tile::kVecs], clamped[Tile::kVecs];
   load_codebooks(c, cb, tid);
   // A local copy: stores to shared memory below cannot alias it, so the compiler keeps
   // the rotation's pointers in registers.
@@ -195,19 +236,21 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
     }
   }
   __syncthreads();
+  refuse_nonfinite<D>(a, side, head, t0, x, n_vecs, refused, clamped);
   rotate_forward_tile<D, Tile::kVecs>(rot, x, y, n_vecs, y);  // y is free until written
   __syncthreads();
   if (c.family == Family::mse)
-    encode_mse<D>(c, cb, y, rec, codes, n_vecs);
+    encode_mse<D>(c, cb, y, rec, codes, n_vecs, clamped);
   else
-    encode_blocks<D>(c, y, rec, n_vecs);
+    encode_blocks<D>(c, y, rec, n_vecs, clamped);
   __syncthreads();
 
   // One warp per record, 16-bit stores (records have even sizes and even offsets).
   const int rb2 = c.record_bytes / 2;
   for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
     const int slot = a.slots[t0 + v];
-    if (slot < 0) continue;
+    if (slot < 0 || refused[v]) continue;
+    if (lane == 0 && clamped[v]) atomicAdd(&a.status->saturated, 1ull);
     const int64_t block = slot / a.block_tokens, tok = slot % a.block_tokens;
     uint16_t* dst = reinterpret_cast<uint16_t*>(a.pool[side] + block * a.block_bytes[side] +
                                                 (head * a.block_tokens + tok) * c.record_bytes);
@@ -248,6 +291,7 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
     a.pool[s] = layer[s].pool;
     a.block_bytes[s] = static_cast<int64_t>(layer[s].block_bytes);
   }
+  a.status = cache.impl().status + p.layer;
   a.src[0] = p.k;
   a.src[1] = p.v;
   a.dtype = static_cast<int>(p.dtype);
@@ -287,6 +331,10 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   } else {
     run(warp[0], 0, 1);
     run(warp[1], 1, 1);
+  }
+  if (p.check) {
+    detail::check_cuda(cudaStreamSynchronize(stream), "quantize_on_write (waiting to check the inputs)");
+    detail::check_write_status(cache.impl(), "quantize_on_write");
   }
 }
 

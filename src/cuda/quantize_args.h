@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "device_desc.h"
+#include "write_status.h"
 
 namespace tq::cuda::detail {
 
@@ -24,6 +25,7 @@ struct QuantizeArgs {
   int first_side;    // blockIdx.z + first_side is the side (0 keys, 1 values)
   RotMode rot_mode[2];  // every head's rotation kind and Hadamard round count, as
   int rot_rounds[2];    // uniform kernel parameters
+  WriteStatus* status;  // the layer's: refused inputs, saturated records
 };
 
 // The warp-per-vector kernel covers every family but the group codecs and every rotation

@@ -9,6 +9,7 @@
 #include "cuda_check.h"
 #include "dtype_device.cuh"
 #include "quantize_args.h"
+#include "range_device.cuh"
 
 namespace tq::cuda::detail {
 
@@ -119,8 +120,10 @@ __device__ inline void rotate(RotMode mode, int rounds, const RotationDesc& r, c
 }
 
 // The record of y (lane's coordinates lane + 32k) into rec, quantize.cu's arithmetic.
+// `clamped` is set on the lanes that saturated a field.
 template <int D>
-__device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, const float* y, uint8_t* rec, int lane) {
+__device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, const float* y, uint8_t* rec, int lane,
+                              bool& clamped) {
   constexpr int K = D / 32;
   switch (c.family) {
     case Family::mse: {
@@ -130,7 +133,7 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
 #pragma unroll
       for (int off = 16; off >= 1; off >>= 1) n2 += __shfl_xor_sync(kFull, n2, off);
       const float norm = static_cast<float>(sqrt(n2));
-      const float inv = norm > 0.f ? __fdiv_rn(1.f, norm) : 0.f;
+      const float inv = reciprocal_or_zero(norm);
       double c2 = 0;
 #pragma unroll
       for (int k = 0; k < K; ++k) {
@@ -155,7 +158,8 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
         for (int off = 16; off >= 1; off >>= 1) c2 += __shfl_xor_sync(kFull, c2, off);
       }
       if (lane == 0)
-        store_half_field(rec, c.corrected && norm > 0.f ? static_cast<float>(static_cast<double>(norm) / sqrt(c2)) : norm);
+        store_half_field(rec, c.corrected && norm > 0.f ? static_cast<float>(static_cast<double>(norm) / sqrt(c2)) : norm,
+                         clamped);
       break;
     }
     case Family::q8_0:
@@ -165,9 +169,9 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
 #pragma unroll
         for (int off = 16; off >= 1; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, off));
         const float d = __fdiv_rn(amax, 127.f);
-        const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
+        const float id = reciprocal_or_zero(d);
         uint8_t* out = rec + 34 * k;
-        if (lane == 0) store_half_field(out, d);
+        if (lane == 0) store_half_field(out, d, clamped);
         out[2 + lane] = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(y[k], id))));
       }
       break;
@@ -186,30 +190,30 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
           if (oa > amax || (oa == amax && oat < at)) amax = oa, mx = om, at = oat;
         }
         const float d = __fdiv_rn(mx, -8.f);
-        const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
+        const float id = reciprocal_or_zero(d);
         const int q = min(15, static_cast<int>(__fadd_rn(__fmul_rn(y[k], id), 8.5f)));
         const int q_hi = __shfl_down_sync(kFull, q, 16);
         uint8_t* out = rec + 18 * k;
-        if (lane == 0) store_half_field(out, d);
+        if (lane == 0) store_half_field(out, d, clamped);
         if (lane < 16) out[2 + lane] = static_cast<uint8_t>(q | (q_hi << 4));
       }
       break;
     default:  // f16
 #pragma unroll
-      for (int k = 0; k < K; ++k) store_half_field(rec + 2 * (lane + 32 * k), y[k]);
+      for (int k = 0; k < K; ++k) store_half_field(rec + 2 * (lane + 32 * k), y[k], clamped);
   }
 }
 
 // Unrotated q8_0 / q4_0 / f16 records straight from the lane's E consecutive inputs v
 // (coordinates lane*E + e): a 32-block spans 32/E lanes. Written directly to dst.
 template <int D>
-__device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t* dst, int lane) {
+__device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t* dst, int lane, bool& clamped) {
   constexpr int E = D / 32, LPB = 32 / E;  // lanes per 32-block
   const int blk = lane / LPB, p = lane % LPB;
   uint16_t* d16 = reinterpret_cast<uint16_t*>(dst);
   if (c.family == Family::f16) {
 #pragma unroll
-    for (int e = 0; e < E; ++e) d16[lane * E + e] = __half_as_ushort(__float2half_rn(v[e]));
+    for (int e = 0; e < E; ++e) d16[lane * E + e] = half_field_bits(v[e], clamped);
     return;
   }
   if (c.family == Family::q8_0) {
@@ -219,9 +223,9 @@ __device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t*
 #pragma unroll
     for (int off = LPB / 2; off >= 1; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, off));
     const float d = __fdiv_rn(amax, 127.f);
-    const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
+    const float id = reciprocal_or_zero(d);
     uint8_t* out = dst + 34 * blk;
-    if (p == 0) store_half_field(out, d);
+    if (p == 0) store_half_field(out, d, clamped);
 #pragma unroll
     for (int e = 0; e < E; e += 2) {
       const uint32_t q0 = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(v[e], id))));
@@ -243,13 +247,13 @@ __device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t*
     if (oa > amax || (oa == amax && oat < at)) amax = oa, mx = om, at = oat;
   }
   const float d = __fdiv_rn(mx, -8.f);
-  const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
+  const float id = reciprocal_or_zero(d);
   int q[E];
 #pragma unroll
   for (int e = 0; e < E; ++e) q[e] = min(15, static_cast<int>(__fadd_rn(__fmul_rn(v[e], id), 8.5f)));
   // Byte j of the block is q_j | q_{j+16} << 4: element j + 16 is held LPB/2 lanes up.
   uint8_t* out = dst + 18 * blk;
-  if (p == 0) store_half_field(out, d);
+  if (p == 0) store_half_field(out, d, clamped);
 #pragma unroll
   for (int e = 0; e < E; e += 2) {
     const int hi0 = __shfl_down_sync(kFull, q[e], LPB / 2), hi1 = __shfl_down_sync(kFull, q[e + 1], LPB / 2);
@@ -280,11 +284,24 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
     if (__all_sync(kFull, slot < 0)) continue;  // a vote: the compiler sees a uniform branch
     float v[E];
     load_lane<E>(a.src[side], t * a.token_stride + head * D + lane * E, a.dtype, a.vector_loads != 0, v);
+    // NaN/Inf inputs are refused (docs/FORMATS.md, "Range"): reported, never written.
+    int bad = E;
+    float bad_x = 0.f;  // not v[bad]: a variable index would put v in local memory
+#pragma unroll
+    for (int e = E - 1; e >= 0; --e)
+      if (!isfinite(v[e])) bad = e, bad_x = v[e];
+    if (__any_sync(kFull, bad < E)) {
+      if (bad < E) note_bad_value(a.status, t, side, head, lane * E + bad, bad_x);
+      if (lane == 0) atomicAdd(&a.status->nonfinite, 1ull);
+      continue;
+    }
     const int64_t block = a.block_shift >= 0 ? slot >> a.block_shift : slot / a.block_tokens;
     const int64_t tok = slot - block * a.block_tokens;
     uint8_t* dst = a.pool[side] + block * a.block_bytes[side] + (head * a.block_tokens + tok) * rb;
+    bool clamped = false;
     if (plain) {  // no rotation, no staging
-      encode_plain<D>(c, v, dst, lane);
+      encode_plain<D>(c, v, dst, lane, clamped);
+      if (__any_sync(kFull, clamped) && lane == 0) atomicAdd(&a.status->saturated, 1ull);
       continue;
     }
     if constexpr (E % 4 == 0) {
@@ -297,7 +314,8 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
     __syncwarp();
     float y[K];
     rotate<D>(a.rot_mode[side], a.rot_rounds[side], rot, xs, y, lane);
-    encode<D>(c, cb, y, rec, lane);
+    encode<D>(c, cb, y, rec, lane, clamped);
+    if (__any_sync(kFull, clamped) && lane == 0) atomicAdd(&a.status->saturated, 1ull);
     __syncwarp();
     const uint16_t* src = reinterpret_cast<const uint16_t*>(rec);
     for (int o = lane; o < rb / 2; o += 32) reinterpret_cast<uint16_t*>(dst)[o] = src[o];

@@ -24,7 +24,10 @@ inline std::string shell_quote(const std::string& s) {
 
 inline TqResult run_tq(const std::vector<std::string>& args) {
   std::string cmd = shell_quote(TQ_BIN);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
+  for (const auto& a : args) {
+    cmd += ' ';  // not " " + ...: GCC 12 warns falsely (-Wrestrict) on that where it inlines
+    cmd += shell_quote(a);
+  }
   cmd += " 2>&1";
   TqResult r;
   const auto t0 = std::chrono::steady_clock::now();

@@ -11,6 +11,7 @@
 #include "turboquant/codec.h"
 #include "commands.h"
 #include "progress.h"
+#include "range_report.h"
 #include "turboquant/error.h"
 #include "turboquant/eval.h"
 #include "turboquant/model.h"
@@ -205,6 +206,7 @@ int cmd_eval(int argc, char** argv) {
     const std::string cmd = "python3 '" + script + "' '" + json_path + "' '" + args.get("plot") + "'";
     if (std::system(cmd.c_str()) != 0) throw Error("plotting failed: " + cmd);
   }
+  report_range_events("tq eval");
   return 0;
 #endif
 }

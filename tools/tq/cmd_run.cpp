@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "range_report.h"
 #include "run_options.h"
 #include "turboquant/cache_io.h"
 #include "turboquant/error.h"
@@ -181,6 +182,7 @@ int cmd_run(int argc, char** argv) {
                "compression %.2fx (%.1f KiB of blocks allocated)\n",
                held, per_token, o.k_codec.c_str(), o.v_codec.c_str(), held * per_token / 1024.0,
                held * f16_per_token / 1024.0, f16_per_token / per_token, cache.bytes_used() / 1024.0);
+  report_range_events("tq run");
   return 0;
 }
 
