@@ -72,8 +72,8 @@ class MseLutScorer final : public KeyScorer {
   int hi_levels_, lo_levels_;
 };
 
-// Keys of any other layout: decode to floats (f16 inline, the rest via the quantizer),
-// or the quantizer's dot for prod, whose state is [q, S q].
+// Keys of any other layout: decode to floats once per tile (f16 inline, the rest via the
+// quantizer), or the quantizer's dot for prod, whose state is [q, S q].
 class DecodingScorer final : public KeyScorer {
  public:
   explicit DecodingScorer(const Codec& c) : c_(c), rec_(c.record_bytes()) {}
@@ -89,7 +89,7 @@ class DecodingScorer final : public KeyScorer {
     std::vector<float> y(D);
     for (int t = 0; t < T; ++t) {
       const uint8_t* rec = records + rec_ * t;
-      if (kind == QuantKind::prod || kind == QuantKind::grouped) {  // state beyond q: QJL / offset
+      if (kind == QuantKind::prod) {  // state beyond q: [q, S q] for the QJL residual
         for (int r = 0; r < R; ++r) scores[static_cast<size_t>(r) * T + t] = c_.quantizer().dot(states + sf * r, rec);
         continue;
       }
@@ -97,9 +97,11 @@ class DecodingScorer final : public KeyScorer {
         for (int j = 0; j < D; ++j) y[j] = load_half(rec + 2 * j);
       else
         c_.quantizer().decode(rec, y.data());
+      // grouped: the state's last float is the constant q·μ of the calibrated map's mean.
+      const bool offset = kind == QuantKind::grouped;
       for (int r = 0; r < R; ++r) {
         const float* q = states + sf * r;
-        float s = 0.f;
+        float s = offset ? q[D] : 0.f;
         for (int j = 0; j < D; ++j) s += q[j] * y[j];
         scores[static_cast<size_t>(r) * T + t] = s;
       }
