@@ -74,7 +74,7 @@ std::string run_capture(const std::string& cmd) {
   return out;
 }
 
-// Command, commit, date and machine for the BENCHMARKS.md section.
+// Command, commit, date and machine for the BENCHMARKS.md section (the date: the run's start).
 std::string provenance(int argc, char** argv) {
   std::string cmd = "tq eval";
   for (int i = 0; i < argc; ++i) {
@@ -184,6 +184,9 @@ int cmd_eval(int argc, char** argv) {
                  opt.passkey_depths.size());
   }
 
+  // Taken before the run writes its own outputs (tracked files under docs/eval), which
+  // would otherwise read as uncommitted changes.
+  const std::string origin = provenance(argc, argv);
   ProgressBar bar("eval");
   EvalReport report = run_eval(*model, text, opt, [&](size_t done, size_t total, const std::string& what) {
     if (!args.has("quiet")) bar.update(done, total, what);
@@ -198,7 +201,7 @@ int cmd_eval(int argc, char** argv) {
     if (json_path.empty()) json_path = args.get("plot") + ".json";
     write_file(json_path, eval_json(report));
   }
-  if (args.has("markdown")) write_file(args.get("markdown"), eval_markdown(report, provenance(argc, argv)));
+  if (args.has("markdown")) write_file(args.get("markdown"), eval_markdown(report, origin));
   if (args.has("plot")) {
     // The plot script sits next to the source tree's scripts/; TQ_SCRIPTS overrides.
     const char* dir = std::getenv("TQ_SCRIPTS");
