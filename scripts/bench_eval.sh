@@ -6,7 +6,8 @@
 # reassembles); the section is assembled from the docs/eval/eval_<model>.md present, so
 # models may be run separately, followed by any key/value split runs
 # (docs/eval/eval_<model>_keys.md, _values.md: `tq eval --k X --v f16`, `--k f16 --v X`)
-# and runs without the Q/K balance (docs/eval/eval_<model>_nobalance.md).
+# runs without the Q/K balance (docs/eval/eval_<model>_nobalance.md) and long-context runs
+# (docs/eval/eval_<model>_8k.md: `tq eval --ctx 8192 ...`, each names its command).
 # Extra arguments go to every `tq eval` call (e.g. --ctx 2048 --windows 4).
 # TQ=path/to/tq picks the binary (default build/bin/tq).
 set -euo pipefail
@@ -33,6 +34,15 @@ trap 'rm -f "$section"' EXIT
   for m in $ALL_MODELS; do
     [ -f "docs/eval/eval_$m.md" ] && { cat "docs/eval/eval_$m.md"; echo; }
   done
+  longs=$(ls docs/eval/eval_*_8k.md 2>/dev/null || true)
+  if [ -n "$longs" ]; then
+    echo "### Long context (8192-token windows; each table names its command and commit)"
+    echo
+    for md in $longs; do
+      cat "$md"
+      echo
+    done
+  fi
   splits=$(ls docs/eval/eval_*_keys.md docs/eval/eval_*_values.md 2>/dev/null || true)
   if [ -n "$splits" ]; then
     echo "### Keys or values? (one side compressed, the other left at f16)"

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Plot `tq eval --json` results: ΔPPL and KL(f16 || codec) against bits per value,
-with the goal lines of issue 6 (3-bit dashed, 4-bit dotted).
+"""Plot `tq eval --json` results as Pareto plots: ΔPPL and KL(f16 || codec) against bits
+per value. The grey step line is the Pareto frontier (no codec left of it has a lower
+error); the calibrated presets (tq*) are joined by a line; the horizontal lines mark
+q4_0h's error (solid) and half of it (dashed), the references the presets are judged by.
 
 usage: plot_eval.py RESULT.json [MORE.json ...] OUT.png
 
@@ -19,7 +21,17 @@ try:
 except ImportError:
     sys.exit("plot_eval.py needs matplotlib: pip install matplotlib")
 
-MARKERS = {"q": "s", "turbo": "o", "rht": "D", "rotor": "^", "iso": "v", "planar": "P", "v": "X", "sq": "*"}
+MARKERS = {"q": "s", "turbo": "o", "rht": "D", "rotor": "^", "iso": "v", "planar": "P", "v": "X", "sq": "*", "tq": "*"}
+
+
+def pareto(points):
+    """The points no other point beats at fewer or equal bits, by bits."""
+    front, best = [], float("inf")
+    for x, y in sorted(points):
+        if y < best:
+            front.append((x, y))
+            best = y
+    return front
 
 
 def family(label):
@@ -48,11 +60,23 @@ def main():
                 ax.scatter(r["bits_per_value"], y, marker=MARKERS.get(family(r["label"]), "o"), s=45)
                 ax.annotate(r["label"], (r["bits_per_value"], y), fontsize=7, xytext=(4, 3),
                             textcoords="offset points")
-            # Goal lines of issue 6 (3-bit dashed, 4-bit dotted); errors span four decades,
-            # hence log (KL) and symmetric-log (ΔPPL, which can be slightly negative) axes.
-            goals = (0.008, 0.003) if log else (0.5, 0.2)
-            for g, style in zip(goals, ("--", ":")):
-                ax.axhline(g, color="green", lw=0.8, ls=style)
+            # Errors span four decades, hence log (KL) and symmetric-log (ΔPPL, which can be
+            # slightly negative) axes.
+            pts = [(r["bits_per_value"], max(r[key], 1e-6) if log else r[key]) for r in rows]
+            front = pareto(pts)
+            if len(front) > 1:
+                ax.step([x for x, _ in front], [y for _, y in front], where="post", color="grey", lw=0.8, zorder=0,
+                        label="Pareto frontier")
+            presets = sorted(p for p, r in zip(pts, rows) if family(r["label"]) == "tq")
+            if len(presets) > 1:
+                ax.plot([x for x, _ in presets], [y for _, y in presets], color="black", lw=0.8, zorder=0,
+                        label="calibrated presets")
+            ref = [p for p, r in zip(pts, rows) if r["label"] == "q4_0h"]
+            if ref:
+                ax.axhline(ref[0][1], color="green", lw=0.8, ls="-", label="q4_0h")
+                if log:
+                    ax.axhline(ref[0][1] / 2, color="green", lw=0.8, ls="--", label="q4_0h / 2")
+            ax.legend(fontsize=7, loc="upper right")
             if log:
                 ax.set_yscale("log")
             else:
