@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-45}"
 shift || true
 TARGETS=("$@")
-[ "${#TARGETS[@]}" -eq 0 ] && TARGETS=(gguf_fuzz cache_load_fuzz tokenizer_fuzz)
+[ "${#TARGETS[@]}" -eq 0 ] && TARGETS=(gguf_fuzz cache_load_fuzz session_load_fuzz profile_load_fuzz tokenizer_fuzz)
 BUILD=build-fuzz
 
 if ! command -v clang++ >/dev/null; then
@@ -29,7 +29,8 @@ cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" >/dev/null
 max_len() {
   case "$1" in
     gguf_fuzz) echo 65536 ;;
-    cache_load_fuzz) echo 8192 ;;
+    cache_load_fuzz | session_load_fuzz) echo 8192 ;;
+    profile_load_fuzz) echo 16384 ;;  # the largest seed (head_dim 16, two heads) is 5 KB
     *) echo 4096 ;;
   esac
 }
@@ -52,10 +53,11 @@ for t in "${TARGETS[@]}"; do
     -rss_limit_mb=2048 -artifact_prefix="$crashes/" -print_final_stats=1 >"$log" 2>&1
   status=$?
   set -e
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  # A sanitizer's death prints the final stats twice: the last block counts.
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
-  line=$(printf '%-16s %10s executions %8s/s  coverage %6s  ' "$t" "$execs" "$rate" "$cov")
+  line=$(printf '%-18s %10s executions %8s/s  coverage %6s  ' "$t" "$execs" "$rate" "$cov")
   if [ "$status" -ne 0 ]; then
     failed+=("$t")
     tail -n 40 "$log"

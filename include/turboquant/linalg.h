@@ -10,6 +10,7 @@ using Matrix = std::vector<double>;  // n x n, row-major
 // A = V diag(w) Vᵀ for symmetric A (only the values are read as given; A need not be
 // exactly symmetric, its symmetric part is used). Eigenvalues descending; column j of V
 // (V[i*n + j]) is the eigenvector of w[j]. Householder + implicit QL: accurate to rounding.
+// tq::Error on a non-finite entry, or when entries so large that the reduction overflows.
 void eigen_symmetric(const Matrix& a, int n, std::vector<double>& w, Matrix& v);
 
 Matrix multiply(const Matrix& a, const Matrix& b, int n);        // a · b

@@ -28,7 +28,7 @@ void put_floats(ByteWriter& w, const float* p, size_t n) {
 std::vector<float> get_floats(ByteReader& r, size_t n, const char* field) {
   const uint8_t* p = r.take(n * 4, field);
   std::vector<float> v(n);
-  std::memcpy(v.data(), p, n * 4);  // little-endian hosts only, as the rest of the library
+  if (n != 0) std::memcpy(v.data(), p, n * 4);  // little-endian hosts only, as the rest of the library
   return v;
 }
 
@@ -43,9 +43,15 @@ void put_balance(ByteWriter& w, const QkBalance& b) {
 QkBalance get_balance(ByteReader& r) {
   const uint64_t layers = r.get<uint32_t>("balance layers"), heads = r.get<uint32_t>("balance KV heads"),
                  dim = r.get<uint32_t>("balance head_dim");
+  if (layers == 0 || heads == 0 || dim == 0) return {};
+  // Each count is below 2^32, so layers · heads cannot wrap; the third factor is checked by
+  // division (2147418113 · 1718039348 · 5 wraps around 2^64 to 4).
+  const uint64_t room = r.left() / 4;
+  if (layers * heads > room || dim > room / (layers * heads))
+    throw Error(std::string(kWhat) + " truncated: the Q/K balance needs " + std::to_string(layers) + " x " +
+                std::to_string(heads) + " x " + std::to_string(dim) + " scales, " + std::to_string(r.left()) +
+                " bytes left");
   const uint64_t n = layers * heads * dim;
-  if (n == 0) return {};
-  if (n > r.left() / 4) throw Error(std::string(kWhat) + " truncated: the Q/K balance needs " + std::to_string(n * 4) + " bytes");
   return QkBalance(static_cast<int>(layers), static_cast<int>(heads), static_cast<int>(dim),
                    get_floats(r, n, "balance scales"));
 }
@@ -93,10 +99,11 @@ Session deserialize_session(std::span<const uint8_t> bytes) {
   s.v_codec = r.str("V codec name");
   s.balance = get_balance(r);
   const uint32_t n_tokens = r.get<uint32_t>("token count");
+  // Before the copy: an empty vector's data() is null, and memcpy to null is UB even for 0 bytes.
+  if (n_tokens == 0) throw Error(std::string(kWhat) + ": no tokens");
   const uint8_t* t = r.take(size_t(n_tokens) * 4, "tokens");
   s.tokens.resize(n_tokens);
   std::memcpy(s.tokens.data(), t, size_t(n_tokens) * 4);
-  if (n_tokens == 0) throw Error(std::string(kWhat) + ": no tokens");
   const uint32_t n_logits = r.get<uint32_t>("logit count");
   s.logits = get_floats(r, n_logits, "logits");
   const uint64_t cache_bytes = r.get<uint64_t>("cache size");

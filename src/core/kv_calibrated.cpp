@@ -243,7 +243,10 @@ std::vector<int> allocate(const std::vector<LayoutTable>& tables, const std::vec
   long long left = total;
   for (size_t i = 0; i < n; ++i) {
     int b = 0;
-    while (!tables[i].feasible(b)) ++b;  // the smallest layout (min_bits everywhere)
+    while (b <= tables[i].max_bytes() && !tables[i].feasible(b)) ++b;  // the smallest layout (min_bits everywhere)
+    // None within the table (min_bits above the budget): the equal shares, which the
+    // caller reports as infeasible.
+    if (b > tables[i].max_bytes()) return allocate(tables, std::vector<double>(n, 0.0), total);
     bytes[i] = b;
     left -= b;
   }
@@ -395,6 +398,9 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
         for (int i = 0; i < d; ++i) m.lambda[i] += m.bases.back().lambda[i] / H;
       }
       for (double x : m.lambda) m.signal += x;
+      if (!std::isfinite(m.signal))
+        throw Error("build_calibrated: layer " + std::to_string(l) + (side == 0 ? " K" : " V") +
+                    ": the profile's statistics are too large (their spectrum overflows double)");
     }
   }
   const bool measured = !profile.k_sensitivity.empty() && !profile.v_sensitivity.empty();

@@ -20,6 +20,8 @@ using detail::ByteWriter;
 constexpr char kMagic[4] = {'T', 'Q', 'P', 'F'};
 constexpr uint32_t kVersion = 1;
 constexpr const char* kKind = "calibration profile";
+// The shapes a profile may have (check() and the loader, before it allocates anything).
+constexpr int kMaxLayers = 4096, kMaxKvHeads = 4096, kMinHeadDim = 8, kMaxHeadDim = 1024;
 
 void add_outer(std::vector<double>& m, const float* x, int d) {
   for (int i = 0; i < d; ++i) {
@@ -69,12 +71,31 @@ void all_finite(const std::vector<double>& v, const char* what) {
     if (!std::isfinite(x)) throw Error(std::string(kKind) + ": " + what + " holds a non-finite value");
 }
 
+// What every second moment of real data satisfies: E[x_i²] >= 0 and E[x_i]² <= E[x_i²]
+// (the margin covers the f32 rounding of the stored matrices). Without it, a damaged
+// file's finite but impossible numbers (a mean of 1e88) overflow the calibration's
+// eigensolvers.
+void plausible_moments(const KvProfile::Head& h, int d, const std::string& where) {
+  for (int i = 0; i < d; ++i) {
+    const size_t ii = static_cast<size_t>(i) * d + i;
+    if (!(h.qq[ii] >= 0 && h.kk[ii] >= 0 && h.vv[ii] >= 0 && h.v_weight[ii] >= 0))
+      throw Error(std::string(kKind) + ": " + where + ": a second moment has a negative diagonal entry " +
+                  std::to_string(i));
+    if (h.k_mean[i] * h.k_mean[i] > h.kk[ii] * (1 + 1e-3) + 1e-30)
+      throw Error(std::string(kKind) + ": " + where + ": key mean " + std::to_string(i) +
+                  " exceeds its root mean square");
+    if (h.v_mean[i] * h.v_mean[i] > h.vv[ii] * (1 + 1e-3) + 1e-30)
+      throw Error(std::string(kKind) + ": " + where + ": value mean " + std::to_string(i) +
+                  " exceeds its root mean square");
+  }
+}
+
 }  // namespace
 
 void KvProfile::check() const {
   auto bad = [](const std::string& s) { throw Error(std::string(kKind) + ": " + s); };
-  if (n_layers <= 0 || n_layers > 4096 || n_kv_heads <= 0 || n_kv_heads > 4096 || n_heads < n_kv_heads ||
-      n_heads % n_kv_heads != 0 || head_dim < 8 || head_dim > 1024)
+  if (n_layers <= 0 || n_layers > kMaxLayers || n_kv_heads <= 0 || n_kv_heads > kMaxKvHeads || n_heads < n_kv_heads ||
+      n_heads % n_kv_heads != 0 || head_dim < kMinHeadDim || head_dim > kMaxHeadDim)
     bad("bad shape " + std::to_string(n_layers) + " layers, " + std::to_string(n_heads) + "/" +
         std::to_string(n_kv_heads) + " heads, head_dim " + std::to_string(head_dim));
   const size_t d = head_dim, dd = d * d;
@@ -89,11 +110,13 @@ void KvProfile::check() const {
     all_finite(t, "RoPE angles");
   }
   if (heads.size() != static_cast<size_t>(n_layers) * n_kv_heads) bad("statistics for " + std::to_string(heads.size()) + " heads");
-  for (const Head& h : heads) {
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const Head& h = heads[i];
     if (h.qq.size() != dd || h.kk.size() != dd || h.vv.size() != dd || h.v_weight.size() != dd || h.k_mean.size() != d ||
         h.v_mean.size() != d)
       bad("a head's statistics have the wrong size");
     for (const auto* v : {&h.qq, &h.kk, &h.vv, &h.v_weight, &h.k_mean, &h.v_mean}) all_finite(*v, "head statistics");
+    plausible_moments(h, head_dim, "layer " + std::to_string(i / n_kv_heads) + ", KV head " + std::to_string(i % n_kv_heads));
   }
   for (const auto* s : {&k_sensitivity, &v_sensitivity}) {
     if (!s->empty() && s->size() != static_cast<size_t>(n_layers)) bad("sensitivities for the wrong number of layers");
@@ -203,15 +226,23 @@ KvProfile deserialize_profile(const std::vector<uint8_t>& bytes) {
   p.n_kv_heads = r.i32("KV heads");
   p.head_dim = r.i32("head_dim");
   p.tokens = static_cast<int64_t>(r.get<uint64_t>("tokens"));
-  if (p.n_layers <= 0 || p.n_layers > 4096 || p.n_kv_heads <= 0 || p.n_kv_heads > 4096 || p.head_dim < 8 ||
-      p.head_dim > 1024)
-    throw Error(std::string(kKind) + ": bad shape in the header");
+  if (p.n_layers <= 0 || p.n_layers > kMaxLayers || p.n_kv_heads <= 0 || p.n_kv_heads > kMaxKvHeads ||
+      p.head_dim < kMinHeadDim || p.head_dim > kMaxHeadDim)
+    throw Error(std::string(kKind) + ": bad shape in the header: " + std::to_string(p.n_layers) + " layers, " +
+                std::to_string(p.n_kv_heads) + " KV heads, head_dim " + std::to_string(p.head_dim) + " (at most " +
+                std::to_string(kMaxLayers) + ", " + std::to_string(kMaxKvHeads) + ", " + std::to_string(kMinHeadDim) +
+                ".." + std::to_string(kMaxHeadDim) + ")");
   const int d = p.head_dim;
-  // Everything below must fit the payload: check before allocating.
+  // Everything the shape implies must be in the payload before anything is allocated, so
+  // the memory a file can ask for is a small multiple of its size (the f32 triangles
+  // become full f64 matrices: at most 4x).
   const size_t per_head = 4 * (static_cast<size_t>(d) * (d + 1) / 2) * 4 + 2 * static_cast<size_t>(d) * 8;
-  if (static_cast<size_t>(p.n_layers) * p.n_kv_heads * per_head > r.left())
-    throw Error(std::string(kKind) + " truncated: the statistics of " + std::to_string(p.n_layers * p.n_kv_heads) +
-                " heads do not fit");
+  const size_t rope = static_cast<size_t>(d) * 4 + static_cast<size_t>(p.n_layers) * d * 8;
+  const size_t sensitivity_counts = 2 * 4;
+  if (rope + static_cast<size_t>(p.n_layers) * p.n_kv_heads * per_head + sensitivity_counts > r.left())
+    throw Error(std::string(kKind) + " truncated: " + std::to_string(p.n_layers) + " layers x " +
+                std::to_string(p.n_kv_heads) + " KV heads at head_dim " + std::to_string(d) + " do not fit in the " +
+                std::to_string(r.left()) + " bytes left");
   p.rope_partner.resize(d);
   for (int& x : p.rope_partner) x = r.i32("RoPE partners");
   p.rope_theta.assign(p.n_layers, std::vector<double>(d));

@@ -159,6 +159,12 @@ void eigen_symmetric(const Matrix& a_in, int n, std::vector<double>& w, Matrix& 
   std::vector<double> d(n), e(n);
   tridiagonalize(n, v, d, e);
   tridiagonal_ql(n, v, d, e);
+  // Finite entries near the top of the double range overflow in the squares and sums of
+  // the reduction; the result is then NaN, which no caller can use.
+  for (double x : d)
+    if (!std::isfinite(x)) throw Error("eigen_symmetric: entries too large, the decomposition overflows double");
+  for (double x : v)
+    if (!std::isfinite(x)) throw Error("eigen_symmetric: entries too large, the decomposition overflows double");
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return d[x] > d[y]; });

@@ -28,7 +28,9 @@ std::vector<int> rope_partners(int head_dim, int rope_dim, bool neox) {
 QkBalance::QkBalance(int n_layers, int n_kv_heads, int head_dim, std::vector<float> scale)
     : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), scale_(std::move(scale)) {
   if (n_layers <= 0 || n_kv_heads <= 0 || head_dim <= 0) throw Error("QkBalance: dimensions must be positive");
-  if (scale_.size() != static_cast<size_t>(n_layers) * n_kv_heads * head_dim) {
+  // Compared by division: the product of three ints can wrap around size_t.
+  const size_t per_dim = static_cast<size_t>(n_layers) * static_cast<size_t>(n_kv_heads);
+  if (scale_.size() % per_dim != 0 || scale_.size() / per_dim != static_cast<size_t>(head_dim)) {
     throw Error("QkBalance: " + std::to_string(scale_.size()) + " scales for " + std::to_string(n_layers) +
                 " layers x " + std::to_string(n_kv_heads) + " KV heads x " + std::to_string(head_dim));
   }

@@ -93,6 +93,44 @@ TEST(Session, DamagedFilesGiveClearErrors) {
   EXPECT_MENTIONS(error_of([] { load_session("/nonexistent/dir/s.tqs"); }), "/nonexistent/dir/s.tqs");
 }
 
+// A Q/K balance whose layer x KV-head x head_dim count wraps around 2^64 to 4
+// (2147418113 · 1718039348 · 5 = 2^64 + 4) was read as 4 scales and accepted with those
+// dimensions: the first scale(l, h) past the four read out of bounds. Now the count is
+// computed without overflow and the file is refused as truncated.
+TEST(Session, BalanceCountThatWrapsAroundIsRefused) {
+  Session s = make_session(6, 5, false);
+  s.balance = QkBalance(1, 1, 4, {1.f, 2.f, 3.f, 4.f});
+  std::vector<uint8_t> bytes = serialize_session(s);
+  // Payload: model size and hash, the two codec names (u16 length + bytes), then the balance.
+  const size_t dims = 32 + 16 + 2 + s.k_codec.size() + 2 + s.v_codec.size();
+  const uint32_t layers = 2147418113u, heads = 1718039348u, dim = 5u;
+  ASSERT_EQ(uint64_t(layers) * heads * dim, 4u) << "wraps to the four scales the file holds";
+  uint32_t was[3];
+  std::memcpy(was, bytes.data() + dims, 12);
+  ASSERT_EQ(was[0], 1u);
+  ASSERT_EQ(was[2], 4u);
+  std::memcpy(bytes.data() + dims, &layers, 4);
+  std::memcpy(bytes.data() + dims + 4, &heads, 4);
+  std::memcpy(bytes.data() + dims + 8, &dim, 4);
+  uint64_t sum = 0xcbf29ce484222325ull;
+  for (size_t i = 32; i < bytes.size(); ++i) sum = (sum ^ bytes[i]) * 0x100000001b3ull;
+  std::memcpy(bytes.data() + 16, &sum, 8);
+  EXPECT_MENTIONS(error_of([&] { deserialize_session(bytes); }), "Q/K balance");
+}
+
+// session_load_fuzz's first crash: a token count of 0 made the loader memcpy 0 bytes into
+// the empty vector's null data() before refusing the file, which UBSan reports (a zero
+// logit count did the same); the sanitizer build (scripts/test_sanitizers.sh) runs this.
+TEST(Session, NoTokensIsRefusedAndNoLogitsLoads) {
+  Session s = make_session(7, 4, false);
+  Session no_tokens = s;
+  no_tokens.tokens.clear();
+  EXPECT_MENTIONS(error_of([&] { deserialize_session(serialize_session(no_tokens)); }), "no tokens");
+  Session no_logits = s;
+  no_logits.logits.clear();
+  EXPECT_TRUE(deserialize_session(serialize_session(no_logits)).logits.empty());
+}
+
 TEST(Session, MismatchesAreRefusedNamingBothSides) {
   const Session s = make_session(5, 6, true);
   EXPECT_NO_THROW(check_session_matches(s, s.model, "turbo3", "q8_0", true));

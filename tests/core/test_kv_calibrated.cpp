@@ -171,6 +171,36 @@ TEST(BuildCalibratedOptions, InfeasibleBudgetIsAnErrorNotABadLayout) {
   }
 }
 
+// With measured sensitivities the allocation first gives every side its smallest layout;
+// when min_bits makes even that larger than the table (8 bits everywhere at d = 16 is
+// 18 bytes, tq3 has 2·6 + 1), it searched past the table for ever. Now the equal shares
+// are kept and the infeasible budget is the clear error above.
+TEST(BuildCalibratedOptions, InfeasibleMinBitsWithSensitivitiesIsAnErrorNotAHang) {
+  KvProfile prof = test::random_profile(5, 2, 4, 2, 16);
+  prof.k_sensitivity = {1.0, 2.0};
+  prof.v_sensitivity = {0.5, 1.0};
+  CalibrationOptions opt;
+  opt.min_bits = 8;
+  EXPECT_THROW(build_calibrated(prof, *find_preset("tq3"), opt), Error);
+}
+
+// Consistent but enormous statistics (every second moment times 1e150: the whitened key
+// covariance T C T reaches 1e300, its squares overflow double) give a tq::Error, not
+// NaN spectra and layouts.
+TEST(BuildCalibratedOptions, OverflowingStatisticsAreAnError) {
+  const KvProfile prof = test::random_profile(5, 1, 2, 1, 16);
+  KvProfile huge = prof;
+  for (auto& h : huge.heads)
+    for (auto* m : {&h.qq, &h.kk, &h.vv, &h.v_weight})
+      for (double& x : *m) x *= 1e150;
+  try {
+    build_calibrated(huge, *find_preset("tq3"));
+    ADD_FAILURE() << "statistics of 1e150 were calibrated";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
+  }
+}
+
 TEST(BuildCalibratedOptions, DeterministicForASeed) {
   const KvProfile prof = test::random_profile(6, 1, 4, 2, 16);
   const CodecSpec& tq4 = *find_preset("tq4");

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "calib_test_util.h"
@@ -134,6 +135,11 @@ TEST(KvProfile, CheckAcceptsCompleteAndNamesBadFields) {
   expect_bad([](KvProfile& p) { p.k_sensitivity = {1.0}; });
   expect_bad([](KvProfile& p) { p.v_sensitivity[0] = -1; });
   expect_bad([](KvProfile& p) { p.head_dim = 4; });
+  // Moments no data can have: a negative mean square, a mean beyond its root mean square.
+  expect_bad([](KvProfile& p) { p.heads[0].qq[3 * kDim + 3] = -1; });
+  expect_bad([](KvProfile& p) { p.heads[1].v_weight[0] = -1e-3; });
+  expect_bad([](KvProfile& p) { p.heads[2].k_mean[4] = 1.01 * std::sqrt(p.heads[2].kk[4 * kDim + 4]); });
+  expect_bad([](KvProfile& p) { p.heads[3].v_mean[0] = -1e88; });
   // Unrotated coordinates (partner = itself) are allowed.
   KvProfile p = good;
   p.rope_partner[0] = 0;
@@ -254,6 +260,49 @@ TEST(KvProfileFile, ChecksummedCorruptionNeverCrashes) {
   }
   EXPECT_EQ(rejected + accepted, 400);
   EXPECT_GT(rejected, 0);
+}
+
+// Offsets in the payload of complete_profile()'s file (docs/FORMATS.md): hash, name,
+// shape, tokens, RoPE partners and angles, then per head the f32 upper triangles of qq,
+// kk, vv, v_weight and the f64 means; the two sensitivity lists end it.
+constexpr size_t kNameBytes = sizeof("tiny-test-model") - 1;
+constexpr size_t kHeadsAt = 8 + 2 + kNameBytes + 16 + 8 + 4 * kDim + 8 * kDim * kLayers;
+constexpr size_t kTriangle = kDim * (kDim + 1) / 2;
+constexpr size_t kHeadBytes = 4 * kTriangle * 4 + 2 * kDim * 8;
+
+// The loader's message for `bytes` with the payload checksum made right ("" if it loads).
+std::string error_with_checksum_fixed(std::vector<uint8_t> bytes) {
+  const uint64_t sum = fnv1a(bytes.data() + kHeader, bytes.size() - kHeader);
+  std::memcpy(bytes.data() + 16, &sum, 8);
+  try {
+    deserialize_profile(bytes);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The first input profile_load_fuzz hung on (build_calibrated looped for ever): a
+// checksum-valid file whose layer-0 query moments have a negative diagonal entry
+// (-9.49e29) and whose layer-1 value mean holds -7.89e87, beyond any value an f32 vector
+// has. The squares overflowed inside the eigensolver, every layout then had a NaN error
+// and the byte allocation searched for a feasible layout without end. Such a file is now
+// refused by the loader, naming the field.
+TEST(KvProfileFile, FuzzFoundImpossibleMomentsAreRefused) {
+  const std::vector<uint8_t> good = serialize_profile(complete_profile());
+  ASSERT_EQ(good.size(), kHeader + kHeadsAt + kLayers * kKvHeads * kHeadBytes + 2 * (4 + 8 * kLayers));
+  std::vector<uint8_t> bad = good;
+  const size_t qq_12_12 = kHeader + kHeadsAt + 4 * (12 * kDim - 12 * 11 / 2);  // row 12 starts at its diagonal
+  const float mean_square = -9.49011e29f;
+  std::memcpy(bad.data() + qq_12_12, &mean_square, 4);
+  const std::string negative = error_with_checksum_fixed(bad);
+  EXPECT_NE(negative.find("negative"), std::string::npos) << "message: '" << negative << "'";
+  bad = good;
+  const size_t last_v_mean_1 = kHeader + kHeadsAt + (kLayers * kKvHeads - 1) * kHeadBytes + 4 * kTriangle * 4 + kDim * 8 + 8;
+  const double mean = -7.89169e87;
+  std::memcpy(bad.data() + last_v_mean_1, &mean, 8);
+  const std::string too_large = error_with_checksum_fixed(bad);
+  EXPECT_NE(too_large.find("value mean 1"), std::string::npos) << "message: '" << too_large << "'";
 }
 
 TEST(KvProfileFile, SaveLoadThroughFile) {

@@ -95,6 +95,8 @@ TEST(EigenSymmetricBasics, BadInputThrows) {
   EXPECT_THROW(linalg::eigen_symmetric({}, 0, w, v), Error);
   EXPECT_THROW(linalg::eigen_symmetric({1, NAN, NAN, 1}, 2, w, v), Error);
   EXPECT_THROW(linalg::eigen_symmetric({1, 0, 0, INFINITY}, 2, w, v), Error);
+  // Finite entries whose squares overflow: an error, not NaN eigenvalues.
+  EXPECT_THROW(linalg::eigen_symmetric({1e200, 3e200, 0, 3e200, 1e200, 2e200, 0, 2e200, -1e200}, 3, w, v), Error);
 }
 
 TEST(LinalgBasics, MultiplyTransposeIdentity) {

@@ -160,6 +160,8 @@ TEST(QkBalance, RejectsBadInput) {
   EXPECT_THROW(QkBalance(1, 1, 4, {1, 1, 0, 1}), Error);
   EXPECT_THROW(QkBalance(1, 1, 4, {1, 1, NAN, 1}), Error);
   EXPECT_THROW(QkBalance(0, 1, 4, {}), Error);
+  // 2147418113 · 1718039348 · 5 = 2^64 + 4: four scales must not pass for that many.
+  EXPECT_THROW(QkBalance(2147418113, 1718039348, 5, {1, 1, 1, 1}), Error);
   const QkBalance bal(1, 2, 4, std::vector<float>(8, 2.0f));
   EXPECT_THROW(bal.scale(1, 0), Error);
   std::vector<float> q(12), k(8);
