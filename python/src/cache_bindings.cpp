@@ -1,14 +1,19 @@
 // turboquant.KvCache: the CPU paged cache on NumPy arrays: quantize-on-write append,
-// attention read from the compressed records, save and load.
+// attention read from the compressed records, decoded or raw reads, save and load.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -55,6 +60,84 @@ void append(PyCache& self, int layer, int seq, FloatIn k, FloatIn v) {
   self.cache.append(layer, seq, static_cast<int>(n), k.data(), v.data(), self.pool.get());
 }
 
+// Positions [start, start + count) of one layer of a sequence; count defaults to the rest.
+std::pair<int, int> span_of(const KvCache& c, int layer, int seq, int start, std::optional<int> count,
+                            const char* what) {
+  const int len = c.length(layer, seq);  // tq::Error for a bad layer or sequence
+  const int n = count ? *count : len - start;
+  if (start < 0 || n < 0 || start > len - n)
+    throw Error(std::string("KvCache.") + what + ": positions [" + std::to_string(start) + ", " +
+                std::to_string(static_cast<long long>(start) + n) + ") outside layer " + std::to_string(layer) +
+                " of sequence " + std::to_string(seq) + " (length " + std::to_string(len) + ")");
+  return {start, n};
+}
+
+// Runs fn(kv_head) for every KV head, on the cache's threads when it has them.
+template <class Fn>
+void for_each_head(const PyCache& self, Fn&& fn) {
+  const int H = self.cache.config().n_kv_heads;
+  if (self.pool)
+    self.pool->parallel_for(H, fn);
+  else
+    for (int h = 0; h < H; ++h) fn(h);
+}
+
+// Decoded K and V of positions [start, start + n): what attention sees, as (n, H, head_dim)
+// float32 arrays. A sink position (sink_tokens > 0) gives its exact vector, as attention does.
+nb::tuple read(const PyCache& self, int layer, int seq, int start, std::optional<int> count) {
+  const KvCache& c = self.cache;
+  const auto [lo, n] = span_of(c, layer, seq, start, count, "read");
+  const size_t H = c.config().n_kv_heads, D = c.config().head_dim;
+  std::unique_ptr<float[]> k(new float[n * H * D]), v(new float[n * H * D]);
+  const int sinks = std::min(c.sink_tokens(), c.length(layer, seq));
+  for_each_head(self, [&](int h) {
+    const Codec &kc = c.k_codec(layer, h), &vc = c.v_codec(layer, h);
+    for (int t = 0; t < n; ++t) {
+      const int pos = lo + t;
+      float* ko = k.get() + (t * H + h) * D;
+      float* vo = v.get() + (t * H + h) * D;
+      if (pos < sinks) {
+        kc.from_code(c.k_sink(layer, seq, h, pos), ko);
+        vc.from_code(c.v_sink(layer, seq, h, pos), vo);
+      } else {
+        kc.decode(c.k_record(layer, seq, h, pos), ko);
+        vc.decode(c.v_record(layer, seq, h, pos), vo);
+      }
+    }
+  });
+  const std::vector<size_t> shape{static_cast<size_t>(n), H, D};
+  return nb::make_tuple(owned(k.release(), shape), owned(v.release(), shape));
+}
+
+// The stored bytes of positions [start, start + n): (n, H, record bytes) uint8 arrays for K
+// and V, as append_records takes them.
+nb::tuple records(const PyCache& self, int layer, int seq, int start, std::optional<int> count) {
+  const KvCache& c = self.cache;
+  const auto [lo, n] = span_of(c, layer, seq, start, count, "records");
+  const size_t H = c.config().n_kv_heads, rk = c.k_record_bytes(layer), rv = c.v_record_bytes(layer);
+  std::unique_ptr<uint8_t[]> k(new uint8_t[n * H * rk]), v(new uint8_t[n * H * rv]);
+  for (int t = 0; t < n; ++t)
+    for (size_t h = 0; h < H; ++h) {
+      std::memcpy(k.get() + (t * H + h) * rk, c.k_record(layer, seq, static_cast<int>(h), lo + t), rk);
+      std::memcpy(v.get() + (t * H + h) * rv, c.v_record(layer, seq, static_cast<int>(h), lo + t), rv);
+    }
+  return nb::make_tuple(owned(k.release(), {static_cast<size_t>(n), H, rk}),
+                        owned(v.release(), {static_cast<size_t>(n), H, rv}));
+}
+
+void append_records(PyCache& self, int layer, int seq, ByteIn k, ByteIn v) {
+  KvCache& c = self.cache;
+  const size_t H = c.config().n_kv_heads, rk = c.k_record_bytes(layer), rv = c.v_record_bytes(layer);
+  const bool k_ok = k.ndim() == 3 && k.shape(1) == H && k.shape(2) == rk;
+  const bool v_ok = v.ndim() == 3 && v.shape(1) == H && v.shape(2) == rv && k_ok && v.shape(0) == k.shape(0);
+  if (!k_ok || !v_ok)
+    throw nb::value_error(("k_records and v_records must have shapes (n, " + std::to_string(H) + ", " +
+                           std::to_string(rk) + ") and (n, " + std::to_string(H) + ", " + std::to_string(rv) +
+                           ") for layer " + std::to_string(layer) + ", got " + shape_str(k) + " and " + shape_str(v))
+                              .c_str());
+  c.append_records(layer, seq, static_cast<int>(k.shape(0)), k.data(), v.data());
+}
+
 nb::ndarray<nb::numpy, float> attend(const PyCache& self, int layer, int seq, FloatIn q,
                                      std::optional<int> q_pos0, std::optional<float> scale, int window,
                                      float softcap, bool reference) {
@@ -89,7 +172,8 @@ void bind_cache(nb::module_& m) {
                       "attention reads the compressed records directly. Layout: docs/FORMATS.md.")
       .def("__init__",
            [](PyCache* self, int n_layers, int n_kv_heads, int head_dim, const std::string& k_codec,
-              const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed, int threads) {
+              const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed, int threads,
+              const std::optional<std::map<int, std::pair<std::string, std::string>>>& layer_codecs) {
              KvCacheConfig c;
              c.n_layers = n_layers;
              c.n_kv_heads = n_kv_heads;
@@ -99,13 +183,15 @@ void bind_cache(nb::module_& m) {
              c.block_tokens = block_tokens;
              c.max_tokens = max_tokens;
              c.seed = seed;
+             if (layer_codecs) c.layer_codecs = *layer_codecs;
              new (self) PyCache(KvCache(c), threads);
            },
            nb::arg("n_layers"), nb::arg("n_kv_heads"), nb::arg("head_dim"), nb::arg("k_codec") = "f16",
            nb::arg("v_codec") = "f16", nb::arg("block_tokens") = 32, nb::arg("max_tokens") = 4096,
-           nb::arg("seed") = 0, nb::arg("threads") = 1,
+           nb::arg("seed") = 0, nb::arg("threads") = 1, nb::arg("layer_codecs") = nb::none(),
            "max_tokens is the capacity over all sequences; threads: 1 = the calling thread only, "
-           "0 = all cores. Raises turboquant.Error for an unknown codec or bad shapes.")
+           "0 = all cores; layer_codecs: {layer: (k codec, v codec)} overrides for some layers (e.g. "
+           "the first and last at q8_0). Raises turboquant.Error for an unknown codec or bad shapes.")
       .def_prop_ro("n_layers", [](const PyCache& s) { return s.cache.config().n_layers; })
       .def_prop_ro("n_kv_heads", [](const PyCache& s) { return s.cache.config().n_kv_heads; })
       .def_prop_ro("head_dim", [](const PyCache& s) { return s.cache.config().head_dim; })
@@ -114,11 +200,21 @@ void bind_cache(nb::module_& m) {
       .def_prop_ro("block_tokens", [](const PyCache& s) { return s.cache.config().block_tokens; })
       .def_prop_ro("max_tokens", [](const PyCache& s) { return s.cache.config().max_tokens; })
       .def_prop_ro("seed", [](const PyCache& s) { return s.cache.config().seed; })
+      .def_prop_ro("layer_codecs", [](const PyCache& s) { return s.cache.config().layer_codecs; },
+                   "The per-layer overrides {layer: (k codec, v codec)} (empty: every layer uses k_codec/v_codec).")
       .def_prop_ro("threads", [](const PyCache& s) { return s.threads; })
       .def_prop_ro("bytes_per_token", [](const PyCache& s) { return s.cache.bytes_per_token(); },
                    "Bytes one token takes over all layers, K + V, exactly.")
       .def_prop_ro("bytes_used", [](const PyCache& s) { return s.cache.bytes_used(); },
                    "Bytes of the pages in use (all layers, K + V).")
+      .def_prop_ro("num_blocks", [](const PyCache& s) { return s.cache.num_blocks(); },
+                   "Blocks in the pool: ceil(max_tokens / block_tokens).")
+      .def_prop_ro("free_blocks", [](const PyCache& s) { return s.cache.free_blocks(); },
+                   "Blocks not held by any sequence.")
+      .def("k_record_bytes", [](const PyCache& s, int layer) { return s.cache.k_record_bytes(layer); },
+           nb::arg("layer"))
+      .def("v_record_bytes", [](const PyCache& s, int layer) { return s.cache.v_record_bytes(layer); },
+           nb::arg("layer"))
       .def("add_sequence", [](PyCache& s) { return s.cache.add_sequence(); },
            "A new empty sequence; returns its id (the smallest unused one).")
       .def("remove_sequence", [](PyCache& s, int seq) { s.cache.remove_sequence(seq); }, nb::arg("seq"))
@@ -129,6 +225,16 @@ void bind_cache(nb::module_& m) {
            "Quantize and append tokens: k, v float32 of shape (n_tokens, n_kv_heads, head_dim), or "
            "(n_kv_heads, head_dim) for one token. Raises turboquant.Error when the pool is full or on "
            "NaN/Inf; nothing is written then.")
+      .def("read", &read, nb::arg("layer"), nb::arg("seq"), nb::arg("start") = 0, nb::arg("n") = nb::none(),
+           "Decoded keys and values of positions [start, start + n) (default: all): a tuple of float32 "
+           "arrays (n, n_kv_heads, head_dim), what attention sees (Codec.decode of each record).")
+      .def("records", &records, nb::arg("layer"), nb::arg("seq"), nb::arg("start") = 0, nb::arg("n") = nb::none(),
+           "The stored records of positions [start, start + n) (default: all): a tuple of uint8 arrays "
+           "(n, n_kv_heads, k_record_bytes(layer)) and (n, n_kv_heads, v_record_bytes(layer)).")
+      .def("append_records", &append_records, nb::arg("layer"), nb::arg("seq"), nb::arg("k_records"),
+           nb::arg("v_records"),
+           "Append records already encoded by this layer's codecs (shaped as records() returns them), "
+           "copied byte for byte. Raises turboquant.Error when the pool is full.")
       .def("attend", &attend, nb::arg("layer"), nb::arg("seq"), nb::arg("q"), nb::arg("q_pos0") = nb::none(),
            nb::arg("scale") = nb::none(), nb::arg("window") = 0, nb::arg("softcap") = 0.0f,
            nb::arg("reference") = false,

@@ -53,6 +53,7 @@ class KvCache:
         max_tokens: int = 4096,
         seed: int = 0,
         threads: int = 1,
+        layer_codecs: Optional[dict[int, tuple[str, str]]] = None,
     ) -> None: ...
     @property
     def n_layers(self) -> int: ...
@@ -73,6 +74,17 @@ class KvCache:
     @property
     def threads(self) -> int: ...
     @property
+    def layer_codecs(self) -> dict[int, tuple[str, str]]:
+        """Per-layer overrides {layer: (k codec, v codec)}."""
+    @property
+    def num_blocks(self) -> int:
+        """Blocks in the pool: ceil(max_tokens / block_tokens)."""
+    @property
+    def free_blocks(self) -> int:
+        """Blocks not held by any sequence."""
+    def k_record_bytes(self, layer: int) -> int: ...
+    def v_record_bytes(self, layer: int) -> int: ...
+    @property
     def bytes_per_token(self) -> int:
         """Bytes one token takes over all layers, K + V."""
     @property
@@ -86,6 +98,14 @@ class KvCache:
     def length(self, layer: int, seq: int) -> int: ...
     def append(self, layer: int, seq: int, k: _Floats, v: _Floats) -> None:
         """Append tokens: k, v of shape (n_tokens, n_kv_heads, head_dim) or (n_kv_heads, head_dim)."""
+    def read(
+        self, layer: int, seq: int, start: int = 0, n: Optional[int] = None
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Decoded K and V of positions [start, start + n), each (n, n_kv_heads, head_dim)."""
+    def records(self, layer: int, seq: int, start: int = 0, n: Optional[int] = None) -> tuple[_Bytes, _Bytes]:
+        """Stored K and V records of positions [start, start + n), (n, n_kv_heads, record bytes)."""
+    def append_records(self, layer: int, seq: int, k_records: _Bytes, v_records: _Bytes) -> None:
+        """Append records encoded by this layer's codecs, shaped as records() returns them."""
     def attend(
         self,
         layer: int,

@@ -166,6 +166,38 @@ def test_cache_errors_and_sequences():
     raises(tq.Error, cache.attend, 0, b, np.ones((1, 32), np.float32), q_pos0=2)
 
 
+def test_read_records_and_layer_codecs():
+    rng = np.random.default_rng(9)
+    cache = tq.KvCache(3, 2, 64, k_codec="turbo3", v_codec="turbo3", block_tokens=8, max_tokens=64,
+                       layer_codecs={2: ("f16", "q8_0")})
+    assert cache.layer_codecs == {2: ("f16", "q8_0")} and cache.num_blocks == 8 == cache.free_blocks
+    assert (cache.k_record_bytes(0), cache.k_record_bytes(2), cache.v_record_bytes(2)) == (26, 128, 68)
+    seq = cache.add_sequence()
+    k, v = rng.standard_normal((2, 20, 2, 64)).astype(np.float32)
+    for layer in range(3):
+        cache.append(layer, seq, k, v)
+    assert cache.free_blocks == 8 - 3  # 20 tokens in blocks of 8, one table for every layer
+    # read gives what attention sees: f16 keys exactly, and the decode of each record.
+    k2, v2 = cache.read(2, seq)
+    assert k2.shape == (20, 2, 64) and np.array_equal(k2, k.astype(np.float16).astype(np.float32))
+    assert np.abs(v2 - v).max() < 0.05
+    k0, _ = cache.read(0, seq, 5, 3)
+    assert np.array_equal(k0, cache.read(0, seq)[0][5:8])
+    # Records copied into a cache of the same configuration decode and attend the same.
+    kr, vr = cache.records(0, seq)
+    assert kr.shape == (20, 2, 26) and kr.dtype == np.uint8
+    other = tq.KvCache(3, 2, 64, k_codec="turbo3", v_codec="turbo3", block_tokens=8, max_tokens=32,
+                        layer_codecs={2: ("f16", "q8_0")})
+    s2 = other.add_sequence()
+    other.append_records(0, s2, kr, vr)
+    assert np.array_equal(other.read(0, s2)[0], cache.read(0, seq)[0])
+    q = rng.standard_normal((4, 64)).astype(np.float32)
+    assert np.array_equal(other.attend(0, s2, q), cache.attend(0, seq, q))
+    raises(tq.Error, cache.read, 0, seq, 15, 6, contains="positions [15, 21) outside layer 0")
+    raises(ValueError, other.append_records, 0, s2, kr[:, :, :20], vr, contains="(n, 2, 26)")
+    raises(tq.Error, tq.KvCache, 2, 1, 32, layer_codecs={2: ("f16", "f16")}, contains="layer 2")
+
+
 def test_save_load_round_trip():
     rng = np.random.default_rng(8)
     cache = tq.KvCache(2, 2, 64, k_codec="turbo3", v_codec="v3g32", seed=3, max_tokens=128)

@@ -1,0 +1,325 @@
+"""turboquant.hf: a Hugging Face transformers ``Cache`` that keeps the KV cache compressed.
+
+``TurboQuantCache("turbo3")`` stores every layer's keys and values as records of a codec of the
+table, in one ``turboquant.KvCache`` for the whole model (one sequence per batch row), quantized
+when the model writes them. On every update it decodes the layer's whole history back to the
+model's dtype and device and returns it, so the model's own attention (eager, SDPA, ...) runs
+over the decoded values: memory is that of the records, attention is the model's. The fused
+attention that reads records directly is the C++ / CUDA one (docs/ENGINES.md).
+
+Needs torch and transformers >= 4.56 (the per-layer ``Cache`` API). See docs/PYTHON.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+try:
+    import torch
+    from transformers.cache_utils import Cache, CacheLayerMixin
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "turboquant.hf needs torch and transformers >= 4.56 (pip install torch transformers): " + str(e)
+    ) from e
+
+from . import Codec, Error, KvCache, codecs
+
+__all__ = ["TurboQuantCache", "TurboQuantLayer"]
+
+_CodecPair = Union[str, Sequence[str]]
+
+
+def _pair(codec: _CodecPair, what: str) -> tuple[str, str]:
+    if isinstance(codec, str):
+        return codec, codec
+    pair = tuple(codec)
+    if len(pair) != 2 or not all(isinstance(c, str) for c in pair):
+        raise ValueError(f"{what} must be a codec name or a (k codec, v codec) pair, got {codec!r}")
+    return pair  # type: ignore[return-value]
+
+
+def _check_codec(name: str) -> None:
+    """Refuse a name that is not a row of the codec table, with the library's reason."""
+    if name in {row["name"] for row in codecs()}:
+        return
+    try:
+        Codec(name, 128)
+    except Error as e:
+        # A calibrated preset (tq2.5, tq3, tq3.5, tq4) is built from a model's calibration
+        # profile, which the Python package cannot make.
+        hint = " (profiles are made by the C++ CLI, tq calibrate, for its GGUF runner)" if "preset" in str(e) else ""
+        raise Error(f"TurboQuantCache: {e}{hint}; use a codec of turboquant.codecs()") from None
+    raise Error(f"TurboQuantCache: codec '{name}' is not in the codec table")
+
+
+def _layer_count(config: Any) -> int:
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    n = getattr(text, "num_hidden_layers", None)
+    if not isinstance(n, int) or n <= 0:
+        raise ValueError(f"config has no positive num_hidden_layers (got {n!r})")
+    return n
+
+
+class _Store:
+    """The model's compressed KV: one KvCache, one sequence per batch row, equal lengths per layer.
+
+    The KvCache has a fixed pool; when a write would not fit, or a layer beyond the known count
+    arrives (no config given), a larger cache is built and the records are copied byte for
+    byte (the codecs' seeds depend only on seed, layer and head, so the bytes stay valid).
+    """
+
+    def __init__(self, k_codec: str, v_codec: str, keep: dict[int, tuple[str, str]], n_layers: Optional[int],
+                 block_tokens: int, max_tokens: Optional[int], seed: int, threads: int):
+        self.k_codec, self.v_codec = k_codec, v_codec
+        self.keep = keep  # {layer >= 0: (k, v)}
+        self.n_layers = n_layers  # None until known
+        self.block_tokens = block_tokens
+        self.reserve = max_tokens or 0  # tokens per row to reserve up front
+        self.seed, self.threads = seed, threads
+        self.kv: Optional[KvCache] = None
+        self.seqs: list[int] = []  # KvCache sequence of each batch row
+        self.lengths: list[int] = []  # tokens per layer (every row holds the same count)
+        self.capacity = 0  # tokens per row the pool holds
+        self.heads = self.head_dim = 0
+
+    # ---- the KvCache and its growth ----
+
+    def _build(self, n_layers: int, rows: int, capacity: int) -> tuple[KvCache, list[int]]:
+        blocks = -(-capacity // self.block_tokens)
+        layer_codecs = {l: kv for l, kv in self.keep.items() if l < n_layers}
+        kv = KvCache(n_layers, self.heads, self.head_dim, k_codec=self.k_codec, v_codec=self.v_codec,
+                     block_tokens=self.block_tokens, max_tokens=max(1, rows * blocks * self.block_tokens),
+                     seed=self.seed, threads=self.threads, layer_codecs=layer_codecs)
+        return kv, [kv.add_sequence() for _ in range(rows)]
+
+    def rebuild(self, n_layers: int, capacity: int, rows: Optional[Sequence[int]] = None,
+                keep_tokens: Optional[int] = None) -> None:
+        """A new KvCache of n_layers and `capacity` tokens per row, holding old row rows[i] as
+        row i and at most keep_tokens tokens of every layer; records are copied, not re-encoded."""
+        rows = list(range(len(self.seqs))) if rows is None else [int(r) for r in rows]
+        old, old_seqs = self.kv, self.seqs
+        lengths = [min(n, keep_tokens) if keep_tokens is not None else n for n in self.lengths]
+        capacity = max(capacity, max(lengths, default=0), 1)
+        kv, seqs = self._build(n_layers, len(rows), capacity)
+        for layer, n in enumerate(lengths):
+            if n == 0 or old is None:
+                continue
+            for new_seq, src in zip(seqs, rows):
+                k, v = old.records(layer, old_seqs[src], 0, n)
+                kv.append_records(layer, new_seq, k, v)
+        self.kv, self.seqs, self.capacity = kv, seqs, -(-capacity // self.block_tokens) * self.block_tokens
+        self.lengths = lengths + [0] * (n_layers - len(lengths))
+
+    def _ensure(self, layer: int, rows: int, heads: int, head_dim: int, new_tokens: int) -> None:
+        if self.kv is None:
+            self.heads, self.head_dim = heads, head_dim
+            n_layers = self.n_layers or layer + 1
+            self.seqs, self.lengths = [], [0] * n_layers
+            self.capacity = max(self.reserve, new_tokens)
+            self.kv, self.seqs = self._build(n_layers, rows, self.capacity)
+            self.capacity = self.kv.num_blocks // rows * self.block_tokens
+        if (heads, head_dim) != (self.heads, self.head_dim):
+            raise Error(f"TurboQuantCache: layer {layer} has {heads} KV heads of dimension {head_dim}, the cache "
+                        f"{self.heads} of {self.head_dim}: one KvCache needs the same shape in every layer")
+        if rows != len(self.seqs):
+            raise Error(f"TurboQuantCache: layer {layer} got a batch of {rows} rows, the cache holds {len(self.seqs)} "
+                        "(a new batch needs a new cache, or batch_select_indices / batch_repeat_interleave)")
+        n_layers = self.kv.n_layers
+        if layer >= n_layers:
+            if self.n_layers is not None:
+                raise Error(f"TurboQuantCache: layer {layer} is beyond the config's {self.n_layers} layers")
+            n_layers = layer + 1  # no config: the layer count is learnt during the first forward pass
+        needed = self.lengths[layer] + new_tokens if layer < len(self.lengths) else new_tokens
+        capacity = self.capacity if needed <= self.capacity else max(needed, 2 * self.capacity)
+        if n_layers != self.kv.n_layers or capacity != self.capacity:
+            self.rebuild(n_layers, capacity)
+
+    # ---- what the layers call ----
+
+    def update(self, layer: int, key_states: torch.Tensor, value_states: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        if key_states.dim() != 4 or key_states.shape != value_states.shape:
+            raise ValueError("TurboQuantCache: keys and values must both be (batch, kv_heads, tokens, head_dim), "
+                             f"got {tuple(key_states.shape)} and {tuple(value_states.shape)}")
+        rows, heads, new_tokens, head_dim = key_states.shape
+        self._ensure(layer, rows, heads, head_dim, new_tokens)
+        # (batch, heads, tokens, dim) -> (batch, tokens, heads, dim): the KvCache's token-major rows.
+        k = key_states.detach().to("cpu", torch.float32).transpose(1, 2).contiguous().numpy()
+        v = value_states.detach().to("cpu", torch.float32).transpose(1, 2).contiguous().numpy()
+        if new_tokens:
+            for row, seq in enumerate(self.seqs):
+                self.kv.append(layer, seq, k[row], v[row])
+        self.lengths[layer] += new_tokens
+        keys, values = self.read(layer)
+        return (keys.to(device=key_states.device, dtype=key_states.dtype),
+                values.to(device=value_states.device, dtype=value_states.dtype))
+
+    def read(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's decoded history, float32 (batch, kv_heads, tokens, head_dim) on the CPU."""
+        n = self.lengths[layer]
+        k = np.empty((len(self.seqs), n, self.heads, self.head_dim), np.float32)
+        v = np.empty_like(k)
+        for row, seq in enumerate(self.seqs):
+            k[row], v[row] = self.kv.read(layer, seq)
+        return (torch.from_numpy(k).transpose(1, 2).contiguous(), torch.from_numpy(v).transpose(1, 2).contiguous())
+
+    def length(self, layer: int) -> int:
+        return self.lengths[layer] if layer < len(self.lengths) else 0
+
+
+class TurboQuantLayer(CacheLayerMixin):
+    """One model layer's view of the model's compressed store (TurboQuantCache). It holds no
+    tensors: ``keys`` and ``values`` stay None; ``update`` returns the decoded history."""
+
+    is_sliding = False  # the whole history is kept; a sliding-window layer's mask drops what it must
+    is_compileable = False
+    is_croppable = True
+
+    def __init__(self, store: _Store, layer_idx: int):
+        super().__init__()
+        self.keys = self.values = None
+        self.is_initialized = False  # not set by the base class of transformers 4.56
+        self._store = store
+        self.layer_idx = layer_idx
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: Optional[torch.Tensor] = None) -> None:
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        return self._store.update(self.layer_idx, key_states, value_states)
+
+    def get_seq_length(self) -> int:
+        return self._store.length(self.layer_idx)
+
+    def get_mask_sizes(self, query_length: Union[int, torch.Tensor]) -> tuple[int, int]:
+        # transformers >= 5 passes the query length, 4.56-4.57 the query's cache positions.
+        if isinstance(query_length, torch.Tensor):
+            query_length = query_length.shape[0]
+        return self.get_seq_length() + query_length, 0
+
+    def get_max_length(self) -> int:
+        return -1
+
+    get_max_cache_shape = get_max_length  # the name in transformers 4.56-4.57
+
+    def _whole_cache_only(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("the layers of a TurboQuantCache share one store: call this on the cache")
+
+    reset = crop = reorder_cache = batch_repeat_interleave = batch_select_indices = _whole_cache_only
+    offload = prefetch = _whole_cache_only
+
+
+class TurboQuantCache(Cache):
+    """A transformers ``Cache`` whose keys and values live as turboquant records.
+
+    Args:
+        codec: codec of the table (``turboquant.codecs()``) for keys and values, e.g. "turbo3",
+            "turbo4", "q4_0h", "q8_0", "f16".
+        k_codec, v_codec: separate key / value codecs (default: ``codec``).
+        keep_layers: layers stored with ``keep_codec`` instead (e.g. ``[0, -1]``: the first and
+            the last); negative indices count from the end and need ``config``.
+        keep_codec: codec of the kept layers, a name or a (k, v) pair (default "q8_0").
+        config: the model's config (``model.config``); gives the layer count up front. Without
+            it the count is learnt during the first forward pass (one copy of the records per
+            new layer in that pass).
+        block_tokens: tokens per cache block.
+        max_tokens: tokens per batch row to reserve up front; the pool doubles when full.
+        seed: codec seed (rotations), as in ``turboquant.KvCache``.
+        threads: threads for encoding and decoding (1 = the caller only, 0 = all cores).
+
+    The model's attention runs over decoded keys and values: each update decodes the layer's
+    whole history (O(tokens) work per layer and step), in the model's dtype and device.
+    """
+
+    def __init__(self, codec: str = "turbo3", *, k_codec: Optional[str] = None, v_codec: Optional[str] = None,
+                 keep_layers: Iterable[int] = (), keep_codec: _CodecPair = "q8_0", config: Any = None,
+                 block_tokens: int = 32, max_tokens: Optional[int] = None, seed: int = 0, threads: int = 1):
+        k_name, v_name = k_codec or codec, v_codec or codec
+        keep_pair = _pair(keep_codec, "keep_codec")
+        keep_layers = [int(l) for l in keep_layers]
+        for name in {k_name, v_name, *(keep_pair if keep_layers else ())}:
+            _check_codec(name)
+        n_layers = _layer_count(config) if config is not None else None
+        keep: dict[int, tuple[str, str]] = {}
+        for l in keep_layers:
+            if l < 0 and n_layers is None:
+                raise ValueError(f"keep_layers={keep_layers} counts from the end: pass config=model.config so the "
+                                 "cache knows the layer count")
+            idx = l + n_layers if l < 0 else l
+            if idx < 0 or (n_layers is not None and idx >= n_layers):
+                raise ValueError(f"keep_layers names layer {l}, the model has {n_layers} layers")
+            keep[idx] = keep_pair
+        if block_tokens <= 0:
+            raise ValueError(f"block_tokens must be > 0, got {block_tokens}")
+        self._store = _Store(k_name, v_name, keep, n_layers, block_tokens, max_tokens, seed, threads)
+        super().__init__(layers=[TurboQuantLayer(self._store, i) for i in range(n_layers or 0)])
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        while len(self.layers) <= layer_idx:
+            self.layers.append(TurboQuantLayer(self._store, len(self.layers)))
+        return self.layers[layer_idx].update(key_states, value_states)
+
+    # ---- operations on the whole cache (generate's beam search, assisted decoding, ...) ----
+
+    def _rebuild(self, rows: Optional[Sequence[int]] = None, keep_tokens: Optional[int] = None) -> None:
+        s = self._store
+        if s.kv is not None:
+            s.rebuild(s.kv.n_layers, s.capacity, rows, keep_tokens)
+
+    def crop(self, tokens_to_remove: int) -> None:
+        """Drop tokens from the end: a negative count removes that many; a positive one is the
+        length to keep (the older transformers convention)."""
+        n = max(self._store.lengths, default=0)
+        keep = n + tokens_to_remove if tokens_to_remove < 0 else tokens_to_remove
+        if keep < n:
+            self._rebuild(keep_tokens=max(keep, 0))
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        self._rebuild(rows=beam_idx.tolist())
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._rebuild(rows=torch.as_tensor(indices).tolist())
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self._rebuild(rows=[r for r in range(len(self._store.seqs)) for _ in range(repeats)])
+
+    def reset(self) -> None:
+        s = self._store
+        s.kv, s.seqs, s.lengths, s.capacity = None, [], [], 0
+        for layer in self.layers:
+            layer.is_initialized = False
+
+    # ---- accounting ----
+
+    @property
+    def kv_cache(self) -> Optional[KvCache]:
+        """The turboquant.KvCache holding the records (None before the first update)."""
+        return self._store.kv
+
+    def compressed_bytes(self) -> int:
+        """Bytes of the records held: every row, layer and head, K + V (no block rounding)."""
+        s = self._store
+        if s.kv is None:
+            return 0
+        per_token = [s.heads * (s.kv.k_record_bytes(l) + s.kv.v_record_bytes(l)) for l in range(s.kv.n_layers)]
+        return len(s.seqs) * sum(n * b for n, b in zip(s.lengths, per_token))
+
+    def bytes_used(self) -> int:
+        """Bytes of the cache blocks the rows hold (records plus the unfilled part of each row's last block)."""
+        return self._store.kv.bytes_used if self._store.kv is not None else 0
+
+    def bytes_reserved(self) -> int:
+        """Bytes of the whole pool (every block, held or free)."""
+        kv = self._store.kv
+        return kv.num_blocks * kv.block_tokens * kv.bytes_per_token if kv is not None else 0
+
+    def __repr__(self) -> str:
+        s = self._store
+        return (f"TurboQuantCache(k_codec='{s.k_codec}', v_codec='{s.v_codec}', keep={s.keep}, "
+                f"layers={len(self.layers)}, rows={len(s.seqs)}, tokens={max(s.lengths, default=0)})")
