@@ -419,7 +419,9 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
       CalibratedSide& s = side == 0 ? out.k[l] : out.v[l];
       if (!tables[i].feasible(bytes[i]))
         throw Error("build_calibrated: " + std::string(preset.name) + " leaves " + std::to_string(bytes[i]) +
-                    " bytes per vector at head_dim " + std::to_string(d) + ", below the smallest layout");
+                    " bytes per vector at head_dim " + std::to_string(d) + ", below the smallest layout (the sink store of " +
+                    std::to_string(sinks) + " token(s) takes " + std::to_string(32.0 * sinks / opt.context) +
+                    " bits per value at a context of " + std::to_string(opt.context) + " tokens)");
       s.groups = tables[i].layout(bytes[i]);
       s.predicted = models[i].signal > 0 ? tables[i].error(bytes[i]) / models[i].signal : 0;
       for (int h = 0; h < H; ++h)
