@@ -31,7 +31,7 @@ void write_raw_and_payload(const std::string& dir, const std::string& name, cons
 }
 
 // Three tokens in every layer of a 2-layer, 1-head, head_dim 32 cache.
-tq::KvCache small_cache(const char* k_codec, int* seq) {
+tq::KvCache small_cache(const char* k_codec, int* seq, int sink_tokens = 0) {
   tq::KvCacheConfig c;
   c.n_layers = 2;
   c.n_kv_heads = 1;
@@ -40,6 +40,7 @@ tq::KvCache small_cache(const char* k_codec, int* seq) {
   c.v_codec = "q8_0";
   c.block_tokens = 4;
   c.max_tokens = 16;
+  c.sink_tokens = sink_tokens;
   tq::KvCache cache(c);
   *seq = cache.add_sequence();
   std::vector<float> kv(3 * 32, 0.5f);
@@ -49,9 +50,9 @@ tq::KvCache small_cache(const char* k_codec, int* seq) {
 
 void cache_seeds(const std::string& dir) {
   int n = 0;
-  for (const char* codec : {"f16", "turbo3", "q4_0"}) {
+  for (const char* codec : {"f16", "turbo3", "q4_0", "rht3"}) {
     int s;
-    const tq::KvCache cache = small_cache(codec, &s);
+    const tq::KvCache cache = small_cache(codec, &s, codec[0] == 'r' ? 2 : 0);  // one with a sink store
     write_raw_and_payload(dir, std::to_string(n++), tq::serialize_cache(cache, {s}));
   }
 }

@@ -1,17 +1,23 @@
 #pragma once
 // Saving and loading a KvCache, or some of its sequences (layout in docs/FORMATS.md,
-// "Cache file"). The records are copied byte for byte, so a round trip is bit-exact.
-// A file carries the whole cache configuration (shapes, codecs per layer, seed, block
-// size) and an FNV-1a 64 checksum of everything after its header; a truncated,
-// corrupted or mismatched file gives a tq::Error that names the problem. Saving never
-// replaces an existing file unless `overwrite` is set (and then replaces it atomically).
+// "Cache file"). The records and the sink store are copied byte for byte, so a round trip
+// is bit-exact. A file carries the whole cache configuration (shapes, codecs per layer,
+// seed, block size, sink tokens), for a calibrated preset what its codecs were built from
+// (CalibrationSource) and a checksum of each layer's codecs, and an FNV-1a 64 checksum of
+// everything after its header; a truncated, corrupted or mismatched file gives a
+// tq::Error that names the problem. Records are never loaded under other codecs than the
+// ones they were encoded with. Saving never replaces an existing file unless `overwrite`
+// is set (and then replaces it atomically).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 
 namespace tq {
 
@@ -22,19 +28,29 @@ struct CacheLoadLimits {
   int max_head_dim = 1024;
 };
 
-constexpr uint32_t kCacheFileVersion = 1;
+// Version 2 added sink_tokens, the calibration record, codec checksums and the sink store;
+// version 1 files still load.
+constexpr uint32_t kCacheFileVersion = 2;
 
 void save_cache(const KvCache& cache, const std::string& path, bool overwrite = false);
 void save_sequence(const KvCache& cache, int seq, const std::string& path, bool overwrite = false);
-// A new cache with the file's configuration and sequences, under their saved ids.
-KvCache load_cache(const std::string& path, const CacheLoadLimits& limits = {});
+// A new cache with the file's configuration and sequences, under their saved ids. A file of
+// a calibrated preset needs `calibrated`: the codecs built again (build_calibrated) from the
+// profile and options cache_calibration() names; anything else is refused.
+KvCache load_cache(const std::string& path, const CacheLoadLimits& limits = {},
+                   std::shared_ptr<const CalibratedCodecs> calibrated = nullptr);
 // Appends the file's sequences to `cache` as new sequences; returns their ids. The file's
-// shapes, seed and per-layer codecs must equal the cache's (block size may differ).
+// shapes, seed, sink tokens, per-layer codecs and (presets) calibration source and codec
+// checksums must equal the cache's (block size may differ).
 std::vector<int> load_sequences(KvCache& cache, const std::string& path);
 
 // The same in memory (the loader's fuzz target drives these).
 std::vector<uint8_t> serialize_cache(const KvCache& cache, const std::vector<int>& seqs);
-KvCache deserialize_cache(std::span<const uint8_t> bytes, const CacheLoadLimits& limits = {});
+KvCache deserialize_cache(std::span<const uint8_t> bytes, const CacheLoadLimits& limits = {},
+                          std::shared_ptr<const CalibratedCodecs> calibrated = nullptr);
 std::vector<int> deserialize_sequences(KvCache& cache, std::span<const uint8_t> bytes);
+// What a file's preset codecs were built from (nothing for a cache without a preset), read
+// from its header and configuration: enough to build them again before loading.
+std::optional<CalibrationSource> cache_calibration(std::span<const uint8_t> bytes);
 
 }  // namespace tq

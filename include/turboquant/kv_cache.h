@@ -101,9 +101,13 @@ class KvCache {
   const uint8_t* v_record(int layer, int seq, int kv_head, int pos) const;
 
   // Raw write: already-encoded records, [n_tokens][n_kv_heads][record bytes] for K and V
-  // of this layer, appended like append() (used by load and by other backends).
+  // of this layer, appended like append() (used by load and by other backends). Positions
+  // below sink_tokens also need their exact code-space vectors: k_sinks and v_sinks hold
+  // [the new positions below sink_tokens][n_kv_heads][code_dim] finite floats (unused,
+  // and may be null, when no new position is a sink). Checked before anything is written.
   void append_records(int layer, int seq, int n_tokens, const uint8_t* k_records,
-                      const uint8_t* v_records);
+                      const uint8_t* v_records, const float* k_sinks = nullptr,
+                      const float* v_sinks = nullptr);
   // Adds a sequence with a chosen id (tq::Error when that id is live). For loaders.
   void add_sequence_with_id(int seq);
 
@@ -118,6 +122,7 @@ class KvCache {
   Sequence& seq_at(int seq);
   const uint8_t* record(int layer, int seq, int kv_head, int pos, bool value) const;
   const float* sink(int layer, int seq, int kv_head, int pos, bool value) const;
+  float* grow_sinks(Sequence& s, int layer, bool value, int positions);
   void reserve_blocks(Sequence& s, int tokens_needed);
 
   KvCacheConfig cfg_;

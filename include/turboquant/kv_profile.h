@@ -76,7 +76,26 @@ struct CalibrationOptions {
   int sink_tokens = 1;    // leading positions kept exact (KvCacheConfig::sink_tokens)
   int granule = 4;        // group sizes are multiples of this
   uint64_t seed = 0;      // the group rotations
+  bool operator==(const CalibrationOptions&) const = default;
 };
+
+// FNV-1a 64 of serialize_profile(p): the bytes of the profile's file, so a profile loaded
+// from a file and the one it was saved from hash alike.
+uint64_t profile_hash(const KvProfile& p);
+
+// What a preset's codecs were built from: build_calibrated with a profile of this hash and
+// these options gives the same codecs again. Cache files (and so sessions) record it, and a
+// loader rebuilds the codecs from it and refuses records made under any other.
+struct CalibrationSource {
+  std::string preset;         // "tq3"
+  uint64_t profile_hash = 0;  // profile_hash() of the profile
+  uint64_t model_hash = 0;    // KvProfile::model_hash: the model file the profile was measured on
+  CalibrationOptions options;
+  bool operator==(const CalibrationSource&) const = default;
+};
+// "" when equal, else what differs first (preset, model, profile, context, sink tokens, the
+// other build options) with both values: "the calibration profile (saved 0x…, now 0x…)".
+std::string calibration_difference(const CalibrationSource& saved, const CalibrationSource& now);
 
 // One layer's calibrated codecs: shared group layout (fixed record size), maps per head.
 struct CalibratedSide {
@@ -90,6 +109,7 @@ struct CalibratedCodecs {
   std::vector<CalibratedSide> k, v;  // per layer
   size_t bytes_per_token = 0;        // K + V, all layers and KV heads
   int sink_tokens = 0;               // leading positions a cache keeps exact (KvCacheConfig)
+  CalibrationSource source;          // what build_calibrated built them from
   double bits_per_value() const;
 };
 

@@ -15,7 +15,9 @@ std::string default_profile_path(const std::string& model_path, uint64_t model_h
 
 // The profile of `model` (loaded from `model_path`): read from `profile_path` (empty: the
 // default path) when it exists and belongs to this model file, else measured on the
-// built-in calibration text and saved there. `log` receives one line per step.
+// built-in calibration text and saved there. Either way it is the profile as the file
+// holds it, so codecs built from it now equal those every later run builds. `log`
+// receives one line per step.
 KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path, const std::string& profile_path,
                                     const std::function<void(const std::string&)>& log = {});
 

@@ -1,7 +1,8 @@
 #pragma once
 // A saved prompt (`tq run --save-session` / `--load-session`; layout in docs/FORMATS.md,
 // "Session file"): the prompt's tokens, the next-token logits after them, the compressed
-// cache of that one sequence (a whole cache file inside), and what the cache depends on:
+// cache of that one sequence (a whole cache file inside, with its sink store and, for a
+// calibrated preset, what its codecs were built from), and what the cache depends on:
 // the model file's identity, the K/V codecs and the Q/K balance. Restoring it and then
 // generating gives exactly the tokens a run over the full prompt gives, because the
 // records and the logits are stored bit for bit.
@@ -53,8 +54,10 @@ void check_session_matches(const Session& s, const ModelIdentity& model, const s
                            const std::string& v_codec, bool qk_balance);
 // The Q/K balance the model now uses (after calibration) must equal the saved one exactly.
 void check_session_balance(const Session& s, const QkBalance& balance);
-// Appends the saved sequence to `cache` (same shapes, seed and codecs, room for it) and
-// checks it holds exactly s.tokens.size() positions in every layer; returns its id.
+// Appends the saved sequence to `cache` (same shapes, seed, sink tokens and codecs, room
+// for it; a preset's codecs built again from the same profile and options, see
+// cache_calibration()) and checks it holds exactly s.tokens.size() positions in every
+// layer; returns its id.
 int restore_session_cache(const Session& s, KvCache& cache);
 
 }  // namespace tq

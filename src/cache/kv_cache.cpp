@@ -328,21 +328,28 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
   const int sinks = std::min(cfg_.sink_tokens, pos0 + n_tokens) - pos0;
   for (int side = 0; side < 2 && sinks > 0; ++side) {
     const std::vector<Codec>& codecs = side ? L.v : L.k;
+    float* out = grow_sinks(s, layer, side == 1, pos0 + sinks);
     const int dc = codecs[0].code_dim();
-    std::vector<float>& store = (side ? s.sink_v : s.sink_k)[layer];
-    store.resize(static_cast<size_t>(cfg_.sink_tokens) * H * dc);
-    std::vector<float> y(dc);
     for (int t = 0; t < sinks; ++t)
-      for (int h = 0; h < H; ++h) {
-        codecs[h].to_code((side ? v : k) + (static_cast<size_t>(t) * H + h) * D, y.data());
-        float* out = store.data() + (static_cast<size_t>(pos0 + t) * H + h) * dc;
-        for (int i = 0; i < dc; ++i) out[i] = y[i];
-      }
+      for (int h = 0; h < H; ++h)
+        codecs[h].to_code((side ? v : k) + (static_cast<size_t>(t) * H + h) * D,
+                          out + (static_cast<size_t>(pos0 + t) * H + h) * dc);
   }
   s.length[layer] = pos0 + n_tokens;
 }
 
-void KvCache::append_records(int layer, int seq, int n_tokens, const uint8_t* k_records, const uint8_t* v_records) {
+// The store grows with the positions written (not to sink_tokens at once), so a loaded
+// file's sink store costs no more memory than the bytes it holds.
+float* KvCache::grow_sinks(Sequence& s, int layer, bool value, int positions) {
+  const Layer& L = layers_[layer];
+  const size_t dc = static_cast<size_t>((value ? L.v : L.k)[0].code_dim());
+  std::vector<float>& store = (value ? s.sink_v : s.sink_k)[layer];
+  store.resize(std::max(store.size(), static_cast<size_t>(positions) * cfg_.n_kv_heads * dc));
+  return store.data();
+}
+
+void KvCache::append_records(int layer, int seq, int n_tokens, const uint8_t* k_records, const uint8_t* v_records,
+                             const float* k_sinks, const float* v_sinks) {
   Layer& L = layers_[(layer_at(layer), layer)];
   Sequence& s = seq_at(seq);
   if (n_tokens < 0) throw Error("KvCache::append_records: n_tokens must be >= 0, got " + std::to_string(n_tokens));
@@ -350,10 +357,25 @@ void KvCache::append_records(int layer, int seq, int n_tokens, const uint8_t* k_
   if (!k_records || !v_records) throw Error("KvCache::append_records: null record pointer");
   const int H = cfg_.n_kv_heads, bt = cfg_.block_tokens;
   const int pos0 = s.length[layer];
-  if (pos0 < cfg_.sink_tokens)
-    throw Error("KvCache::append_records: positions below sink_tokens (" + std::to_string(cfg_.sink_tokens) +
-                ") need their exact vectors: fill them with append()");
+  const int sinks = std::max(0, std::min(cfg_.sink_tokens, pos0 + n_tokens) - pos0);
+  if (sinks > 0) {
+    if (!k_sinks || !v_sinks)
+      throw Error("KvCache::append_records: positions below sink_tokens (" + std::to_string(cfg_.sink_tokens) +
+                  ") need their exact vectors: pass them, or fill those positions with append()");
+    for (int side = 0; side < 2; ++side) {
+      const float* x = side ? v_sinks : k_sinks;
+      const size_t count = static_cast<size_t>(sinks) * H * (side ? L.v : L.k)[0].code_dim();
+      if (!all_finite(x, count))
+        throw Error("KvCache::append_records: " + layer_str(layer) + ": a " + (side ? "V" : "K") +
+                    " sink vector holds NaN or Inf; nothing was written");
+    }
+  }
   reserve_blocks(s, pos0 + n_tokens);
+  for (int side = 0; side < 2 && sinks > 0; ++side) {
+    const size_t dc = static_cast<size_t>((side ? L.v : L.k)[0].code_dim());
+    float* out = grow_sinks(s, layer, side == 1, pos0 + sinks);
+    std::copy_n(side ? v_sinks : k_sinks, static_cast<size_t>(sinks) * H * dc, out + static_cast<size_t>(pos0) * H * dc);
+  }
   for (int t = 0; t < n_tokens; ++t) {
     const int pos = pos0 + t;
     const size_t blk = static_cast<size_t>(s.blocks[pos / bt]);

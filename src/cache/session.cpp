@@ -3,7 +3,6 @@
 // then a complete cache file of the one sequence (with its own header and checksum).
 #include "turboquant/session.h"
 
-#include <bit>
 #include <cstring>
 
 #include "../core/file_frame.h"
@@ -20,24 +19,12 @@ using detail::ByteWriter;
 constexpr char kMagic[4] = {'T', 'Q', 'S', 'N'};
 constexpr const char* kWhat = "session file";
 
-void put_floats(ByteWriter& w, const float* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) w.put<uint32_t>(std::bit_cast<uint32_t>(p[i]));
-}
-
-// Sizes are checked against the bytes left before anything is allocated.
-std::vector<float> get_floats(ByteReader& r, size_t n, const char* field) {
-  const uint8_t* p = r.take(n * 4, field);
-  std::vector<float> v(n);
-  if (n != 0) std::memcpy(v.data(), p, n * 4);  // little-endian hosts only, as the rest of the library
-  return v;
-}
-
 void put_balance(ByteWriter& w, const QkBalance& b) {
   w.put<uint32_t>(b.n_layers());
   w.put<uint32_t>(b.n_kv_heads());
   w.put<uint32_t>(b.head_dim());
   for (int l = 0; l < b.n_layers(); ++l)
-    for (int h = 0; h < b.n_kv_heads(); ++h) put_floats(w, b.scale(l, h), b.head_dim());
+    for (int h = 0; h < b.n_kv_heads(); ++h) w.f32s(b.scale(l, h), b.head_dim());
 }
 
 QkBalance get_balance(ByteReader& r) {
@@ -53,7 +40,7 @@ QkBalance get_balance(ByteReader& r) {
                 " bytes left");
   const uint64_t n = layers * heads * dim;
   return QkBalance(static_cast<int>(layers), static_cast<int>(heads), static_cast<int>(dim),
-                   get_floats(r, n, "balance scales"));
+                   r.f32s(n, "balance scales"));
 }
 
 std::string balance_text(const QkBalance& b) {
@@ -84,7 +71,7 @@ std::vector<uint8_t> serialize_session(const Session& s) {
   w.put<uint32_t>(static_cast<uint32_t>(s.tokens.size()));
   for (int32_t t : s.tokens) w.put<uint32_t>(static_cast<uint32_t>(t));
   w.put<uint32_t>(static_cast<uint32_t>(s.logits.size()));
-  put_floats(w, s.logits.data(), s.logits.size());
+  w.f32s(s.logits.data(), s.logits.size());
   w.put<uint64_t>(s.cache.size());
   w.bytes(s.cache.data(), s.cache.size());
   return detail::frame(kMagic, kSessionFileVersion, w.buf);
@@ -105,7 +92,7 @@ Session deserialize_session(std::span<const uint8_t> bytes) {
   s.tokens.resize(n_tokens);
   std::memcpy(s.tokens.data(), t, size_t(n_tokens) * 4);
   const uint32_t n_logits = r.get<uint32_t>("logit count");
-  s.logits = get_floats(r, n_logits, "logits");
+  s.logits = r.f32s(n_logits, "logits");
   const uint64_t cache_bytes = r.get<uint64_t>("cache size");
   if (cache_bytes != r.left())
     throw Error(std::string(kWhat) + ": cache of " + std::to_string(cache_bytes) + " bytes, " +
@@ -149,7 +136,12 @@ void check_session_balance(const Session& s, const QkBalance& balance) {
 }
 
 int restore_session_cache(const Session& s, KvCache& cache) {
-  const std::vector<int> seqs = deserialize_sequences(cache, s.cache);
+  std::vector<int> seqs;
+  try {
+    seqs = deserialize_sequences(cache, s.cache);
+  } catch (const Error& e) {
+    throw Error(std::string("the session's cache cannot be restored here: ") + e.what());
+  }
   const auto drop = [&] {
     for (int q : seqs) cache.remove_sequence(q);
   };

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +35,27 @@ void ByteWriter::f64(double v) {
   uint64_t u;
   std::memcpy(&u, &v, 8);
   put<uint64_t>(u);
+}
+
+void ByteWriter::f32s(const float* p, size_t n) {
+  static_assert(std::endian::native == std::endian::little, "the file formats are little-endian");
+  bytes(reinterpret_cast<const uint8_t*>(p), n * sizeof(float));
+}
+
+std::vector<float> ByteReader::f32s(size_t n, const char* field) {
+  if (n > left() / sizeof(float))  // before n * 4, which could wrap
+    throw Error(what_ + " truncated: " + field + " needs " + std::to_string(n) + " floats at offset " +
+                std::to_string(kFrameHeaderBytes + pos_) + ", " + std::to_string(left()) + " bytes left");
+  const uint8_t* p = take(n * sizeof(float), field);
+  std::vector<float> v(n);
+  if (n > 0) std::memcpy(v.data(), p, n * sizeof(float));  // an empty vector's data() may be null
+  return v;
+}
+
+std::string hex64(uint64_t v) {
+  char b[19];
+  std::snprintf(b, sizeof b, "0x%016llx", static_cast<unsigned long long>(v));
+  return b;
 }
 
 float ByteReader::f32(const char* field) {
@@ -82,17 +104,19 @@ std::vector<uint8_t> frame(const char (&magic)[4], uint32_t version, const std::
   return std::move(out.buf);
 }
 
-std::span<const uint8_t> unframe(std::span<const uint8_t> bytes, const char (&magic)[4], uint32_t version,
-                                 const std::string& what, const std::string& kind) {
+Unframed unframe(std::span<const uint8_t> bytes, const char (&magic)[4], uint32_t oldest, uint32_t newest,
+                 const std::string& what, const std::string& kind) {
   if (bytes.size() < kFrameHeaderBytes)
     throw Error(what + " truncated: " + std::to_string(bytes.size()) + " bytes, the header alone is 32");
   if (std::memcmp(bytes.data(), magic, 4) != 0)
     throw Error("not a " + kind + " (magic is not '" + std::string(magic, 4) + "')");
   ByteReader h(bytes.subspan(4, kFrameHeaderBytes - 4), what + " header");
   const uint32_t v = h.get<uint32_t>("version");
-  if (v != version)
+  if (v < oldest || v > newest)
     throw Error(what + " format version " + std::to_string(v) + " is not supported (this build reads " +
-                std::to_string(version) + ")");
+                (oldest == newest ? std::to_string(newest)
+                                  : "versions " + std::to_string(oldest) + " to " + std::to_string(newest)) +
+                ")");
   const uint64_t payload = h.get<uint64_t>("payload size");
   const uint64_t checksum = h.get<uint64_t>("checksum");
   if (h.get<uint64_t>("reserved") != 0) throw Error(what + " header: reserved field is not zero");
@@ -102,7 +126,7 @@ std::span<const uint8_t> unframe(std::span<const uint8_t> bytes, const char (&ma
                 std::to_string(payload) + " payload bytes, file has " + std::to_string(have));
   const auto body = bytes.subspan(kFrameHeaderBytes);
   if (fnv1a64(body.data(), body.size()) != checksum) throw Error(what + " corrupted: checksum mismatch");
-  return body;
+  return {body, v};
 }
 
 std::vector<uint8_t> read_whole_file(const std::string& path, const std::string& what) {

@@ -27,6 +27,7 @@ class ByteWriter {
   void f32(float v);               // IEEE bits, little-endian
   void f64(double v);
   void bytes(const uint8_t* p, size_t n) { buf.insert(buf.end(), p, p + n); }
+  void f32s(const float* p, size_t n);  // n floats, as f32() each
 };
 
 // Reads a payload; `what` ("cache file", "session file") starts every error message.
@@ -46,6 +47,7 @@ class ByteReader {
   float f32(const char* field);
   double f64(const char* field);
   const uint8_t* take(size_t n, const char* field);
+  std::vector<float> f32s(size_t n, const char* field);  // checked against the bytes left first
   size_t left() const { return b_.size() - pos_; }
   const std::string& what() const { return what_; }
 
@@ -56,12 +58,24 @@ class ByteReader {
   size_t pos_ = 0;
 };
 
+// "0x0123456789abcdef": how hashes and checksums appear in messages.
+std::string hex64(uint64_t v);
+
 // Header + payload.
 std::vector<uint8_t> frame(const char (&magic)[4], uint32_t version, const std::vector<uint8_t>& payload);
-// Checks magic, version, size and checksum; returns the payload. `kind` names the format
-// in the magic message ("turboquant cache file").
-std::span<const uint8_t> unframe(std::span<const uint8_t> bytes, const char (&magic)[4], uint32_t version,
-                                 const std::string& what, const std::string& kind);
+// Checks magic, version (one of [oldest, newest]), size and checksum; returns the payload
+// and the file's version. `kind` names the format in the magic message ("turboquant cache file").
+struct Unframed {
+  std::span<const uint8_t> payload;
+  uint32_t version = 0;
+};
+Unframed unframe(std::span<const uint8_t> bytes, const char (&magic)[4], uint32_t oldest, uint32_t newest,
+                 const std::string& what, const std::string& kind);
+// A format with a single version.
+inline std::span<const uint8_t> unframe(std::span<const uint8_t> bytes, const char (&magic)[4], uint32_t version,
+                                        const std::string& what, const std::string& kind) {
+  return unframe(bytes, magic, version, version, what, kind).payload;
+}
 
 std::vector<uint8_t> read_whole_file(const std::string& path, const std::string& what);
 // Writes a temporary file beside `path`, fsyncs it, then links it into place (fails if

@@ -14,8 +14,10 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstdio>
 #include <limits>
 
+#include "file_frame.h"
 #include "turboquant/codebook.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_profile.h"
@@ -333,7 +335,34 @@ Matrix centred(const Matrix& second, const std::vector<double>& mu, int d) {
   return c;
 }
 
+std::string build_options_text(const CalibrationOptions& o) {
+  char b[128];
+  std::snprintf(b, sizeof b, "ridge %.17g, min_bits %d, granule %d, seed %llu", o.ridge, o.min_bits, o.granule,
+                static_cast<unsigned long long>(o.seed));
+  return b;
+}
+
 }  // namespace
+
+std::string calibration_difference(const CalibrationSource& saved, const CalibrationSource& now) {
+  auto both = [](const std::string& field, const std::string& a, const std::string& b) {
+    return field + " (saved " + a + ", now " + b + ")";
+  };
+  if (saved.preset != now.preset) return both("the preset", saved.preset, now.preset);
+  if (saved.model_hash != now.model_hash)
+    return both("the model the profile was measured on (file hash)", detail::hex64(saved.model_hash),
+                detail::hex64(now.model_hash));
+  if (saved.profile_hash != now.profile_hash)
+    return both("the calibration profile", detail::hex64(saved.profile_hash), detail::hex64(now.profile_hash));
+  const CalibrationOptions &a = saved.options, &b = now.options;
+  if (a.context != b.context)
+    return both("the context they were built for", std::to_string(a.context) + " tokens",
+                std::to_string(b.context) + " tokens");
+  if (a.sink_tokens != b.sink_tokens)
+    return both("the sink tokens", std::to_string(a.sink_tokens), std::to_string(b.sink_tokens));
+  if (!(a == b)) return both("the build options", build_options_text(a), build_options_text(b));
+  return "";
+}
 
 double CalibratedCodecs::bits_per_value() const {
   if (k.empty() || k[0].maps.empty()) return 0;
@@ -362,6 +391,7 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
   CalibratedCodecs out;
   out.preset = &preset;
   out.sink_tokens = sinks;
+  out.source = {std::string(preset.name), profile_hash(profile), profile.model_hash, opt};
   out.k.resize(profile.n_layers);
   out.v.resize(profile.n_layers);
 
@@ -419,7 +449,9 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
       CalibratedSide& s = side == 0 ? out.k[l] : out.v[l];
       if (!tables[i].feasible(bytes[i]))
         throw Error("build_calibrated: " + std::string(preset.name) + " leaves " + std::to_string(bytes[i]) +
-                    " bytes per vector at head_dim " + std::to_string(d) + ", below the smallest layout");
+                    " bytes per vector at head_dim " + std::to_string(d) + ", below the smallest layout (the sink store of " +
+                    std::to_string(sinks) + " token(s) takes " + std::to_string(32.0 * sinks / opt.context) +
+                    " bits per value at a context of " + std::to_string(opt.context) + " tokens)");
       s.groups = tables[i].layout(bytes[i]);
       s.predicted = models[i].signal > 0 ? tables[i].error(bytes[i]) / models[i].signal : 0;
       for (int h = 0; h < H; ++h)

@@ -216,6 +216,11 @@ std::vector<uint8_t> serialize_profile(const KvProfile& p) {
   return detail::frame(kMagic, kVersion, w.buf);
 }
 
+uint64_t profile_hash(const KvProfile& p) {
+  const std::vector<uint8_t> bytes = serialize_profile(p);
+  return detail::fnv1a64(bytes.data(), bytes.size());
+}
+
 KvProfile deserialize_profile(const std::vector<uint8_t>& bytes) {
   ByteReader r(detail::unframe(bytes, kMagic, kVersion, kKind, "turboquant calibration profile"), kKind);
   KvProfile p;

@@ -147,7 +147,9 @@ KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path,
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   save_profile(p, path);
   say("calibration profile: saved " + path + " (" + std::to_string(p.tokens) + " tokens)");
-  return p;
+  // The file's profile (its statistics rounded to f32), not the one in memory: codecs built
+  // now must equal the ones every later run builds from the file (sessions check that).
+  return deserialize_profile(serialize_profile(p));
 }
 
 }  // namespace tq

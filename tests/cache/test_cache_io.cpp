@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_file_test_util.h"
 #include "temp_dir.h"
 #include "turboquant/attention.h"
 #include "turboquant/cache_io.h"
@@ -118,6 +119,34 @@ TEST(CacheIo, NeverOverwritesUnlessAsked) {
   EXPECT_EQ(files, 1u);  // no temporary left behind
 }
 
+// A version 1 file (before sinks and presets: no sink_tokens, calibration record, codec
+// checksums or sink store) still loads, bit for bit; written here from a version 2 file by
+// dropping those fields (docs/FORMATS.md, "Cache file").
+TEST(CacheIo, Version1FilesStillLoad) {
+  const KvCache cache = filled(6);
+  const std::vector<uint8_t> v2 = test::payload_of(serialize_cache(cache, cache.sequences()));
+  std::vector<uint8_t> v1(v2.begin(), v2.begin() + 28);  // shapes and seed
+  ASSERT_EQ(v2[28] | v2[29] | v2[30] | v2[31], 0);         // sink_tokens 0
+  ASSERT_EQ(v2[32] | v2[33], 0);                           // no calibration record
+  size_t at = 34;
+  for (int l = 0; l < 2; ++l) {
+    const size_t k_name = v2[at] | v2[at + 1] << 8, v_name = v2[at + 2 + k_name] | v2[at + 3 + k_name] << 8;
+    const size_t names_and_sizes = 2 + k_name + 2 + v_name + 8;
+    v1.insert(v1.end(), v2.begin() + at, v2.begin() + at + names_and_sizes);
+    at += names_and_sizes + 16;  // the two codec checksums
+  }
+  v1.insert(v1.end(), v2.begin() + at, v2.end());
+  const KvCache back = deserialize_cache(test::reframe(v1, "TQKV", 1));
+  for (int s : cache.sequences()) expect_same_records(cache, s, back, s);
+  EXPECT_EQ(serialize_cache(back, back.sequences()), serialize_cache(cache, cache.sequences()));
+  KvCache into(config());
+  EXPECT_EQ(deserialize_sequences(into, test::reframe(v1, "TQKV", 1)).size(), 2u);
+  KvCacheConfig sinks = config();
+  sinks.sink_tokens = 1;
+  KvCache with_sinks(sinks);
+  EXPECT_THROW(deserialize_sequences(with_sinks, test::reframe(v1, "TQKV", 1)), Error);
+}
+
 TEST(CacheIo, DamagedFilesGiveClearErrors) {
   const KvCache cache = filled(5);
   const std::vector<uint8_t> good = serialize_cache(cache, cache.sequences());
@@ -139,7 +168,7 @@ TEST(CacheIo, DamagedFilesGiveClearErrors) {
   expect_error(magic, "magic");
   auto version = good;
   version[4] = 99;
-  expect_error(version, "version");
+  expect_error(version, "version 99 is not supported (this build reads versions 1 to 2)");
   auto trailing = good;
   trailing.push_back(0);
   expect_error(trailing, "trailing");

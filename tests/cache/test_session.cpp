@@ -5,6 +5,8 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -158,6 +160,49 @@ TEST(Session, MismatchesAreRefusedNamingBothSides) {
   KvCache cache(test::session_cache_config());
   EXPECT_MENTIONS(error_of([&] { restore_session_cache(short_tokens, cache); }), "positions");
   EXPECT_TRUE(cache.sequences().empty());
+}
+
+// A preset session is restored the way tq run does it: the codecs are built again from the
+// profile with the options its cache records, and the records and sink store come back bit
+// for bit, also into a larger cache. Codecs built from another profile or for another
+// context are refused, naming it, and leave no sequence.
+TEST(Session, PresetSessionRestoresUnderRebuiltCodecs) {
+  TempDir tmp;
+  const Session s = test::make_preset_session(8, 21);
+  save_session(s, tmp / "p.tqs", false);
+  const Session back = load_session(tmp / "p.tqs");
+  EXPECT_EQ(serialize_session(back), serialize_session(s));
+  const std::optional<CalibrationSource> src = cache_calibration(back.cache);
+  ASSERT_TRUE(src.has_value());
+  EXPECT_EQ(src->preset, "tq3");
+  EXPECT_EQ(src->options, test::preset_options());
+  const KvProfile profile = test::preset_profile();
+  EXPECT_EQ(src->profile_hash, profile_hash(profile));
+
+  KvCache same(test::preset_cache_config(profile, src->options));
+  EXPECT_EQ(serialize_cache(same, {restore_session_cache(back, same)}), s.cache);  // records, sinks, codecs
+  KvCacheConfig larger = test::preset_cache_config(profile, src->options);
+  larger.max_tokens = 1024;
+  KvCache cache(larger);
+  const int seq = restore_session_cache(back, cache);
+  expect_same_records(same, same.sequences()[0], cache, seq);
+  for (int l = 0; l < 2; ++l)
+    for (int h = 0; h < 2; ++h)
+      EXPECT_EQ(std::memcmp(cache.v_sink(l, seq, h, 0), same.v_sink(l, 0, h, 0), 64 * sizeof(float)), 0);
+
+  KvProfile other = profile;
+  other.heads[2].vv[0] *= 1.01;
+  KvCache wrong_profile(test::preset_cache_config(deserialize_profile(serialize_profile(other)), src->options));
+  EXPECT_MENTIONS(error_of([&] { restore_session_cache(back, wrong_profile); }), "differ in the calibration profile");
+  EXPECT_TRUE(wrong_profile.sequences().empty());
+  CalibrationOptions longer = src->options;
+  longer.context = 2048;
+  KvCache wrong_context(test::preset_cache_config(profile, longer));
+  EXPECT_MENTIONS(error_of([&] { restore_session_cache(back, wrong_context); }),
+                  "differ in the context they were built for (saved 512 tokens, now 2048 tokens)");
+  EXPECT_TRUE(wrong_context.sequences().empty());
+  EXPECT_MENTIONS(error_of([&] { check_session_matches(back, back.model, "tq4", "tq4", false); }),
+                  "saved with K tq3 / V tq3, this run uses K tq4 / V tq4");
 }
 
 TEST(Session, NeverOverwritesUnlessAsked) {

@@ -1,6 +1,7 @@
 // tq run --save-session / --load-session end to end on a tiny random model: continuing
-// from a session prints exactly the ids of the run without it; another codec, model,
-// Q/K balance or prompt is refused with a message naming it; an existing file is only
+// from a session prints exactly the ids of the run without it (codecs of the table and a
+// calibrated preset); another codec, model, Q/K balance, profile or prompt is refused
+// with a message naming it; an existing file is only
 // replaced with --force or when it is the session being updated; a damaged file is refused.
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include "run_tq.h"
 #include "temp_dir.h"
 #include "test_model_tiny.h"
+#include "turboquant/kv_profile.h"
 
 namespace tq {
 namespace {
@@ -90,6 +92,41 @@ TEST_F(CliSession, MismatchesAreRefusedBeforeGenerating) {
   EXPECT_MENTIONS(refused({"--load-session", damaged, "--codec", "turbo3"}), "checksum mismatch");
   std::ofstream(tmp_ / "trunc.tqs", std::ios::binary) << bytes.substr(0, bytes.size() / 3);
   EXPECT_MENTIONS(refused({"--load-session", tmp_ / "trunc.tqs", "--codec", "turbo3"}), "truncated");
+}
+
+// A calibrated preset's session: the codecs are built again from the profile for the
+// context the session was saved with, so continuing prints the ids of the run that saved
+// it, also with a longer --n (a fresh run of that length would build other codecs). A
+// profile measured otherwise is refused, naming it; another preset before the model loads.
+TEST_F(CliSession, PresetSessionContinuesUnderTheSameCodecs) {
+  const std::string profile = tmp_ / "tiny.tqprof";  // measured by the first run, then read
+  const std::vector<std::string> tq3 = {"--codec", "tq3", "--profile", profile};
+  auto with = [&](std::vector<std::string> a) {
+    a.insert(a.end(), tq3.begin(), tq3.end());
+    return a;
+  };
+  const std::string full = run(with({"--prompt", "the cat sat"}));
+  ASSERT_FALSE(full.empty());
+  EXPECT_MENTIONS(last_.output, "calibration profile: saved");
+  EXPECT_EQ(run(with({"--prompt", "the cat sat", "--save-session", session_})), full);
+  EXPECT_EQ(run(with({"--prompt", "the cat sat", "--load-session", session_})), full);
+  EXPECT_MENTIONS(last_.output, "prefill: 0 tokens");
+  EXPECT_EQ(run(with({"--load-session", session_})), full);
+  // Line 2 of the ids file is the generated ids: 12 of them begin with the 8 of `full`.
+  const std::string longer = run(with({"--load-session", session_, "--n", "12"}));
+  const std::string gen = full.substr(full.find('\n') + 1), gen_longer = longer.substr(longer.find('\n') + 1);
+  ASSERT_GT(gen.size(), 1u);
+  EXPECT_EQ(gen_longer.rfind(gen.substr(0, gen.size() - 1) + " ", 0), 0u) << gen << " vs " << gen_longer;
+
+  KvProfile p = load_profile(profile);
+  p.heads[0].kk[0] *= 1.01;
+  const std::string other = tmp_ / "other.tqprof";
+  save_profile(p, other);
+  const std::string msg = refused({"--load-session", session_, "--codec", "tq3", "--profile", other});
+  EXPECT_MENTIONS(msg, "tq3 codecs that differ in the calibration profile");
+  std::printf("[ info ] %s", msg.substr(msg.find("tq run: error")).c_str());
+  EXPECT_MENTIONS(refused({"--load-session", session_, "--codec", "tq4", "--profile", profile}),
+                  "saved with K tq3 / V tq3, this run uses K tq4 / V tq4");
 }
 
 TEST_F(CliSession, ReplacesAFileOnlyWithForceOrWhenUpdatingIt) {

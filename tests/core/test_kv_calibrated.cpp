@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "calib_test_util.h"
@@ -198,6 +199,29 @@ TEST(BuildCalibratedOptions, OverflowingStatisticsAreAnError) {
     ADD_FAILURE() << "statistics of 1e150 were calibrated";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
+  }
+}
+
+// A budget the sink store eats entirely (tq3 at a context of 9 tokens: 32/9 bits per value
+// for one sink; `tq run --codec tq3` with a short prompt and --n) is refused with the sink
+// share and the context in the message, with measured sensitivities as without.
+TEST(BuildCalibratedOptions, BudgetTheSinksEatIsAnErrorNamingTheContext) {
+  KvProfile prof = test::random_profile(5, 2, 4, 2, 64);
+  prof.k_sensitivity = {1.0, 2.0};
+  prof.v_sensitivity = {0.5, 1.5};
+  CalibrationOptions opt;
+  opt.context = 9;
+  for (bool measured : {true, false}) {
+    if (!measured) {
+      prof.k_sensitivity.clear();
+      prof.v_sensitivity.clear();
+    }
+    try {
+      (void)build_calibrated(prof, *find_preset("tq3"), opt);
+      ADD_FAILURE() << "built codecs with no bytes for the records";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("at a context of 9 tokens"), std::string::npos) << e.what();
+    }
   }
 }
 

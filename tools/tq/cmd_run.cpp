@@ -120,6 +120,14 @@ int cmd_run(int argc, char** argv) {
         *model, o.model_path, o.profile, [](const std::string& s) { std::fprintf(stderr, "tq run: %s\n", s.c_str()); });
     CalibrationOptions opt;
     opt.context = capacity;
+    // A session's codecs are built again as they were saved (for its context, not this run's
+    // length); restore_session_cache refuses its records if they come out different.
+    if (session)
+      if (const std::optional<CalibrationSource> saved = cache_calibration(session->cache)) {
+        opt = saved->options;
+        std::fprintf(stderr, "tq run: %s codecs for a context of %d tokens, as the session was saved\n",
+                     std::string(o.preset->name).c_str(), opt.context);
+      }
     cache_cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(profile, *o.preset, opt));
     cache_cfg.sink_tokens = cache_cfg.calibrated->sink_tokens;
   }

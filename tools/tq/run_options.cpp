@@ -38,7 +38,10 @@ const char* const kRunUsage =
     "  --save-session F  save the prompt's compressed cache, tokens and logits to F (atomic)\n"
     "  --load-session F  start from session F: its tokens must begin the prompt (with no\n"
     "                    prompt, continue right after them); the model file, codecs and Q/K\n"
-    "                    balance must be the ones it was saved with\n"
+    "                    balance must be the ones it was saved with; a calibrated preset's\n"
+    "                    codecs are built again from the profile (--profile or the default)\n"
+    "                    for the context the session was saved with, and another profile is\n"
+    "                    refused\n"
     "  --force           let --save-session replace an existing file (without it, only the\n"
     "                    --load-session file itself is updated in place)\n"
     "  Named models live in $TQ_MODEL_DIR or ~/.cache/turboquant/models (scripts/setup_models.sh).\n";
@@ -77,15 +80,10 @@ RunOptions parse_run_options(int argc, char** argv) {
   if (kp && vp && kp != vp) throw Error("--k-codec and --v-codec may name one calibrated preset, not two");
   o.preset = kp ? kp : vp;
   o.profile = args.get("profile");
-  if (o.preset) {
-    // The preset carries its own key transform; its caches are not saved yet.
-    if (args.has("qk-balance") && args.get_on_off("qk-balance", false))
-      throw Error("--qk-balance on: the calibrated preset " + std::string(o.preset->name) +
-                  " has its own key transform; leave --qk-balance out");
-    if (args.has("save-session") || args.has("load-session"))
-      throw Error("sessions do not hold calibrated presets (" + std::string(o.preset->name) +
-                  ") yet: use a codec of the table with --save-session/--load-session");
-  }
+  // The preset carries its own key transform.
+  if (o.preset && args.has("qk-balance") && args.get_on_off("qk-balance", false))
+    throw Error("--qk-balance on: the calibrated preset " + std::string(o.preset->name) +
+                " has its own key transform; leave --qk-balance out");
   o.qk_balance = !o.preset && args.get_on_off("qk-balance", o.k_codec != "f16");
   o.n_gen = int_in_range(args, "n", 64, 0, 1 << 20);
   o.sampler.temperature = static_cast<float>(double_in_range(args, "temp", 0.0, 0.0, 100.0));
