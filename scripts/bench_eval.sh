@@ -22,6 +22,20 @@ for m in $MODELS; do
   "$TQ" eval --model "$m" --json "docs/eval/eval_$m.json" --markdown "docs/eval/eval_$m.md" "$@"
 done
 
+# A heading and the tables that exist among the given files (unmatched globs are skipped).
+tables() {
+  local heading=$1 found=()
+  shift
+  for md in "$@"; do [ -f "$md" ] && found+=("$md"); done
+  [ "${#found[@]}" -gt 0 ] || return 0
+  echo "### $heading"
+  echo
+  for md in "${found[@]}"; do
+    cat "$md"
+    echo
+  done
+}
+
 section=$(mktemp)
 trap 'rm -f "$section"' EXIT
 {
@@ -34,33 +48,9 @@ trap 'rm -f "$section"' EXIT
   for m in $ALL_MODELS; do
     [ -f "docs/eval/eval_$m.md" ] && { cat "docs/eval/eval_$m.md"; echo; }
   done
-  longs=$(ls docs/eval/eval_*_8k.md 2>/dev/null || true)
-  if [ -n "$longs" ]; then
-    echo "### Long context (8192-token windows; each table names its command and commit)"
-    echo
-    for md in $longs; do
-      cat "$md"
-      echo
-    done
-  fi
-  splits=$(ls docs/eval/eval_*_keys.md docs/eval/eval_*_values.md 2>/dev/null || true)
-  if [ -n "$splits" ]; then
-    echo "### Keys or values? (one side compressed, the other left at f16)"
-    echo
-    for md in $splits; do
-      cat "$md"
-      echo
-    done
-  fi
-  offs=$(ls docs/eval/eval_*_nobalance.md 2>/dev/null || true)
-  if [ -n "$offs" ]; then
-    echo "### Without the Q/K balance (docs/EVAL.md; each table names its command and commit)"
-    echo
-    for md in $offs; do
-      cat "$md"
-      echo
-    done
-  fi
+  tables "Long context (8192-token windows; each table names its command and commit)" docs/eval/eval_*_8k.md
+  tables "Keys or values? (one side compressed, the other left at f16)" docs/eval/eval_*_keys.md docs/eval/eval_*_values.md
+  tables "Without the Q/K balance (docs/EVAL.md; each table names its command and commit)" docs/eval/eval_*_nobalance.md
 } >"$section"
 jsons=()
 for m in $ALL_MODELS; do
