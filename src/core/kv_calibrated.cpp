@@ -32,25 +32,6 @@ namespace {
 using linalg::Matrix;
 using cd = std::complex<double>;
 
-// Gaussian Lloyd–Max distortion per unit variance at 0..8 bits (0: the coordinate is dropped).
-constexpr double kDistortion[9] = {1.0, 0.3634, 0.1175, 0.03454, 0.009497, 0.002499, 0.0006642, 0.0001724, 0.0000441};
-
-// Relative error of a group of `size` coordinates at `bits`: its shape is coded with the
-// sphere-law levels of that size, whose distortion is well below the Gaussian's for small
-// groups (3 bits: 0.019 at size 4, 0.033 at 64, 0.035 Gaussian). Exact from the codebooks
-// up to kExactSizes; beyond, the gap to the Gaussian shrinks as 1/size (as it does there).
-constexpr int kExactSizes = 32;
-double group_distortion(int size, int bits) {
-  if (bits == 0) return 1.0;
-  const int s = std::min(size, kExactSizes);
-  const double at_s = s * lloyd_max_codebook(CoordinateLaw::sphere, s, bits).distortion;
-  return kDistortion[bits] - (kDistortion[bits] - at_s) * s / size;
-}
-
-// Relative error a log-byte group norm adds (quantizers.h: steps of 2^(1/16), rounded):
-// (ln 2 / 16)² / 12 of the group's energy.
-constexpr double kLogNormDistortion = 0.69314718 * 0.69314718 / (16.0 * 16.0 * 12.0);
-
 // Mean of e^{iωp} over integer p in [0, P).
 cd mean_phase(double w, int P) {
   const cd z = std::polar(1.0, w);
@@ -163,9 +144,14 @@ class LayoutTable {
   LayoutTable(const std::vector<double>& lambda, int max_bytes, int granule, int min_bits)
       : n_(static_cast<int>(lambda.size()) / granule), B_(max_bytes), granule_(granule),
         f_(static_cast<size_t>(n_ + 1) * (B_ + 1), kInf), how_(f_.size()) {
-    std::vector<double> distortion(static_cast<size_t>(n_ + 1) * 9);  // [granules][bits]
+    // Relative error of a group of k granules at w bits with a byte (n = 0) or fp16 (n = 1) norm,
+    // as the encoder makes it.
+    std::vector<double> distortion(static_cast<size_t>(n_ + 1) * 18);  // [granules][bits][norm]
     for (int k = 1; k <= n_; ++k)
-      for (int w = min_bits; w <= 8; ++w) distortion[static_cast<size_t>(k) * 9 + w] = group_distortion(k * granule, w);
+      for (int w = std::max(min_bits, 1); w <= 8; ++w)
+        for (int n = 0; n < 2; ++n)
+          distortion[static_cast<size_t>(k) * 18 + w * 2 + n] =
+              GroupedMseQuantizer::expected_distortion(k * granule, w, n == 0 ? 8 : 16);
     std::vector<double> pre(n_ + 1, 0);
     for (int k = 0; k < n_; ++k) {
       pre[k + 1] = pre[k];
@@ -184,8 +170,8 @@ class LayoutTable {
               if (w == 0 && norm_bytes == 2) break;
               const int cost = w == 0 ? 0 : norm_bytes + (size * w + 7) / 8;
               if (b + cost > B_) break;
-              const double dw = distortion[static_cast<size_t>(j - i) * 9 + w];
-              const double v = base + (dw + (norm_bytes == 1 ? kLogNormDistortion : 0.0)) * energy;
+              const double dw = w == 0 ? 1.0 : distortion[static_cast<size_t>(j - i) * 18 + w * 2 + norm_bytes - 1];
+              const double v = base + dw * energy;
               if (v < f_[at(j, b + cost)]) {
                 f_[at(j, b + cost)] = v;
                 how_[at(j, b + cost)] = {i, b, w, norm_bytes * 8};

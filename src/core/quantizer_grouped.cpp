@@ -16,6 +16,20 @@ namespace {
 constexpr int kLogSteps = 16;  // log-byte norm codes per octave
 constexpr int kLogZero = 128;  // code of the group's typical norm √size
 
+// The scale a non-zero log-byte code c stands for.
+float log_norm(int size, int c) {
+  return std::sqrt(static_cast<float>(size)) * std::exp2(static_cast<float>(c - kLogZero) / kLogSteps);
+}
+
+// The code of a norm: rounded in the log domain; 0 for zero; norms beyond the byte's range
+// saturate at its ends (counted like a saturated fp16 field).
+int log_code(int size, double norm, detail::HalfFields& fields) {
+  if (!(norm > 0)) return 0;
+  const double steps = std::round(kLogSteps * std::log2(norm / std::sqrt(double(size)))) + kLogZero;
+  if (steps < 1 || steps > 255) fields.note_clamped();
+  return static_cast<int>(std::clamp(steps, 1.0, 255.0));
+}
+
 }  // namespace
 
 size_t GroupedMseQuantizer::layout_bytes(const std::vector<QuantGroup>& groups) {
@@ -28,7 +42,7 @@ size_t GroupedMseQuantizer::layout_bytes(const std::vector<QuantGroup>& groups) 
 float GroupedMseQuantizer::load_norm(const Run& r, const uint8_t* record) const {
   if (r.norm_bytes == 2) return load_half(record + r.offset);
   const int c = record[r.offset];
-  return c == 0 ? 0.f : std::sqrt(static_cast<float>(r.size)) * std::exp2(static_cast<float>(c - kLogZero) / kLogSteps);
+  return c == 0 ? 0.f : log_norm(r.size, c);
 }
 
 void GroupedMseQuantizer::store_norm(const Run& r, float norm, uint8_t* record, detail::HalfFields& fields) const {
@@ -36,15 +50,7 @@ void GroupedMseQuantizer::store_norm(const Run& r, float norm, uint8_t* record, 
     fields.store(record + r.offset, norm);
     return;
   }
-  // Rounded in the log domain; norms beyond the byte's range saturate at its ends (counted
-  // like a saturated fp16 field).
-  if (!(norm > 0)) {
-    record[r.offset] = 0;
-    return;
-  }
-  const double steps = std::round(kLogSteps * std::log2(norm / std::sqrt(double(r.size)))) + kLogZero;
-  if (steps < 1 || steps > 255) fields.note_clamped();
-  record[r.offset] = static_cast<uint8_t>(std::clamp(steps, 1.0, 255.0));
+  record[r.offset] = static_cast<uint8_t>(log_code(r.size, norm, fields));
 }
 
 GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups)
@@ -70,8 +76,44 @@ GroupedMseQuantizer::GroupedMseQuantizer(int dim, std::vector<QuantGroup> groups
   record_bytes_ = offset;
 }
 
+namespace {
+
+// Nearest levels of v·inv into idx; returns Σc² and Σv·c of the chosen levels c.
+struct Fit {
+  double cc = 0, vc = 0;
+};
+Fit nearest_levels(const Codebook& book, const float* v, int n, float inv, uint8_t* idx) {
+  Fit f;
+  const auto& b = book.boundaries;
+  for (int i = 0; i < n; ++i) {
+    const float t = v[i] * inv;
+    // The boundaries are sorted: binary search beyond a few levels, a scan below.
+    const int k = b.size() > 8 ? static_cast<int>(std::upper_bound(b.begin(), b.end(), t) - b.begin())
+                               : book.index_of(t);
+    idx[i] = static_cast<uint8_t>(k);
+    const double c = book.levels[k];
+    f.cc += c * c;
+    f.vc += c * double(v[i]);
+  }
+  return f;
+}
+
+// Trial scales on each side of ‖v‖, in steps of 2^(1/16).
+constexpr int kScaleTrials = 5;
+
+}  // namespace
+
+// A group's codes are chosen for direction: for trial scales s around ‖v‖ (steps of
+// 2^(1/16)), the codes are the nearest levels of v/s, and the trial whose levels point
+// closest to v (largest cos θ = v·c / ‖v‖‖c‖) wins; the first trial, s = ‖v‖, is the plain
+// nearest-level choice, so the angle is never worse than it. The scale stored is
+// ‖v‖² / v·c, which makes the projection exact, v·ŷ = ‖v‖²: scores and attention outputs
+// are not shrunk (a least-squares scale shrinks them by cos²θ, the norm-matching one by
+// cos θ; measured on SmolLM2 and Gemma 3, KL drops in that order), and the error
+// ‖v‖² tan²θ is within a few percent of the least-squares sin²θ. On Gaussian groups it
+// is 5–50% below plain nearest-level coding (more for small groups and more bits).
 void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
-  std::vector<uint8_t> idx;
+  std::vector<uint8_t> idx, best;
   detail::HalfFields fields;
   for (const Run& r : runs_) {
     if (!r.codebook) continue;
@@ -80,15 +122,21 @@ void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
     for (int i = 0; i < r.size; ++i) n2 += double(v[i]) * v[i];
     const double norm = std::sqrt(n2);
     const float inv = detail::reciprocal_or_zero(norm);
-    idx.assign(r.size, 0);
-    double c2 = 0;
-    for (int i = 0; i < r.size; ++i) {
-      idx[i] = static_cast<uint8_t>(r.codebook->index_of(v[i] * inv));
-      const double c = r.codebook->levels[idx[i]];
-      c2 += c * c;
+    idx.resize(r.size);
+    Fit fit = nearest_levels(*r.codebook, v, r.size, inv, idx.data());
+    best = idx;
+    // Zero or denormal (inv = 0): the zero codes' levels and the scale as it comes.
+    for (int j = -kScaleTrials; inv != 0.f && j <= kScaleTrials; ++j) {
+      if (j == 0) continue;
+      const Fit f = nearest_levels(*r.codebook, v, r.size, static_cast<float>(inv * std::exp2(-j / 16.0)), idx.data());
+      // cos² compared without division: f.vc² / f.cc > fit.vc² / fit.cc, for positive vc.
+      if (f.vc > 0 && f.vc * f.vc * fit.cc > fit.vc * fit.vc * f.cc) {
+        fit = f;
+        best = idx;
+      }
     }
-    store_norm(r, norm > 0 ? static_cast<float>(norm / std::sqrt(c2)) : 0.f, record, fields);
-    pack_bits(idx.data(), r.size, r.bits, record + r.offset + r.norm_bytes);
+    store_norm(r, norm > 0 && fit.vc > 0 ? static_cast<float>(n2 / fit.vc) : 0.f, record, fields);
+    pack_bits(best.data(), r.size, r.bits, record + r.offset + r.norm_bytes);
   }
 }
 
