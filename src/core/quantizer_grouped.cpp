@@ -25,10 +25,13 @@ size_t GroupedMseQuantizer::layout_bytes(const std::vector<QuantGroup>& groups) 
   return bytes;
 }
 
+float GroupedMseQuantizer::log_norm_factor(int code) {
+  return code == 0 ? 0.f : std::exp2(static_cast<float>(code - kLogZero) / kLogSteps);
+}
+
 float GroupedMseQuantizer::load_norm(const Run& r, const uint8_t* record) const {
   if (r.norm_bytes == 2) return load_half(record + r.offset);
-  const int c = record[r.offset];
-  return c == 0 ? 0.f : std::sqrt(static_cast<float>(r.size)) * std::exp2(static_cast<float>(c - kLogZero) / kLogSteps);
+  return std::sqrt(static_cast<float>(r.size)) * log_norm_factor(record[r.offset]);
 }
 
 void GroupedMseQuantizer::store_norm(const Run& r, float norm, uint8_t* record, detail::HalfFields& fields) const {
