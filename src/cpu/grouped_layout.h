@@ -35,6 +35,7 @@ class GroupedLayout {
   float norm(const GroupedRun& r, const uint8_t* rec) const {
     return r.log_norm ? log_factor_[rec[r.norm_offset]] : load_half(rec + r.norm_offset);
   }
+  const float* log_factor() const { return log_factor_.data(); }  // code -> 2^((code − 128)/16), 0 -> 0
   // y[dim] = the record decoded: the quantizer's decode, up to float rounding.
   void decode(const uint8_t* rec, float* y) const;
 

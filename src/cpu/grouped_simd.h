@@ -1,14 +1,17 @@
 #pragma once
-// Grouped (calibrated) records on the SIMD paths: each tile of records is decoded to
-// floats one register at a time (unpack the codes, look the levels up, times the group's
-// norm), then the f32 kernel bodies of kernels_simd.h run over the decoded tile, so its
-// decode is shared by every row. Groups need not be multiples of the width: a run's last
-// register spills past its end into the next run's coordinates, which that run then
-// overwrites (runs are written in coordinate order and each, dropped ones included,
-// writes at least one whole register); the tile's last run spills into padding.
+// Grouped (calibrated) records on the SIMD paths: each coded run of the layout is one
+// segment of the kernel bodies in kernels_simd.h, so scores and value sums run straight
+// off the packed bytes like every other codec. A chunk is Isa::V::kWidth coordinates from
+// the run's first one (runs start anywhere): unpack the codes, look the levels up, times
+// the run's norm (fp16, or the log byte through a table). A run's last chunk may reach past
+// its end; those lanes are zeroed, so they add nothing to a score and add zero to the
+// next run's value sums. The kernels therefore read (queries) and rewrite unchanged
+// (accumulators) up to one chunk past the last coordinate: both get a padded copy here.
+// Dropped runs (width 0) are no segment at all.
 // Isa (kernels_avx2.cpp, kernels_avx512.cpp) supplies V (as kernels_simd.h, plus mul),
-// Unpack(bits) giving a register of codes from the chunk's bytes, and Lut(levels, bits)
-// giving their levels. Included only by files compiled with the matching instruction set.
+// half(p), Unpack(bits) giving a register of codes from a chunk's bytes, Lut(levels, bits)
+// giving their levels, and Tail(lanes) / Tail::keep(v) zeroing the lanes past a run.
+// Included only by files compiled with the matching instruction set.
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -19,61 +22,38 @@
 
 namespace tq::detail::simd {
 
-// Reads already decoded floats: record t of a tile is floats [dim*t, dim*(t+1)).
-template <class V_>
-struct FloatSeg {
-  using V = V_;
-  int c0, nc;
-  static float norm(const uint8_t*) { return 1.f; }
-  typename V::T load(const uint8_t* rec, int k) const {
-    return V::loadu(reinterpret_cast<const float*>(rec) + V::kWidth * k);
-  }
-};
-
 template <class Isa>
-class GroupedDecoder {
- public:
+struct GroupedSeg {
   using V = typename Isa::V;
   static constexpr int W = V::kWidth;
-  explicit GroupedDecoder(const GroupedMseQuantizer& q) : layout_(q) {
-    for (const GroupedRun& r : layout_.runs())
-      runs_.push_back({&r, (r.size + W - 1) / W, static_cast<size_t>(r.bits) * W / 8, typename Isa::Unpack(r.bits),
-                       typename Isa::Lut(r.levels.data(), r.bits)});
+  int c0, nc;  // nc: chunks of the run; c0 unused (runs start at col0)
+  int col0;
+  bool log_norm;
+  size_t norm_offset, code_offset, chunk_bytes;  // a chunk: W codes
+  const float* log_factor;                       // GroupedLayout's 256-entry table
+  typename Isa::Unpack unpack;
+  typename Isa::Lut lut;
+  typename Isa::Tail tail;  // lanes of the last chunk inside the run
+  GroupedSeg(const GroupedRun& r, const float* log_table)
+      : c0(0), nc((r.size + W - 1) / W), col0(r.begin), log_norm(r.log_norm), norm_offset(r.norm_offset),
+        code_offset(r.code_offset), chunk_bytes(static_cast<size_t>(r.bits) * W / 8), log_factor(log_table),
+        unpack(r.bits), lut(r.levels.data(), r.bits), tail(r.size - W * (nc - 1)) {}
+  static float norm(const uint8_t*) { return 1.f; }  // per run, in load
+  typename V::T load(const uint8_t* rec, int k) const {
+    const float n = log_norm ? log_factor[rec[norm_offset]] : Isa::half(rec + norm_offset);
+    const auto y = V::mul(lut(unpack(rec + code_offset + chunk_bytes * k)), V::set1(n));
+    return k + 1 < nc ? y : tail.keep(y);
   }
-  GroupedDecoder(const GroupedDecoder&) = delete;  // runs_ point into layout_
-  int dim() const { return layout_.dim(); }
-
-  // T records (rec_bytes apart) -> buf: T x dim floats.
-  const float* decode_tile(const uint8_t* records, size_t rec_bytes, int T, std::vector<float>& buf) const {
-    const int D = dim();
-    buf.resize(static_cast<size_t>(T) * D + W);  // + the last spill
-    for (int t = 0; t < T; ++t) decode(records + rec_bytes * t, buf.data() + static_cast<size_t>(D) * t);
-    return buf.data();
-  }
-
- private:
-  struct Run {
-    const GroupedRun* g;
-    int chunks;
-    size_t chunk_bytes;  // W codes of g->bits bits
-    typename Isa::Unpack unpack;
-    typename Isa::Lut lut;
-  };
-  void decode(const uint8_t* rec, float* y) const {
-    for (const Run& r : runs_) {
-      float* out = y + r.g->begin;
-      if (r.g->bits == 0) {
-        for (int k = 0; k < r.chunks; ++k) V::storeu(out + W * k, V::zero());
-        continue;
-      }
-      const auto n = V::set1(layout_.norm(*r.g, rec));
-      const uint8_t* codes = rec + r.g->code_offset;
-      for (int k = 0; k < r.chunks; ++k, codes += r.chunk_bytes) V::storeu(out + W * k, V::mul(r.lut(r.unpack(codes)), n));
-    }
-  }
-  GroupedLayout layout_;
-  std::vector<Run> runs_;
 };
+
+// The coded runs of a layout as segments; they point into `layout`.
+template <class Isa>
+std::vector<GroupedSeg<Isa>> grouped_segments(const GroupedLayout& layout) {
+  std::vector<GroupedSeg<Isa>> segs;
+  for (const GroupedRun& r : layout.runs())
+    if (r.bits > 0) segs.emplace_back(r, layout.log_factor());
+  return segs;
+}
 
 // Keys: state [q (dim)][the constant q·μ], as Codec::prepare_query gives.
 template <class Isa>
@@ -81,17 +61,16 @@ class GroupedScorer final : public KeyScorer {
  public:
   using V = typename Isa::V;
   explicit GroupedScorer(const Codec& c)
-      : dec_(static_cast<const GroupedMseQuantizer&>(c.quantizer())), rec_(c.record_bytes()), D_(c.code_dim()),
-        inner_({FloatSeg<V>{0, D_ / V::kWidth}}, Layout{sizeof(float) * D_, false, D_}) {}
-  int rows_per_read() const override { return kDecodeRows; }
+      : layout_(static_cast<const GroupedMseQuantizer&>(c.quantizer())), D_(c.code_dim()),
+        inner_(grouped_segments<Isa>(layout_), Layout{c.record_bytes(), false, D_}) {}
   size_t state_floats() const override { return D_ + 1; }
   void prepare(const float* q, float* state) const override { std::memcpy(state, q, sizeof(float) * (D_ + 1)); }
   void score(const float* states, int R, const uint8_t* records, int T, float* scores) const override {
-    thread_local std::vector<float> y, q;
-    const float* tile = dec_.decode_tile(records, rec_, T, y);
-    q.resize(static_cast<size_t>(R) * D_);
-    for (int r = 0; r < R; ++r) std::memcpy(q.data() + static_cast<size_t>(D_) * r, states + (D_ + 1) * static_cast<size_t>(r), sizeof(float) * D_);
-    inner_.score(q.data(), R, reinterpret_cast<const uint8_t*>(tile), T, scores);
+    thread_local std::vector<float> q;
+    q.assign(static_cast<size_t>(R) * D_ + V::kWidth, 0.f);  // + one chunk read past the last row
+    for (int r = 0; r < R; ++r)
+      std::memcpy(q.data() + static_cast<size_t>(D_) * r, states + (D_ + 1) * static_cast<size_t>(r), sizeof(float) * D_);
+    inner_.score(q.data(), R, records, T, scores);
     for (int r = 0; r < R; ++r) {
       const float c = states[(D_ + 1) * static_cast<size_t>(r) + D_];
       for (int t = 0; t < T; ++t) scores[static_cast<size_t>(r) * T + t] += c;
@@ -99,10 +78,9 @@ class GroupedScorer final : public KeyScorer {
   }
 
  private:
-  GroupedDecoder<Isa> dec_;
-  size_t rec_;
+  GroupedLayout layout_;
   int D_;
-  Scorer<FloatSeg<V>> inner_;
+  Scorer<GroupedSeg<Isa>> inner_;
 };
 
 template <class Isa>
@@ -110,20 +88,21 @@ class GroupedAccumulator final : public ValueAccumulator {
  public:
   using V = typename Isa::V;
   explicit GroupedAccumulator(const Codec& c)
-      : dec_(static_cast<const GroupedMseQuantizer&>(c.quantizer())), rec_(c.record_bytes()), D_(c.code_dim()),
-        inner_({FloatSeg<V>{0, D_ / V::kWidth}}, Layout{sizeof(float) * D_, false, D_}) {}
-  int rows_per_read() const override { return kDecodeRows; }
+      : layout_(static_cast<const GroupedMseQuantizer&>(c.quantizer())), D_(c.code_dim()),
+        inner_(grouped_segments<Isa>(layout_), Layout{c.record_bytes(), false, D_}) {}
   void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
-    thread_local std::vector<float> y;
-    const float* tile = dec_.decode_tile(records, rec_, T, y);
-    inner_.add(reinterpret_cast<const uint8_t*>(tile), T, w, R, acc);
+    thread_local std::vector<float> a;  // acc + one chunk, so the last run's tail stays in here
+    const size_t n = static_cast<size_t>(R) * D_;
+    a.resize(n + V::kWidth);
+    std::memcpy(a.data(), acc, sizeof(float) * n);
+    inner_.add(records, T, w, R, a.data());
+    std::memcpy(acc, a.data(), sizeof(float) * n);
   }
 
  private:
-  GroupedDecoder<Isa> dec_;
-  size_t rec_;
+  GroupedLayout layout_;
   int D_;
-  Accumulator<FloatSeg<V>> inner_;
+  Accumulator<GroupedSeg<Isa>> inner_;
 };
 
 // The grouped kernel for Base (KeyScorer or ValueAccumulator), or nullptr when the code

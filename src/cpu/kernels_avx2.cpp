@@ -9,8 +9,8 @@
 //   q8_0  sign-extend 8 int8, convert, times the block scale
 //   q4_0  8 nibbles (low or high half of the block), minus 8, times the block scale
 //   group 8 b-bit codes as for mse, then min + step * code
-//   grouped  decoded a tile at a time (grouped_simd.h): codes by a byte shuffle (any
-//         width), levels by vpermps (<= 4 bits, as mse) or a gather (5-8 bits)
+//   grouped  one segment per run (grouped_simd.h): codes by a byte shuffle (any width),
+//         levels by vpermps (<= 4 bits, as mse) or a gather (5-8 bits), times the run's norm
 // The kernel bodies are in kernels_simd.h. Codecs without a decoder here (prod, odd
 // dimensions) use the portable kernels.
 #include "kernels.h"
@@ -202,6 +202,12 @@ struct GroupSeg : SegBase {
 // Grouped records (grouped_simd.h), 8 coordinates per register.
 struct GroupedIsa {
   using V = V8;
+  static float half(const uint8_t* p) { return half_at(p); }
+  struct Tail {
+    __m256 lanes;
+    explicit Tail(int n) : lanes(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))) {}
+    __m256 keep(__m256 v) const { return _mm256_and_ps(v, lanes); }
+  };
   struct Unpack {
     __m256i shuf, shift, mask;
     explicit Unpack(int bits) : mask(_mm256_set1_epi32((1 << bits) - 1)) {

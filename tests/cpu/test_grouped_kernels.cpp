@@ -1,8 +1,8 @@
 // The grouped (calibrated) attention kernels, every path this build and CPU have
 // (portable, avx2, avx512), against GroupedMseQuantizer's own dot and accumulate on fresh
 // random records: fixed layouts (a tq3-like mix, every width 0-8 at odd group sizes, one
-// whole-vector group, groups of 2) and random ones, fp16 and log-byte norms, head_dim
-// 64/128/256, 1-37 tokens and 1-9 rows. The bytes after the last record are random, as
+// whole-vector group, one run after a dropped one, groups of 2) and random ones, fp16 and
+// log-byte norms, head_dim 64/128/256, 1-37 tokens and 1-9 rows. The bytes after the last record are random, as
 // the kernels may read past it. Tolerance: |fast − reference| <= 2e-5 · (the sum of the
 // absolute terms), a float summation-order bound; one wrong code, level or norm moves a
 // result by a whole term, about 1/dim of that sum or more.
@@ -41,6 +41,7 @@ std::vector<QuantGroup> fixed_layout(int which, int dim) {
       return g;
     }
     case 2: return {{dim, 3, 8}};
+    case 3: return {{8, 0, 16}, {dim - 8, 3, 16}};  // one coded run, not at coordinate 0
     default: return std::vector<QuantGroup>(dim / 2, QuantGroup{2, 2, 16});
   }
 }
@@ -166,8 +167,8 @@ TEST_P(GroupedKernels, FixedLayoutsMatchQuantizer) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   Rng rng(seed);
   int checks = 0;
-  for (int which = 0; which < 4 && !HasFatalFailure(); ++which) check_layout(rng, dim, fixed_layout(which, dim), checks);
-  EXPECT_GE(checks, 4 * 9);  // every layout, T and R, on the portable path at least
+  for (int which = 0; which < 5 && !HasFatalFailure(); ++which) check_layout(rng, dim, fixed_layout(which, dim), checks);
+  EXPECT_GE(checks, 5 * 9);  // every layout, T and R, on the portable path at least
 }
 
 TEST_P(GroupedKernels, RandomLayoutsMatchQuantizer) {
