@@ -3,8 +3,10 @@
 // exactly ctx tokens, so every context is measured on the same cache. Filling 64K tokens
 // by quantizing each one would take minutes for dense rotations, so the first
 // kFillDistinct tokens are quantized on write and their records are then repeated
-// (attention cost does not depend on which codes a record holds).
+// (attention cost does not depend on which codes a record holds). Calibrated presets run
+// on representative layouts (representative_layouts.h).
 #include "cpu_attention_bench.h"
+#include "representative_layouts.h"
 
 #include <benchmark/benchmark.h>
 
@@ -65,6 +67,7 @@ KvCacheConfig cache_config(const std::string& codec, int dim, int heads, int tok
   c.v_codec = codec;
   c.max_tokens = tokens;
   c.seed = 1;
+  c.calibrated = representative_calibrated(codec, dim, c.n_layers, heads);
   return c;
 }
 
@@ -174,6 +177,9 @@ std::string run_cpu_bench(const CpuBenchConfig& cfg) {
           " threads, SIMD kernels " + (attend_has_simd() ? "on" : "off (portable build)") +
           ". Each cell: fastest of 5 repetitions, time in µs" + (has_f16 ? ", then f16 time / codec time (> 1: faster than f16)" : "") +
           ", then effective GB/s of K+V record bytes read.\n\n";
+    for (const auto& c : cfg.codecs)
+      if (const std::string l = representative_layout_text(c); !l.empty())
+        md += c + ": representative layout " + l + " at head_dim 64 (group sizes scale with head_dim).\n\n";
     for (int dim : cfg.dims) {
       md += "head_dim " + std::to_string(dim) + ":\n\n| context |";
       for (const auto& c : cfg.codecs) md += " " + c + " (" + std::to_string(bytes_tok[dim][c] / H) + " B/token/head) |";

@@ -60,6 +60,9 @@ struct AffineMap {
   std::vector<float> mu;     // dim
 };
 
+// P = I, μ = 0: a layout of groups on the raw coordinates (tests, benchmarks).
+std::shared_ptr<const AffineMap> identity_affine_map(int dim);
+
 struct QuantGroup;
 
 const std::vector<CodecSpec>& codec_table();

@@ -149,12 +149,17 @@ class GroupedMseQuantizer final : public Quantizer {
   // (measured once per argument set, cached; 1 for a dropped group).
   static double expected_distortion(int size, int bits, int norm_bits);
 
- private:
+  // Layout facts for the fast paths: one run per group, in coordinate order.
   struct Run {
     int begin, size, bits, norm_bytes;
     size_t offset;             // of the norm; codes follow
     const Codebook* codebook;  // null for width 0
   };
+  const std::vector<Run>& runs() const { return runs_; }
+  // A log-byte norm is √size · log_norm_factor(code); code 0 gives 0.
+  static float log_norm_factor(int code);
+
+ private:
   float load_norm(const Run& r, const uint8_t* record) const;
   void store_norm(const Run& r, float norm, uint8_t* record, detail::HalfFields& fields) const;
   std::vector<QuantGroup> groups_;

@@ -69,6 +69,16 @@ Codec Codec::make(const CodecSpec& spec, int dim, uint64_t seed) {
   return c;
 }
 
+std::shared_ptr<const AffineMap> identity_affine_map(int dim) {
+  auto map = std::make_shared<AffineMap>();
+  map->dim = dim;
+  map->p.assign(static_cast<size_t>(dim) * dim, 0.f);
+  for (int i = 0; i < dim; ++i) map->p[static_cast<size_t>(i) * dim + i] = 1.f;
+  map->p_inv = map->p;
+  map->mu.assign(dim, 0.f);
+  return map;
+}
+
 Codec Codec::make_calibrated(const CodecSpec& preset, std::shared_ptr<const AffineMap> map,
                              const std::vector<QuantGroup>& groups) {
   if (preset.quant != QuantKind::grouped) throw Error("codec " + std::string(preset.name) + " is not a calibrated preset");

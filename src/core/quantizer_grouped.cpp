@@ -16,11 +16,6 @@ namespace {
 constexpr int kLogSteps = 16;  // log-byte norm codes per octave
 constexpr int kLogZero = 128;  // code of the group's typical norm √size
 
-// The scale a non-zero log-byte code c stands for.
-float log_norm(int size, int c) {
-  return std::sqrt(static_cast<float>(size)) * std::exp2(static_cast<float>(c - kLogZero) / kLogSteps);
-}
-
 // The code of a norm: rounded in the log domain; 0 for zero; norms beyond the byte's range
 // saturate at its ends (counted like a saturated fp16 field).
 int log_code(int size, double norm, detail::HalfFields& fields) {
@@ -39,10 +34,13 @@ size_t GroupedMseQuantizer::layout_bytes(const std::vector<QuantGroup>& groups) 
   return bytes;
 }
 
+float GroupedMseQuantizer::log_norm_factor(int code) {
+  return code == 0 ? 0.f : std::exp2(static_cast<float>(code - kLogZero) / kLogSteps);
+}
+
 float GroupedMseQuantizer::load_norm(const Run& r, const uint8_t* record) const {
   if (r.norm_bytes == 2) return load_half(record + r.offset);
-  const int c = record[r.offset];
-  return c == 0 ? 0.f : log_norm(r.size, c);
+  return std::sqrt(static_cast<float>(r.size)) * log_norm_factor(record[r.offset]);
 }
 
 void GroupedMseQuantizer::store_norm(const Run& r, float norm, uint8_t* record, detail::HalfFields& fields) const {

@@ -15,6 +15,10 @@
 
 namespace tq::detail {
 
+// Rows a decoding kernel serves per read: each record is decoded to floats once per tile,
+// so wide tiles keep the decode off the critical path in prefill.
+constexpr int kDecodeRows = 64;
+
 class KeyScorer {
  public:
   virtual ~KeyScorer() = default;

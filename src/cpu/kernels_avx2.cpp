@@ -9,6 +9,8 @@
 //   q8_0  sign-extend 8 int8, convert, times the block scale
 //   q4_0  8 nibbles (low or high half of the block), minus 8, times the block scale
 //   group 8 b-bit codes as for mse, then min + step * code
+//   grouped  one segment per run (grouped_simd.h): codes by a byte shuffle (any width),
+//         levels by vpermps (<= 4 bits, as mse) or a gather (5-8 bits), times the run's norm
 // The kernel bodies are in kernels_simd.h. Codecs without a decoder here (prod, odd
 // dimensions) use the portable kernels.
 #include "kernels.h"
@@ -21,6 +23,7 @@
 #include <cstring>
 #include <vector>
 
+#include "grouped_simd.h"
 #include "kernels_simd.h"
 #include "turboquant/half.h"
 #include "turboquant/quantizers.h"
@@ -109,6 +112,7 @@ struct V8 {
   static constexpr int kWidth = 8;
   static T zero() { return _mm256_setzero_ps(); }
   static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static T loadu(const float* p) { return _mm256_loadu_ps(p); }
   static void storeu(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T set1(float x) { return _mm256_set1_ps(x); }
@@ -195,6 +199,49 @@ struct GroupSeg : SegBase {
   }
 };
 
+// Grouped records (grouped_simd.h), 8 coordinates per register.
+struct GroupedIsa {
+  using V = V8;
+  static float half(const uint8_t* p) { return half_at(p); }
+  struct Tail {
+    __m256 lanes;
+    explicit Tail(int n) : lanes(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))) {}
+    __m256 keep(__m256 v) const { return _mm256_and_ps(v, lanes); }
+  };
+  struct Unpack {
+    __m256i shuf, shift, mask;
+    explicit Unpack(int bits) : mask(_mm256_set1_epi32((1 << bits) - 1)) {
+      alignas(32) uint8_t sh[32];
+      alignas(32) int32_t sr[8];
+      code_shuffle(bits, 8, sh, sr);
+      shuf = _mm256_load_si256(reinterpret_cast<const __m256i*>(sh));
+      shift = _mm256_load_si256(reinterpret_cast<const __m256i*>(sr));
+    }
+    __m256i operator()(const uint8_t* p) const {  // 8 codes lie in the first 8 bytes at p
+      const __m256i b = _mm256_broadcastsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      return _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(b, shuf), shift), mask);
+    }
+  };
+  struct Lut {
+    __m256 lo, hi;
+    const float* all;
+    int bits;
+    Lut(const float* levels, int b) : all(levels), bits(b) {
+      alignas(32) float lv[16] = {};
+      for (int i = 0; b > 0 && i < (1 << b) && i < 16; ++i) lv[i] = levels[i];
+      lo = _mm256_load_ps(lv);
+      hi = _mm256_load_ps(lv + 8);
+    }
+    __m256 operator()(__m256i idx) const {
+      if (bits <= 3) return _mm256_permutevar8x32_ps(lo, idx);
+      if (bits == 4)
+        return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
+                                _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+      return _mm256_i32gather_ps(all, idx, 4);
+    }
+  };
+};
+
 // Builds the kernel K<Seg> for a codec's layout, or nullptr when there is none.
 template <template <class> class K, class Base>
 std::unique_ptr<Base> make_avx2(const Codec& c) {
@@ -226,8 +273,8 @@ std::unique_ptr<Base> make_avx2(const Codec& c) {
       if (hi_c < nc) segs.emplace_back(hi_c, nc - hi_c, mq.lo_offset(), mq.lo());
       return std::make_unique<K<MseSeg<false>>>(std::move(segs), L);
     }
-    case QuantKind::prod:
-    case QuantKind::grouped: return nullptr;
+    case QuantKind::grouped: return simd::make_grouped<Base, GroupedIsa>(c);
+    case QuantKind::prod: return nullptr;
   }
   return nullptr;
 }

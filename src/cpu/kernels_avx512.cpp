@@ -3,7 +3,9 @@
 // codebook (16 levels), so every mse width is one permute per 16 coordinates. With
 // AVX512-VBMI the 16 codes of a chunk come out of one vpmultishiftqb (each lane picks its
 // own bit offset from the broadcast 64-bit word); without it, two 32-bit broadcasts and a
-// per-lane shift do the same.
+// per-lane shift do the same. Grouped records are one segment per run
+// (grouped_simd.h): codes by a byte shuffle (any width), levels by one vpermps (<= 4 bits),
+// two-table vpermt2ps (5-6 bits) or a gather (7-8 bits).
 #include "kernels.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -16,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "grouped_simd.h"
 #include "kernels_simd.h"
 #include "turboquant/quantizers.h"
 
@@ -36,6 +39,7 @@ struct V16 {
   static constexpr int kWidth = 16;
   static T zero() { return _mm512_setzero_ps(); }
   static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   static T loadu(const float* p) { return _mm512_loadu_ps(p); }
   static void storeu(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T set1(float x) { return _mm512_set1_ps(x); }
@@ -133,6 +137,52 @@ struct GroupSeg : SegBase {
   }
 };
 
+// Grouped records (grouped_simd.h), 16 coordinates per register.
+struct GroupedIsa {
+  using V = V16;
+  static float half(const uint8_t* p) { return half_at(p); }
+  struct Tail {
+    __mmask16 lanes;
+    explicit Tail(int n) : lanes(static_cast<__mmask16>((1u << n) - 1)) {}
+    __m512 keep(__m512 v) const { return _mm512_maskz_mov_ps(lanes, v); }
+  };
+  struct Unpack {
+    __m512i shuf, shift, mask;
+    explicit Unpack(int bits) : mask(_mm512_set1_epi32((1 << bits) - 1)) {
+      alignas(64) uint8_t sh[64];
+      alignas(64) int32_t sr[16];
+      code_shuffle(bits, 16, sh, sr);
+      shuf = _mm512_load_si512(sh);
+      shift = _mm512_load_si512(sr);
+    }
+    __m512i operator()(const uint8_t* p) const {  // 16 codes lie in the first 16 bytes at p
+      const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      return _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi8(b, shuf), shift), mask);
+    }
+  };
+  // Up to 64 levels in registers: a gather costs more than the two-table permutes and
+  // the blend on bit 5 that 6-bit codes need.
+  struct Lut {
+    __m512 lv[4];
+    const float* all;
+    int bits;
+    Lut(const float* levels, int b) : all(levels), bits(b) {
+      alignas(64) float t[64] = {};
+      for (int i = 0; b > 0 && i < (1 << b) && i < 64; ++i) t[i] = levels[i];
+      for (int k = 0; k < 4; ++k) lv[k] = _mm512_load_ps(t + 16 * k);
+    }
+    __m512 operator()(__m512i idx) const {
+      if (bits <= 4) return _mm512_permutexvar_ps(idx, lv[0]);
+      const __m512 low = _mm512_permutex2var_ps(lv[0], idx, lv[1]);
+      if (bits == 5) return low;
+      if (bits == 6)
+        return _mm512_mask_blend_ps(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(32)), low,
+                                    _mm512_permutex2var_ps(lv[2], idx, lv[3]));
+      return _mm512_i32gather_ps(idx, all, 4);
+    }
+  };
+};
+
 template <template <class> class K, class Base>
 std::unique_ptr<Base> make_avx512(const Codec& c) {
   const int D = c.code_dim();
@@ -158,8 +208,8 @@ std::unique_ptr<Base> make_avx512(const Codec& c) {
       if (hi_c < nc) segs.emplace_back(hi_c, nc - hi_c, mq.lo_offset(), mq.lo());
       return std::make_unique<K<MseSeg>>(std::move(segs), L);
     }
-    case QuantKind::prod:
-    case QuantKind::grouped: return nullptr;
+    case QuantKind::grouped: return simd::make_grouped<Base, GroupedIsa>(c);
+    case QuantKind::prod: return nullptr;
   }
   return nullptr;
 }

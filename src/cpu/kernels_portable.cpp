@@ -4,9 +4,12 @@
 //         is built once; a key then costs one look-up and one add per coordinate:
 //         score = n * sum_j T[j][idx_j]. Values are decoded through the level table.
 //   f16:  fp16 -> float per coordinate.
+//   grouped: GroupedLayout::decode (levels pre-scaled, several codes per read).
 //   rest: the quantizer's own decode (or dot, for prod keys whose state holds S q).
+#include <optional>
 #include <vector>
 
+#include "grouped_layout.h"
 #include "kernels.h"
 #include "turboquant/half.h"
 #include "turboquant/packing.h"
@@ -15,10 +18,6 @@
 namespace tq::detail {
 
 namespace {
-
-// Rows a decoding kernel serves per read: each record is decoded to floats once per tile,
-// so wide tiles keep the decode off the critical path in prefill.
-constexpr int kDecodeRows = 64;
 
 // Level indices of a record's codes, both runs, in coordinate order.
 void mse_indices(const MseQuantizer& mq, const uint8_t* rec, uint8_t* idx) {
@@ -72,11 +71,33 @@ class MseLutScorer final : public KeyScorer {
   int hi_levels_, lo_levels_;
 };
 
-// Keys of any other layout: decode to floats once per tile (f16 inline, the rest via the
-// quantizer), or the quantizer's dot for prod, whose state is [q, S q].
+// Record -> floats for the decoding kernels: f16 inline, grouped through its prepared
+// layout, the rest via the quantizer.
+class RecordDecoder {
+ public:
+  explicit RecordDecoder(const Codec& c) : c_(c) {
+    if (c.spec().quant == QuantKind::grouped)
+      grouped_.emplace(static_cast<const GroupedMseQuantizer&>(c.quantizer()));
+  }
+  void operator()(const uint8_t* rec, float* y) const {
+    if (c_.spec().quant == QuantKind::f16)
+      for (int j = 0; j < c_.code_dim(); ++j) y[j] = load_half(rec + 2 * j);
+    else if (grouped_)
+      grouped_->decode(rec, y);
+    else
+      c_.quantizer().decode(rec, y);
+  }
+
+ private:
+  const Codec& c_;
+  std::optional<GroupedLayout> grouped_;
+};
+
+// Keys of any other layout: decode to floats once per tile, or the quantizer's dot for
+// prod, whose state is [q, S q].
 class DecodingScorer final : public KeyScorer {
  public:
-  explicit DecodingScorer(const Codec& c) : c_(c), rec_(c.record_bytes()) {}
+  explicit DecodingScorer(const Codec& c) : c_(c), rec_(c.record_bytes()), decode_(c) {}
   int rows_per_read() const override { return kDecodeRows; }
   size_t state_floats() const override { return c_.query_state_floats(); }
   void prepare(const float* q, float* state) const override {
@@ -93,10 +114,7 @@ class DecodingScorer final : public KeyScorer {
         for (int r = 0; r < R; ++r) scores[static_cast<size_t>(r) * T + t] = c_.quantizer().dot(states + sf * r, rec);
         continue;
       }
-      if (kind == QuantKind::f16)
-        for (int j = 0; j < D; ++j) y[j] = load_half(rec + 2 * j);
-      else
-        c_.quantizer().decode(rec, y.data());
+      decode_(rec, y.data());
       // grouped: the state's last float is the constant q·μ of the calibrated map's mean.
       const bool offset = kind == QuantKind::grouped;
       for (int r = 0; r < R; ++r) {
@@ -111,12 +129,13 @@ class DecodingScorer final : public KeyScorer {
  private:
   const Codec& c_;
   size_t rec_;
+  RecordDecoder decode_;
 };
 
 // Values: decode each record once (mse through its level table), then one axpy per row.
 class DecodingAccumulator final : public ValueAccumulator {
  public:
-  explicit DecodingAccumulator(const Codec& c) : c_(c), rec_(c.record_bytes()) {}
+  explicit DecodingAccumulator(const Codec& c) : c_(c), rec_(c.record_bytes()), decode_(c) {}
   int rows_per_read() const override { return kDecodeRows; }
   void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
     const int D = c_.code_dim();
@@ -131,10 +150,8 @@ class DecodingAccumulator final : public ValueAccumulator {
         mse_indices(mq, rec, idx.data());
         for (int j = 0; j < D; ++j) y[j] = (j < mq.n_hi() ? mq.hi() : mq.lo()).levels[idx[j]];
         scale = load_half(rec);
-      } else if (kind == QuantKind::f16) {
-        for (int j = 0; j < D; ++j) y[j] = load_half(rec + 2 * j);
       } else {
-        c_.quantizer().decode(rec, y.data());
+        decode_(rec, y.data());
       }
       for (int r = 0; r < R; ++r) {
         const float wt = w[static_cast<size_t>(r) * T + t] * scale;
@@ -148,6 +165,7 @@ class DecodingAccumulator final : public ValueAccumulator {
  private:
   const Codec& c_;
   size_t rec_;
+  RecordDecoder decode_;
 };
 
 }  // namespace

@@ -35,14 +35,8 @@ constexpr const char* kCalibrated = "tq3";  // stands for every preset: they sha
 // The calibrated quantizer behind an identity map (zero stays zero): four runs of widths
 // 4, 3, 2 and 0 bits.
 Codec grouped_codec(int dim) {
-  auto map = std::make_shared<AffineMap>();
-  map->dim = dim;
-  map->p.assign(static_cast<size_t>(dim) * dim, 0.f);
-  for (int i = 0; i < dim; ++i) map->p[static_cast<size_t>(i) * dim + i] = 1.f;
-  map->p_inv = map->p;
-  map->mu.assign(dim, 0.f);
   const int q = dim / 4;
-  return Codec::make_calibrated(*find_preset(kCalibrated), map, {{q, 4}, {q, 3}, {q, 2}, {q, 0}});
+  return Codec::make_calibrated(*find_preset(kCalibrated), identity_affine_map(dim), {{q, 4}, {q, 3}, {q, 2}, {q, 0}});
 }
 
 Codec make_codec(const std::string& name, int dim) {

@@ -45,11 +45,12 @@ int cmd_bench(int argc, char** argv) {
         "  Decode attention time per codec beside the f16 cache (same attend(), same run), effective\n"
         "  GB/s of K+V bytes read, and quantize-on-write throughput. --markdown writes the report with\n"
         "  the command, commit, CPU and date (scripts/bench_cpu.sh puts it into BENCHMARKS.md).\n"
-        "  --write-only measures quantize-on-write alone (no cache fill, no attention).\n");
+        "  --write-only measures quantize-on-write alone (no cache fill, no attention). Calibrated\n"
+        "  presets (tq3, ...) run on a representative SmolLM2 layout (bench/representative_layouts.h).\n");
     return args.has("help") ? 0 : 2;
   }
   // Checked first, so a bad value fails the same way whether or not benchmarks are built.
-  check_codecs("codecs", args.get_list("codecs"));
+  check_codecs("codecs", args.get_list("codecs"), true);  // presets run on representative layouts
   const std::vector<int> contexts = int_list_in_range(args, "contexts", 1, 1 << 24);
   const std::vector<int> dims = int_list_in_range(args, "dims", 1, 4096);
   const int kv_heads = int_in_range(args, "kv-heads", 8, 1, 1024);

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "commands.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
 #include "turboquant/rng.h"
 
@@ -27,7 +30,8 @@ constexpr const char* kUsage =
     "  balance) at each context depth, resident memory (VmRSS after the row; VmHWM, the\n"
     "  process's peak so far) and cache bytes.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
-    "  one forward call and --decode tokens one at a time.\n";
+    "  one forward call and --decode tokens one at a time. Calibrated presets (tq3, ...) use the\n"
+    "  model's profile as tq run does (measured first when missing), built for that row's length.\n";
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -125,11 +129,13 @@ int cmd_bench_model(int argc, char** argv) {
     if (d < 0) throw Error("--depths must be >= 0, got " + std::to_string(d));
   }
   const std::string weights = args.get("weights", "quantized");
-  auto model = Model::load(resolve_model_path(model_name), args.get_int("threads", 0), parse_weight_format(weights));
+  const std::string model_path = resolve_model_path(model_name);
+  auto model = Model::load(model_path, args.get_int("threads", 0), parse_weight_format(weights));
   const ModelConfig& c = model->config();
   std::fprintf(stderr, "bench model: %s, %d threads, %s weights\n", c.name.c_str(), model->threads(), weights.c_str());
 
   Rng rng(1);
+  std::optional<KvProfile> profile;  // loaded at the first calibrated preset
   std::vector<Row> rows;
   std::vector<float> logits(c.vocab);
   for (const std::string& codec : codecs) {
@@ -139,7 +145,18 @@ int cmd_bench_model(int argc, char** argv) {
         std::fprintf(stderr, "bench model: warning: %d tokens exceed the model's training context %d\n", total,
                      c.context);
       }
-      KvCache cache(model->cache_config(codec, codec, total));
+      KvCacheConfig cfg = model->cache_config(codec, codec, total);
+      if (const CodecSpec* preset = find_preset(codec)) {  // calibrated: the model's profile, as tq run builds it
+        if (!profile)
+          profile = load_or_calibrate_profile(*model, model_path, "", [](const std::string& s) {
+            std::fprintf(stderr, "bench model: %s\n", s.c_str());
+          });
+        CalibrationOptions opt;
+        opt.context = total;
+        cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(*profile, *preset, opt));
+        cfg.sink_tokens = cfg.calibrated->sink_tokens;
+      }
+      KvCache cache(cfg);
       const int seq = cache.add_sequence();
       std::vector<int32_t> ids(depth + n_prefill);
       for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(static_cast<uint32_t>(c.vocab)));
