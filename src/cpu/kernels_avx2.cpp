@@ -227,7 +227,8 @@ std::unique_ptr<Base> make_avx2(const Codec& c) {
       return std::make_unique<K<MseSeg<false>>>(std::move(segs), L);
     }
     case QuantKind::prod:
-    case QuantKind::grouped: return nullptr;
+    case QuantKind::grouped:
+    case QuantKind::fp8: return nullptr;
   }
   return nullptr;
 }

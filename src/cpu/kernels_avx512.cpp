@@ -159,7 +159,8 @@ std::unique_ptr<Base> make_avx512(const Codec& c) {
       return std::make_unique<K<MseSeg>>(std::move(segs), L);
     }
     case QuantKind::prod:
-    case QuantKind::grouped: return nullptr;
+    case QuantKind::grouped:
+    case QuantKind::fp8: return nullptr;
   }
   return nullptr;
 }
