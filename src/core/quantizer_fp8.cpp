@@ -27,7 +27,8 @@ const std::array<float, 256>& e4m3_values() {
 }  // namespace
 
 // Rounded up, not to nearest: a scale rounded down would push the largest coordinate past
-// 448, and when s is an fp16 subnormal (max|y| below about 0.03) that clips it by up to 2x.
+// 448, and where s is an fp16 subnormal (max|y| below about 0.03) that clips it by up to
+// 1.5x, or zeroes the whole vector below s = 2^-25.
 uint16_t Fp8Quantizer::scale_bits(float amax, bool& saturated) {
   const float s = amax / kE4M3Max;
   if (!(s <= kHalfMax)) {  // also NaN: cannot happen for finite inputs
