@@ -9,7 +9,7 @@
 namespace tq::bench {
 
 struct CpuBenchConfig {
-  std::vector<std::string> codecs{"f16", "q8_0", "q4_0", "turbo4", "rht4", "turbo3", "rht3", "turbo2"};
+  std::vector<std::string> codecs{"f16", "q8_0", "fp8", "q4_0", "turbo4", "rht4", "turbo3", "rht3", "turbo2"};
   std::vector<int> contexts{1024, 4096, 16384, 65536};
   std::vector<int> dims{64, 128, 256};
   int n_kv_heads = 8;

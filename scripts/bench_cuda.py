@@ -274,7 +274,7 @@ def main():
     ap.add_argument("--only", choices=["quantize", "decode"], help="run one part (for tuning; not for BENCHMARKS.md)")
     ap.add_argument("--contexts", help="comma-separated decode contexts (default 4096,16384,65536,131072)")
     ap.add_argument("--batches", help="comma-separated decode batches (default 1,8)")
-    ap.add_argument("--codecs", help="comma-separated decode codecs (default turbo3,rht3,turbo4,q8_0,f16)")
+    ap.add_argument("--codecs", help="comma-separated decode codecs (default turbo3,rht3,turbo4,q8_0,fp8,f16)")
     ap.add_argument("--sizes", help="comma-separated quantize vector counts (default 1024,...,262144)")
     args = ap.parse_args()
     lib = load_lib(os.path.abspath(args.lib))
@@ -295,10 +295,10 @@ def main():
     print(f"f16 cache decode vs SDPA (float64): rel err {agreement:.2e}", flush=True)
     ints = lambda text: [int(x) for x in text.split(",")]
     sizes = ints(args.sizes) if args.sizes else [1024, 16384] if args.quick else [1024, 4096, 16384, 65536, 262144]
-    qrows = [] if args.only == "decode" else bench_quantize(lib, copy_bw, flush, sizes, ["turbo3", "rht3", "iso3", "q8_0"])
+    qrows = [] if args.only == "decode" else bench_quantize(lib, copy_bw, flush, sizes, ["turbo3", "rht3", "iso3", "q8_0", "fp8"])
     contexts = ints(args.contexts) if args.contexts else [4096] if args.quick else [4096, 16384, 65536, 131072]
     batches = ints(args.batches) if args.batches else [1, 8]
-    codecs = args.codecs.split(",") if args.codecs else ["turbo3", "rht3", "turbo4", "q8_0", "f16"]
+    codecs = args.codecs.split(",") if args.codecs else ["turbo3", "rht3", "turbo4", "q8_0", "fp8", "f16"]
     drows = [] if args.only == "quantize" else bench_decode(lib, flush, batches, contexts, codecs)
     json.dump({"info": info, "copy_bw": copy_bw, "quantize": qrows, "decode": drows, "sdpa_agreement": agreement},
               open(args.json, "w"), indent=1)

@@ -50,6 +50,13 @@ struct BlockQ4_0 {
   uint8_t qs[16];  // low nibble: coordinate j, high nibble: coordinate j + 16; x = d·(q − 8)
 };
 
+// fp8: one fp16 scale per vector, then D OCP E4M3 codes (fp8.h); x = s·e4m3(code).
+template <int D>
+struct Fp8Record {
+  uint16_t scale;  // max|y|/448 rounded up to fp16
+  uint8_t codes[D];
+};
+
 static_assert(sizeof(MseRecord<128, 3>) == 50);
 static_assert(sizeof(MseRecord<128, 4>) == 66);
 static_assert(sizeof(MseRecord<64, 3>) == 26);
@@ -60,5 +67,8 @@ static_assert(sizeof(ProdRecord<128, 3>) == 52);
 static_assert(sizeof(GroupBlock<32, 3>) == 16);
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(Fp8Record<64>) == 66);
+static_assert(sizeof(Fp8Record<128>) == 130);
+static_assert(sizeof(Fp8Record<256>) == 258);
 
 }  // namespace tq::blocks

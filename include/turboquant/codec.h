@@ -24,6 +24,7 @@ enum class QuantKind : uint8_t {
   prod = 4,   // fp16 norm + (b−1)-bit Lloyd–Max + 1-bit QJL signs + fp16 residual norm
   group = 5,  // per group of g coordinates: fp16 min + fp16 step + b-bit codes
   grouped = 6,  // calibrated: groups of coordinates, each fp16 norm + its own Lloyd–Max width
+  fp8 = 7,      // fp16 scale per vector + OCP FP8 E4M3 per coordinate
 };
 
 std::string_view quant_name(QuantKind kind);

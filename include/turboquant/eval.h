@@ -147,7 +147,7 @@ std::string eval_markdown(const EvalReport& report, const std::string& header);
 
 // The codec comparison's default list: baselines, then the 3- and 4-bit family members.
 const std::vector<std::string>& default_eval_codecs();
-// Every family member worth a row (`tq eval --all`): adds the block rotations, QJL, q8_0h, tq2.5.
+// Every family member worth a row (`tq eval --all`): adds fp8, the block rotations, QJL, q8_0h, tq2.5.
 const std::vector<std::string>& all_eval_codecs();
 
 // Cache plans from the command line: `codecs` each for K and V; or the cross product of

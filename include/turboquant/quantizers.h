@@ -112,6 +112,24 @@ class Q4_0Quantizer final : public Quantizer {
   void decode(const uint8_t* record, float* y) const override;
 };
 
+// OCP FP8 E4M3 (fp8.h) with one scale per vector: [fp16 s][D E4M3 codes]; y_i = s·e4m3(c_i).
+// s is max|y_i|/448 rounded *up* to fp16, so no code saturates (max|y_i|/s <= 448) unless
+// s itself does: beyond 65504 it stores 65504 and the vector counts as saturated. Codes
+// are the E4M3 rounding (nearest even) of y_i·(1/s), from the stored s.
+class Fp8Quantizer final : public Quantizer {
+ public:
+  explicit Fp8Quantizer(int dim) : Quantizer(dim) {}
+  size_t record_bytes() const override { return 2ull + dim_; }
+  void encode(const float* y, uint8_t* record) const override;
+  void decode(const uint8_t* record, float* y) const override;
+  float dot(const float* q, const uint8_t* record) const override;
+  void accumulate(const uint8_t* record, float weight, float* acc) const override;
+  size_t code_offset() const { return 2; }
+  // The stored scale for a vector of largest magnitude amax, as fp16 bits; sets
+  // `saturated` when amax/448 is beyond 65504.
+  static uint16_t scale_bits(float amax, bool& saturated);
+};
+
 }  // namespace tq
 
 namespace tq {

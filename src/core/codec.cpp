@@ -35,6 +35,7 @@ std::shared_ptr<const Quantizer> make_quantizer(const CodecSpec& s, int d, uint6
     }
     case QuantKind::prod: return std::make_shared<ProdQuantizer>(d, s.bits, derive_seed(seed, kQjlStream));
     case QuantKind::group: need_multiple(s.group); return std::make_shared<GroupQuantizer>(d, s.bits, s.group);
+    case QuantKind::fp8: return std::make_shared<Fp8Quantizer>(d);
     case QuantKind::grouped:
       throw Error(what + "is a calibrated preset: it is built per model from a calibration profile "
                   "(tq calibrate), not by name");

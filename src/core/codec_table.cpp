@@ -22,6 +22,8 @@ const std::vector<CodecSpec> kTable = {
     {"q4_0", Q::q4_0, R::none, 4, 0, 0, false, "llama.cpp q4_0: 32-blocks, fp16 scale + 4-bit"},
     {"q8_0h", Q::q8_0, R::rht, 8, 0, 0, false, "q8_0 behind a randomized Hadamard rotation"},
     {"q4_0h", Q::q4_0, R::rht, 4, 0, 0, false, "q4_0 behind a randomized Hadamard rotation (upstream llama.cpp default)"},
+    {"fp8", Q::fp8, R::none, 8, 0, 0, false,
+     "OCP FP8 E4M3, the serving engines' fp8 cache; fp16 scale max|x|/448 per vector (not calibrated per head)"},
     mse("turbo1", R::dense, 1, "TurboQuant_mse, dense Haar rotation, 1-bit Lloyd–Max"),
     mse("turbo2", R::dense, 2, "TurboQuant_mse, dense Haar rotation, 2-bit Lloyd–Max"),
     mse("turbo3", R::dense, 3, "TurboQuant_mse, dense Haar rotation, 3-bit Lloyd–Max"),
@@ -110,6 +112,7 @@ std::string_view quant_name(QuantKind kind) {
     case QuantKind::prod: return "prod";
     case QuantKind::group: return "group";
     case QuantKind::grouped: return "grouped";
+    case QuantKind::fp8: return "fp8";
   }
   return "?";
 }

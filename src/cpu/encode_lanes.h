@@ -26,6 +26,7 @@
 #include "../core/half_fields.h"
 #include "../core/rotations_impl.h"
 #include "encode.h"
+#include "turboquant/fp8.h"
 #include "turboquant/half.h"
 #include "turboquant/quantizers.h"
 
@@ -68,6 +69,33 @@ typename Isa::F reciprocal_or_zero(typename Isa::F x) {
   return abs_of<Isa>(r) <= FLT_MAX ? r : F{};
 }
 
+// float_to_e4m3 (fp8.h) per lane, for finite x: the code in the low 8 bits.
+template <class Isa>
+typename Isa::U e4m3_bits(typename Isa::F x) {
+  using U = typename Isa::U;
+  const U bits = U(x);
+  const U sign = (bits >> 24) & 0x80u;
+  const U abs = bits & 0x7fffffffu;
+  // Normal: rebias, round the 20 dropped bits to nearest even (masks are -1).
+  U normal = (abs - 0x3c000000u) >> 20;
+  const U rest = abs & 0xfffffu;
+  normal -= U((rest > 0x80000u) | ((rest == 0x80000u) & ((normal & 1u) != 0u)));
+  // Subnormal (2^-10 < |x| < 2^-6): mant >> shift rounded to nearest even; the shift is
+  // clamped so that lanes of the other cases shift by a defined amount.
+  U shift = 141u - (abs >> 23);  // wraps above 2^14: clamped to 24
+  shift = shift < 21u ? U{} + 21u : shift;
+  shift = shift > 24u ? U{} + 24u : shift;
+  const U mant = (abs & 0x7fffffu) | 0x800000u;
+  const U kept = mant >> shift;
+  const U sub_rest = mant & (((U{} + 1u) << shift) - 1u);
+  const U halfway = (U{} + 1u) << (shift - 1u);
+  const U sub = kept - U((sub_rest > halfway) | ((sub_rest == halfway) & ((kept & 1u) != 0u)));
+  U code = abs < 0x3c800000u ? sub : normal;
+  code = abs <= 0x3a800000u ? U{} : code;
+  code = abs >= 0x43e00000u ? U{} + 0x7eu : code;
+  return sign | code;
+}
+
 // Whether the lane encoder handles this codec: every record field must be built from
 // whole 32-coordinate runs (head_dim 64/128/256 all are), which also makes whole tiles
 // of W coordinates for the transposes.
@@ -84,6 +112,7 @@ inline bool supported(const Codec& c) {
     case QuantKind::group: return static_cast<const GroupQuantizer&>(c.quantizer()).bits() <= 4;
     case QuantKind::prod: return true;  // (b−1)-bit indices, b <= 4
     case QuantKind::grouped: return false;  // affine map in front: the reference encodes
+    case QuantKind::fp8: return true;
   }
   return false;
 }
@@ -347,6 +376,7 @@ class LaneEncoder final : public RecordEncoder {
       case QuantKind::mse: return encode_mse(y, out);
       case QuantKind::group: return encode_group(y, out);
       case QuantKind::prod: return encode_prod(y, out);
+      case QuantKind::fp8: return encode_fp8(y, out);
       case QuantKind::grouped: break;  // never built: supported() is false
     }
   }
@@ -391,6 +421,30 @@ class LaneEncoder final : public RecordEncoder {
       };
       for (int j = 0; j < 32; j += 4)
         out.put(q(j) | q(j + 1) << 8 | q(j + 2) << 16 | q(j + 3) << 24, off + 2 + j, 4);
+    }
+  }
+
+  // fp8: the scale per lane through the reference's Fp8Quantizer::scale_bits (one per
+  // vector), codes the E4M3 rounding of y·(1/s).
+  void encode_fp8(const F* y, const Records<Isa>& out) const {
+    F amax{};
+    for (int j = 0; j < code_dim_; ++j) {
+      const F a = abs_of<Isa>(y[j]);
+      amax = amax < a ? a : amax;
+    }
+    I h{};
+    F inv{};
+    for (int b = 0; b < W; ++b) {
+      bool saturated = false;
+      h[b] = Fp8Quantizer::scale_bits(amax[b], saturated);
+      inv[b] = tq::detail::reciprocal_or_zero(half_to_float(static_cast<uint16_t>(h[b])));
+      if (saturated) (*out.clamped)[b] = -1;
+    }
+    out.put_half(h, 0);
+    for (int j = 0; j < code_dim_; j += 4) {
+      const U c = e4m3_bits<Isa>(y[j] * inv) | e4m3_bits<Isa>(y[j + 1] * inv) << 8 |
+                  e4m3_bits<Isa>(y[j + 2] * inv) << 16 | e4m3_bits<Isa>(y[j + 3] * inv) << 24;
+      out.put(c, 2 + j, 4);
     }
   }
 

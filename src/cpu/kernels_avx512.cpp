@@ -209,7 +209,8 @@ std::unique_ptr<Base> make_avx512(const Codec& c) {
       return std::make_unique<K<MseSeg>>(std::move(segs), L);
     }
     case QuantKind::grouped: return simd::make_grouped<Base, GroupedIsa>(c);
-    case QuantKind::prod: return nullptr;
+    case QuantKind::prod:
+    case QuantKind::fp8: return nullptr;
   }
   return nullptr;
 }

@@ -92,6 +92,10 @@ CodecDesc make_codec_desc(const Codec& codec) {
     d.family = Family::q8_0;
   } else if (dynamic_cast<const Q4_0Quantizer*>(&q)) {
     d.family = Family::q4_0;
+  } else if (dynamic_cast<const Fp8Quantizer*>(&q)) {
+    // Only the unrotated row exists; the warp kernel's plain path writes it.
+    if (codec.rotation().kind() != RotationKind::none) throw Error(what + "fp8 behind a rotation is not implemented");
+    d.family = Family::fp8;
   } else {
     throw Error(what + "its quantizer (" + std::string(quant_name(codec.spec().quant)) +
                 ") is not implemented by the CUDA kernels yet");

@@ -7,7 +7,7 @@
 
 namespace tq::cuda::detail {
 
-enum class Family : int32_t { f16 = 0, q8_0 = 1, q4_0 = 2, mse = 3, group = 4 };
+enum class Family : int32_t { f16 = 0, q8_0 = 1, q4_0 = 2, mse = 3, group = 4, fp8 = 5 };
 enum class RotMode : int32_t { identity = 0, dense = 1, hadamard = 2, block = 3 };
 
 constexpr int kMaxLevels = 16;  // mse codes up to 4 bits

@@ -85,6 +85,7 @@ bool codec_supported(std::string_view name) {
     case QuantKind::q8_0:
     case QuantKind::q4_0:
     case QuantKind::group: return true;
+    case QuantKind::fp8: return s->rotation == RotationKind::none;
     case QuantKind::mse: return s->bits <= 4 && s->bits_lo <= 4;
     case QuantKind::prod:
     case QuantKind::grouped: return false;

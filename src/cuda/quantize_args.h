@@ -30,6 +30,7 @@ struct QuantizeArgs {
 
 // The warp-per-vector kernel covers every family but the group codecs and every rotation
 // but the dense one (whose bit-exact product is compute-bound and keeps its tiled kernel).
+// fp8 exists only unrotated (codec_desc.cpp), so only the warp kernel's plain path writes it.
 bool quantize_warp_applies(const CodecDesc& c, RotMode rotation);
 void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream);
 

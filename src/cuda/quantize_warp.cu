@@ -5,6 +5,8 @@
 // codebook is loaded, so loads of one warp overlap the arithmetic of the others.
 // Arithmetic is the tiled kernel's (quantize.cu), step for step, so records stay
 // byte-identical to Codec::encode; dense rotations and group codecs stay there.
+#include <cuda_fp8.h>
+
 #include "codebook_device.cuh"
 #include "cuda_check.h"
 #include "dtype_device.cuh"
@@ -204,8 +206,8 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
   }
 }
 
-// Unrotated q8_0 / q4_0 / f16 records straight from the lane's E consecutive inputs v
-// (coordinates lane*E + e): a 32-block spans 32/E lanes. Written directly to dst.
+// Unrotated q8_0 / q4_0 / f16 / fp8 records straight from the lane's E consecutive inputs
+// v (coordinates lane*E + e): a 32-block spans 32/E lanes. Written directly to dst.
 template <int D>
 __device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t* dst, int lane, bool& clamped) {
   constexpr int E = D / 32, LPB = 32 / E;  // lanes per 32-block
@@ -214,6 +216,22 @@ __device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t*
   if (c.family == Family::f16) {
 #pragma unroll
     for (int e = 0; e < E; ++e) d16[lane * E + e] = half_field_bits(v[e], clamped);
+    return;
+  }
+  if (c.family == Family::fp8) {  // [fp16 s][D E4M3 codes], Fp8Quantizer's arithmetic
+    float amax = 0.f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) amax = fmaxf(amax, fabsf(v[e]));
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, off));
+    const uint16_t s = fp8_scale_bits(amax, clamped);
+    const float inv = reciprocal_or_zero(__half2float(__ushort_as_half(s)));
+    if (lane == 0) d16[0] = s;
+    // cvt.rn.satfinite.e4m3x2.f32: round to nearest even, saturate to ±448 (float_to_e4m3).
+#pragma unroll
+    for (int e = 0; e < E; e += 2)
+      *reinterpret_cast<uint16_t*>(dst + 2 + lane * E + e) = __nv_cvt_float2_to_fp8x2(
+          make_float2(__fmul_rn(v[e], inv), __fmul_rn(v[e + 1], inv)), __NV_SATFINITE, __NV_E4M3);
     return;
   }
   if (c.family == Family::q8_0) {

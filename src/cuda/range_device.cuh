@@ -36,6 +36,19 @@ __device__ inline float reciprocal_or_zero(float x) {
   return isinf(r) ? 0.f : r;
 }
 
+// Fp8Quantizer::scale_bits: max|y|/448 rounded up to fp16 (so no code saturates), 65504
+// and `saturated` beyond that.
+__device__ inline uint16_t fp8_scale_bits(float amax, bool& saturated) {
+  const float s = __fdiv_rn(amax, 448.f);
+  if (!(s <= 65504.f)) {
+    saturated = true;
+    return 0x7bffu;
+  }
+  uint16_t h = __half_as_ushort(__float2half_rn(s));
+  if (__half2float(__ushort_as_half(h)) < s) ++h;  // the next fp16 up
+  return h;
+}
+
 // Keeps the first refused input of the write (BadValue order) in the layer's status.
 __device__ inline void note_bad_value(WriteStatus* s, int token, int side, int head, int coord, float x) {
   const BadValue b{token, side, head, coord, isnan(x) ? 0 : x > 0.f ? 1 : 2};

@@ -2,8 +2,10 @@
 // Reading records inside the attention kernel. Lane `lane` of a warp owns the C = D/32
 // consecutive coordinates [lane*C, lane*C + C) of every vector; decode_lane returns their
 // values v[c] and a factor that multiplies them all (the mse norm, the q8_0/q4_0 block
-// scale, 1 otherwise). mse levels come from a per-lane copy of the codebook in shared
+// scale, the fp8 vector scale, 1 otherwise). mse levels come from a per-lane copy of the codebook in shared
 // memory (lut[level * 32 + lane]), which keeps the look-ups free of bank conflicts.
+#include <cuda_fp8.h>
+
 #include "device_desc.h"
 #include "dtype_device.cuh"
 
@@ -59,6 +61,18 @@ __device__ inline float decode_lane(const CodecDesc& cd, const float* lut, const
         v[c] = static_cast<float>((j < 16 ? (byte & 15) : (byte >> 4)) - 8);
       }
       return load_half_field(b);
+    }
+    case Family::fp8: {
+      // E4M3 pairs through the fp16 conversion (exact; one instruction on sm_89+). The
+      // codes start at byte 2 of an even-aligned record and c0 is even: 16-bit loads.
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(rec + 2 + c0);
+#pragma unroll
+      for (int c = 0; c < C; c += 2) {
+        const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(p[c / 2], __NV_E4M3)));
+        v[c] = f.x;
+        v[c + 1] = f.y;
+      }
+      return load_half_field(rec);
     }
     case Family::group: {
       const uint8_t* g = rec + cd.group_bytes * (c0 / cd.group);

@@ -65,6 +65,11 @@ TEST_P(CodecTest, DecodeErrorWithinStatedBound) {
       const float bound = spec.quant == QuantKind::q8_0 ? 0.6f * step : 1.01f * step;
       for (int j = 0; j < 32; ++j) ASSERT_LE(std::fabs(rot[32 * blk + j] - dec[32 * blk + j]), bound);
     }
+    if (spec.quant == QuantKind::fp8) {  // half an E4M3 step: relative 2^-4, or s·2^-10 when subnormal
+      const float s = load_half(rec.data());
+      for (int i = 0; i < d; ++i)
+        ASSERT_LE(std::fabs(rot[i] - dec[i]), (std::ldexp(std::fabs(rot[i]), -4) + std::ldexp(s, -10)) * 1.00001f);
+    }
     if (spec.quant == QuantKind::f16) {
       for (int i = 0; i < d; ++i) ASSERT_LE(std::fabs(rot[i] - dec[i]), std::ldexp(std::fabs(rot[i]), -11) + 1e-7f);
     }
@@ -83,7 +88,9 @@ TEST_P(CodecTest, DecodeErrorWithinStatedBound) {
     const double step = 5.0 / std::sqrt(double(d)) / ((1 << g->bits()) - 1);
     bound = 1.5 * d * step * step / 12;
   } else {
-    bound = c.spec().quant == QuantKind::f16 ? 1e-6 : c.spec().quant == QuantKind::q8_0 ? 1e-3 : 2e-2;
+    // fp8: 3 mantissa bits, relative error ~2^-4/√3 per coordinate on unit vectors.
+    const QuantKind k = c.spec().quant;
+    bound = k == QuantKind::f16 ? 1e-6 : k == QuantKind::q8_0 ? 1e-3 : k == QuantKind::fp8 ? 2e-3 : 2e-2;
   }
   EXPECT_LT(mse, bound) << name << " d=" << d;
 }

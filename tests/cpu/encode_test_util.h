@@ -58,6 +58,7 @@ inline std::string near_tie_failure(const Codec& c, const float* x, const uint8_
   auto code_step = [](int a, int b) { return std::abs(a - b) == 1; };
   switch (c.spec().quant) {
     case QuantKind::f16: return "record differs (no tolerance for f16)";
+    case QuantKind::fp8: return "record differs (no tolerance for fp8: no rotation, no sums)";
     case QuantKind::q8_0:
     case QuantKind::q4_0: {
       const bool q8 = c.spec().quant == QuantKind::q8_0;

@@ -77,6 +77,12 @@ FieldRange largest_field(const Codec& c, const float* x) {
         r.add(c.spec().quant == QuantKind::q8_0 ? amax / 127 : amax / 8);
       }
       break;
+    case QuantKind::fp8: {  // saturates (and counts) when max|y|/448 > 65504
+      double amax = 0;
+      for (float v : y) amax = std::max(amax, std::fabs(double(v)));
+      r.add(amax / 448);
+      break;
+    }
     case QuantKind::mse: r.add(norm_of(y.data(), D), c.spec().corrected_norm ? 2 : 1); break;
     case QuantKind::prod: r.add(norm_of(y.data(), D)); break;  // γ = ‖u − c[idx]‖ <= 2
     case QuantKind::group: {

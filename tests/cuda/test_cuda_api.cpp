@@ -24,7 +24,7 @@ void expect_error_mentions(const KvCacheConfig& c, const std::string& what) {
 
 TEST(CudaApi, SupportedCodecsCoverTheMseGroupAndGgmlRows) {
   for (const char* name : {"f16", "q8_0", "q4_0", "q4_0h", "turbo3", "turbo3c", "turbo2.5", "rht3", "rotor3",
-                           "iso3", "iso3f", "planar3", "sq4", "v3g32", "v3g32h"})
+                           "iso3", "iso3f", "planar3", "sq4", "v3g32", "v3g32h", "fp8"})
     EXPECT_TRUE(codec_supported(name)) << name;
   EXPECT_FALSE(codec_supported("turbo3p"));  // QJL keys are not implemented on CUDA yet
   EXPECT_FALSE(codec_supported("no-such-codec"));

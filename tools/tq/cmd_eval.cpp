@@ -36,7 +36,7 @@ constexpr const char* kUsage =
     "        [--attention-queries N] [--decode-tail N] [--threads N] [--seed S]\n"
     "        [--qk-balance on|off] [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
     "        [--all] [--profile FILE]\n"
-    "  --all: every family member (block rotations, QJL, q8_0h, tq2.5) instead of the default list.\n"
+    "  --all: every family member (fp8, block rotations, QJL, q8_0h, tq2.5) instead of the default list.\n"
     "  Calibrated presets (tq2.5 tq3 tq3.5 tq4) use the model's calibration profile: --profile\n"
     "  FILE, else ~/.cache/turboquant/profiles (measured once per model file when missing).\n"
     "  Compares KV-cache codecs against an f16 cache on the same text windows: bits per\n"
