@@ -9,8 +9,9 @@
 //   q8_0  sign-extend 8 int8, convert, times the block scale
 //   q4_0  8 nibbles (low or high half of the block), minus 8, times the block scale
 //   group 8 b-bit codes as for mse, then min + step * code
-//   grouped  one segment per run (grouped_simd.h): codes by a byte shuffle (any width),
-//         levels by vpermps (<= 4 bits, as mse) or a gather (5-8 bits), times the run's norm
+//   grouped  runs in chunk space (grouped_simd.h): codes by a byte shuffle (any width),
+//         levels by vpermps (<= 4 bits, as mse) or a gather (5-8 bits), the run's norm
+//         folded into the table (keys) or the weights (values)
 // The kernel bodies are in kernels_simd.h. Codecs without a decoder here (prod, odd
 // dimensions) use the portable kernels.
 #include "kernels.h"
@@ -117,6 +118,13 @@ struct V8 {
   static void storeu(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T set1(float x) { return _mm256_set1_ps(x); }
   static float hsum(T v) { return hsum8(v); }
+  // out[i] = hsum(a[i]), i < 4: the four reductions share their shuffles.
+  static void hsum4(const T* a, float* out) {
+    const __m256 t0 = _mm256_add_ps(_mm256_unpacklo_ps(a[0], a[1]), _mm256_unpackhi_ps(a[0], a[1]));
+    const __m256 t1 = _mm256_add_ps(_mm256_unpacklo_ps(a[2], a[3]), _mm256_unpackhi_ps(a[2], a[3]));
+    const __m256 u = _mm256_add_ps(_mm256_shuffle_ps(t0, t1, 0x44), _mm256_shuffle_ps(t0, t1, 0xEE));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
+  }
 };
 
 // Lane l of the result: bits [b*l, b*l + b) of the 32-bit word at p.
@@ -202,15 +210,11 @@ struct GroupSeg : SegBase {
 // Grouped records (grouped_simd.h), 8 coordinates per register.
 struct GroupedIsa {
   using V = V8;
+  using I = __m256i;
   static float half(const uint8_t* p) { return half_at(p); }
-  struct Tail {
-    __m256 lanes;
-    explicit Tail(int n) : lanes(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))) {}
-    __m256 keep(__m256 v) const { return _mm256_and_ps(v, lanes); }
-  };
   struct Unpack {
-    __m256i shuf, shift, mask;
-    explicit Unpack(int bits) : mask(_mm256_set1_epi32((1 << bits) - 1)) {
+    __m256i shuf, shift;
+    explicit Unpack(int bits) {
       alignas(32) uint8_t sh[32];
       alignas(32) int32_t sr[8];
       code_shuffle(bits, 8, sh, sr);
@@ -219,25 +223,43 @@ struct GroupedIsa {
     }
     __m256i operator()(const uint8_t* p) const {  // 8 codes lie in the first 8 bytes at p
       const __m256i b = _mm256_broadcastsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-      return _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(b, shuf), shift), mask);
+      return _mm256_srlv_epi32(_mm256_shuffle_epi8(b, shuf), shift);
     }
   };
+  // Kinds: 0 one vpermps (<= 3 bits; narrower tables repeat, so the bits above a code
+  // select the same level), 1 two and a blend on bit 3 (4 bits), 2 a gather (5-8 bits,
+  // the only kind that masks the codes).
   struct Lut {
-    __m256 lo, hi;
+    static constexpr int kKinds = 3;
+    static int kind(int bits) { return bits <= 3 ? 0 : bits == 4 ? 1 : 2; }
+    __m256 lo, hi, post;  // post: kind 2's norm, applied after the gather
+    __m256i mask;
     const float* all;
-    int bits;
-    Lut(const float* levels, int b) : all(levels), bits(b) {
+    Lut(const float* levels, int b) : post(_mm256_set1_ps(1.f)), mask(_mm256_set1_epi32((1 << b) - 1)), all(levels) {
       alignas(32) float lv[16] = {};
-      for (int i = 0; b > 0 && i < (1 << b) && i < 16; ++i) lv[i] = levels[i];
+      const int n = 1 << b, span = b <= 3 ? 8 : 16;
+      for (int i = 0; i < span && n <= 16; ++i) lv[i] = levels[i % n];
       lo = _mm256_load_ps(lv);
       hi = _mm256_load_ps(lv + 8);
     }
-    __m256 operator()(__m256i idx) const {
-      if (bits <= 3) return _mm256_permutevar8x32_ps(lo, idx);
-      if (bits == 4)
+    template <int K>
+    Lut with_norm(__m256 n) const {
+      Lut s = *this;
+      if constexpr (K == 2) {
+        s.post = n;
+      } else {
+        s.lo = _mm256_mul_ps(lo, n);
+        if constexpr (K == 1) s.hi = _mm256_mul_ps(hi, n);
+      }
+      return s;
+    }
+    template <int K>
+    __m256 get(__m256i idx) const {
+      if constexpr (K == 0) return _mm256_permutevar8x32_ps(lo, idx);
+      if constexpr (K == 1)
         return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
                                 _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
-      return _mm256_i32gather_ps(all, idx, 4);
+      if constexpr (K == 2) return _mm256_mul_ps(_mm256_i32gather_ps(all, _mm256_and_si256(idx, mask), 4), post);
     }
   };
 };

@@ -3,9 +3,9 @@
 // codebook (16 levels), so every mse width is one permute per 16 coordinates. With
 // AVX512-VBMI the 16 codes of a chunk come out of one vpmultishiftqb (each lane picks its
 // own bit offset from the broadcast 64-bit word); without it, two 32-bit broadcasts and a
-// per-lane shift do the same. Grouped records are one segment per run
-// (grouped_simd.h): codes by a byte shuffle (any width), levels by one vpermps (<= 4 bits),
-// two-table vpermt2ps (5-6 bits) or a gather (7-8 bits).
+// per-lane shift do the same. Grouped records run in grouped_simd.h's chunk space:
+// codes by a byte shuffle (any width), levels by one vpermps (<= 4 bits), two-table
+// vpermt2ps (5-6 bits) or a gather (7-8 bits).
 #include "kernels.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -44,6 +44,14 @@ struct V16 {
   static void storeu(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T set1(float x) { return _mm512_set1_ps(x); }
   static float hsum(T v) { return _mm512_reduce_add_ps(v); }
+  // out[i] = hsum(a[i]), i < 4: the four reductions share their shuffles.
+  static void hsum4(const T* a, float* out) {
+    const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a[0], a[1]), _mm512_unpackhi_ps(a[0], a[1]));
+    const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a[2], a[3]), _mm512_unpackhi_ps(a[2], a[3]));
+    const __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, 0x44), _mm512_shuffle_ps(t0, t1, 0xEE));
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+  }
 };
 
 // Lane l of the result: bits [b*l, b*l + b) of the little-endian bytes at p (b <= 4, so
@@ -140,15 +148,11 @@ struct GroupSeg : SegBase {
 // Grouped records (grouped_simd.h), 16 coordinates per register.
 struct GroupedIsa {
   using V = V16;
+  using I = __m512i;
   static float half(const uint8_t* p) { return half_at(p); }
-  struct Tail {
-    __mmask16 lanes;
-    explicit Tail(int n) : lanes(static_cast<__mmask16>((1u << n) - 1)) {}
-    __m512 keep(__m512 v) const { return _mm512_maskz_mov_ps(lanes, v); }
-  };
   struct Unpack {
-    __m512i shuf, shift, mask;
-    explicit Unpack(int bits) : mask(_mm512_set1_epi32((1 << bits) - 1)) {
+    __m512i shuf, shift;
+    explicit Unpack(int bits) {
       alignas(64) uint8_t sh[64];
       alignas(64) int32_t sr[16];
       code_shuffle(bits, 16, sh, sr);
@@ -157,28 +161,44 @@ struct GroupedIsa {
     }
     __m512i operator()(const uint8_t* p) const {  // 16 codes lie in the first 16 bytes at p
       const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-      return _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi8(b, shuf), shift), mask);
+      return _mm512_srlv_epi32(_mm512_shuffle_epi8(b, shuf), shift);
     }
   };
-  // Up to 64 levels in registers: a gather costs more than the two-table permutes and
-  // the blend on bit 5 that 6-bit codes need.
+  // Kinds: 0 one vpermps (<= 4 bits; narrower tables repeat, so the bits above a code
+  // select the same level), 1 one two-table vpermt2ps (5 bits), 2 two of them and a
+  // blend on bit 5 (6 bits), 3 a gather (7-8 bits). Permutes read only the index bits
+  // they need, so only the gather masks the codes.
   struct Lut {
+    static constexpr int kKinds = 4;
+    static int kind(int bits) { return bits <= 4 ? 0 : bits <= 6 ? bits - 4 : 3; }
     __m512 lv[4];
+    __m512 post;  // kind 3: the norm, applied after the gather
+    __m512i mask;
     const float* all;
-    int bits;
-    Lut(const float* levels, int b) : all(levels), bits(b) {
+    Lut(const float* levels, int b)
+        : post(_mm512_set1_ps(1.f)), mask(_mm512_set1_epi32((1 << b) - 1)), all(levels) {
       alignas(64) float t[64] = {};
-      for (int i = 0; b > 0 && i < (1 << b) && i < 64; ++i) t[i] = levels[i];
+      const int n = 1 << b, span = b <= 4 ? 16 : 64;
+      for (int i = 0; i < span && n <= 64; ++i) t[i] = levels[i % n];
       for (int k = 0; k < 4; ++k) lv[k] = _mm512_load_ps(t + 16 * k);
     }
-    __m512 operator()(__m512i idx) const {
-      if (bits <= 4) return _mm512_permutexvar_ps(idx, lv[0]);
-      const __m512 low = _mm512_permutex2var_ps(lv[0], idx, lv[1]);
-      if (bits == 5) return low;
-      if (bits == 6)
-        return _mm512_mask_blend_ps(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(32)), low,
-                                    _mm512_permutex2var_ps(lv[2], idx, lv[3]));
-      return _mm512_i32gather_ps(idx, all, 4);
+    template <int K>
+    Lut with_norm(__m512 n) const {
+      Lut s = *this;
+      if constexpr (K == 3)
+        s.post = n;
+      else
+        for (int k = 0; k < (K == 0 ? 1 : K == 1 ? 2 : 4); ++k) s.lv[k] = _mm512_mul_ps(lv[k], n);
+      return s;
+    }
+    template <int K>
+    __m512 get(__m512i idx) const {
+      if constexpr (K == 0) return _mm512_permutexvar_ps(idx, lv[0]);
+      if constexpr (K == 1) return _mm512_permutex2var_ps(lv[0], idx, lv[1]);
+      if constexpr (K == 2)
+        return _mm512_mask_blend_ps(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(32)),
+                                    _mm512_permutex2var_ps(lv[0], idx, lv[1]), _mm512_permutex2var_ps(lv[2], idx, lv[3]));
+      if constexpr (K == 3) return _mm512_mul_ps(_mm512_i32gather_ps(_mm512_and_si512(idx, mask), all, 4), post);
     }
   };
 };

@@ -20,16 +20,6 @@ struct Layout {
   int dim;  // code dimension, a multiple of the vector width
 };
 
-// First coordinate of chunk k of a segment: whole chunks from c0, or, for segments that
-// start anywhere (grouped runs, grouped_simd.h), from the segment's col0.
-template <int W, class Seg>
-int chunk_col(const Seg& sg, int k) {
-  if constexpr (requires { sg.col0; })
-    return sg.col0 + W * k;
-  else
-    return W * (sg.c0 + k);
-}
-
 // NC > 0: one segment of exactly NC chunks, known at compile time (head_dim 64/128/256),
 // so addresses are constant offsets; NC = 0: any segments, counts read at run time.
 template <int RB, int NC, class Seg>
@@ -46,7 +36,7 @@ void score_rows(const std::vector<Seg>& segs, const Layout& L, const float* stat
 #pragma GCC unroll 4
       for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
         const auto y = sg.load(rec, k);
-        const float* q = states + (NC ? W * k : chunk_col<W>(sg, k));
+        const float* q = states + W * ((NC ? 0 : sg.c0) + k);
         for (int r = 0; r < RB; ++r) acc[r] = V::fmadd(V::loadu(q + sf * r), y, acc[r]);
       }
     const float s = L.normed ? Seg::norm(rec) : 1.f;
@@ -63,7 +53,7 @@ void add_rows(const std::vector<Seg>& segs, const Layout& L, const uint8_t* recs
   const size_t stride = NC ? W * NC : L.dim;
   for (const Seg& sg : segs)
     for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
-      float* col = acc + (NC ? W * k : chunk_col<W>(sg, k));
+      float* col = acc + W * static_cast<size_t>((NC ? 0 : sg.c0) + k);
       typename V::T a[RB];
       for (int r = 0; r < RB; ++r) a[r] = V::loadu(col + stride * r);
       const uint8_t* rec = recs;
@@ -88,10 +78,9 @@ void for_row_blocks(int R, F&& f) {
 }
 
 // Runs f.template operator()<NC>() with NC the compile-time chunk count when the layout
-// is one segment of 4, 8, 16 or 32 chunks from coordinate 0, else NC = 0.
+// is one segment of 4, 8, 16 or 32 chunks, else NC = 0.
 template <class Seg, class F>
 void with_chunks(const std::vector<Seg>& segs, F&& f) {
-  if constexpr (requires(Seg s) { s.col0; }) return f.template operator()<0>();  // runs start anywhere
   const int nc = segs.size() == 1 ? segs[0].nc : 0;
   if (nc == 4) return f.template operator()<4>();
   if (nc == 8) return f.template operator()<8>();
