@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +15,8 @@
 #include "commands.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
+#include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
 #include "turboquant/rng.h"
 
@@ -22,10 +26,12 @@ namespace {
 constexpr const char* kUsage =
     "tq bench model [--model smollm2|gemma3|FILE.gguf] [--codecs f16,turbo3,...] [--depths 0,4096]\n"
     "               [--prefill 128] [--decode 32] [--threads N] [--weights quantized|f32]\n"
-    "               [--json FILE] [--markdown FILE]\n"
+    "               [--json FILE] [--markdown FILE] [--profile FILE]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
     "  balance) at each context depth, resident memory (VmRSS after the row; VmHWM, the\n"
-    "  process's peak so far) and cache bytes.\n"
+    "  process's peak so far) and cache bytes. Calibrated presets (tq3, ...) use the model's\n"
+    "  calibration profile (--profile FILE, else ~/.cache/turboquant/profiles, measured once\n"
+    "  when missing), their codecs built for the row's context.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
     "  one forward call and --decode tokens one at a time.\n";
 
@@ -109,7 +115,7 @@ void write_file(const std::string& path, const std::string& text) {
 
 int cmd_bench_model(int argc, char** argv) {
   Args args(argc, argv, {"help"},
-            {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown"});
+            {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown", "profile"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -125,10 +131,12 @@ int cmd_bench_model(int argc, char** argv) {
     if (d < 0) throw Error("--depths must be >= 0, got " + std::to_string(d));
   }
   const std::string weights = args.get("weights", "quantized");
-  auto model = Model::load(resolve_model_path(model_name), args.get_int("threads", 0), parse_weight_format(weights));
+  const std::string model_path = resolve_model_path(model_name);
+  auto model = Model::load(model_path, args.get_int("threads", 0), parse_weight_format(weights));
   const ModelConfig& c = model->config();
   std::fprintf(stderr, "bench model: %s, %d threads, %s weights\n", c.name.c_str(), model->threads(), weights.c_str());
 
+  std::optional<KvProfile> profile;  // loaded for the first calibrated preset
   Rng rng(1);
   std::vector<Row> rows;
   std::vector<float> logits(c.vocab);
@@ -139,7 +147,17 @@ int cmd_bench_model(int argc, char** argv) {
         std::fprintf(stderr, "bench model: warning: %d tokens exceed the model's training context %d\n", total,
                      c.context);
       }
-      KvCache cache(model->cache_config(codec, codec, total));
+      KvCacheConfig cfg = model->cache_config(codec, codec, total);
+      if (const CodecSpec* preset = find_preset(codec)) {
+        if (!profile)
+          profile = load_or_calibrate_profile(*model, model_path, args.get("profile"),
+                                              [](const std::string& s) { std::fprintf(stderr, "bench model: %s\n", s.c_str()); });
+        CalibrationOptions opt;
+        opt.context = total;
+        cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(*profile, *preset, opt));
+        cfg.sink_tokens = cfg.calibrated->sink_tokens;
+      }
+      KvCache cache(cfg);
       const int seq = cache.add_sequence();
       std::vector<int32_t> ids(depth + n_prefill);
       for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(static_cast<uint32_t>(c.vocab)));
