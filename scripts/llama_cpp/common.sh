@@ -25,27 +25,45 @@ llama_fetch_source() {
   rm -rf "$tmp"
 }
 
-# Builds the named CMake targets (llama, llama-bench, ...) of the shared CPU-only tree.
-# The configuration enables the common library and the tools so that every caller's
-# targets exist in the one tree; only the requested targets are compiled.
-llama_build_targets() {
-  llama_fetch_source
-  local b=$LLAMA_DIR/build
-  if ! grep -q '^LLAMA_BUILD_TOOLS:BOOL=ON' "$b/CMakeCache.txt" 2>/dev/null; then
-    echo "llama.cpp: configuring the CPU-only build in $b" >&2
-    nice -n 19 cmake -S "$LLAMA_DIR/src" -B "$b" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-      -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-      -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_OPENMP=OFF -DGGML_NATIVE=ON >/dev/null
-  fi
-  echo "llama.cpp: building $* (CPU only; slow on few cores the first time)" >&2
-  nice -n 19 cmake --build "$b" -j"$THREADS" --target "$@" >/dev/null
+# ggml's x86 instruction sets for this CPU, from /proc/cpuinfo, as CMake options. Not
+# -march=native: virtual machines advertise AMX tiles without enabling them, and ggml's AMX
+# matmul then dies of SIGILL (tilezero), so AMX stays off.
+llama_isa_options() {
+  local flags opts=() pair
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+  for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512f:AVX512 \
+    avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16; do
+    if [[ $flags == *" ${pair%%:*} "* ]]; then opts+=("-DGGML_${pair#*:}=ON"); else opts+=("-DGGML_${pair#*:}=OFF"); fi
+  done
+  echo "-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF ${opts[*]}"
 }
 
-# The llama.cpp commit the vendored sources were cut from, or the package version.
+# Builds the named CMake targets (llama, llama-bench, ...) of the shared CPU-only tree.
+# The configuration enables the common library and the tools so that every caller's
+# targets exist in the one tree; only the requested targets are compiled. It is written
+# to the tree (tq-configure.txt) and applied again whenever it changes.
+llama_build_targets() {
+  llama_fetch_source
+  local b=$LLAMA_DIR/build config
+  config="-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON \
+-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
+-DLLAMA_OPENSSL=OFF -DGGML_OPENMP=OFF $(llama_isa_options)"
+  if [ "$(cat "$b/tq-configure.txt" 2>/dev/null)" != "$config" ]; then
+    echo "llama.cpp: configuring the CPU-only build in $b" >&2
+    # shellcheck disable=SC2086 # the options are words
+    nice -n 19 cmake -S "$LLAMA_DIR/src" -B "$b" $config >"$b.configure.log" 2>&1 ||
+      { tail -n 30 "$b.configure.log" >&2; return 1; }
+    echo "$config" >"$b/tq-configure.txt"
+  fi
+  echo "llama.cpp: building $* (CPU only; slow on few cores the first time; log: $b/tq-build.log)" >&2
+  nice -n 19 cmake --build "$b" -j"$THREADS" --target "$@" >"$b/tq-build.log" 2>&1 ||
+    { tail -n 30 "$b/tq-build.log" >&2; return 1; }
+}
+
+# The llama.cpp that is built: the package it was vendored in (the sdist carries no git
+# history, so llama-bench's build_commit reads "unknown").
 llama_cpp_version() {
-  local v
-  v=$(grep -o 'LLAMA_BUILD_COMMIT "[^"]*"' "$LLAMA_DIR/build/common/build-info.cpp" 2>/dev/null | cut -d'"' -f2)
-  echo "llama-cpp-python $LLAMA_CPP_PYTHON_VERSION${v:+, llama.cpp $v}"
+  echo "llama.cpp vendored in llama-cpp-python $LLAMA_CPP_PYTHON_VERSION"
 }
 
 # Named models: the files scripts/setup_models.sh installs (as src/model/model_paths.cpp).

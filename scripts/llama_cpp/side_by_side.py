@@ -79,8 +79,8 @@ def render(model, gguf_bytes, tq_doc, f16_doc, q4_doc, cmds, load):
     for c in cmds:
         lines.append(f"- `{c}`")
     if meta:
-        lines.append(f"- llama.cpp build {meta.get('build_commit', '?')}, {meta.get('cpu_info', '?')}, "
-                     f"flash attention on, weights {meta.get('model_type', '?')}")
+        lines.append(f"- llama-bench: {meta.get('cpu_info', '?')}, model {meta.get('model_type', '?')}, "
+                     f"{meta.get('n_threads', '?')} threads, flash attention on")
     lines.append(f"- load average (1, 5, 15 min) before -> after: {load}")
     lines += ["", "| depth | phase | tq codec | tq tok/s | llama.cpp f16 tok/s | tq / llama.cpp f16 "
               "| llama.cpp q4_0 tok/s | tq / llama.cpp q4_0 |", "|---:|---|---|---:|---:|---:|---:|---:|"]

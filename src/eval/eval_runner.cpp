@@ -217,7 +217,8 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
     if (progress) progress(done, total, what);
   };
 
-  // Chunks bounded so a chunk of logits stays near 64 MB whatever the vocabulary.
+  // Chunks bounded so a chunk of logits stays near 64 MB whatever the vocabulary (and the
+  // reference probabilities, in double, near 128 MB).
   const int chunk = std::clamp(static_cast<int>((16u << 20) / std::max(info.vocab, 1)), 1, 256);
   std::vector<float> ref_logits(static_cast<size_t>(chunk) * info.vocab);
   std::vector<float> test_logits(ref_logits.size());

@@ -16,7 +16,7 @@ def llama(depth_speeds):
     out = []
     for (depth, phase), ts in depth_speeds.items():
         out.append({"n_prompt": 128 if phase == "prefill" else 0, "n_gen": 32 if phase == "decode" else 0,
-                    "n_depth": depth, "avg_ts": ts, "build_commit": "abc1234", "cpu_info": "Test CPU",
+                    "n_depth": depth, "avg_ts": ts, "n_threads": 2, "cpu_info": "Test CPU",
                     "model_type": "llama 135M Q4_1"})
     return out
 
@@ -45,7 +45,7 @@ class SideBySide(unittest.TestCase):
         # A codec missing at a depth leaves a dash, not a made-up number.
         self.assertIn("| 0 | decode | turbo3 | - | 50.0 | - | 48.0 | - |", md)
         self.assertIn("- `llama-bench a`", md)
-        self.assertIn("build abc1234, Test CPU", md)
+        self.assertIn("llama-bench: Test CPU, model llama 135M Q4_1, 2 threads", md)
         self.assertIn("1.0 -> 2.0", md)
 
     def test_memory_budget(self):
