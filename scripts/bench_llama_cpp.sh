@@ -61,11 +61,16 @@ for m in "${MODELS[@]}"; do
 done
 
 report() {
+  echo "## Speed against llama.cpp (llama-bench), same GGUF, threads and depths"
+  echo
+  echo "Written by \`DEPTHS=$DEPTHS scripts/bench_llama_cpp.sh ${MODELS[*]}\`:"
   echo "tq $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') against $(llama_cpp_version),"
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), CPU:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $THREADS threads,"
   echo "prefill $PREFILL tokens and decode $DECODE tokens after each depth (random token ids)."
-  echo
+  echo "Each model's load average is printed with it: on a shared machine, rows measured under"
+  echo "a load above the core count are not comparable (llama.cpp's threads spin-wait, tq's block)."
   for m in "${MODELS[@]}"; do
+    echo
     python3 "$ROOT/scripts/llama_cpp/side_by_side.py" --model "$m" --gguf "$(model_path "$m")" \
       --tq "$work/$m.tq.json" --tq-cmd "$(cat "$work/$m.tq.cmd")" \
       --llama-f16 "$work/$m.llama.f16.json" --llama-f16-cmd "$(cat "$work/$m.llama.f16.cmd")" \
