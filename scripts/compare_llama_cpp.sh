@@ -12,8 +12,9 @@
 # window is in play).
 #
 # llama.cpp comes from the source distribution of PyPI's llama-cpp-python (it vendors
-# llama.cpp), built CPU-only once into $TQ_LLAMA_DIR (default ~/.cache/turboquant/llama.cpp)
-# with scripts/llama_cpp/llama_dump.cpp, a small program against libllama. The first
+# llama.cpp), built CPU-only once into $TQ_LLAMA_DIR (default ~/.cache/turboquant/llama.cpp;
+# scripts/llama_cpp/common.sh, shared with scripts/bench_llama_cpp.sh) with
+# scripts/llama_cpp/llama_dump.cpp, a small program against libllama. The first
 # build takes ~10 minutes on 2 cores; later runs reuse it and the F32 copies.
 #
 # usage: scripts/compare_llama_cpp.sh [MODEL...]     (default: smollm2 gemma3)
@@ -23,51 +24,24 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LLAMA_CPP_PYTHON_VERSION=0.3.36
-LLAMA_DIR=${TQ_LLAMA_DIR:-$HOME/.cache/turboquant/llama.cpp}
 TQ_BIN=${TQ_BIN:-$ROOT/build/bin/tq}
 PROMPT=${PROMPT:-"The capital of Italy is Rome. The capital of France is"}
 N_PREDICT=${N_PREDICT:-32}
 THREADS=${THREADS:-2}
-MODEL_DIR=${TQ_MODEL_DIR:-$HOME/.cache/turboquant/models}
 TEXT=${TQ_TEXT_DIR:-$HOME/.cache/turboquant/text}/austen.txt
 MODELS=("$@")
 [ ${#MODELS[@]} -eq 0 ] && MODELS=(smollm2 gemma3)
+# shellcheck source=llama_cpp/common.sh
+source "$ROOT/scripts/llama_cpp/common.sh"
 
 build_llama_dump() {
   local dump=$LLAMA_DIR/llama_dump
   [ -x "$dump" ] && [ "$dump" -nt "$ROOT/scripts/llama_cpp/llama_dump.cpp" ] && return
-  mkdir -p "$LLAMA_DIR"
-  if [ ! -f "$LLAMA_DIR/src/CMakeLists.txt" ]; then
-    echo "compare: fetching llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (sdist) for its vendored llama.cpp" >&2
-    local tmp
-    tmp=$(mktemp -d)
-    python3 -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$tmp"
-    tar xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
-    rm -rf "$LLAMA_DIR/src"
-    mv "$tmp"/llama_cpp_python-*/vendor/llama.cpp "$LLAMA_DIR/src"
-    rm -rf "$tmp"
-  fi
-  if [ ! -f "$LLAMA_DIR/build/src/libllama.a" ]; then
-    echo "compare: building libllama (CPU only; slow on few cores)" >&2
-    nice -n 19 cmake -S "$LLAMA_DIR/src" -B "$LLAMA_DIR/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-      -DLLAMA_BUILD_COMMON=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-      -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_OPENMP=OFF -DGGML_NATIVE=ON >/dev/null
-    nice -n 19 cmake --build "$LLAMA_DIR/build" -j"$THREADS" --target llama >/dev/null
-  fi
+  llama_build_targets llama
   local b=$LLAMA_DIR/build
   nice -n 19 g++ -O2 -std=c++17 "$ROOT/scripts/llama_cpp/llama_dump.cpp" -I"$LLAMA_DIR/src/include" \
     -I"$LLAMA_DIR/src/ggml/include" "$b/src/libllama.a" "$b/ggml/src/libggml.a" "$b/ggml/src/libggml-cpu.a" \
     "$b/ggml/src/libggml-base.a" -lpthread -ldl -o "$dump"
-}
-
-# Named models: the files scripts/setup_models.sh installs (as src/model/model_paths.cpp).
-model_path() {
-  case "$1" in
-    smollm2) echo "$MODEL_DIR/smollm2-135m-instruct-q4_1.gguf" ;;
-    gemma3) echo "$MODEL_DIR/gemma-3-270m-q4_k_m.gguf" ;;
-    *) echo "$1" ;;
-  esac
 }
 
 # F32 copy of a GGUF file, made once.

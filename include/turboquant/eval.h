@@ -75,6 +75,11 @@ class EvalModel {
   // n tokens after what `cache` holds; logits [n][vocab] when all_logits, else [vocab].
   virtual void forward(const int32_t* tokens, int n, EvalCache& cache, float* logits,
                        bool all_logits, QkvObserver* obs) = 0;
+  // fn(0) .. fn(n-1), on the model's threads where it has them (the work between forward
+  // passes: attention fidelity); in order on the caller's thread by default.
+  virtual void parallel_for(int n, const std::function<void(int)>& fn) {
+    for (int i = 0; i < n; ++i) fn(i);
+  }
 };
 
 struct EvalOptions {
@@ -120,6 +125,19 @@ struct CodecResult {
   int passkey_found = 0;
   double prefill_tps = 0;
   double decode_tps = 0;
+  // Wall seconds this plan's own work took: forward passes over the windows, attention
+  // fidelity (its share when plans are measured together), passkey trials.
+  double windows_s = 0;
+  double attention_s = 0;
+  double passkey_s = 0;
+};
+
+// Wall seconds per phase of one run_eval (they add up to about EvalReport::seconds).
+struct EvalPhases {
+  double setup_s = 0;      // cache sizes, calibrated codecs, windows and passkey prompts
+  double windows_s = 0;    // forward passes over the windows, all plans, and their metrics
+  double attention_s = 0;  // attention fidelity on the captured Q/K/V
+  double passkey_s = 0;    // passkey trials, all plans
 };
 
 struct EvalReport {
@@ -128,6 +146,7 @@ struct EvalReport {
   std::string text_source;
   std::vector<CodecResult> rows;  // rows[0] is the f16 reference
   double seconds = 0;
+  EvalPhases phases;
 };
 
 using EvalProgress = std::function<void(size_t done, size_t total, const std::string& what)>;
@@ -141,6 +160,8 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
                     const EvalProgress& progress = {});
 
 std::string eval_table(const EvalReport& report);
+// "time: T s = setup + windows + attention fidelity + passkey; per codec ...", one line.
+std::string eval_timing(const EvalReport& report);
 std::string eval_json(const EvalReport& report);
 // The BENCHMARKS.md section body for one model; `header` holds command/commit/date/machine lines.
 std::string eval_markdown(const EvalReport& report, const std::string& header);

@@ -8,6 +8,7 @@
 // uses), so the weights compared are the ones the model would see.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tq {
@@ -42,6 +43,13 @@ struct HeadFidelity {
 std::vector<HeadFidelity> attention_fidelity(const AttentionSpec& spec, const LayerCapture& cap,
                                              int layer, const std::string& k_codec,
                                              const std::string& v_codec, uint64_t seed);
+
+// Several codec pairs {K codec, V codec} against one f16 reference, computed once:
+// result[i] is attention_fidelity(spec, cap, layer, codecs[i].first, codecs[i].second, seed).
+using CodecPair = std::pair<std::string, std::string>;
+std::vector<std::vector<HeadFidelity>> attention_fidelity(const AttentionSpec& spec, const LayerCapture& cap,
+                                                          int layer, const std::vector<CodecPair>& codecs,
+                                                          uint64_t seed);
 
 // The attention outputs themselves, [query][head][head_dim] in the order of
 // cap.query_pos, as a compressed cache with these codecs gives them (to check this

@@ -37,4 +37,17 @@ struct NextTokenComparison {
 NextTokenComparison compare_next_token(const float* ref_logits, const float* test_logits,
                                        int vocab, int target);
 
+// The reference side of compare_next_token, computed once per position and shared by
+// every cache compared with it: log Σ exp, argmax and the probabilities.
+struct ReferenceDistribution {
+  double lse = 0;
+  int argmax = 0;
+  std::vector<double> p;  // softmax(ref_logits)
+};
+void reference_distribution(const float* ref_logits, int vocab, ReferenceDistribution& out);
+// Equal to compare_next_token(ref_logits, test_logits, vocab, target), bit for bit, when
+// `ref` is reference_distribution(ref_logits, vocab).
+NextTokenComparison compare_next_token(const float* ref_logits, const ReferenceDistribution& ref,
+                                       const float* test_logits, int vocab, int target);
+
 }  // namespace tq

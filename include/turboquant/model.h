@@ -84,6 +84,8 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   int threads() const { return threads_; }
+  // The worker threads forward() runs on, for callers' work between forward passes.
+  ThreadPool& pool() { return *pool_; }
 
   // A cache sized for this model with the given codecs (any name of the codec table).
   KvCacheConfig cache_config(const std::string& k_codec, const std::string& v_codec, int max_tokens) const;

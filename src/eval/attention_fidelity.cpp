@@ -99,39 +99,55 @@ std::vector<float> attention_outputs(const AttentionSpec& s, const LayerCapture&
   return out;
 }
 
-std::vector<HeadFidelity> attention_fidelity(const AttentionSpec& s, const LayerCapture& cap,
-                                             int layer, const std::string& kc,
-                                             const std::string& vc, uint64_t seed) {
+std::vector<std::vector<HeadFidelity>> attention_fidelity(const AttentionSpec& s, const LayerCapture& cap, int layer,
+                                                          const std::vector<CodecPair>& codecs, uint64_t seed) {
   const int n = check_capture(s, cap);
   const int group = s.n_heads / s.n_kv_heads;
-  std::vector<HeadFidelity> result(s.n_heads);
-  std::vector<float> w_ref, w_test, o_ref, o_test;
+  const size_t queries = cap.query_pos.size();
+  std::vector<std::vector<HeadFidelity>> result(codecs.size(), std::vector<HeadFidelity>(s.n_heads));
+  std::vector<float> w, o, o_ref(static_cast<size_t>(group) * queries * s.head_dim);
+  std::vector<int> best(static_cast<size_t>(group) * queries);
+  auto query = [&](int qh, size_t i) { return cap.q.data() + (i * s.n_heads + qh) * s.head_dim; };
+  auto first = [&](size_t i) { return s.window > 0 ? std::max(0, cap.query_pos[i] - s.window + 1) : 0; };
   for (int h = 0; h < s.n_kv_heads; ++h) {
+    // The f16 attention of this KV head's queries, once for every codec compared with it.
     const HeadCache ref = encode_head(s, cap, layer, h, "f16", "f16", seed, n);
-    const HeadCache test = encode_head(s, cap, layer, h, kc, vc, seed, n);
-    for (int qh = h * group; qh < (h + 1) * group; ++qh) {
-      HeadFidelity& f = result[qh];
-      for (size_t i = 0; i < cap.query_pos.size(); ++i) {
-        const int p = cap.query_pos[i];
-        const int lo = s.window > 0 ? std::max(0, p - s.window + 1) : 0;
-        const float* q = cap.q.data() + (i * s.n_heads + qh) * s.head_dim;
-        attend_one(s, ref, q, lo, p, w_ref, o_ref);
-        attend_one(s, test, q, lo, p, w_test, o_test);
-        const int best = top_k(w_ref.data(), static_cast<int>(w_ref.size()), 1)[0];
-        const std::vector<int> top5 = top_k(w_test.data(), static_cast<int>(w_test.size()), 5);
-        f.cosine += cosine(o_ref.data(), o_test.data(), s.head_dim);
-        f.top1 += top5[0] == best;
-        f.top5 += std::find(top5.begin(), top5.end(), best) != top5.end();
-        ++f.queries;
+    for (int g = 0; g < group; ++g) {
+      for (size_t i = 0; i < queries; ++i) {
+        const size_t at = g * queries + i;
+        attend_one(s, ref, query(h * group + g, i), first(i), cap.query_pos[i], w, o);
+        best[at] = top_k(w.data(), static_cast<int>(w.size()), 1)[0];
+        std::copy(o.begin(), o.end(), o_ref.begin() + static_cast<std::ptrdiff_t>(at * s.head_dim));
       }
-      if (f.queries) {
-        f.cosine /= f.queries;
-        f.top1 /= f.queries;
-        f.top5 /= f.queries;
+    }
+    for (size_t c = 0; c < codecs.size(); ++c) {
+      const HeadCache test = encode_head(s, cap, layer, h, codecs[c].first, codecs[c].second, seed, n);
+      for (int g = 0; g < group; ++g) {
+        HeadFidelity& f = result[c][h * group + g];
+        for (size_t i = 0; i < queries; ++i) {
+          const size_t at = g * queries + i;
+          attend_one(s, test, query(h * group + g, i), first(i), cap.query_pos[i], w, o);
+          const std::vector<int> top5 = top_k(w.data(), static_cast<int>(w.size()), 5);
+          f.cosine += cosine(o_ref.data() + at * s.head_dim, o.data(), s.head_dim);
+          f.top1 += top5[0] == best[at];
+          f.top5 += std::find(top5.begin(), top5.end(), best[at]) != top5.end();
+          ++f.queries;
+        }
+        if (f.queries) {
+          f.cosine /= f.queries;
+          f.top1 /= f.queries;
+          f.top5 /= f.queries;
+        }
       }
     }
   }
   return result;
+}
+
+std::vector<HeadFidelity> attention_fidelity(const AttentionSpec& s, const LayerCapture& cap,
+                                             int layer, const std::string& kc,
+                                             const std::string& vc, uint64_t seed) {
+  return attention_fidelity(s, cap, layer, std::vector<CodecPair>{{kc, vc}}, seed)[0];
 }
 
 }  // namespace tq

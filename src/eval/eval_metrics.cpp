@@ -82,28 +82,44 @@ double perplexity(double sum_nll, size_t count) {
   return std::exp(sum_nll / static_cast<double>(count));
 }
 
-NextTokenComparison compare_next_token(const float* ref, const float* test, int vocab, int target) {
+void reference_distribution(const float* ref, int vocab, ReferenceDistribution& out) {
+  check_n(vocab, "reference_distribution");
+  out.lse = log_sum_exp(ref, vocab);
+  out.argmax = 0;
+  out.p.resize(vocab);
+  for (int i = 0; i < vocab; ++i) {
+    out.p[i] = std::exp(ref[i] - out.lse);
+    if (ref[i] > ref[out.argmax]) out.argmax = i;
+  }
+}
+
+NextTokenComparison compare_next_token(const float* ref, const ReferenceDistribution& rd, const float* test,
+                                       int vocab, int target) {
   check_n(vocab, "compare_next_token");
   if (target < 0 || target >= vocab)
     throw Error("compare_next_token: target " + std::to_string(target) + " outside vocab of " +
                 std::to_string(vocab));
-  // One pass for both normalizers, one for KL: this runs per token per codec.
-  const double lse_r = log_sum_exp(ref, vocab);
+  if (rd.p.size() != static_cast<size_t>(vocab)) throw Error("compare_next_token: reference of another vocab");
+  // One pass for the normalizer, one for KL: this runs per token per codec.
   const double lse_t = log_sum_exp(test, vocab);
   NextTokenComparison c;
-  c.nll_ref = lse_r - ref[target];
+  c.nll_ref = rd.lse - ref[target];
   c.nll_test = lse_t - test[target];
   double kl = 0;
-  int best_r = 0, best_t = 0;
+  int best_t = 0;
   for (int i = 0; i < vocab; ++i) {
-    const double lr = ref[i] - lse_r;
-    kl += std::exp(lr) * (lr - (test[i] - lse_t));
-    if (ref[i] > ref[best_r]) best_r = i;
+    kl += rd.p[i] * ((ref[i] - rd.lse) - (test[i] - lse_t));
     if (test[i] > test[best_t]) best_t = i;
   }
   c.kl = std::max(kl, 0.0);
-  c.top1_agree = best_r == best_t;
+  c.top1_agree = rd.argmax == best_t;
   return c;
+}
+
+NextTokenComparison compare_next_token(const float* ref, const float* test, int vocab, int target) {
+  ReferenceDistribution rd;
+  reference_distribution(ref, vocab, rd);
+  return compare_next_token(ref, rd, test, vocab, target);
 }
 
 }  // namespace tq

@@ -7,6 +7,7 @@
 #include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
+#include "turboquant/thread_pool.h"
 
 namespace tq {
 
@@ -101,6 +102,7 @@ class ModelEval : public EvalModel {
     const QkBalancePause pause(*model_);  // the calibrated codecs carry their own key transform
     model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
   }
+  void parallel_for(int n, const std::function<void(int)>& fn) override { model_->pool().parallel_for(n, fn); }
   void set_profile(KvProfile p) { profile_ = std::make_shared<KvProfile>(std::move(p)); }
   Model& model() { return *model_; }
 

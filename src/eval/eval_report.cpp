@@ -98,10 +98,24 @@ std::string eval_table(const EvalReport& rep) {
                   r.decode_tps);
     o << line;
   }
+  o << "\n" << eval_timing(rep);
   o << "\nbits: K+V bits per value incl. norms/scales; x: compression vs f16; KL: mean KL(f16 || codec)"
        " of next-token distributions; top1: argmax agreement with f16; attn: cosine of attention outputs"
        " vs f16 on the model's own Q/K/V (mean; worst layer/head); atop1/atop5: f16's most-attended token"
        " is the codec's first / in its top 5; prefill/decode: tokens/s.\n";
+  return o.str();
+}
+
+std::string eval_timing(const EvalReport& rep) {
+  const EvalPhases& p = rep.phases;
+  std::ostringstream o;
+  o << "time: " << fmt("%.1f", rep.seconds) << " s = setup " << fmt("%.1f", p.setup_s) << " + windows "
+    << fmt("%.1f", p.windows_s) << " + attention fidelity " << fmt("%.1f", p.attention_s) << " + passkey "
+    << fmt("%.1f", p.passkey_s) << "; per codec (windows/attention/passkey s):";
+  for (const auto& r : rep.rows)
+    o << " " << r.label << " " << fmt("%.1f", r.windows_s) << "/" << fmt("%.1f", r.attention_s) << "/"
+      << fmt("%.1f", r.passkey_s);
+  o << "\n";
   return o.str();
 }
 
@@ -116,7 +130,9 @@ std::string eval_json(const EvalReport& rep) {
   o << "  \"text\": " << json_str(rep.text_source) << ",\n  \"ctx\": " << op.ctx << ", \"windows\": "
     << op.windows << ", \"decode_tail\": " << op.decode_tail << ", \"attention_queries\": "
     << op.attention_queries << ", \"seed\": " << op.seed << ", \"seconds\": " << json_num(rep.seconds)
-    << ",\n  \"rows\": [\n";
+    << ",\n  \"phases\": {\"setup_s\": " << json_num(rep.phases.setup_s) << ", \"windows_s\": "
+    << json_num(rep.phases.windows_s) << ", \"attention_s\": " << json_num(rep.phases.attention_s)
+    << ", \"passkey_s\": " << json_num(rep.phases.passkey_s) << "},\n  \"rows\": [\n";
   for (size_t i = 0; i < rep.rows.size(); ++i) {
     const auto& r = rep.rows[i];
     o << "    {\"label\": " << json_str(r.label) << ", \"k\": " << json_str(r.plan.k) << ", \"v\": "
@@ -132,7 +148,8 @@ std::string eval_json(const EvalReport& rep) {
       << ", \"cache_bytes\": " << r.cache_bytes << ", \"tokens\": " << r.tokens << ", \"ppl\": "
       << json_num(r.ppl) << ", \"dppl_pct\": " << json_num(r.dppl_pct) << ", \"kl\": " << json_num(r.kl)
       << ", \"top1\": " << json_num(r.top1) << ", \"prefill_tps\": " << json_num(r.prefill_tps)
-      << ", \"decode_tps\": " << json_num(r.decode_tps);
+      << ", \"decode_tps\": " << json_num(r.decode_tps) << ", \"windows_s\": " << json_num(r.windows_s)
+      << ", \"attention_s\": " << json_num(r.attention_s) << ", \"passkey_s\": " << json_num(r.passkey_s);
     if (has_attention(r)) {
       o << ", \"attention\": {\"cosine\": " << json_num(r.attn_cosine) << ", \"cosine_min\": "
         << json_num(r.attn_cosine_min) << ", \"worst_layer\": " << r.attn_worst_layer

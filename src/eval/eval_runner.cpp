@@ -92,32 +92,47 @@ bool plan_is_calibrated(const CachePlan& p) {
   return false;
 }
 
-void fill_attention(CodecResult& r, const EvalModelInfo& info, const CaptureObserver& cap,
-                    uint64_t seed) {
-  r.attention.assign(info.n_layers, {});
-  double sum = 0, top1 = 0, top5 = 0;
-  size_t heads = 0;
-  r.attn_cosine_min = 2;
-  for (int layer = 0; layer < info.n_layers; ++layer) {
-    const auto [kc, vc] = layer_pair(r.plan, layer);
-    r.attention[layer] = attention_fidelity(info.attention[layer], cap.layer(layer), layer, kc, vc, seed);
-    for (int h = 0; h < static_cast<int>(r.attention[layer].size()); ++h) {
-      const HeadFidelity& f = r.attention[layer][h];
-      sum += f.cosine;
-      top1 += f.top1;
-      top5 += f.top5;
-      ++heads;
-      if (f.cosine < r.attn_cosine_min) {
-        r.attn_cosine_min = f.cosine;
-        r.attn_worst_layer = layer;
-        r.attn_worst_head = h;
+// Attention fidelity of every plan that has it (not the reference row, not calibrated
+// presets): each layer once for all of them against one f16 reference, the layers spread
+// over the model's threads.
+void fill_attention(EvalModel& model, std::vector<CodecResult>& rows, const CaptureObserver& cap, uint64_t seed) {
+  const EvalModelInfo& info = model.info();
+  std::vector<CodecResult*> measured;
+  for (size_t r = 1; r < rows.size(); ++r)
+    if (!plan_is_calibrated(rows[r].plan)) measured.push_back(&rows[r]);
+  if (measured.empty()) return;
+  std::vector<std::vector<std::vector<HeadFidelity>>> per_layer(info.n_layers);  // [layer][plan][head]
+  model.parallel_for(info.n_layers, [&](int layer) {
+    std::vector<CodecPair> pairs;
+    for (const CodecResult* r : measured) pairs.push_back(layer_pair(r->plan, layer));
+    per_layer[layer] = attention_fidelity(info.attention[layer], cap.layer(layer), layer, pairs, seed);
+  });
+  for (size_t i = 0; i < measured.size(); ++i) {
+    CodecResult& r = *measured[i];
+    r.attention.assign(info.n_layers, {});
+    double sum = 0, top1 = 0, top5 = 0;
+    size_t heads = 0;
+    r.attn_cosine_min = 2;
+    for (int layer = 0; layer < info.n_layers; ++layer) {
+      r.attention[layer] = std::move(per_layer[layer][i]);
+      for (int h = 0; h < static_cast<int>(r.attention[layer].size()); ++h) {
+        const HeadFidelity& f = r.attention[layer][h];
+        sum += f.cosine;
+        top1 += f.top1;
+        top5 += f.top5;
+        ++heads;
+        if (f.cosine < r.attn_cosine_min) {
+          r.attn_cosine_min = f.cosine;
+          r.attn_worst_layer = layer;
+          r.attn_worst_head = h;
+        }
       }
     }
-  }
-  if (heads) {
-    r.attn_cosine = sum / heads;
-    r.attn_top1 = top1 / heads;
-    r.attn_top5 = top5 / heads;
+    if (heads) {
+      r.attn_cosine = sum / heads;
+      r.attn_top1 = top1 / heads;
+      r.attn_top5 = top5 / heads;
+    }
   }
 }
 
@@ -202,12 +217,17 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
     if (progress) progress(done, total, what);
   };
 
-  // Chunks bounded so a chunk of logits stays near 64 MB whatever the vocabulary.
+  // Chunks bounded so a chunk of logits stays near 64 MB whatever the vocabulary (and the
+  // reference probabilities, in double, near 128 MB).
   const int chunk = std::clamp(static_cast<int>((16u << 20) / std::max(info.vocab, 1)), 1, 256);
   std::vector<float> ref_logits(static_cast<size_t>(chunk) * info.vocab);
   std::vector<float> test_logits(ref_logits.size());
   std::vector<Tally> tally(n_rows);
+  std::vector<ReferenceDistribution> ref_dist(chunk);
+  std::vector<NextTokenComparison> compared(chunk);
 
+  report.phases.setup_s = seconds_since(t_start);
+  const auto t_windows = Clock::now();
   for (size_t w = 0; w < windows.size(); ++w) {
     const auto& toks = windows[w];
     const int n = static_cast<int>(toks.size());
@@ -231,25 +251,32 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
         Tally& t = tally[r];
         (decoding ? t.decode_s : t.prefill_s) += secs;
         (decoding ? t.decode_tokens : t.prefill_tokens) += m;
-        for (int i = 0; i < m; ++i) {
-          if (s + i + 1 >= n) break;  // the last token predicts nothing we can score
-          const float* ref = ref_logits.data() + static_cast<size_t>(i) * info.vocab;
-          const float* test = logits + static_cast<size_t>(i) * info.vocab;
-          const int target = toks[s + i + 1];
-          if (r == 0) {
-            const double nll = negative_log_likelihood(ref, info.vocab, target);
+        // The reference distribution once per position for every plan; positions in parallel
+        // (a 49,152- to 262,144-entry softmax each), summed in order.
+        const int scored = std::min(m, n - 1 - s);  // the last token predicts nothing we can score
+        auto ref_at = [&](int i) { return ref_logits.data() + static_cast<size_t>(i) * info.vocab; };
+        if (r == 0) {
+          model.parallel_for(scored, [&](int i) { reference_distribution(ref_at(i), info.vocab, ref_dist[i]); });
+          for (int i = 0; i < scored; ++i) {
+            const double nll = ref_dist[i].lse - ref_at(i)[toks[s + i + 1]];
             t.nll_ref += nll;
             t.nll += nll;
             ++t.top1;
-          } else {
-            const NextTokenComparison c = compare_next_token(ref, test, info.vocab, target);
-            t.nll_ref += c.nll_ref;
-            t.nll += c.nll_test;
-            t.kl += c.kl;
-            t.top1 += c.top1_agree;
           }
-          ++t.tokens;
+        } else {
+          model.parallel_for(scored, [&](int i) {
+            compared[i] = compare_next_token(ref_at(i), ref_dist[i], logits + static_cast<size_t>(i) * info.vocab,
+                                             info.vocab, toks[s + i + 1]);
+          });
+          for (int i = 0; i < scored; ++i) {
+            t.nll_ref += compared[i].nll_ref;
+            t.nll += compared[i].nll_test;
+            t.kl += compared[i].kl;
+            t.top1 += compared[i].top1_agree;
+          }
         }
+        t.tokens += scored;
+        report.rows[r].windows_s += seconds_since(t0);
         tick(m, "window " + std::to_string(w + 1) + "/" + std::to_string(windows.size()) + " " +
                     report.rows[r].label);
       }
@@ -260,12 +287,18 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
 
     if (capture) {
       // Row 0 is the reference attention itself: nothing to compare.
-      for (size_t r = 1; r < n_rows; ++r) {
-        if (!plan_is_calibrated(report.rows[r].plan)) fill_attention(report.rows[r], info, *capture, opt.seed);
-        tick(opt.ctx, "attention " + report.rows[r].label);
-      }
+      const auto t0 = Clock::now();
+      fill_attention(model, report.rows, *capture, opt.seed);
+      const double secs = seconds_since(t0);
+      report.phases.attention_s += secs;
+      size_t measured = 0;
+      for (size_t r = 1; r < n_rows; ++r) measured += !report.rows[r].attention.empty();
+      for (size_t r = 1; r < n_rows; ++r)
+        if (!report.rows[r].attention.empty()) report.rows[r].attention_s += secs / measured;
+      tick((n_rows - 1) * opt.ctx, "attention fidelity");
     }
   }
+  report.phases.windows_s = seconds_since(t_windows) - report.phases.attention_s;
 
   for (size_t r = 0; r < n_rows; ++r) {
     CodecResult& row = report.rows[r];
@@ -280,12 +313,15 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
     row.decode_tps = t.decode_s > 0 ? t.decode_tokens / t.decode_s : 0;
   }
 
+  const auto t_passkey = Clock::now();
   for (size_t i = 0; i < passkeys.size(); ++i) {
     const PasskeyPrompt& prompt = passkeys[i];
     const int len = static_cast<int>(prompt.tokens.size());
     const double depth = opt.passkey_depths[i % opt.passkey_depths.size()];
     for (size_t r = 0; r < n_rows; ++r) {
+      const auto t0 = Clock::now();
       PasskeyTrial t = run_passkey(model, plans[r], prompt, opt.passkey_answer_tokens, opt.seed);
+      report.rows[r].passkey_s += seconds_since(t0);
       t.length = len;
       t.depth = depth;
       report.rows[r].passkey_found += t.found;
@@ -293,6 +329,7 @@ EvalReport run_eval(EvalModel& model, const std::string& text, const EvalOptions
       tick(len, "passkey " + std::to_string(len) + " " + report.rows[r].label);
     }
   }
+  report.phases.passkey_s = seconds_since(t_passkey);
   report.seconds = seconds_since(t_start);
   return report;
 }

@@ -69,11 +69,11 @@ std::vector<std::vector<int32_t>> make_windows(const EvalModel& model, const std
 }
 
 
-// What a user must see: the baselines, one each of the data-oblivious rotations at 3 and 4
-// bits, and the calibrated presets.
+// What a user must see: the baselines (f16, q8_0, llama.cpp's rotated q4_0h), one each of
+// the data-oblivious rotations (turbo, rht) and the calibrated presets. Unrotated q4_0 and
+// turbo4 are in --all.
 const std::vector<std::string>& default_eval_codecs() {
-  static const std::vector<std::string> names = {"f16",  "q8_0", "q4_0",  "q4_0h", "turbo3", "turbo4",
-                                                 "rht3", "tq3",  "tq3.5", "tq4"};
+  static const std::vector<std::string> names = {"f16", "q8_0", "q4_0h", "turbo3", "rht3", "tq3", "tq3.5", "tq4"};
   return names;
 }
 

@@ -88,6 +88,27 @@ TEST(EvalAttention, SoftcapAndWindowChangeTheReferenceNotTheExactness) {
   for (const auto& h : attention_fidelity(s, c, 0, "f16", "f16", 0)) EXPECT_NEAR(h.cosine, 1.0, 1e-12);
 }
 
+TEST(EvalAttention, SeveralCodecsAgainstOneReferenceEqualOneAtATime) {
+  const AttentionSpec s{4, 2, 64, 0.125f, 24, 0.0f};
+  const LayerCapture cap = random_capture(s, 80, {10, 40, 79}, 5);
+  const std::vector<CodecPair> codecs{{"q8_0", "q8_0"}, {"turbo3", "turbo2"}, {"f16", "f16"}, {"rht3", "f16"}};
+  const auto all = attention_fidelity(s, cap, 3, codecs, 9);
+  ASSERT_EQ(all.size(), codecs.size());
+  for (size_t c = 0; c < codecs.size(); ++c) {
+    const auto one = attention_fidelity(s, cap, 3, codecs[c].first, codecs[c].second, 9);
+    ASSERT_EQ(all[c].size(), one.size());
+    for (size_t h = 0; h < one.size(); ++h) {
+      EXPECT_EQ(all[c][h].cosine, one[h].cosine) << codecs[c].first << " head " << h;
+      EXPECT_EQ(all[c][h].top1, one[h].top1);
+      EXPECT_EQ(all[c][h].top5, one[h].top5);
+      EXPECT_EQ(all[c][h].queries, 3);
+    }
+  }
+  EXPECT_NEAR(all[2][0].cosine, 1.0, 1e-12);  // f16 against its own reference
+  EXPECT_LT(mean_cosine(all[1]), mean_cosine(all[0]));
+  EXPECT_TRUE(attention_fidelity(s, cap, 3, std::vector<CodecPair>{}, 9).empty());
+}
+
 TEST(EvalAttention, BadShapesAreErrors) {
   const AttentionSpec s{3, 2, 64, 1.0f, 0, 0.0f};
   const LayerCapture c = random_capture(AttentionSpec{4, 2, 64, 1.0f, 0, 0.0f}, 8, {7}, 5);

@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numeric>
+#include <vector>
 
 #include "turboquant/error.h"
 #include "turboquant/eval_metrics.h"
 #include "turboquant/eval_passkey.h"
+#include "turboquant/rng.h"
 
 namespace tq {
 namespace {
@@ -70,6 +73,35 @@ TEST(EvalMetrics, CompareNextTokenAgreesWithTheSeparateFunctions) {
   EXPECT_TRUE(c.top1_agree);  // both argmax at 2
   const float other[] = {0.2f, -0.8f, 1.5f, 1.7f};
   EXPECT_FALSE(compare_next_token(ref, other, 4, 0).top1_agree);
+}
+
+TEST(EvalMetrics, SharedReferenceDistributionGivesTheSameComparisonBitForBit) {
+  Rng rng(11);
+  const int vocab = 1000;
+  std::vector<float> ref(vocab), test(vocab);
+  for (int i = 0; i < vocab; ++i) {
+    ref[i] = static_cast<float>(4 * rng.gaussian());
+    test[i] = ref[i] + static_cast<float>(0.3 * rng.gaussian());
+  }
+  ReferenceDistribution rd;
+  reference_distribution(ref.data(), vocab, rd);
+  EXPECT_EQ(rd.argmax, top_k(ref.data(), vocab, 1)[0]);
+  EXPECT_NEAR(std::accumulate(rd.p.begin(), rd.p.end(), 0.0), 1.0, 1e-12);
+  EXPECT_EQ(rd.lse - ref[17], negative_log_likelihood(ref.data(), vocab, 17));
+  for (int target : {0, 17, vocab - 1}) {
+    const NextTokenComparison a = compare_next_token(ref.data(), test.data(), vocab, target);
+    const NextTokenComparison b = compare_next_token(ref.data(), rd, test.data(), vocab, target);
+    EXPECT_EQ(a.nll_ref, b.nll_ref);
+    EXPECT_EQ(a.nll_test, b.nll_test);
+    EXPECT_EQ(a.kl, b.kl);
+    EXPECT_EQ(a.top1_agree, b.top1_agree);
+    EXPECT_GT(b.kl, 0.0);
+    EXPECT_NEAR(b.kl, kl_divergence(ref.data(), test.data(), vocab), 1e-12);
+  }
+  ReferenceDistribution small;
+  reference_distribution(ref.data(), 10, small);
+  EXPECT_THROW(compare_next_token(ref.data(), small, test.data(), vocab, 0), Error);  // another vocab
+  EXPECT_THROW(compare_next_token(ref.data(), rd, test.data(), vocab, vocab), Error);
 }
 
 TEST(EvalPasskey, FoundOnlyWhenTheFirstNumberIsTheKey) {

@@ -2,6 +2,11 @@
 // takes (chunked prefill, decode tail, capture, attention fidelity, passkey, output).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+#include <thread>
+#include <vector>
+
 #include "fake_model.h"
 #include "turboquant/error.h"
 #include "turboquant/eval.h"
@@ -34,7 +39,10 @@ TEST(EvalPipeline, PlanLabelsAndSizes) {
 TEST(EvalPipeline, PlansFromTheCommandLine) {
   const auto defaults = make_plans({}, {}, {}, {}, "q8_0", 30);
   ASSERT_EQ(defaults.size(), default_eval_codecs().size());
-  EXPECT_EQ(defaults[4].label(), "turbo3");
+  EXPECT_EQ(defaults[3].label(), "turbo3");
+  for (const auto& name : default_eval_codecs())
+    EXPECT_NE(std::find(all_eval_codecs().begin(), all_eval_codecs().end(), name), all_eval_codecs().end())
+        << name << ": --all holds every default codec";
   EXPECT_EQ(defaults.back().label(), "tq4") << "the calibrated presets are in the default list";
   const auto cross = make_plans({}, {"turbo3", "turbo4"}, {"v3g32"}, {}, "q8_0", 30);
   ASSERT_EQ(cross.size(), 2u);
@@ -128,15 +136,78 @@ TEST(EvalPipeline, EndToEndOnAFakeModel) {
   EXPECT_GT(t2keep.bits_per_value, t2.bits_per_value);
   EXPECT_GT(t2keep.attention[0][0].cosine, t2.attention[0][0].cosine);
 
+  // Where the time went: every phase and every plan's share of it.
+  const EvalPhases& ph = rep.phases;
+  EXPECT_GT(ph.windows_s, 0.0);
+  EXPECT_GT(ph.attention_s, 0.0);
+  EXPECT_GT(ph.passkey_s, 0.0);
+  EXPECT_LE(ph.setup_s + ph.windows_s + ph.attention_s + ph.passkey_s, rep.seconds * (1 + 1e-9));
+  double attention_shares = 0;
+  for (const auto& r : rep.rows) {
+    EXPECT_GT(r.windows_s, 0.0) << r.label;
+    EXPECT_GT(r.passkey_s, 0.0) << r.label;
+    attention_shares += r.attention_s;
+  }
+  EXPECT_EQ(f16.attention_s, 0.0);
+  EXPECT_NEAR(attention_shares, ph.attention_s, 1e-9);
+
   const std::string table = eval_table(rep);
   EXPECT_NE(table.find("turbo2 +q8_0@0"), std::string::npos);
+  EXPECT_NE(table.find("time: "), std::string::npos);
+  EXPECT_NE(table.find(" + passkey "), std::string::npos);
   const std::string json = eval_json(rep);
   EXPECT_NE(json.find("\"label\": \"turbo2/f16\""), std::string::npos);
   EXPECT_NE(json.find("\"per_layer_head_cosine\""), std::string::npos);
+  EXPECT_NE(json.find("\"phases\": {\"setup_s\": "), std::string::npos);
+  EXPECT_NE(json.find("\"passkey_s\": "), std::string::npos);
   EXPECT_EQ(std::count(json.begin(), json.end(), '{'), std::count(json.begin(), json.end(), '}'));
   const std::string md = eval_markdown(rep, "Command: `tq eval`\n");
   EXPECT_NE(md.find("| q8_0 | 8.50 |"), std::string::npos);
   EXPECT_NE(md.find("Command: `tq eval`"), std::string::npos);
+}
+
+// parallel_for's tasks on threads of their own, started last to first: the pipeline's
+// parallel parts (reference distributions, comparisons, attention fidelity per layer)
+// must give the serial run's numbers exactly.
+class ThreadedFakeModel : public testing::FakeModel {
+ public:
+  using FakeModel::FakeModel;
+  void parallel_for(int n, const std::function<void(int)>& fn) override {
+    std::vector<std::thread> threads;
+    for (int i = n - 1; i >= 0; --i) threads.emplace_back(fn, i);
+    for (auto& t : threads) t.join();
+    ++calls;
+  }
+  int calls = 0;
+};
+
+TEST(EvalPipeline, ParallelPartsGiveTheSerialNumbers) {
+  EvalOptions opt;
+  opt.plans = {CachePlan{"q8_0", "q8_0", {}}, CachePlan{"turbo2", "turbo3", {}}};
+  opt.ctx = 260;
+  opt.windows = 2;
+  opt.decode_tail = 3;
+  opt.attention_queries = 4;
+  opt.passkey_lengths = {260};
+  opt.passkey_depths = {0.5};
+  testing::FakeModel serial_model(300);
+  ThreadedFakeModel threaded_model(300);
+  const EvalReport serial = run_eval(serial_model, prose(), opt);
+  const EvalReport threaded = run_eval(threaded_model, prose(), opt);
+  EXPECT_GT(threaded_model.calls, 0);
+  ASSERT_EQ(serial.rows.size(), threaded.rows.size());
+  for (size_t r = 0; r < serial.rows.size(); ++r) {
+    const CodecResult& a = serial.rows[r];
+    const CodecResult& b = threaded.rows[r];
+    EXPECT_EQ(a.tokens, b.tokens);
+    EXPECT_EQ(a.ppl, b.ppl) << a.label;
+    EXPECT_EQ(a.kl, b.kl) << a.label;
+    EXPECT_EQ(a.top1, b.top1) << a.label;
+    EXPECT_EQ(a.attn_cosine, b.attn_cosine) << a.label;
+    EXPECT_EQ(a.attn_worst_layer, b.attn_worst_layer) << a.label;
+    EXPECT_EQ(a.passkey_found, b.passkey_found) << a.label;
+  }
+  EXPECT_GT(threaded.rows[2].kl, threaded.rows[1].kl);  // turbo2/turbo3 loses more than q8_0
 }
 
 TEST(EvalPipeline, UnknownCodecIsAnErrorThatNamesIt) {

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
 #include "turboquant/rng.h"
@@ -25,13 +26,14 @@ namespace {
 constexpr const char* kUsage =
     "tq bench model [--model smollm2|gemma3|FILE.gguf] [--codecs f16,turbo3,...] [--depths 0,4096]\n"
     "               [--prefill 128] [--decode 32] [--threads N] [--weights quantized|f32]\n"
-    "               [--json FILE] [--markdown FILE]\n"
+    "               [--json FILE] [--markdown FILE] [--profile FILE]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
     "  balance) at each context depth, resident memory (VmRSS after the row; VmHWM, the\n"
-    "  process's peak so far) and cache bytes.\n"
+    "  process's peak so far) and cache bytes. Calibrated presets (tq3, ...) use the model's\n"
+    "  calibration profile (--profile FILE, else ~/.cache/turboquant/profiles, measured once\n"
+    "  when missing), their codecs built for the row's context.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
-    "  one forward call and --decode tokens one at a time. Calibrated presets (tq3, ...) use the\n"
-    "  model's profile as tq run does (measured first when missing), built for that row's length.\n";
+    "  one forward call and --decode tokens one at a time.\n";
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -113,7 +115,7 @@ void write_file(const std::string& path, const std::string& text) {
 
 int cmd_bench_model(int argc, char** argv) {
   Args args(argc, argv, {"help"},
-            {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown"});
+            {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown", "profile"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -134,8 +136,8 @@ int cmd_bench_model(int argc, char** argv) {
   const ModelConfig& c = model->config();
   std::fprintf(stderr, "bench model: %s, %d threads, %s weights\n", c.name.c_str(), model->threads(), weights.c_str());
 
+  std::optional<KvProfile> profile;  // loaded for the first calibrated preset
   Rng rng(1);
-  std::optional<KvProfile> profile;  // loaded at the first calibrated preset
   std::vector<Row> rows;
   std::vector<float> logits(c.vocab);
   for (const std::string& codec : codecs) {
@@ -146,11 +148,10 @@ int cmd_bench_model(int argc, char** argv) {
                      c.context);
       }
       KvCacheConfig cfg = model->cache_config(codec, codec, total);
-      if (const CodecSpec* preset = find_preset(codec)) {  // calibrated: the model's profile, as tq run builds it
+      if (const CodecSpec* preset = find_preset(codec)) {
         if (!profile)
-          profile = load_or_calibrate_profile(*model, model_path, "", [](const std::string& s) {
-            std::fprintf(stderr, "bench model: %s\n", s.c_str());
-          });
+          profile = load_or_calibrate_profile(*model, model_path, args.get("profile"),
+                                              [](const std::string& s) { std::fprintf(stderr, "bench model: %s\n", s.c_str()); });
         CalibrationOptions opt;
         opt.context = total;
         cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(*profile, *preset, opt));

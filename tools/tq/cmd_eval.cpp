@@ -24,7 +24,7 @@ namespace tq::cli {
 
 namespace {
 
-// Defaults sized so the whole default comparison (13 codecs, f16 reference, passkey)
+// Defaults sized so the whole default comparison (8 codecs with the f16 reference, passkey)
 // runs in minutes on a 2-core machine; --ctx/--windows widen it.
 constexpr int kDefaultCtx = 2048;
 constexpr int kDefaultWindows = 2;
