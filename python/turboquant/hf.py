@@ -5,7 +5,9 @@ table, in one ``turboquant.KvCache`` for the whole model (one sequence per batch
 when the model writes them. On every update it decodes the layer's whole history back to the
 model's dtype and device and returns it, so the model's own attention (eager, SDPA, ...) runs
 over the decoded values: memory is that of the records, attention is the model's. The fused
-attention that reads records directly is the C++ / CUDA one (docs/ENGINES.md).
+attention that reads records directly is the C++ / CUDA one (docs/ENGINES.md), or the
+``turboquant::attend`` torch op (turboquant/ops.py) on ``TurboQuantCache.state``; the writes go
+through ``turboquant::append``.
 
 Needs torch and transformers >= 4.56 (the per-layer ``Cache`` API). See docs/PYTHON.md.
 """
