@@ -5,7 +5,9 @@ table, in one ``turboquant.KvCache`` for the whole model (one sequence per batch
 when the model writes them. On every update it decodes the layer's whole history back to the
 model's dtype and device and returns it, so the model's own attention (eager, SDPA, ...) runs
 over the decoded values: memory is that of the records, attention is the model's. The fused
-attention that reads records directly is the C++ / CUDA one (docs/ENGINES.md).
+attention that reads records directly is the C++ / CUDA one (docs/ENGINES.md), or the
+``turboquant::attend`` torch op (turboquant/ops.py) on ``TurboQuantCache.state``; the writes go
+through ``turboquant::append``.
 
 Needs torch and transformers >= 4.56 (the per-layer ``Cache`` API). See docs/PYTHON.md.
 """
@@ -24,6 +26,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from . import Codec, Error, KvCache, codecs
+from .ops import _append_rows, _rows, register
 
 __all__ = ["TurboQuantCache", "TurboQuantLayer"]
 
@@ -82,6 +85,7 @@ class _Store:
         self.lengths: list[int] = []  # tokens per layer (every row holds the same count)
         self.capacity = 0  # tokens per row the pool holds
         self.heads = self.head_dim = 0
+        self.state = register(self)  # the handle of the turboquant:: torch ops (turboquant/ops.py)
 
     # ---- the KvCache and its growth ----
 
@@ -142,18 +146,21 @@ class _Store:
         if key_states.dim() != 4 or key_states.shape != value_states.shape:
             raise ValueError("TurboQuantCache: keys and values must both be (batch, kv_heads, tokens, head_dim), "
                              f"got {tuple(key_states.shape)} and {tuple(value_states.shape)}")
-        rows, heads, new_tokens, head_dim = key_states.shape
-        self._ensure(layer, rows, heads, head_dim, new_tokens)
-        # (batch, heads, tokens, dim) -> (batch, tokens, heads, dim): the KvCache's token-major rows.
-        k = key_states.detach().to("cpu", torch.float32).transpose(1, 2).contiguous().numpy()
-        v = value_states.detach().to("cpu", torch.float32).transpose(1, 2).contiguous().numpy()
-        if new_tokens:
-            for row, seq in enumerate(self.seqs):
-                self.kv.append(layer, seq, k[row], v[row])
-        self.lengths[layer] += new_tokens
+        # The write is the quantize-on-write op (it calls write below); the package has no CUDA
+        # cache, so tensors on a GPU are brought to the host here, where it is documented.
+        torch.ops.turboquant.append(self.state, layer, key_states.detach().cpu(), value_states.detach().cpu())
         keys, values = self.read(layer)
         return (keys.to(device=key_states.device, dtype=key_states.dtype),
                 values.to(device=value_states.device, dtype=value_states.dtype))
+
+    def write(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        """turboquant::append's work: quantize (batch, kv_heads, tokens, head_dim) CPU tensors into
+        `layer` of every row, growing the pool first when it is full."""
+        rows, heads, new_tokens, head_dim = key.shape
+        self._ensure(layer, rows, heads, head_dim, new_tokens)
+        if new_tokens:
+            _append_rows(self.kv, layer, self.seqs, _rows(key), _rows(value))
+        self.lengths[layer] += new_tokens
 
     def read(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The layer's decoded history, float32 (batch, kv_heads, tokens, head_dim) on the CPU."""
@@ -296,6 +303,12 @@ class TurboQuantCache(Cache):
             layer.is_initialized = False
 
     # ---- accounting ----
+
+    @property
+    def state(self) -> torch.Tensor:
+        """The handle of the torch ops (turboquant/ops.py): ``torch.ops.turboquant.attend(cache.state,
+        layer, query)`` attends over a layer's records; it applies no mask (left padding included)."""
+        return self._store.state
 
     @property
     def kv_cache(self) -> Optional[KvCache]:

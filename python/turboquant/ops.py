@@ -1,0 +1,160 @@
+"""turboquant.ops: torch custom ops over the paged compressed cache (namespace ``turboquant``).
+
+    torch.ops.turboquant.append(state, layer, key, value)                quantize on write
+    torch.ops.turboquant.attend(state, layer, query, scale, window, softcap) -> Tensor
+                                                                          decode attention over the records
+
+Tensors are laid out as the model holds them: keys and values ``(batch, kv_heads, tokens,
+head_dim)``, queries and the output ``(batch, heads, q_tokens, head_dim)`` (as
+``torch.nn.functional.scaled_dot_product_attention``), any float dtype; the output has the
+query's dtype. Batch row b is sequence ``seqs[b]`` of the ``KvCache``; the queries sit at the
+row's last ``q_tokens`` positions (causal; GQA when heads is a multiple of kv_heads). Both ops
+have fake implementations, so a function calling them compiles with ``torch.compile``
+(``fullgraph=True``).
+
+CPU tensors only: the package is built without the CUDA cache (pyproject.toml sets
+TQ_CUDA=OFF, the bindings expose only the CPU ``KvCache``), so CUDA tensors are refused with an
+error saying so, never copied behind the caller's back.
+
+The cache handle. Ops take tensors and scalars, not Python objects, so a cache is registered
+under an integer id and named by ``state``, a 2-element int64 CPU tensor ``[id, writes]``. A
+tensor rather than a plain int because (1) torch.compile guards on int arguments but not on a
+tensor's values, so one compiled graph serves every cache, and (2) ``append`` returns nothing:
+declaring that it writes ``state`` (it counts its calls in ``state[1]``) keeps the compiler
+from dropping it as dead code and orders it before an ``attend`` that reads the same state.
+``torch.classes`` would need a libtorch C++ extension, which this nanobind package avoids.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+from typing import Any, Optional
+
+import numpy as np
+
+try:
+    import torch
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("turboquant.ops needs torch (pip install torch): " + str(e)) from e
+
+from . import KvCache
+
+__all__ = ["TorchKvCache", "append", "attend", "register", "new_state"]
+
+# id -> cache object (TorchKvCache, turboquant.hf's store, ...): anything with `kv` (the
+# KvCache), `seqs` (KvCache sequence of each batch row) and `write(layer, k, v)`.
+_REGISTRY: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
+_IDS = itertools.count(1)
+
+
+def register(cache: Any) -> torch.Tensor:
+    """Register `cache` and return its state tensor; the entry goes when the cache is collected."""
+    handle = next(_IDS)
+    _REGISTRY[handle] = cache
+    return new_state(handle)
+
+
+def new_state(handle: int) -> torch.Tensor:
+    return torch.tensor([handle, 0], dtype=torch.int64)
+
+
+def _lookup(state: torch.Tensor, op: str) -> Any:
+    if state.dtype != torch.int64 or state.shape != (2,) or state.device.type != "cpu":
+        raise ValueError(f"turboquant::{op}: state must be the int64 CPU tensor [id, writes] of a registered cache, "
+                         f"got {state.dtype} {tuple(state.shape)} on {state.device}")
+    handle = int(state[0])
+    cache = _REGISTRY.get(handle)
+    if cache is None:
+        raise ValueError(f"turboquant::{op}: no cache is registered under id {handle} (closed or collected)")
+    return cache
+
+
+def _cpu_only(op: str, *tensors: torch.Tensor) -> None:
+    for t in tensors:
+        if t.device.type != "cpu":
+            raise NotImplementedError(
+                f"turboquant::{op}: {t.device.type.upper()} tensors are not supported: this turboquant package is "
+                "built without the CUDA cache (TQ_CUDA=OFF; the C++ tq::cuda::DeviceKvCache is not bound), so only "
+                f"CPU tensors are accepted. Got a tensor on {t.device}; move it with .cpu() if a host copy is wanted.")
+
+
+def _rows(t: torch.Tensor) -> np.ndarray:
+    """(batch, heads, tokens, dim) -> float32 (batch, tokens, heads, dim): the KvCache's token-major rows."""
+    return t.detach().to(torch.float32).transpose(1, 2).contiguous().numpy()
+
+
+def _append_rows(kv: KvCache, layer: int, seqs: list[int], k: np.ndarray, v: np.ndarray) -> None:
+    """Append row b of k, v (batch, tokens, heads, dim) to sequence seqs[b]. A NaN/Inf anywhere is
+    refused before any row is written, with the library's message (which names the position)."""
+    finite = np.isfinite(k).all(axis=(1, 2, 3)) & np.isfinite(v).all(axis=(1, 2, 3))
+    order = range(len(seqs)) if finite.all() else [int(np.argmin(finite))]
+    for row in order:
+        kv.append(layer, seqs[row], k[row], v[row])
+
+
+@torch.library.custom_op("turboquant::append", mutates_args=("state",))
+def append(state: torch.Tensor, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
+    """Quantize keys and values (batch, kv_heads, tokens, head_dim) and append them to `layer`
+    of every batch row's sequence. turboquant.Error when the pool is full or on NaN/Inf."""
+    _cpu_only("append", state, key, value)
+    if key.dim() != 4 or key.shape != value.shape:
+        raise ValueError("turboquant::append: key and value must both be (batch, kv_heads, tokens, head_dim), "
+                         f"got {tuple(key.shape)} and {tuple(value.shape)}")
+    _lookup(state, "append").write(layer, key, value)
+    state[1] += 1
+
+
+@append.register_fake
+def _append_fake(state: torch.Tensor, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
+    return None
+
+
+@torch.library.custom_op("turboquant::attend", mutates_args=())
+def attend(state: torch.Tensor, layer: int, query: torch.Tensor, scale: Optional[float] = None, window: int = 0,
+           softcap: float = 0.0) -> torch.Tensor:
+    """Causal attention of queries (batch, heads, q_tokens, head_dim) over `layer` of each row's
+    compressed history, read from the records (KvCache.attend). Returns (batch, heads,
+    q_tokens, head_dim) in the query's dtype."""
+    _cpu_only("attend", state, query)
+    cache = _lookup(state, "attend")
+    if query.dim() != 4 or query.shape[0] != len(cache.seqs):
+        raise ValueError(f"turboquant::attend: query must be (batch={len(cache.seqs)}, heads, q_tokens, head_dim), "
+                         f"got {tuple(query.shape)}")
+    q = _rows(query)
+    out = np.stack([cache.kv.attend(layer, seq, q[row], scale=scale, window=window, softcap=softcap)
+                    for row, seq in enumerate(cache.seqs)])
+    return torch.from_numpy(out).transpose(1, 2).to(query.dtype).contiguous()
+
+
+@attend.register_fake
+def _attend_fake(state: torch.Tensor, layer: int, query: torch.Tensor, scale: Optional[float] = None,
+                 window: int = 0, softcap: float = 0.0) -> torch.Tensor:
+    return torch.empty_like(query, memory_format=torch.contiguous_format)
+
+
+class TorchKvCache:
+    """A ``KvCache`` for batches of torch tensors: batch row b is a sequence of its own.
+
+    ``state`` is the handle the ops take::
+
+        cache = TorchKvCache(KvCache(n_layers=2, n_kv_heads=2, head_dim=64, k_codec="turbo4",
+                                     v_codec="turbo3"), batch=2)
+        torch.ops.turboquant.append(cache.state, 0, k, v)       # (2, 2, tokens, 64)
+        out = torch.ops.turboquant.attend(cache.state, 0, q)    # (2, heads, q_tokens, 64)
+    """
+
+    def __init__(self, kv: KvCache, batch: int = 1):
+        if batch <= 0:
+            raise ValueError(f"batch must be > 0, got {batch}")
+        self.kv = kv
+        self.seqs = [kv.add_sequence() for _ in range(batch)]
+        self.state = register(self)
+
+    def write(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        if key.shape[0] != len(self.seqs):
+            raise ValueError(f"turboquant::append: the cache holds {len(self.seqs)} batch rows, got key "
+                             f"{tuple(key.shape)}")
+        _append_rows(self.kv, layer, self.seqs, _rows(key), _rows(value))
+
+    def length(self, layer: int) -> int:
+        return self.kv.length(layer, self.seqs[0])
