@@ -68,7 +68,7 @@ report() {
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), CPU:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $THREADS threads,"
   echo "prefill $PREFILL tokens and decode $DECODE tokens after each depth (random token ids)."
   echo "Each model's load average is printed with it: on a shared machine, rows measured under"
-  echo "a load above the core count are not comparable (llama.cpp's threads spin-wait, tq's block)."
+  echo "a load above the core count are not comparable (both programs' threads spin-wait between jobs)."
   for m in "${MODELS[@]}"; do
     echo
     python3 "$ROOT/scripts/llama_cpp/side_by_side.py" --model "$m" --gguf "$(model_path "$m")" \
