@@ -152,6 +152,28 @@ int Codebook::index_of(float t) const {
   return i;
 }
 
+// Cells of half the smallest gap between boundaries (at most 4096), so a cell holds at
+// most one boundary and the fix-up loops in nearest() take a step at most, rounding aside.
+void Codebook::build_grid() {
+  grid_.clear();
+  const int n = static_cast<int>(boundaries.size());
+  if (n < 2) return;
+  float gap = boundaries[1] - boundaries[0];
+  for (int i = 2; i < n; ++i) gap = std::min(gap, boundaries[i] - boundaries[i - 1]);
+  const float span = boundaries[n - 1] - boundaries[0];
+  if (!(gap > 0.f) || !(span > 0.f)) return;
+  const int cells = static_cast<int>(std::min(4096.0, std::ceil(2.0 * span / gap))) + 1;
+  grid_lo_ = boundaries[0];
+  grid_scale_ = static_cast<float>(cells - 1) / span;
+  grid_.resize(cells);
+  int below = 0;
+  for (int c = 0; c < cells; ++c) {
+    const float edge = grid_lo_ + static_cast<float>(c) / grid_scale_;
+    while (below < n && boundaries[below] < edge) ++below;
+    grid_[c] = static_cast<uint16_t>(below);
+  }
+}
+
 const Codebook& lloyd_max_codebook(CoordinateLaw law, int d, int bits) {
   check_args(d, bits);
   static std::mutex mu;
@@ -159,8 +181,11 @@ const Codebook& lloyd_max_codebook(CoordinateLaw law, int d, int bits) {
   const auto key = std::make_tuple(static_cast<int>(law), d, bits);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
-  if (it == cache.end())
-    it = cache.emplace(key, std::make_unique<Codebook>(lloyd_max(tabulate_law(law, d), bits))).first;
+  if (it == cache.end()) {
+    auto book = std::make_unique<Codebook>(lloyd_max(tabulate_law(law, d), bits));
+    book->build_grid();
+    it = cache.emplace(key, std::move(book)).first;
+  }
   return *it->second;
 }
 
