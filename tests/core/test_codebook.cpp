@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "turboquant/codebook.h"
 #include "turboquant/error.h"
@@ -67,6 +68,23 @@ TEST(Codebook, IndexOfPicksNearestLevel) {
     for (size_t k = 0; k < c.levels.size(); ++k)
       EXPECT_LE(std::fabs(t - c.levels[i]), std::fabs(t - c.levels[k]) + 1e-7f);
   }
+}
+
+// The grid lookup must give index_of's answer everywhere: exactly on boundaries (ties go
+// up), one float step either side of them, far outside the levels, and between.
+TEST(Codebook, NearestMatchesIndexOfOnBoundariesAndBetween) {
+  for (int d : {4, 8, 64, 256})
+    for (int bits = 1; bits <= 8; ++bits) {
+      const Codebook& c = lloyd_max_codebook(CoordinateLaw::sphere, d, bits);
+      std::vector<float> ts = {-1e30f, -2.f, 0.f, -0.f, 2.f, 1e30f};
+      for (float b : c.boundaries) {
+        ts.push_back(b);
+        ts.push_back(std::nextafter(b, -1e30f));
+        ts.push_back(std::nextafter(b, 1e30f));
+      }
+      for (int i = 0; i <= 2000; ++i) ts.push_back(-1.2f + 2.4f * static_cast<float>(i) / 2000.f);
+      for (float t : ts) ASSERT_EQ(c.nearest(t), c.index_of(t)) << "d " << d << " bits " << bits << " t " << t;
+    }
 }
 
 TEST(Codebook, BadArguments) {
