@@ -93,6 +93,12 @@ class F16Quantizer final : public Quantizer {
   void accumulate(const uint8_t* record, float weight, float* acc) const override;
 };
 
+// llama.cpp's reference rounding (quantize_row_q8_0_ref / _q4_0_ref) for n_blocks blocks of
+// 32 floats: the one implementation behind the q8_0/q4_0 codecs and the GGUF writer. A scale
+// beyond fp16's range stores saturated (docs/FORMATS.md, "Range"), counted once per call.
+void encode_q8_0_blocks(const float* x, size_t n_blocks, uint8_t* out);
+void encode_q4_0_blocks(const float* x, size_t n_blocks, uint8_t* out);
+
 // llama.cpp q8_0, per block of 32: [fp16 d][int8 q x 32]; x = d·q.
 class Q8_0Quantizer final : public Quantizer {
  public:

@@ -7,11 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "turboquant/head_dim.h"
+
 namespace tq {
 
 struct SynthOptions {
   std::vector<std::string> codecs;  // empty: every codec in the table
-  std::vector<int> dims{64, 128, 256};
+  std::vector<int> dims{std::begin(kHeadDims), std::end(kHeadDims)};
   int vectors = 4000;
   uint64_t seed = 42;
 };

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "turboquant/error.h"
+#include "turboquant/quant_traits.h"
 #include "turboquant/quantizers.h"
 #include "turboquant/range.h"
 #include "turboquant/rng.h"
@@ -12,36 +13,9 @@ namespace tq {
 
 namespace {
 
-// Sub-stream ids for the seeds a codec derives from its seed.
+// Sub-stream of the codec seed for the rotation (prod's QJL matrix takes stream 2,
+// quant_traits.cpp).
 constexpr uint64_t kRotationStream = 1;
-constexpr uint64_t kQjlStream = 2;
-
-std::shared_ptr<const Quantizer> make_quantizer(const CodecSpec& s, int d, uint64_t seed) {
-  const std::string what = "codec " + std::string(s.name) + ": ";
-  auto need_multiple = [&](int m) {
-    if (d % m != 0)
-      throw Error(what + "needs a head dimension divisible by " + std::to_string(m) + ", got " +
-                  std::to_string(d));
-  };
-  switch (s.quant) {
-    case QuantKind::f16: return std::make_shared<F16Quantizer>(d);
-    case QuantKind::q8_0: need_multiple(32); return std::make_shared<Q8_0Quantizer>(d);
-    case QuantKind::q4_0: need_multiple(32); return std::make_shared<Q4_0Quantizer>(d);
-    case QuantKind::mse: {
-      const bool fractional = s.bits_lo != s.bits;
-      if (fractional) need_multiple(16);  // both halves pack to whole bytes
-      return std::make_shared<MseQuantizer>(d, s.bits, s.bits_lo, fractional ? d / 2 : d,
-                                            s.corrected_norm);
-    }
-    case QuantKind::prod: return std::make_shared<ProdQuantizer>(d, s.bits, derive_seed(seed, kQjlStream));
-    case QuantKind::group: need_multiple(s.group); return std::make_shared<GroupQuantizer>(d, s.bits, s.group);
-    case QuantKind::fp8: return std::make_shared<Fp8Quantizer>(d);
-    case QuantKind::grouped:
-      throw Error(what + "is a calibrated preset: it is built per model from a calibration profile "
-                  "(tq calibrate), not by name");
-  }
-  throw Error(what + "unknown quantizer");
-}
 
 }  // namespace
 
@@ -66,7 +40,11 @@ Codec Codec::make(const CodecSpec& spec, int dim, uint64_t seed) {
   } catch (const Error& e) {
     throw Error("codec " + std::string(spec.name) + ": " + e.what());
   }
-  c.quantizer_ = make_quantizer(spec, c.rotation_->code_dim(), seed);
+  const QuantTraits& row = quant_traits(spec.quant);
+  if (!row.make)
+    throw Error("codec " + std::string(spec.name) + ": is a calibrated preset: it is built per model from a "
+                "calibration profile (tq calibrate), not by name");
+  c.quantizer_ = row.make(spec, c.rotation_->code_dim(), seed);
   return c;
 }
 
@@ -82,7 +60,7 @@ std::shared_ptr<const AffineMap> identity_affine_map(int dim) {
 
 Codec Codec::make_calibrated(const CodecSpec& preset, std::shared_ptr<const AffineMap> map,
                              const std::vector<QuantGroup>& groups) {
-  if (preset.quant != QuantKind::grouped) throw Error("codec " + std::string(preset.name) + " is not a calibrated preset");
+  if (!quant_traits(preset.quant).calibrated) throw Error("codec " + std::string(preset.name) + " is not a calibrated preset");
   const int d = map ? map->dim : 0;
   const size_t dd = static_cast<size_t>(d) * d;
   if (!map || d < 8 || d > 1024 || map->p.size() != dd || map->p_inv.size() != dd || map->mu.size() != static_cast<size_t>(d))

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "turboquant/codec.h"
+#include "turboquant/quant_traits.h"
 
 namespace tq {
 
@@ -103,18 +104,6 @@ const std::vector<CodecSpec>& codec_table() { return kTable; }
 const CodecSpec* find_codec(std::string_view name) { return find_in(kTable, name); }
 std::string codec_names() { return names_of(kTable); }
 
-std::string_view quant_name(QuantKind kind) {
-  switch (kind) {
-    case QuantKind::f16: return "f16";
-    case QuantKind::q8_0: return "q8_0";
-    case QuantKind::q4_0: return "q4_0";
-    case QuantKind::mse: return "mse";
-    case QuantKind::prod: return "prod";
-    case QuantKind::group: return "group";
-    case QuantKind::grouped: return "grouped";
-    case QuantKind::fp8: return "fp8";
-  }
-  return "?";
-}
+std::string_view quant_name(QuantKind kind) { return quant_traits(kind).name; }
 
 }  // namespace tq

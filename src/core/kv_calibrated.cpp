@@ -22,6 +22,7 @@
 #include "turboquant/error.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/linalg.h"
+#include "turboquant/quant_traits.h"
 #include "turboquant/rng.h"
 #include "turboquant/rotation.h"
 
@@ -358,7 +359,7 @@ double CalibratedCodecs::bits_per_value() const {
 
 CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& preset, const CalibrationOptions& opt) {
   profile.check();
-  if (preset.quant != QuantKind::grouped || preset.budget_bits <= 0)
+  if (!quant_traits(preset.quant).calibrated || preset.budget_bits <= 0)
     throw Error("build_calibrated: " + std::string(preset.name) + " is not a calibrated preset");
   const int d = profile.head_dim, H = profile.n_kv_heads;
   if (opt.granule < 2 || d % opt.granule != 0)

@@ -30,9 +30,9 @@ void F16Quantizer::accumulate(const uint8_t* record, float weight, float* acc) c
   for (int i = 0; i < dim_; ++i) acc[i] += weight * load_half(record + 2 * i);
 }
 
-void Q8_0Quantizer::encode(const float* y, uint8_t* record) const {
+void encode_q8_0_blocks(const float* y, size_t n_blocks, uint8_t* record) {
   detail::HalfFields fields;
-  for (int b = 0; b < dim_ / 32; ++b) {
+  for (size_t b = 0; b < n_blocks; ++b) {
     const float* x = y + 32 * b;
     uint8_t* out = record + sizeof(BlockQ8_0) * b;
     float amax = 0.f;
@@ -45,6 +45,8 @@ void Q8_0Quantizer::encode(const float* y, uint8_t* record) const {
   }
 }
 
+void Q8_0Quantizer::encode(const float* y, uint8_t* record) const { encode_q8_0_blocks(y, dim_ / 32, record); }
+
 void Q8_0Quantizer::decode(const uint8_t* record, float* y) const {
   for (int b = 0; b < dim_ / 32; ++b) {
     const uint8_t* in = record + sizeof(BlockQ8_0) * b;
@@ -53,9 +55,9 @@ void Q8_0Quantizer::decode(const uint8_t* record, float* y) const {
   }
 }
 
-void Q4_0Quantizer::encode(const float* y, uint8_t* record) const {
+void encode_q4_0_blocks(const float* y, size_t n_blocks, uint8_t* record) {
   detail::HalfFields fields;
-  for (int b = 0; b < dim_ / 32; ++b) {
+  for (size_t b = 0; b < n_blocks; ++b) {
     const float* x = y + 32 * b;
     uint8_t* out = record + sizeof(BlockQ4_0) * b;
     float amax = 0.f, max = 0.f;  // the signed value of largest magnitude
@@ -74,6 +76,8 @@ void Q4_0Quantizer::encode(const float* y, uint8_t* record) const {
     }
   }
 }
+
+void Q4_0Quantizer::encode(const float* y, uint8_t* record) const { encode_q4_0_blocks(y, dim_ / 32, record); }
 
 void Q4_0Quantizer::decode(const uint8_t* record, float* y) const {
   for (int b = 0; b < dim_ / 32; ++b) {

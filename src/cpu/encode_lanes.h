@@ -28,6 +28,7 @@
 #include "encode.h"
 #include "turboquant/fp8.h"
 #include "turboquant/half.h"
+#include "turboquant/quant_traits.h"
 #include "turboquant/quantizers.h"
 
 namespace tq::detail::lanes {
@@ -99,22 +100,13 @@ typename Isa::U e4m3_bits(typename Isa::F x) {
 // Whether the lane encoder handles this codec: every record field must be built from
 // whole 32-coordinate runs (head_dim 64/128/256 all are), which also makes whole tiles
 // of W coordinates for the transposes.
+// Which kinds have one, and up to which width, is their row's (quant_traits.h; grouped has
+// none: an affine map in front, the reference encodes).
 inline bool supported(const Codec& c) {
   if (c.dim() % 32 != 0 || c.code_dim() % 32 != 0) return false;
-  switch (c.spec().quant) {
-    case QuantKind::f16:
-    case QuantKind::q8_0:
-    case QuantKind::q4_0: return true;
-    case QuantKind::mse: {
-      const auto& q = static_cast<const MseQuantizer&>(c.quantizer());
-      return q.hi().bits <= 4 && q.lo().bits <= 4;  // levels fit one 16-entry table
-    }
-    case QuantKind::group: return static_cast<const GroupQuantizer&>(c.quantizer()).bits() <= 4;
-    case QuantKind::prod: return true;  // (b−1)-bit indices, b <= 4
-    case QuantKind::grouped: return false;  // affine map in front: the reference encodes
-    case QuantKind::fp8: return true;
-  }
-  return false;
+  const QuantTraits& row = quant_traits(c.spec().quant);
+  const int widest = std::max(c.spec().bits, c.spec().bits_lo);
+  return row.cpu_lane_encoder && (row.cpu_lane_max_bits == 0 || widest <= row.cpu_lane_max_bits);
 }
 
 // The W records of a batch as 32-bit words in lane layout: words[k] lane b holds bytes

@@ -5,6 +5,7 @@
 
 #include "turboquant/codec.h"
 #include "turboquant/eval.h"
+#include "turboquant/quant_traits.h"
 
 namespace tq {
 
@@ -22,13 +23,13 @@ std::string passkey_cell(const CodecResult& r) {
 
 bool has_attention(const CodecResult& r) { return !r.attention.empty(); }
 
-// Goal class from the codec table: 3 or 4 for rotated Lloyd–Max / QJL codecs of that
-// width on both K and V (layer overrides aside), 0 for baselines and mixed widths.
+// Goal class from the codec table: 3 or 4 for codecs whose bits are a code width
+// (quant_traits: Lloyd–Max, QJL, group codes) of that width on both K and V (layer
+// overrides aside), 0 for baselines and mixed widths.
 int goal_bits(const CachePlan& p) {
   auto bits = [](const std::string& name) {
     const CodecSpec* s = find_codec(name);
-    if (!s || (s->quant != QuantKind::mse && s->quant != QuantKind::prod && s->quant != QuantKind::group))
-      return 0;
+    if (!s || !quant_traits(s->quant).code_width) return 0;
     return s->bits_lo && s->bits_lo != s->bits ? 0 : s->bits;
   };
   const int k = bits(p.k), v = bits(p.v);

@@ -6,6 +6,7 @@
 
 #include "ggml_types.h"
 #include "turboquant/half.h"
+#include "turboquant/quantizers.h"
 
 namespace tq::gguf {
 namespace {
@@ -89,15 +90,8 @@ void quantize_bf16(const float* in, size_t n, uint8_t* out) {
   }
 }
 
-void quantize_q4_0(const float* in, size_t n, uint8_t* out) {
-  for (size_t i = 0; i < n; ++i, in += blocks::kQK) {
-    blocks::Q4_0 b;
-    uint8_t q[blocks::kQK];
-    quantize_symmetric<4>(in, b.d, q);
-    pack_nibbles(q, b.qs);
-    store_block(b, out, i);
-  }
-}
+// q4_0 and q8_0 are also cache codecs: one implementation, in src/core.
+void quantize_q4_0(const float* in, size_t n, uint8_t* out) { encode_q4_0_blocks(in, n, out); }
 
 void quantize_q4_1(const float* in, size_t n, uint8_t* out) {
   for (size_t i = 0; i < n; ++i, in += blocks::kQK) {
@@ -131,17 +125,6 @@ void quantize_q5_1(const float* in, size_t n, uint8_t* out) {
   }
 }
 
-void quantize_q8_0(const float* in, size_t n, uint8_t* out) {
-  for (size_t i = 0; i < n; ++i, in += blocks::kQK) {
-    blocks::Q8_0 b;
-    float amax = 0.0f;
-    for (int j = 0; j < blocks::kQK; ++j) amax = std::max(amax, std::fabs(in[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    b.d = float_to_half(d);
-    for (int j = 0; j < blocks::kQK; ++j) b.qs[j] = static_cast<int8_t>(std::lround(in[j] * id));
-    store_block(b, out, i);
-  }
-}
+void quantize_q8_0(const float* in, size_t n, uint8_t* out) { encode_q8_0_blocks(in, n, out); }
 
 }  // namespace tq::gguf

@@ -12,22 +12,23 @@ namespace {
 
 using T = GgmlType;
 // Types the reader can name but not convert have null functions; their sizes are still
-// listed so that `tq inspect` can show a tensor's bytes.
+// listed so that `tq inspect` can show a tensor's bytes. Types with a block struct take
+// their size from it.
 constexpr TypeTraits kTypes[] = {
     {T::F32, "F32", 1, 4, dequantize_f32, quantize_f32},
     {T::F16, "F16", 1, 2, dequantize_f16, quantize_f16},
-    {T::Q4_0, "Q4_0", 32, 18, dequantize_q4_0, quantize_q4_0},
-    {T::Q4_1, "Q4_1", 32, 20, dequantize_q4_1, quantize_q4_1},
-    {T::Q5_0, "Q5_0", 32, 22, dequantize_q5_0, quantize_q5_0},
-    {T::Q5_1, "Q5_1", 32, 24, dequantize_q5_1, quantize_q5_1},
-    {T::Q8_0, "Q8_0", 32, 34, dequantize_q8_0, quantize_q8_0},
-    {T::Q8_1, "Q8_1", 32, 36, dequantize_q8_1, nullptr},
-    {T::Q2_K, "Q2_K", 256, 84, dequantize_q2_k, nullptr},
-    {T::Q3_K, "Q3_K", 256, 110, dequantize_q3_k, nullptr},
-    {T::Q4_K, "Q4_K", 256, 144, dequantize_q4_k, nullptr},
-    {T::Q5_K, "Q5_K", 256, 176, dequantize_q5_k, nullptr},
-    {T::Q6_K, "Q6_K", 256, 210, dequantize_q6_k, nullptr},
-    {T::Q8_K, "Q8_K", 256, 292, dequantize_q8_k, nullptr},
+    {T::Q4_0, "Q4_0", 32, sizeof(blocks::Q4_0), dequantize_q4_0, quantize_q4_0},
+    {T::Q4_1, "Q4_1", 32, sizeof(blocks::Q4_1), dequantize_q4_1, quantize_q4_1},
+    {T::Q5_0, "Q5_0", 32, sizeof(blocks::Q5_0), dequantize_q5_0, quantize_q5_0},
+    {T::Q5_1, "Q5_1", 32, sizeof(blocks::Q5_1), dequantize_q5_1, quantize_q5_1},
+    {T::Q8_0, "Q8_0", 32, sizeof(blocks::Q8_0), dequantize_q8_0, quantize_q8_0},
+    {T::Q8_1, "Q8_1", 32, sizeof(blocks::Q8_1), dequantize_q8_1, nullptr},
+    {T::Q2_K, "Q2_K", 256, sizeof(blocks::Q2_K), dequantize_q2_k, nullptr},
+    {T::Q3_K, "Q3_K", 256, sizeof(blocks::Q3_K), dequantize_q3_k, nullptr},
+    {T::Q4_K, "Q4_K", 256, sizeof(blocks::Q4_K), dequantize_q4_k, nullptr},
+    {T::Q5_K, "Q5_K", 256, sizeof(blocks::Q5_K), dequantize_q5_k, nullptr},
+    {T::Q6_K, "Q6_K", 256, sizeof(blocks::Q6_K), dequantize_q6_k, nullptr},
+    {T::Q8_K, "Q8_K", 256, sizeof(blocks::Q8_K), dequantize_q8_k, nullptr},
     {T::IQ2_XXS, "IQ2_XXS", 256, 66, nullptr, nullptr},
     {T::IQ2_XS, "IQ2_XS", 256, 74, nullptr, nullptr},
     {T::IQ3_XXS, "IQ3_XXS", 256, 98, nullptr, nullptr},

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "turboquant/blocks.h"
 #include "turboquant/gguf.h"
 
 static_assert(std::endian::native == std::endian::little, "GGUF blocks are read in place: little-endian hosts only");
@@ -19,15 +20,16 @@ constexpr int kQK_K = 256; // elements per super-block of the K-quants
 constexpr int kScaleBytesK = 12;  // 8 six-bit scales + 8 six-bit mins (Q4_K, Q5_K)
 
 // x = d · (q − 8), q the 4-bit code; element j < 16 in the low nibble of qs[j], j + 16 in its high nibble.
-struct Q4_0 { uint16_t d; uint8_t qs[kQK / 2]; };
+// Also a cache codec: one struct for both (turboquant/blocks.h).
+using Q4_0 = ::tq::blocks::BlockQ4_0;
 // x = d · q + m.
 struct Q4_1 { uint16_t d; uint16_t m; uint8_t qs[kQK / 2]; };
 // 5-bit codes: low nibbles as Q4_0, bit 4 of element j in bit j of qh (u32). x = d · (q − 16).
 struct Q5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
 // x = d · q + m.
 struct Q5_1 { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
-// x = d · q, q signed 8-bit.
-struct Q8_0 { uint16_t d; int8_t qs[kQK]; };
+// x = d · q, q signed 8-bit. Also a cache codec (turboquant/blocks.h).
+using Q8_0 = ::tq::blocks::BlockQ8_0;
 // As Q8_0 plus s = d · Σq (used by dot products only).
 struct Q8_1 { uint16_t d; uint16_t s; int8_t qs[kQK]; };
 

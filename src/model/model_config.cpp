@@ -11,13 +11,12 @@
 
 #include "model_loader.h"
 #include "turboquant/error.h"
+#include "turboquant/head_dim.h"
 
 namespace tq::model {
 namespace {
 
 bool supported_arch(const std::string& arch) { return arch == "llama" || arch == "qwen2" || arch == "gemma3"; }
-
-bool supported_head_dim(int d) { return d == 64 || d == 128 || d == 256; }
 
 int positive_int(const gguf::GgufFile& f, const std::string& key) {
   const int64_t v = f.get_int(key);
@@ -51,9 +50,8 @@ ModelConfig read_model_config(const gguf::GgufFile& f) {
     throw Error("model has key head size " + std::to_string(c.head_dim) + " but value head size " +
                 std::to_string(v_head_dim) + ": only equal sizes are supported");
   }
-  if (!supported_head_dim(c.head_dim)) {
-    throw Error("unsupported head size " + std::to_string(c.head_dim) + " (supported: 64, 128, 256)");
-  }
+  // The model runs only with compiled attention paths (CPU and CUDA alike).
+  if (!head_dim_compiled(c.head_dim)) throw_unsupported_head_dim("model", c.head_dim);
   c.rope_dim = static_cast<int>(f.get_int(a + "rope.dimension_count", c.head_dim));
   if (c.rope_dim <= 0 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
     throw Error("invalid RoPE dimension " + std::to_string(c.rope_dim) + " for head size " + std::to_string(c.head_dim));

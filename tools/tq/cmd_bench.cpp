@@ -1,6 +1,6 @@
 // tq bench model: see cmd_bench_model.cpp.
 // tq bench cpu: decode attention per codec beside the f16 cache, quantize-on-write
-// throughput (bench/cpu_attention_bench.*). Prints a markdown report; --markdown FILE
+// throughput (tools/cpu_bench/cpu_attention_bench.*). Prints a markdown report; --markdown FILE
 // also writes it with the exact command line, commit, CPU model and date.
 #include <cstdio>
 #include <fstream>
@@ -46,7 +46,7 @@ int cmd_bench(int argc, char** argv) {
         "  GB/s of K+V bytes read, and quantize-on-write throughput. --markdown writes the report with\n"
         "  the command, commit, CPU and date (scripts/bench_cpu.sh puts it into BENCHMARKS.md).\n"
         "  --write-only measures quantize-on-write alone (no cache fill, no attention). Calibrated\n"
-        "  presets (tq3, ...) run on a representative SmolLM2 layout (bench/representative_layouts.h).\n");
+        "  presets (tq3, ...) run on a representative SmolLM2 layout (tools/cpu_bench/representative_layouts.h).\n");
     return args.has("help") ? 0 : 2;
   }
   // Checked first, so a bad value fails the same way whether or not benchmarks are built.
@@ -84,7 +84,7 @@ int cmd_bench(int argc, char** argv) {
     f << "## CPU decode attention\n\n"
       << "- command: `" << cmd << "`\n"
       << "- commit: " << first_line_of("git rev-parse --short HEAD 2>/dev/null")
-      << (first_line_of("git status --porcelain -- src include bench 2>/dev/null | head -1") != "unknown"
+      << (first_line_of("git status --porcelain -- src include bench tools/cpu_bench 2>/dev/null | head -1") != "unknown"
               ? " (+ uncommitted changes)"
               : "")
       << ", date: " << first_line_of("date -u +%Y-%m-%d") << ", CPU: "

@@ -6,12 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "turboquant/head_dim.h"
+
 namespace tq::bench {
 
 struct CpuBenchConfig {
   std::vector<std::string> codecs{"f16", "q8_0", "fp8", "q4_0", "turbo4", "rht4", "turbo3", "rht3", "turbo2"};
   std::vector<int> contexts{1024, 4096, 16384, 65536};
-  std::vector<int> dims{64, 128, 256};
+  std::vector<int> dims{std::begin(kHeadDims), std::end(kHeadDims)};
   int n_kv_heads = 8;
   int gqa = 4;             // query heads per KV head
   int threads = 0;         // 0: all hardware threads
