@@ -99,9 +99,9 @@ typename Isa::U e4m3_bits(typename Isa::F x) {
 
 // Whether the lane encoder handles this codec: every record field must be built from
 // whole 32-coordinate runs (head_dim 64/128/256 all are), which also makes whole tiles
-// of W coordinates for the transposes.
-// Which kinds have one, and up to which width, is their row's (quant_traits.h; grouped has
-// none: an affine map in front, the reference encodes).
+// of W coordinates for the transposes. Which kinds have a lane encoder, and up to which
+// width, is their row's (quant_traits.h; grouped has none: an affine map in front, the
+// reference encodes).
 inline bool supported(const Codec& c) {
   if (c.dim() % 32 != 0 || c.code_dim() % 32 != 0) return false;
   const QuantTraits& row = quant_traits(c.spec().quant);
