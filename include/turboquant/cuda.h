@@ -50,6 +50,14 @@ struct QuantizeParams {
   // asynchronous (CUDA graph capture, pipelines); the kernels still refuse and count,
   // and DeviceKvCache::check_writes() reports later.
   bool check = true;
+  // Attention sinks (KvCacheConfig::sink_tokens > 0), else unused and may stay null:
+  // positions[i] is token i's position in its sequence and seq_ids[i] that sequence's id
+  // in [0, num_blocks()) (device [n_tokens] each). Tokens at positions < sink_tokens also
+  // store their exact code-space vector (Codec::to_code) in the cache's sink store, which
+  // attention reads instead of their records. A cache with sinks throws tq::Error naming
+  // the missing array when either is null.
+  const int32_t* positions = nullptr;
+  const int32_t* seq_ids = nullptr;
 };
 void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 
@@ -77,6 +85,11 @@ struct DecodeParams {
   void* workspace = nullptr;  // device memory of decode_workspace_bytes(...) bytes
   size_t workspace_bytes = 0;
   void* stream = nullptr;
+  // Attention sinks: device [batch] sequence ids (as written by quantize_on_write) so the
+  // first sink_tokens positions are read from the sink store; required (tq::Error naming
+  // it) when the cache has sinks, unused otherwise. An id outside [0, num_blocks()) reads
+  // the records instead.
+  const int32_t* seq_ids = nullptr;
 };
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p);
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p);
@@ -109,6 +122,12 @@ class DeviceKvCache {
   void check_writes();
 
   void upload_pool(int layer, int kv, const uint8_t* host, size_t bytes);
+  // The sink store of a layer's side (sink_tokens > 0): device floats
+  // [seq_id < num_blocks()][sink position][kv_head][head_dim], zero until written; upload
+  // copies host floats of that shape (e.g. KvCache::k_sink rows of a CPU cache).
+  size_t sink_floats(int layer, int kv) const;
+  float* sink_store(int layer, int kv);
+  void upload_sinks(int layer, int kv, const float* host, size_t floats);
   void download_pool(int layer, int kv, uint8_t* host, size_t bytes) const;
 
   struct Impl;  // device-side codec and rotation descriptors (src/cuda)
