@@ -67,15 +67,7 @@ Result run_case(const std::string& codec, int d, int batch, int ctx, const std::
   for (float& x : q) x = static_cast<float>(rng.gaussian());
   DeviceBuffer<float> qd(q), od(q.size());
   DeviceBuffer<int32_t> td(tables), ld(std::vector<int32_t>(batch, ctx));
-  cuda::DecodeParams p;
-  p.q = qd.get();
-  p.batch = batch;
-  p.n_q_heads = n_q;
-  p.block_tables = td.get();
-  p.max_blocks_per_seq = max_blocks;
-  p.seq_lens = ld.get();
-  p.max_seq_len = ctx;
-  p.out = od.get();
+  cuda::DecodeParams p = cuda::testing::decode_params(qd.get(), batch, n_q, td.get(), max_blocks, ld.get(), ctx, od.get());
   DeviceBuffer<uint8_t> ws(cuda::decode_workspace_bytes(cache, p));
   p.workspace = ws.get();
   p.workspace_bytes = cuda::decode_workspace_bytes(cache, p);

@@ -70,8 +70,12 @@ __device__ inline void encode_grouped_run(const CodecDesc& c, const GroupRun& r,
   }
   const float stored = norm > 0 && best.vc > 0 ? __double2float_rn(__ddiv_rn(n2, best.vc)) : 0.f;
   if (r.norm_bytes == 2) {
-    const uint16_t h = half_field_bits(stored, saturated);
-    out[0] = static_cast<uint8_t>(h);
+    // The fp16 bits, byte by byte (the field may sit at an odd offset), taken from a
+    // 32-bit f16x2 conversion: from the 16-bit cvt result, ptxas (CUDA 13.0) had stored
+    // trunc(norm) as the low byte (seen on the H200; the PTX was right).
+    const __half2 h2 = __floats2half2_rn(clamp_to_half_range(stored, saturated), 0.f);
+    const uint32_t h = *reinterpret_cast<const uint32_t*>(&h2) & 0xffffu;
+    out[0] = static_cast<uint8_t>(h & 0xffu);
     out[1] = static_cast<uint8_t>(h >> 8);
   } else {
     out[0] = static_cast<uint8_t>(grouped_log_code(r.size, stored, saturated));

@@ -12,6 +12,21 @@
 
 namespace tq::cuda::testing {
 
+// Decode parameters over device arrays; the caller adds the workspace (and seq_ids).
+inline DecodeParams decode_params(const float* q, int batch, int n_q, const int32_t* tables, int max_blocks,
+                                  const int32_t* lens, int max_len, float* out) {
+  DecodeParams p;
+  p.q = q;
+  p.batch = batch;
+  p.n_q_heads = n_q;
+  p.block_tables = tables;
+  p.max_blocks_per_seq = max_blocks;
+  p.seq_lens = lens;
+  p.max_seq_len = max_len;
+  p.out = out;
+  return p;
+}
+
 // One query head over n tokens: record(side, t) gives token t's K (side 0) or V record.
 template <class RecordAt>
 void reference_head(const Codec& kc, const Codec& vc, const float* q, int n, double scale, const RecordAt& record,
@@ -82,16 +97,9 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
 
   DeviceBuffer<float> q_dev(q), out_dev(q.size());
   DeviceBuffer<int32_t> tables_dev(tables), lens_dev(std::vector<int32_t>(s.seq_lens.begin(), s.seq_lens.end()));
-  DecodeParams p;
-  p.q = q_dev.get();
-  p.batch = batch;
-  p.n_q_heads = n_q;
-  p.block_tables = tables_dev.get();
-  p.max_blocks_per_seq = max_blocks;
-  p.seq_lens = lens_dev.get();
-  p.max_seq_len = max_len;
+  DecodeParams p = decode_params(q_dev.get(), batch, n_q, tables_dev.get(), max_blocks, lens_dev.get(), max_len,
+                                 out_dev.get());
   p.num_splits = s.num_splits;
-  p.out = out_dev.get();
   DeviceBuffer<uint8_t> ws(decode_workspace_bytes(cache, p));
   p.workspace = ws.get();
   p.workspace_bytes = decode_workspace_bytes(cache, p);
