@@ -19,8 +19,9 @@ namespace tq::cuda {
 bool device_available();
 std::string device_name();  // "" without a device
 
-// Whether the CUDA kernels implement this codec (prod/QJL rows are not implemented yet),
-// and the head dimensions they are compiled for (64, 128, 256).
+// Whether the CUDA kernels implement this codec (prod/QJL rows are not implemented yet;
+// calibrated preset names are, with their codecs from KvCacheConfig::calibrated), and the
+// head dimensions they are compiled for (64, 128, 256).
 bool codec_supported(std::string_view codec_name);
 bool head_dim_supported(int head_dim);
 
@@ -96,9 +97,11 @@ size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p)
 void decode_attention(const DeviceKvCache& cache, const DecodeParams& p);
 
 // The paged cache of kv_cache.h in device memory: per layer a K pool and a V pool of
-// num_blocks blocks, block = [kv_head][token_in_block][record_bytes]. Codec seeds follow
-// kv_cache.h, so pools written by the CPU cache can be uploaded and attended here, and
-// pools written here can be downloaded and read by the CPU cache.
+// num_blocks blocks, block = [kv_head][token_in_block][record_bytes]. Codecs come from
+// make_cache_codec (kv_cache.h), as the CPU cache's do, so pools written by the CPU cache
+// can be uploaded and attended here, and pools written here can be downloaded and read by
+// the CPU cache. With sink_tokens > 0 a sink store per layer and side holds the exact
+// code-space rows of each sequence's first positions (sequence ids in [0, num_blocks)).
 class DeviceKvCache {
  public:
   explicit DeviceKvCache(const KvCacheConfig& config);  // throws tq::Error

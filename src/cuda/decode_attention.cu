@@ -72,17 +72,21 @@ __device__ inline void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-// Copies `bytes` (a multiple of 4) from global to shared memory asynchronously, the
-// warp's lanes taking consecutive chunks of the widest size (16, 8 or 4 bytes) that the
-// source address and the length allow: odd-sized calibrated records give tiles and
-// blocks aligned to 4 or 8 bytes only.
+// Copies `bytes` (a multiple of 8; 16-byte chunks when possible) from global to shared
+// memory asynchronously, the warp's lanes taking consecutive chunks. kAnyAlign (the kExt
+// kernels): a multiple of 4, chunks of the widest size (16, 8 or 4 bytes) that the source
+// address and the length allow, since odd-sized calibrated records give tiles and blocks
+// aligned to 4 or 8 bytes only. (Testing the address in every kernel had cost the d = 128
+// kernels registers.)
+template <bool kAnyAlign>
 __device__ inline void copy_tile_async(unsigned char* dst, const uint8_t* src, int bytes, int lane) {
   const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  const unsigned align = static_cast<unsigned>(reinterpret_cast<uintptr_t>(src)) | static_cast<unsigned>(bytes);
+  const unsigned align =
+      kAnyAlign ? static_cast<unsigned>(reinterpret_cast<uintptr_t>(src)) | static_cast<unsigned>(bytes) : bytes;
   if ((align & 15) == 0) {
     for (int off = lane * 16; off < bytes; off += 32 * 16)
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d + off), "l"(src + off));
-  } else if ((align & 7) == 0) {
+  } else if (!kAnyAlign || (align & 7) == 0) {
     for (int off = lane * 8; off < bytes; off += 32 * 8)
       asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(d + off), "l"(src + off));
   } else {
@@ -168,14 +172,15 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
 
 // Register cap that lets five CTAs share an SM where the compiler fits it without
 // spilling (checked with -Xptxas -v); elsewhere the compiler's own choice.
-template <int D, int G>
-constexpr int kSplitMinBlocks = (G >= 4 && D <= 128 && !(D == 128 && G == 8)) ? 5 : 1;
+template <int D, int G, bool kExt = false>
+constexpr int kSplitMinBlocks = (G >= 4 && D <= 128 && !(D == 128 && G == 8)) ? (kExt && D == 128 ? 4 : 5) : 1;
 
 // kExt: calibrated (grouped) sides and sink tokens. A separate instantiation, so the
 // kernels of every other codec keep their registers (with both paths compiled in, the
-// d = 256 kernels spilled).
+// d = 256 kernels spilled); at d = 128 it gets four CTAs' registers instead of five (under
+// five's cap it spilled 80 bytes).
 template <int D, int G, bool kExt>
-__global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_split_kernel(const __grid_constant__ DecodeArgs a) {
+__global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) decode_split_kernel(const __grid_constant__ DecodeArgs a) {
   constexpr int C = D / 32, T = 32 / G;
   extern __shared__ __align__(16) unsigned char smem[];
   const int lk = kExt ? lut_floats(a.kc) : kMaxLevels * 32, lv = kExt ? lut_floats(a.vc) : kMaxLevels * 32;
@@ -238,8 +243,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
       const int64_t block = table[ti / tiles_per_block];
       const int64_t first = static_cast<int64_t>(h) * a.block_tokens + (ti % tiles_per_block) * T;
       unsigned char* kd = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
-      copy_tile_async(kd, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
-      copy_tile_async(kd + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
+      copy_tile_async<kExt>(kd, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
+      copy_tile_async<kExt>(kd + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
     }
     cp_async_commit();  // empty groups keep the wait count uniform
   };

@@ -195,9 +195,10 @@ TEST(CudaPresetOddLayout, EncodeContractAndAttention) {
 }
 
 // Writes the same tokens into a CPU KvCache and, through quantize_on_write with positions
-// and sequence ids, into a device cache; then attends the last position of each sequence
-// on both. Returns the largest relative error over sequences.
-double sink_attention_error(const std::string& codec, int d, int group, int sinks) {
+// and sequence ids, into a device cache (upload: the CPU cache's pools and sink rows are
+// uploaded instead); then attends the last position of each sequence on both. Returns the
+// largest relative error over sequences.
+double sink_attention_error(const std::string& codec, int d, int group, int sinks, bool upload = false) {
   const int n_kv = 2, bt = 32;
   KvCacheConfig cfg = testing::cache_config(codec, codec, d, n_kv, bt, 2048, 1, 9);
   if (find_preset(codec)) cfg.calibrated = calibrated(codec, d, n_kv, sinks);
@@ -222,6 +223,10 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
       if (done[b] == 0)  // a large first token, as real sinks are
         for (int i = 0; i < n_kv * d; ++i) k[i] *= 6.f;
       cpu.append(0, ids[b], n, k.data(), v.data());
+      if (upload) {
+        done[b] += n;
+        continue;
+      }
       const std::vector<int32_t>& table = cpu.block_table(ids[b]);
       std::vector<int32_t> slots(n), pos(n), seq(n, ids[b]);
       for (int i = 0; i < n; ++i) {
@@ -239,6 +244,19 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
       p.seq_ids = qd.get();
       quantize_on_write(dev, p);
       done[b] += n;
+    }
+  }
+  if (upload) {
+    for (int side = 0; side < 2; ++side) {
+      dev.upload_pool(0, side, side ? cpu.v_pool(0) : cpu.k_pool(0), cpu.pool_bytes(0, side == 1));
+      std::vector<float> rows(dev.sink_floats(0, side), 0.f);
+      for (size_t b = 0; b < lens.size(); ++b)
+        for (int t = 0; t < std::min(sinks, lens[b]); ++t)
+          for (int h = 0; h < n_kv; ++h) {
+            const float* r = side ? cpu.v_sink(0, ids[b], h, t) : cpu.k_sink(0, ids[b], h, t);
+            std::copy(r, r + d, rows.begin() + ((static_cast<size_t>(ids[b]) * sinks + t) * n_kv + h) * d);
+          }
+      dev.upload_sinks(0, side, rows.data(), rows.size());
     }
   }
   const int batch = static_cast<int>(lens.size()), n_q = n_kv * group;
@@ -290,6 +308,9 @@ TEST(CudaPresetSinks, DeviceAttendsLikeTheCpuCache) {
   // Several sinks, and an ordinary codec with sinks.
   EXPECT_LT(sink_attention_error("tq4", 128, 2, 4), 1e-3);
   EXPECT_LT(sink_attention_error("turbo3", 128, 4, 2), 1e-3);
+  // Pools and sink rows written by the CPU cache, uploaded.
+  EXPECT_LT(sink_attention_error("tq3", 128, 4, 1, true), 1e-3);
+  EXPECT_LT(sink_attention_error("tq3.5", 256, 2, 3, true), 1e-3);
 }
 
 TEST(CudaPresetSinks, MissingPositionsOrSequenceIdsAreErrors) {
