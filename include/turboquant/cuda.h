@@ -19,8 +19,9 @@ namespace tq::cuda {
 bool device_available();
 std::string device_name();  // "" without a device
 
-// Whether the CUDA kernels implement this codec (prod/QJL rows are not implemented yet),
-// and the head dimensions they are compiled for (64, 128, 256).
+// Whether the CUDA kernels implement this codec (prod/QJL rows are not implemented yet;
+// calibrated preset names are, with their codecs from KvCacheConfig::calibrated), and the
+// head dimensions they are compiled for (64, 128, 256).
 bool codec_supported(std::string_view codec_name);
 bool head_dim_supported(int head_dim);
 
@@ -50,6 +51,14 @@ struct QuantizeParams {
   // asynchronous (CUDA graph capture, pipelines); the kernels still refuse and count,
   // and DeviceKvCache::check_writes() reports later.
   bool check = true;
+  // Attention sinks (KvCacheConfig::sink_tokens > 0), else unused and may stay null:
+  // positions[i] is token i's position in its sequence and seq_ids[i] that sequence's id
+  // in [0, num_blocks()) (device [n_tokens] each). Tokens at positions < sink_tokens also
+  // store their exact code-space vector (Codec::to_code) in the cache's sink store, which
+  // attention reads instead of their records. A cache with sinks throws tq::Error naming
+  // the missing array when either is null.
+  const int32_t* positions = nullptr;
+  const int32_t* seq_ids = nullptr;
 };
 void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 
@@ -77,15 +86,22 @@ struct DecodeParams {
   void* workspace = nullptr;  // device memory of decode_workspace_bytes(...) bytes
   size_t workspace_bytes = 0;
   void* stream = nullptr;
+  // Attention sinks: device [batch] sequence ids (as written by quantize_on_write) so the
+  // first sink_tokens positions are read from the sink store; required (tq::Error naming
+  // it) when the cache has sinks, unused otherwise. An id outside [0, num_blocks()) reads
+  // the records instead.
+  const int32_t* seq_ids = nullptr;
 };
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p);
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p);
 void decode_attention(const DeviceKvCache& cache, const DecodeParams& p);
 
 // The paged cache of kv_cache.h in device memory: per layer a K pool and a V pool of
-// num_blocks blocks, block = [kv_head][token_in_block][record_bytes]. Codec seeds follow
-// kv_cache.h, so pools written by the CPU cache can be uploaded and attended here, and
-// pools written here can be downloaded and read by the CPU cache.
+// num_blocks blocks, block = [kv_head][token_in_block][record_bytes]. Codecs come from
+// make_cache_codec (kv_cache.h), as the CPU cache's do, so pools written by the CPU cache
+// can be uploaded and attended here, and pools written here can be downloaded and read by
+// the CPU cache. With sink_tokens > 0 a sink store per layer and side holds the exact
+// code-space rows of each sequence's first positions (sequence ids in [0, num_blocks)).
 class DeviceKvCache {
  public:
   explicit DeviceKvCache(const KvCacheConfig& config);  // throws tq::Error
@@ -109,6 +125,12 @@ class DeviceKvCache {
   void check_writes();
 
   void upload_pool(int layer, int kv, const uint8_t* host, size_t bytes);
+  // The sink store of a layer's side (sink_tokens > 0): device floats
+  // [seq_id < num_blocks()][sink position][kv_head][head_dim], zero until written; upload
+  // copies host floats of that shape (e.g. KvCache::k_sink rows of a CPU cache).
+  size_t sink_floats(int layer, int kv) const;
+  float* sink_store(int layer, int kv);
+  void upload_sinks(int layer, int kv, const float* host, size_t floats);
   void download_pool(int layer, int kv, uint8_t* host, size_t bytes) const;
 
   struct Impl;  // device-side codec and rotation descriptors (src/cuda)

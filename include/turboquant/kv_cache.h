@@ -44,6 +44,12 @@ struct KvCacheConfig {
   int sink_tokens = 0;
 };
 
+// The codec of one layer / KV head / side (value: false for K) as every cache builds it:
+// the seed rule above, or the calibrated preset's codec from cfg.calibrated. tq::Error
+// naming layer and side for an unknown codec or calibrated codecs of another shape.
+std::string cache_codec_name(const KvCacheConfig& cfg, int layer, bool value);
+Codec make_cache_codec(const KvCacheConfig& cfg, int layer, int kv_head, bool value);
+
 class ThreadPool;
 
 // The paged cache. Not thread-safe for concurrent writers; readers (attend) may run

@@ -37,30 +37,6 @@ namespace {
 
 std::string layer_str(int layer) { return "layer " + std::to_string(layer); }
 
-uint64_t codec_seed(uint64_t seed, int layer, int kv_head, bool value) {
-  return derive_seed(seed, static_cast<uint64_t>(layer) * 65536u + static_cast<uint64_t>(kv_head) * 2u + (value ? 1u : 0u));
-}
-
-Codec make_codec(const KvCacheConfig& cfg, const std::string& name, uint64_t seed, int layer, int kv_head, bool value) {
-  const char* side = value ? "V" : "K";
-  try {
-    if (const CodecSpec* preset = find_preset(name)) {
-      const CalibratedCodecs* cc = cfg.calibrated.get();
-      if (!cc || cc->preset != preset)
-        throw Error("codec '" + name + "' is a calibrated preset: the cache needs its calibrated codecs (" +
-                    (cc ? "it holds " + std::string(cc->preset->name) + "'s" : "none given") + ")");
-      const auto& sides = value ? cc->v : cc->k;
-      if (sides.size() != static_cast<size_t>(cfg.n_layers) || sides[layer].maps.size() != static_cast<size_t>(cfg.n_kv_heads) ||
-          sides[layer].maps[kv_head]->dim != cfg.head_dim)
-        throw Error("calibrated codecs do not match the cache's shape");
-      return Codec::make_calibrated(*preset, sides[layer].maps[kv_head], sides[layer].groups);
-    }
-    return Codec::make(name, cfg.head_dim, seed);
-  } catch (const Error& e) {
-    throw Error("KvCache: " + layer_str(layer) + " " + side + ": " + e.what());
-  }
-}
-
 }  // namespace
 
 KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
@@ -81,15 +57,10 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
 
   layers_.resize(cfg.n_layers);
   for (int l = 0; l < cfg.n_layers; ++l) {
-    std::string kn = cfg.k_codec, vn = cfg.v_codec;
-    if (auto it = cfg.layer_codecs.find(l); it != cfg.layer_codecs.end()) {
-      kn = it->second.first;
-      vn = it->second.second;
-    }
     Layer& L = layers_[l];
     for (int h = 0; h < cfg.n_kv_heads; ++h) {
-      L.k.push_back(make_codec(cfg, kn, codec_seed(cfg.seed, l, h, false), l, h, false));
-      L.v.push_back(make_codec(cfg, vn, codec_seed(cfg.seed, l, h, true), l, h, true));
+      L.k.push_back(make_cache_codec(cfg, l, h, false));
+      L.v.push_back(make_cache_codec(cfg, l, h, true));
       L.k_enc.push_back(detail::make_record_encoder(L.k.back()));
       L.v_enc.push_back(detail::make_record_encoder(L.v.back()));
     }

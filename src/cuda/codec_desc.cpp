@@ -1,5 +1,6 @@
 #include "codec_desc.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -86,6 +87,10 @@ CodecDesc make_codec_desc(const Codec& codec) {
     d.group_bytes = static_cast<int32_t>(g->group_bytes());
     if (d.group < 8 || d.group % 8 != 0 || d.group_bits > 4)
       throw Error(what + "groups must be a multiple of 8 coordinates with codes of at most 4 bits");
+  } else if (dynamic_cast<const GroupedMseQuantizer*>(&q)) {
+    if (!codec.affine()) throw Error(what + "grouped codes without their affine map");
+    d.family = Family::grouped;
+    for (int j = -5; j <= 5; ++j) d.trial_scale[j + 5] = std::exp2(-j / 16.0);  // the encoder's own expression
   } else if (dynamic_cast<const F16Quantizer*>(&q)) {
     d.family = Family::f16;
   } else if (dynamic_cast<const Q8_0Quantizer*>(&q)) {
@@ -139,6 +144,56 @@ RotationHost make_rotation_host(const Rotation& r) {
       h.mode = RotMode::block;
       h.rows = probe_blocks(r);
       break;
+  }
+  return h;
+}
+
+GroupedHost make_grouped_host(const Codec& codec, int lane_coords) {
+  const auto* q = dynamic_cast<const GroupedMseQuantizer*>(&codec.quantizer());
+  if (!q) throw Error("CUDA backend: codec " + std::string(codec.name()) + " has no grouped records");
+  GroupedHost h;
+  h.table.resize(kLogFactors);
+  for (int c = 0; c < kLogFactors; ++c) h.table[c] = GroupedMseQuantizer::log_norm_factor(c);
+  std::vector<std::pair<const Codebook*, int>> placed;  // distinct codebooks -> level offset
+  const int align = std::min(lane_coords, 4);
+  for (const GroupedMseQuantizer::Run& r : q->runs()) {
+    if (r.begin % align != 0)
+      throw Error("CUDA backend: codec " + std::string(codec.name()) + " at head_dim " + std::to_string(codec.dim()) +
+                  ": a group starts at coordinate " + std::to_string(r.begin) + ", not a multiple of " +
+                  std::to_string(align) + " (the decode kernel's lane width)");
+    GroupRun g{r.begin, r.size, r.bits, r.norm_bytes, static_cast<int32_t>(r.offset), 0, 0,
+               std::sqrt(static_cast<float>(r.size))};
+    if (r.codebook) {
+      auto it = std::find_if(placed.begin(), placed.end(), [&](const auto& e) { return e.first == r.codebook; });
+      if (it == placed.end()) {
+        placed.emplace_back(r.codebook, static_cast<int>(h.table.size()));
+        h.table.insert(h.table.end(), r.codebook->levels.begin(), r.codebook->levels.end());
+        h.table.insert(h.table.end(), r.codebook->boundaries.begin(), r.codebook->boundaries.end());
+        it = placed.end() - 1;
+      }
+      g.level_off = it->second;
+      g.bound_off = it->second + static_cast<int32_t>(r.codebook->levels.size());
+    }
+    h.runs.push_back(g);
+  }
+  return h;
+}
+
+RotationHost make_affine_host(const AffineMap& m, bool for_attention) {
+  const int n = m.dim;
+  auto transposed = [n](const std::vector<float>& a) {
+    std::vector<float> t(a.size());
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) t[static_cast<size_t>(j) * n + i] = a[static_cast<size_t>(i) * n + j];
+    return t;
+  };
+  RotationHost h;
+  h.mode = RotMode::dense;
+  if (for_attention) {
+    h.matrix = transposed(m.p_inv);  // P⁻ᵀ: prepare computes q' = P⁻ᵀ q
+    h.matrix_t = m.p_inv;            // reduce computes x = P⁻¹ y
+  } else {
+    h.matrix_t = transposed(m.p);  // the tiled forward reads Qᵀ: here y = P x
   }
   return h;
 }

@@ -23,4 +23,18 @@ struct RotationHost {
 };
 RotationHost make_rotation_host(const Rotation& rotation);
 
+// A calibrated codec's run table and level table (the device pointers of its CodecDesc
+// are filled in by the caller after upload). `lane_coords` = head_dim / 32: every run
+// boundary must fall on a multiple of min(lane_coords, 4) so that a lane of the decode
+// kernel reads at most two runs; tq::Error naming the codec otherwise.
+struct GroupedHost {
+  std::vector<GroupRun> runs;
+  std::vector<float> table;
+};
+GroupedHost make_grouped_host(const Codec& codec, int lane_coords);
+
+// The affine map as dense rotation parameters: for quantize-on-write (matrix_t = Pᵀ) or
+// for attention (matrix = P⁻ᵀ, matrix_t = P⁻¹); mu travels separately.
+RotationHost make_affine_host(const AffineMap& map, bool for_attention);
+
 }  // namespace tq::cuda::detail

@@ -23,6 +23,11 @@ struct DecodeArgs {
   const int32_t* seq_lens;
   int n_kv, group, block_tokens, num_splits;
   int block_shift;  // log2(block_tokens) when a power of two, else -1
+  // Sinks: positions < sink_tokens of sequence seq_ids[b] read these f32 code-space rows.
+  const float* sink_k;
+  const float* sink_v;
+  const int32_t* seq_ids;
+  int sink_tokens, sink_seqs;
   float* part_o;
   float* part_lse;
   float* out;

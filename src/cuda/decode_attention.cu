@@ -26,6 +26,7 @@
 #include "dtype_device.cuh"
 #include "pdl.cuh"
 #include "record_decode.cuh"
+#include "record_grouped.cuh"
 #include "rotation_device.cuh"
 
 namespace tq::cuda {
@@ -47,14 +48,20 @@ struct SplitSmem {
   int kbuf, vbuf, stage_area, combine_area, total;
 };
 
-__host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv) {
+// Floats of a side's level table in shared memory: a per-lane copy of the mse codebook,
+// or a calibrated codec's lane parts and whole table (log factors, every codebook, one copy).
+__host__ __device__ inline int lut_floats(const CodecDesc& c) {
+  return c.family == Family::grouped ? kGroupedLaneFloats + ((c.table_floats + 31) & ~31) : kMaxLevels * 32;
+}
+
+__host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
   SplitSmem s;
   const int T = 32 / G;
   s.kbuf = round16(T * rbk + kSlack);
   s.vbuf = round16(T * rbv + kSlack);
   s.stage_area = kWarps * kStages * (s.kbuf + s.vbuf);
   s.combine_area = static_cast<int>(sizeof(float)) * kWarps * G * (D + 2);
-  const int head = static_cast<int>(sizeof(float)) * (2 * kMaxLevels * 32 + kWarps * 32);
+  const int head = static_cast<int>(sizeof(float)) * (lk + lv + kWarps * 32);
   s.total = head + (s.stage_area > s.combine_area ? s.stage_area : s.combine_area);
   return s;
 }
@@ -66,15 +73,25 @@ __device__ inline void cp_async_wait() {
 }
 
 // Copies `bytes` (a multiple of 8; 16-byte chunks when possible) from global to shared
-// memory asynchronously, the warp's lanes taking consecutive chunks.
+// memory asynchronously, the warp's lanes taking consecutive chunks. kAnyAlign (the kExt
+// kernels): a multiple of 4, chunks of the widest size (16, 8 or 4 bytes) that the source
+// address and the length allow, since odd-sized calibrated records give tiles and blocks
+// aligned to 4 or 8 bytes only. (Testing the address in every kernel had cost the d = 128
+// kernels registers.)
+template <bool kAnyAlign>
 __device__ inline void copy_tile_async(unsigned char* dst, const uint8_t* src, int bytes, int lane) {
   const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  if ((bytes & 15) == 0) {
+  const unsigned align =
+      kAnyAlign ? static_cast<unsigned>(reinterpret_cast<uintptr_t>(src)) | static_cast<unsigned>(bytes) : bytes;
+  if ((align & 15) == 0) {
     for (int off = lane * 16; off < bytes; off += 32 * 16)
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d + off), "l"(src + off));
-  } else {
+  } else if (!kAnyAlign || (align & 7) == 0) {
     for (int off = lane * 8; off < bytes; off += 32 * 8)
       asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(d + off), "l"(src + off));
+  } else {
+    for (int off = lane * 4; off < bytes; off += 32 * 4)
+      asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d + off), "l"(src + off));
   }
 }
 
@@ -155,29 +172,38 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
 
 // Register cap that lets five CTAs share an SM where the compiler fits it without
 // spilling (checked with -Xptxas -v); elsewhere the compiler's own choice.
-template <int D, int G>
-constexpr int kSplitMinBlocks = (G >= 4 && D <= 128 && !(D == 128 && G == 8)) ? 5 : 1;
+template <int D, int G, bool kExt = false>
+constexpr int kSplitMinBlocks = (G >= 4 && D <= 128 && !(D == 128 && G == 8)) ? (kExt && D == 128 ? 4 : 5) : 1;
 
-template <int D, int G>
-__global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_split_kernel(const __grid_constant__ DecodeArgs a) {
+// kExt: calibrated (grouped) sides and sink tokens. A separate instantiation, so the
+// kernels of every other codec keep their registers (with both paths compiled in, the
+// d = 256 kernels spilled); at d = 128 it gets four CTAs' registers instead of five (under
+// five's cap it spilled 80 bytes).
+template <int D, int G, bool kExt>
+__global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) decode_split_kernel(const __grid_constant__ DecodeArgs a) {
   constexpr int C = D / 32, T = 32 / G;
   extern __shared__ __align__(16) unsigned char smem[];
+  const int lk = kExt ? lut_floats(a.kc) : kMaxLevels * 32, lv = kExt ? lut_floats(a.vc) : kMaxLevels * 32;
   float* lutk = reinterpret_cast<float*>(smem);
-  float* lutv = lutk + kMaxLevels * 32;
-  float* pbuf = lutv + kMaxLevels * 32;
+  float* lutv = lutk + lk;
+  float* pbuf = lutv + lv;
   unsigned char* area = reinterpret_cast<unsigned char*>(pbuf + kWarps * 32);
 
   const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes;
-  const SplitSmem lay = split_smem(D, G, rbk, rbv);
+  const SplitSmem lay = split_smem(D, G, rbk, rbv, lk, lv);
   unsigned char* ring = area + warp * kStages * (lay.kbuf + lay.vbuf);
 
-  for (int e = tid; e < kMaxLevels * 32; e += kWarps * 32) {
-    const int level = e >> 5, l = e & 31;
-    lutk[e] = l * C < a.kc.n_hi ? a.kc.levels_hi[level] : a.kc.levels_lo[level];
-    lutv[e] = l * C < a.vc.n_hi ? a.vc.levels_hi[level] : a.vc.levels_lo[level];
-  }
+  auto fill_lut = [&](const CodecDesc& c, float* lut) {
+    if (kExt && c.family == Family::grouped) return fill_grouped_lut<C>(c, lut, tid, kWarps * 32);
+    for (int e = tid; e < kMaxLevels * 32; e += kWarps * 32) {
+      const int level = e >> 5, l = e & 31;
+      lut[e] = l * C < c.n_hi ? c.levels_hi[level] : c.levels_lo[level];
+    }
+  };
+  fill_lut(a.kc, lutk);
+  fill_lut(a.vc, lutv);
 
   const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
   float q[G][C];
@@ -192,6 +218,23 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
   const int tb = split * per_split, te = min(tb + per_split, n_tiles);
   const int my_count = te - tb > warp ? (te - tb - warp + kWarps - 1) / kWarps : 0;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
+  // Sink rows of this sequence and KV head: position t at sink_row + t·n_kv·D (none: 0).
+  int n_sinks = 0;
+  int64_t sink_row = 0;
+  if (kExt && a.sink_tokens > 0) {
+    const int seq = a.seq_ids[b];
+    if (seq >= 0 && seq < a.sink_seqs) {
+      n_sinks = a.sink_tokens;
+      sink_row = (static_cast<int64_t>(seq) * a.sink_tokens * a.n_kv + h) * D + lane * C;
+    }
+  }
+  // Only the first tile can hold sinks: a warp-uniform test per token there.
+  auto sink_values = [&](const float* store, int t, float* v) {
+    const float* r = store + sink_row + static_cast<int64_t>(t) * a.n_kv * D;
+#pragma unroll
+    for (int c = 0; c < C; ++c) v[c] = r[c];
+    return 1.f;
+  };
   const int tiles_per_block = a.block_tokens / T;
 
   auto issue = [&](int k) {
@@ -200,14 +243,15 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
       const int64_t block = table[ti / tiles_per_block];
       const int64_t first = static_cast<int64_t>(h) * a.block_tokens + (ti % tiles_per_block) * T;
       unsigned char* kd = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
-      copy_tile_async(kd, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
-      copy_tile_async(kd + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
+      copy_tile_async<kExt>(kd, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
+      copy_tile_async<kExt>(kd + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
     }
     cp_async_commit();  // empty groups keep the wait count uniform
   };
 
   __syncthreads();  // look-up tables ready
   const bool k_mse = a.kc.family == Family::mse, v_mse = a.vc.family == Family::mse;
+  const bool k_grouped = kExt && a.kc.family == Family::grouped, v_grouped = kExt && a.vc.family == Family::grouped;
   float m_run = -INFINITY, l_run = 0.f;
   float acc[G][C];
 #pragma unroll
@@ -231,7 +275,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
 #pragma unroll
       for (int j = 0; j < T; ++j) {
         float v[C];
-        const float sc = decode(ks + j * rbk, v);
+        float sc = decode(ks + j * rbk, v);
+        if (kExt && tok0 + j < n_sinks) sc = sink_values(a.sink_k, tok0 + j, v);
 #pragma unroll
         for (int g = 0; g < G; ++g) {
           float s = 0.f;
@@ -243,6 +288,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
     };
     if (k_mse)
       score_tile(MseLaneDecoder<C>(a.kc, lutk, lane));
+    else if (kExt && k_grouped)
+      score_tile(GroupedLaneDecoder<C>(lutk, lane));
     else
       score_tile(AnyLaneDecoder<C>{a.kc, lutk, lane});
     // Transpose-reduce: 31 shuffles leave lane l with the full sum of P[l].
@@ -274,7 +321,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
       for (int j = 0; j < T; ++j) {
         if (j < n_valid) {
           float v[C];
-          const float sc = decode(vs + j * rbv, v);
+          float sc = decode(vs + j * rbv, v);
+          if (kExt && tok0 + j < n_sinks) sc = sink_values(a.sink_v, tok0 + j, v);
 #pragma unroll
           for (int g = 0; g < G; ++g) {
             const float w = pbuf[warp * 32 + j * G + g] * sc;
@@ -286,6 +334,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G>) decode_spl
     };
     if (v_mse)
       accumulate_tile(MseLaneDecoder<C>(a.vc, lutv, lane));
+    else if (kExt && v_grouped)
+      accumulate_tile(GroupedLaneDecoder<C>(lutv, lane));
     else
       accumulate_tile(AnyLaneDecoder<C>{a.vc, lutv, lane});
     __syncwarp();
@@ -395,12 +445,22 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
       float v = 0.f;
 #pragma unroll
       for (int k = 0; k < R; ++k) v += part[k * D + tid];
-      out[tid] = v;
+      out[tid] = rot.mu ? v + rot.mu[tid] : v;  // affine map: x = P⁻¹ y + μ
     }
     return;
   }
   rotate_inverse_vec<D>(rot, y, x, part);  // part: never read as a chunk here (not dense)
   if (tid < D) out[tid] = x[tid];
+}
+
+// Whether a layer needs the kExt split kernel.
+bool split_ext(const CodecDesc& k, const CodecDesc& v, int sink_tokens) {
+  return sink_tokens > 0 || k.family == Family::grouped || v.family == Family::grouped;
+}
+
+template <int D, int G>
+auto split_kernel(bool ext) {
+  return ext ? decode_split_kernel<D, G, true> : decode_split_kernel<D, G, false>;
 }
 
 template <int D>
@@ -420,12 +480,13 @@ void launch_decode(DecodeArgs a, int batch, int mma_bits, cudaStream_t stream) {
                  "cudaFuncSetAttribute (decode_split_kernel shared memory)");
     kernel<<<grid, kWarps * 32, smem_bytes, stream>>>(a);
   };
-  const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes;
+  const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes, lk = lut_floats(a.kc), lv = lut_floats(a.vc);
+  const bool ext = split_ext(a.kc, a.vc, a.sink_tokens);
   switch (a.group) {
-    case 1: run(decode_split_kernel<D, 1>, split_smem(D, 1, rbk, rbv).total); break;
-    case 2: run(decode_split_kernel<D, 2>, split_smem(D, 2, rbk, rbv).total); break;
-    case 4: run(decode_split_kernel<D, 4>, split_smem(D, 4, rbk, rbv).total); break;
-    default: run(decode_split_kernel<D, 8>, split_smem(D, 8, rbk, rbv).total); break;
+    case 1: run(split_kernel<D, 1>(ext), split_smem(D, 1, rbk, rbv, lk, lv).total); break;
+    case 2: run(split_kernel<D, 2>(ext), split_smem(D, 2, rbk, rbv, lk, lv).total); break;
+    case 4: run(split_kernel<D, 4>(ext), split_smem(D, 4, rbk, rbv, lk, lv).total); break;
+    default: run(split_kernel<D, 8>(ext), split_smem(D, 8, rbk, rbv, lk, lv).total); break;
   }
   check_launch("decode_split_kernel");
   decode_reduce_kernel<D><<<dim3(a.n_kv * a.group, batch), kReduceThreads, 0, stream>>>(a);
@@ -433,46 +494,47 @@ void launch_decode(DecodeArgs a, int batch, int mma_bits, cudaStream_t stream) {
 }
 
 template <int D, int G>
-int resident_split_ctas_of(int rbk, int rbv) {
-  const int smem = split_smem(D, G, rbk, rbv).total;
+int resident_split_ctas_of(int rbk, int rbv, int lk, int lv, bool ext) {
+  const int smem = split_smem(D, G, rbk, rbv, lk, lv).total;
+  const auto kernel = split_kernel<D, G>(ext);
   if (smem > 48 * 1024)
-    check_cuda(cudaFuncSetAttribute(decode_split_kernel<D, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
                "cudaFuncSetAttribute (decode_split_kernel shared memory)");
   int n = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_split_kernel<D, G>, kWarps * 32, smem),
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kWarps * 32, smem),
              "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
   return std::max(1, n);
 }
 
-int query_resident_split_ctas(int d, int g, int rbk, int rbv) {
+int query_resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext) {
   switch (d * 16 + g) {
-    case 64 * 16 + 1: return resident_split_ctas_of<64, 1>(rbk, rbv);
-    case 64 * 16 + 2: return resident_split_ctas_of<64, 2>(rbk, rbv);
-    case 64 * 16 + 4: return resident_split_ctas_of<64, 4>(rbk, rbv);
-    case 64 * 16 + 8: return resident_split_ctas_of<64, 8>(rbk, rbv);
-    case 128 * 16 + 1: return resident_split_ctas_of<128, 1>(rbk, rbv);
-    case 128 * 16 + 2: return resident_split_ctas_of<128, 2>(rbk, rbv);
-    case 128 * 16 + 4: return resident_split_ctas_of<128, 4>(rbk, rbv);
-    case 128 * 16 + 8: return resident_split_ctas_of<128, 8>(rbk, rbv);
-    case 256 * 16 + 1: return resident_split_ctas_of<256, 1>(rbk, rbv);
-    case 256 * 16 + 2: return resident_split_ctas_of<256, 2>(rbk, rbv);
-    case 256 * 16 + 4: return resident_split_ctas_of<256, 4>(rbk, rbv);
-    default: return resident_split_ctas_of<256, 8>(rbk, rbv);
+    case 64 * 16 + 1: return resident_split_ctas_of<64, 1>(rbk, rbv, lk, lv, ext);
+    case 64 * 16 + 2: return resident_split_ctas_of<64, 2>(rbk, rbv, lk, lv, ext);
+    case 64 * 16 + 4: return resident_split_ctas_of<64, 4>(rbk, rbv, lk, lv, ext);
+    case 64 * 16 + 8: return resident_split_ctas_of<64, 8>(rbk, rbv, lk, lv, ext);
+    case 128 * 16 + 1: return resident_split_ctas_of<128, 1>(rbk, rbv, lk, lv, ext);
+    case 128 * 16 + 2: return resident_split_ctas_of<128, 2>(rbk, rbv, lk, lv, ext);
+    case 128 * 16 + 4: return resident_split_ctas_of<128, 4>(rbk, rbv, lk, lv, ext);
+    case 128 * 16 + 8: return resident_split_ctas_of<128, 8>(rbk, rbv, lk, lv, ext);
+    case 256 * 16 + 1: return resident_split_ctas_of<256, 1>(rbk, rbv, lk, lv, ext);
+    case 256 * 16 + 2: return resident_split_ctas_of<256, 2>(rbk, rbv, lk, lv, ext);
+    case 256 * 16 + 4: return resident_split_ctas_of<256, 4>(rbk, rbv, lk, lv, ext);
+    default: return resident_split_ctas_of<256, 8>(rbk, rbv, lk, lv, ext);
   }
 }
 
 // CTAs of the split kernel one SM holds at once, for this head_dim, group and codecs;
 // queried once per configuration and device (the query costs host time on every step).
-int resident_split_ctas(int d, int g, int rbk, int rbv) {
+int resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext) {
   static std::mutex mu;
-  static std::map<std::tuple<int, int, int, int, int>, int> cache;
+  static std::map<std::tuple<int, int, int, int, int, int, int, bool>, int> cache;
   int dev = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
-  const auto key = std::make_tuple(dev, d, g, rbk, rbv);
+  const auto key = std::make_tuple(dev, d, g, rbk, rbv, lk, lv, ext);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  return cache[key] = query_resident_split_ctas(d, g, rbk, rbv);
+  return cache[key] = query_resident_split_ctas(d, g, rbk, rbv, lk, lv, ext);
 }
 
 // Bits of the tensor-core path for this layer's codecs, 0 for the CUDA-core kernel.
@@ -482,7 +544,7 @@ int mma_bits_of(const DeviceKvCache& cache, int layer) {
     const char* e = std::getenv("TQ_CUDA_DECODE");
     return e && std::string(e) == "simt";
   }();
-  if (simt) return 0;
+  if (simt || cache.config().sink_tokens > 0) return 0;  // sinks: the CUDA-core kernel reads them
   const auto& l = cache.impl().layers[layer];
   return mma_decode_bits(l[0].desc, l[1].desc);
 }
@@ -537,7 +599,11 @@ int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
   const int bits = detail::mma_bits_of(cache, p.layer);
   const int slots = cache.impl().sm_count * (bits ? detail::mma_resident_ctas(d, bits, g, rbk, rbv)
-                                                  : detail::resident_split_ctas(d, g, rbk, rbv));
+                                                  : detail::resident_split_ctas(
+                                                        d, g, rbk, rbv, detail::lut_floats(layer[0].desc),
+                                                        detail::lut_floats(layer[1].desc),
+                                                        detail::split_ext(layer[0].desc, layer[1].desc,
+                                                                          cache.config().sink_tokens)));
   const int ctas = p.batch * cache.config().n_kv_heads;
   const int tile = bits ? detail::kMmaTileTokens : 32 / g;
   const int tiles = (p.max_seq_len + tile - 1) / tile;
@@ -569,8 +635,16 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   if (!p.workspace || p.workspace_bytes < ws.total)
     fail("workspace of " + std::to_string(p.workspace_bytes) + " bytes is smaller than the " +
          std::to_string(ws.total) + " bytes decode_workspace_bytes asks for");
+  if (cfg.sink_tokens > 0 && !p.seq_ids)
+    fail("the cache keeps sink_tokens = " + std::to_string(cfg.sink_tokens) +
+         " exact positions: DecodeParams::seq_ids is required");
   const auto& layer = cache.impl().layers[p.layer];
   detail::DecodeArgs a{};
+  a.sink_k = layer[0].sinks;
+  a.sink_v = layer[1].sinks;
+  a.seq_ids = p.seq_ids;
+  a.sink_tokens = cfg.sink_tokens;
+  a.sink_seqs = cache.num_blocks();
   a.kc = layer[0].desc;
   a.vc = layer[1].desc;
   a.krot = layer[0].rotations;

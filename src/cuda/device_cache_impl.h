@@ -15,12 +15,14 @@ struct DeviceKvCache::Impl {
   struct Side {
     detail::CodecDesc desc;
     std::vector<Codec> codecs;                    // one per KV head (own seed)
-    detail::RotationDesc* rotations = nullptr;    // device [n_kv_heads]
+    detail::RotationDesc* rotations = nullptr;    // device [n_kv_heads], read by attention
+    detail::RotationDesc* enc_rotations = nullptr;  // read by quantize (the affine forward; else == rotations)
     detail::RotMode rot_mode = detail::RotMode::identity;
     int rot_rounds = 0;
     uint8_t* pool = nullptr;                      // device [num_blocks][block_bytes]
     size_t record_bytes = 0;
     size_t block_bytes = 0;
+    float* sinks = nullptr;  // device [num_blocks][sink_tokens][n_kv_heads][head_dim], null without sinks
   };
   std::vector<std::array<Side, 2>> layers;
   detail::WriteStatus* status = nullptr;  // device [n_layers]: what the writes refused or saturated

@@ -7,10 +7,22 @@
 
 namespace tq::cuda::detail {
 
-enum class Family : int32_t { f16 = 0, q8_0 = 1, q4_0 = 2, mse = 3, group = 4, fp8 = 5 };
+enum class Family : int32_t { f16 = 0, q8_0 = 1, q4_0 = 2, mse = 3, group = 4, fp8 = 5, grouped = 6 };
 enum class RotMode : int32_t { identity = 0, dense = 1, hadamard = 2, block = 3 };
 
 constexpr int kMaxLevels = 16;  // mse codes up to 4 bits
+
+// One run of a calibrated (grouped) record: coordinates [begin, begin + size) coded with
+// `bits` (0: nothing stored, decodes to zero), the norm at byte `offset` (2: fp16, 1: log
+// byte √size · 2^((c − 128)/16)), the codes from offset + norm_bytes. Levels and
+// boundaries sit in the side's table (GroupedTable) at level_off and bound_off.
+struct GroupRun {
+  int32_t begin, size, bits, norm_bytes, offset, level_off, bound_off;
+  float sqrt_size;  // std::sqrt(float(size)), as GroupedMseQuantizer::load_norm
+};
+// Floats at the start of a grouped table: log_norm_factor(code) for the 256 byte codes.
+constexpr int kLogFactors = 256;
+constexpr int kScaleTrials = 11;  // the encoder's trial scales 2^(-j/16), j = -5..5
 
 struct CodecDesc {
   Family family = Family::f16;
@@ -23,6 +35,12 @@ struct CodecDesc {
   float bounds_hi[kMaxLevels - 1] = {}, bounds_lo[kMaxLevels - 1] = {};
   // group: per `group` coordinates [fp16 min][fp16 step][codes of group_bits]
   int32_t group = 0, group_bits = 0, group_bytes = 0;
+  // grouped (calibrated presets): runs and a table [log factors][levels, boundaries of
+  // each distinct codebook] in device memory, shared by every head of the side.
+  int32_t n_runs = 0, table_floats = 0;
+  const GroupRun* runs = nullptr;
+  const float* table = nullptr;
+  double trial_scale[kScaleTrials] = {};  // exp2(-j/16.0) for j = -5..5, from the host's libm
 };
 
 // One coordinate's row of a block-diagonal rotation: y[i] = sum_k m[k] * x[off + k].
@@ -41,6 +59,9 @@ struct RotationDesc {
   const float* signs = nullptr;     // hadamard: rounds x dim, ±1
   const int32_t* perm = nullptr;    // hadamard: dim (identity when not permuted)
   const BlockRow* rows = nullptr;   // block: dim rows
+  // Affine maps (calibrated presets) are dense: quantize reads matrix_t = Pᵀ and subtracts
+  // mu first; attention reads matrix = P⁻ᵀ (query), matrix_t = P⁻¹ (output) and adds mu.
+  const float* mu = nullptr;
 };
 
 }  // namespace tq::cuda::detail

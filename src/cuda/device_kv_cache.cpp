@@ -5,7 +5,6 @@
 #include "codec_desc.h"
 #include "cuda_check.h"
 #include "device_cache_impl.h"
-#include "turboquant/rng.h"
 
 namespace tq::cuda {
 
@@ -24,10 +23,18 @@ T* upload(DeviceKvCache::Impl& impl, const std::vector<T>& host, const char* wha
   return static_cast<T*>(p);
 }
 
-std::string codec_name_for(const KvCacheConfig& c, int layer, int kv) {
-  auto it = c.layer_codecs.find(layer);
-  if (it != c.layer_codecs.end()) return kv == 0 ? it->second.first : it->second.second;
-  return kv == 0 ? c.k_codec : c.v_codec;
+detail::RotationDesc upload_rotation(DeviceKvCache::Impl& impl, const detail::RotationHost& rh, const float* mu) {
+  detail::RotationDesc d;
+  d.mode = rh.mode;
+  d.rounds = rh.rounds;
+  d.scale = rh.scale;
+  d.matrix = upload(impl, rh.matrix);
+  d.matrix_t = upload(impl, rh.matrix_t);
+  d.signs = upload(impl, rh.signs);
+  d.perm = upload(impl, rh.perm);
+  d.rows = upload(impl, rh.rows);
+  d.mu = mu;
+  return d;
 }
 
 void validate(const KvCacheConfig& c) {
@@ -41,17 +48,21 @@ void validate(const KvCacheConfig& c) {
   if (c.block_tokens <= 0 || c.block_tokens % 8 != 0)
     fail("block_tokens must be a positive multiple of 8, got " + std::to_string(c.block_tokens));
   if (c.max_tokens <= 0) fail("max_tokens must be positive, got " + std::to_string(c.max_tokens));
-  if (c.sink_tokens != 0) fail("sink tokens (sink_tokens = " + std::to_string(c.sink_tokens) + ") are CPU-only so far");
+  if (c.sink_tokens < 0 || c.sink_tokens > 4096)
+    fail("sink_tokens must be in [0, 4096], got " + std::to_string(c.sink_tokens));
   for (const auto& [layer, kv] : c.layer_codecs)
     if (layer < 0 || layer >= c.n_layers)
       fail("layer_codecs names layer " + std::to_string(layer) + " outside [0, n_layers)");
   for (int l = 0; l < c.n_layers; ++l)
     for (int kv = 0; kv < 2; ++kv) {
-      const std::string name = codec_name_for(c, l, kv);
-      if (find_preset(name)) fail("calibrated preset '" + name + "' has no CUDA kernels yet (CPU only)");
+      const std::string name = cache_codec_name(c, l, kv == 1);
+      if (find_preset(name)) continue;  // its codecs come from config.calibrated (make_cache_codec)
       if (!find_codec(name)) fail("unknown codec '" + name + "'; known codecs: " + codec_names());
       if (!codec_supported(name))
         fail("codec '" + name + "' is not implemented by the CUDA kernels yet");
+      // Sinks are written by the tiled quantize kernel, which has no fp8 encoder.
+      if (c.sink_tokens > 0 && find_codec(name) && find_codec(name)->quant == QuantKind::fp8)
+        fail("codec '" + name + "' with sink_tokens > 0 is not implemented by the CUDA kernels yet");
     }
 }
 
@@ -78,6 +89,7 @@ std::string device_name() {
 bool head_dim_supported(int d) { return d == 64 || d == 128 || d == 256; }
 
 bool codec_supported(std::string_view name) {
+  if (find_preset(name)) return true;  // calibrated presets: grouped records behind an affine map
   const CodecSpec* s = find_codec(name);
   if (!s) return false;
   switch (s->quant) {
@@ -106,27 +118,32 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
     for (int l = 0; l < config_.n_layers; ++l)
       for (int kv = 0; kv < 2; ++kv) {
         Impl::Side& s = impl_->layers[l][kv];
-        const std::string name = codec_name_for(config_, l, kv);
-        std::vector<detail::RotationDesc> rots;
+        std::vector<detail::RotationDesc> rots, enc_rots;
         for (int h = 0; h < config_.n_kv_heads; ++h) {
-          const uint64_t seed = derive_seed(config_.seed, static_cast<uint64_t>(l) * 65536 + h * 2 + kv);
-          s.codecs.push_back(Codec::make(name, config_.head_dim, seed));
-          const detail::RotationHost rh = detail::make_rotation_host(s.codecs.back().rotation());
-          detail::RotationDesc d;
-          d.mode = rh.mode;
-          s.rot_mode = rh.mode;  // the same kind and rounds for every head of a side
-          s.rot_rounds = rh.rounds;
-          d.rounds = rh.rounds;
-          d.scale = rh.scale;
-          d.matrix = upload(*impl_, rh.matrix);
-          d.matrix_t = upload(*impl_, rh.matrix_t);
-          d.signs = upload(*impl_, rh.signs);
-          d.perm = upload(*impl_, rh.perm);
-          d.rows = upload(*impl_, rh.rows);
-          rots.push_back(d);
+          s.codecs.push_back(make_cache_codec(config_, l, h, kv == 1));
+          const Codec& codec = s.codecs.back();
+          if (const AffineMap* map = codec.affine()) {
+            const float* mu = upload(*impl_, map->mu, "affine map");
+            rots.push_back(upload_rotation(*impl_, detail::make_affine_host(*map, true), mu));
+            enc_rots.push_back(upload_rotation(*impl_, detail::make_affine_host(*map, false), mu));
+          } else {
+            rots.push_back(upload_rotation(*impl_, detail::make_rotation_host(codec.rotation()), nullptr));
+            enc_rots.push_back(rots.back());
+          }
+          s.rot_mode = rots.back().mode;  // the same kind and rounds for every head of a side
+          s.rot_rounds = rots.back().rounds;
         }
         s.desc = detail::make_codec_desc(s.codecs.front());
+        if (s.desc.family == detail::Family::grouped) {
+          // One run table per side: every head of a layer's side shares its groups.
+          const detail::GroupedHost g = detail::make_grouped_host(s.codecs.front(), config_.head_dim / 32);
+          s.desc.n_runs = static_cast<int32_t>(g.runs.size());
+          s.desc.table_floats = static_cast<int32_t>(g.table.size());
+          s.desc.runs = upload(*impl_, g.runs, "grouped runs");
+          s.desc.table = upload(*impl_, g.table, "grouped levels");
+        }
         s.rotations = upload(*impl_, rots);
+        s.enc_rotations = upload(*impl_, enc_rots);
         s.record_bytes = s.codecs.front().record_bytes();
         s.block_bytes = s.record_bytes * config_.block_tokens * config_.n_kv_heads;
         void* p = nullptr;
@@ -134,6 +151,13 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
         impl_->allocations.push_back(p);
         check_cuda(cudaMemset(p, 0, s.block_bytes * num_blocks_), "cudaMemset (KV pool)");
         s.pool = static_cast<uint8_t*>(p);
+        if (config_.sink_tokens > 0) {
+          const size_t bytes = sizeof(float) * sink_floats(l, kv);
+          check_cuda(cudaMalloc(&p, bytes), "cudaMalloc (sink store)");
+          impl_->allocations.push_back(p);
+          check_cuda(cudaMemset(p, 0, bytes), "cudaMemset (sink store)");
+          s.sinks = static_cast<float*>(p);
+        }
       }
     impl_->status = upload(*impl_, std::vector<detail::WriteStatus>(config_.n_layers), "write status");
   } catch (...) {
@@ -190,6 +214,23 @@ void DeviceKvCache::upload_pool(int layer, int kv, const uint8_t* host, size_t b
     throw Error("DeviceKvCache::upload_pool: " + std::to_string(bytes) + " bytes given, the pool holds " +
                 std::to_string(pool_bytes(layer, kv)));
   check_cuda(cudaMemcpy(pool(layer, kv), host, bytes, cudaMemcpyHostToDevice), "upload_pool");
+}
+
+size_t DeviceKvCache::sink_floats(int layer, int kv) const {
+  check_side(*this, layer, kv);
+  return static_cast<size_t>(num_blocks_) * config_.sink_tokens * config_.n_kv_heads * config_.head_dim;
+}
+
+float* DeviceKvCache::sink_store(int layer, int kv) {
+  check_side(*this, layer, kv);
+  return impl_->layers[layer][kv].sinks;
+}
+
+void DeviceKvCache::upload_sinks(int layer, int kv, const float* host, size_t floats) {
+  if (floats != sink_floats(layer, kv) || floats == 0)
+    throw Error("DeviceKvCache::upload_sinks: " + std::to_string(floats) + " floats given, the sink store holds " +
+                std::to_string(sink_floats(layer, kv)));
+  check_cuda(cudaMemcpy(sink_store(layer, kv), host, floats * sizeof(float), cudaMemcpyHostToDevice), "upload_sinks");
 }
 
 void DeviceKvCache::download_pool(int layer, int kv, uint8_t* host, size_t bytes) const {

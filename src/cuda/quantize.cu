@@ -9,6 +9,7 @@
 #include "cuda_check.h"
 #include "device_cache_impl.h"
 #include "dtype_device.cuh"
+#include "encode_grouped.cuh"
 #include "quantize_args.h"
 #include "range_device.cuh"
 #include "rotation_device.cuh"
@@ -200,6 +201,20 @@ __device__ __noinline__ void refuse_nonfinite(const QuantizeArgs& a, int side, i
   }
 }
 
+// Calibrated records: one thread per (vector, run), each run in the reference's order.
+template <int D>
+__device__ void encode_grouped(const CodecDesc& c, const float* y, uint8_t* rec, int n_vecs, bool* clamped) {
+  constexpr int S = D + 1;
+  for (int e = threadIdx.x; e < n_vecs * c.n_runs; e += kTileThreads) {
+    const int v = e / c.n_runs;
+    const GroupRun r = c.runs[e % c.n_runs];
+    if (r.bits == 0) continue;
+    bool sat = false;
+    encode_grouped_run(c, r, y + v * S + r.begin, rec + v * c.record_bytes + r.offset, sat);
+    if (sat) clamped[v] = true;
+  }
+}
+
 template <int D>
 __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_constant__ QuantizeArgs a) {
   using Tile = QuantizeTile<D>;
@@ -237,16 +252,33 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   }
   __syncthreads();
   refuse_nonfinite<D>(a, side, head, t0, x, n_vecs, refused, clamped);
+  if (rot.mu) {  // affine map: y = P (x − μ), centred first as Codec::to_code
+    __syncthreads();
+    for (int e = tid; e < Tile::kVecs * D; e += kTileThreads)
+      x[(e / D) * XS + e % D] = __fsub_rn(x[(e / D) * XS + e % D], rot.mu[e % D]);
+  }
   rotate_forward_tile<D, Tile::kVecs>(rot, x, y, n_vecs, y);  // y is free until written
   __syncthreads();
+  if (a.sinks[side]) {  // sink positions keep their exact code-space rows (Codec::to_code)
+    for (int e = tid; e < n_vecs * D; e += kTileThreads) {
+      const int v = e / D, i = e % D, t = t0 + v;
+      const int pos = a.positions[t], seq = a.seq_ids[t];
+      if (pos >= 0 && pos < a.sink_tokens && seq >= 0 && seq < a.sink_seqs && a.slots[t] >= 0 && !refused[v])
+        a.sinks[side][((static_cast<int64_t>(seq) * a.sink_tokens + pos) * a.n_kv + head) * D + i] = y[v * S + i];
+    }
+  }
   if (c.family == Family::mse)
     encode_mse<D>(c, cb, y, rec, codes, n_vecs, clamped);
+  else if (c.family == Family::grouped)
+    encode_grouped<D>(c, y, rec, n_vecs, clamped);
   else
     encode_blocks<D>(c, y, rec, n_vecs, clamped);
   __syncthreads();
 
-  // One warp per record, 16-bit stores (records have even sizes and even offsets).
+  // One warp per record, 16-bit stores where records have even sizes (so even offsets),
+  // bytes otherwise (calibrated records may be odd).
   const int rb2 = c.record_bytes / 2;
+  const bool odd = (c.record_bytes & 1) != 0;
   for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
     const int slot = a.slots[t0 + v];
     if (slot < 0 || refused[v]) continue;
@@ -255,6 +287,12 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
     uint16_t* dst = reinterpret_cast<uint16_t*>(a.pool[side] + block * a.block_bytes[side] +
                                                 (head * a.block_tokens + tok) * c.record_bytes);
     const uint16_t* src = reinterpret_cast<const uint16_t*>(rec + v * c.record_bytes);
+    if (odd) {
+      uint8_t* dst8 = reinterpret_cast<uint8_t*>(dst);
+      const uint8_t* src8 = rec + v * c.record_bytes;
+      for (int k = lane; k < c.record_bytes; k += 32) dst8[k] = src8[k];
+      continue;
+    }
     for (int k = lane; k < rb2; k += 32) dst[k] = src[k];
   }
 }
@@ -287,10 +325,21 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   const auto& layer = cache.impl().layers[p.layer];
   for (int s = 0; s < 2; ++s) {
     a.codec[s] = layer[s].desc;
-    a.rotations[s] = layer[s].rotations;
+    a.rotations[s] = layer[s].enc_rotations;
     a.pool[s] = layer[s].pool;
     a.block_bytes[s] = static_cast<int64_t>(layer[s].block_bytes);
+    a.sinks[s] = layer[s].sinks;
   }
+  if (cfg.sink_tokens > 0) {
+    if (!p.positions) fail("the cache keeps sink_tokens = " + std::to_string(cfg.sink_tokens) +
+                           " exact positions: QuantizeParams::positions is required");
+    if (!p.seq_ids) fail("the cache keeps sink_tokens = " + std::to_string(cfg.sink_tokens) +
+                         " exact positions: QuantizeParams::seq_ids is required");
+  }
+  a.positions = p.positions;
+  a.seq_ids = p.seq_ids;
+  a.sink_tokens = cfg.sink_tokens;
+  a.sink_seqs = cache.num_blocks();
   a.status = cache.impl().status + p.layer;
   a.src[0] = p.k;
   a.src[1] = p.v;
@@ -312,7 +361,8 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   for (int s = 0; s < 2; ++s) {
     a.rot_mode[s] = layer[s].rot_mode;
     a.rot_rounds[s] = layer[s].rot_rounds;
-    warp[s] = detail::quantize_warp_applies(layer[s].desc, layer[s].rot_mode);
+    // Sinks need the code-space rows, which only the tiled kernel keeps.
+    warp[s] = cfg.sink_tokens == 0 && detail::quantize_warp_applies(layer[s].desc, layer[s].rot_mode);
   }
   auto run = [&](bool use_warp, int first, int n_sides) {
     a.first_side = first;

@@ -26,6 +26,11 @@ struct QuantizeArgs {
   RotMode rot_mode[2];  // every head's rotation kind and Hadamard round count, as
   int rot_rounds[2];    // uniform kernel parameters
   WriteStatus* status;  // the layer's: refused inputs, saturated records
+  // Sinks: code-space rows of positions < sink_tokens go to sinks[side] (null: none).
+  float* sinks[2];
+  const int32_t* positions;
+  const int32_t* seq_ids;
+  int sink_tokens, sink_seqs;
 };
 
 // The warp-per-vector kernel covers every family but the group codecs and every rotation

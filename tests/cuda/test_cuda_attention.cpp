@@ -4,113 +4,15 @@
 // codec, head_dim 64/128/256. Relative error ‖gpu − ref‖ / ‖ref‖ < 1e-3.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <numeric>
-#include <random>
 
-#include "cuda_test_util.h"
+#include "cuda_attention_ref.h"
 
 namespace tq::cuda {
 namespace {
 
-using testing::DeviceBuffer;
-
-struct Shape {
-  int n_kv_heads, group, block_tokens;
-  std::vector<int> seq_lens;
-  int num_splits;  // 0: the library's choice
-};
-
-double attention_error(const std::string& k_codec, const std::string& v_codec, int dim, const Shape& s,
-                       uint64_t seed) {
-  const int batch = static_cast<int>(s.seq_lens.size());
-  const int max_len = *std::max_element(s.seq_lens.begin(), s.seq_lens.end());
-  const int max_blocks = (max_len + s.block_tokens - 1) / s.block_tokens;
-  const KvCacheConfig cfg = testing::cache_config(k_codec, v_codec, dim, s.n_kv_heads, s.block_tokens,
-                                                  batch * max_blocks * s.block_tokens + 3 * s.block_tokens, 1, seed);
-  DeviceKvCache cache(cfg);
-
-  // Shuffled physical blocks: sequences interleave in the pool.
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> phys(cache.num_blocks());
-  std::iota(phys.begin(), phys.end(), 0);
-  std::shuffle(phys.begin(), phys.end(), rng);
-  std::vector<int32_t> tables(static_cast<size_t>(batch) * max_blocks, -1);
-  size_t next = 0;
-  for (int b = 0; b < batch; ++b)
-    for (int lb = 0; lb < (s.seq_lens[b] + s.block_tokens - 1) / s.block_tokens; ++lb)
-      tables[b * max_blocks + lb] = phys[next++];
-
-  // Keys and values written by the CPU encoder into host pools, then uploaded.
-  std::normal_distribution<float> normal;
-  std::vector<uint8_t> pools[2];
-  for (int side = 0; side < 2; ++side) pools[side].assign(cache.pool_bytes(0, side), 0);
-  std::vector<float> vec(dim);
-  auto record = [&](int side, int b, int t, int h) {
-    const int32_t block = tables[b * max_blocks + t / s.block_tokens];
-    const size_t rb = cache.record_bytes(0, side);
-    return &pools[side][block * cache.block_bytes(0, side) + (h * s.block_tokens + t % s.block_tokens) * rb];
-  };
-  for (int b = 0; b < batch; ++b)
-    for (int t = 0; t < s.seq_lens[b]; ++t)
-      for (int h = 0; h < s.n_kv_heads; ++h)
-        for (int side = 0; side < 2; ++side) {
-          for (float& e : vec) e = normal(rng);
-          cache.codec(0, h, side).encode(vec.data(), record(side, b, t, h));
-        }
-  for (int side = 0; side < 2; ++side) cache.upload_pool(0, side, pools[side].data(), pools[side].size());
-
-  const int n_q = s.n_kv_heads * s.group;
-  std::vector<float> q(static_cast<size_t>(batch) * n_q * dim);
-  for (float& e : q) e = normal(rng);
-
-  DeviceBuffer<float> q_dev(q), out_dev(q.size());
-  DeviceBuffer<int32_t> tables_dev(tables), lens_dev(std::vector<int32_t>(s.seq_lens.begin(), s.seq_lens.end()));
-  DecodeParams p;
-  p.q = q_dev.get();
-  p.batch = batch;
-  p.n_q_heads = n_q;
-  p.block_tables = tables_dev.get();
-  p.max_blocks_per_seq = max_blocks;
-  p.seq_lens = lens_dev.get();
-  p.max_seq_len = max_len;
-  p.num_splits = s.num_splits;
-  p.out = out_dev.get();
-  DeviceBuffer<uint8_t> ws(decode_workspace_bytes(cache, p));
-  p.workspace = ws.get();
-  p.workspace_bytes = decode_workspace_bytes(cache, p);
-  out_dev.poison();
-  decode_attention(cache, p);
-  testing::check(cudaDeviceSynchronize(), "decode_attention");
-  const std::vector<float> got = out_dev.download();
-
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
-  double d2 = 0, r2 = 0;
-  for (int b = 0; b < batch; ++b)
-    for (int hq = 0; hq < n_q; ++hq) {
-      const int h = hq / s.group;
-      const Codec& kc = cache.codec(0, h, 0);
-      const Codec& vc = cache.codec(0, h, 1);
-      std::vector<float> state(kc.query_state_floats()), acc(vc.code_dim(), 0.f), ref(dim, 0.f);
-      kc.prepare_query(&q[(static_cast<size_t>(b) * n_q + hq) * dim], state.data());
-      const int n = s.seq_lens[b];
-      std::vector<double> sc(n);
-      double m = -INFINITY, sum = 0;
-      for (int t = 0; t < n; ++t) m = std::max(m, sc[t] = scale * kc.dot(state.data(), record(0, b, t, h)));
-      for (int t = 0; t < n; ++t) sum += (sc[t] = std::exp(sc[t] - m));
-      for (int t = 0; t < n; ++t) vc.accumulate(record(1, b, t, h), static_cast<float>(sc[t] / sum), acc.data());
-      if (n > 0) vc.finish(acc.data(), ref.data());
-      for (int i = 0; i < dim; ++i) {
-        const double g = got[(static_cast<size_t>(b) * n_q + hq) * dim + i];
-        if (!std::isfinite(g)) return INFINITY;  // unwritten (poisoned) or broken output
-        d2 += (g - ref[i]) * (g - ref[i]);
-        r2 += double(ref[i]) * ref[i];
-      }
-    }
-  return r2 > 0 ? std::sqrt(d2 / r2) : std::sqrt(d2);
-}
+using testing::attention_error;
+using testing::Shape;
 
 const Shape kRagged{2, 4, 16, {1, 17, 200, 333}, 0};
 

@@ -1,0 +1,150 @@
+// Decode attention time of a calibrated preset against turbo3 on the same device, in one
+// process: 8 KV heads, 32 query heads, one query token per sequence, every sequence at
+// the full context. The preset's codecs come from a synthetic calibration profile
+// (tests/core/calib_test_util.h), not a model's: the layout (group sizes, widths, norm
+// kinds) is what build_calibrated makes of random moments. Each case first checks its
+// output against the CPU reference (Codec::prepare_query/dot/accumulate/finish, float64
+// softmax) over sequence 0, then times: CUDA events, L2 flushed before each call,
+// 3 warm-ups, median of 20.
+//   bench_cuda_presets [--preset tq3] [--ctx 16384] > table.md
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/calib_test_util.h"
+#include "cuda_attention_ref.h"
+#include "turboquant/kv_profile.h"
+
+namespace {
+
+using namespace tq;
+using cuda::testing::check;
+using cuda::testing::DeviceBuffer;
+
+constexpr int kKv = 8, kGroup = 4;
+
+struct Result {
+  double us, err;
+};
+
+Result run_case(const std::string& codec, int d, int batch, int ctx, const std::string& preset) {
+  KvCacheConfig cfg = cuda::testing::cache_config(codec, codec, d, kKv, 16, batch * ctx);
+  if (find_preset(codec)) {
+    const KvProfile prof = test::random_profile(7 + d, 1, kKv * kGroup, kKv, d);
+    cfg.calibrated = std::make_shared<const CalibratedCodecs>(build_calibrated(prof, *find_preset(preset)));
+  }
+  cuda::DeviceKvCache cache(cfg);
+  // Sequence b owns blocks [b·ctx/16, (b+1)·ctx/16): written in chunks of 4096 tokens.
+  const int chunk = 4096, row = kKv * d;
+  tq::Rng rng(11);
+  std::vector<float> kv(static_cast<size_t>(chunk) * row);
+  DeviceBuffer<float> kd(kv.size()), vd(kv.size());
+  DeviceBuffer<int32_t> sd(chunk);
+  for (int t0 = 0; t0 < batch * ctx; t0 += chunk) {
+    for (float& x : kv) x = static_cast<float>(rng.gaussian() + 0.3);
+    kd.upload(kv);
+    for (float& x : kv) x = static_cast<float>(rng.gaussian());
+    vd.upload(kv);
+    std::vector<int32_t> slots(chunk);
+    for (int i = 0; i < chunk; ++i) slots[i] = t0 + i;
+    sd.upload(slots);
+    cuda::QuantizeParams p;
+    p.k = kd.get();
+    p.v = vd.get();
+    p.n_tokens = chunk;
+    p.slots = sd.get();
+    cuda::quantize_on_write(cache, p);
+  }
+  const int n_q = kKv * kGroup, max_blocks = ctx / 16;
+  std::vector<int32_t> tables(static_cast<size_t>(batch) * max_blocks);
+  for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
+  std::vector<float> q(static_cast<size_t>(batch) * n_q * d);
+  for (float& x : q) x = static_cast<float>(rng.gaussian());
+  DeviceBuffer<float> qd(q), od(q.size());
+  DeviceBuffer<int32_t> td(tables), ld(std::vector<int32_t>(batch, ctx));
+  cuda::DecodeParams p = cuda::testing::decode_params(qd.get(), batch, n_q, td.get(), max_blocks, ld.get(), ctx, od.get());
+  DeviceBuffer<uint8_t> ws(cuda::decode_workspace_bytes(cache, p));
+  p.workspace = ws.get();
+  p.workspace_bytes = cuda::decode_workspace_bytes(cache, p);
+
+  // Content check: sequence 0 against the CPU reference over the downloaded pools.
+  od.poison();
+  cuda::decode_attention(cache, p);
+  check(cudaDeviceSynchronize(), "decode_attention");
+  const std::vector<float> got = od.download();
+  std::vector<uint8_t> pools[2];
+  for (int side = 0; side < 2; ++side) {
+    pools[side].resize(cache.pool_bytes(0, side));
+    cache.download_pool(0, side, pools[side].data(), pools[side].size());
+  }
+  double d2 = 0, r2 = 0;
+  for (int hq = 0; hq < n_q; ++hq) {
+    const int h = hq / kGroup;
+    std::vector<float> ref(d);
+    auto record = [&](int side, int t) {
+      return &pools[side][(t / 16) * cache.block_bytes(0, side) + (h * 16 + t % 16) * cache.record_bytes(0, side)];
+    };
+    cuda::testing::reference_head(cache.codec(0, h, 0), cache.codec(0, h, 1), &q[static_cast<size_t>(hq) * d], ctx,
+                                  1.0 / std::sqrt(double(d)), record, ref.data());
+    for (int i = 0; i < d; ++i) {
+      const double g = got[static_cast<size_t>(hq) * d + i];
+      d2 += std::isfinite(g) ? (g - ref[i]) * (g - ref[i]) : INFINITY;
+      r2 += double(ref[i]) * ref[i];
+    }
+  }
+
+  DeviceBuffer<uint8_t> flush(size_t(256) << 20);
+  cudaEvent_t e0, e1;
+  check(cudaEventCreate(&e0), "cudaEventCreate");
+  check(cudaEventCreate(&e1), "cudaEventCreate");
+  std::vector<float> times;
+  for (int r = 0; r < 23; ++r) {
+    check(cudaMemset(flush.get(), r, size_t(256) << 20), "flush L2");
+    check(cudaEventRecord(e0), "cudaEventRecord");
+    cuda::decode_attention(cache, p);
+    check(cudaEventRecord(e1), "cudaEventRecord");
+    check(cudaEventSynchronize(e1), "cudaEventSynchronize");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime");
+    if (r >= 3) times.push_back(ms * 1000.f);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return {times[times.size() / 2], std::sqrt(d2 / r2)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string preset = "tq3";
+  int ctx = 16384;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--preset")) preset = argv[i + 1];
+    if (!std::strcmp(argv[i], "--ctx")) ctx = std::atoi(argv[i + 1]);
+  }
+  if (!tq::cuda::device_available()) {
+    std::fprintf(stderr, "no CUDA device\n");
+    return 1;
+  }
+  const char* simt = std::getenv("TQ_CUDA_DECODE");
+  std::printf("Device: %s. Context %d, 32 query heads, 8 KV heads.%s\n\n", tq::cuda::device_name().c_str(), ctx,
+              simt ? " TQ_CUDA_DECODE=simt (CUDA-core kernel for every codec)." : "");
+  std::printf("| d | batch | turbo3 (us) | %s (us) | ratio | turbo3 err | %s err |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+              preset.c_str(), preset.c_str());
+  int bad = 0;
+  for (int d : {64, 128})
+    for (int batch : {1, 8}) {
+      const Result t = run_case("turbo3", d, batch, ctx, preset);
+      const Result p = run_case(preset, d, batch, ctx, preset);
+      std::printf("| %d | %d | %.1f | %.1f | %.2fx | %.1e | %.1e |\n", d, batch, t.us, p.us, p.us / t.us, t.err, p.err);
+      std::fflush(stdout);
+      if (!(t.err < 1e-3 && p.err < 1e-3)) ++bad;
+    }
+  return bad ? 1 : 0;
+}

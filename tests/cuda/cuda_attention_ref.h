@@ -1,0 +1,135 @@
+#pragma once
+// Decode attention on the GPU against the CPU reference (Codec::prepare_query / dot /
+// accumulate / finish with a float64 softmax) over a cache written by the CPU encoder
+// and uploaded through shuffled block tables: ‖gpu − ref‖ / ‖ref‖ (INFINITY for an
+// unwritten or non-finite output).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "cuda_test_util.h"
+
+namespace tq::cuda::testing {
+
+// Decode parameters over device arrays; the caller adds the workspace (and seq_ids).
+inline DecodeParams decode_params(const float* q, int batch, int n_q, const int32_t* tables, int max_blocks,
+                                  const int32_t* lens, int max_len, float* out) {
+  DecodeParams p;
+  p.q = q;
+  p.batch = batch;
+  p.n_q_heads = n_q;
+  p.block_tables = tables;
+  p.max_blocks_per_seq = max_blocks;
+  p.seq_lens = lens;
+  p.max_seq_len = max_len;
+  p.out = out;
+  return p;
+}
+
+// One query head over n tokens: record(side, t) gives token t's K (side 0) or V record.
+template <class RecordAt>
+void reference_head(const Codec& kc, const Codec& vc, const float* q, int n, double scale, const RecordAt& record,
+                    float* out) {
+  std::vector<float> state(kc.query_state_floats()), acc(vc.code_dim(), 0.f);
+  kc.prepare_query(q, state.data());
+  std::vector<double> sc(n);
+  double m = -INFINITY, sum = 0;
+  for (int t = 0; t < n; ++t) m = std::max(m, sc[t] = scale * kc.dot(state.data(), record(0, t)));
+  for (int t = 0; t < n; ++t) sum += (sc[t] = std::exp(sc[t] - m));
+  for (int t = 0; t < n; ++t) vc.accumulate(record(1, t), static_cast<float>(sc[t] / sum), acc.data());
+  if (n > 0) vc.finish(acc.data(), out);
+}
+
+struct Shape {
+  int n_kv_heads, group, block_tokens;
+  std::vector<int> seq_lens;
+  int num_splits;  // 0: the library's choice
+};
+
+// `base` names the codecs, head_dim and (for presets) the calibrated codecs; the shape
+// fills in heads, blocks and capacity.
+inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) {
+  const int dim = cfg.head_dim;
+  const int batch = static_cast<int>(s.seq_lens.size());
+  const int max_len = *std::max_element(s.seq_lens.begin(), s.seq_lens.end());
+  const int max_blocks = (max_len + s.block_tokens - 1) / s.block_tokens;
+  cfg.n_layers = 1;
+  cfg.n_kv_heads = s.n_kv_heads;
+  cfg.block_tokens = s.block_tokens;
+  cfg.max_tokens = batch * max_blocks * s.block_tokens + 3 * s.block_tokens;
+  cfg.seed = seed;
+  DeviceKvCache cache(cfg);
+
+  // Shuffled physical blocks: sequences interleave in the pool.
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> phys(cache.num_blocks());
+  std::iota(phys.begin(), phys.end(), 0);
+  std::shuffle(phys.begin(), phys.end(), rng);
+  std::vector<int32_t> tables(static_cast<size_t>(batch) * max_blocks, -1);
+  size_t next = 0;
+  for (int b = 0; b < batch; ++b)
+    for (int lb = 0; lb < (s.seq_lens[b] + s.block_tokens - 1) / s.block_tokens; ++lb)
+      tables[b * max_blocks + lb] = phys[next++];
+
+  // Keys and values written by the CPU encoder into host pools, then uploaded.
+  std::normal_distribution<float> normal;
+  std::vector<uint8_t> pools[2];
+  for (int side = 0; side < 2; ++side) pools[side].assign(cache.pool_bytes(0, side), 0);
+  std::vector<float> vec(dim);
+  auto record = [&](int side, int b, int t, int h) {
+    const int32_t block = tables[b * max_blocks + t / s.block_tokens];
+    const size_t rb = cache.record_bytes(0, side);
+    return &pools[side][block * cache.block_bytes(0, side) + (h * s.block_tokens + t % s.block_tokens) * rb];
+  };
+  for (int b = 0; b < batch; ++b)
+    for (int t = 0; t < s.seq_lens[b]; ++t)
+      for (int h = 0; h < s.n_kv_heads; ++h)
+        for (int side = 0; side < 2; ++side) {
+          for (float& e : vec) e = normal(rng);
+          cache.codec(0, h, side).encode(vec.data(), record(side, b, t, h));
+        }
+  for (int side = 0; side < 2; ++side) cache.upload_pool(0, side, pools[side].data(), pools[side].size());
+
+  const int n_q = s.n_kv_heads * s.group;
+  std::vector<float> q(static_cast<size_t>(batch) * n_q * dim);
+  for (float& e : q) e = normal(rng);
+
+  DeviceBuffer<float> q_dev(q), out_dev(q.size());
+  DeviceBuffer<int32_t> tables_dev(tables), lens_dev(std::vector<int32_t>(s.seq_lens.begin(), s.seq_lens.end()));
+  DecodeParams p = decode_params(q_dev.get(), batch, n_q, tables_dev.get(), max_blocks, lens_dev.get(), max_len,
+                                 out_dev.get());
+  p.num_splits = s.num_splits;
+  DeviceBuffer<uint8_t> ws(decode_workspace_bytes(cache, p));
+  p.workspace = ws.get();
+  p.workspace_bytes = decode_workspace_bytes(cache, p);
+  out_dev.poison();
+  decode_attention(cache, p);
+  testing::check(cudaDeviceSynchronize(), "decode_attention");
+  const std::vector<float> got = out_dev.download();
+
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
+  double d2 = 0, r2 = 0;
+  for (int b = 0; b < batch; ++b)
+    for (int hq = 0; hq < n_q; ++hq) {
+      const int h = hq / s.group;
+      std::vector<float> ref(dim, 0.f);
+      reference_head(cache.codec(0, h, 0), cache.codec(0, h, 1), &q[(static_cast<size_t>(b) * n_q + hq) * dim],
+                     s.seq_lens[b], scale, [&](int side, int t) { return record(side, b, t, h); }, ref.data());
+      for (int i = 0; i < dim; ++i) {
+        const double g = got[(static_cast<size_t>(b) * n_q + hq) * dim + i];
+        if (!std::isfinite(g)) return INFINITY;  // unwritten (poisoned) or broken output
+        d2 += (g - ref[i]) * (g - ref[i]);
+        r2 += double(ref[i]) * ref[i];
+      }
+    }
+  return r2 > 0 ? std::sqrt(d2 / r2) : std::sqrt(d2);
+}
+
+inline double attention_error(const std::string& k_codec, const std::string& v_codec, int dim, const Shape& s,
+                              uint64_t seed) {
+  return attention_error(cache_config(k_codec, v_codec, dim, s.n_kv_heads, s.block_tokens, 0), s, seed);
+}
+
+
+}  // namespace tq::cuda::testing

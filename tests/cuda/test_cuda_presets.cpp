@@ -1,0 +1,362 @@
+// Calibrated presets (tq2.5 / tq3 / tq3.5 / tq4) on the GPU, with codecs built from a
+// random calibration profile (tests/core/calib_test_util.h) at head_dim 64/128/256:
+//   encode: quantize-on-write against Codec::encode. Contract: ≥ 99.9% of groups
+//     byte-identical, and every differing group's cos θ (code-space group against its
+//     decoded values) within 1e-5 of the CPU record's;
+//   attention: decode attention over CPU-written pools against the CPU reference, GQA
+//     1/2/4/8, ragged sequences, relative error < 1e-3;
+//   sinks: a device cache written by quantize_on_write with sink_tokens = 1 attends like
+//     the CPU KvCache holding the same tokens (attend_reference);
+//   errors: a cache with sinks refuses writes and reads without positions / seq_ids.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/calib_test_util.h"
+#include "cuda_attention_ref.h"
+#include "turboquant/attention.h"
+#include "turboquant/kv_profile.h"
+#include "turboquant/quantizers.h"
+#include "turboquant/rng.h"
+
+namespace tq::cuda {
+namespace {
+
+using testing::DeviceBuffer;
+
+const std::vector<std::string> kPresets = {"tq2.5", "tq3", "tq3.5", "tq4"};
+
+// Calibrated codecs of one layer for `preset`, cached per (preset, d, KV heads).
+std::shared_ptr<const CalibratedCodecs> calibrated(const std::string& preset, int d, int n_kv, int sinks = 0) {
+  static std::map<std::tuple<std::string, int, int, int>, std::shared_ptr<const CalibratedCodecs>> cache;
+  auto& slot = cache[{preset, d, n_kv, sinks}];
+  if (!slot) {
+    const KvProfile prof = test::random_profile(1000 + d + n_kv, 1, 8, n_kv, d);
+    CalibrationOptions opt;
+    opt.sink_tokens = sinks;
+    slot = std::make_shared<const CalibratedCodecs>(build_calibrated(prof, *find_preset(preset), opt));
+  }
+  return slot;
+}
+
+KvCacheConfig preset_config(const std::string& preset, int d, int n_kv, int sinks = 0) {
+  KvCacheConfig c = testing::cache_config(preset, preset, d, n_kv, 16, 4096);
+  c.calibrated = calibrated(preset, d, n_kv, sinks);
+  c.sink_tokens = sinks;
+  return c;
+}
+
+// cos θ between a run's code-space values y and its decoded values yhat.
+double run_cos(const float* y, const float* yhat, int n) {
+  double dot = 0, yy = 0, hh = 0;
+  for (int i = 0; i < n; ++i) {
+    dot += double(y[i]) * yhat[i];
+    yy += double(y[i]) * y[i];
+    hh += double(yhat[i]) * yhat[i];
+  }
+  return yy > 0 && hh > 0 ? dot / std::sqrt(yy * hh) : 1.0;
+}
+
+struct EncodeContract {
+  long groups = 0, differ = 0;
+  double worst = 0;  // largest |Δ cos θ| of a differing group
+};
+
+// quantize_on_write of 1024 random tokens (2 KV heads, K and V) against Codec::encode.
+EncodeContract encode_contract(const KvCacheConfig& cfg, uint64_t seed) {
+  const int d = cfg.head_dim, n_kv = cfg.n_kv_heads, n_tok = 1024;
+  DeviceKvCache cache(cfg);
+  Rng rng(seed);
+  std::vector<float> k(static_cast<size_t>(n_tok) * n_kv * d), v(k.size());
+  for (float& x : k) x = static_cast<float>(rng.gaussian() * 1.5 + 0.7);
+  for (float& x : v) x = static_cast<float>(rng.gaussian() * 0.8 - 0.2);
+  std::vector<int32_t> slots(n_tok);
+  for (int t = 0; t < n_tok; ++t) slots[t] = t;  // block t / block_tokens, in order
+  DeviceBuffer<float> kd(k), vd(v);
+  DeviceBuffer<int32_t> sd(slots);
+  QuantizeParams p;
+  p.k = kd.get();
+  p.v = vd.get();
+  p.n_tokens = n_tok;
+  p.slots = sd.get();
+  quantize_on_write(cache, p);
+
+  EncodeContract out;
+  const int bt = cfg.block_tokens;
+  for (int side = 0; side < 2; ++side) {
+    std::vector<uint8_t> pool(cache.pool_bytes(0, side));
+    cache.download_pool(0, side, pool.data(), pool.size());
+    const size_t rb = cache.record_bytes(0, side);
+    for (int h = 0; h < n_kv; ++h) {
+      const Codec& codec = cache.codec(0, h, side);
+      const auto& q = dynamic_cast<const GroupedMseQuantizer&>(codec.quantizer());
+      std::vector<uint8_t> ref(rb);
+      std::vector<float> y(d), yhat_ref(d), yhat_gpu(d);
+      for (int t = 0; t < n_tok; ++t) {
+        const float* x = (side ? v : k).data() + (static_cast<size_t>(t) * n_kv + h) * d;
+        const uint8_t* got = &pool[(t / bt) * cache.block_bytes(0, side) + (h * bt + t % bt) * rb];
+        codec.encode(x, ref.data());
+        codec.to_code(x, y.data());
+        q.decode(ref.data(), yhat_ref.data());
+        q.decode(got, yhat_gpu.data());
+        for (const auto& r : q.runs()) {
+          if (r.bits == 0) continue;
+          const size_t bytes = r.norm_bytes + (static_cast<size_t>(r.size) * r.bits + 7) / 8;
+          ++out.groups;
+          if (std::memcmp(ref.data() + r.offset, got + r.offset, bytes) == 0) continue;
+          if (++out.differ <= 3) {  // the first few, for diagnosis
+            std::printf("    differs: side %d head %d token %d, run %d@%d/%d bits, norm bytes %d; cpu/gpu:", side, h, t,
+                        r.size, r.begin, r.bits, r.norm_bytes);
+            for (size_t i = 0; i < bytes; ++i) std::printf(" %02x/%02x", ref[r.offset + i], got[r.offset + i]);
+            std::printf("\n");
+          }
+          const double dc = std::abs(run_cos(y.data() + r.begin, yhat_gpu.data() + r.begin, r.size) -
+                                     run_cos(y.data() + r.begin, yhat_ref.data() + r.begin, r.size));
+          out.worst = std::max(out.worst, dc);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+class CudaPresetEncode : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaPresetEncode, GroupsMatchTheCpuEncoderWithinTheContract) {
+  TQ_REQUIRE_GPU();
+  for (int d : testing::kHeadDims) {
+    const EncodeContract c = encode_contract(preset_config(GetParam(), d, 2), 77 + d);
+    std::printf("  %s d=%d: %ld groups, %ld differ (worst |dcos| %.2e)\n", GetParam().c_str(), d, c.groups, c.differ,
+                c.worst);
+    EXPECT_LE(c.differ * 1000, c.groups) << GetParam() << " d=" << d;
+    EXPECT_LE(c.worst, 1e-5) << GetParam() << " d=" << d;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, CudaPresetEncode, ::testing::ValuesIn(kPresets), testing::CodecTestName());
+
+class CudaPresetAttention : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaPresetAttention, MatchesTheCpuReferenceOverGqaGroups) {
+  TQ_REQUIRE_GPU();
+  uint64_t seed = 300;
+  for (int d : testing::kHeadDims)
+    for (int group : {1, 2, 4, 8}) {
+      const testing::Shape s{2, group, 32, {1, 45, 260, 700}, 0};
+      const double err = testing::attention_error(preset_config(GetParam(), d, 2), s, ++seed);
+      std::printf("  %s d=%d group %d: relative error %.2e\n", GetParam().c_str(), d, group, err);
+      EXPECT_LT(err, 1e-3) << GetParam() << " d=" << d << " group " << group;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, CudaPresetAttention, ::testing::ValuesIn(kPresets), testing::CodecTestName());
+
+TEST(CudaPresetAttentionMixed, PresetKeysWithOtherValuesAndForcedSplits) {
+  TQ_REQUIRE_GPU();
+  KvCacheConfig c = preset_config("tq3", 128, 2);
+  c.v_codec = "turbo3";  // a preset side next to an ordinary codec
+  EXPECT_LT(testing::attention_error(c, {2, 4, 16, {5, 300, 31}, 3}, 41), 1e-3);
+  c.k_codec = "q8_0";
+  c.v_codec = "tq3";
+  EXPECT_LT(testing::attention_error(c, {2, 4, 16, {1000}, 64}, 42), 1e-3);
+}
+
+// A hand-made layout with an odd record size (31 bytes), an fp16 norm at an odd offset,
+// log-byte norms and a width-0 group: the byte-wise store, the 4- and 8-byte tile copies
+// and the zero run.
+KvCacheConfig odd_layout_config() {
+  KvCacheConfig c = preset_config("tq3", 128, 2);
+  auto cc = std::make_shared<CalibratedCodecs>(*c.calibrated);
+  const std::vector<QuantGroup> groups = {{4, 4, 8}, {20, 4, 16}, {40, 2, 8}, {32, 1, 8}, {32, 0, 8}};
+  cc->k[0].groups = cc->v[0].groups = groups;
+  c.calibrated = cc;
+  return c;
+}
+
+TEST(CudaPresetOddLayout, EncodeContractAndAttention) {
+  TQ_REQUIRE_GPU();
+  const KvCacheConfig c = odd_layout_config();
+  ASSERT_EQ(Codec::make_calibrated(*find_preset("tq3"), c.calibrated->k[0].maps[0], c.calibrated->k[0].groups)
+                .record_bytes(),
+            31u);
+  const EncodeContract e = encode_contract(c, 5);
+  EXPECT_LE(e.differ * 1000, e.groups);
+  EXPECT_LE(e.worst, 1e-5);
+  for (int group : {1, 2, 4, 8})
+    EXPECT_LT(testing::attention_error(c, {2, group, 32, {3, 77, 300}, 0}, 60 + group), 1e-3) << "group " << group;
+}
+
+// Writes the same tokens into a CPU KvCache and, through quantize_on_write with positions
+// and sequence ids, into a device cache (upload: the CPU cache's pools and sink rows are
+// uploaded instead); then attends the last position of each sequence on both. Returns the
+// largest relative error over sequences.
+double sink_attention_error(const std::string& codec, int d, int group, int sinks, bool upload = false) {
+  const int n_kv = 2, bt = 32;
+  KvCacheConfig cfg = testing::cache_config(codec, codec, d, n_kv, bt, 2048, 1, 9);
+  if (find_preset(codec)) cfg.calibrated = calibrated(codec, d, n_kv, sinks);
+  cfg.sink_tokens = sinks;
+  KvCache cpu(cfg);
+  DeviceKvCache dev(cfg);
+  const std::vector<int> lens = {3, 200, 513};
+  Rng rng(5 + d);
+  std::vector<int> ids;
+  for (size_t b = 0; b < lens.size(); ++b) ids.push_back(cpu.add_sequence());
+  // Chunks interleave the sequences, so blocks interleave in the pool.
+  std::vector<int> done(lens.size(), 0);
+  for (bool more = true; more;) {
+    more = false;
+    for (size_t b = 0; b < lens.size(); ++b) {
+      const int n = std::min(lens[b] - done[b], 1 + static_cast<int>(rng.uniform() * 90));
+      if (n <= 0) continue;
+      more = true;
+      std::vector<float> k(static_cast<size_t>(n) * n_kv * d), v(k.size());
+      for (float& x : k) x = static_cast<float>(rng.gaussian() + 0.7);
+      for (float& x : v) x = static_cast<float>(rng.gaussian());
+      if (done[b] == 0)  // a large first token, as real sinks are
+        for (int i = 0; i < n_kv * d; ++i) k[i] *= 6.f;
+      cpu.append(0, ids[b], n, k.data(), v.data());
+      if (upload) {
+        done[b] += n;
+        continue;
+      }
+      const std::vector<int32_t>& table = cpu.block_table(ids[b]);
+      std::vector<int32_t> slots(n), pos(n), seq(n, ids[b]);
+      for (int i = 0; i < n; ++i) {
+        pos[i] = done[b] + i;
+        slots[i] = table[pos[i] / bt] * bt + pos[i] % bt;
+      }
+      DeviceBuffer<float> kd(k), vd(v);
+      DeviceBuffer<int32_t> sd(slots), pd(pos), qd(seq);
+      QuantizeParams p;
+      p.k = kd.get();
+      p.v = vd.get();
+      p.n_tokens = n;
+      p.slots = sd.get();
+      p.positions = pd.get();
+      p.seq_ids = qd.get();
+      quantize_on_write(dev, p);
+      done[b] += n;
+    }
+  }
+  if (upload) {
+    for (int side = 0; side < 2; ++side) {
+      dev.upload_pool(0, side, side ? cpu.v_pool(0) : cpu.k_pool(0), cpu.pool_bytes(0, side == 1));
+      std::vector<float> rows(dev.sink_floats(0, side), 0.f);
+      for (size_t b = 0; b < lens.size(); ++b)
+        for (int t = 0; t < std::min(sinks, lens[b]); ++t)
+          for (int h = 0; h < n_kv; ++h) {
+            const float* r = side ? cpu.v_sink(0, ids[b], h, t) : cpu.k_sink(0, ids[b], h, t);
+            std::copy(r, r + d, rows.begin() + ((static_cast<size_t>(ids[b]) * sinks + t) * n_kv + h) * d);
+          }
+      dev.upload_sinks(0, side, rows.data(), rows.size());
+    }
+  }
+  const int batch = static_cast<int>(lens.size()), n_q = n_kv * group;
+  int max_blocks = 0;
+  for (int id : ids) max_blocks = std::max<int>(max_blocks, cpu.block_table(id).size());
+  std::vector<int32_t> tables(static_cast<size_t>(batch) * max_blocks, 0), lens32(lens.begin(), lens.end());
+  for (int b = 0; b < batch; ++b)
+    for (size_t i = 0; i < cpu.block_table(ids[b]).size(); ++i) tables[b * max_blocks + i] = cpu.block_table(ids[b])[i];
+  std::vector<float> q(static_cast<size_t>(batch) * n_q * d);
+  for (float& x : q) x = static_cast<float>(rng.gaussian());
+  DeviceBuffer<float> qd(q), od(q.size());
+  DeviceBuffer<int32_t> td(tables), ld(lens32), sd(std::vector<int32_t>(ids.begin(), ids.end()));
+  DecodeParams p = testing::decode_params(qd.get(), batch, n_q, td.get(), max_blocks, ld.get(), max_blocks * bt, od.get());
+  p.seq_ids = sd.get();
+  DeviceBuffer<uint8_t> ws(decode_workspace_bytes(dev, p));
+  p.workspace = ws.get();
+  p.workspace_bytes = decode_workspace_bytes(dev, p);
+  od.poison();
+  decode_attention(dev, p);
+  testing::check(cudaDeviceSynchronize(), "decode_attention");
+  const std::vector<float> got = od.download();
+  double worst = 0;
+  AttentionParams ap;
+  ap.n_heads = n_q;
+  ap.scale = 1.f / std::sqrt(static_cast<float>(d));
+  for (int b = 0; b < batch; ++b) {
+    std::vector<float> ref(static_cast<size_t>(n_q) * d);
+    attend_reference(cpu, 0, ids[b], &q[static_cast<size_t>(b) * n_q * d], 1, lens[b] - 1, ap, ref.data());
+    double d2 = 0, r2 = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      const double g = got[static_cast<size_t>(b) * n_q * d + i];
+      if (!std::isfinite(g)) return INFINITY;
+      d2 += (g - ref[i]) * (g - ref[i]);
+      r2 += double(ref[i]) * ref[i];
+    }
+    worst = std::max(worst, std::sqrt(d2 / r2));
+  }
+  return worst;
+}
+
+TEST(CudaPresetSinks, DeviceAttendsLikeTheCpuCache) {
+  TQ_REQUIRE_GPU();
+  for (int d : {64, 128, 256})
+    for (int group : {1, 4}) {
+      const double err = sink_attention_error("tq3", d, group, 1);
+      std::printf("  tq3 sinks=1 d=%d group %d: relative error %.2e\n", d, group, err);
+      EXPECT_LT(err, 1e-3) << "d=" << d << " group " << group;
+    }
+  // Several sinks, and an ordinary codec with sinks.
+  EXPECT_LT(sink_attention_error("tq4", 128, 2, 4), 1e-3);
+  EXPECT_LT(sink_attention_error("turbo3", 128, 4, 2), 1e-3);
+  // Pools and sink rows written by the CPU cache, uploaded.
+  EXPECT_LT(sink_attention_error("tq3", 128, 4, 1, true), 1e-3);
+  EXPECT_LT(sink_attention_error("tq3.5", 256, 2, 3, true), 1e-3);
+}
+
+TEST(CudaPresetSinks, MissingPositionsOrSequenceIdsAreErrors) {
+  TQ_REQUIRE_GPU();
+  KvCacheConfig cfg = preset_config("tq3", 64, 2, 1);
+  cfg.block_tokens = 32;  // one query head per KV head below
+  DeviceKvCache dev(cfg);
+  DeviceBuffer<float> k(std::vector<float>(2 * 64, 1.f));
+  DeviceBuffer<int32_t> slots(std::vector<int32_t>{0});
+  QuantizeParams p;
+  p.k = p.v = k.get();
+  p.n_tokens = 1;
+  p.slots = slots.get();
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { quantize_on_write(dev, p); }).find("positions"), std::string::npos);
+  p.positions = slots.get();
+  EXPECT_NE(message([&] { quantize_on_write(dev, p); }).find("seq_ids"), std::string::npos);
+  p.seq_ids = slots.get();
+  EXPECT_NO_THROW(quantize_on_write(dev, p));
+
+  DeviceBuffer<float> q(std::vector<float>(2 * 64, 1.f)), out(2 * 64);
+  DeviceBuffer<int32_t> lens(std::vector<int32_t>{1});
+  DecodeParams d = testing::decode_params(q.get(), 1, 2, slots.get(), 1, lens.get(), 1, out.get());
+  DeviceBuffer<uint8_t> ws(decode_workspace_bytes(dev, d));
+  d.workspace = ws.get();
+  d.workspace_bytes = decode_workspace_bytes(dev, d);
+  EXPECT_NE(message([&] { decode_attention(dev, d); }).find("seq_ids"), std::string::npos);
+}
+
+TEST(CudaPresetConfig, PresetWithoutCalibratedCodecsIsAnError) {
+  TQ_REQUIRE_GPU();
+  KvCacheConfig c = testing::cache_config("tq3", "tq3", 64, 2, 16, 256);
+  try {
+    DeviceKvCache dev(c);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("calibrated"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tq::cuda
