@@ -7,7 +7,8 @@
 // the 16384 records are split over the layers, block b in layer b % layers, so the bytes
 // streamed match the other codecs'. Google Benchmark's CPU time is this thread's, so other
 // jobs on a shared machine move it far less than the wall time `tq bench cpu` reports;
-// compare codecs within one run. Run: build/bench/tq_attention_kernel_bench.
+// compare codecs within one run. Run: build/bench/tq_attention_kernel_bench
+// (TQ_KERNEL_PART=score or =add times the keys or the values alone).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -106,12 +107,14 @@ void bm(benchmark::State& state, const std::string& name, int d, tq::AttendPath 
     layers.push_back(std::move(L));
   }
   std::vector<float> s(kRows * kBlock), w(kRows * kBlock, 1.f / kTokens);
+  const char* part = std::getenv("TQ_KERNEL_PART");  // "score" or "add": time one side only
+  const bool do_s = !part || part[0] == 's', do_a = !part || part[0] == 'a';
   for (auto _ : state) {
     for (int b = 0; b < blocks; ++b) {
       Layer& L = layers[b % n];
       const size_t i = b / n;
-      L.ks->score(L.st.data(), kRows, L.krec.data() + L.kc.record_bytes() * kBlock * i, kBlock, s.data());
-      L.va->add(L.vrec.data() + L.vc.record_bytes() * kBlock * i, kBlock, w.data(), kRows, L.acc.data());
+      if (do_s) L.ks->score(L.st.data(), kRows, L.krec.data() + L.kc.record_bytes() * kBlock * i, kBlock, s.data());
+      if (do_a) L.va->add(L.vrec.data() + L.vc.record_bytes() * kBlock * i, kBlock, w.data(), kRows, L.acc.data());
     }
     for (Layer& L : layers) benchmark::DoNotOptimize(L.acc.data());
   }
