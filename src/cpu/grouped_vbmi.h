@@ -207,18 +207,35 @@ class PackedScorer final : public KeyScorer, Packed {
 class PackedAccumulator final : public ValueAccumulator, Packed {
  public:
   explicit PackedAccumulator(const Codec& c) : Packed(c) {
-    for (const PackedChunk& p : plan_.chunks)
-      if (p.kind == 1) mixed_coord_.insert(mixed_coord_.end(), p.coord.begin(), p.coord.end());
+    // The mixed chunks' lanes as spans of consecutive coordinates in consecutive lanes.
+    int m = 0;
+    for (const PackedChunk& p : plan_.chunks) {
+      if (p.kind != 1) continue;
+      for (int l = 0; l < 16; ++l) {
+        const int i = p.coord[l];
+        if (i < 0) continue;
+        if (!spans_.empty() && spans_.back().chunk == m && spans_.back().coord + spans_.back().n == i &&
+            spans_.back().lane + spans_.back().n == l)
+          ++spans_.back().n;
+        else
+          spans_.push_back({m, l, i, 1});
+      }
+      ++m;
+    }
+    n_mixed_ = m;
   }
   void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
-    thread_local std::vector<float> nv, mixed, wt;  // mixed: the mixed chunks' lanes, [R][lanes]
+    thread_local std::vector<float> nv, mixed, wt;  // mixed: the mixed chunks' lanes, [R][16 n_mixed]
     norms(records, T, nv);
     wt.resize(static_cast<size_t>(4) * T);
-    const size_t M = mixed_coord_.size();
-    mixed.resize(static_cast<size_t>(R) * M);
+    const size_t M = 16 * static_cast<size_t>(n_mixed_);
+    mixed.assign(static_cast<size_t>(R) * M, 0.f);
+    // Spans move with one expanding load (and one compress and masked store) per row.
     for (int r = 0; r < R; ++r)
-      for (size_t l = 0; l < M; ++l)
-        if (mixed_coord_[l] >= 0) mixed[M * r + l] = acc[static_cast<size_t>(D_) * r + mixed_coord_[l]];
+      for (const Span& s : spans_) {
+        float* v = mixed.data() + M * r + 16 * s.chunk;
+        _mm512_storeu_ps(v, _mm512_mask_expandloadu_ps(_mm512_loadu_ps(v), s.mask(), acc + static_cast<size_t>(D_) * r + s.coord));
+      }
     simd::for_row_blocks(R, [&]<int RB>(int r0) {
       for (int t = 0; t < T; ++t)
         for (int r = 0; r < RB; ++r) wt[RB * t + r] = w[static_cast<size_t>(r0 + r) * T + t];
@@ -226,12 +243,19 @@ class PackedAccumulator final : public ValueAccumulator, Packed {
                    acc + static_cast<size_t>(D_) * r0, D_, mixed.data() + M * r0, M);
     });
     for (int r = 0; r < R; ++r)
-      for (size_t l = 0; l < M; ++l)
-        if (mixed_coord_[l] >= 0) acc[static_cast<size_t>(D_) * r + mixed_coord_[l]] = mixed[M * r + l];
+      for (const Span& s : spans_) {
+        const __m512 v = _mm512_maskz_compress_ps(s.mask(), _mm512_loadu_ps(mixed.data() + M * r + 16 * s.chunk));
+        _mm512_mask_storeu_ps(acc + static_cast<size_t>(D_) * r + s.coord, (1u << s.n) - 1, v);
+      }
   }
 
  private:
-  std::vector<int> mixed_coord_;  // the mixed chunks' lanes: coordinates, -1 padding
+  struct Span {
+    int chunk, lane, coord, n;
+    __mmask16 mask() const { return static_cast<__mmask16>(((1u << n) - 1) << lane); }
+  };
+  std::vector<Span> spans_;
+  int n_mixed_ = 0;
 };
 
 template <class Base, class V>
