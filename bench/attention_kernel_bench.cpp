@@ -2,11 +2,17 @@
 // (a GQA group) score and then accumulate 16384 records in blocks of 64, as the driver
 // does, per codec, head_dim and path. Calibrated presets use the representative layout
 // (representative_layouts.h): their keys are scored with the K layout and values added
-// with the V layout. Google Benchmark's CPU time is this thread's, so other jobs on a
-// shared machine move it far less than the wall time `tq bench cpu` reports; compare
-// codecs within one run. Run: build/bench/tq_attention_kernel_bench.
+// with the V layout. "tq3@smollm2" / "tq3@gemma3" use every layer's layouts calibrated
+// from the model's profile in ~/.cache/turboquant/profiles (skipped when there is none):
+// the 16384 records are split over the layers, block b in layer b % layers, so the bytes
+// streamed match the other codecs'. Google Benchmark's CPU time is this thread's, so other
+// jobs on a shared machine move it far less than the wall time `tq bench cpu` reports;
+// compare codecs within one run. Run: build/bench/tq_attention_kernel_bench
+// (TQ_KERNEL_PART=score or =add times the keys or the values alone).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -20,48 +26,99 @@ namespace {
 
 constexpr int kTokens = 16384, kBlock = 64, kRows = 4;
 
-// K and V codecs of `name` at head_dim d.
-std::pair<tq::Codec, tq::Codec> codecs(const std::string& name, int d) {
-  if (auto cc = tq::bench::representative_calibrated(name, d, 1, 1))
-    return {tq::Codec::make_calibrated(*cc->preset, cc->k[0].maps[0], cc->k[0].groups),
-            tq::Codec::make_calibrated(*cc->preset, cc->v[0].maps[0], cc->v[0].groups)};
-  return {tq::Codec::make(name, d), tq::Codec::make(name, d)};
+// The profile file of a model ("smollm2-", "gemma-3-") in the profile cache, or "".
+std::string cached_profile(const std::string& prefix) {
+  const char* home = std::getenv("HOME");
+  const std::filesystem::path dir = std::filesystem::path(home ? home : "") / ".cache/turboquant/profiles";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) return e.path().string();
+  return "";
 }
 
-std::vector<uint8_t> records(const tq::Codec& c, tq::Rng& rng) {
-  std::vector<uint8_t> out(c.record_bytes() * kTokens + 64);  // + the pool's slack
+// K and V codecs of `name` at head_dim d, one pair per layer ("preset@model": the model's
+// calibrated layouts; an empty list when its profile is missing or of another head_dim).
+std::vector<std::pair<tq::Codec, tq::Codec>> codecs(const std::string& name, int d) {
+  const size_t at = name.find('@');
+  if (at != std::string::npos) {
+    const std::string model = name.substr(at + 1), path = cached_profile(model == "gemma3" ? "gemma-3-" : model + "-");
+    if (path.empty()) return {};
+    const tq::KvProfile prof = tq::load_profile(path);
+    if (prof.head_dim != d) return {};
+    const tq::CalibratedCodecs cc = tq::build_calibrated(prof, *tq::find_preset(name.substr(0, at)));
+    std::vector<std::pair<tq::Codec, tq::Codec>> out;
+    for (size_t l = 0; l < cc.k.size(); ++l)
+      out.emplace_back(tq::Codec::make_calibrated(*cc.preset, cc.k[l].maps[0], cc.k[l].groups),
+                       tq::Codec::make_calibrated(*cc.preset, cc.v[l].maps[0], cc.v[l].groups));
+    return out;
+  }
+  if (auto cc = tq::bench::representative_calibrated(name, d, 1, 1))
+    return {{tq::Codec::make_calibrated(*cc->preset, cc->k[0].maps[0], cc->k[0].groups),
+             tq::Codec::make_calibrated(*cc->preset, cc->v[0].maps[0], cc->v[0].groups)}};
+  return {{tq::Codec::make(name, d), tq::Codec::make(name, d)}};
+}
+
+std::vector<uint8_t> records(const tq::Codec& c, tq::Rng& rng, int tokens) {
+  std::vector<uint8_t> out(c.record_bytes() * tokens + 64);  // + the pool's slack
   std::vector<float> x(c.dim());
-  for (int t = 0; t < kTokens; ++t) {
+  for (int t = 0; t < tokens; ++t) {
     for (float& v : x) v = static_cast<float>(rng.gaussian());
     c.encode(x.data(), out.data() + c.record_bytes() * t);
   }
   return out;
 }
 
+// One layer's kernels, its records and its query states.
+struct Layer {
+  tq::Codec kc, vc;
+  std::unique_ptr<tq::detail::KeyScorer> ks;
+  std::unique_ptr<tq::detail::ValueAccumulator> va;
+  std::vector<uint8_t> krec, vrec;
+  std::vector<float> st, acc;
+};
+
 void bm(benchmark::State& state, const std::string& name, int d, tq::AttendPath path) {
   if (!tq::attend_path_compiled(path)) {
     state.SkipWithError("path not compiled");
     return;
   }
-  const auto [kc, vc] = codecs(name, d);
-  const auto ks = tq::detail::make_key_scorer(kc, path);
-  const auto va = tq::detail::make_value_accumulator(vc, path);
-  tq::Rng rng(1);
-  const auto krec = records(kc, rng), vrec = records(vc, rng);
-  std::vector<float> q(kc.query_state_floats() * kRows), st(ks->state_floats() * kRows);
-  for (float& v : q) v = static_cast<float>(rng.gaussian());
-  for (int r = 0; r < kRows; ++r) ks->prepare(q.data() + kc.query_state_floats() * r, st.data() + ks->state_floats() * r);
-  std::vector<float> s(kRows * kBlock), w(kRows * kBlock, 1.f / kTokens), acc(static_cast<size_t>(kRows) * vc.code_dim());
-  const size_t kb = kc.record_bytes() * kBlock, vb = vc.record_bytes() * kBlock;
-  for (auto _ : state) {
-    for (int b = 0; b < kTokens / kBlock; ++b) {
-      ks->score(st.data(), kRows, krec.data() + kb * b, kBlock, s.data());
-      va->add(vrec.data() + vb * b, kBlock, w.data(), kRows, acc.data());
-    }
-    benchmark::DoNotOptimize(acc.data());
+  auto pairs = codecs(name, d);
+  if (pairs.empty()) {
+    state.SkipWithError("no profile of this head_dim");
+    return;
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kTokens *
-                          static_cast<int64_t>(kc.record_bytes() + vc.record_bytes()));
+  const int n = static_cast<int>(pairs.size()), blocks = kTokens / kBlock;
+  tq::Rng rng(1);
+  std::vector<Layer> layers;
+  int64_t bytes = 0;
+  for (int l = 0; l < n; ++l) {
+    auto& [kc, vc] = pairs[l];
+    Layer L{kc, vc, tq::detail::make_key_scorer(kc, path), tq::detail::make_value_accumulator(vc, path), {}, {}, {}, {}};
+    const int tokens = kBlock * ((blocks - l + n - 1) / n);  // blocks b < blocks with b % n == l
+    L.krec = records(kc, rng, tokens);
+    L.vrec = records(vc, rng, tokens);
+    std::vector<float> q(kc.query_state_floats() * kRows);
+    L.st.resize(L.ks->state_floats() * kRows);
+    for (float& v : q) v = static_cast<float>(rng.gaussian());
+    for (int r = 0; r < kRows; ++r)
+      L.ks->prepare(q.data() + kc.query_state_floats() * r, L.st.data() + L.ks->state_floats() * r);
+    L.acc.resize(static_cast<size_t>(kRows) * vc.code_dim());
+    bytes += static_cast<int64_t>(tokens) * static_cast<int64_t>(kc.record_bytes() + vc.record_bytes());
+    layers.push_back(std::move(L));
+  }
+  std::vector<float> s(kRows * kBlock), w(kRows * kBlock, 1.f / kTokens);
+  const char* part = std::getenv("TQ_KERNEL_PART");  // "score" or "add": time one side only
+  const bool do_s = !part || part[0] == 's', do_a = !part || part[0] == 'a';
+  for (auto _ : state) {
+    for (int b = 0; b < blocks; ++b) {
+      Layer& L = layers[b % n];
+      const size_t i = b / n;
+      if (do_s) L.ks->score(L.st.data(), kRows, L.krec.data() + L.kc.record_bytes() * kBlock * i, kBlock, s.data());
+      if (do_a) L.va->add(L.vrec.data() + L.vc.record_bytes() * kBlock * i, kBlock, w.data(), kRows, L.acc.data());
+    }
+    for (Layer& L : layers) benchmark::DoNotOptimize(L.acc.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * bytes);
 }
 
 }  // namespace
@@ -73,7 +130,7 @@ int main(int argc, char** argv) {
   } paths[] = {{tq::AttendPath::avx512, "avx512"}, {tq::AttendPath::avx2, "avx2"}};
   for (const auto& p : paths)
     for (int d : {64, 128, 256})
-      for (const char* c : {"f16", "turbo3", "tq3", "tq4"})
+      for (const char* c : {"f16", "turbo3", "tq3", "tq4", "tq3@smollm2", "tq3@gemma3", "tq4@smollm2", "tq4@gemma3"})
         benchmark::RegisterBenchmark(
             (std::string("attn16k/") + p.name + "/d" + std::to_string(d) + "/" + c).c_str(),
             [=](benchmark::State& s) { bm(s, c, d, p.p); });

@@ -3,9 +3,10 @@
 // codebook (16 levels), so every mse width is one permute per 16 coordinates. With
 // AVX512-VBMI the 16 codes of a chunk come out of one vpmultishiftqb (each lane picks its
 // own bit offset from the broadcast 64-bit word); without it, two 32-bit broadcasts and a
-// per-lane shift do the same. Grouped records run in grouped_simd.h's chunk space:
-// codes by a byte shuffle (any width), levels by one vpermps (<= 4 bits), two-table
-// vpermt2ps (5-6 bits) or a gather (7-8 bits).
+// per-lane shift do the same. Grouped records run in grouped_vbmi.h's packed chunks
+// with VBMI (small runs share chunks), else in grouped_simd.h's chunk space: codes by a
+// byte shuffle (any width), levels by one vpermps (<= 4 bits), two-table vpermt2ps (5-6
+// bits) or a gather (7-8 bits).
 #include "kernels.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -19,6 +20,9 @@
 #include <vector>
 
 #include "grouped_simd.h"
+#if defined(__AVX512VBMI__)
+#include "grouped_vbmi.h"
+#endif
 #include "kernels_simd.h"
 #include "turboquant/quantizers.h"
 
@@ -228,7 +232,12 @@ std::unique_ptr<Base> make_avx512(const Codec& c) {
       if (hi_c < nc) segs.emplace_back(hi_c, nc - hi_c, mq.lo_offset(), mq.lo());
       return std::make_unique<K<MseSeg>>(std::move(segs), L);
     }
-    case QuantKind::grouped: return simd::make_grouped<Base, GroupedIsa>(c);
+    case QuantKind::grouped:
+#if defined(__AVX512VBMI__)
+      return vbmi::make_packed<Base, V16>(c);
+#else
+      return simd::make_grouped<Base, GroupedIsa>(c);
+#endif
     case QuantKind::prod:
     case QuantKind::fp8: return nullptr;
   }

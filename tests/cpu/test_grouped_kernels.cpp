@@ -1,7 +1,8 @@
 // The grouped (calibrated) attention kernels, every path this build and CPU have
 // (portable, avx2, avx512), against GroupedMseQuantizer's own dot and accumulate on fresh
 // random records: fixed layouts (a tq3-like mix, every width 0-8 at odd group sizes, one
-// whole-vector group, one run after a dropped one, groups of 2) and random ones, fp16 and
+// whole-vector group, one run after a dropped one, groups of 2, two of SmolLM2's tq3 K
+// layouts, whose leftover lanes share chunks on AVX-512 VBMI) and random ones, fp16 and
 // log-byte norms, head_dim 64/128/256, 1-37 tokens and 1-9 rows. The bytes after the last record are random, as
 // the kernels may read past it. Tolerance: |fast − reference| <= 2e-5 · (the sum of the
 // absolute terms), a float summation-order bound; one wrong code, level or norm moves a
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "attention_test_util.h"
+#include "grouped_pack.h"
 #include "kernels.h"
 #include "turboquant/quantizers.h"
 
@@ -42,7 +44,9 @@ std::vector<QuantGroup> fixed_layout(int which, int dim) {
     }
     case 2: return {{dim, 3, 8}};
     case 3: return {{8, 0, 16}, {dim - 8, 3, 16}};  // one coded run, not at coordinate 0
-    default: return std::vector<QuantGroup>(dim / 2, QuantGroup{2, 2, 16});
+    case 4: return std::vector<QuantGroup>(dim / 2, QuantGroup{2, 2, 16});
+    case 5: return {{4 * u, 4, 8}, {16 * u, 3, 8}, {44 * u, 2, 8}};  // SmolLM2 tq3 K layers 6, 15, 21
+    default: return {{4 * u, 6, 16}, {12 * u, 4, 8}, {16 * u, 3, 8}, {32 * u, 2, 8}};  // SmolLM2 tq3 K layer 13
   }
 }
 
@@ -167,8 +171,8 @@ TEST_P(GroupedKernels, FixedLayoutsMatchQuantizer) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   Rng rng(seed);
   int checks = 0;
-  for (int which = 0; which < 5 && !HasFatalFailure(); ++which) check_layout(rng, dim, fixed_layout(which, dim), checks);
-  EXPECT_GE(checks, 5 * 9);  // every layout, T and R, on the portable path at least
+  for (int which = 0; which < 7 && !HasFatalFailure(); ++which) check_layout(rng, dim, fixed_layout(which, dim), checks);
+  EXPECT_GE(checks, 7 * 9);  // every layout, T and R, on the portable path at least
 }
 
 TEST_P(GroupedKernels, RandomLayoutsMatchQuantizer) {
@@ -179,6 +183,28 @@ TEST_P(GroupedKernels, RandomLayoutsMatchQuantizer) {
   int checks = 0;
   for (int n = 0; n < 6 && !HasFatalFailure(); ++n) check_layout(rng, dim, random_layout(rng, dim), checks);
   EXPECT_GE(checks, 6 * 9);
+}
+
+// The packed plan (grouped_pack.h) shares chunks where it should: SmolLM2's head_dim-64
+// tq3 K layouts take as many 16-lane chunks as turbo3 (4) when their runs are <= 4 bits.
+TEST(GroupedPack, LeftoversShareChunks) {
+  struct Case {
+    std::vector<QuantGroup> groups;
+    int chunks, mixed;
+  } cases[] = {
+      {{{4, 4, 8}, {16, 3, 8}, {44, 2, 8}}, 4, 1},            // 4@4 + 12@2 share one chunk
+      {{{4, 4, 8}, {20, 2, 8}, {40, 1, 8}}, 4, 1},            // 4@4 + 4@2 + 8@1
+      {{{12, 4, 8}, {32, 3, 8}, {20, 2, 8}}, 4, 1},           // V: 12@4 + 4@2
+      {{{8, 5, 8}, {16, 3, 8}, {40, 2, 8}}, 5, 0},            // 32 levels of 5 bits leave no room
+      {{{4, 6, 16}, {12, 4, 8}, {16, 3, 8}, {32, 2, 8}}, 5, 0},  // 6 bits: a chunk of their own
+  };
+  for (const Case& c : cases) {
+    const Codec codec = grouped_codec(64, c.groups);
+    const detail::GroupedLayout layout(static_cast<const GroupedMseQuantizer&>(codec.quantizer()));
+    const detail::PackedPlan plan = detail::pack_chunks(layout);
+    EXPECT_EQ(plan.n_chunks, c.chunks) << layout_text(c.groups);
+    EXPECT_EQ(plan.count[1], c.mixed) << layout_text(c.groups);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, GroupedKernels, ::testing::Values(64, 128, 256));

@@ -1,0 +1,269 @@
+#pragma once
+// Grouped (calibrated) records on AVX-512 with VBMI, in the packed chunks of
+// grouped_pack.h. Per chunk and token: one masked load of the chunk's byte window, vpermb
+// puts each lane's two code bytes in its lane, vpsrlvd aligns the code, one vpermt2ps
+// looks up its level (mixed chunks first fold (code & mask) | offset into one
+// vpternlogd), and one multiply applies the norm: a broadcast of the run's, or in mixed
+// chunks a vpermps of the token's norm row (every coded run's norm, computed once per
+// token and block). Chunks are sorted by kind, so the token loop runs one tight loop per
+// kind with no branch per chunk. Keys: the query state is laid out in chunk order, zeros
+// in padding lanes; values: single-run segments add into the accumulators in place (the
+// last chunk masked), mixed chunks through a copy of their lanes.
+// Included only by kernels_avx512.cpp (V: its V16, for hsum4).
+#include <immintrin.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "grouped_pack.h"
+#include "kernels_simd.h"
+
+namespace tq::detail::vbmi {
+
+// A PackedChunk (a segment) in registers' form.
+struct alignas(64) Chunk {
+  __m512i perm, shift, mask, offset, norm_run;
+  __m512 t0, t1, t2, t3;
+  __mmask64 bytes;
+  int window, run, nc, stride;
+  int begin;         // single-run: the coordinate of lane 0 (the run's lanes are in order)
+  __mmask16 tail;    // single-run: the last chunk's lanes inside the run
+  const float* levels;
+  explicit Chunk(const PackedChunk& c)
+      : perm(_mm512_loadu_si512(c.perm)),
+        shift(_mm512_loadu_si512(c.shift)),
+        mask(_mm512_loadu_si512(c.mask)),
+        offset(_mm512_loadu_si512(c.offset)),
+        norm_run(_mm512_loadu_si512(c.norm_run)),
+        t0(_mm512_loadu_ps(c.table)),
+        t1(_mm512_loadu_ps(c.table + 16)),
+        t2(_mm512_loadu_ps(c.table + 32)),
+        t3(_mm512_loadu_ps(c.table + 48)),
+        bytes(c.bytes),
+        window(c.window),
+        run(c.run),
+        nc(c.nc),
+        stride(c.stride),
+        begin(c.coord[0]),
+        tail(0),
+        levels(c.levels) {
+    for (int l = 0; l < 16; ++l)
+      if (c.coord[16 * (nc - 1) + l] >= 0) tail |= 1 << l;
+  }
+};
+
+// Chunk k of segment c in a record, decoded, norm applied; nt: the record's norm row.
+template <int K>
+inline __m512 decode(const Chunk& c, int k, const uint8_t* rec, const float* nt) {
+  // A 64-byte load mostly straddles two cache lines: windows of <= 16 bytes (every
+  // single-run chunk: 16 codes of <= 8 bits) load 16 and broadcast them.
+  const uint8_t* p = rec + c.window + c.stride * k;
+  const __m512i b = K == 1 && c.bytes >> 16 ? _mm512_maskz_loadu_epi8(c.bytes, p)
+                                            : _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  __m512i code = _mm512_srlv_epi32(_mm512_permutexvar_epi8(c.perm, b), c.shift);
+  __m512 y;
+  if constexpr (K == 1) code = _mm512_ternarylogic_epi32(code, c.mask, c.offset, 0xEA);  // (code & mask) | offset
+  if constexpr (K <= 1) y = _mm512_permutex2var_ps(c.t0, code, c.t1);
+  if constexpr (K == 2)
+    y = _mm512_mask_blend_ps(_mm512_test_epi32_mask(code, _mm512_set1_epi32(32)), _mm512_permutex2var_ps(c.t0, code, c.t1),
+                             _mm512_permutex2var_ps(c.t2, code, c.t3));
+  if constexpr (K == 3) y = _mm512_i32gather_ps(_mm512_and_si512(code, c.mask), c.levels, 4);
+  const __m512 n = K == 1 ? _mm512_permutexvar_ps(c.norm_run, _mm512_loadu_ps(nt)) : _mm512_set1_ps(nt[c.run]);
+  return _mm512_mul_ps(y, n);
+}
+
+// Runs f.template operator()<K>(chunk) over the chunks, kind by kind.
+template <class F>
+inline void for_chunks(const std::vector<Chunk>& chunks, const int* count, F&& f) {
+  const Chunk* c = chunks.data();
+  for (int k = 0; k < count[0]; ++k) f.template operator()<0>(c++);
+  for (int k = 0; k < count[1]; ++k) f.template operator()<1>(c++);
+  for (int k = 0; k < count[2]; ++k) f.template operator()<2>(c++);
+  for (int k = 0; k < count[3]; ++k) f.template operator()<3>(c++);
+}
+
+// What the key and value kernels share: the plan, its chunks and each block's norm rows.
+class Packed {
+ public:
+  explicit Packed(const Codec& c)
+      : layout_(static_cast<const GroupedMseQuantizer&>(c.quantizer())), D_(c.code_dim()), rec_(c.record_bytes()),
+        plan_(pack_chunks(layout_)) {
+    for (const PackedChunk& p : plan_.chunks) chunks_.emplace_back(p);
+    for (const GroupedRun* r : plan_.runs) norm_at_.push_back({r->norm_offset, r->log_norm});
+  }
+  int padded() const { return 16 * plan_.n_chunks; }
+  int n_runs() const { return static_cast<int>(plan_.runs.size()); }
+  // out[t * n_runs + j] = run j's norm in record t; 16 floats of slack for the row loads.
+  void norms(const uint8_t* recs, int T, std::vector<float>& out) const {
+    const int nr = n_runs();
+    out.resize(static_cast<size_t>(T) * nr + 16);
+    const float* lf = layout_.log_factor();
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* rec = recs + rec_ * t;
+      float* o = out.data() + static_cast<size_t>(t) * nr;
+      for (int j = 0; j < nr; ++j)
+        o[j] = norm_at_[j].log ? lf[rec[norm_at_[j].offset]] : load_half(rec + norm_at_[j].offset);
+    }
+  }
+
+ protected:
+  GroupedLayout layout_;
+  int D_;
+  size_t rec_;
+  PackedPlan plan_;
+  std::vector<Chunk> chunks_;
+  struct NormAt {
+    size_t offset;
+    bool log;
+  };
+  std::vector<NormAt> norm_at_;
+};
+
+// scores[r][t] = <row r, record t>; q: RB rows in chunk order, row stride qs. Two tokens
+// per step: their chains (decode, FMAs, the horizontal sums) overlap, and they share
+// each segment's constants.
+template <class V, int RB>
+void score_rows(const std::vector<Chunk>& chunks, const int* count, const float* norms, int nr, size_t rec_bytes,
+                const float* q, size_t qs, const uint8_t* recs, int T, float* scores) {
+  auto step = [&]<int TT>(int t) {
+    __m512 acc[TT][4];
+    for (int u = 0; u < TT; ++u)
+      for (int r = 0; r < 4; ++r) acc[u][r] = _mm512_setzero_ps();
+    const float* qc = q;
+    for_chunks(chunks, count, [&]<int K>(const Chunk* c) {
+      for (int k = 0; k < c->nc; ++k, qc += 16)
+        for (int u = 0; u < TT; ++u) {
+          const __m512 y = decode<K>(*c, k, recs + rec_bytes * (t + u), norms + static_cast<size_t>(nr) * (t + u));
+          for (int r = 0; r < RB; ++r) acc[u][r] = _mm512_fmadd_ps(_mm512_loadu_ps(qc + qs * r), y, acc[u][r]);
+        }
+    });
+    for (int u = 0; u < TT; ++u) {
+      float sums[4];
+      V::hsum4(acc[u], sums);
+      for (int r = 0; r < RB; ++r) scores[static_cast<size_t>(r) * T + t + u] = sums[r];
+    }
+  };
+  int t = 0;
+  for (; t + 2 <= T; t += 2) step.template operator()<2>(t);
+  if (t < T) step.template operator()<1>(t);
+}
+
+// acc (RB rows of code space, stride as) += sum_t w[t][r] value_t; w: [T][RB], a token's
+// weights adjacent (one pointer for all rows: row strides would spill registers).
+// Single-run segments add straight into acc (their lanes are the run's coordinates, the
+// last chunk masked); mixed chunks into `mixed` (RB rows of 16 lanes per mixed chunk,
+// stride ms), which the caller copies from and back to acc.
+template <int RB>
+void add_rows(const std::vector<Chunk>& chunks, const int* count, const float* norms, int nr, size_t rec_bytes,
+              const uint8_t* recs, int T, const float* w, float* acc, size_t as, float* mixed, size_t ms) {
+  float* mcol = mixed;
+  for_chunks(chunks, count, [&]<int K>(const Chunk* c) {
+    for (int k = 0; k < c->nc; ++k) {
+      const __mmask16 m = K == 1 || k + 1 < c->nc ? 0xFFFF : c->tail;
+      float* col = K == 1 ? mcol : acc + c->begin + 16 * k;
+      const size_t cs = K == 1 ? ms : as;
+      __m512 a[RB];
+      for (int r = 0; r < RB; ++r) a[r] = _mm512_maskz_loadu_ps(m, col + cs * r);
+#pragma GCC unroll 2
+      for (int t = 0; t < T; ++t) {
+        const __m512 y = decode<K>(*c, k, recs + rec_bytes * t, norms + static_cast<size_t>(nr) * t);
+        for (int r = 0; r < RB; ++r) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[RB * t + r]), y, a[r]);
+      }
+      for (int r = 0; r < RB; ++r) _mm512_mask_storeu_ps(col + cs * r, m, a[r]);
+      if (K == 1) mcol += 16;
+    }
+  });
+}
+
+// Keys: the state is [q in chunk order (padding 0)][the constant q·μ], from
+// Codec::prepare_query's [q (dim)][q·μ].
+template <class V>
+class PackedScorer final : public KeyScorer, Packed {
+ public:
+  explicit PackedScorer(const Codec& c) : Packed(c) {}
+  size_t state_floats() const override { return padded() + 1; }
+  void prepare(const float* q, float* state) const override {
+    size_t lane = 0;
+    for (const PackedChunk& c : plan_.chunks)
+      for (int i : c.coord) state[lane++] = i < 0 ? 0.f : q[i];
+    state[padded()] = q[D_];
+  }
+  void score(const float* states, int R, const uint8_t* records, int T, float* scores) const override {
+    thread_local std::vector<float> nv;
+    norms(records, T, nv);
+    const size_t sf = padded() + 1;
+    simd::for_row_blocks(R, [&]<int RB>(int r0) {
+      score_rows<V, RB>(chunks_, plan_.count, nv.data(), n_runs(), rec_, states + sf * r0, sf, records, T,
+                        scores + static_cast<size_t>(r0) * T);
+    });
+    for (int r = 0; r < R; ++r) {
+      const float c = states[sf * r + padded()];
+      for (int t = 0; t < T; ++t) scores[static_cast<size_t>(r) * T + t] += c;
+    }
+  }
+};
+
+class PackedAccumulator final : public ValueAccumulator, Packed {
+ public:
+  explicit PackedAccumulator(const Codec& c) : Packed(c) {
+    // The mixed chunks' lanes as spans of consecutive coordinates in consecutive lanes.
+    int m = 0;
+    for (const PackedChunk& p : plan_.chunks) {
+      if (p.kind != 1) continue;
+      for (int l = 0; l < 16; ++l) {
+        const int i = p.coord[l];
+        if (i < 0) continue;
+        if (!spans_.empty() && spans_.back().chunk == m && spans_.back().coord + spans_.back().n == i &&
+            spans_.back().lane + spans_.back().n == l)
+          ++spans_.back().n;
+        else
+          spans_.push_back({m, l, i, 1});
+      }
+      ++m;
+    }
+    n_mixed_ = m;
+  }
+  void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
+    thread_local std::vector<float> nv, mixed, wt;  // mixed: the mixed chunks' lanes, [R][16 n_mixed]
+    norms(records, T, nv);
+    wt.resize(static_cast<size_t>(4) * T);
+    const size_t M = 16 * static_cast<size_t>(n_mixed_);
+    mixed.assign(static_cast<size_t>(R) * M, 0.f);
+    // Spans move with one expanding load (and one compress and masked store) per row.
+    for (int r = 0; r < R; ++r)
+      for (const Span& s : spans_) {
+        float* v = mixed.data() + M * r + 16 * s.chunk;
+        _mm512_storeu_ps(v, _mm512_mask_expandloadu_ps(_mm512_loadu_ps(v), s.mask(), acc + static_cast<size_t>(D_) * r + s.coord));
+      }
+    simd::for_row_blocks(R, [&]<int RB>(int r0) {
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < RB; ++r) wt[RB * t + r] = w[static_cast<size_t>(r0 + r) * T + t];
+      add_rows<RB>(chunks_, plan_.count, nv.data(), n_runs(), rec_, records, T, wt.data(),
+                   acc + static_cast<size_t>(D_) * r0, D_, mixed.data() + M * r0, M);
+    });
+    for (int r = 0; r < R; ++r)
+      for (const Span& s : spans_) {
+        const __m512 v = _mm512_maskz_compress_ps(s.mask(), _mm512_loadu_ps(mixed.data() + M * r + 16 * s.chunk));
+        _mm512_mask_storeu_ps(acc + static_cast<size_t>(D_) * r + s.coord, (1u << s.n) - 1, v);
+      }
+  }
+
+ private:
+  struct Span {
+    int chunk, lane, coord, n;
+    __mmask16 mask() const { return static_cast<__mmask16>(((1u << n) - 1) << lane); }
+  };
+  std::vector<Span> spans_;
+  int n_mixed_ = 0;
+};
+
+template <class Base, class V>
+std::unique_ptr<Base> make_packed(const Codec& c) {
+  if constexpr (std::is_same_v<Base, KeyScorer>)
+    return std::make_unique<PackedScorer<V>>(c);
+  else
+    return std::make_unique<PackedAccumulator>(c);
+}
+
+}  // namespace tq::detail::vbmi
