@@ -104,16 +104,17 @@ void apply_rope(float* x, int n, int n_heads, int head_dim, const RopeTable& t, 
 void swiglu(float* gate, const float* up, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    gate[i] = g / (1.0f + exp_approx(-g)) * up[i];
   }
 }
 
+// 0.5·(1 + tanh(u)) = 1 / (1 + e^(−2u)): the tanh GELU as a logistic, one exponential.
 void geglu(float* gate, const float* up, size_t count) {
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  constexpr float kTwoSqrt2OverPi = 2.0f * 0.7978845608028654f;
   for (size_t i = 0; i < count; ++i) {
     const float g = gate[i];
-    const float gelu = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g)));
-    gate[i] = gelu * up[i];
+    const float two_u = kTwoSqrt2OverPi * (g + 0.044715f * g * g * g);
+    gate[i] = g / (1.0f + exp_approx(-two_u)) * up[i];
   }
 }
 

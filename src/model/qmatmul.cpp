@@ -22,6 +22,8 @@ namespace {
 using gguf::GgmlType;
 using qk::DotTable;
 using qk::RowDot;
+using qk::RowToF32;
+using qk::ToF32Table;
 
 enum class Act { f32, q8, q8k };  // what the activations are converted to
 
@@ -29,6 +31,7 @@ struct TypeKernel {
   Act act;
   int block;  // elements per weight block (cols must be a multiple)
   RowDot DotTable::*fn;
+  RowToF32 ToF32Table::*to_f32;  // null: the tiles use gguf::dequantize on every path
 };
 
 const TypeKernel* find_kernel(GgmlType t) {
@@ -36,11 +39,16 @@ const TypeKernel* find_kernel(GgmlType t) {
     GgmlType type;
     TypeKernel k;
   } kTable[] = {
-      {GgmlType::F16, {Act::f32, 1, &DotTable::f16}},     {GgmlType::BF16, {Act::f32, 1, &DotTable::bf16}},
-      {GgmlType::Q4_0, {Act::q8, 32, &DotTable::q4_0}},   {GgmlType::Q4_1, {Act::q8, 32, &DotTable::q4_1}},
-      {GgmlType::Q5_0, {Act::q8, 32, &DotTable::q5_0}},   {GgmlType::Q5_1, {Act::q8, 32, &DotTable::q5_1}},
-      {GgmlType::Q8_0, {Act::q8, 32, &DotTable::q8_0}},   {GgmlType::Q4_K, {Act::q8k, 256, &DotTable::q4_k}},
-      {GgmlType::Q5_K, {Act::q8k, 256, &DotTable::q5_k}}, {GgmlType::Q6_K, {Act::q8k, 256, &DotTable::q6_k}},
+      {GgmlType::F16, {Act::f32, 1, &DotTable::f16, nullptr}},
+      {GgmlType::BF16, {Act::f32, 1, &DotTable::bf16, nullptr}},
+      {GgmlType::Q4_0, {Act::q8, 32, &DotTable::q4_0, &ToF32Table::q4_0}},
+      {GgmlType::Q4_1, {Act::q8, 32, &DotTable::q4_1, &ToF32Table::q4_1}},
+      {GgmlType::Q5_0, {Act::q8, 32, &DotTable::q5_0, &ToF32Table::q5_0}},
+      {GgmlType::Q5_1, {Act::q8, 32, &DotTable::q5_1, &ToF32Table::q5_1}},
+      {GgmlType::Q8_0, {Act::q8, 32, &DotTable::q8_0, &ToF32Table::q8_0}},
+      {GgmlType::Q4_K, {Act::q8k, 256, &DotTable::q4_k, &ToF32Table::q4_k}},
+      {GgmlType::Q5_K, {Act::q8k, 256, &DotTable::q5_k, &ToF32Table::q5_k}},
+      {GgmlType::Q6_K, {Act::q8k, 256, &DotTable::q6_k, &ToF32Table::q6_k}},
   };
   for (const auto& e : kTable) {
     if (e.type == t) return &e.k;
@@ -68,16 +76,39 @@ QPath resolve(QPath p) {
   return QPath::portable;
 }
 
-const DotTable& dots(QPath p) {
+// `p` resolved, or a tq::Error when this build or CPU cannot run it.
+QPath checked(QPath p) {
   p = resolve(p);
   if (!qpath_available(p)) {
     throw Error(std::string("qmatmul path ") + qpath_name(p) + " is not available (not compiled or not supported by this CPU)");
   }
-  switch (p) {
+  return p;
+}
+
+const DotTable& dots(QPath p) {
+  switch (checked(p)) {
     case QPath::avx512: return *qk::avx512_dots();
     case QPath::avx2: return *qk::avx2_dots();
     default: return qk::portable_dots();
   }
+}
+
+// The path's vectorized row-to-f32 for w's type, or null (gguf::dequantize).
+RowToF32 to_f32_kernel(GgmlType t, QPath p) {
+  p = checked(p);
+  const ToF32Table* table = p == QPath::avx512 ? qk::avx512_to_f32() : p == QPath::avx2 ? qk::avx2_to_f32() : nullptr;
+  const TypeKernel* k = find_kernel(t);
+  return table && k && k->to_f32 ? table->*k->to_f32 : nullptr;
+}
+
+// Rows [r0, r1) of w as f32 into out (rows × cols).
+void rows_to_f32(const QMatrix& w, int r0, int r1, RowToF32 fn, float* out) {
+  const uint8_t* src = w.bytes() + static_cast<size_t>(r0) * w.row_bytes;
+  if (!fn) {
+    gguf::dequantize(w.type, src, static_cast<size_t>(r1 - r0) * w.cols, out);
+    return;
+  }
+  for (int r = r0; r < r1; ++r, src += w.row_bytes, out += w.cols) fn(src, w.cols, out);
 }
 
 // Bytes of one row of activations in the kernel's format.
@@ -108,15 +139,14 @@ constexpr int kDequantTokens = 8;
 // 4 MiB tiles (a whole layer matrix's slice for both models) measured at parity with the
 // old all-f32 prefill on SmolLM2 (400 tokens, 2 threads); 256 KiB tiles were ~10% slower,
 // BLAS packing more, smaller products. The buffer stays per thread (4 MiB each).
-void rows_by_dequant(const float* x, int n, const QMatrix& w, int r0, int r1, float* y) {
+void rows_by_dequant(const float* x, int n, const QMatrix& w, int r0, int r1, RowToF32 fn, float* y) {
   constexpr size_t kTileFloats = 1024 * 1024;
   const int tile = std::max(1, static_cast<int>(kTileFloats / static_cast<size_t>(w.cols)));
   thread_local std::vector<float> buf;
   buf.resize(static_cast<size_t>(std::min(tile, r1 - r0)) * w.cols);
   for (int t0 = r0; t0 < r1; t0 += tile) {
     const int rows = std::min(tile, r1 - t0);
-    gguf::dequantize(w.type, w.bytes() + static_cast<size_t>(t0) * w.row_bytes, static_cast<size_t>(rows) * w.cols,
-                     buf.data());
+    rows_to_f32(w, t0, t0 + rows, fn, buf.data());
     sgemm_nt(x, n, w.cols, buf.data(), rows, y + t0, w.rows);
   }
 }
@@ -185,11 +215,12 @@ void qmatmul_many(const float* x, int n, const QProduct* products, int count, Th
         matmul(x, n, w.cols, w.f32(), w.rows, products[i].bias, products[i].y, pool);
         continue;
       }
+      const RowToF32 fn = to_f32_kernel(w.type, path);
       const int tasks = std::max(1, std::min(w.rows / 16, threads));
       const int per = (w.rows + tasks - 1) / tasks;
       auto run = [&](int task) {
         const int r0 = task * per, r1 = std::min(w.rows, r0 + per);
-        if (r0 < r1) rows_by_dequant(x, n, w, r0, r1, products[i].y);
+        if (r0 < r1) rows_by_dequant(x, n, w, r0, r1, fn, products[i].y);
       };
       if (tasks > 1) {
         pool->parallel_for(tasks, run);
@@ -247,6 +278,15 @@ void qmatmul_many(const float* x, int n, const QProduct* products, int count, Th
 
 void qmatrix_row(const QMatrix& w, int r, float* out) {
   gguf::dequantize(w.type, w.bytes() + static_cast<size_t>(r) * w.row_bytes, static_cast<size_t>(w.cols), out);
+}
+
+void qmatrix_rows_f32(const QMatrix& w, int r0, int r1, float* out, QPath path) {
+  check_qmatmul_supported(w);
+  if (w.type == GgmlType::F32) {
+    std::memcpy(out, w.f32() + static_cast<size_t>(r0) * w.cols, static_cast<size_t>(r1 - r0) * w.cols * sizeof(float));
+    return;
+  }
+  rows_to_f32(w, r0, r1, to_f32_kernel(w.type, path), out);
 }
 
 float qdot_row(const QMatrix& w, int r, const float* x, QPath path) {

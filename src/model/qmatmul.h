@@ -66,6 +66,10 @@ void qmatmul_many(const float* x, int n, const QProduct* products, int count, Th
 // Row `r` of w as f32 (embedding lookup).
 void qmatrix_row(const QMatrix& w, int r, float* out);
 
+// Rows [r0, r1) of w as f32, as the prefill tiles get them through `path` (equal to
+// gguf::dequantize; for tests).
+void qmatrix_rows_f32(const QMatrix& w, int r0, int r1, float* out, QPath path);
+
 // One row's dot product with one activation vector through `path`'s kernel, for tests:
 // x has w.cols floats and is quantized exactly as qmatmul quantizes it.
 float qdot_row(const QMatrix& w, int r, const float* x, QPath path);

@@ -33,9 +33,20 @@ struct DotTable {
   RowDot f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k;
 };
 
+// Weight rows to f32 for the prefill tiles (qmatmul dequantizes, then calls BLAS): the
+// same per-element float operations as gguf::dequantize, only vectorized. The portable
+// path has none (gguf::dequantize is its own).
+using RowToF32 = void (*)(const uint8_t* w, int cols, float* out);
+
+struct ToF32Table {
+  RowToF32 q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k;
+};
+
 const DotTable& portable_dots();
 // nullptr when this build lacks the path (the CPU check is the caller's).
 const DotTable* avx2_dots();
 const DotTable* avx512_dots();
+const ToF32Table* avx2_to_f32();
+const ToF32Table* avx512_to_f32();
 
 }  // namespace tq::model::qk

@@ -139,13 +139,27 @@ float dot_q8_0(const uint8_t* w, const void* xv, int cols) {
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// Sub-blocks 2p (lo) and 2p+1 (hi) of a Q4_K / Q5_K block as codes 0..15 (0..31 with
+// Q5_K's fifth bits from hbits, the block's 32 bytes of qh).
+template <bool kFive>
+inline void unpack_k45_pair(const uint8_t* qs, __m256i hbits, int p, __m256i& lo, __m256i& hi) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i q = load256(qs + 32 * p);
+  lo = _mm256_and_si256(q, m4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  if constexpr (kFive) {
+    const __m256i one = _mm256_set1_epi8(1);
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * p), one), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * p + 1), one), 4));
+  }
+}
+
 // Q4_K / Q5_K: sub-blocks 2p (low nibbles of qs[32p..]) and 2p+1 (high nibbles), 32 each;
 // Q5_K's fifth bit of sub-block j, element l, is bit j of qh[l].
 template <bool kVnni, bool kFive>
 float dot_k45(const uint8_t* w, const void* xv, int cols) {
   const auto* x = static_cast<const Q8KBlock*>(xv);
   using Block = std::conditional_t<kFive, b::Q5_K, b::Q4_K>;
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
   __m256 acc = _mm256_setzero_ps();
   float mins = 0.0f;
   for (int i = 0; i < cols / kQ8K; ++i) {
@@ -165,14 +179,8 @@ float dot_k45(const uint8_t* w, const void* xv, int cols) {
     if constexpr (kFive) hbits = load256(blk + offsetof(b::Q5_K, qh));
     __m256i isum = _mm256_setzero_si256();
     for (int p = 0; p < 4; ++p) {
-      const __m256i q = load256(qs + 32 * p);
-      __m256i lo = _mm256_and_si256(q, m4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      if constexpr (kFive) {
-        const __m256i one = _mm256_set1_epi8(1);
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * p), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * p + 1), one), 4));
-      }
+      __m256i lo, hi;
+      unpack_k45_pair<kFive>(qs, hbits, p, lo, hi);
       const int8_t* xq = x[i].qs + 64 * p;
       const int s0 = sc[2 * p], s1 = sc[2 * p + 1];
       isum = _mm256_add_epi32(isum, dot_u8s8_scaled<kVnni>(lo, load256(xq), scales16(s0, s0), scales32(s0, s0)));
@@ -184,12 +192,27 @@ float dot_k45(const uint8_t* w, const void* xv, int cols) {
   return hsum(acc) - mins;
 }
 
+// Half `half` of a Q6_K block as 4 runs of 32 codes 0..63 (elements 128·half + 32r + l):
+// low 4 bits from ql (64 bytes: runs 0/1 low nibbles, 2/3 high), top 2 from qh (32 bytes,
+// run r at bits 2r).
+inline void unpack_q6_k_half(const uint8_t* blk, int half, __m256i q[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+  const uint8_t* ql = blk + offsetof(b::Q6_K, ql) + 64 * half;
+  const __m256i l0 = load256(ql), l1 = load256(ql + 32);
+  const __m256i h = load256(blk + offsetof(b::Q6_K, qh) + 32 * half);
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+}
+
 // Q6_K: per half of 128, ql (64 bytes) and qh (32) give 4 runs of 32 codes in 0..63, each
 // run two sub-blocks of 16 (one per 128-bit half of the register) with their own scale.
 template <bool kVnni>
 float dot_q6_k(const uint8_t* w, const void* xv, int cols) {
   const auto* x = static_cast<const Q8KBlock*>(xv);
-  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   float offsets = 0.0f;
   for (int i = 0; i < cols / kQ8K; ++i) {
@@ -201,18 +224,8 @@ float dot_q6_k(const uint8_t* w, const void* xv, int cols) {
     for (int k = 0; k < 16; ++k) offset += scales[k] * x[i].bsums[k];
     __m256i isum = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half) {
-      const uint8_t* ql = blk + offsetof(b::Q6_K, ql) + 64 * half;
-      const __m256i l0 = load256(ql), l1 = load256(ql + 32);
-      const __m256i h = load256(blk + offsetof(b::Q6_K, qh) + 32 * half);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(l1, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4)),
-      };
+      __m256i q[4];
+      unpack_q6_k_half(blk, half, q);
       const int8_t* sc = scales + 8 * half;
       const int8_t* xq = x[i].qs + 128 * half;
       for (int r = 0; r < 4; ++r) {

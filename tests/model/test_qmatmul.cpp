@@ -183,6 +183,26 @@ TEST_P(QMatmulType, MatmulEqualsRowDotsOnEveryPath) {
   }
 }
 
+// The prefill tiles' rows to f32 (vectorized on the SIMD paths) against the reference
+// gguf::dequantize: the same float operations per element, so equal bit for bit.
+TEST_P(QMatmulType, TileRowsEqualDequantizeOnEveryPath) {
+  const TypeCase& tc = cases()[GetParam()];
+  Rng rng(300 + GetParam());
+  const int rows = 6, cols = 768;
+  const auto bytes = random_weights(tc, rows, cols, rng);
+  const QMatrix m = view(tc, bytes, rows, cols);
+  std::vector<float> want(static_cast<size_t>(rows - 1) * cols);
+  gguf::dequantize(tc.type, bytes.data() + m.row_bytes, want.size(), want.data());
+  for (QPath p : paths()) {
+    if (!qpath_available(p)) continue;
+    std::vector<float> got(want.size());
+    qmatrix_rows_f32(m, 1, rows, got.data(), p);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << qpath_name(p) << " element " << i;
+    }
+  }
+}
+
 std::string case_name(const ::testing::TestParamInfo<int>& info) {
   return std::string(gguf::type_name(cases()[info.param].type));
 }
