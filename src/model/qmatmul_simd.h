@@ -57,6 +57,17 @@ inline __m256i scales32(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi32
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// Decode streams each weight byte once from memory. Prefetching kPrefetchAhead bytes ahead
+// of the block being multiplied (every 64-byte line of it) made the Gemma 3 output matrix
+// (262144 x 640 Q8_0, 178 MB) 1.4-1.5x faster single-threaded (measured 256 B: 1.0x,
+// 1 KiB: 1.2x, 2 KiB on a plateau up to 16 KiB); the hardware prefetcher alone stops at
+// each 4 KiB page. Past the end of the matrix it only touches lines never used.
+constexpr int kPrefetchAhead = 4096;
+template <int kBytes>
+inline void prefetch_weights(const uint8_t* p) {
+  for (int o = 0; o < kBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchAhead + o, _MM_HINT_T0);
+}
+
 // 16 bytes of nibbles to 32 codes in element order: low nibbles (0..15), then high (16..31).
 inline __m256i unpack_nibbles(const uint8_t* qs) {
   const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -108,6 +119,7 @@ float dot_q4q5(const uint8_t* w, const void* xv, int cols) {
   const int nb = cols / kQ8;
   int i = 0;
   for (; i + 2 <= nb; i += 2) {
+    prefetch_weights<2 * sizeof(Block)>(w + i * sizeof(Block));
     q4q5_block<kVnni, Block, kFive, kAffine>(w + i * sizeof(Block), x[i], acc0, off0);
     q4q5_block<kVnni, Block, kFive, kAffine>(w + (i + 1) * sizeof(Block), x[i + 1], acc1, off1);
   }
@@ -132,6 +144,7 @@ float dot_q8_0(const uint8_t* w, const void* xv, int cols) {
   const int nb = cols / kQ8;
   int i = 0;
   for (; i + 2 <= nb; i += 2) {
+    prefetch_weights<2 * sizeof(b::Q8_0)>(w + i * sizeof(b::Q8_0));
     q8_0_block<kVnni>(w + i * sizeof(b::Q8_0), x[i], acc0);
     q8_0_block<kVnni>(w + (i + 1) * sizeof(b::Q8_0), x[i + 1], acc1);
   }
@@ -164,6 +177,7 @@ float dot_k45(const uint8_t* w, const void* xv, int cols) {
   float mins = 0.0f;
   for (int i = 0; i < cols / kQ8K; ++i) {
     const uint8_t* blk = w + i * sizeof(Block);
+    prefetch_weights<sizeof(Block)>(blk);
     uint16_t d16, dmin16;
     std::memcpy(&d16, blk, 2);
     std::memcpy(&dmin16, blk + 2, 2);
@@ -217,6 +231,7 @@ float dot_q6_k(const uint8_t* w, const void* xv, int cols) {
   float offsets = 0.0f;
   for (int i = 0; i < cols / kQ8K; ++i) {
     const uint8_t* blk = w + i * sizeof(b::Q6_K);
+    prefetch_weights<sizeof(b::Q6_K)>(blk);
     const auto* scales = reinterpret_cast<const int8_t*>(blk + offsetof(b::Q6_K, scales));
     uint16_t d16;
     std::memcpy(&d16, blk + offsetof(b::Q6_K, d), 2);
@@ -246,6 +261,7 @@ float dot_f16(const uint8_t* w, const void* xv, int cols) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int j = 0;
   for (; j + 16 <= cols; j += 16) {
+    prefetch_weights<32>(w + 2 * j);
     acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * j))),
                            _mm256_loadu_ps(x + j), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * j + 16))),
@@ -265,6 +281,7 @@ float dot_bf16(const uint8_t* w, const void* xv, int cols) {
   __m256 acc = _mm256_setzero_ps();
   int j = 0;
   for (; j + 8 <= cols; j += 8) {
+    if (j % 32 == 0) prefetch_weights<64>(w + 2 * j);
     const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * j)));
     acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(x + j), acc);
   }
