@@ -1,8 +1,12 @@
 // Single-thread matrix-vector speed of the quantized weight kernels (src/model/qmatmul.h)
-// per type and path: 2048 rows x 1536 columns of random blocks, one activation vector.
+// per type and path: 2048 rows x 1536 columns of random blocks, one activation vector
+// (qmatvec/: 3-6 MB, mostly in cache, the kernels' arithmetic), and Gemma 3's output
+// matrix, 262144 x 640 Q8_0 (qmatvec_output/: 178 MB streamed from memory, as decode
+// does; the weight prefetch in qmatmul_simd.h is what this one measures).
 // GB/s counts the weight bytes read. Run: build/bench/tq_qmatmul_bench.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -18,13 +22,15 @@ using tq::model::QPath;
 
 constexpr int kRows = 2048, kCols = 1536;
 
-void bm(benchmark::State& state, GgmlType type, QPath path) {
+void bm(benchmark::State& state, GgmlType type, QPath path, int rows = kRows, int cols = kCols) {
   if (!tq::model::qpath_available(path)) {
     state.SkipWithError("path not available");
     return;
   }
   tq::Rng rng(1);
-  std::vector<float> w(static_cast<size_t>(kRows) * kCols), x(kCols), y(kRows);
+  // At most kRows distinct rows, repeated below for taller matrices (only their bytes'
+  // way from memory matters there).
+  std::vector<float> w(static_cast<size_t>(std::min(rows, kRows)) * cols), x(cols), y(rows);
   for (float& v : w) v = static_cast<float>(rng.gaussian());
   for (float& v : x) v = static_cast<float>(rng.gaussian());
   // K-quants have no quantizer here: random bytes with sane fp16 scales, as the tests do.
@@ -41,13 +47,18 @@ void bm(benchmark::State& state, GgmlType type, QPath path) {
   } else {
     bytes = tq::gguf::quantize(type, w.data(), w.size());
   }
+  const size_t distinct = bytes.size();
+  bytes.resize(static_cast<size_t>(rows) * cols / be * bb);
+  for (size_t at = distinct; at < bytes.size(); at += distinct) {
+    std::memcpy(bytes.data() + at, bytes.data(), std::min(distinct, bytes.size() - at));
+  }
   tq::model::QMatrix m;
   m.name = "bench";
   m.type = type;
   m.data = bytes.data();
-  m.rows = kRows;
-  m.cols = kCols;
-  m.row_bytes = kCols / be * bb;
+  m.rows = rows;
+  m.cols = cols;
+  m.row_bytes = cols / be * bb;
   for (auto _ : state) {
     tq::model::qmatmul(x.data(), 1, m, nullptr, y.data(), nullptr, path);
     benchmark::DoNotOptimize(y.data());
@@ -66,6 +77,11 @@ void register_all() {
       benchmark::RegisterBenchmark((std::string("qmatvec/") + t.name + "/" + tq::model::qpath_name(p)).c_str(),
                                    [=](benchmark::State& s) { bm(s, t.t, p); });
     }
+  }
+  for (QPath p : {QPath::portable, QPath::avx2, QPath::avx512}) {
+    benchmark::RegisterBenchmark((std::string("qmatvec_output/Q8_0/") + tq::model::qpath_name(p)).c_str(),
+                                 [=](benchmark::State& s) { bm(s, GgmlType::Q8_0, p, 262144, 640); })
+        ->Unit(benchmark::kMillisecond);
   }
 }
 
