@@ -13,6 +13,7 @@
 // be captured in a CUDA graph.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -537,15 +538,47 @@ int resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext
   return cache[key] = query_resident_split_ctas(d, g, rbk, rbv, lk, lv, ext);
 }
 
-// Bits of the tensor-core path for this layer's codecs, 0 for the CUDA-core kernel.
-// TQ_CUDA_DECODE=simt forces the CUDA-core kernel (for comparisons).
-int mma_bits_of(const DeviceKvCache& cache, int layer) {
-  static const bool simt = [] {
+// TQ_CUDA_DECODE=simt|mma: the experiment override of DecodeKernel::auto_ (cuda.h), read
+// once; unset or empty: none. Any other value is a tq::Error naming it.
+DecodeKernel env_decode_kernel() {
+  static const DecodeKernel k = [] {
     const char* e = std::getenv("TQ_CUDA_DECODE");
-    return e && std::string(e) == "simt";
+    if (!e || !*e) return DecodeKernel::auto_;
+    const std::string v(e);
+    if (v != "simt" && v != "mma")
+      throw Error("TQ_CUDA_DECODE=" + v + " is not a decode kernel (simt or mma; unset for automatic)");
+    std::fprintf(stderr, "turboquant: TQ_CUDA_DECODE=%s is in effect: decode attention with DecodeKernel::auto_ "
+                 "runs the %s kernel (an experiment override; set DecodeParams::kernel instead)\n", e, e);
+    return v == "simt" ? DecodeKernel::simt : DecodeKernel::mma;
   }();
-  if (simt || cache.config().sink_tokens > 0) return 0;  // sinks: the CUDA-core kernel reads them
+  return k;
+}
+
+// Why the layer's codecs cannot run on `k` ("" when they can). The tensor-core kernel
+// needs uniform 2-4 bit mse codes with one codebook on both sides and reads no sinks.
+std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
+  if (k != DecodeKernel::mma) return "";
+  const KvCacheConfig& cfg = cache.config();
   const auto& l = cache.impl().layers[layer];
+  const std::string codecs = "K " + cache_codec_name(cfg, layer, false) + " / V " + cache_codec_name(cfg, layer, true);
+  if (cfg.sink_tokens > 0) return "the tensor-core decode kernel (mma) reads no attention sinks (sink_tokens = " +
+                                  std::to_string(cfg.sink_tokens) + ")";
+  if (mma_decode_bits(l[0].desc, l[1].desc) == 0)
+    return "the tensor-core decode kernel (mma) does not take " + codecs +
+           ": it needs uniform 2-4 bit mse codes with one codebook on both sides";
+  return "";
+}
+
+// Bits of the tensor-core path for this layer and request, 0 for the CUDA-core kernel;
+// tq::Error when an explicit kernel cannot run the layer.
+int mma_bits_of(const DeviceKvCache& cache, int layer, DecodeKernel asked) {
+  const DecodeKernel k = asked == DecodeKernel::auto_ ? env_decode_kernel() : asked;
+  if (k == DecodeKernel::simt) return 0;
+  const auto& l = cache.impl().layers[layer];
+  if (k == DecodeKernel::auto_)  // sinks: the CUDA-core kernel reads them
+    return cache.config().sink_tokens > 0 ? 0 : mma_decode_bits(l[0].desc, l[1].desc);
+  const std::string why = decode_unsupported(cache, layer, k);
+  if (!why.empty()) throw Error("decode_attention: " + why);
   return mma_decode_bits(l[0].desc, l[1].desc);
 }
 
@@ -575,7 +608,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = p.n_q_heads / cfg.n_kv_heads;
   if (g != 1 && g != 2 && g != 4 && g != 8)
     fail("query heads per KV head must be 1, 2, 4 or 8, got " + std::to_string(g));
-  if (mma_bits_of(cache, p.layer) == 0 && cfg.block_tokens % (32 / g) != 0)
+  if (mma_bits_of(cache, p.layer, p.kernel) == 0 && cfg.block_tokens % (32 / g) != 0)
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
@@ -587,6 +620,16 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
 
 }  // namespace detail
 
+const char* kernel_name(DecodeKernel k) {
+  return k == DecodeKernel::simt ? "simt" : k == DecodeKernel::mma ? "mma" : "auto";
+}
+
+std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
+  if (layer < 0 || layer >= cache.config().n_layers)
+    throw Error("decode_kernel_unsupported: layer " + std::to_string(layer) + " out of range");
+  return detail::decode_unsupported(cache, layer, k);
+}
+
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = detail::group_of(cache, p);
   if (p.num_splits > 0) return std::min(p.num_splits, detail::kMaxSplits);
@@ -597,7 +640,7 @@ int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const auto& layer = cache.impl().layers[p.layer];
   const int d = cache.config().head_dim;
   const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
-  const int bits = detail::mma_bits_of(cache, p.layer);
+  const int bits = detail::mma_bits_of(cache, p.layer, p.kernel);
   const int slots = cache.impl().sm_count * (bits ? detail::mma_resident_ctas(d, bits, g, rbk, rbv)
                                                   : detail::resident_split_ctas(
                                                         d, g, rbk, rbv, detail::lut_floats(layer[0].desc),
@@ -671,7 +714,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.num_splits = splits;
   a.out = p.out;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  const int bits = detail::mma_bits_of(cache, p.layer);
+  const int bits = detail::mma_bits_of(cache, p.layer, p.kernel);
   switch (cfg.head_dim) {
     case 64: detail::launch_decode<64>(a, p.batch, bits, stream); break;
     case 128: detail::launch_decode<128>(a, p.batch, bits, stream); break;

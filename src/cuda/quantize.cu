@@ -310,7 +310,32 @@ bool head_dim_compiled(int d) { return d == 64 || d == 128 || d == 256; }
 
 }  // namespace
 
+// Why `k` cannot write the layer's side ("" when it can). The warp kernel keeps no
+// code-space rows (sinks need them), no group codecs and no dense rotation.
+std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side, QuantizeKernel k) {
+  if (k != QuantizeKernel::warp) return "";
+  const KvCacheConfig& cfg = cache.config();
+  const auto& s = cache.impl().layers[layer][side];
+  const std::string codec = std::string(side ? "V" : "K") + " codec " + cache_codec_name(cfg, layer, side == 1);
+  if (cfg.sink_tokens > 0)
+    return "the warp quantize kernel keeps no attention sinks (sink_tokens = " + std::to_string(cfg.sink_tokens) + ")";
+  if (!quantize_warp_applies(s.desc, s.rot_mode))
+    return "the warp quantize kernel does not take " + codec + " (group codecs and dense rotations: tiled only)";
+  return "";
+}
+
 }  // namespace detail
+
+const char* kernel_name(QuantizeKernel k) {
+  return k == QuantizeKernel::tiled ? "tiled" : k == QuantizeKernel::warp ? "warp" : "auto";
+}
+
+std::string quantize_kernel_unsupported(const DeviceKvCache& cache, int layer, int side, QuantizeKernel k) {
+  if (layer < 0 || layer >= cache.config().n_layers || side < 0 || side > 1)
+    throw Error("quantize_kernel_unsupported: layer " + std::to_string(layer) + " side " + std::to_string(side) +
+                " out of range");
+  return detail::quantize_unsupported(cache, layer, side, k);
+}
 
 void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   const KvCacheConfig& cfg = cache.config();
@@ -355,14 +380,17 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   auto stream = static_cast<cudaStream_t>(p.stream);
   if (!detail::head_dim_compiled(cfg.head_dim)) fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
-  // Each side goes to the warp-per-vector kernel where it applies, else to the tiled
-  // one; K and V share a launch when they go the same way.
+  // Each side goes to the warp-per-vector kernel where it applies (auto_) or where asked,
+  // else to the tiled one; K and V share a launch when they go the same way.
   bool warp[2];
   for (int s = 0; s < 2; ++s) {
     a.rot_mode[s] = layer[s].rot_mode;
     a.rot_rounds[s] = layer[s].rot_rounds;
-    // Sinks need the code-space rows, which only the tiled kernel keeps.
-    warp[s] = cfg.sink_tokens == 0 && detail::quantize_warp_applies(layer[s].desc, layer[s].rot_mode);
+    const std::string why = detail::quantize_unsupported(cache, p.layer, s, p.kernel);
+    if (!why.empty()) fail(why);
+    warp[s] = p.kernel == QuantizeKernel::warp ||
+              (p.kernel == QuantizeKernel::auto_ &&
+               detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::warp).empty());
   }
   auto run = [&](bool use_warp, int first, int n_sides) {
     a.first_side = first;
