@@ -52,7 +52,7 @@ struct SplitSmem {
 // Floats of a side's level table in shared memory: a per-lane copy of the mse codebook,
 // or a calibrated codec's lane parts and whole table (log factors, every codebook, one copy).
 __host__ __device__ inline int lut_floats(const CodecDesc& c) {
-  return c.family == Family::grouped ? kGroupedLaneFloats + ((c.table_floats + 31) & ~31) : kMaxLevels * 32;
+  return c.kind == QuantKind::grouped ? kGroupedLaneFloats + ((c.table_floats + 31) & ~31) : kMaxLevels * 32;
 }
 
 __host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
   pdl_trigger();  // the split kernel may launch and start its loads; it waits for q_rot
   const int h = blockIdx.x, b = blockIdx.y, slice = blockIdx.z, G = a.group, n_q = a.n_kv * a.group;
   const RotationDesc rot = a.krot[h];
-  const bool dense = rot.mode == RotMode::dense;
+  const bool dense = rot.kind == RotationKind::dense;
   if (!dense && slice > 0) return;  // only the dense product is spread over slices
   // Dense: rows [32·slice, 32·slice + 32) of Q, a quad of threads per row, float4 column
   // j4 = part + 4c to part `part`. The slice is loaded before the queries so both loads
@@ -197,7 +197,7 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
   unsigned char* ring = area + warp * kStages * (lay.kbuf + lay.vbuf);
 
   auto fill_lut = [&](const CodecDesc& c, float* lut) {
-    if (kExt && c.family == Family::grouped) return fill_grouped_lut<C>(c, lut, tid, kWarps * 32);
+    if (kExt && c.kind == QuantKind::grouped) return fill_grouped_lut<C>(c, lut, tid, kWarps * 32);
     for (int e = tid; e < kMaxLevels * 32; e += kWarps * 32) {
       const int level = e >> 5, l = e & 31;
       lut[e] = l * C < c.n_hi ? c.levels_hi[level] : c.levels_lo[level];
@@ -251,8 +251,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
   };
 
   __syncthreads();  // look-up tables ready
-  const bool k_mse = a.kc.family == Family::mse, v_mse = a.vc.family == Family::mse;
-  const bool k_grouped = kExt && a.kc.family == Family::grouped, v_grouped = kExt && a.vc.family == Family::grouped;
+  const bool k_mse = a.kc.kind == QuantKind::mse, v_mse = a.vc.kind == QuantKind::mse;
+  const bool k_grouped = kExt && a.kc.kind == QuantKind::grouped, v_grouped = kExt && a.vc.kind == QuantKind::grouped;
   float m_run = -INFINITY, l_run = 0.f;
   float acc[G][C];
 #pragma unroll
@@ -382,7 +382,7 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
   const int hq = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, i = tid % D, r = tid / D;
   const int S = a.num_splits;
   const RotationDesc rot = a.vrot[hq / a.group];
-  const bool dense = rot.mode == RotMode::dense;
+  const bool dense = rot.kind == RotationKind::dense;
   // Loads that do not depend on the split kernel go first: the matrix slice.
   float4 mq[KP > 0 ? KP : 1];
   if (dense && KP > 0) {
@@ -456,7 +456,7 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
 
 // Whether a layer needs the kExt split kernel.
 bool split_ext(const CodecDesc& k, const CodecDesc& v, int sink_tokens) {
-  return sink_tokens > 0 || k.family == Family::grouped || v.family == Family::grouped;
+  return sink_tokens > 0 || k.kind == QuantKind::grouped || v.kind == QuantKind::grouped;
 }
 
 template <int D, int G>

@@ -19,7 +19,7 @@ void expect_mentions(const std::string& text, const std::string& what) {
 
 TEST(CudaKernelChoice, NamesTheKernelsAndTheirLimits) {
   TQ_REQUIRE_GPU();
-  DeviceKvCache mixed(testing::cache_config("turbo3", "v3g32", 128, 2, 16, 64));
+  DeviceKvCache mixed(testing::cache_config("rht3", "v3g32", 128, 2, 16, 64));
   EXPECT_EQ(decode_kernel_unsupported(mixed, 0, DecodeKernel::auto_), "");
   EXPECT_EQ(decode_kernel_unsupported(mixed, 0, DecodeKernel::simt), "");
   const std::string why = decode_kernel_unsupported(mixed, 0, DecodeKernel::mma);
@@ -30,13 +30,17 @@ TEST(CudaKernelChoice, NamesTheKernelsAndTheirLimits) {
   EXPECT_EQ(quantize_kernel_unsupported(mixed, 0, 1, QuantizeKernel::tiled), "");
   DeviceKvCache uniform(testing::cache_config("turbo3", "turbo3", 128, 2, 16, 64));
   EXPECT_EQ(decode_kernel_unsupported(uniform, 0, DecodeKernel::mma), "");
+  expect_mentions(quantize_kernel_unsupported(uniform, 0, 0, QuantizeKernel::warp), "K codec turbo3");
+  DeviceKvCache fp8(testing::cache_config("fp8", "f16", 128, 2, 16, 64));
+  expect_mentions(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::tiled), "does not take K codec fp8");
+  EXPECT_EQ(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::warp), "");
   EXPECT_STREQ(kernel_name(DecodeKernel::mma), "mma");
   EXPECT_STREQ(kernel_name(QuantizeKernel::tiled), "tiled");
 }
 
 TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
   TQ_REQUIRE_GPU();
-  DeviceKvCache cache(testing::cache_config("turbo3", "v3g32", 64, 2, 16, 64));
+  DeviceKvCache cache(testing::cache_config("rht3", "v3g32", 64, 2, 16, 64));
   DeviceBuffer<float> k(2 * 64), v(2 * 64), q(8 * 64), out(8 * 64);
   DeviceBuffer<int32_t> slots(std::vector<int32_t>{0}), table(std::vector<int32_t>{0}), lens(std::vector<int32_t>{1});
   QuantizeParams w;
@@ -65,7 +69,7 @@ TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
     decode_workspace_bytes(cache, d);
     FAIL() << "the tensor-core kernel took a group codec";
   } catch (const Error& e) {
-    expect_mentions(e.what(), "decode_attention: the tensor-core decode kernel (mma) does not take K turbo3 / V v3g32");
+    expect_mentions(e.what(), "decode_attention: the tensor-core decode kernel (mma) does not take K rht3 / V v3g32");
   }
 }
 
