@@ -5,18 +5,24 @@
 #   scripts/test_cuda.sh              build + run every CUDA test
 #   scripts/test_cuda.sh --memcheck   also run a representative subset under
 #                                     compute-sanitizer memcheck
-# TQ_CUDA_BIN=DIR runs an already built test_cuda from DIR instead of building.
+# Then the backend harness (tests/backend) over the CUDA kernels, each forced explicitly.
+# TQ_CUDA_BIN=DIR runs an already built test_cuda and test_backend_ops_cuda from DIR
+# instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMCHECK_FILTER='CudaAttentionShapes.*:EveryCodec/*/turbo3:EveryCodec/*/rht3:EveryCodec/*/iso3f:EveryCodec/*/planar2:EveryCodec/*/turbo2_5:EveryCodec/*/v3g32:EveryCodec/*/q4_0h:EveryCodec/*/q8_0:EveryCodec/*/f16:EveryCodec/*/fp8:CudaFp8.*:CudaQuantizeBf16.*:CudaRangeErrors.*:CudaPresetSinks.*:CudaPresetAttentionMixed.*'
 if [[ -n "${TQ_CUDA_BIN:-}" ]]; then
   bin="$TQ_CUDA_BIN/test_cuda"
+  harness="$TQ_CUDA_BIN/test_backend_ops_cuda"
 else
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTQ_CUDA=ON >/dev/null
-  cmake --build build-cuda -j"$(nproc)" --target test_cuda tqcuda
+  cmake --build build-cuda -j"$(nproc)" --target test_cuda test_backend_ops_cuda tqcuda
   bin=build-cuda/tests/cuda/test_cuda
+  harness=build-cuda/tests/backend/test_backend_ops_cuda
 fi
 "$bin"
+"$harness" --backend cuda
 if [[ "${1:-}" == "--memcheck" ]]; then
   compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
+  compute-sanitizer --tool memcheck --error-exitcode 1 "$harness" --backend cuda --codec turbo3
 fi

@@ -29,6 +29,25 @@ enum class DType : uint8_t { f32 = 0, f16 = 1, bf16 = 2 };
 
 class DeviceKvCache;
 
+// Which quantize-on-write kernel writes a side. auto_: the warp-per-vector kernel where it
+// applies (every codec but the group ones, every rotation but the dense one, no sinks),
+// else the tiled one. An explicit kernel that cannot write a side's codec is a tq::Error
+// naming both, never a switch to the other kernel.
+enum class QuantizeKernel : uint8_t { auto_ = 0, tiled = 1, warp = 2 };
+// Which split kernel decode attention runs. auto_: the tensor-core kernel where it applies
+// (keys and values both uniform 2-4 bit mse codes with one codebook, no sinks), else the
+// CUDA-core one. TQ_CUDA_DECODE=simt|mma replaces auto_ for experiments (an explicit
+// kernel is kept) and says so once on stderr. An explicit kernel that cannot run the
+// layer's codecs is a tq::Error naming both.
+enum class DecodeKernel : uint8_t { auto_ = 0, simt = 1, mma = 2 };
+const char* kernel_name(QuantizeKernel k);  // "auto", "tiled", "warp"
+const char* kernel_name(DecodeKernel k);    // "auto", "simt", "mma"
+
+// Whether an explicit kernel can run a layer's side (0 keys, 1 values) or layer; auto_
+// always can. Empty when it can, else why not (the text the tq::Error carries).
+std::string quantize_kernel_unsupported(const DeviceKvCache& cache, int layer, int side, QuantizeKernel k);
+std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k);
+
 // Quantize-on-write: n_tokens new tokens of one layer, every KV head, keys and values in
 // one launch. k and v are device arrays [n_tokens][n_kv_heads][head_dim] with a row stride
 // of token_stride elements (token_stride = 0 means n_kv_heads * head_dim). slots[i] is the
@@ -59,6 +78,7 @@ struct QuantizeParams {
   // the missing array when either is null.
   const int32_t* positions = nullptr;
   const int32_t* seq_ids = nullptr;
+  QuantizeKernel kernel = QuantizeKernel::auto_;  // both sides
 };
 void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 
@@ -91,6 +111,7 @@ struct DecodeParams {
   // it) when the cache has sinks, unused otherwise. An id outside [0, num_blocks()) reads
   // the records instead.
   const int32_t* seq_ids = nullptr;
+  DecodeKernel kernel = DecodeKernel::auto_;
 };
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p);
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p);

@@ -35,6 +35,12 @@ struct QuantTraits {
   int cpu_lane_max_bits;  // widest CodecSpec::bits it takes (level tables of 16 entries:
                           // prod's codes are bits − 1 wide); 0: any
   bool cpu_simd_scorer;   // AVX2/AVX-512 key scorer and value accumulator (kernels_avx*.cpp)
+  // CUDA (src/cuda): the quantize-on-write and decode kernels read this kind's records, for
+  // rows of CodecSpec::bits up to cuda_max_bits (0: any) and, unless cuda_rotated, only
+  // the unrotated rows.
+  bool cuda_kernels;
+  int cuda_max_bits;
+  bool cuda_rotated;
 };
 
 const QuantTraits& quant_traits(QuantKind kind);  // every QuantKind has a row

@@ -50,8 +50,13 @@ class Rotation {
   static std::unique_ptr<Rotation> make(RotationKind kind, int dim, uint64_t seed,
                                         const RhtOptions& rht = {});  // throws tq::Error
 
-  // The parameters in a fixed order, as serialized (also what a GPU kernel uploads).
+  // The parameters in a fixed order, as serialized (also what a GPU kernel uploads):
+  // dense: the code_dim x dim matrix, row-major; rht: rht_options().rounds sign vectors of
+  // code_dim (±1), then the permutation as floats when rht_options().permute; chunk
+  // rotations: their rotor, quaternion or angle parameters.
   virtual std::vector<float> params() const = 0;
+  // rht's options (how to read its params()); the defaults for every other kind.
+  virtual RhtOptions rht_options() const { return {}; }
 
  protected:
   Rotation(RotationKind kind, int dim, int code_dim, uint64_t seed)

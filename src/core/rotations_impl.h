@@ -45,6 +45,7 @@ class RhtRotation final : public Rotation {
   size_t param_count() const override { return params().size(); }
   std::vector<float> params() const override;
   const RhtOptions& options() const { return opt_; }
+  RhtOptions rht_options() const override { return opt_; }
   const std::vector<float>& signs(int round) const { return signs_[round]; }
   const std::vector<int>& permutation() const { return perm_; }
 

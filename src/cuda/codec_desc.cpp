@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "turboquant/error.h"
+#include "turboquant/quant_traits.h"
 #include "turboquant/quantizers.h"
 
 namespace tq::cuda::detail {
@@ -15,15 +15,6 @@ namespace {
 void copy_codebook(const Codebook& cb, float* levels, float* bounds) {
   for (size_t i = 0; i < cb.levels.size(); ++i) levels[i] = cb.levels[i];
   for (size_t i = 0; i < cb.boundaries.size(); ++i) bounds[i] = cb.boundaries[i];
-}
-
-// Option bits of a serialized rotation header (rotation.cpp: magic, version, kind,
-// reserved[3], dim, code_dim, option_bits, seed).
-uint32_t rotation_option_bits(const Rotation& r) {
-  const std::vector<uint8_t> bytes = r.serialize();
-  uint32_t bits;
-  std::memcpy(&bits, bytes.data() + 20, 4);
-  return bits;
 }
 
 // Block-diagonal rotations are linear, so column j of their matrix is forward(e_j),
@@ -68,55 +59,58 @@ CodecDesc make_codec_desc(const Codec& codec) {
   CodecDesc d;
   d.dim = codec.dim();
   d.record_bytes = static_cast<int32_t>(codec.record_bytes());
+  const QuantKind kind = codec.spec().quant;
+  const QuantTraits& row = quant_traits(kind);
+  if (!row.cuda_kernels)
+    throw Error(what + "its quantizer (" + std::string(row.name) + ") is not implemented by the CUDA kernels yet");
+  // The row's kind says which quantizer its factory built; the casts only reach its layout.
   const Quantizer& q = codec.quantizer();
-  if (auto* m = dynamic_cast<const MseQuantizer*>(&q)) {
-    d.family = Family::mse;
-    d.n_hi = m->n_hi();
-    d.bits_hi = m->hi().bits;
-    d.bits_lo = m->lo().bits;
-    if (d.bits_hi > 4 || d.bits_lo > 4) throw Error(what + "mse codes wider than 4 bits");
-    d.hi_offset = static_cast<int32_t>(m->hi_offset());
-    d.lo_offset = static_cast<int32_t>(m->lo_offset());
-    d.corrected = m->corrected_norm() ? 1 : 0;
-    copy_codebook(m->hi(), d.levels_hi, d.bounds_hi);
-    copy_codebook(m->lo(), d.levels_lo, d.bounds_lo);
-  } else if (auto* g = dynamic_cast<const GroupQuantizer*>(&q)) {
-    d.family = Family::group;
-    d.group = g->group();
-    d.group_bits = g->bits();
-    d.group_bytes = static_cast<int32_t>(g->group_bytes());
-    if (d.group < 8 || d.group % 8 != 0 || d.group_bits > 4)
-      throw Error(what + "groups must be a multiple of 8 coordinates with codes of at most 4 bits");
-  } else if (dynamic_cast<const GroupedMseQuantizer*>(&q)) {
-    if (!codec.affine()) throw Error(what + "grouped codes without their affine map");
-    d.family = Family::grouped;
-    for (int j = -5; j <= 5; ++j) d.trial_scale[j + 5] = std::exp2(-j / 16.0);  // the encoder's own expression
-  } else if (dynamic_cast<const F16Quantizer*>(&q)) {
-    d.family = Family::f16;
-  } else if (dynamic_cast<const Q8_0Quantizer*>(&q)) {
-    d.family = Family::q8_0;
-  } else if (dynamic_cast<const Q4_0Quantizer*>(&q)) {
-    d.family = Family::q4_0;
-  } else if (dynamic_cast<const Fp8Quantizer*>(&q)) {
-    // Only the unrotated row exists; the warp kernel's plain path writes it.
-    if (codec.rotation().kind() != RotationKind::none) throw Error(what + "fp8 behind a rotation is not implemented");
-    d.family = Family::fp8;
-  } else {
-    throw Error(what + "its quantizer (" + std::string(quant_name(codec.spec().quant)) +
-                ") is not implemented by the CUDA kernels yet");
+  d.kind = kind;
+  switch (kind) {
+    case QuantKind::mse: {
+      const auto& m = dynamic_cast<const MseQuantizer&>(q);
+      d.n_hi = m.n_hi();
+      d.bits_hi = m.hi().bits;
+      d.bits_lo = m.lo().bits;
+      if (d.bits_hi > row.cuda_max_bits || d.bits_lo > row.cuda_max_bits)
+        throw Error(what + "mse codes wider than " + std::to_string(row.cuda_max_bits) + " bits");
+      d.hi_offset = static_cast<int32_t>(m.hi_offset());
+      d.lo_offset = static_cast<int32_t>(m.lo_offset());
+      d.corrected = m.corrected_norm() ? 1 : 0;
+      copy_codebook(m.hi(), d.levels_hi, d.bounds_hi);
+      copy_codebook(m.lo(), d.levels_lo, d.bounds_lo);
+      break;
+    }
+    case QuantKind::group: {
+      const auto& g = dynamic_cast<const GroupQuantizer&>(q);
+      d.group = g.group();
+      d.group_bits = g.bits();
+      d.group_bytes = static_cast<int32_t>(g.group_bytes());
+      if (d.group < 8 || d.group % 8 != 0 || d.group_bits > row.cuda_max_bits)
+        throw Error(what + "groups must be a multiple of 8 coordinates with codes of at most " +
+                    std::to_string(row.cuda_max_bits) + " bits");
+      break;
+    }
+    case QuantKind::grouped:
+      if (!codec.affine()) throw Error(what + "grouped codes without their affine map");
+      for (int j = -5; j <= 5; ++j) d.trial_scale[j + 5] = std::exp2(-j / 16.0);  // the encoder's own expression
+      break;
+    default:  // f16, q8_0, q4_0, fp8: the block layout is the row's (blocks.h)
+      break;
   }
+  if (!row.cuda_rotated && codec.rotation().kind() != RotationKind::none)
+    throw Error(what + std::string(row.name) + " behind a rotation is not implemented");
   return d;
 }
 
 RotationHost make_rotation_host(const Rotation& r) {
   RotationHost h;
   const int n = r.dim();
+  h.kind = r.kind();
   switch (r.kind()) {
     case RotationKind::none:
-      h.mode = RotMode::identity;
       break;
     case RotationKind::dense: {
-      h.mode = RotMode::dense;
       h.matrix = r.params();
       h.matrix_t.resize(h.matrix.size());
       for (int i = 0; i < n; ++i)
@@ -125,10 +119,9 @@ RotationHost make_rotation_host(const Rotation& r) {
       break;
     }
     case RotationKind::rht: {
-      h.mode = RotMode::hadamard;
-      const uint32_t opt = rotation_option_bits(r);
-      const bool permute = (opt & 1u) != 0;
-      h.rounds = static_cast<int>((opt >> 1) & 3u);
+      const RhtOptions opt = r.rht_options();
+      const bool permute = opt.permute;
+      h.rounds = opt.rounds;
       h.scale = 1.f / std::sqrt(static_cast<float>(n));  // exactly as rotation_rht.cpp
       const std::vector<float> p = r.params();
       h.signs.assign(p.begin(), p.begin() + static_cast<size_t>(h.rounds) * n);
@@ -141,7 +134,6 @@ RotationHost make_rotation_host(const Rotation& r) {
     case RotationKind::quat4:
     case RotationKind::quat4_left:
     case RotationKind::givens2:
-      h.mode = RotMode::block;
       h.rows = probe_blocks(r);
       break;
   }
@@ -188,7 +180,7 @@ RotationHost make_affine_host(const AffineMap& m, bool for_attention) {
     return t;
   };
   RotationHost h;
-  h.mode = RotMode::dense;
+  h.kind = RotationKind::dense;
   if (for_attention) {
     h.matrix = transposed(m.p_inv);  // P⁻ᵀ: prepare computes q' = P⁻ᵀ q
     h.matrix_t = m.p_inv;            // reduce computes x = P⁻¹ y

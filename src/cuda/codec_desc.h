@@ -1,7 +1,8 @@
 #pragma once
 // Host side: turn a tq::Codec into the descriptors the kernels read. Everything is
-// derived from the public codec objects (quantizers.h layout facts, Rotation::params()
-// and Rotation::serialize() options), so the kernels follow the CPU reference exactly.
+// derived from the public codec objects (the kind's quant_traits row, quantizers.h layout
+// facts, Rotation::params() and rht_options()), so the kernels follow the CPU reference
+// exactly.
 #include <vector>
 
 #include "device_desc.h"
@@ -14,7 +15,7 @@ CodecDesc make_codec_desc(const Codec& codec);
 
 // A rotation's parameters on the host, in the form the kernels read.
 struct RotationHost {
-  RotMode mode = RotMode::identity;
+  RotationKind kind = RotationKind::none;
   int rounds = 0;
   float scale = 1.f;
   std::vector<float> matrix, matrix_t, signs;

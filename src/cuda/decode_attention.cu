@@ -13,6 +13,7 @@
 // be captured in a CUDA graph.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -51,7 +52,7 @@ struct SplitSmem {
 // Floats of a side's level table in shared memory: a per-lane copy of the mse codebook,
 // or a calibrated codec's lane parts and whole table (log factors, every codebook, one copy).
 __host__ __device__ inline int lut_floats(const CodecDesc& c) {
-  return c.family == Family::grouped ? kGroupedLaneFloats + ((c.table_floats + 31) & ~31) : kMaxLevels * 32;
+  return c.kind == QuantKind::grouped ? kGroupedLaneFloats + ((c.table_floats + 31) & ~31) : kMaxLevels * 32;
 }
 
 __host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
@@ -119,7 +120,7 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
   pdl_trigger();  // the split kernel may launch and start its loads; it waits for q_rot
   const int h = blockIdx.x, b = blockIdx.y, slice = blockIdx.z, G = a.group, n_q = a.n_kv * a.group;
   const RotationDesc rot = a.krot[h];
-  const bool dense = rot.mode == RotMode::dense;
+  const bool dense = rot.kind == RotationKind::dense;
   if (!dense && slice > 0) return;  // only the dense product is spread over slices
   // Dense: rows [32·slice, 32·slice + 32) of Q, a quad of threads per row, float4 column
   // j4 = part + 4c to part `part`. The slice is loaded before the queries so both loads
@@ -196,7 +197,7 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
   unsigned char* ring = area + warp * kStages * (lay.kbuf + lay.vbuf);
 
   auto fill_lut = [&](const CodecDesc& c, float* lut) {
-    if (kExt && c.family == Family::grouped) return fill_grouped_lut<C>(c, lut, tid, kWarps * 32);
+    if (kExt && c.kind == QuantKind::grouped) return fill_grouped_lut<C>(c, lut, tid, kWarps * 32);
     for (int e = tid; e < kMaxLevels * 32; e += kWarps * 32) {
       const int level = e >> 5, l = e & 31;
       lut[e] = l * C < c.n_hi ? c.levels_hi[level] : c.levels_lo[level];
@@ -250,8 +251,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
   };
 
   __syncthreads();  // look-up tables ready
-  const bool k_mse = a.kc.family == Family::mse, v_mse = a.vc.family == Family::mse;
-  const bool k_grouped = kExt && a.kc.family == Family::grouped, v_grouped = kExt && a.vc.family == Family::grouped;
+  const bool k_mse = a.kc.kind == QuantKind::mse, v_mse = a.vc.kind == QuantKind::mse;
+  const bool k_grouped = kExt && a.kc.kind == QuantKind::grouped, v_grouped = kExt && a.vc.kind == QuantKind::grouped;
   float m_run = -INFINITY, l_run = 0.f;
   float acc[G][C];
 #pragma unroll
@@ -381,7 +382,7 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
   const int hq = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, i = tid % D, r = tid / D;
   const int S = a.num_splits;
   const RotationDesc rot = a.vrot[hq / a.group];
-  const bool dense = rot.mode == RotMode::dense;
+  const bool dense = rot.kind == RotationKind::dense;
   // Loads that do not depend on the split kernel go first: the matrix slice.
   float4 mq[KP > 0 ? KP : 1];
   if (dense && KP > 0) {
@@ -455,7 +456,7 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
 
 // Whether a layer needs the kExt split kernel.
 bool split_ext(const CodecDesc& k, const CodecDesc& v, int sink_tokens) {
-  return sink_tokens > 0 || k.family == Family::grouped || v.family == Family::grouped;
+  return sink_tokens > 0 || k.kind == QuantKind::grouped || v.kind == QuantKind::grouped;
 }
 
 template <int D, int G>
@@ -537,15 +538,47 @@ int resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext
   return cache[key] = query_resident_split_ctas(d, g, rbk, rbv, lk, lv, ext);
 }
 
-// Bits of the tensor-core path for this layer's codecs, 0 for the CUDA-core kernel.
-// TQ_CUDA_DECODE=simt forces the CUDA-core kernel (for comparisons).
-int mma_bits_of(const DeviceKvCache& cache, int layer) {
-  static const bool simt = [] {
+// TQ_CUDA_DECODE=simt|mma: the experiment override of DecodeKernel::auto_ (cuda.h), read
+// once; unset or empty: none. Any other value is a tq::Error naming it.
+DecodeKernel env_decode_kernel() {
+  static const DecodeKernel k = [] {
     const char* e = std::getenv("TQ_CUDA_DECODE");
-    return e && std::string(e) == "simt";
+    if (!e || !*e) return DecodeKernel::auto_;
+    const std::string v(e);
+    if (v != "simt" && v != "mma")
+      throw Error("TQ_CUDA_DECODE=" + v + " is not a decode kernel (simt or mma; unset for automatic)");
+    std::fprintf(stderr, "turboquant: TQ_CUDA_DECODE=%s is in effect: decode attention with DecodeKernel::auto_ "
+                 "runs the %s kernel (an experiment override; set DecodeParams::kernel instead)\n", e, e);
+    return v == "simt" ? DecodeKernel::simt : DecodeKernel::mma;
   }();
-  if (simt || cache.config().sink_tokens > 0) return 0;  // sinks: the CUDA-core kernel reads them
+  return k;
+}
+
+// Why the layer's codecs cannot run on `k` ("" when they can). The tensor-core kernel
+// needs uniform 2-4 bit mse codes with one codebook on both sides and reads no sinks.
+std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
+  if (k != DecodeKernel::mma) return "";
+  const KvCacheConfig& cfg = cache.config();
   const auto& l = cache.impl().layers[layer];
+  const std::string codecs = "K " + cache_codec_name(cfg, layer, false) + " / V " + cache_codec_name(cfg, layer, true);
+  if (cfg.sink_tokens > 0) return "the tensor-core decode kernel (mma) reads no attention sinks (sink_tokens = " +
+                                  std::to_string(cfg.sink_tokens) + ")";
+  if (mma_decode_bits(l[0].desc, l[1].desc) == 0)
+    return "the tensor-core decode kernel (mma) does not take " + codecs +
+           ": it needs uniform 2-4 bit mse codes with one codebook on both sides";
+  return "";
+}
+
+// Bits of the tensor-core path for this layer and request, 0 for the CUDA-core kernel;
+// tq::Error when an explicit kernel cannot run the layer.
+int mma_bits_of(const DeviceKvCache& cache, int layer, DecodeKernel asked) {
+  const DecodeKernel k = asked == DecodeKernel::auto_ ? env_decode_kernel() : asked;
+  if (k == DecodeKernel::simt) return 0;
+  const auto& l = cache.impl().layers[layer];
+  if (k == DecodeKernel::auto_)  // sinks: the CUDA-core kernel reads them
+    return cache.config().sink_tokens > 0 ? 0 : mma_decode_bits(l[0].desc, l[1].desc);
+  const std::string why = decode_unsupported(cache, layer, k);
+  if (!why.empty()) throw Error("decode_attention: " + why);
   return mma_decode_bits(l[0].desc, l[1].desc);
 }
 
@@ -575,7 +608,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = p.n_q_heads / cfg.n_kv_heads;
   if (g != 1 && g != 2 && g != 4 && g != 8)
     fail("query heads per KV head must be 1, 2, 4 or 8, got " + std::to_string(g));
-  if (mma_bits_of(cache, p.layer) == 0 && cfg.block_tokens % (32 / g) != 0)
+  if (mma_bits_of(cache, p.layer, p.kernel) == 0 && cfg.block_tokens % (32 / g) != 0)
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
@@ -587,6 +620,16 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
 
 }  // namespace detail
 
+const char* kernel_name(DecodeKernel k) {
+  return k == DecodeKernel::simt ? "simt" : k == DecodeKernel::mma ? "mma" : "auto";
+}
+
+std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
+  if (layer < 0 || layer >= cache.config().n_layers)
+    throw Error("decode_kernel_unsupported: layer " + std::to_string(layer) + " out of range");
+  return detail::decode_unsupported(cache, layer, k);
+}
+
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = detail::group_of(cache, p);
   if (p.num_splits > 0) return std::min(p.num_splits, detail::kMaxSplits);
@@ -597,7 +640,7 @@ int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const auto& layer = cache.impl().layers[p.layer];
   const int d = cache.config().head_dim;
   const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
-  const int bits = detail::mma_bits_of(cache, p.layer);
+  const int bits = detail::mma_bits_of(cache, p.layer, p.kernel);
   const int slots = cache.impl().sm_count * (bits ? detail::mma_resident_ctas(d, bits, g, rbk, rbv)
                                                   : detail::resident_split_ctas(
                                                         d, g, rbk, rbv, detail::lut_floats(layer[0].desc),
@@ -671,7 +714,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.num_splits = splits;
   a.out = p.out;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  const int bits = detail::mma_bits_of(cache, p.layer);
+  const int bits = detail::mma_bits_of(cache, p.layer, p.kernel);
   switch (cfg.head_dim) {
     case 64: detail::launch_decode<64>(a, p.batch, bits, stream); break;
     case 128: detail::launch_decode<128>(a, p.batch, bits, stream); break;

@@ -17,7 +17,7 @@ struct DeviceKvCache::Impl {
     std::vector<Codec> codecs;                    // one per KV head (own seed)
     detail::RotationDesc* rotations = nullptr;    // device [n_kv_heads], read by attention
     detail::RotationDesc* enc_rotations = nullptr;  // read by quantize (the affine forward; else == rotations)
-    detail::RotMode rot_mode = detail::RotMode::identity;
+    RotationKind rot_kind = RotationKind::none;
     int rot_rounds = 0;
     uint8_t* pool = nullptr;                      // device [num_blocks][block_bytes]
     size_t record_bytes = 0;

@@ -5,10 +5,15 @@
 // (codec_desc.cpp); no CUDA types, so host C++ and device code share them.
 #include <cstdint>
 
+#include "turboquant/codec.h"
+#include "turboquant/rotation.h"
+
 namespace tq::cuda::detail {
 
-enum class Family : int32_t { f16 = 0, q8_0 = 1, q4_0 = 2, mse = 3, group = 4, fp8 = 5, grouped = 6 };
-enum class RotMode : int32_t { identity = 0, dense = 1, hadamard = 2, block = 3 };
+// Kernels switch on the core's own enums: QuantKind (the quant_traits row) for the record
+// layout, RotationKind for the rotation. The chunk rotations (rotor3, quat4, quat4_left,
+// givens2) reach the kernels as block rows probed on the host, so the kernels treat those
+// four kinds alike.
 
 constexpr int kMaxLevels = 16;  // mse codes up to 4 bits
 
@@ -25,7 +30,7 @@ constexpr int kLogFactors = 256;
 constexpr int kScaleTrials = 11;  // the encoder's trial scales 2^(-j/16), j = -5..5
 
 struct CodecDesc {
-  Family family = Family::f16;
+  QuantKind kind = QuantKind::f16;
   int32_t dim = 0;
   int32_t record_bytes = 0;
   // mse: [fp16 norm][n_hi codes of bits_hi][dim - n_hi codes of bits_lo]
@@ -51,7 +56,7 @@ struct BlockRow {
 };
 
 struct RotationDesc {
-  RotMode mode = RotMode::identity;
+  RotationKind kind = RotationKind::none;
   int32_t rounds = 0;           // hadamard
   float scale = 1.f;            // hadamard: 1/sqrt(n) as the CPU computes it
   const float* matrix = nullptr;    // dense: row-major Q (inverse reads it)

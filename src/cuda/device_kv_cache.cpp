@@ -5,6 +5,7 @@
 #include "codec_desc.h"
 #include "cuda_check.h"
 #include "device_cache_impl.h"
+#include "turboquant/quant_traits.h"
 
 namespace tq::cuda {
 
@@ -25,7 +26,7 @@ T* upload(DeviceKvCache::Impl& impl, const std::vector<T>& host, const char* wha
 
 detail::RotationDesc upload_rotation(DeviceKvCache::Impl& impl, const detail::RotationHost& rh, const float* mu) {
   detail::RotationDesc d;
-  d.mode = rh.mode;
+  d.kind = rh.kind;
   d.rounds = rh.rounds;
   d.scale = rh.scale;
   d.matrix = upload(impl, rh.matrix);
@@ -92,17 +93,9 @@ bool codec_supported(std::string_view name) {
   if (find_preset(name)) return true;  // calibrated presets: grouped records behind an affine map
   const CodecSpec* s = find_codec(name);
   if (!s) return false;
-  switch (s->quant) {
-    case QuantKind::f16:
-    case QuantKind::q8_0:
-    case QuantKind::q4_0:
-    case QuantKind::group: return true;
-    case QuantKind::fp8: return s->rotation == RotationKind::none;
-    case QuantKind::mse: return s->bits <= 4 && s->bits_lo <= 4;
-    case QuantKind::prod:
-    case QuantKind::grouped: return false;
-  }
-  return false;
+  const QuantTraits& row = quant_traits(s->quant);
+  const bool bits_ok = row.cuda_max_bits == 0 || (s->bits <= row.cuda_max_bits && s->bits_lo <= row.cuda_max_bits);
+  return row.cuda_kernels && bits_ok && (row.cuda_rotated || s->rotation == RotationKind::none);
 }
 
 DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), impl_(new Impl) {
@@ -130,11 +123,11 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
             rots.push_back(upload_rotation(*impl_, detail::make_rotation_host(codec.rotation()), nullptr));
             enc_rots.push_back(rots.back());
           }
-          s.rot_mode = rots.back().mode;  // the same kind and rounds for every head of a side
+          s.rot_kind = rots.back().kind;  // the same kind and rounds for every head of a side
           s.rot_rounds = rots.back().rounds;
         }
         s.desc = detail::make_codec_desc(s.codecs.front());
-        if (s.desc.family == detail::Family::grouped) {
+        if (s.desc.kind == QuantKind::grouped) {
           // One run table per side: every head of a layer's side shares its groups.
           const detail::GroupedHost g = detail::make_grouped_host(s.codecs.front(), config_.head_dim / 32);
           s.desc.n_runs = static_cast<int32_t>(g.runs.size());

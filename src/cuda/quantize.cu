@@ -108,7 +108,7 @@ template <int D>
 __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, int n_vecs, bool* clamped) {
   constexpr int S = D + 1;
   const int tid = threadIdx.x, rb = c.record_bytes;
-  if (c.family == Family::f16) {
+  if (c.kind == QuantKind::f16) {
     for (int e = tid; e < n_vecs * D; e += kTileThreads) {
       bool sat = false;
       store_half_field(rec + (e / D) * rb + 2 * (e % D), y[(e / D) * S + e % D], sat);
@@ -116,13 +116,13 @@ __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, 
     }
     return;
   }
-  const int span = c.family == Family::group ? c.group : 32;
+  const int span = c.kind == QuantKind::group ? c.group : 32;
   const int per_vec = D / span;
   for (int e = tid; e < n_vecs * per_vec; e += kTileThreads) {
     const int v = e / per_vec, b = e % per_vec;
     const float* x = y + v * S + b * span;
     bool sat = false;
-    if (c.family == Family::q8_0) {
+    if (c.kind == QuantKind::q8_0) {
       uint8_t* out = rec + v * rb + 34 * b;
       float amax = 0.f;
       for (int j = 0; j < 32; ++j) amax = fmaxf(amax, fabsf(x[j]));
@@ -131,7 +131,7 @@ __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, 
       store_half_field(out, d, sat);
       for (int j = 0; j < 32; ++j)
         out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(x[j], id))));
-    } else if (c.family == Family::q4_0) {
+    } else if (c.kind == QuantKind::q4_0) {
       uint8_t* out = rec + v * rb + 18 * b;
       float amax = 0.f, mx = 0.f;
       for (int j = 0; j < 32; ++j)
@@ -267,9 +267,9 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
         a.sinks[side][((static_cast<int64_t>(seq) * a.sink_tokens + pos) * a.n_kv + head) * D + i] = y[v * S + i];
     }
   }
-  if (c.family == Family::mse)
+  if (c.kind == QuantKind::mse)
     encode_mse<D>(c, cb, y, rec, codes, n_vecs, clamped);
-  else if (c.family == Family::grouped)
+  else if (c.kind == QuantKind::grouped)
     encode_grouped<D>(c, y, rec, n_vecs, clamped);
   else
     encode_blocks<D>(c, y, rec, n_vecs, clamped);
@@ -310,7 +310,37 @@ bool head_dim_compiled(int d) { return d == 64 || d == 128 || d == 256; }
 
 }  // namespace
 
+// Why `k` cannot write the layer's side ("" when it can). The tiled kernel has no fp8
+// encoder; the warp kernel keeps no code-space rows (sinks need them), no group codecs and
+// no dense rotation.
+std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side, QuantizeKernel k) {
+  if (k == QuantizeKernel::auto_) return "";
+  const KvCacheConfig& cfg = cache.config();
+  const auto& s = cache.impl().layers[layer][side];
+  const std::string codec = std::string(side ? "V" : "K") + " codec " + cache_codec_name(cfg, layer, side == 1);
+  if (k == QuantizeKernel::tiled)
+    return s.desc.kind == QuantKind::fp8 ? "the tiled quantize kernel does not take " + codec +
+                                               " (no fp8 encoder: the warp kernel writes fp8)"
+                                         : "";
+  if (cfg.sink_tokens > 0)
+    return "the warp quantize kernel keeps no attention sinks (sink_tokens = " + std::to_string(cfg.sink_tokens) + ")";
+  if (!quantize_warp_applies(s.desc, s.rot_kind))
+    return "the warp quantize kernel does not take " + codec + " (group codecs and dense rotations: tiled only)";
+  return "";
+}
+
 }  // namespace detail
+
+const char* kernel_name(QuantizeKernel k) {
+  return k == QuantizeKernel::tiled ? "tiled" : k == QuantizeKernel::warp ? "warp" : "auto";
+}
+
+std::string quantize_kernel_unsupported(const DeviceKvCache& cache, int layer, int side, QuantizeKernel k) {
+  if (layer < 0 || layer >= cache.config().n_layers || side < 0 || side > 1)
+    throw Error("quantize_kernel_unsupported: layer " + std::to_string(layer) + " side " + std::to_string(side) +
+                " out of range");
+  return detail::quantize_unsupported(cache, layer, side, k);
+}
 
 void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   const KvCacheConfig& cfg = cache.config();
@@ -355,14 +385,17 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   auto stream = static_cast<cudaStream_t>(p.stream);
   if (!detail::head_dim_compiled(cfg.head_dim)) fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
-  // Each side goes to the warp-per-vector kernel where it applies, else to the tiled
-  // one; K and V share a launch when they go the same way.
+  // Each side goes to the warp-per-vector kernel where it applies (auto_) or where asked,
+  // else to the tiled one; K and V share a launch when they go the same way.
   bool warp[2];
   for (int s = 0; s < 2; ++s) {
-    a.rot_mode[s] = layer[s].rot_mode;
+    a.rot_kind[s] = layer[s].rot_kind;
     a.rot_rounds[s] = layer[s].rot_rounds;
-    // Sinks need the code-space rows, which only the tiled kernel keeps.
-    warp[s] = cfg.sink_tokens == 0 && detail::quantize_warp_applies(layer[s].desc, layer[s].rot_mode);
+    const std::string why = detail::quantize_unsupported(cache, p.layer, s, p.kernel);
+    if (!why.empty()) fail(why);
+    warp[s] = p.kernel == QuantizeKernel::warp ||
+              (p.kernel == QuantizeKernel::auto_ &&
+               detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::warp).empty());
   }
   auto run = [&](bool use_warp, int first, int n_sides) {
     a.first_side = first;

@@ -23,7 +23,7 @@ struct QuantizeArgs {
   int vector_loads;  // inputs 16-byte aligned: load 16 bytes per thread
   int block_shift;   // log2(block_tokens) when a power of two, else -1
   int first_side;    // blockIdx.z + first_side is the side (0 keys, 1 values)
-  RotMode rot_mode[2];  // every head's rotation kind and Hadamard round count, as
+  RotationKind rot_kind[2];  // every head's rotation kind and Hadamard round count, as
   int rot_rounds[2];    // uniform kernel parameters
   WriteStatus* status;  // the layer's: refused inputs, saturated records
   // Sinks: code-space rows of positions < sink_tokens go to sinks[side] (null: none).
@@ -36,7 +36,7 @@ struct QuantizeArgs {
 // The warp-per-vector kernel covers every family but the group codecs and every rotation
 // but the dense one (whose bit-exact product is compute-bound and keeps its tiled kernel).
 // fp8 exists only unrotated (codec_desc.cpp), so only the warp kernel's plain path writes it.
-bool quantize_warp_applies(const CodecDesc& c, RotMode rotation);
+bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation);
 void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream);
 
 }  // namespace tq::cuda::detail

@@ -64,14 +64,14 @@ __device__ inline void load_lane(const void* base, int64_t i, int dtype, bool ve
 }
 
 // y[k] = (R x)[lane + 32k] with x in shared memory; rotate_forward_tile's arithmetic.
-// `mode` and `rounds` come from the kernel parameters, so the compiler knows the branches
+// `kind` and `rounds` come from the kernel parameters, so the compiler knows the branches
 // are warp-uniform (read from the descriptor in global memory they made every shuffle
 // below a possibly-divergent collective).
 template <int D>
-__device__ inline void rotate(RotMode mode, int rounds, const RotationDesc& r, const float* x, float* y, int lane) {
+__device__ inline void rotate(RotationKind kind, int rounds, const RotationDesc& r, const float* x, float* y, int lane) {
   constexpr int K = D / 32;
-  switch (mode) {
-    case RotMode::hadamard: {
+  switch (kind) {
+    case RotationKind::rht: {
 #pragma unroll
       for (int k = 0; k < K; ++k) y[k] = x[__ldg(r.perm + lane + 32 * k)];
       for (int round = 0; round < rounds; ++round) {
@@ -100,7 +100,10 @@ __device__ inline void rotate(RotMode mode, int rounds, const RotationDesc& r, c
       }
       break;
     }
-    case RotMode::block:
+    case RotationKind::rotor3:
+    case RotationKind::quat4:
+    case RotationKind::quat4_left:
+    case RotationKind::givens2:
 #pragma unroll
       for (int k = 0; k < K; ++k) {
         const BlockRow* row_p = r.rows + lane + 32 * k;
@@ -127,8 +130,8 @@ template <int D>
 __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, const float* y, uint8_t* rec, int lane,
                               bool& clamped) {
   constexpr int K = D / 32;
-  switch (c.family) {
-    case Family::mse: {
+  switch (c.kind) {
+    case QuantKind::mse: {
       double n2 = 0;
 #pragma unroll
       for (int k = 0; k < K; ++k) n2 += static_cast<double>(y[k]) * y[k];
@@ -164,7 +167,7 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
                          clamped);
       break;
     }
-    case Family::q8_0:
+    case QuantKind::q8_0:
 #pragma unroll
       for (int k = 0; k < K; ++k) {
         float amax = fabsf(y[k]);
@@ -177,7 +180,7 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
         out[2 + lane] = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(y[k], id))));
       }
       break;
-    case Family::q4_0:
+    case QuantKind::q4_0:
 #pragma unroll
       for (int k = 0; k < K; ++k) {
         // The first element of largest magnitude (with its sign), as the reference's
@@ -213,12 +216,12 @@ __device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t*
   constexpr int E = D / 32, LPB = 32 / E;  // lanes per 32-block
   const int blk = lane / LPB, p = lane % LPB;
   uint16_t* d16 = reinterpret_cast<uint16_t*>(dst);
-  if (c.family == Family::f16) {
+  if (c.kind == QuantKind::f16) {
 #pragma unroll
     for (int e = 0; e < E; ++e) d16[lane * E + e] = half_field_bits(v[e], clamped);
     return;
   }
-  if (c.family == Family::fp8) {  // [fp16 s][D E4M3 codes], Fp8Quantizer's arithmetic
+  if (c.kind == QuantKind::fp8) {  // [fp16 s][D E4M3 codes], Fp8Quantizer's arithmetic
     float amax = 0.f;
 #pragma unroll
     for (int e = 0; e < E; ++e) amax = fmaxf(amax, fabsf(v[e]));
@@ -234,7 +237,7 @@ __device__ inline void encode_plain(const CodecDesc& c, const float* v, uint8_t*
           make_float2(__fmul_rn(v[e], inv), __fmul_rn(v[e + 1], inv)), __NV_SATFINITE, __NV_E4M3);
     return;
   }
-  if (c.family == Family::q8_0) {
+  if (c.kind == QuantKind::q8_0) {
     float amax = 0.f;
 #pragma unroll
     for (int e = 0; e < E; ++e) amax = fmaxf(amax, fabsf(v[e]));
@@ -296,7 +299,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
   uint8_t* rec = ws[warp].rec;
   const int t0 = (blockIdx.x * kWarps + warp) * kTokensPerWarp;
   const int t1 = min(t0 + kTokensPerWarp, a.n_tokens);
-  const bool plain = a.rot_mode[side] == RotMode::identity && c.family != Family::mse;
+  const bool plain = a.rot_kind[side] == RotationKind::none && c.kind != QuantKind::mse;
   for (int t = t0; t < t1; ++t) {
     const int slot = a.slots[t];
     if (__all_sync(kFull, slot < 0)) continue;  // a vote: the compiler sees a uniform branch
@@ -331,7 +334,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
     }
     __syncwarp();
     float y[K];
-    rotate<D>(a.rot_mode[side], a.rot_rounds[side], rot, xs, y, lane);
+    rotate<D>(a.rot_kind[side], a.rot_rounds[side], rot, xs, y, lane);
     encode<D>(c, cb, y, rec, lane, clamped);
     if (__any_sync(kFull, clamped) && lane == 0) atomicAdd(&a.status->saturated, 1ull);
     __syncwarp();
@@ -343,8 +346,8 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
 
 }  // namespace
 
-bool quantize_warp_applies(const CodecDesc& c, RotMode rotation) {
-  return c.family != Family::group && rotation != RotMode::dense;
+bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation) {
+  return c.kind != QuantKind::group && rotation != RotationKind::dense;
 }
 
 void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream) {

@@ -24,8 +24,8 @@ __device__ inline uint32_t bit_window(const uint8_t* p, int bit) {
 template <int C>
 __device__ inline float decode_lane(const CodecDesc& cd, const float* lut, const uint8_t* rec, int lane, float* v) {
   const int c0 = lane * C;
-  switch (cd.family) {
-    case Family::mse: {
+  switch (cd.kind) {
+    case QuantKind::mse: {
       const bool hi = c0 < cd.n_hi;
       const int bits = hi ? cd.bits_hi : cd.bits_lo;
       const int first = (hi ? c0 : c0 - cd.n_hi) * bits;
@@ -35,7 +35,7 @@ __device__ inline float decode_lane(const CodecDesc& cd, const float* lut, const
       for (int c = 0; c < C; ++c) v[c] = lut[(((win >> (c * bits)) & mask) << 5) + lane];
       return load_half_field(rec);
     }
-    case Family::f16: {
+    case QuantKind::f16: {
       const __half2* h = reinterpret_cast<const __half2*>(rec + 2 * c0);
 #pragma unroll
       for (int c = 0; c < C; c += 2) {
@@ -45,14 +45,14 @@ __device__ inline float decode_lane(const CodecDesc& cd, const float* lut, const
       }
       return 1.f;
     }
-    case Family::q8_0: {
+    case QuantKind::q8_0: {
       const uint8_t* b = rec + 34 * (c0 / 32);
       const int8_t* q = reinterpret_cast<const int8_t*>(b + 2 + c0 % 32);
 #pragma unroll
       for (int c = 0; c < C; ++c) v[c] = static_cast<float>(q[c]);
       return load_half_field(b);
     }
-    case Family::q4_0: {
+    case QuantKind::q4_0: {
       const uint8_t* b = rec + 18 * (c0 / 32);
 #pragma unroll
       for (int c = 0; c < C; ++c) {
@@ -62,7 +62,7 @@ __device__ inline float decode_lane(const CodecDesc& cd, const float* lut, const
       }
       return load_half_field(b);
     }
-    case Family::fp8: {
+    case QuantKind::fp8: {
       // E4M3 pairs through the fp16 conversion (exact; one instruction on sm_89+). The
       // codes start at byte 2 of an even-aligned record and c0 is even: 16-bit loads.
       const uint16_t* p = reinterpret_cast<const uint16_t*>(rec + 2 + c0);
@@ -74,7 +74,7 @@ __device__ inline float decode_lane(const CodecDesc& cd, const float* lut, const
       }
       return load_half_field(rec);
     }
-    case Family::group: {
+    case QuantKind::group: {
       const uint8_t* g = rec + cd.group_bytes * (c0 / cd.group);
       const float mn = load_half_field(g), step = load_half_field(g + 2);
       const int first = (c0 % cd.group) * cd.group_bits;

@@ -41,11 +41,11 @@ template <int D, int kVecs>
 __device__ void rotate_forward_tile(const RotationDesc r, const float* x, float* y, int n_vecs, float* chunk) {
   constexpr int XS = TileStrides<D>::kX, S = TileStrides<D>::kY;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  switch (r.mode) {
-    case RotMode::identity:
+  switch (r.kind) {
+    case RotationKind::none:
       for (int e = tid; e < n_vecs * D; e += kTileThreads) y[(e / D) * S + e % D] = x[(e / D) * XS + e % D];
       break;
-    case RotMode::dense: {
+    case RotationKind::dense: {
       // Thread owns output coordinate i for a subset of vectors; y_i = sum_j Q[i][j] x_j
       // in ascending j, as DenseRotation::forward. Qᵀ streams through shared memory in
       // chunks, all loads of a chunk in flight at once and each element read from L2 once
@@ -97,7 +97,7 @@ __device__ void rotate_forward_tile(const RotationDesc r, const float* x, float*
         }
       break;
     }
-    case RotMode::hadamard:
+    case RotationKind::rht:
       // Lane holds coordinates lane + 32k; butterflies of span >= 32 stay in the lane,
       // shorter ones pair lanes through shuffles. Same sums as rotation_rht.cpp.
       for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
@@ -133,7 +133,10 @@ __device__ void rotate_forward_tile(const RotationDesc r, const float* x, float*
         for (int k = 0; k < K; ++k) y[v * S + lane + 32 * k] = z[k];
       }
       break;
-    case RotMode::block:
+    case RotationKind::rotor3:
+    case RotationKind::quat4:
+    case RotationKind::quat4_left:
+    case RotationKind::givens2:
       for (int e = tid; e < n_vecs * D; e += kTileThreads) {
         const int v = e / D, i = e % D;
         const BlockRow row = r.rows[i];
@@ -152,11 +155,11 @@ template <int D>
 __device__ void rotate_inverse_vec(const RotationDesc r, float* y, float* x, float* chunk) {
   const int i = threadIdx.x;
   const bool act = i < D;
-  switch (r.mode) {
-    case RotMode::identity:
+  switch (r.kind) {
+    case RotationKind::none:
       if (act) x[i] = y[i];
       break;
-    case RotMode::dense: {
+    case RotationKind::dense: {
       // x_j = sum_k Q[k][j] y_k, ascending k, as DenseRotation::inverse; Q streams through
       // shared memory in chunks as in the forward product.
       constexpr int kRows = kDenseChunkFloats / D;
@@ -172,7 +175,7 @@ __device__ void rotate_inverse_vec(const RotationDesc r, float* y, float* x, flo
       if (act) x[i] = s;
       break;
     }
-    case RotMode::hadamard:
+    case RotationKind::rht:
       for (int round = r.rounds - 1; round >= 0; --round) {
         for (int h = 1; h < D; h <<= 1) {
           float a = 0.f, b = 0.f;
@@ -187,7 +190,10 @@ __device__ void rotate_inverse_vec(const RotationDesc r, float* y, float* x, flo
       }
       if (act) x[r.perm[i]] = y[i];
       break;
-    case RotMode::block: {
+    case RotationKind::rotor3:
+    case RotationKind::quat4:
+    case RotationKind::quat4_left:
+    case RotationKind::givens2: {
       if (!act) break;
       const BlockRow row = r.rows[i];
       const int jj = i - row.off;

@@ -1,0 +1,77 @@
+// The CUDA kernel choice as an option (QuantizeParams::kernel, DecodeParams::kernel): an
+// explicit kernel that cannot run a codec is a tq::Error naming kernel and codec, never a
+// switch to another kernel. Which kernel computes what correctly is the backend harness's
+// job (tests/backend); here only the refusals.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cuda_test_util.h"
+
+namespace tq::cuda {
+namespace {
+
+using testing::DeviceBuffer;
+
+void expect_mentions(const std::string& text, const std::string& what) {
+  EXPECT_NE(text.find(what), std::string::npos) << text;
+}
+
+TEST(CudaKernelChoice, NamesTheKernelsAndTheirLimits) {
+  TQ_REQUIRE_GPU();
+  DeviceKvCache mixed(testing::cache_config("rht3", "v3g32", 128, 2, 16, 64));
+  EXPECT_EQ(decode_kernel_unsupported(mixed, 0, DecodeKernel::auto_), "");
+  EXPECT_EQ(decode_kernel_unsupported(mixed, 0, DecodeKernel::simt), "");
+  const std::string why = decode_kernel_unsupported(mixed, 0, DecodeKernel::mma);
+  expect_mentions(why, "mma");
+  expect_mentions(why, "V v3g32");
+  EXPECT_EQ(quantize_kernel_unsupported(mixed, 0, 0, QuantizeKernel::warp), "");
+  expect_mentions(quantize_kernel_unsupported(mixed, 0, 1, QuantizeKernel::warp), "V codec v3g32");
+  EXPECT_EQ(quantize_kernel_unsupported(mixed, 0, 1, QuantizeKernel::tiled), "");
+  DeviceKvCache uniform(testing::cache_config("turbo3", "turbo3", 128, 2, 16, 64));
+  EXPECT_EQ(decode_kernel_unsupported(uniform, 0, DecodeKernel::mma), "");
+  expect_mentions(quantize_kernel_unsupported(uniform, 0, 0, QuantizeKernel::warp), "K codec turbo3");
+  DeviceKvCache fp8(testing::cache_config("fp8", "f16", 128, 2, 16, 64));
+  expect_mentions(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::tiled), "does not take K codec fp8");
+  EXPECT_EQ(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::warp), "");
+  EXPECT_STREQ(kernel_name(DecodeKernel::mma), "mma");
+  EXPECT_STREQ(kernel_name(QuantizeKernel::tiled), "tiled");
+}
+
+TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
+  TQ_REQUIRE_GPU();
+  DeviceKvCache cache(testing::cache_config("rht3", "v3g32", 64, 2, 16, 64));
+  DeviceBuffer<float> k(2 * 64), v(2 * 64), q(8 * 64), out(8 * 64);
+  DeviceBuffer<int32_t> slots(std::vector<int32_t>{0}), table(std::vector<int32_t>{0}), lens(std::vector<int32_t>{1});
+  QuantizeParams w;
+  w.k = k.get();
+  w.v = v.get();
+  w.n_tokens = 1;
+  w.slots = slots.get();
+  w.kernel = QuantizeKernel::warp;
+  try {
+    quantize_on_write(cache, w);
+    FAIL() << "the warp kernel wrote a group codec";
+  } catch (const Error& e) {
+    expect_mentions(e.what(), "warp quantize kernel does not take V codec v3g32");
+  }
+  DecodeParams d;
+  d.q = q.get();
+  d.batch = 1;
+  d.n_q_heads = 8;
+  d.block_tables = table.get();
+  d.max_blocks_per_seq = 1;
+  d.seq_lens = lens.get();
+  d.max_seq_len = 1;
+  d.out = out.get();
+  d.kernel = DecodeKernel::mma;
+  try {
+    decode_workspace_bytes(cache, d);
+    FAIL() << "the tensor-core kernel took a group codec";
+  } catch (const Error& e) {
+    expect_mentions(e.what(), "decode_attention: the tensor-core decode kernel (mma) does not take K rht3 / V v3g32");
+  }
+}
+
+}  // namespace
+}  // namespace tq::cuda
