@@ -70,6 +70,13 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 // [batch][n_q_heads][head_dim]. num_splits splits each sequence's context over that many
 // CTAs (flash-decoding); 0 picks one from (batch, n_kv_heads, max_seq_len) only, so a
 // decode step with a fixed max_seq_len can be captured in a CUDA graph.
+// Which split kernel decode_attention runs: automatic takes the tensor-core kernel where
+// the layer's codecs have one (uniform-width mse pairs, calibrated presets), else the
+// CUDA-core one; simt forces the CUDA-core kernel (the reference path); tensor_core
+// requires the tensor-core kernel and throws tq::Error naming the codecs where there is
+// none. TQ_CUDA_DECODE=simt in the environment turns automatic into simt.
+enum class DecodeKernel { automatic, simt, tensor_core };
+
 struct DecodeParams {
   int layer = 0;
   const void* q = nullptr;
@@ -91,6 +98,7 @@ struct DecodeParams {
   // it) when the cache has sinks, unused otherwise. An id outside [0, num_blocks()) reads
   // the records instead.
   const int32_t* seq_ids = nullptr;
+  DecodeKernel kernel = DecodeKernel::automatic;
 };
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p);
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p);

@@ -19,6 +19,7 @@
 #include <string>
 #include <tuple>
 
+#include "copy_async.cuh"
 #include "cuda_check.h"
 #include "decode_args.h"
 #include "decode_merge.cuh"
@@ -28,6 +29,7 @@
 #include "record_decode.cuh"
 #include "record_grouped.cuh"
 #include "rotation_device.cuh"
+#include "split_work.cuh"
 
 namespace tq::cuda {
 
@@ -51,7 +53,7 @@ struct SplitSmem {
 // Floats of a side's level table in shared memory: a per-lane copy of the mse codebook,
 // or a calibrated codec's lane parts and whole table (log factors, every codebook, one copy).
 __host__ __device__ inline int lut_floats(const CodecDesc& c) {
-  return c.family == Family::grouped ? kGroupedLaneFloats + ((c.table_floats + 31) & ~31) : kMaxLevels * 32;
+  return c.family == Family::grouped ? grouped_lut_floats(c) : kMaxLevels * 32;
 }
 
 __host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
@@ -64,35 +66,6 @@ __host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, 
   const int head = static_cast<int>(sizeof(float)) * (lk + lv + kWarps * 32);
   s.total = head + (s.stage_area > s.combine_area ? s.stage_area : s.combine_area);
   return s;
-}
-
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ inline void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-// Copies `bytes` (a multiple of 8; 16-byte chunks when possible) from global to shared
-// memory asynchronously, the warp's lanes taking consecutive chunks. kAnyAlign (the kExt
-// kernels): a multiple of 4, chunks of the widest size (16, 8 or 4 bytes) that the source
-// address and the length allow, since odd-sized calibrated records give tiles and blocks
-// aligned to 4 or 8 bytes only. (Testing the address in every kernel had cost the d = 128
-// kernels registers.)
-template <bool kAnyAlign>
-__device__ inline void copy_tile_async(unsigned char* dst, const uint8_t* src, int bytes, int lane) {
-  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  const unsigned align =
-      kAnyAlign ? static_cast<unsigned>(reinterpret_cast<uintptr_t>(src)) | static_cast<unsigned>(bytes) : bytes;
-  if ((align & 15) == 0) {
-    for (int off = lane * 16; off < bytes; off += 32 * 16)
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d + off), "l"(src + off));
-  } else if (!kAnyAlign || (align & 7) == 0) {
-    for (int off = lane * 8; off < bytes; off += 32 * 8)
-      asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(d + off), "l"(src + off));
-  } else {
-    for (int off = lane * 4; off < bytes; off += 32 * 4)
-      asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d + off), "l"(src + off));
-  }
 }
 
 // One step of the warp transpose-reduce: lanes with bit S set keep the upper half of
@@ -212,22 +185,13 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
 #pragma unroll
     for (int c = 0; c < C; ++c) q[g][c] = a.q_rot[(qrow + g) * D + lane * C + c];
 
-  const int seq_len = a.seq_lens[b];
-  const int n_tiles = (seq_len + T - 1) / T;
-  const int per_split = (n_tiles + a.num_splits - 1) / a.num_splits;
-  const int tb = split * per_split, te = min(tb + per_split, n_tiles);
-  const int my_count = te - tb > warp ? (te - tb - warp + kWarps - 1) / kWarps : 0;
+  const SplitWork work = split_work(a, b, split, warp, kWarps, T);
+  const int seq_len = work.seq_len, tb = work.tb, my_count = work.my_count;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
-  // Sink rows of this sequence and KV head: position t at sink_row + t·n_kv·D (none: 0).
-  int n_sinks = 0;
-  int64_t sink_row = 0;
-  if (kExt && a.sink_tokens > 0) {
-    const int seq = a.seq_ids[b];
-    if (seq >= 0 && seq < a.sink_seqs) {
-      n_sinks = a.sink_tokens;
-      sink_row = (static_cast<int64_t>(seq) * a.sink_tokens * a.n_kv + h) * D + lane * C;
-    }
-  }
+  SinkRows sinks;
+  if (kExt) sinks = sink_rows_of(a, b, h, D, lane * C);
+  const int n_sinks = sinks.count;
+  const int64_t sink_row = sinks.row;
   // Only the first tile can hold sinks: a warp-uniform test per token there.
   auto sink_values = [&](const float* store, int t, float* v) {
     const float* r = store + sink_row + static_cast<int64_t>(t) * a.n_kv * D;
@@ -243,8 +207,9 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
       const int64_t block = table[ti / tiles_per_block];
       const int64_t first = static_cast<int64_t>(h) * a.block_tokens + (ti % tiles_per_block) * T;
       unsigned char* kd = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
-      copy_tile_async<kExt>(kd, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
-      copy_tile_async<kExt>(kd + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
+      const uint32_t kd_sa = static_cast<uint32_t>(__cvta_generic_to_shared(kd));
+      copy_tile_async<kExt>(kd_sa, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
+      copy_tile_async<kExt>(kd_sa + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
     }
     cp_async_commit();  // empty groups keep the wait count uniform
   };
@@ -463,12 +428,22 @@ auto split_kernel(bool ext) {
   return ext ? decode_split_kernel<D, G, true> : decode_split_kernel<D, G, false>;
 }
 
+// Which split kernel a layer's decode takes.
+struct Route {
+  int mma_bits = 0;          // code width of the uniform mse tensor-core kernel, 0: not it
+  bool mma_grouped = false;  // the calibrated-record tensor-core kernel
+  bool tensor_core() const { return mma_bits > 0 || mma_grouped; }
+};
+
 template <int D>
-void launch_decode(DecodeArgs a, int batch, int mma_bits, cudaStream_t stream) {
+void launch_decode(DecodeArgs a, int batch, Route route, cudaStream_t stream) {
   decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
-  if (mma_bits) {
-    launch_decode_mma(a, D, mma_bits, batch, stream);
+  if (route.tensor_core()) {
+    if (route.mma_grouped)
+      launch_decode_mma_grouped(a, D, batch, stream);
+    else
+      launch_decode_mma(a, D, route.mma_bits, batch, stream);
     launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch), dim3(kReduceThreads), 0, stream, a,
                "decode_reduce_kernel");
     return;
@@ -537,16 +512,27 @@ int resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext
   return cache[key] = query_resident_split_ctas(d, g, rbk, rbv, lk, lv, ext);
 }
 
-// Bits of the tensor-core path for this layer's codecs, 0 for the CUDA-core kernel.
-// TQ_CUDA_DECODE=simt forces the CUDA-core kernel (for comparisons).
-int mma_bits_of(const DeviceKvCache& cache, int layer) {
-  static const bool simt = [] {
+// The split kernel of this layer's codecs: calibrated pairs (sinks included) and
+// uniform-width mse pairs without sinks have a tensor-core kernel. DecodeKernel::simt, or
+// automatic with TQ_CUDA_DECODE=simt, forces the CUDA-core kernel; tensor_core without
+// one is an error, never a silent fallback.
+Route route_of(const DeviceKvCache& cache, const DecodeParams& p) {
+  static const bool env_simt = [] {
     const char* e = std::getenv("TQ_CUDA_DECODE");
     return e && std::string(e) == "simt";
   }();
-  if (simt || cache.config().sink_tokens > 0) return 0;  // sinks: the CUDA-core kernel reads them
-  const auto& l = cache.impl().layers[layer];
-  return mma_decode_bits(l[0].desc, l[1].desc);
+  Route r;
+  if (p.kernel == DecodeKernel::simt || (p.kernel == DecodeKernel::automatic && env_simt)) return r;
+  const KvCacheConfig& cfg = cache.config();
+  const auto& l = cache.impl().layers[p.layer];
+  if (mma_grouped_applies(l[0].desc, l[1].desc))
+    r.mma_grouped = true;
+  else if (cfg.sink_tokens == 0)  // the uniform kernel does not read the sink store
+    r.mma_bits = mma_decode_bits(l[0].desc, l[1].desc);
+  if (p.kernel == DecodeKernel::tensor_core && !r.tensor_core())
+    throw Error("decode_attention: DecodeKernel::tensor_core asked for, but keys " + cfg.k_codec + " / values " +
+                cfg.v_codec + (cfg.sink_tokens > 0 ? " with sinks" : "") + " have no tensor-core kernel");
+  return r;
 }
 
 size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
@@ -575,7 +561,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = p.n_q_heads / cfg.n_kv_heads;
   if (g != 1 && g != 2 && g != 4 && g != 8)
     fail("query heads per KV head must be 1, 2, 4 or 8, got " + std::to_string(g));
-  if (mma_bits_of(cache, p.layer) == 0 && cfg.block_tokens % (32 / g) != 0)
+  if (!route_of(cache, p).tensor_core() && cfg.block_tokens % (32 / g) != 0)
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
@@ -597,25 +583,28 @@ int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const auto& layer = cache.impl().layers[p.layer];
   const int d = cache.config().head_dim;
   const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
-  const int bits = detail::mma_bits_of(cache, p.layer);
-  const int slots = cache.impl().sm_count * (bits ? detail::mma_resident_ctas(d, bits, g, rbk, rbv)
-                                                  : detail::resident_split_ctas(
-                                                        d, g, rbk, rbv, detail::lut_floats(layer[0].desc),
-                                                        detail::lut_floats(layer[1].desc),
-                                                        detail::split_ext(layer[0].desc, layer[1].desc,
-                                                                          cache.config().sink_tokens)));
+  const detail::Route route = detail::route_of(cache, p);
+  const bool tc = route.tensor_core();
+  const int lk = detail::lut_floats(layer[0].desc), lv = detail::lut_floats(layer[1].desc);
+  const int per_sm =
+      route.mma_grouped ? detail::mma_grouped_resident_ctas(d, g, rbk, rbv, lk, lv)
+      : route.mma_bits  ? detail::mma_resident_ctas(d, route.mma_bits, g, rbk, rbv)
+                        : detail::resident_split_ctas(
+                              d, g, rbk, rbv, lk, lv,
+                              detail::split_ext(layer[0].desc, layer[1].desc, cache.config().sink_tokens));
+  const int slots = cache.impl().sm_count * per_sm;
   const int ctas = p.batch * cache.config().n_kv_heads;
-  const int tile = bits ? detail::kMmaTileTokens : 32 / g;
+  const int tile = tc ? detail::kMmaTileTokens : 32 / g;
   const int tiles = (p.max_seq_len + tile - 1) / tile;
   int splits = std::max(1, 2 * slots / ctas);
-  splits = std::min(splits, std::max(1, tiles / ((bits ? 1 : 2) * detail::kWarps)));
+  splits = std::min(splits, std::max(1, tiles / ((tc ? 1 : 2) * detail::kWarps)));
   // Tensor-core kernel with fewer than 4 steps per warp (short contexts): one wave, each
   // warp left 3 steps. Every CTA pays a fixed start (pair table, first copies, merge) and
   // the reduce reads every split; measured on the H200 (turbo3): batch 1 / 4K 24 splits
   // 16.5 us against 64 splits 21.2 us, batch 8 / 4K 8 splits 42.7 us against 20 splits
   // 47.4 us. Longer contexts keep two waves, which balance the SMs better (batch 8 / 64K:
   // 20 splits 223 us, 12 splits 233 us).
-  if (bits && tiles < 4 * detail::kWarps * splits)
+  if (tc && tiles < 4 * detail::kWarps * splits)
     splits = std::max(1, std::min(slots / ctas, (tiles + 3 * detail::kWarps - 1) / (3 * detail::kWarps)));
   return std::max(1, std::min(splits, detail::kMaxSplits));
 }
@@ -671,11 +660,11 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.num_splits = splits;
   a.out = p.out;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  const int bits = detail::mma_bits_of(cache, p.layer);
+  const detail::Route route = detail::route_of(cache, p);
   switch (cfg.head_dim) {
-    case 64: detail::launch_decode<64>(a, p.batch, bits, stream); break;
-    case 128: detail::launch_decode<128>(a, p.batch, bits, stream); break;
-    case 256: detail::launch_decode<256>(a, p.batch, bits, stream); break;
+    case 64: detail::launch_decode<64>(a, p.batch, route, stream); break;
+    case 128: detail::launch_decode<128>(a, p.batch, route, stream); break;
+    case 256: detail::launch_decode<256>(a, p.batch, route, stream); break;
     default: fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
   }
 }

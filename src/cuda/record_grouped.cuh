@@ -56,6 +56,10 @@ struct alignas(16) GroupedPart {
 
 // Shared-memory floats a grouped side's look-up area starts with: 2 parts x 32 lanes.
 constexpr int kGroupedLaneFloats = 2 * 32 * static_cast<int>(sizeof(GroupedPart) / sizeof(float));
+// Floats of a grouped side's whole area: lane parts, then the table padded to 32 floats.
+__host__ __device__ inline int grouped_lut_floats(const CodecDesc& c) {
+  return kGroupedLaneFloats + ((c.table_floats + 31) & ~31);
+}
 
 // Fills a grouped side's area: lane parts, then the table (log factors, codebooks).
 // Every thread of the CTA calls it; the caller synchronizes before use.
