@@ -25,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <utility>
 
 #include "copy_async.cuh"
 #include "cuda_check.h"
@@ -329,20 +330,23 @@ Kernel kernel_for(int d, int bits) {
 }  // namespace
 
 void ensure_mma_smem(const void* kernel, int bytes) {
+  // The limit only grows: a kernel launched with several sizes (head groups, record
+  // sizes) keeps the largest set so far. (Caching each size as done had left the limit at
+  // the last size set, which broke a later launch of a larger, already-seen size.)
   static std::mutex mu;
-  static std::map<std::tuple<const void*, int, int>, bool> done;
+  static std::map<std::pair<const void*, int>, int> limit;
   int dev = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
   std::lock_guard<std::mutex> lock(mu);
-  auto key = std::make_tuple(kernel, bytes, dev);
-  if (done.count(key)) return;
+  int& cur = limit[std::make_pair(kernel, dev)];
+  if (bytes <= cur) return;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
              "cudaFuncSetAttribute (tensor-core decode kernel shared memory)");
   // All of the unified L1/shared array as shared memory: the kernels read through cp.async
   // and need no L1, and the default split held them to 4 CTAs per SM.
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100),
              "cudaFuncSetAttribute (tensor-core decode kernel carveout)");
-  done[key] = true;
+  cur = bytes;
 }
 
 int mma_decode_bits(const CodecDesc& k, const CodecDesc& v) {

@@ -15,7 +15,8 @@
 // Everything stays in the code (rotated) space of the CUDA-core kernel: the prepare
 // kernel's q' = P⁻ᵀ q and the reduce kernel's P⁻¹ y + μ are shared. Tokens past the
 // sequence are zero rows (their records may be stale), sink positions come from the
-// sink store (f32 code-space rows, rounded to f16 here like the records).
+// sink store (f32 code-space rows): their values rounded to f16 in the tile like the
+// records, their scores computed in f32 (exact_sink_scores).
 #include <cuda_fp16.h>
 
 #include "copy_async.cuh"
@@ -80,12 +81,9 @@ __device__ inline void ldmatrix_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
                : "memory");
 }
 
-// C floats as f16 into the tile (one 4-, 8- or 16-byte store).
+// C/2 half2 words into the tile (one 4-, 8- or 16-byte store).
 template <int C>
-__device__ __forceinline__ void store_halves(__half* dst, const float* v) {
-  uint32_t h[C / 2];
-#pragma unroll
-  for (int c = 0; c < C / 2; ++c) h[c] = pack_half2(v[2 * c], v[2 * c + 1]);
+__device__ __forceinline__ void store_half2s(__half* dst, const uint32_t* h) {
   if constexpr (C == 2) {
     *reinterpret_cast<uint32_t*>(dst) = h[0];
   } else if constexpr (C == 4) {
@@ -96,7 +94,7 @@ __device__ __forceinline__ void store_halves(__half* dst, const float* v) {
 }
 
 // This lane's C coordinates of 16 records (recs, rb bytes each) as level · norm into
-// column lane·C of the tile; rows at or past n_valid are zero (stale records are not
+// column lane·C of the tile (levels and norm rounded to f16, multiplied as half2); rows at or past n_valid are zero (stale records are not
 // decoded). The lane's parts are read once: the tile stores would otherwise make the
 // compiler reload them per token.
 template <int D>
@@ -110,22 +108,52 @@ __device__ __forceinline__ void dequantize_tile(const unsigned char* recs, int r
   for (int k = 0; k < kParts; ++k) part[k] = parts[32 * k];
 #pragma unroll
   for (int j = 0; j < kTok; ++j) {
-    float v[C];
+    uint32_t hv[C / 2];
     if (j < n_valid) {
       const uint8_t* rec = recs + j * rb;
 #pragma unroll
       for (int k = 0; k < kParts; ++k) {
-        part[k].template levels_of<N>(rec, table, v + k * N);
-        const float n = part[k].norm(rec, table);
+        float lv[N];
+        part[k].template levels_of<N>(rec, table, lv);
+        const __half2 n2 = __float2half2_rn(part[k].norm_any(rec, table));
 #pragma unroll
-        for (int c = 0; c < N; ++c) v[k * N + c] *= n;
+        for (int c = 0; c < N / 2; ++c) {
+          const __half2 x = __hmul2(__floats2half2_rn(lv[2 * c], lv[2 * c + 1]), n2);
+          hv[k * N / 2 + c] = *reinterpret_cast<const uint32_t*>(&x);
+        }
       }
     } else {
 #pragma unroll
-      for (int c = 0; c < C; ++c) v[c] = 0.f;
+      for (int c = 0; c < C / 2; ++c) hv[c] = 0u;
     }
-    store_halves<C>(tile + j * tile_stride(D) + lane * C, v);
+    store_half2s<C>(tile + j * tile_stride(D) + lane * C, hv);
   }
+}
+
+// Scores of sink rows [0, n) (row j's lane floats at rows + j·stride) in f32 against the
+// f32 queries (head e's lane floats at q + e·D), into this lane's fragment sc (tokens g,
+// g + 8; heads 2t, 2t + 1). A sink's key is often far longer than the others (the tests
+// make it 6×): f16 operands had cost its score up to ~3e-3 of relative error in the output.
+template <int D>
+__device__ void exact_sink_scores(const float* rows, const float* q, int64_t stride, int n, int G, int lane,
+                                  float (&sc)[4]) {
+  constexpr int C = D / 32;
+  const int g = lane >> 2, t = lane & 3;
+  for (int j = 0; j < n; ++j)
+    for (int e = 0; e < G; ++e) {
+      float s = 0.f;
+#pragma unroll
+      for (int c = 0; c < C; ++c) s = fmaf(q[e * D + c], rows[j * stride + c], s);
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+      if ((e >> 1) == t && (g == j || g + 8 == j)) {
+        const int i = (g == j ? 0 : 2) + (e & 1);
+        sc[0] = i == 0 ? s : sc[0];
+        sc[1] = i == 1 ? s : sc[1];
+        sc[2] = i == 2 ? s : sc[2];
+        sc[3] = i == 3 ? s : sc[3];
+      }
+    }
 }
 
 // Rows [0, n) of the tile from sink rows (row j at rows + j·stride, this lane's C floats).
@@ -133,10 +161,10 @@ template <int D>
 __device__ void sink_rows_to_tile(const float* rows, int64_t stride, int n, int lane, __half* tile) {
   constexpr int C = D / 32;
   for (int j = 0; j < n; ++j) {
-    float v[C];
+    uint32_t hv[C / 2];
 #pragma unroll
-    for (int c = 0; c < C; ++c) v[c] = rows[j * stride + c];
-    store_halves<C>(tile + j * tile_stride(D) + lane * C, v);
+    for (int c = 0; c < C / 2; ++c) hv[c] = pack_half2(rows[j * stride + 2 * c], rows[j * stride + 2 * c + 1]);
+    store_half2s<C>(tile + j * tile_stride(D) + lane * C, hv);
   }
 }
 
@@ -258,6 +286,9 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
 #pragma unroll
       for (int c = 0; c < 4; ++c) sc[c] = c2[0][c] + c2[1][c];
     }
+    if (n_sink_rows > 0)
+      exact_sink_scores<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
+                           a.q_rot + qrow * D + lane * C, static_cast<int64_t>(a.n_kv) * D, n_sink_rows, G, lane, sc);
     const bool valid0 = g < n_valid, valid1 = g + 8 < n_valid;
     const float s[4] = {valid0 ? sc[0] : -INFINITY, valid0 ? sc[1] : -INFINITY, valid1 ? sc[2] : -INFINITY,
                         valid1 ? sc[3] : -INFINITY};
