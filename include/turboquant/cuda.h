@@ -34,10 +34,11 @@ class DeviceKvCache;
 // else the tiled one. An explicit kernel that cannot write a side's codec is a tq::Error
 // naming both, never a switch to the other kernel.
 enum class QuantizeKernel : uint8_t { auto_ = 0, tiled = 1, warp = 2 };
-// Which split kernel decode attention runs. auto_: the tensor-core kernel where it applies
-// (keys and values both uniform 2-4 bit mse codes with one codebook, no sinks), else the
-// CUDA-core one. TQ_CUDA_DECODE=simt|mma replaces auto_ for experiments (an explicit
-// kernel is kept) and says so once on stderr. An explicit kernel that cannot run the
+// Which split kernel decode attention runs. auto_: a tensor-core kernel where one applies
+// (calibrated records on both sides, sinks included; or keys and values both uniform 2-4
+// bit mse codes with one codebook and no sinks), else the CUDA-core one.
+// TQ_CUDA_DECODE=simt|mma replaces auto_ for experiments (an explicit kernel is kept) and
+// says so once on stderr. An explicit kernel that cannot run the
 // layer's codecs is a tq::Error naming both.
 enum class DecodeKernel : uint8_t { auto_ = 0, simt = 1, mma = 2 };
 const char* kernel_name(QuantizeKernel k);  // "auto", "tiled", "warp"
@@ -90,6 +91,8 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 // [batch][n_q_heads][head_dim]. num_splits splits each sequence's context over that many
 // CTAs (flash-decoding); 0 picks one from (batch, n_kv_heads, max_seq_len) only, so a
 // decode step with a fixed max_seq_len can be captured in a CUDA graph.
+// The split kernel: DecodeParams::kernel (DecodeKernel, above).
+
 struct DecodeParams {
   int layer = 0;
   const void* q = nullptr;

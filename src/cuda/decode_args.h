@@ -41,5 +41,19 @@ constexpr int kMmaTileTokens = 16;  // tokens per warp step
 // CTAs of that kernel one SM holds at once (cached per configuration).
 int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv);
 void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream);
+// Raises a tensor-core kernel's dynamic shared-memory limit to `bytes` where it is lower
+// (per device) and sets the carveout: with static tables the total can pass 48 KB when
+// the dynamic part does not.
+void ensure_mma_smem(const void* kernel, int bytes);
+// CTAs of a tensor-core kernel of 4 warps one SM holds with `smem` dynamic bytes (cached
+// per device, kernel and size: the query costs host time on every step).
+int mma_occupancy(const void* kernel, int smem);
+
+// The tensor-core split kernel for calibrated (grouped) keys and values
+// (decode_mma_grouped.cu); sinks included. lk, lv: floats of each side's look-up area
+// (grouped_lut_floats).
+bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v);
+int mma_grouped_resident_ctas(int d, int group, int rbk, int rbv, int lk, int lv);
+void launch_decode_mma_grouped(const DecodeArgs& a, int d, int batch, void* stream);
 
 }  // namespace tq::cuda::detail

@@ -20,6 +20,7 @@
 #include <string>
 #include <tuple>
 
+#include "copy_async.cuh"
 #include "cuda_check.h"
 #include "decode_args.h"
 #include "decode_merge.cuh"
@@ -29,6 +30,7 @@
 #include "record_decode.cuh"
 #include "record_grouped.cuh"
 #include "rotation_device.cuh"
+#include "split_work.cuh"
 
 namespace tq::cuda {
 
@@ -52,7 +54,7 @@ struct SplitSmem {
 // Floats of a side's level table in shared memory: a per-lane copy of the mse codebook,
 // or a calibrated codec's lane parts and whole table (log factors, every codebook, one copy).
 __host__ __device__ inline int lut_floats(const CodecDesc& c) {
-  return c.kind == QuantKind::grouped ? kGroupedLaneFloats + ((c.table_floats + 31) & ~31) : kMaxLevels * 32;
+  return c.family == Family::grouped ? grouped_lut_floats(c) : kMaxLevels * 32;
 }
 
 __host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
@@ -65,35 +67,6 @@ __host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, 
   const int head = static_cast<int>(sizeof(float)) * (lk + lv + kWarps * 32);
   s.total = head + (s.stage_area > s.combine_area ? s.stage_area : s.combine_area);
   return s;
-}
-
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ inline void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-// Copies `bytes` (a multiple of 8; 16-byte chunks when possible) from global to shared
-// memory asynchronously, the warp's lanes taking consecutive chunks. kAnyAlign (the kExt
-// kernels): a multiple of 4, chunks of the widest size (16, 8 or 4 bytes) that the source
-// address and the length allow, since odd-sized calibrated records give tiles and blocks
-// aligned to 4 or 8 bytes only. (Testing the address in every kernel had cost the d = 128
-// kernels registers.)
-template <bool kAnyAlign>
-__device__ inline void copy_tile_async(unsigned char* dst, const uint8_t* src, int bytes, int lane) {
-  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  const unsigned align =
-      kAnyAlign ? static_cast<unsigned>(reinterpret_cast<uintptr_t>(src)) | static_cast<unsigned>(bytes) : bytes;
-  if ((align & 15) == 0) {
-    for (int off = lane * 16; off < bytes; off += 32 * 16)
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d + off), "l"(src + off));
-  } else if (!kAnyAlign || (align & 7) == 0) {
-    for (int off = lane * 8; off < bytes; off += 32 * 8)
-      asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(d + off), "l"(src + off));
-  } else {
-    for (int off = lane * 4; off < bytes; off += 32 * 4)
-      asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d + off), "l"(src + off));
-  }
 }
 
 // One step of the warp transpose-reduce: lanes with bit S set keep the upper half of
@@ -213,22 +186,13 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
 #pragma unroll
     for (int c = 0; c < C; ++c) q[g][c] = a.q_rot[(qrow + g) * D + lane * C + c];
 
-  const int seq_len = a.seq_lens[b];
-  const int n_tiles = (seq_len + T - 1) / T;
-  const int per_split = (n_tiles + a.num_splits - 1) / a.num_splits;
-  const int tb = split * per_split, te = min(tb + per_split, n_tiles);
-  const int my_count = te - tb > warp ? (te - tb - warp + kWarps - 1) / kWarps : 0;
+  const SplitWork work = split_work(a, b, split, warp, kWarps, T);
+  const int seq_len = work.seq_len, tb = work.tb, my_count = work.my_count;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
-  // Sink rows of this sequence and KV head: position t at sink_row + t·n_kv·D (none: 0).
-  int n_sinks = 0;
-  int64_t sink_row = 0;
-  if (kExt && a.sink_tokens > 0) {
-    const int seq = a.seq_ids[b];
-    if (seq >= 0 && seq < a.sink_seqs) {
-      n_sinks = a.sink_tokens;
-      sink_row = (static_cast<int64_t>(seq) * a.sink_tokens * a.n_kv + h) * D + lane * C;
-    }
-  }
+  SinkRows sinks;
+  if (kExt) sinks = sink_rows_of(a, b, h, D, lane * C);
+  const int n_sinks = sinks.count;
+  const int64_t sink_row = sinks.row;
   // Only the first tile can hold sinks: a warp-uniform test per token there.
   auto sink_values = [&](const float* store, int t, float* v) {
     const float* r = store + sink_row + static_cast<int64_t>(t) * a.n_kv * D;
@@ -244,8 +208,9 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
       const int64_t block = table[ti / tiles_per_block];
       const int64_t first = static_cast<int64_t>(h) * a.block_tokens + (ti % tiles_per_block) * T;
       unsigned char* kd = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
-      copy_tile_async<kExt>(kd, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
-      copy_tile_async<kExt>(kd + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
+      const uint32_t kd_sa = static_cast<uint32_t>(__cvta_generic_to_shared(kd));
+      copy_tile_async<kExt>(kd_sa, a.kpool + block * a.kblock_bytes + first * rbk, T * rbk, lane);
+      copy_tile_async<kExt>(kd_sa + lay.kbuf, a.vpool + block * a.vblock_bytes + first * rbv, T * rbv, lane);
     }
     cp_async_commit();  // empty groups keep the wait count uniform
   };
@@ -464,12 +429,22 @@ auto split_kernel(bool ext) {
   return ext ? decode_split_kernel<D, G, true> : decode_split_kernel<D, G, false>;
 }
 
+// Which split kernel a layer's decode takes.
+struct Route {
+  int mma_bits = 0;          // code width of the uniform mse tensor-core kernel, 0: not it
+  bool mma_grouped = false;  // the calibrated-record tensor-core kernel
+  bool tensor_core() const { return mma_bits > 0 || mma_grouped; }
+};
+
 template <int D>
-void launch_decode(DecodeArgs a, int batch, int mma_bits, cudaStream_t stream) {
+void launch_decode(DecodeArgs a, int batch, Route route, cudaStream_t stream) {
   decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
-  if (mma_bits) {
-    launch_decode_mma(a, D, mma_bits, batch, stream);
+  if (route.tensor_core()) {
+    if (route.mma_grouped)
+      launch_decode_mma_grouped(a, D, batch, stream);
+    else
+      launch_decode_mma(a, D, route.mma_bits, batch, stream);
     launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch), dim3(kReduceThreads), 0, stream, a,
                "decode_reduce_kernel");
     return;
@@ -554,32 +529,99 @@ DecodeKernel env_decode_kernel() {
   return k;
 }
 
-// Why the layer's codecs cannot run on `k` ("" when they can). The tensor-core kernel
-// needs uniform 2-4 bit mse codes with one codebook on both sides and reads no sinks.
-std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
-  if (k != DecodeKernel::mma) return "";
-  const KvCacheConfig& cfg = cache.config();
+// The tensor-core kernel this layer's codecs have, if any: calibrated pairs (sinks
+// included) take the grouped one, uniform-width mse pairs without sinks the uniform one.
+Route tensor_core_route(const DeviceKvCache& cache, int layer) {
+  Route r;
   const auto& l = cache.impl().layers[layer];
-  const std::string codecs = "K " + cache_codec_name(cfg, layer, false) + " / V " + cache_codec_name(cfg, layer, true);
-  if (cfg.sink_tokens > 0) return "the tensor-core decode kernel (mma) reads no attention sinks (sink_tokens = " +
-                                  std::to_string(cfg.sink_tokens) + ")";
-  if (mma_decode_bits(l[0].desc, l[1].desc) == 0)
-    return "the tensor-core decode kernel (mma) does not take " + codecs +
-           ": it needs uniform 2-4 bit mse codes with one codebook on both sides";
-  return "";
+  if (mma_grouped_applies(l[0].desc, l[1].desc))
+    r.mma_grouped = true;
+  else if (cache.config().sink_tokens == 0)  // the uniform kernel does not read the sink store
+    r.mma_bits = mma_decode_bits(l[0].desc, l[1].desc);
+  return r;
 }
 
-// Bits of the tensor-core path for this layer and request, 0 for the CUDA-core kernel;
-// tq::Error when an explicit kernel cannot run the layer.
-int mma_bits_of(const DeviceKvCache& cache, int layer, DecodeKernel asked) {
-  const DecodeKernel k = asked == DecodeKernel::auto_ ? env_decode_kernel() : asked;
-  if (k == DecodeKernel::simt) return 0;
+// Why the layer's codecs cannot run on `k` ("" when they can).
+std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
+  if (k != DecodeKernel::mma || tensor_core_route(cache, layer).tensor_core()) return "";
+  const KvCacheConfig& cfg = cache.config();
+  const std::string codecs = "K " + cache_codec_name(cfg, layer, false) + " / V " + cache_codec_name(cfg, layer, true);
+  return "the tensor-core decode kernel (mma) does not take " + codecs +
+         (cfg.sink_tokens > 0 ? " with attention sinks" : "") +
+         ": it needs calibrated records on both sides, or uniform 2-4 bit mse codes with one codebook on both "
+         "sides and no sinks";
+}
+
+// The split kernel of this request; DecodeKernel::auto_ follows TQ_CUDA_DECODE when set.
+// tq::Error when an explicit kernel cannot run the layer, never a silent fallback.
+Route route_of(const DeviceKvCache& cache, const DecodeParams& p) {
+  const DecodeKernel k = p.kernel == DecodeKernel::auto_ ? env_decode_kernel() : p.kernel;
+  if (k == DecodeKernel::simt) return Route{};
+  if (k == DecodeKernel::mma) {
+    const std::string why = decode_unsupported(cache, p.layer, k);
+    if (!why.empty()) throw Error("decode_attention: " + why);
+  }
+  return tensor_core_route(cache, p.layer);
+}
+    const char* e = std::getenv("TQ_CUDA_DECODE");
+    if (!e || !*e) return DecodeKernel::auto_;
+    const std::string v(e);
+    if (v != "simt" && v != "mma")
+      throw Error("TQ_CUDA_DECODE=" + v + " is not a decode kernel (simt or mma; unset for automatic)");
+    std::fprintf(stderr, "turboquant: TQ_CUDA_DECODE=%s is in effect: decode attention with DecodeKernel::auto_ "
+                 "runs the %s kernel (an experiment override; set DecodeParams::kernel instead)\n", e, e);
+    return v == "simt" ? DecodeKernel::simt : DecodeKernel::mma;
+  }();
+// TQ_CUDA_DECODE=simt|mma: the experiment override of DecodeKernel::auto_ (cuda.h), read
+// once; unset or empty: none. Any other value is a tq::Error naming it.
+DecodeKernel env_decode_kernel() {
+  static const DecodeKernel k = [] {
+    const char* e = std::getenv("TQ_CUDA_DECODE");
+    if (!e || !*e) return DecodeKernel::auto_;
+    const std::string v(e);
+    if (v != "simt" && v != "mma")
+      throw Error("TQ_CUDA_DECODE=" + v + " is not a decode kernel (simt or mma; unset for automatic)");
+    std::fprintf(stderr, "turboquant: TQ_CUDA_DECODE=%s is in effect: decode attention with DecodeKernel::auto_ "
+                 "runs the %s kernel (an experiment override; set DecodeParams::kernel instead)\n", e, e);
+    return v == "simt" ? DecodeKernel::simt : DecodeKernel::mma;
+  }();
+  return k;
+}
+
+// The tensor-core kernel this layer's codecs have, if any: calibrated pairs (sinks
+// included) take the grouped one, uniform-width mse pairs without sinks the uniform one.
+Route tensor_core_route(const DeviceKvCache& cache, int layer) {
+  Route r;
   const auto& l = cache.impl().layers[layer];
-  if (k == DecodeKernel::auto_)  // sinks: the CUDA-core kernel reads them
-    return cache.config().sink_tokens > 0 ? 0 : mma_decode_bits(l[0].desc, l[1].desc);
-  const std::string why = decode_unsupported(cache, layer, k);
-  if (!why.empty()) throw Error("decode_attention: " + why);
-  return mma_decode_bits(l[0].desc, l[1].desc);
+  if (mma_grouped_applies(l[0].desc, l[1].desc))
+    r.mma_grouped = true;
+  else if (cache.config().sink_tokens == 0)  // the uniform kernel does not read the sink store
+    r.mma_bits = mma_decode_bits(l[0].desc, l[1].desc);
+  return r;
+}
+
+// Why the layer's codecs cannot run on `k` ("" when they can).
+std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
+  if (k != DecodeKernel::mma || tensor_core_route(cache, layer).tensor_core()) return "";
+  const KvCacheConfig& cfg = cache.config();
+  const std::string codecs = "K " + cache_codec_name(cfg, layer, false) + " / V " + cache_codec_name(cfg, layer, true);
+  return "the tensor-core decode kernel (mma) does not take " + codecs +
+         (cfg.sink_tokens > 0 ? " with attention sinks" : "") +
+         ": it needs calibrated records on both sides, or uniform 2-4 bit mse codes with one codebook on both "
+         "sides and no sinks";
+}
+
+// The split kernel of this request; DecodeKernel::auto_ follows TQ_CUDA_DECODE when set.
+// tq::Error when an explicit kernel cannot run the layer, never a silent fallback.
+Route route_of(const DeviceKvCache& cache, const DecodeParams& p) {
+  const DecodeKernel k = p.kernel == DecodeKernel::auto_ ? env_decode_kernel() : p.kernel;
+  if (k == DecodeKernel::simt) return Route{};
+  if (k == DecodeKernel::mma) {
+    const std::string why = decode_unsupported(cache, p.layer, k);
+    if (!why.empty()) throw Error("decode_attention: " + why);
+  }
+  return tensor_core_route(cache, p.layer);
+}
 }
 
 size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
@@ -608,7 +650,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = p.n_q_heads / cfg.n_kv_heads;
   if (g != 1 && g != 2 && g != 4 && g != 8)
     fail("query heads per KV head must be 1, 2, 4 or 8, got " + std::to_string(g));
-  if (mma_bits_of(cache, p.layer, p.kernel) == 0 && cfg.block_tokens % (32 / g) != 0)
+  if (!route_of(cache, p).tensor_core() && cfg.block_tokens % (32 / g) != 0)
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
@@ -640,25 +682,28 @@ int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const auto& layer = cache.impl().layers[p.layer];
   const int d = cache.config().head_dim;
   const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
-  const int bits = detail::mma_bits_of(cache, p.layer, p.kernel);
-  const int slots = cache.impl().sm_count * (bits ? detail::mma_resident_ctas(d, bits, g, rbk, rbv)
-                                                  : detail::resident_split_ctas(
-                                                        d, g, rbk, rbv, detail::lut_floats(layer[0].desc),
-                                                        detail::lut_floats(layer[1].desc),
-                                                        detail::split_ext(layer[0].desc, layer[1].desc,
-                                                                          cache.config().sink_tokens)));
+  const detail::Route route = detail::route_of(cache, p);
+  const bool tc = route.tensor_core();
+  const int lk = detail::lut_floats(layer[0].desc), lv = detail::lut_floats(layer[1].desc);
+  const int per_sm =
+      route.mma_grouped ? detail::mma_grouped_resident_ctas(d, g, rbk, rbv, lk, lv)
+      : route.mma_bits  ? detail::mma_resident_ctas(d, route.mma_bits, g, rbk, rbv)
+                        : detail::resident_split_ctas(
+                              d, g, rbk, rbv, lk, lv,
+                              detail::split_ext(layer[0].desc, layer[1].desc, cache.config().sink_tokens));
+  const int slots = cache.impl().sm_count * per_sm;
   const int ctas = p.batch * cache.config().n_kv_heads;
-  const int tile = bits ? detail::kMmaTileTokens : 32 / g;
+  const int tile = tc ? detail::kMmaTileTokens : 32 / g;
   const int tiles = (p.max_seq_len + tile - 1) / tile;
   int splits = std::max(1, 2 * slots / ctas);
-  splits = std::min(splits, std::max(1, tiles / ((bits ? 1 : 2) * detail::kWarps)));
+  splits = std::min(splits, std::max(1, tiles / ((tc ? 1 : 2) * detail::kWarps)));
   // Tensor-core kernel with fewer than 4 steps per warp (short contexts): one wave, each
   // warp left 3 steps. Every CTA pays a fixed start (pair table, first copies, merge) and
   // the reduce reads every split; measured on the H200 (turbo3): batch 1 / 4K 24 splits
   // 16.5 us against 64 splits 21.2 us, batch 8 / 4K 8 splits 42.7 us against 20 splits
   // 47.4 us. Longer contexts keep two waves, which balance the SMs better (batch 8 / 64K:
   // 20 splits 223 us, 12 splits 233 us).
-  if (bits && tiles < 4 * detail::kWarps * splits)
+  if (tc && tiles < 4 * detail::kWarps * splits)
     splits = std::max(1, std::min(slots / ctas, (tiles + 3 * detail::kWarps - 1) / (3 * detail::kWarps)));
   return std::max(1, std::min(splits, detail::kMaxSplits));
 }
@@ -714,11 +759,11 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.num_splits = splits;
   a.out = p.out;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  const int bits = detail::mma_bits_of(cache, p.layer, p.kernel);
+  const detail::Route route = detail::route_of(cache, p);
   switch (cfg.head_dim) {
-    case 64: detail::launch_decode<64>(a, p.batch, bits, stream); break;
-    case 128: detail::launch_decode<128>(a, p.batch, bits, stream); break;
-    case 256: detail::launch_decode<256>(a, p.batch, bits, stream); break;
+    case 64: detail::launch_decode<64>(a, p.batch, route, stream); break;
+    case 128: detail::launch_decode<128>(a, p.batch, route, stream); break;
+    case 256: detail::launch_decode<256>(a, p.batch, route, stream); break;
     default: fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
   }
 }

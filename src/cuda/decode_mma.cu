@@ -25,12 +25,16 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <utility>
 
+#include "copy_async.cuh"
 #include "cuda_check.h"
 #include "decode_args.h"
 #include "decode_merge.cuh"
 #include "dtype_device.cuh"
+#include "mma_ops.cuh"
 #include "pdl.cuh"
+#include "split_work.cuh"
 
 namespace tq::cuda::detail {
 
@@ -39,7 +43,6 @@ namespace {
 constexpr int kWarps = kMmaWarps, kTok = kMmaTileTokens;
 constexpr int kStages = 4;
 constexpr int kSlack = 16;  // bit runs read up to 8 bytes past the last record
-constexpr unsigned kFull = 0xffffffffu;
 
 __host__ __device__ constexpr int round16(int x) { return (x + 15) & ~15; }
 
@@ -50,41 +53,6 @@ __host__ __device__ constexpr int mma_smem_bytes(int D, int G, int rb) {
   return kWarps * kStages * 2 * area_bytes(rb) > static_cast<int>(sizeof(float)) * kWarps * G * (D + 2)
              ? kWarps * kStages * 2 * area_bytes(rb)
              : static_cast<int>(sizeof(float)) * kWarps * G * (D + 2);
-}
-
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ inline void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ inline void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-// Transpose of an 8×8 f16 matrix held one half2 per lane (row lane/4, columns
-// 2·(lane%4) + {0, 1}), in the same layout.
-__device__ inline uint32_t transpose8x8(uint32_t x) {
-  uint32_t y;
-  asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
-  return y;
-}
-
-// 2^x as one MUFU.EX2: exp2f's care for results below 2^-126 (a compare, a halving and a
-// squaring per call) cost 18 instructions per step; such weights vanish next to the
-// maximum's weight of 1 anyway, and 2^-inf is still 0.
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ inline uint32_t pack_half2(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
 }
 
 // NW words of a little-endian bit string at an aligned shared-memory address: NW + 1
@@ -159,11 +127,8 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   }
 
   const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
-  const int seq_len = a.seq_lens[b];
-  const int n_tiles = (seq_len + kTok - 1) / kTok;
-  const int per_split = (n_tiles + a.num_splits - 1) / a.num_splits;
-  const int tb = split * per_split, te = min(tb + per_split, n_tiles);
-  const int my_count = te - tb > warp ? (te - tb - warp + kWarps - 1) / kWarps : 0;
+  const SplitWork work = split_work(a, b, split, warp, kWarps, kTok);
+  const int seq_len = work.seq_len, tb = work.tb, te = work.te, my_count = work.my_count;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
 
   // Copy roles: a step's 16 tokens are two runs of 8 records, each inside one block
@@ -298,20 +263,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     const float s[4] = {valid0 ? sc[0] * kn0 : -INFINITY, valid0 ? sc[1] * kn0 : -INFINITY,
                         valid1 ? sc[2] * kn1 : -INFINITY, valid1 ? sc[3] * kn1 : -INFINITY};
     float alpha[2], p[4];
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      float mt = fmaxf(s[hh], s[2 + hh]);
-      mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 4));
-      mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 8));
-      mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, 16));
-      const float m_new = fmaxf(m_run[hh], mt);  // finite: token 0 of a step is always valid
-      // Exactly 1 when the maximum stays, so that the vote below can skip the rescale.
-      alpha[hh] = m_new > m_run[hh] ? fast_exp2(m_run[hh] - m_new) : 1.f;
-      p[hh] = fast_exp2(s[hh] - m_new);
-      p[2 + hh] = fast_exp2(s[2 + hh] - m_new);
-      l_run[hh] = l_run[hh] * alpha[hh] + (p[hh] + p[2 + hh]);
-      m_run[hh] = m_new;
-    }
+    mma_softmax_step(s, m_run, l_run, alpha, p);
     // P'ᵀ as B fragments (head g; tokens 2t, 2t+1 and 8+2t, 9+2t): the probabilities of
     // tokens g and g+8 for heads 2t, 2t+1, value norms folded in (zero past the sequence,
     // where records may be stale), transposed as two 8×8 f16 tiles.
@@ -319,15 +271,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     const uint32_t pb1 = transpose8x8(pack_half2(p[2] * vn1, p[3] * vn1));
     // The value accumulators hold the same heads 2t and 2t+1. Skipped when no head's
     // maximum moved.
-    if (__any_sync(kFull, alpha[0] != 1.f || alpha[1] != 1.f)) {
-#pragma unroll
-      for (int m = 0; m < KC; ++m) {
-        acc[m][0] *= alpha[0];
-        acc[m][1] *= alpha[1];
-        acc[m][2] *= alpha[0];
-        acc[m][3] *= alpha[1];
-      }
-    }
+    mma_rescale<KC>(acc, alpha);
     // Values: m-tile m has dims g·D/8 + 2m (row g) and + 1 (row g + 8); k = tokens. A pair
     // entry gives both dims of one token; byte permutes pair the tokens instead.
     uint32_t vr[4][NWV];
@@ -346,24 +290,11 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   cp_async_wait<0>();
   pdl_trigger();  // the reduce kernel may start launching
 
-  float l_sum[2];
-#pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    l_sum[hh] = l_run[hh];
-    l_sum[hh] += __shfl_xor_sync(kFull, l_sum[hh], 4);
-    l_sum[hh] += __shfl_xor_sync(kFull, l_sum[hh], 8);
-    l_sum[hh] += __shfl_xor_sync(kFull, l_sum[hh], 16);
-  }
   __syncthreads();  // rings are free: reuse them to merge the warps
   float* cm = reinterpret_cast<float*>(smem);
   float* cl = cm + kWarps * G;
   float* cacc = cl + kWarps * G;
-#pragma unroll
-  for (int hh = 0; hh < 2; ++hh)
-    if (g == 0 && 2 * t + hh < G) {
-      cm[warp * G + 2 * t + hh] = m_run[hh];
-      cl[warp * G + 2 * t + hh] = l_sum[hh];
-    }
+  mma_store_softmax_state(m_run, l_run, G, warp, lane, cm, cl);
 #pragma unroll
   for (int m = 0; m < KC; ++m) {
     const int dim = g * (D / 8) + 2 * m;
@@ -396,26 +327,27 @@ Kernel kernel_for(int d, int bits) {
   }
 }
 
-// Sets the kernel's dynamic shared-memory limit once per (kernel, size, device): with the
-// static pair table the total can pass 48 KB even when the dynamic part does not.
-void ensure_smem(Kernel k, int bytes) {
+}  // namespace
+
+void ensure_mma_smem(const void* kernel, int bytes) {
+  // The limit only grows: a kernel launched with several sizes (head groups, record
+  // sizes) keeps the largest set so far. (Caching each size as done had left the limit at
+  // the last size set, which broke a later launch of a larger, already-seen size.)
   static std::mutex mu;
-  static std::map<std::tuple<const void*, int, int>, bool> done;
+  static std::map<std::pair<const void*, int>, int> limit;
   int dev = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
   std::lock_guard<std::mutex> lock(mu);
-  auto key = std::make_tuple(reinterpret_cast<const void*>(k), bytes, dev);
-  if (done.count(key)) return;
-  check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
-             "cudaFuncSetAttribute (decode_mma_kernel shared memory)");
-  // All of the unified L1/shared array as shared memory: the kernel reads through cp.async
-  // and needs no L1, and the default split held it to 4 CTAs per SM.
-  check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100),
-             "cudaFuncSetAttribute (decode_mma_kernel carveout)");
-  done[key] = true;
+  int& cur = limit[std::make_pair(kernel, dev)];
+  if (bytes <= cur) return;
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+             "cudaFuncSetAttribute (tensor-core decode kernel shared memory)");
+  // All of the unified L1/shared array as shared memory: the kernels read through cp.async
+  // and need no L1, and the default split held them to 4 CTAs per SM.
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100),
+             "cudaFuncSetAttribute (tensor-core decode kernel carveout)");
+  cur = bytes;
 }
-
-}  // namespace
 
 int mma_decode_bits(const CodecDesc& k, const CodecDesc& v) {
   auto uniform = [](const CodecDesc& c) {
@@ -428,34 +360,36 @@ int mma_decode_bits(const CodecDesc& k, const CodecDesc& v) {
   return k.bits_hi;
 }
 
-int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv) {
+int mma_occupancy(const void* kernel, int smem) {
   static std::mutex mu;
-  static std::map<std::tuple<int, int, int, int, int, int>, int> cache;
+  static std::map<std::tuple<int, const void*, int>, int> cache;
   int dev = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
-  const auto key = std::make_tuple(dev, d, bits, group, rbk, rbv);
+  const auto key = std::make_tuple(dev, kernel, smem);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  const Kernel k = kernel_for(d, bits);
-  (void)rbv;  // equal to rbk on this path
-  const int smem = mma_smem_bytes(d, group, rbk);
-  ensure_smem(k, smem);
+  ensure_mma_smem(kernel, smem);
   int n = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, kWarps * 32, smem),
-             "cudaOccupancyMaxActiveBlocksPerMultiprocessor (decode_mma_kernel)");
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kWarps * 32, smem),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor (tensor-core decode kernel)");
   n = n > 1 ? n : 1;
   std::lock_guard<std::mutex> lock(mu);
   cache[key] = n;
   return n;
 }
 
+int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv) {
+  (void)rbv;  // equal to rbk on this path
+  return mma_occupancy(reinterpret_cast<const void*>(kernel_for(d, bits)), mma_smem_bytes(d, group, rbk));
+}
+
 void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream) {
   const Kernel k = kernel_for(d, bits);
   const int smem = mma_smem_bytes(d, a.group, a.kc.record_bytes);
-  ensure_smem(k, smem);
+  ensure_mma_smem(reinterpret_cast<const void*>(k), smem);
   launch_pdl(k, dim3(a.num_splits, a.n_kv, batch), dim3(kWarps * 32), smem, static_cast<cudaStream_t>(stream), a,
              "decode_mma_kernel");
 }

@@ -45,6 +45,15 @@ struct alignas(16) GroupedPart {
       return __half2float(__ushort_as_half(static_cast<uint16_t>(rec[norm_off] | (rec[norm_off + 1] << 8))));
     return norm_kind == 2 ? sqrt_size * table[rec[norm_off]] : 0.f;
   }
+  // The same without a branch on the kind, for lanes of one warp whose runs differ in it:
+  // reads two bytes (the second may lie past a log-byte norm, inside the record or the
+  // buffer's slack) and selects.
+  __device__ float norm_any(const uint8_t* rec, const float* table) const {
+    const uint32_t lo = rec[norm_off], hi = rec[norm_off + 1];
+    const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));
+    const float lb = sqrt_size * table[lo];
+    return norm_kind == 1 ? f16 : norm_kind == 2 ? lb : 0.f;
+  }
   template <int N>
   __device__ void levels_of(const uint8_t* rec, const float* table, float* v) const {
     const uint32_t win = bit_window(rec + code_off, code_bit);
@@ -56,6 +65,10 @@ struct alignas(16) GroupedPart {
 
 // Shared-memory floats a grouped side's look-up area starts with: 2 parts x 32 lanes.
 constexpr int kGroupedLaneFloats = 2 * 32 * static_cast<int>(sizeof(GroupedPart) / sizeof(float));
+// Floats of a grouped side's whole area: lane parts, then the table padded to 32 floats.
+__host__ __device__ inline int grouped_lut_floats(const CodecDesc& c) {
+  return kGroupedLaneFloats + ((c.table_floats + 31) & ~31);
+}
 
 // Fills a grouped side's area: lane parts, then the table (log factors, codebooks).
 // Every thread of the CTA calls it; the caller synchronizes before use.

@@ -45,6 +45,7 @@ struct Shape {
   int n_kv_heads, group, block_tokens;
   std::vector<int> seq_lens;
   int num_splits;  // 0: the library's choice
+  DecodeKernel kernel = DecodeKernel::auto_;
 };
 
 // `base` names the codecs, head_dim and (for presets) the calibrated codecs; the shape
@@ -100,6 +101,7 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
   DecodeParams p = decode_params(q_dev.get(), batch, n_q, tables_dev.get(), max_blocks, lens_dev.get(), max_len,
                                  out_dev.get());
   p.num_splits = s.num_splits;
+  p.kernel = s.kernel;
   DeviceBuffer<uint8_t> ws(decode_workspace_bytes(cache, p));
   p.workspace = ws.get();
   p.workspace_bytes = decode_workspace_bytes(cache, p);

@@ -4,9 +4,11 @@
 //     byte-identical, and every differing group's cos θ (code-space group against its
 //     decoded values) within 1e-5 of the CPU record's;
 //   attention: decode attention over CPU-written pools against the CPU reference, GQA
-//     1/2/4/8, ragged sequences, relative error < 1e-3;
+//     1/2/4/8, ragged sequences, relative error < 1e-3, on each split kernel named
+//     explicitly: the tensor-core kernel (f16 operands: ~1e-4 expected) and the CUDA-core
+//     reference path (f32: ~1e-7);
 //   sinks: a device cache written by quantize_on_write with sink_tokens = 1 attends like
-//     the CPU KvCache holding the same tokens (attend_reference);
+//     the CPU KvCache holding the same tokens (attend_reference), on both kernels;
 //   errors: a cache with sinks refuses writes and reads without positions / seq_ids.
 #include <gtest/gtest.h>
 
@@ -150,10 +152,13 @@ TEST_P(CudaPresetAttention, MatchesTheCpuReferenceOverGqaGroups) {
   uint64_t seed = 300;
   for (int d : testing::kHeadDims)
     for (int group : {1, 2, 4, 8}) {
-      const testing::Shape s{2, group, 32, {1, 45, 260, 700}, 0};
-      const double err = testing::attention_error(preset_config(GetParam(), d, 2), s, ++seed);
-      std::printf("  %s d=%d group %d: relative error %.2e\n", GetParam().c_str(), d, group, err);
-      EXPECT_LT(err, 1e-3) << GetParam() << " d=" << d << " group " << group;
+      for (DecodeKernel kernel : {DecodeKernel::mma, DecodeKernel::simt}) {
+        const testing::Shape s{2, group, 32, {1, 45, 260, 700}, 0, kernel};
+        const double err = testing::attention_error(preset_config(GetParam(), d, 2), s, ++seed);
+        const char* name = kernel == DecodeKernel::simt ? "simt" : "tensor core";
+        std::printf("  %s d=%d group %d %s: relative error %.2e\n", GetParam().c_str(), d, group, name, err);
+        EXPECT_LT(err, 1e-3) << GetParam() << " d=" << d << " group " << group << " " << name;
+      }
     }
 }
 
@@ -167,6 +172,14 @@ TEST(CudaPresetAttentionMixed, PresetKeysWithOtherValuesAndForcedSplits) {
   c.k_codec = "q8_0";
   c.v_codec = "tq3";
   EXPECT_LT(testing::attention_error(c, {2, 4, 16, {1000}, 64}, 42), 1e-3);
+  // A mixed pair has no tensor-core kernel: asking for one is an error, not a fallback.
+  EXPECT_THROW(testing::attention_error(c, {2, 4, 16, {100}, 0, DecodeKernel::mma}, 43), Error);
+  // The tensor-core kernel with forced splits and blocks of 24 tokens (not a power of two).
+  for (int d : testing::kHeadDims) {
+    const KvCacheConfig p = preset_config("tq3.5", d, 2);
+    EXPECT_LT(testing::attention_error(p, {2, 2, 24, {5, 300, 1000}, 7, DecodeKernel::mma}, 44), 1e-3)
+        << "d=" << d;
+  }
 }
 
 // A hand-made layout with an odd record size (31 bytes), an fp16 norm at an odd offset,
@@ -191,14 +204,17 @@ TEST(CudaPresetOddLayout, EncodeContractAndAttention) {
   EXPECT_LE(e.differ * 1000, e.groups);
   EXPECT_LE(e.worst, 1e-5);
   for (int group : {1, 2, 4, 8})
-    EXPECT_LT(testing::attention_error(c, {2, group, 32, {3, 77, 300}, 0}, 60 + group), 1e-3) << "group " << group;
+    for (DecodeKernel kernel : {DecodeKernel::mma, DecodeKernel::simt})
+      EXPECT_LT(testing::attention_error(c, {2, group, 32, {3, 77, 300}, 0, kernel}, 60 + group), 1e-3)
+          << "group " << group << (kernel == DecodeKernel::simt ? " simt" : " tensor core");
 }
 
 // Writes the same tokens into a CPU KvCache and, through quantize_on_write with positions
 // and sequence ids, into a device cache (upload: the CPU cache's pools and sink rows are
 // uploaded instead); then attends the last position of each sequence on both. Returns the
 // largest relative error over sequences.
-double sink_attention_error(const std::string& codec, int d, int group, int sinks, bool upload = false) {
+double sink_attention_error(const std::string& codec, int d, int group, int sinks, bool upload = false,
+                            DecodeKernel kernel = DecodeKernel::auto_) {
   const int n_kv = 2, bt = 32;
   KvCacheConfig cfg = testing::cache_config(codec, codec, d, n_kv, bt, 2048, 1, 9);
   if (find_preset(codec)) cfg.calibrated = calibrated(codec, d, n_kv, sinks);
@@ -271,6 +287,7 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
   DeviceBuffer<int32_t> td(tables), ld(lens32), sd(std::vector<int32_t>(ids.begin(), ids.end()));
   DecodeParams p = testing::decode_params(qd.get(), batch, n_q, td.get(), max_blocks, ld.get(), max_blocks * bt, od.get());
   p.seq_ids = sd.get();
+  p.kernel = kernel;
   DeviceBuffer<uint8_t> ws(decode_workspace_bytes(dev, p));
   p.workspace = ws.get();
   p.workspace_bytes = decode_workspace_bytes(dev, p);
@@ -300,17 +317,25 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
 TEST(CudaPresetSinks, DeviceAttendsLikeTheCpuCache) {
   TQ_REQUIRE_GPU();
   for (int d : {64, 128, 256})
-    for (int group : {1, 4}) {
-      const double err = sink_attention_error("tq3", d, group, 1);
-      std::printf("  tq3 sinks=1 d=%d group %d: relative error %.2e\n", d, group, err);
-      EXPECT_LT(err, 1e-3) << "d=" << d << " group " << group;
-    }
-  // Several sinks, and an ordinary codec with sinks.
-  EXPECT_LT(sink_attention_error("tq4", 128, 2, 4), 1e-3);
+    for (int group : {1, 4})
+      for (DecodeKernel kernel : {DecodeKernel::mma, DecodeKernel::simt}) {
+        const double err = sink_attention_error("tq3", d, group, 1, false, kernel);
+        const char* name = kernel == DecodeKernel::simt ? "simt" : "tensor core";
+        std::printf("  tq3 sinks=1 d=%d group %d %s: relative error %.2e\n", d, group, name, err);
+        EXPECT_LT(err, 1e-3) << "d=" << d << " group " << group << " " << name;
+      }
+  // Several sinks (tq4: 4 sinks, and 20 > one 16-token step), and an ordinary codec with
+  // sinks (the CUDA-core kernel; it has no tensor-core kernel with sinks).
+  for (DecodeKernel kernel : {DecodeKernel::mma, DecodeKernel::simt}) {
+    EXPECT_LT(sink_attention_error("tq4", 128, 2, 4, false, kernel), 1e-3);
+    EXPECT_LT(sink_attention_error("tq4", 64, 8, 20, false, kernel), 1e-3);
+  }
   EXPECT_LT(sink_attention_error("turbo3", 128, 4, 2), 1e-3);
+  EXPECT_THROW(sink_attention_error("turbo3", 128, 4, 2, false, DecodeKernel::mma), Error);
   // Pools and sink rows written by the CPU cache, uploaded.
-  EXPECT_LT(sink_attention_error("tq3", 128, 4, 1, true), 1e-3);
-  EXPECT_LT(sink_attention_error("tq3.5", 256, 2, 3, true), 1e-3);
+  EXPECT_LT(sink_attention_error("tq3", 128, 4, 1, true, DecodeKernel::mma), 1e-3);
+  EXPECT_LT(sink_attention_error("tq3.5", 256, 2, 3, true, DecodeKernel::mma), 1e-3);
+  EXPECT_LT(sink_attention_error("tq3.5", 256, 2, 3, true, DecodeKernel::simt), 1e-3);
 }
 
 TEST(CudaPresetSinks, MissingPositionsOrSequenceIdsAreErrors) {

@@ -1,0 +1,371 @@
+// Split kernel of decode attention on tensor cores for calibrated (grouped) keys and
+// values (tq2.5, tq3, tq3.5, tq4), sinks included.
+//
+// Grid and work split as decode_mma.cu: one CTA of 4 warps per (context split, KV head,
+// sequence), each warp streams steps of 16 tokens (two runs of 8 K and V records through a
+// cp.async ring). A record's groups have their own widths, codebooks and norms, so codes
+// do not map to operand bits at compile time; instead, per step, each lane dequantizes
+// its C = D/32 coordinates of the 16 records (GroupedPart, as the CUDA-core kernel: level
+// times the group's norm) into an f16 tile [16 tokens][D] in shared memory, K first, and
+// the tensor cores read the tile with ldmatrix:
+//   scores  Sᵀ[token][head] = K[token] · Q'[head]   A = the K tile, B = Q'ᵀ (8 columns);
+//   values  Oᵀ[dim][head] += V[token][dim] P'[head][token]
+//                                                   A = the V tile transposed (ldmatrix
+//                                                   .trans), B = P'ᵀ.
+// Everything stays in the code (rotated) space of the CUDA-core kernel: the prepare
+// kernel's q' = P⁻ᵀ q and the reduce kernel's P⁻¹ y + μ are shared. Tokens past the
+// sequence are zero rows (their records may be stale), sink positions come from the
+// sink store (f32 code-space rows): their values rounded to f16 in the tile like the
+// records, their scores computed in f32 (exact_sink_scores).
+#include <cuda_fp16.h>
+
+#include "copy_async.cuh"
+#include "cuda_check.h"
+#include "decode_args.h"
+#include "decode_merge.cuh"
+#include "mma_ops.cuh"
+#include "pdl.cuh"
+#include "record_grouped.cuh"
+#include "split_work.cuh"
+
+namespace tq::cuda::detail {
+
+namespace {
+
+constexpr int kWarps = kMmaWarps, kTok = kMmaTileTokens;
+constexpr int kStages = 4;
+constexpr int kSlack = 16;  // bit_window reads up to 8 bytes past a record
+
+__host__ __device__ constexpr int round16(int x) { return (x + 15) & ~15; }
+// Halves per tile row: 16 bytes of padding put the 8 rows of an ldmatrix in 8 distinct
+// bank quads (the row stride is 4 words modulo 32).
+__host__ __device__ constexpr int tile_stride(int D) { return D + 8; }
+
+// Dynamic shared memory: [K look-up area][V look-up area][per warp: tile][per warp: ring
+// of kStages × (16 K records, 16 V records)]; tiles and rings are reused to merge the warps.
+struct GroupedMmaSmem {
+  int lk, lv;      // floats of the look-up areas
+  int tiles;       // byte offset of the tiles
+  int karea, stage;  // bytes of a stage's K area, of a whole stage
+  int ring;        // byte offset of the rings
+  int total;
+};
+
+__host__ __device__ inline GroupedMmaSmem grouped_mma_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
+  GroupedMmaSmem s;
+  s.lk = lk;
+  s.lv = lv;
+  s.tiles = static_cast<int>(sizeof(float)) * (lk + lv);
+  s.karea = round16(kTok * rbk + kSlack);
+  s.stage = s.karea + round16(kTok * rbv + kSlack);
+  s.ring = s.tiles + kWarps * kTok * tile_stride(D) * 2;
+  const int end = s.ring + kWarps * kStages * s.stage;
+  const int merge = s.tiles + static_cast<int>(sizeof(float)) * kWarps * G * (D + 2);
+  s.total = end > merge ? end : merge;
+  return s;
+}
+
+// Four 8×8 f16 matrices from shared memory (lanes 8j..8j+7 give the row addresses of
+// matrix j), optionally transposed. The tile is written by ordinary stores before a
+// __syncwarp; "memory" keeps the compiler from moving the loads above them.
+__device__ inline void ldmatrix_x4(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr)
+               : "memory");
+}
+__device__ inline void ldmatrix_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr)
+               : "memory");
+}
+
+// C/2 half2 words into the tile (one 4-, 8- or 16-byte store).
+template <int C>
+__device__ __forceinline__ void store_half2s(__half* dst, const uint32_t* h) {
+  if constexpr (C == 2) {
+    *reinterpret_cast<uint32_t*>(dst) = h[0];
+  } else if constexpr (C == 4) {
+    *reinterpret_cast<uint2*>(dst) = make_uint2(h[0], h[1]);
+  } else {
+    *reinterpret_cast<uint4*>(dst) = make_uint4(h[0], h[1], h[2], h[3]);
+  }
+}
+
+// This lane's C coordinates of 16 records (recs, rb bytes each) as level · norm into
+// column lane·C of the tile (levels and norm rounded to f16, multiplied as half2); rows at or past n_valid are zero (stale records are not
+// decoded). The lane's parts are read once: the tile stores would otherwise make the
+// compiler reload them per token.
+template <int D>
+__device__ __forceinline__ void dequantize_tile(const unsigned char* recs, int rb, const float* area, int lane,
+                                                int n_valid, __half* tile) {
+  constexpr int C = D / 32, kParts = C > 4 ? 2 : 1, N = C / kParts;
+  const GroupedPart* parts = reinterpret_cast<const GroupedPart*>(area) + lane;
+  const float* table = area + kGroupedLaneFloats;
+  GroupedPart part[kParts];
+#pragma unroll
+  for (int k = 0; k < kParts; ++k) part[k] = parts[32 * k];
+#pragma unroll
+  for (int j = 0; j < kTok; ++j) {
+    uint32_t hv[C / 2];
+    if (j < n_valid) {
+      const uint8_t* rec = recs + j * rb;
+#pragma unroll
+      for (int k = 0; k < kParts; ++k) {
+        float lv[N];
+        part[k].template levels_of<N>(rec, table, lv);
+        const __half2 n2 = __float2half2_rn(part[k].norm_any(rec, table));
+#pragma unroll
+        for (int c = 0; c < N / 2; ++c) {
+          const __half2 x = __hmul2(__floats2half2_rn(lv[2 * c], lv[2 * c + 1]), n2);
+          hv[k * N / 2 + c] = *reinterpret_cast<const uint32_t*>(&x);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int c = 0; c < C / 2; ++c) hv[c] = 0u;
+    }
+    store_half2s<C>(tile + j * tile_stride(D) + lane * C, hv);
+  }
+}
+
+// Scores of sink rows [0, n) (row j's lane floats at rows + j·stride) in f32 against the
+// f32 queries (head e's lane floats at q + e·D), into this lane's fragment sc (tokens g,
+// g + 8; heads 2t, 2t + 1). A sink's key is often far longer than the others (the tests
+// make it 6×): f16 operands had cost its score up to ~3e-3 of relative error in the output.
+template <int D>
+__device__ void exact_sink_scores(const float* rows, const float* q, int64_t stride, int n, int G, int lane,
+                                  float (&sc)[4]) {
+  constexpr int C = D / 32;
+  const int g = lane >> 2, t = lane & 3;
+  for (int j = 0; j < n; ++j)
+    for (int e = 0; e < G; ++e) {
+      float s = 0.f;
+#pragma unroll
+      for (int c = 0; c < C; ++c) s = fmaf(q[e * D + c], rows[j * stride + c], s);
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+      if ((e >> 1) == t && (g == j || g + 8 == j)) {
+        const int i = (g == j ? 0 : 2) + (e & 1);
+        sc[0] = i == 0 ? s : sc[0];
+        sc[1] = i == 1 ? s : sc[1];
+        sc[2] = i == 2 ? s : sc[2];
+        sc[3] = i == 3 ? s : sc[3];
+      }
+    }
+}
+
+// Rows [0, n) of the tile from sink rows (row j at rows + j·stride, this lane's C floats).
+template <int D>
+__device__ void sink_rows_to_tile(const float* rows, int64_t stride, int n, int lane, __half* tile) {
+  constexpr int C = D / 32;
+  for (int j = 0; j < n; ++j) {
+    uint32_t hv[C / 2];
+#pragma unroll
+    for (int c = 0; c < C / 2; ++c) hv[c] = pack_half2(rows[j * stride + 2 * c], rows[j * stride + 2 * c + 1]);
+    store_half2s<C>(tile + j * tile_stride(D) + lane * C, hv);
+  }
+}
+
+template <int D>
+constexpr int kGroupedMinBlocks = D <= 128 ? 4 : 2;
+
+template <int D>
+__global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
+    decode_mma_grouped_kernel(const __grid_constant__ DecodeArgs a) {
+  constexpr int C = D / 32, KC = D / 16, TS = tile_stride(D);
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int G = a.group;
+  const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes;
+  const GroupedMmaSmem lay =
+      grouped_mma_smem(D, G, rbk, rbv, grouped_lut_floats(a.kc), grouped_lut_floats(a.vc));
+  float* lutk = reinterpret_cast<float*>(smem);
+  float* lutv = lutk + lay.lk;
+  __half* tile = reinterpret_cast<__half*>(smem + lay.tiles) + warp * kTok * TS;
+  unsigned char* ring = smem + lay.ring + warp * kStages * lay.stage;
+  fill_grouped_lut<C>(a.kc, lutk, tid, kWarps * 32);
+  fill_grouped_lut<C>(a.vc, lutv, tid, kWarps * 32);
+
+  const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
+  const SplitWork work = split_work(a, b, split, warp, kWarps, kTok);
+  const int seq_len = work.seq_len, tb = work.tb, te = work.te, my_count = work.my_count;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
+  const SinkRows sinks = sink_rows_of(a, b, h, D, lane * C);
+  const int n_sinks = sinks.count;
+  const int64_t sink_row = sinks.row;
+
+  // Copy roles as decode_mma.cu: lanes 0-7 keys of run 0 (tokens 0-7 of a step), 8-15
+  // keys of run 1, 16-23 and 24-31 the values. Runs at or past cp_end are not read. Each
+  // lane looks up its run's block one step ahead of its copy.
+  const int run_half = (lane >> 3) & 1, chunk = lane & 7;
+  const bool run_v = lane >= 16;
+  const int rb = run_v ? rbv : rbk;
+  const int cp_end = min(seq_len, te * kTok);
+  const int bt = a.block_tokens, bshift = a.block_shift;
+  const uint8_t* pool = (run_v ? a.vpool : a.kpool) + static_cast<int64_t>(h) * bt * rb;
+  const int64_t block_bytes = run_v ? a.vblock_bytes : a.kblock_bytes;
+  const uint32_t dst0 = static_cast<uint32_t>(__cvta_generic_to_shared(ring)) + (run_v ? lay.karea : 0) +
+                        run_half * 8 * rb;
+  int cp_pos = (tb + warp) * kTok + 8 * run_half;
+  auto block_at = [&](int p) {
+    if (p >= cp_end) return 0;
+    return __ldg(table + (bshift >= 0 ? p >> bshift : p / bt));
+  };
+  auto issue = [&](int stage, int block) {
+    if (cp_pos < cp_end) {
+      const int in_block = bshift >= 0 ? cp_pos & (bt - 1) : cp_pos % bt;
+      // 8 records, 8-byte aligned at both ends (block_tokens % 8 == 0).
+      copy_tile_async<true, 8>(dst0 + stage * lay.stage,
+                               pool + block * block_bytes + static_cast<int64_t>(in_block) * rb, 8 * rb, chunk);
+    }
+    cp_async_commit();  // empty groups keep the wait count uniform
+    cp_pos += kWarps * kTok;
+  };
+
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  float acc[KC][4];
+#pragma unroll
+  for (int mt = 0; mt < KC; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
+
+  __syncthreads();  // look-up areas ready
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) issue(s, block_at(cp_pos));
+  int next_block = block_at(cp_pos);
+
+  pdl_wait();  // the rotated queries come from the prepare kernel
+  // Q' as B fragments: column g is query head g (zero for g >= G); in k-chunk kc thread t
+  // holds dims 16kc + 2t + {0, 1} and 16kc + 8 + 2t + {0, 1}.
+  uint32_t qb[KC][2];
+  {
+    const float* qp = a.q_rot + (qrow + (g < G ? g : 0)) * D + 2 * t;
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      const float2 lo = *reinterpret_cast<const float2*>(qp + 16 * kc);
+      const float2 hi = *reinterpret_cast<const float2*>(qp + 16 * kc + 8);
+      qb[kc][0] = g < G ? pack_half2(lo.x, lo.y) : 0u;
+      qb[kc][1] = g < G ? pack_half2(hi.x, hi.y) : 0u;
+    }
+  }
+  // ldmatrix row addresses. Keys (A = tile rows): matrix j = lane/8 holds tokens 8(j&1) +
+  // 0..7, dims 8(j>>1) + 0..7 of the k-chunk. Values (A = tile transposed): matrix j holds
+  // tokens 8(j>>1) + 0..7, dims 8(j&1) + 0..7 of the m-tile.
+  const uint32_t tile_sa = static_cast<uint32_t>(__cvta_generic_to_shared(tile));
+  const uint32_t k_addr = tile_sa + 2 * (((lane & 7) + ((lane >> 3) & 1) * 8) * TS + (lane >> 4) * 8);
+  const uint32_t v_addr = tile_sa + 2 * (((lane & 7) + (lane >> 4) * 8) * TS + ((lane >> 3) & 1) * 8);
+
+  for (int k = 0; k < my_count; ++k) {
+    const int block = next_block;
+    next_block = block_at(cp_pos + kWarps * kTok);
+    issue((k + kStages - 1) % kStages, block);
+    cp_async_wait<kStages - 1>();
+    __syncwarp();
+    const unsigned char* ks = ring + (k % kStages) * lay.stage;
+    const int tok0 = (tb + warp + k * kWarps) * kTok;
+    const int n_valid = min(kTok, seq_len - tok0);
+    const int n_sink_rows = min(n_valid, n_sinks - tok0);  // > 0 only in the first steps
+
+    dequantize_tile<D>(ks, rbk, lutk, lane, n_valid, tile);
+    if (n_sink_rows > 0)
+      sink_rows_to_tile<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
+                           static_cast<int64_t>(a.n_kv) * D, n_sink_rows, lane, tile);
+    __syncwarp();
+    // Scores: sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1]; two
+    // accumulator chains halve the mma latency chain.
+    float sc[4];
+    {
+      float c2[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+      for (int kc = 0; kc < KC; ++kc) {
+        uint32_t r[4];
+        ldmatrix_x4(k_addr + 32 * kc, r);
+        mma16816(c2[kc & 1], r[0], r[1], r[2], r[3], qb[kc][0], qb[kc][1]);
+      }
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sc[c] = c2[0][c] + c2[1][c];
+    }
+    if (n_sink_rows > 0)
+      exact_sink_scores<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
+                           a.q_rot + qrow * D + lane * C, static_cast<int64_t>(a.n_kv) * D, n_sink_rows, G, lane, sc);
+    const bool valid0 = g < n_valid, valid1 = g + 8 < n_valid;
+    const float s[4] = {valid0 ? sc[0] : -INFINITY, valid0 ? sc[1] : -INFINITY, valid1 ? sc[2] : -INFINITY,
+                        valid1 ? sc[3] : -INFINITY};
+    float alpha[2], p[4];
+    mma_softmax_step(s, m_run, l_run, alpha, p);
+    // P'ᵀ as B fragments (head g; tokens 2t, 2t+1 and 8+2t, 9+2t), as decode_mma.cu; the
+    // value norms are in the tile.
+    const uint32_t pb0 = transpose8x8(pack_half2(p[0], p[1]));
+    const uint32_t pb1 = transpose8x8(pack_half2(p[2], p[3]));
+    mma_rescale<KC>(acc, alpha);
+    __syncwarp();  // every lane has read the key tile
+    dequantize_tile<D>(ks + lay.karea, rbv, lutv, lane, n_valid, tile);
+    if (n_sink_rows > 0)
+      sink_rows_to_tile<D>(a.sink_v + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
+                           static_cast<int64_t>(a.n_kv) * D, n_sink_rows, lane, tile);
+    __syncwarp();
+    // Values: m-tile m has dims 16m + g (rows g) and 16m + 8 + g (rows g + 8).
+#pragma unroll
+    for (int m = 0; m < KC; ++m) {
+      uint32_t r[4];
+      ldmatrix_x4_trans(v_addr + 32 * m, r);
+      mma16816(acc[m], r[0], r[1], r[2], r[3], pb0, pb1);
+    }
+    __syncwarp();  // the stage and the tile are consumed before the next step writes them
+  }
+  cp_async_wait<0>();
+  pdl_trigger();  // the reduce kernel may start launching
+
+  __syncthreads();  // tiles and rings are free: reuse them to merge the warps
+  float* cm = reinterpret_cast<float*>(smem + lay.tiles);
+  float* cl = cm + kWarps * G;
+  float* cacc = cl + kWarps * G;
+  mma_store_softmax_state(m_run, l_run, G, warp, lane, cm, cl);
+#pragma unroll
+  for (int m = 0; m < KC; ++m) {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int head = 2 * t + hh;
+      if (head < G) {
+        cacc[(warp * G + head) * D + 16 * m + g] = acc[m][hh];
+        cacc[(warp * G + head) * D + 16 * m + 8 + g] = acc[m][2 + hh];
+      }
+    }
+  }
+  __syncthreads();
+  write_split_partials<D, kWarps>(cm, cl, cacc, G, a, qrow, split, tid);
+}
+
+using Kernel = void (*)(DecodeArgs);
+
+Kernel grouped_kernel_for(int d) {
+  switch (d) {
+    case 64: return decode_mma_grouped_kernel<64>;
+    case 128: return decode_mma_grouped_kernel<128>;
+    default: return decode_mma_grouped_kernel<256>;
+  }
+}
+
+}  // namespace
+
+bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v) {
+  return k.family == Family::grouped && v.family == Family::grouped && k.dim == v.dim;
+}
+
+int mma_grouped_resident_ctas(int d, int group, int rbk, int rbv, int lk, int lv) {
+  return mma_occupancy(reinterpret_cast<const void*>(grouped_kernel_for(d)),
+                       grouped_mma_smem(d, group, rbk, rbv, lk, lv).total);
+}
+
+void launch_decode_mma_grouped(const DecodeArgs& a, int d, int batch, void* stream) {
+  const Kernel k = grouped_kernel_for(d);
+  const int smem = grouped_mma_smem(d, a.group, a.kc.record_bytes, a.vc.record_bytes, grouped_lut_floats(a.kc),
+                                    grouped_lut_floats(a.vc))
+                       .total;
+  ensure_mma_smem(reinterpret_cast<const void*>(k), smem);
+  launch_pdl(k, dim3(a.num_splits, a.n_kv, batch), dim3(kWarps * 32), smem, static_cast<cudaStream_t>(stream), a,
+             "decode_mma_grouped_kernel");
+}
+
+}  // namespace tq::cuda::detail
