@@ -54,7 +54,7 @@ struct SplitSmem {
 // Floats of a side's level table in shared memory: a per-lane copy of the mse codebook,
 // or a calibrated codec's lane parts and whole table (log factors, every codebook, one copy).
 __host__ __device__ inline int lut_floats(const CodecDesc& c) {
-  return c.family == Family::grouped ? grouped_lut_floats(c) : kMaxLevels * 32;
+  return c.kind == QuantKind::grouped ? grouped_lut_floats(c) : kMaxLevels * 32;
 }
 
 __host__ __device__ inline SplitSmem split_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
@@ -562,66 +562,6 @@ Route route_of(const DeviceKvCache& cache, const DecodeParams& p) {
     if (!why.empty()) throw Error("decode_attention: " + why);
   }
   return tensor_core_route(cache, p.layer);
-}
-    const char* e = std::getenv("TQ_CUDA_DECODE");
-    if (!e || !*e) return DecodeKernel::auto_;
-    const std::string v(e);
-    if (v != "simt" && v != "mma")
-      throw Error("TQ_CUDA_DECODE=" + v + " is not a decode kernel (simt or mma; unset for automatic)");
-    std::fprintf(stderr, "turboquant: TQ_CUDA_DECODE=%s is in effect: decode attention with DecodeKernel::auto_ "
-                 "runs the %s kernel (an experiment override; set DecodeParams::kernel instead)\n", e, e);
-    return v == "simt" ? DecodeKernel::simt : DecodeKernel::mma;
-  }();
-// TQ_CUDA_DECODE=simt|mma: the experiment override of DecodeKernel::auto_ (cuda.h), read
-// once; unset or empty: none. Any other value is a tq::Error naming it.
-DecodeKernel env_decode_kernel() {
-  static const DecodeKernel k = [] {
-    const char* e = std::getenv("TQ_CUDA_DECODE");
-    if (!e || !*e) return DecodeKernel::auto_;
-    const std::string v(e);
-    if (v != "simt" && v != "mma")
-      throw Error("TQ_CUDA_DECODE=" + v + " is not a decode kernel (simt or mma; unset for automatic)");
-    std::fprintf(stderr, "turboquant: TQ_CUDA_DECODE=%s is in effect: decode attention with DecodeKernel::auto_ "
-                 "runs the %s kernel (an experiment override; set DecodeParams::kernel instead)\n", e, e);
-    return v == "simt" ? DecodeKernel::simt : DecodeKernel::mma;
-  }();
-  return k;
-}
-
-// The tensor-core kernel this layer's codecs have, if any: calibrated pairs (sinks
-// included) take the grouped one, uniform-width mse pairs without sinks the uniform one.
-Route tensor_core_route(const DeviceKvCache& cache, int layer) {
-  Route r;
-  const auto& l = cache.impl().layers[layer];
-  if (mma_grouped_applies(l[0].desc, l[1].desc))
-    r.mma_grouped = true;
-  else if (cache.config().sink_tokens == 0)  // the uniform kernel does not read the sink store
-    r.mma_bits = mma_decode_bits(l[0].desc, l[1].desc);
-  return r;
-}
-
-// Why the layer's codecs cannot run on `k` ("" when they can).
-std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
-  if (k != DecodeKernel::mma || tensor_core_route(cache, layer).tensor_core()) return "";
-  const KvCacheConfig& cfg = cache.config();
-  const std::string codecs = "K " + cache_codec_name(cfg, layer, false) + " / V " + cache_codec_name(cfg, layer, true);
-  return "the tensor-core decode kernel (mma) does not take " + codecs +
-         (cfg.sink_tokens > 0 ? " with attention sinks" : "") +
-         ": it needs calibrated records on both sides, or uniform 2-4 bit mse codes with one codebook on both "
-         "sides and no sinks";
-}
-
-// The split kernel of this request; DecodeKernel::auto_ follows TQ_CUDA_DECODE when set.
-// tq::Error when an explicit kernel cannot run the layer, never a silent fallback.
-Route route_of(const DeviceKvCache& cache, const DecodeParams& p) {
-  const DecodeKernel k = p.kernel == DecodeKernel::auto_ ? env_decode_kernel() : p.kernel;
-  if (k == DecodeKernel::simt) return Route{};
-  if (k == DecodeKernel::mma) {
-    const std::string why = decode_unsupported(cache, p.layer, k);
-    if (!why.empty()) throw Error("decode_attention: " + why);
-  }
-  return tensor_core_route(cache, p.layer);
-}
 }
 
 size_t align256(size_t x) { return (x + 255) & ~size_t(255); }

@@ -350,7 +350,7 @@ Kernel grouped_kernel_for(int d) {
 }  // namespace
 
 bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v) {
-  return k.family == Family::grouped && v.family == Family::grouped && k.dim == v.dim;
+  return k.kind == QuantKind::grouped && v.kind == QuantKind::grouped && k.dim == v.dim;
 }
 
 int mma_grouped_resident_ctas(int d, int group, int rbk, int rbv, int lk, int lv) {
