@@ -4,8 +4,14 @@
 #include <nanobind/ndarray.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace tq {
+struct CalibratedCodecs;
+struct KvProfile;
+}  // namespace tq
 
 namespace tq::py {
 
@@ -31,7 +37,15 @@ std::string shape_str(const Array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
+// The calibrated codecs of the preset k_codec or v_codec names (one preset per cache), built
+// from `profile` for caches of `context` tokens; null when neither is a preset. tq::Error for
+// a preset without a profile or two different presets.
+std::shared_ptr<const CalibratedCodecs> calibrated_for(const std::string& k_codec, const std::string& v_codec,
+                                                       const KvProfile* profile, int context);
+
 void bind_codec(nb::module_& m);
 void bind_cache(nb::module_& m);
+void bind_profile(nb::module_& m);
+void bind_device(nb::module_& m);  // TQ_PYTHON_CUDA builds only
 
 }  // namespace tq::py
