@@ -13,10 +13,11 @@ if [[ -n "${TQ_CUDA_BIN:-}" ]]; then
   bin="$TQ_CUDA_BIN/test_cuda"
 else
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTQ_CUDA=ON >/dev/null
-  cmake --build build-cuda -j"$(nproc)" --target test_cuda tqcuda
+  cmake --build build-cuda -j"$(nproc)" --target test_cuda tq_capi test_c_api_cuda
   bin=build-cuda/tests/cuda/test_cuda
 fi
 "$bin"
+[[ -n "${TQ_CUDA_BIN:-}" ]] || build-cuda/tests/capi/test_c_api_cuda
 if [[ "${1:-}" == "--memcheck" ]]; then
   compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
 fi

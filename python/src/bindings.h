@@ -4,12 +4,12 @@
 #include <nanobind/ndarray.h>
 
 #include <cstddef>
-#include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace tq {
-struct CalibratedCodecs;
+struct KvCacheConfig;
 struct KvProfile;
 }  // namespace tq
 
@@ -37,11 +37,12 @@ std::string shape_str(const Array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
-// The calibrated codecs of the preset k_codec or v_codec names (one preset per cache), built
-// from `profile` for caches of `context` tokens; null when neither is a preset. tq::Error for
-// a preset without a profile or two different presets.
-std::shared_ptr<const CalibratedCodecs> calibrated_for(const std::string& k_codec, const std::string& v_codec,
-                                                       const KvProfile* profile, int context);
+// A cache configuration; a calibrated preset named by k_codec or v_codec (one per cache) gets
+// its codecs built from `profile` for caches of `context` tokens, and its sink tokens.
+// tq::Error for a preset without a profile or two different presets.
+KvCacheConfig cache_config(int n_layers, int n_kv_heads, int head_dim, const std::string& k_codec,
+                           const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed,
+                           const KvProfile* profile, int context);
 
 void bind_codec(nb::module_& m);
 void bind_cache(nb::module_& m);

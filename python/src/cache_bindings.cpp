@@ -217,18 +217,9 @@ void bind_cache(nb::module_& m) {
               const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed, int threads,
               const std::optional<std::map<int, std::pair<std::string, std::string>>>& layer_codecs,
               const KvProfile* profile, int context) {
-             KvCacheConfig c;
-             c.n_layers = n_layers;
-             c.n_kv_heads = n_kv_heads;
-             c.head_dim = head_dim;
-             c.k_codec = k_codec;
-             c.v_codec = v_codec;
-             c.block_tokens = block_tokens;
-             c.max_tokens = max_tokens;
-             c.seed = seed;
+             KvCacheConfig c = cache_config(n_layers, n_kv_heads, head_dim, k_codec, v_codec, block_tokens,
+                                            max_tokens, seed, profile, context);
              if (layer_codecs) c.layer_codecs = *layer_codecs;
-             c.calibrated = calibrated_for(k_codec, v_codec, profile, context);
-             if (c.calibrated) c.sink_tokens = c.calibrated->sink_tokens;
              new (self) PyCache(KvCache(c), threads);
            },
            nb::arg("n_layers"), nb::arg("n_kv_heads"), nb::arg("head_dim"), nb::arg("k_codec") = "f16",

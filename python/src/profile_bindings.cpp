@@ -14,6 +14,7 @@
 
 #include "bindings.h"
 #include "turboquant/error.h"
+#include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/qk_balance.h"
 
@@ -53,9 +54,7 @@ KvProfile finish(const KvProfileBuilder& b, int n_layers, int n_kv_heads, int he
   return deserialize_profile(serialize_profile(p));
 }
 
-}  // namespace
-
-// The calibrated codecs (bindings.h) of a preset named by k_codec or v_codec (at most one preset per cache),
+// The calibrated codecs of a preset named by k_codec or v_codec (at most one preset per cache),
 // built from `profile` for caches of `context` tokens; null when neither names a preset.
 std::shared_ptr<const CalibratedCodecs> calibrated_for(const std::string& k_codec, const std::string& v_codec,
                                                        const KvProfile* profile, int context) {
@@ -71,6 +70,25 @@ std::shared_ptr<const CalibratedCodecs> calibrated_for(const std::string& k_code
   CalibrationOptions opt;
   opt.context = context;
   return std::make_shared<const CalibratedCodecs>(build_calibrated(*profile, preset, opt));
+}
+
+}  // namespace
+
+KvCacheConfig cache_config(int n_layers, int n_kv_heads, int head_dim, const std::string& k_codec,
+                           const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed,
+                           const KvProfile* profile, int context) {
+  KvCacheConfig c;
+  c.n_layers = n_layers;
+  c.n_kv_heads = n_kv_heads;
+  c.head_dim = head_dim;
+  c.k_codec = k_codec;
+  c.v_codec = v_codec;
+  c.block_tokens = block_tokens;
+  c.max_tokens = max_tokens;
+  c.seed = seed;
+  c.calibrated = calibrated_for(k_codec, v_codec, profile, context);
+  if (c.calibrated) c.sink_tokens = c.calibrated->sink_tokens;
+  return c;
 }
 
 void bind_profile(nb::module_& m) {
