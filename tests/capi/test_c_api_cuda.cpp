@@ -113,8 +113,11 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
       std::vector<float> k, v;
       std::vector<int32_t> slots;
       for (int b = 0; b < kBatch; ++b) {
-        int seq;
-        if (layer == 0) ASSERT_EQ(tq_cache_add_sequence(cpu, &seq), TQ_OK);
+        if (layer == 0) {
+          int seq;
+          ASSERT_EQ(tq_cache_add_sequence(cpu, &seq), TQ_OK);
+          ASSERT_EQ(seq, b);
+        }
         const std::vector<float> kb = random_floats(lens[b] * row, 100 + 10 * layer + b);
         const std::vector<float> vb = random_floats(lens[b] * row, 200 + 10 * layer + b);
         ASSERT_EQ(tq_cache_append(cpu, layer, b, lens[b], kb.data(), vb.data()), TQ_OK) << tq_last_error();
@@ -133,7 +136,7 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
       ASSERT_EQ(tq_cuda_quantize(dev, &qp), TQ_OK) << tq_last_error();
 
       const std::vector<float> q = random_floats(kBatch * kHeads * kDim, 300 + layer);
-      DeviceArray<float> dq(q), dout(std::vector<float>(q.size(), 0.f));
+      DeviceArray<float> dq(q), dout{std::vector<float>(q.size(), 0.f)};
       DeviceArray<int32_t> dt(tables), dl(seq_lens);
       tq_cuda_decode_params p = tq_cuda_decode_params_default();
       p.layer = layer;
@@ -150,7 +153,7 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
       int splits = 0;
       ASSERT_EQ(tq_cuda_decode_num_splits(dev, &p, &splits), TQ_OK);
       EXPECT_GE(splits, 1);
-      DeviceArray<uint8_t> ws(std::vector<uint8_t>(ws_bytes));
+      DeviceArray<uint8_t> ws{std::vector<uint8_t>(ws_bytes)};
       p.workspace = ws.p;
       p.workspace_bytes = ws_bytes;
       ASSERT_EQ(tq_cuda_decode(dev, &p), TQ_OK) << tq_last_error();
@@ -191,7 +194,7 @@ TEST_F(CApiCudaDevice, ErrorsNameTheProblem) {
   std::vector<float> k(kKvHeads * kDim, 0.5f);
   k[kDim + 3] = NAN;
   DeviceArray<float> dk(k);
-  DeviceArray<int32_t> ds(std::vector<int32_t>{0});
+  DeviceArray<int32_t> ds{std::vector<int32_t>{0}};
   tq_cuda_quantize_params qp = tq_cuda_quantize_params_default();
   qp.k = qp.v = dk.p;
   qp.n_tokens = 1;
