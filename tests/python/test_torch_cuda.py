@@ -28,8 +28,8 @@ if SKIP is not None and __name__ != "__main__":
     pytest.skip(SKIP, allow_module_level=True)
 
 LAYERS, KV_HEADS, HEADS, DIM, BATCH, MAX = 2, 2, 8, 128, 3, 256
-# float32 attention over the same records in another summation order; measured ~1e-7 relative.
-TOL = 2e-5
+# ‖cuda − cpu‖ / ‖cpu‖ over the same records: the CUDA tests' bound (tests/cuda).
+TOL = 1e-3
 
 
 def randn(*shape, seed, device="cuda"):
@@ -70,9 +70,9 @@ def check_against_cpu(k_codec, v_codec, dtype, profile=None):
         assert got.dtype == dtype and got.shape == q.shape and got.is_cuda
         want = torch.ops.turboquant.attend(cpu.state, layer, q.cpu())
         ref = reference(cpu, layer, q.cpu())
-        scale = float(ref.abs().max())
-        err_cpu = float((got.cpu().double() - want.double()).abs().max()) / scale
-        err_ref = float((got.cpu().double() - ref).abs().max()) / scale
+        scale = float(ref.norm())
+        err_cpu = float((got.cpu().double() - want.double()).norm()) / scale
+        err_ref = float((got.cpu().double() - ref).norm()) / scale
         tol = TOL if dtype == torch.float32 else 1e-2  # a bf16 output rounds to 8 bits
         print(f"{k_codec}/{v_codec} {dtype} layer {layer}: |cuda - cpu op| {err_cpu:.1e}, |cuda - f64| {err_ref:.1e}")
         assert err_cpu < tol and err_ref < tol, (err_cpu, err_ref)
