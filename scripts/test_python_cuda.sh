@@ -27,8 +27,10 @@ else
   echo "GoogleTest not found: the C API test (tests/capi/test_c_api_cuda.cpp) was not built"
 fi
 rm -rf "$B/pkg" && mkdir -p "$B/pkg" && cp -r python/turboquant "$B/pkg/" && cp "$B"/python/_turboquant*.so "$B/pkg/turboquant/"
-export PYTHONPATH="$PWD/$B/pkg${PYTHONPATH:+:$PYTHONPATH}"
-"$PY" -m pytest -q tests/python/test_torch_cuda.py tests/python/test_torch_ops.py -s
+pkg=$(cd "$B/pkg" && pwd)
+export PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}"
+"$PY" -c "import turboquant.cuda as c; assert c.available(), 'the CUDA package does not see a device'"
+"$PY" -m pytest -q -rs tests/python/test_torch_cuda.py tests/python/test_torch_ops.py -s
 if [[ $bench == 1 ]]; then
   "$PY" scripts/bench_torch_op.py --lib "$B/src/capi/libturboquant.so" --commit "$(git rev-parse --short HEAD 2>/dev/null || echo "${TQ_COMMIT:-?}")"
 fi

@@ -154,8 +154,8 @@ class _Store:
         if key_states.dim() != 4 or key_states.shape != value_states.shape:
             raise ValueError("TurboQuantCache: keys and values must both be (batch, kv_heads, tokens, head_dim), "
                              f"got {tuple(key_states.shape)} and {tuple(value_states.shape)}")
-        # The write is the quantize-on-write op (it calls write below); the package has no CUDA
-        # cache, so tensors on a GPU are brought to the host here, where it is documented.
+        # The write is the quantize-on-write op (it calls write below); this store is a CPU
+        # KvCache, so tensors on a GPU are brought to the host here, where it is documented.
         torch.ops.turboquant.append(self.state, layer, key_states.detach().cpu(), value_states.detach().cpu())
         keys, values = self.read(layer)
         return (keys.to(device=key_states.device, dtype=key_states.dtype),
