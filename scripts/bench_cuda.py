@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """CUDA benchmark: fused quantize-on-write and fused decode attention, against torch in
-the same process (the library is driven through its C API, libtqcuda.so, with ctypes).
+the same process (the library is driven through its C API, libturboquant.so's c_api_cuda.h,
+with ctypes: scripts/capi_cuda.py).
 
 On a GPU machine (torch installed):
-  python3 scripts/bench_cuda.py --lib build-cuda/src/cuda/libtqcuda.so --json OUT.json --markdown OUT.md
+  python3 scripts/bench_cuda.py --lib build-cuda/src/capi/libturboquant.so --json OUT.json --markdown OUT.md
 Then, anywhere, put the measured section into BENCHMARKS.md:
   python3 scripts/update_benchmarks.py cuda OUT.md
 
@@ -23,56 +24,21 @@ import time
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capi_cuda  # noqa: E402
+
 D = 128
 N_KV = 8
 N_Q = 32
 BLOCK = 32
 
 
-def load_lib(path):
-    lib = ctypes.CDLL(path)
-    vp, i, ll = ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong
-    lib.tqc_last_error.restype = ctypes.c_char_p
-    lib.tqc_cache_create.restype = vp
-    lib.tqc_cache_create.argtypes = [i, i, i, ctypes.c_char_p, ctypes.c_char_p, i, i, ctypes.c_ulonglong]
-    lib.tqc_cache_destroy.argtypes = [vp]
-    lib.tqc_pool.restype = vp
-    lib.tqc_pool.argtypes = [vp, i, i]
-    lib.tqc_record_bytes.restype = ll
-    lib.tqc_record_bytes.argtypes = [vp, i, i]
-    lib.tqc_quantize_async.restype = i
-    lib.tqc_quantize_async.argtypes = [vp, i, vp, vp, i, i, vp, vp]
-    lib.tqc_check_writes.restype = i
-    lib.tqc_check_writes.argtypes = [vp]
-    lib.tqc_decode_workspace_bytes.restype = ll
-    lib.tqc_decode_workspace_bytes.argtypes = [vp, i, i, i, i, i, i]
-    lib.tqc_decode_num_splits.restype = i
-    lib.tqc_decode_num_splits.argtypes = [vp, i, i, i, i, i]
-    lib.tqc_decode.restype = i
-    lib.tqc_decode.argtypes = [vp, i, vp, i, i, i, vp, i, vp, i, ctypes.c_float, i, vp, vp, ll, vp]
-    return lib
+load_lib = capi_cuda.load  # libturboquant.so with the CUDA backend (include/turboquant/c_api_cuda.h)
 
 
-class Cache:
-    def __init__(self, lib, k_codec, v_codec, max_tokens, n_layers=1, seed=1):
-        self.lib = lib
-        self.h = lib.tqc_cache_create(n_layers, N_KV, D, k_codec.encode(), v_codec.encode(), BLOCK, max_tokens, seed)
-        if not self.h:
-            raise RuntimeError(lib.tqc_last_error().decode())
-        self.rb = (lib.tqc_record_bytes(self.h, 0, 0), lib.tqc_record_bytes(self.h, 0, 1))
-
-    def quantize(self, k, v, slots, layer=0):
-        # Unchecked, so the timed call is the launch alone (no stream sync); close() checks.
-        rc = self.lib.tqc_quantize_async(self.h, layer, k.data_ptr(), v.data_ptr(), 1, k.shape[0],
-                                         slots.data_ptr(), None)
-        if rc:
-            raise RuntimeError(self.lib.tqc_last_error().decode())
-
-    def close(self):
-        rc = self.lib.tqc_check_writes(self.h)
-        self.lib.tqc_cache_destroy(self.h)
-        if rc:
-            raise RuntimeError(self.lib.tqc_last_error().decode())
+def Cache(lib, k_codec, v_codec, max_tokens, n_layers=1, seed=1):
+    return capi_cuda.DeviceCache(lib, k_codec, v_codec, n_kv_heads=N_KV, head_dim=D, max_tokens=max_tokens,
+                                 block_tokens=BLOCK, n_layers=n_layers, seed=seed)
 
 
 def flush_l2(buf):
@@ -182,15 +148,9 @@ def bench_decode(lib, flush, batches, contexts, codecs):
             fill_cache(cache, batch, max_ctx, tables, gen)
             for ctx in contexts:
                 lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
-                ws_bytes = lib.tqc_decode_workspace_bytes(cache.h, 0, batch, N_Q, max_blocks, ctx, 0)
-                splits = lib.tqc_decode_num_splits(cache.h, 0, batch, N_Q, max_blocks, ctx)
-                ws = torch.empty(ws_bytes, dtype=torch.uint8, device="cuda")
-
-                def run():
-                    rc = lib.tqc_decode(cache.h, 0, q.data_ptr(), 1, batch, N_Q, tables.data_ptr(), max_blocks,
-                                        lens.data_ptr(), ctx, scale, 0, out.data_ptr(), ws.data_ptr(), ws_bytes, None)
-                    if rc:
-                        raise RuntimeError(lib.tqc_last_error().decode())
+                ws = torch.empty(cache.workspace_bytes(batch, N_Q, tables, ctx), dtype=torch.uint8, device="cuda")
+                splits = cache.num_splits(batch, N_Q, tables, ctx)
+                run = cache.decode_call(q, tables, lens, ctx, out, ws, scale=scale)
 
                 t_ms, _, _ = time_ms(run, flush)
                 moved = batch * ctx * N_KV * (cache.rb[0] + cache.rb[1])
@@ -219,11 +179,8 @@ def sdpa_agreement(lib):
     q = torch.randn(batch, N_Q, D, device="cuda", generator=gen).half()
     out = torch.empty(batch, N_Q, D, device="cuda")
     lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
-    ws_bytes = lib.tqc_decode_workspace_bytes(cache.h, 0, batch, N_Q, max_blocks, ctx, 0)
-    ws = torch.empty(ws_bytes, dtype=torch.uint8, device="cuda")
-    rc = lib.tqc_decode(cache.h, 0, q.data_ptr(), 1, batch, N_Q, tables.data_ptr(), max_blocks, lens.data_ptr(), ctx,
-                        0.0, 0, out.data_ptr(), ws.data_ptr(), ws_bytes, None)
-    assert rc == 0, lib.tqc_last_error()
+    ws = torch.empty(cache.workspace_bytes(batch, N_Q, tables, ctx), dtype=torch.uint8, device="cuda")
+    cache.decode(q, tables, lens, ctx, out, ws)
     ref = F.scaled_dot_product_attention(q.double().view(batch, N_Q, 1, D), k.double().transpose(1, 2),
                                          v.double().transpose(1, 2), enable_gqa=True).view(batch, N_Q, D)
     cache.close()
@@ -266,7 +223,7 @@ def markdown(info, copy_bw, qrows, drows, agreement):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--lib", default="build-cuda/src/cuda/libtqcuda.so")
+    ap.add_argument("--lib", default="build-cuda/src/capi/libturboquant.so")
     ap.add_argument("--json", default="cuda_bench.json")
     ap.add_argument("--markdown", default="cuda_bench.md")
     ap.add_argument("--commit", default="")

@@ -16,12 +16,13 @@ if [[ -n "${TQ_CUDA_BIN:-}" ]]; then
   harness="$TQ_CUDA_BIN/test_backend_ops_cuda"
 else
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTQ_CUDA=ON >/dev/null
-  cmake --build build-cuda -j"$(nproc)" --target test_cuda test_backend_ops_cuda tqcuda
+  cmake --build build-cuda -j"$(nproc)" --target test_cuda test_backend_ops_cuda tq_capi test_c_api_cuda
   bin=build-cuda/tests/cuda/test_cuda
   harness=build-cuda/tests/backend/test_backend_ops_cuda
 fi
 "$bin"
 "$harness" --backend cuda
+[[ -n "${TQ_CUDA_BIN:-}" ]] || build-cuda/tests/capi/test_c_api_cuda
 if [[ "${1:-}" == "--memcheck" ]]; then
   compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
   compute-sanitizer --tool memcheck --error-exitcode 1 "$harness" --backend cuda --codec turbo3

@@ -3,7 +3,7 @@
 Nsight Compute:
   ncu --clock-control none --kernel-name regex:decode_mma --launch-skip 3 --launch-count 1 --section SpeedOfLight \
       --section Occupancy --section WarpStateStats --section InstructionStats \
-      python3 bench/cuda/profile_cuda.py --lib build-cuda/src/cuda/libtqcuda.so --codec turbo3 --batch 8 --ctx 65536
+      python3 bench/cuda/profile_cuda.py --lib build-cuda/src/capi/libturboquant.so --codec turbo3 --batch 8 --ctx 65536
 (decode_mma: the tensor-core split kernel; decode_split: the CUDA-core one; quantize_warp
 and quantize_kernel with --quantize.)
 """
@@ -22,7 +22,7 @@ spec.loader.exec_module(bench)
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--lib", default="build-cuda/src/cuda/libtqcuda.so")
+    ap.add_argument("--lib", default="build-cuda/src/capi/libturboquant.so")
     ap.add_argument("--codec", default="turbo3")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--ctx", type=int, default=65536)
@@ -49,12 +49,10 @@ def main():
     q = torch.randn(b, bench.N_Q, bench.D, device="cuda", generator=gen).half()
     out = torch.empty(b, bench.N_Q, bench.D, device="cuda")
     lens = torch.full((b,), ctx, dtype=torch.int32, device="cuda")
-    ws_bytes = lib.tqc_decode_workspace_bytes(cache.h, 0, b, bench.N_Q, blocks, ctx, 0)
-    ws = torch.empty(ws_bytes, dtype=torch.uint8, device="cuda")
+    ws = torch.empty(cache.workspace_bytes(b, bench.N_Q, tables, ctx), dtype=torch.uint8, device="cuda")
+    run = cache.decode_call(q, tables, lens, ctx, out, ws, scale=1.0 / math.sqrt(bench.D))
     for _ in range(args.reps):
-        rc = lib.tqc_decode(cache.h, 0, q.data_ptr(), 1, b, bench.N_Q, tables.data_ptr(), blocks, lens.data_ptr(), ctx,
-                            1.0 / math.sqrt(bench.D), 0, out.data_ptr(), ws.data_ptr(), ws_bytes, None)
-        assert rc == 0, lib.tqc_last_error()
+        run()
     torch.cuda.synchronize()
     cache.close()
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Decode time against forced split counts (tuning aid for decode_num_splits), one codec,
 one batch and context per call; the library's own choice is timed as splits = 0.
-  python3 bench/cuda/split_sweep.py --lib build/libtqcuda.so --codec turbo3 --batch 1 --ctx 4096 --splits 0,8,16,32,64
+  python3 bench/cuda/split_sweep.py --lib build/libturboquant.so --codec turbo3 --batch 1 --ctx 4096 --splits 0,8,16,32,64
 """
 import argparse
 import math
@@ -36,15 +36,9 @@ def main():
     lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
     scale = 1.0 / math.sqrt(bc.D)
     for s in [int(x) for x in args.splits.split(",")]:
-        ws_bytes = lib.tqc_decode_workspace_bytes(cache.h, 0, batch, bc.N_Q, max_blocks, ctx, s)
-        used = s if s else lib.tqc_decode_num_splits(cache.h, 0, batch, bc.N_Q, max_blocks, ctx)
-        ws = torch.empty(ws_bytes, dtype=torch.uint8, device="cuda")
-
-        def run():
-            rc = lib.tqc_decode(cache.h, 0, q.data_ptr(), 1, batch, bc.N_Q, tables.data_ptr(), max_blocks,
-                                lens.data_ptr(), ctx, scale, s, out.data_ptr(), ws.data_ptr(), ws_bytes, None)
-            if rc:
-                raise RuntimeError(lib.tqc_last_error().decode())
+        ws = torch.empty(cache.workspace_bytes(batch, bc.N_Q, tables, ctx, s), dtype=torch.uint8, device="cuda")
+        used = s if s else cache.num_splits(batch, bc.N_Q, tables, ctx)
+        run = cache.decode_call(q, tables, lens, ctx, out, ws, scale=scale, num_splits=s)
 
         ms, lo, hi = bc.time_ms(run, flush, warmup=5, reps=50)
         print(f"sweep {args.codec} b{batch} ctx {ctx} splits {used}{' (auto)' if s == 0 else ''}: "

@@ -56,6 +56,11 @@ class KvProfileBuilder {
   std::vector<int64_t> tokens_;
 };
 
+// A few paragraphs of plain English in varied registers (narrative, technical, dialogue,
+// numbers), written for this project: the default calibration text of the Q/K balance and
+// of the KV profiles (tq calibrate, turboquant.hf.calibrate).
+const char* calibration_text();
+
 // FNV-1a 64 of a whole file (the model identity a profile is keyed by).
 uint64_t model_file_hash(const std::string& path);
 

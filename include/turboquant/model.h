@@ -139,10 +139,6 @@ class QkBalancePause {
   QkBalance saved_;
 };
 
-// A few paragraphs of plain English in varied registers (narrative, technical, dialogue,
-// numbers), written for this project: the default calibration text of the Q/K balance.
-const char* calibration_text();
-
 // Resolves "smollm2" / "gemma3" to the files scripts/setup_models.sh installs (in
 // $TQ_MODEL_DIR, else ~/.cache/turboquant/models); any other string is a path.
 // Throws tq::Error naming the setup script when a named model is missing.

@@ -4,8 +4,14 @@
 #include <nanobind/ndarray.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
+
+namespace tq {
+struct KvCacheConfig;
+struct KvProfile;
+}  // namespace tq
 
 namespace tq::py {
 
@@ -31,7 +37,16 @@ std::string shape_str(const Array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
+// A cache configuration; a calibrated preset named by k_codec or v_codec (one per cache) gets
+// its codecs built from `profile` for caches of `context` tokens, and its sink tokens.
+// tq::Error for a preset without a profile or two different presets.
+KvCacheConfig cache_config(int n_layers, int n_kv_heads, int head_dim, const std::string& k_codec,
+                           const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed,
+                           const KvProfile* profile, int context);
+
 void bind_codec(nb::module_& m);
 void bind_cache(nb::module_& m);
+void bind_profile(nb::module_& m);
+void bind_device(nb::module_& m);  // TQ_PYTHON_CUDA builds only
 
 }  // namespace tq::py

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +24,7 @@
 #include "turboquant/cache_io.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/thread_pool.h"
 
 namespace tq::py {
@@ -125,7 +128,24 @@ nb::tuple records(const PyCache& self, int layer, int seq, int start, std::optio
                         owned(v.release(), {static_cast<size_t>(n), H, rv}));
 }
 
-void append_records(PyCache& self, int layer, int seq, ByteIn k, ByteIn v) {
+// The exact code-space vectors of the sink positions [0, min(sink_tokens, length)) of a
+// layer of a sequence: (n, n_kv_heads, code_dim) float32 arrays for K and V.
+nb::tuple sinks(const PyCache& self, int layer, int seq) {
+  const KvCache& c = self.cache;
+  const int n = std::min(c.sink_tokens(), c.length(layer, seq));
+  const size_t H = c.config().n_kv_heads, dk = c.k_codec(layer, 0).code_dim(), dv = c.v_codec(layer, 0).code_dim();
+  std::unique_ptr<float[]> k(new float[n * H * dk]), v(new float[n * H * dv]);
+  for (int t = 0; t < n; ++t)
+    for (size_t h = 0; h < H; ++h) {
+      std::copy_n(c.k_sink(layer, seq, static_cast<int>(h), t), dk, k.get() + (t * H + h) * dk);
+      std::copy_n(c.v_sink(layer, seq, static_cast<int>(h), t), dv, v.get() + (t * H + h) * dv);
+    }
+  return nb::make_tuple(owned(k.release(), {static_cast<size_t>(n), H, dk}),
+                        owned(v.release(), {static_cast<size_t>(n), H, dv}));
+}
+
+void append_records(PyCache& self, int layer, int seq, ByteIn k, ByteIn v, std::optional<FloatIn> k_sinks,
+                    std::optional<FloatIn> v_sinks) {
   KvCache& c = self.cache;
   const size_t H = c.config().n_kv_heads, rk = c.k_record_bytes(layer), rv = c.v_record_bytes(layer);
   const bool k_ok = k.ndim() == 3 && k.shape(1) == H && k.shape(2) == rk;
@@ -135,7 +155,14 @@ void append_records(PyCache& self, int layer, int seq, ByteIn k, ByteIn v) {
                            std::to_string(rk) + ") and (n, " + std::to_string(H) + ", " + std::to_string(rv) +
                            ") for layer " + std::to_string(layer) + ", got " + shape_str(k) + " and " + shape_str(v))
                               .c_str());
-  c.append_records(layer, seq, static_cast<int>(k.shape(0)), k.data(), v.data());
+  if (k_sinks.has_value() != v_sinks.has_value())
+    throw nb::value_error("k_sinks and v_sinks go together: pass both or neither");
+  if (k_sinks && (k_sinks->size() != v_sinks->size() || k_sinks->size() % (H * c.k_codec(layer, 0).code_dim())))
+    throw nb::value_error(("k_sinks and v_sinks must be (n, " + std::to_string(H) + ", code_dim) arrays as sinks() returns "
+                           "them, got " + shape_str(*k_sinks) + " and " + shape_str(*v_sinks)).c_str());
+  // KvCache::append_records checks that the sink rows cover the new positions below sink_tokens.
+  c.append_records(layer, seq, static_cast<int>(k.shape(0)), k.data(), v.data(), k_sinks ? k_sinks->data() : nullptr,
+                   v_sinks ? v_sinks->data() : nullptr);
 }
 
 nb::ndarray<nb::numpy, float> attend(const PyCache& self, int layer, int seq, FloatIn q,
@@ -164,6 +191,21 @@ nb::ndarray<nb::numpy, float> attend(const PyCache& self, int layer, int seq, Fl
   return owned(guard.release(), shape);
 }
 
+PyCache* load(const std::filesystem::path& path, int threads, const KvProfile* profile) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("KvCache.load: cannot open '" + path.string() + "'");
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::shared_ptr<const CalibratedCodecs> calibrated;
+  if (const auto source = cache_calibration(bytes)) {  // the preset's codecs, built again as they were saved
+    if (!profile)
+      throw Error("KvCache.load: '" + path.string() + "' holds a " + source->preset +
+                  " cache: pass profile= (the KvProfile its codecs were built from)");
+    calibrated = std::make_shared<const CalibratedCodecs>(
+        build_calibrated(*profile, *find_preset(source->preset), source->options));
+  }
+  return new PyCache(deserialize_cache(bytes, {}, calibrated), threads);
+}
+
 }  // namespace
 
 void bind_cache(nb::module_& m) {
@@ -173,25 +215,23 @@ void bind_cache(nb::module_& m) {
       .def("__init__",
            [](PyCache* self, int n_layers, int n_kv_heads, int head_dim, const std::string& k_codec,
               const std::string& v_codec, int block_tokens, int max_tokens, uint64_t seed, int threads,
-              const std::optional<std::map<int, std::pair<std::string, std::string>>>& layer_codecs) {
-             KvCacheConfig c;
-             c.n_layers = n_layers;
-             c.n_kv_heads = n_kv_heads;
-             c.head_dim = head_dim;
-             c.k_codec = k_codec;
-             c.v_codec = v_codec;
-             c.block_tokens = block_tokens;
-             c.max_tokens = max_tokens;
-             c.seed = seed;
+              const std::optional<std::map<int, std::pair<std::string, std::string>>>& layer_codecs,
+              const KvProfile* profile, int context) {
+             KvCacheConfig c = cache_config(n_layers, n_kv_heads, head_dim, k_codec, v_codec, block_tokens,
+                                            max_tokens, seed, profile, context);
              if (layer_codecs) c.layer_codecs = *layer_codecs;
              new (self) PyCache(KvCache(c), threads);
            },
            nb::arg("n_layers"), nb::arg("n_kv_heads"), nb::arg("head_dim"), nb::arg("k_codec") = "f16",
            nb::arg("v_codec") = "f16", nb::arg("block_tokens") = 32, nb::arg("max_tokens") = 4096,
            nb::arg("seed") = 0, nb::arg("threads") = 1, nb::arg("layer_codecs") = nb::none(),
+           nb::arg("profile") = nb::none(), nb::arg("context") = CalibrationOptions{}.context,
            "max_tokens is the capacity over all sequences; threads: 1 = the calling thread only, "
            "0 = all cores; layer_codecs: {layer: (k codec, v codec)} overrides for some layers (e.g. "
-           "the first and last at q8_0). Raises turboquant.Error for an unknown codec or bad shapes.")
+           "the first and last at q8_0). A calibrated preset (tq2.5, tq3, tq3.5, tq4) as k_codec or v_codec "
+           "needs profile (a KvProfile of the model); context is the cache length its RoPE statistics are "
+           "averaged over; the preset keeps each sequence's first sink_tokens positions exact. Raises "
+           "turboquant.Error for an unknown codec, a preset without a profile, or bad shapes.")
       .def_prop_ro("n_layers", [](const PyCache& s) { return s.cache.config().n_layers; })
       .def_prop_ro("n_kv_heads", [](const PyCache& s) { return s.cache.config().n_kv_heads; })
       .def_prop_ro("head_dim", [](const PyCache& s) { return s.cache.config().head_dim; })
@@ -203,6 +243,8 @@ void bind_cache(nb::module_& m) {
       .def_prop_ro("layer_codecs", [](const PyCache& s) { return s.cache.config().layer_codecs; },
                    "The per-layer overrides {layer: (k codec, v codec)} (empty: every layer uses k_codec/v_codec).")
       .def_prop_ro("threads", [](const PyCache& s) { return s.threads; })
+      .def_prop_ro("sink_tokens", [](const PyCache& s) { return s.cache.sink_tokens(); },
+                   "Leading positions of each sequence kept exact (calibrated presets; 0 otherwise).")
       .def_prop_ro("bytes_per_token", [](const PyCache& s) { return s.cache.bytes_per_token(); },
                    "Bytes one token takes over all layers, K + V, exactly.")
       .def_prop_ro("bytes_used", [](const PyCache& s) { return s.cache.bytes_used(); },
@@ -231,10 +273,14 @@ void bind_cache(nb::module_& m) {
       .def("records", &records, nb::arg("layer"), nb::arg("seq"), nb::arg("start") = 0, nb::arg("n") = nb::none(),
            "The stored records of positions [start, start + n) (default: all): a tuple of uint8 arrays "
            "(n, n_kv_heads, k_record_bytes(layer)) and (n, n_kv_heads, v_record_bytes(layer)).")
+      .def("sinks", &sinks, nb::arg("layer"), nb::arg("seq"),
+           "The exact code-space K and V of the sequence's sink positions (the first sink_tokens): a tuple "
+           "of float32 arrays (n, n_kv_heads, code_dim), as append_records takes them.")
       .def("append_records", &append_records, nb::arg("layer"), nb::arg("seq"), nb::arg("k_records"),
-           nb::arg("v_records"),
+           nb::arg("v_records"), nb::arg("k_sinks") = nb::none(), nb::arg("v_sinks") = nb::none(),
            "Append records already encoded by this layer's codecs (shaped as records() returns them), "
-           "copied byte for byte. Raises turboquant.Error when the pool is full.")
+           "copied byte for byte; new positions below sink_tokens also need their sinks() rows. Raises "
+           "turboquant.Error when the pool is full.")
       .def("attend", &attend, nb::arg("layer"), nb::arg("seq"), nb::arg("q"), nb::arg("q_pos0") = nb::none(),
            nb::arg("scale") = nb::none(), nb::arg("window") = 0, nb::arg("softcap") = 0.0f,
            nb::arg("reference") = false,
@@ -249,11 +295,10 @@ void bind_cache(nb::module_& m) {
            nb::arg("path"), nb::arg("overwrite") = false,
            "Save configuration and every sequence, bit-exact. An existing file is replaced (atomically) "
            "only with overwrite=True.")
-      .def_static("load", [](const std::filesystem::path& path, int threads) {
-                    return new PyCache(load_cache(path.string()), threads);
-                  },
-                  nb::arg("path"), nb::arg("threads") = 1, nb::rv_policy::take_ownership,
-                  "A new cache with the file's configuration and sequences (under their saved ids).")
+      .def_static("load", &load, nb::arg("path"), nb::arg("threads") = 1, nb::arg("profile") = nb::none(),
+                  nb::rv_policy::take_ownership,
+                  "A new cache with the file's configuration and sequences (under their saved ids). A cache "
+                  "of a calibrated preset needs the profile its codecs were built from.")
       .def("__repr__", [](const PyCache& s) {
         const auto& c = s.cache.config();
         return "KvCache(n_layers=" + std::to_string(c.n_layers) + ", n_kv_heads=" + std::to_string(c.n_kv_heads) +

@@ -13,5 +13,12 @@ NB_MODULE(_turboquant, m) {
   // turboquant.Error whose message names what was wrong; shape mistakes are ValueError.
   nb::exception<tq::Error>(m, "Error", PyExc_RuntimeError);
   tq::py::bind_codec(m);
+  tq::py::bind_profile(m);
   tq::py::bind_cache(m);
+#ifdef TQ_PYTHON_CUDA
+  tq::py::bind_device(m);
+#else
+  m.attr("has_cuda") = false;
+  m.def("cuda_available", [] { return false; }, "False: this package is built without CUDA (TQ_CUDA=OFF).");
+#endif
 }

@@ -5,7 +5,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Codec", "Error", "KvCache", "codecs"]
+__all__ = ["Codec", "Error", "KvCache", "KvProfile", "KvProfileBuilder", "calibration_text", "codecs", "presets"]
 
 _Floats = npt.ArrayLike  # converted to C-contiguous float32
 _Bytes = npt.NDArray[np.uint8]
@@ -39,6 +39,42 @@ class Codec:
     def decode(self, records: _Bytes) -> npt.NDArray[np.float32]:
         """uint8 records (..., record_bytes) -> float32 (..., dim)."""
 
+def presets() -> list[str]:
+    """Names of the calibrated presets (tq2.5, tq3, tq3.5, tq4), built per model from a KvProfile."""
+
+def calibration_text() -> str:
+    """The built-in calibration text (the one `tq calibrate` uses)."""
+
+class KvProfile:
+    """A model's calibration profile (kv_profile.h): what the calibrated presets are built from."""
+
+    @staticmethod
+    def load(path: Union[str, "os.PathLike[str]"]) -> "KvProfile": ...
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None: ...
+    @property
+    def n_layers(self) -> int: ...
+    @property
+    def n_heads(self) -> int: ...
+    @property
+    def n_kv_heads(self) -> int: ...
+    @property
+    def head_dim(self) -> int: ...
+    @property
+    def tokens(self) -> int: ...
+    @property
+    def model_name(self) -> str: ...
+
+class KvProfileBuilder:
+    """Accumulates a KvProfile from pre-RoPE q, k and v rows of a forward pass."""
+
+    def __init__(self, n_layers: int, n_heads: int, n_kv_heads: int, head_dim: int) -> None: ...
+    def add(self, layer: int, q: _Floats, k: _Floats, v: _Floats) -> None:
+        """q (n, n_heads, head_dim), k and v (n, n_kv_heads, head_dim)."""
+    def finish(
+        self, rope_theta: npt.ArrayLike, v_weight: npt.ArrayLike, rope_dim: Optional[int] = None, model_name: str = ""
+    ) -> KvProfile:
+        """rope_theta (n_layers, head_dim), v_weight (n_layers, n_kv_heads, head_dim, head_dim), float64."""
+
 class KvCache:
     """The paged compressed KV cache (CPU): quantize on append, attend over the records."""
 
@@ -54,6 +90,8 @@ class KvCache:
         seed: int = 0,
         threads: int = 1,
         layer_codecs: Optional[dict[int, tuple[str, str]]] = None,
+        profile: Optional[KvProfile] = None,
+        context: int = 2048,
     ) -> None: ...
     @property
     def n_layers(self) -> int: ...
@@ -73,6 +111,9 @@ class KvCache:
     def seed(self) -> int: ...
     @property
     def threads(self) -> int: ...
+    @property
+    def sink_tokens(self) -> int:
+        """Leading positions of each sequence kept exact (calibrated presets)."""
     @property
     def layer_codecs(self) -> dict[int, tuple[str, str]]:
         """Per-layer overrides {layer: (k codec, v codec)}."""
@@ -104,8 +145,14 @@ class KvCache:
         """Decoded K and V of positions [start, start + n), each (n, n_kv_heads, head_dim)."""
     def records(self, layer: int, seq: int, start: int = 0, n: Optional[int] = None) -> tuple[_Bytes, _Bytes]:
         """Stored K and V records of positions [start, start + n), (n, n_kv_heads, record bytes)."""
-    def append_records(self, layer: int, seq: int, k_records: _Bytes, v_records: _Bytes) -> None:
-        """Append records encoded by this layer's codecs, shaped as records() returns them."""
+    def sinks(self, layer: int, seq: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Exact code-space K and V of the sink positions, each (n, n_kv_heads, code_dim)."""
+    def append_records(
+        self, layer: int, seq: int, k_records: _Bytes, v_records: _Bytes,
+        k_sinks: Optional[_Floats] = None, v_sinks: Optional[_Floats] = None,
+    ) -> None:
+        """Append records encoded by this layer's codecs, shaped as records() returns them
+        (new sink positions also need their sinks() rows)."""
     def attend(
         self,
         layer: int,
@@ -121,4 +168,6 @@ class KvCache:
         Queries default to the sequence's last n_q positions; scale to 1/sqrt(head_dim)."""
     def save(self, path: Union[str, "os.PathLike[str]"], overwrite: bool = False) -> None: ...
     @staticmethod
-    def load(path: Union[str, "os.PathLike[str]"], threads: int = 1) -> "KvCache": ...
+    def load(
+        path: Union[str, "os.PathLike[str]"], threads: int = 1, profile: Optional[KvProfile] = None
+    ) -> "KvCache": ...

@@ -25,10 +25,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "turboquant.hf needs torch and transformers >= 4.56 (pip install torch transformers): " + str(e)
     ) from e
 
-from . import Codec, Error, KvCache, codecs
+from . import Codec, Error, KvCache, KvProfile, codecs, presets
+from .calibrate import calibrate
 from .ops import _append_rows, _rows, register
 
-__all__ = ["TurboQuantCache", "TurboQuantLayer"]
+__all__ = ["TurboQuantCache", "TurboQuantLayer", "calibrate"]
 
 _CodecPair = Union[str, Sequence[str]]
 
@@ -42,17 +43,20 @@ def _pair(codec: _CodecPair, what: str) -> tuple[str, str]:
     return pair  # type: ignore[return-value]
 
 
-def _check_codec(name: str) -> None:
-    """Refuse a name that is not a row of the codec table, with the library's reason."""
+def _check_codec(name: str, profile: Optional[KvProfile]) -> None:
+    """Refuse a name that is not a row of the codec table, or a calibrated preset without its
+    profile, with the library's reason."""
     if name in {row["name"] for row in codecs()}:
+        return
+    if name in presets():
+        if profile is None:
+            raise Error(f"TurboQuantCache: '{name}' is a calibrated preset, built per model: pass profile= "
+                        "(turboquant.hf.calibrate(model, tokenizer), or turboquant.KvProfile.load of a tq calibrate file)")
         return
     try:
         Codec(name, 128)
     except Error as e:
-        # A calibrated preset (tq2.5, tq3, tq3.5, tq4) is built from a model's calibration
-        # profile, which the Python package cannot make.
-        hint = " (profiles are made by the C++ CLI, tq calibrate, for its GGUF runner)" if "preset" in str(e) else ""
-        raise Error(f"TurboQuantCache: {e}{hint}; use a codec of turboquant.codecs()") from None
+        raise Error(f"TurboQuantCache: {e}; use a codec of turboquant.codecs() or a preset of turboquant.presets()") from None
     raise Error(f"TurboQuantCache: codec '{name}' is not in the codec table")
 
 
@@ -73,8 +77,10 @@ class _Store:
     """
 
     def __init__(self, k_codec: str, v_codec: str, keep: dict[int, tuple[str, str]], n_layers: Optional[int],
-                 block_tokens: int, max_tokens: Optional[int], seed: int, threads: int):
+                 block_tokens: int, max_tokens: Optional[int], seed: int, threads: int,
+                 profile: Optional[KvProfile], context: int):
         self.k_codec, self.v_codec = k_codec, v_codec
+        self.profile, self.context = profile, context
         self.keep = keep  # {layer >= 0: (k, v)}
         self.n_layers = n_layers  # None until known
         self.block_tokens = block_tokens
@@ -94,7 +100,8 @@ class _Store:
         layer_codecs = {l: kv for l, kv in self.keep.items() if l < n_layers}
         kv = KvCache(n_layers, self.heads, self.head_dim, k_codec=self.k_codec, v_codec=self.v_codec,
                      block_tokens=self.block_tokens, max_tokens=max(1, rows * blocks * self.block_tokens),
-                     seed=self.seed, threads=self.threads, layer_codecs=layer_codecs)
+                     seed=self.seed, threads=self.threads, layer_codecs=layer_codecs, profile=self.profile,
+                     context=self.context)
         return kv, [kv.add_sequence() for _ in range(rows)]
 
     def rebuild(self, n_layers: int, capacity: int, rows: Optional[Sequence[int]] = None,
@@ -111,7 +118,8 @@ class _Store:
                 continue
             for new_seq, src in zip(seqs, rows):
                 k, v = old.records(layer, old_seqs[src], 0, n)
-                kv.append_records(layer, new_seq, k, v)
+                ks, vs = old.sinks(layer, old_seqs[src])  # a preset's exact first positions
+                kv.append_records(layer, new_seq, k, v, ks[:n], vs[:n])
         self.kv, self.seqs, self.capacity = kv, seqs, -(-capacity // self.block_tokens) * self.block_tokens
         self.lengths = lengths + [0] * (n_layers - len(lengths))
 
@@ -146,8 +154,8 @@ class _Store:
         if key_states.dim() != 4 or key_states.shape != value_states.shape:
             raise ValueError("TurboQuantCache: keys and values must both be (batch, kv_heads, tokens, head_dim), "
                              f"got {tuple(key_states.shape)} and {tuple(value_states.shape)}")
-        # The write is the quantize-on-write op (it calls write below); the package has no CUDA
-        # cache, so tensors on a GPU are brought to the host here, where it is documented.
+        # The write is the quantize-on-write op (it calls write below); this store is a CPU
+        # KvCache, so tensors on a GPU are brought to the host here, where it is documented.
         torch.ops.turboquant.append(self.state, layer, key_states.detach().cpu(), value_states.detach().cpu())
         keys, values = self.read(layer)
         return (keys.to(device=key_states.device, dtype=key_states.dtype),
@@ -226,7 +234,8 @@ class TurboQuantCache(Cache):
 
     Args:
         codec: codec of the table (``turboquant.codecs()``) for keys and values, e.g. "turbo3",
-            "turbo4", "q4_0h", "q8_0", "f16".
+            "turbo4", "q4_0h", "q8_0", "f16", or a calibrated preset (``turboquant.presets()``) with
+            ``profile``.
         k_codec, v_codec: separate key / value codecs (default: ``codec``).
         keep_layers: layers stored with ``keep_codec`` instead (e.g. ``[0, -1]``: the first and
             the last); negative indices count from the end and need ``config``.
@@ -238,6 +247,9 @@ class TurboQuantCache(Cache):
         max_tokens: tokens per batch row to reserve up front; the pool doubles when full.
         seed: codec seed (rotations), as in ``turboquant.KvCache``.
         threads: threads for encoding and decoding (1 = the caller only, 0 = all cores).
+        profile: the model's ``KvProfile``, needed by a calibrated preset (tq2.5, tq3, tq3.5, tq4):
+            ``turboquant.hf.calibrate(model, tokenizer)`` measures it on the model itself.
+        context: cache length a preset's RoPE statistics are averaged over (``KvCache``'s).
 
     The model's attention runs over decoded keys and values: each update decodes the layer's
     whole history (O(tokens) work per layer and step), in the model's dtype and device.
@@ -245,12 +257,13 @@ class TurboQuantCache(Cache):
 
     def __init__(self, codec: str = "turbo3", *, k_codec: Optional[str] = None, v_codec: Optional[str] = None,
                  keep_layers: Iterable[int] = (), keep_codec: _CodecPair = "q8_0", config: Any = None,
-                 block_tokens: int = 32, max_tokens: Optional[int] = None, seed: int = 0, threads: int = 1):
+                 block_tokens: int = 32, max_tokens: Optional[int] = None, seed: int = 0, threads: int = 1,
+                 profile: Optional[KvProfile] = None, context: int = 2048):
         k_name, v_name = k_codec or codec, v_codec or codec
         keep_pair = _pair(keep_codec, "keep_codec")
         keep_layers = [int(l) for l in keep_layers]
         for name in {k_name, v_name, *(keep_pair if keep_layers else ())}:
-            _check_codec(name)
+            _check_codec(name, profile)
         n_layers = _layer_count(config) if config is not None else None
         keep: dict[int, tuple[str, str]] = {}
         for l in keep_layers:
@@ -263,7 +276,7 @@ class TurboQuantCache(Cache):
             keep[idx] = keep_pair
         if block_tokens <= 0:
             raise ValueError(f"block_tokens must be > 0, got {block_tokens}")
-        self._store = _Store(k_name, v_name, keep, n_layers, block_tokens, max_tokens, seed, threads)
+        self._store = _Store(k_name, v_name, keep, n_layers, block_tokens, max_tokens, seed, threads, profile, context)
         super().__init__(layers=[TurboQuantLayer(self._store, i) for i in range(n_layers or 0)])
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,

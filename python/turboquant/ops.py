@@ -12,9 +12,10 @@ row's last ``q_tokens`` positions (causal; GQA when heads is a multiple of kv_he
 have fake implementations, so a function calling them compiles with ``torch.compile``
 (``fullgraph=True``).
 
-CPU tensors only: the package is built without the CUDA cache (pyproject.toml sets
-TQ_CUDA=OFF, the bindings expose only the CPU ``KvCache``), so CUDA tensors are refused with an
-error saying so, never copied behind the caller's back.
+The cache decides the device: a ``TorchKvCache`` (or turboquant.hf's cache) takes CPU tensors,
+a ``turboquant.cuda.TorchDeviceKvCache`` (packages built with TQ_CUDA=ON) CUDA tensors of its
+device, run on torch's current stream (CUDA-graph capturable). A tensor on another device is
+refused with an error saying so, never copied behind the caller's back.
 
 The cache handle. Ops take tensors and scalars, not Python objects, so a cache is registered
 under an integer id and named by ``state``, a 2-element int64 CPU tensor ``[id, writes]``. A
@@ -73,9 +74,14 @@ def _cpu_only(op: str, *tensors: torch.Tensor) -> None:
     for t in tensors:
         if t.device.type != "cpu":
             raise NotImplementedError(
-                f"turboquant::{op}: {t.device.type.upper()} tensors are not supported: this turboquant package is "
-                "built without the CUDA cache (TQ_CUDA=OFF; the C++ tq::cuda::DeviceKvCache is not bound), so only "
-                f"CPU tensors are accepted. Got a tensor on {t.device}; move it with .cpu() if a host copy is wanted.")
+                f"turboquant::{op}: this cache is a CPU KvCache, so only CPU tensors are accepted; got a tensor on "
+                f"{t.device}. For CUDA tensors use turboquant.cuda.TorchDeviceKvCache (a package built with "
+                "TQ_CUDA=ON), or move the tensor with .cpu() if a host copy is wanted.")
+
+
+def _on_device(cache: Any) -> bool:
+    """Whether `cache` is a device cache (turboquant.cuda), which runs the ops itself."""
+    return getattr(cache, "device", None) is not None
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:
@@ -96,11 +102,13 @@ def _append_rows(kv: KvCache, layer: int, seqs: list[int], k: np.ndarray, v: np.
 def append(state: torch.Tensor, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
     """Quantize keys and values (batch, kv_heads, tokens, head_dim) and append them to `layer`
     of every batch row's sequence. turboquant.Error when the pool is full or on NaN/Inf."""
-    _cpu_only("append", state, key, value)
+    cache = _lookup(state, "append")
+    if not _on_device(cache):
+        _cpu_only("append", key, value)
     if key.dim() != 4 or key.shape != value.shape:
         raise ValueError("turboquant::append: key and value must both be (batch, kv_heads, tokens, head_dim), "
                          f"got {tuple(key.shape)} and {tuple(value.shape)}")
-    _lookup(state, "append").write(layer, key, value)
+    cache.write(layer, key, value)
     state[1] += 1
 
 
@@ -115,8 +123,12 @@ def attend(state: torch.Tensor, layer: int, query: torch.Tensor, scale: Optional
     """Causal attention of queries (batch, heads, q_tokens, head_dim) over `layer` of each row's
     compressed history, read from the records (KvCache.attend). Returns (batch, heads,
     q_tokens, head_dim) in the query's dtype."""
-    _cpu_only("attend", state, query)
     cache = _lookup(state, "attend")
+    if query.dim() != 4:
+        raise ValueError(f"turboquant::attend: query must be (batch, heads, q_tokens, head_dim), got {tuple(query.shape)}")
+    if _on_device(cache):
+        return cache.attend(layer, query, scale, window, softcap)
+    _cpu_only("attend", query)
     if query.dim() != 4 or query.shape[0] != len(cache.seqs):
         raise ValueError(f"turboquant::attend: query must be (batch={len(cache.seqs)}, heads, q_tokens, head_dim), "
                          f"got {tuple(query.shape)}")

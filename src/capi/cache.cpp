@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "cache_config.h"
 #include "guard.h"
 #include "turboquant/attention.h"
 #include "turboquant/cache_io.h"
@@ -51,19 +52,8 @@ tq_cache_config tq_cache_config_default(void) {
 
 tq_status tq_cache_create(const tq_cache_config* config, tq_cache** cache) {
   return guarded("tq_cache_create", [&] {
-    require(config, "config");
     require(cache, "cache");
-    require(config->k_codec, "config->k_codec");
-    require(config->v_codec, "config->v_codec");
-    tq::KvCacheConfig c;
-    c.n_layers = config->n_layers;
-    c.n_kv_heads = config->n_kv_heads;
-    c.head_dim = config->head_dim;
-    c.k_codec = config->k_codec;
-    c.v_codec = config->v_codec;
-    c.block_tokens = config->block_tokens;
-    c.max_tokens = config->max_tokens;
-    c.seed = config->seed;
+    const tq::KvCacheConfig c = tq::capi::kv_cache_config(config);
     const int threads = checked_threads(config->n_threads);
     *cache = new tq_cache(tq::KvCache(c), threads);
   });

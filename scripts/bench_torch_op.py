@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Decode step through the torch op (torch.ops.turboquant.attend on a TorchDeviceKvCache)
+against the raw C API (tq_cuda_decode through ctypes) on the same shapes and the same records.
+
+On a GPU machine, with the package built with TQ_CUDA=ON on PYTHONPATH:
+  python3 scripts/bench_torch_op.py --lib build-dev/src/capi/libturboquant.so --commit $(git rev-parse --short HEAD)
+
+Both caches get the same tokens at the same slots with the same seed, so they hold the same
+records; the outputs are checked equal bit for bit before timing. Each time is the mean of
+`reps` back-to-back calls between two CUDA events (no L2 flush: the same for both), after a
+warm-up; "graph" times replay a CUDA graph holding `reps` captured calls, which removes the
+host cost of each call (Python and the op dispatch on one side, ctypes on the other).
+ratio = raw C API time / torch op time (>= 0.9: the op costs at most ~11% more).
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capi_cuda  # noqa: E402
+
+from turboquant.cuda import TorchDeviceKvCache  # noqa: E402
+
+N_Q, N_KV, D, BLOCK = 32, 8, 128, 32
+
+
+def mean_us(fn, reps):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) * 1e3 / reps
+
+
+def graphed_us(fn, reps):
+    """Mean time per call of `reps` calls captured in one CUDA graph, replayed."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fn()
+        stream.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=stream):
+            for _ in range(reps):
+                fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    return mean_us(graph.replay, 5) / reps
+
+
+def bench(lib, codec, batch, ctx, reps, gen):
+    op = TorchDeviceKvCache(1, N_KV, D, codec, codec, batch=batch, max_tokens=ctx, block_tokens=BLOCK)
+    raw = capi_cuda.DeviceCache(lib, codec, codec, n_kv_heads=N_KV, head_dim=D, max_tokens=batch * op.capacity,
+                                block_tokens=BLOCK, seed=0)
+    chunk = 4096
+    for t0 in range(0, ctx, chunk):  # the same tokens into both caches, at the same slots
+        n = min(chunk, ctx - t0)
+        k = torch.randn(batch, N_KV, n, D, device="cuda", generator=gen, dtype=torch.float16)
+        v = torch.randn(batch, N_KV, n, D, device="cuda", generator=gen, dtype=torch.float16)
+        torch.ops.turboquant.append(op.state, 0, k, v)
+        slots = (op.row_base[:, None] + torch.arange(t0, t0 + n, device="cuda", dtype=torch.int32)).reshape(-1)
+        raw.quantize(k.transpose(1, 2).reshape(batch * n, N_KV, D).contiguous(),
+                     v.transpose(1, 2).reshape(batch * n, N_KV, D).contiguous(), slots)
+    op.check_writes()
+    q = torch.randn(batch, N_Q, 1, D, device="cuda", generator=gen, dtype=torch.float16)
+    out = torch.empty(batch, N_Q, D, device="cuda", dtype=torch.float32)
+    ws = torch.empty(raw.workspace_bytes(batch, N_Q, op.block_tables, op.capacity), dtype=torch.uint8, device="cuda")
+    lens = op.seq_lens[0]
+
+    def raw_step(stream=None):
+        raw.decode(q.view(batch, N_Q, D), op.block_tables, lens, op.capacity, out, ws, stream=stream)
+
+    raw_call = raw.decode_call(q.view(batch, N_Q, D), op.block_tables, lens, op.capacity, out, ws)
+    op_step = lambda: torch.ops.turboquant.attend(op.state, 0, q)  # noqa: E731
+    got = op_step()
+    raw_step()
+    torch.cuda.synchronize()
+    assert torch.equal(got.float().view(batch, N_Q, D), out.half().float()), "op and C API outputs differ"
+    times = {
+        "raw": mean_us(raw_call, reps),
+        "op": mean_us(op_step, reps),
+        "raw_graph": graphed_us(lambda: raw_step(torch.cuda.current_stream().cuda_stream), reps),
+        "op_graph": graphed_us(op_step, reps),
+    }
+    raw.close()
+    del op
+    torch.cuda.empty_cache()
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True, help="libturboquant.so built with TQ_CUDA=ON")
+    ap.add_argument("--codecs", default="turbo3")
+    ap.add_argument("--contexts", default="4096,65536")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--commit", default="")
+    args = ap.parse_args()
+    lib = capi_cuda.load(os.path.abspath(args.lib))
+    gen = torch.Generator(device="cuda").manual_seed(7)
+    print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}, commit {args.commit or '?'}; "
+          f"{N_Q} q heads, {N_KV} KV heads, d={D}, batch {args.batch}, f16 queries, block {BLOCK}, "
+          f"mean of {args.reps} calls")
+    print("| codec | context | raw C API us | torch op us | ratio | raw graph us | op graph us | graph ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for codec in args.codecs.split(","):
+        for ctx in (int(c) for c in args.contexts.split(",")):
+            t = bench(lib, codec, args.batch, ctx, args.reps, gen)
+            print(f"| {codec} | {ctx} | {t['raw']:.1f} | {t['op']:.1f} | {t['raw'] / t['op']:.2f} | "
+                  f"{t['raw_graph']:.1f} | {t['op_graph']:.1f} | {t['raw_graph'] / t['op_graph']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+#pragma once
+// tq_cache_config -> tq::KvCacheConfig, shared by the CPU cache (cache.cpp) and the device
+// cache (cuda.cpp): the codec names must be non-NULL; shapes are the library's to check.
+#include "guard.h"
+#include "turboquant/kv_cache.h"
+
+namespace tq::capi {
+
+inline KvCacheConfig kv_cache_config(const tq_cache_config* config) {
+  require(config, "config");
+  require(config->k_codec, "config->k_codec");
+  require(config->v_codec, "config->v_codec");
+  KvCacheConfig c;
+  c.n_layers = config->n_layers;
+  c.n_kv_heads = config->n_kv_heads;
+  c.head_dim = config->head_dim;
+  c.k_codec = config->k_codec;
+  c.v_codec = config->v_codec;
+  c.block_tokens = config->block_tokens;
+  c.max_tokens = config->max_tokens;
+  c.seed = config->seed;
+  return c;
+}
+
+}  // namespace tq::capi
