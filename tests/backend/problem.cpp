@@ -5,6 +5,7 @@
 #include "backend_ops.h"
 #include "core/calib_test_util.h"
 #include "turboquant/attention.h"
+#include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/rng.h"
 
@@ -96,8 +97,9 @@ void make_encode(Problem& p, Rng& rng) {
 void make_score_accumulate(Problem& p, Rng& rng) {
   const Codec &kc = p.codec_of(0, 0), &vc = p.codec_of(1, 0);
   const int T = Problem::kTokens, R = Problem::kRows;
-  p.k_records.resize(T * kc.record_bytes());
-  p.v_records.resize(T * vc.record_bytes());
+  // The pool's contract (KvCache::kPoolSlackBytes): vector loads may run past the last record.
+  p.k_records.resize(T * kc.record_bytes() + KvCache::kPoolSlackBytes);
+  p.v_records.resize(T * vc.record_bytes() + KvCache::kPoolSlackBytes);
   for (int t = 0; t < T; ++t) {
     const auto k = gaussian(rng, p.dim), v = gaussian(rng, p.dim);
     kc.encode(k.data(), p.k_records.data() + t * kc.record_bytes());
