@@ -86,6 +86,8 @@ class Model {
   int threads() const { return threads_; }
   // The worker threads forward() runs on, for callers' work between forward passes.
   ThreadPool& pool() { return *pool_; }
+  // The loaded tensors (src/model/model_weights.h), for other backends to copy from.
+  const ModelWeights& weights() const { return *weights_; }
 
   // A cache sized for this model with the given codecs (any name of the codec table).
   KvCacheConfig cache_config(const std::string& k_codec, const std::string& v_codec, int max_tokens) const;
