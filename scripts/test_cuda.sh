@@ -13,14 +13,17 @@ cd "$(dirname "$0")/.."
 MEMCHECK_FILTER='CudaAttentionShapes.*:EveryCodec/*/turbo3:EveryCodec/*/rht3:EveryCodec/*/iso3f:EveryCodec/*/planar2:EveryCodec/*/turbo2_5:EveryCodec/*/v3g32:EveryCodec/*/q4_0h:EveryCodec/*/q8_0:EveryCodec/*/f16:EveryCodec/*/fp8:CudaFp8.*:CudaQuantizeBf16.*:CudaRangeErrors.*:CudaPresetSinks.*:CudaPresetAttentionMixed.*'
 if [[ -n "${TQ_CUDA_BIN:-}" ]]; then
   bin="$TQ_CUDA_BIN/test_cuda"
+  model_bin="$TQ_CUDA_BIN/test_cuda_model"
   harness="$TQ_CUDA_BIN/test_backend_ops_cuda"
 else
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTQ_CUDA=ON >/dev/null
-  cmake --build build-cuda -j"$(nproc)" --target test_cuda test_backend_ops_cuda tq_capi test_c_api_cuda
+  cmake --build build-cuda -j"$(nproc)" --target test_cuda test_cuda_model test_backend_ops_cuda tq_capi test_c_api_cuda
   bin=build-cuda/tests/cuda/test_cuda
+  model_bin=build-cuda/tests/cuda/test_cuda_model
   harness=build-cuda/tests/backend/test_backend_ops_cuda
 fi
 "$bin"
+"$model_bin"
 "$harness" --backend cuda
 [[ -n "${TQ_CUDA_BIN:-}" ]] || build-cuda/tests/capi/test_c_api_cuda
 if [[ "${1:-}" == "--memcheck" ]]; then

@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "cuda_runner.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
@@ -26,14 +27,17 @@ namespace {
 constexpr const char* kUsage =
     "tq bench model [--model smollm2|gemma3|FILE.gguf] [--codecs f16,turbo3,...] [--depths 0,4096]\n"
     "               [--prefill 128] [--decode 32] [--threads N] [--weights quantized|f32]\n"
-    "               [--json FILE] [--markdown FILE] [--profile FILE]\n"
+    "               [--json FILE] [--markdown FILE] [--profile FILE] [--device cpu|cuda] [--batch N]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
     "  balance) at each context depth, resident memory (VmRSS after the row; VmHWM, the\n"
     "  process's peak so far) and cache bytes. Calibrated presets (tq3, ...) use the model's\n"
     "  calibration profile (--profile FILE, else ~/.cache/turboquant/profiles, measured once\n"
     "  when missing), their codecs built for the row's context.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
-    "  one forward call and --decode tokens one at a time.\n";
+    "  one forward call and --decode tokens one at a time.\n"
+    "  --device cuda: the model on the GPU (f16 weights, cuBLAS, the cache in device memory);\n"
+    "  --batch N (cuda only) runs N sequences sharing the pool: each filled and prefilled in\n"
+    "  turn, then decoded together one token each per step; tok/s count every sequence's tokens.\n";
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -111,11 +115,53 @@ void write_file(const std::string& path, const std::string& text) {
   if (!f || !(f << text)) throw Error("cannot write " + path);
 }
 
+// One row on the GPU: `batch` sequences, each filled to `depth` (untimed) and prefilled in
+// turn, then decoded together; tok/s count every sequence's tokens.
+Row bench_cuda_row(CudaRunner& gpu, KvCacheConfig cfg, const std::string& codec, int depth, int n_prefill,
+                   int n_decode, int batch, int vocab, Rng& rng) {
+  const int per_seq = depth + n_prefill + n_decode;
+  cfg.max_tokens = per_seq * batch;
+  gpu.reset_cache(cfg, batch);
+  std::vector<float> logits(static_cast<size_t>(batch) * vocab);
+  auto random_ids = [&](int n) {
+    std::vector<int32_t> ids(n);
+    for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(static_cast<uint32_t>(vocab)));
+    return ids;
+  };
+  for (int b = 0; b < batch && depth > 0; ++b) gpu.forward(b, random_ids(depth).data(), depth, logits.data());
+  Row r;
+  r.codec = codec;
+  r.depth = depth;
+  std::vector<std::vector<int32_t>> prompts(batch);
+  for (auto& p : prompts) p = random_ids(n_prefill);
+  auto t0 = Clock::now();
+  for (int b = 0; b < batch; ++b) gpu.forward(b, prompts[b].data(), n_prefill, logits.data());
+  r.prefill_tps = double(batch) * n_prefill / seconds_since(t0);
+  std::vector<std::vector<int32_t>> steps(n_decode);
+  for (auto& s : steps) s = random_ids(batch);
+  t0 = Clock::now();
+  for (const auto& s : steps) gpu.decode_all(s.data(), logits.data());
+  r.decode_tps = double(batch) * n_decode / seconds_since(t0);
+  // The byte count of the same configuration's CPU cache (one block, nothing more).
+  KvCacheConfig one_block = cfg;
+  one_block.max_tokens = cfg.block_tokens;
+  r.cache_bytes_per_token = KvCache(one_block).bytes_per_token();
+  size_t blocks = 0;
+  for (int b = 0; b < batch; ++b) blocks += static_cast<size_t>((gpu.length(b) + cfg.block_tokens - 1) / cfg.block_tokens);
+  r.cache_bytes = blocks * cfg.block_tokens * r.cache_bytes_per_token;
+  r.rss = proc_status_kb("VmRSS");
+  r.peak_rss = proc_status_kb("VmHWM");
+  std::fprintf(stderr, "  %-8s depth %6d: prefill %.1f tok/s, decode %.1f tok/s (GPU, batch %d)\n", codec.c_str(), depth,
+               r.prefill_tps, r.decode_tps, batch);
+  return r;
+}
+
 }  // namespace
 
 int cmd_bench_model(int argc, char** argv) {
   Args args(argc, argv, {"help"},
-            {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown", "profile"});
+            {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown", "profile", "device",
+             "batch"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -130,11 +176,21 @@ int cmd_bench_model(int argc, char** argv) {
   for (int d : depths) {
     if (d < 0) throw Error("--depths must be >= 0, got " + std::to_string(d));
   }
+  const bool on_cuda = parse_device_is_cuda(args.get("device", "cpu"));
+  const int batch = args.get_int("batch", 1);
+  if (batch < 1) throw Error("--batch must be >= 1, got " + std::to_string(batch));
+  if (batch > 1 && !on_cuda) throw Error("--batch needs --device cuda (the CPU runner decodes one sequence)");
   const std::string weights = args.get("weights", "quantized");
   const std::string model_path = resolve_model_path(model_name);
   auto model = Model::load(model_path, args.get_int("threads", 0), parse_weight_format(weights));
   const ModelConfig& c = model->config();
   std::fprintf(stderr, "bench model: %s, %d threads, %s weights\n", c.name.c_str(), model->threads(), weights.c_str());
+  std::unique_ptr<CudaRunner> gpu;
+  if (on_cuda) {
+    gpu = std::make_unique<CudaRunner>(*model);
+    std::fprintf(stderr, "bench model: on %s, %.1f MiB of f16 weights, batch %d\n", gpu->device_name().c_str(),
+                 gpu->weight_bytes() / 1048576.0, batch);
+  }
 
   std::optional<KvProfile> profile;  // loaded for the first calibrated preset
   Rng rng(1);
@@ -156,6 +212,10 @@ int cmd_bench_model(int argc, char** argv) {
         opt.context = total;
         cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(*profile, *preset, opt));
         cfg.sink_tokens = cfg.calibrated->sink_tokens;
+      }
+      if (gpu) {
+        rows.push_back(bench_cuda_row(*gpu, cfg, codec, depth, n_prefill, n_decode, batch, c.vocab, rng));
+        continue;
       }
       KvCache cache(cfg);
       const int seq = cache.add_sequence();
@@ -189,7 +249,9 @@ int cmd_bench_model(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) header << ' ' << argv[i];
   header << "`\n- commit: " << run_capture("git rev-parse --short HEAD 2>/dev/null")
          << ", date: " << run_capture("date -u '+%Y-%m-%d %H:%M UTC'")
-         << ", CPU:" << run_capture("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2") << ", " << model->threads()
+         << ", CPU:" << run_capture("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+         << (gpu ? ", GPU: " + gpu->device_name() + " (f16 weights, batch " + std::to_string(batch) + ")" : "") << ", "
+         << model->threads()
          << " threads, " << weights << " weights, prefill " << n_prefill << " tokens, decode " << n_decode
          << " tokens\n";
   const std::string md = markdown(rows, header.str());

@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <optional>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "commands.h"
+#include "cuda_runner.h"
 #include "range_report.h"
 #include "run_options.h"
 #include "turboquant/cache_io.h"
@@ -133,6 +135,21 @@ int cmd_run(int argc, char** argv) {
   }
   KvCache cache(cache_cfg);
   const int seq = session ? restore_session_cache(*session, cache) : cache.add_sequence();
+  // --device cuda: the same cache configuration in device memory; `cache` stays empty.
+  std::unique_ptr<CudaRunner> gpu;
+  if (o.cuda) {
+    gpu = std::make_unique<CudaRunner>(*model);
+    gpu->reset_cache(cache_cfg, 1);
+    std::fprintf(stderr, "tq run: on %s, %.1f MiB of f16 weights\n", gpu->device_name().c_str(),
+                 gpu->weight_bytes() / 1048576.0);
+  }
+  auto forward = [&](const int32_t* ids, int n, float* out) {
+    if (gpu) {
+      gpu->forward(0, ids, n, out);
+    } else {
+      model->forward(ids, n, cache, seq, out, false);
+    }
+  };
   std::vector<float> logits(c.vocab);
   const size_t reused = session ? session->tokens.size() : 0;
   if (session) logits = session->logits;
@@ -143,7 +160,7 @@ int cmd_run(int argc, char** argv) {
   // Only the tokens after the session's run; with none, its stored logits are the ones
   // the full prompt would give.
   if (prompt.size() > reused)
-    model->forward(prompt.data() + reused, static_cast<int>(prompt.size() - reused), cache, seq, logits.data(), false);
+    forward(prompt.data() + reused, static_cast<int>(prompt.size() - reused), logits.data());
   const double prefill_s = seconds_since(t_prefill);
   if (!o.save_session.empty()) {
     save_session(Session{identity, o.k_codec, o.v_codec, model->qk_balance(), prompt, logits,
@@ -165,7 +182,7 @@ int cmd_run(int argc, char** argv) {
     if (tok.is_eog(next)) break;
     out.push(next);
     if (i + 1 == o.n_gen) break;  // no logits needed after the last token
-    model->forward(&next, 1, cache, seq, logits.data(), false);
+    forward(&next, 1, logits.data());
     ++decoded;
   }
   const double decode_s = seconds_since(t_decode);
@@ -180,7 +197,10 @@ int cmd_run(int argc, char** argv) {
 
   const double f16_per_token = 2.0 * 2.0 * c.n_layers * c.n_kv_heads * c.head_dim;  // K + V, 2 bytes each
   const size_t per_token = cache.bytes_per_token();
-  const int held = cache.length(0, seq);
+  const int held = gpu ? gpu->length(0) : cache.length(0, seq);
+  const int block_tokens = cache_cfg.block_tokens;
+  const size_t allocated =
+      gpu ? static_cast<size_t>((held + block_tokens - 1) / block_tokens) * block_tokens * per_token : cache.bytes_used();
   std::fprintf(stderr, "prefill: %zu tokens in %.2fs = %.1f tok/s (%zu from the session)\n", prompt.size() - reused,
                prefill_s, (prompt.size() - reused) / prefill_s, reused);
   std::fprintf(stderr, "decode:  %d tokens in %.2fs = %.1f tok/s\n", decoded, decode_s,
@@ -189,7 +209,7 @@ int cmd_run(int argc, char** argv) {
                "cache:   %d tokens x %zu B/token (K %s + V %s, all layers) = %.1f KiB; f16: %.1f KiB; "
                "compression %.2fx (%.1f KiB of blocks allocated)\n",
                held, per_token, o.k_codec.c_str(), o.v_codec.c_str(), held * per_token / 1024.0,
-               held * f16_per_token / 1024.0, f16_per_token / per_token, cache.bytes_used() / 1024.0);
+               held * f16_per_token / 1024.0, f16_per_token / per_token, allocated / 1024.0);
   report_range_events("tq run");
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "run_options.h"
 
 #include "commands.h"
+#include "cuda_runner.h"
 
 #include <filesystem>
 #include <fstream>
@@ -33,6 +34,9 @@ const char* const kRunUsage =
     "                    the model's profile in ~/.cache/turboquant/profiles, measured if missing\n"
     "  --weights W       quantized (default: the file's own types, 8-bit activations in the\n"
     "                    products, as llama.cpp) or f32 (dequantized at load, exact BLAS products)\n"
+    "  --device D        cpu (default) or cuda: weights as f16 on the GPU, cuBLAS products, the\n"
+    "                    compressed cache in device memory (no sessions; sliding-window models\n"
+    "                    only up to their window)\n"
     "  --dump-logits F   write the next-token logits after the prompt to F (raw f32)\n"
     "  --dump-ids F      write the prompt ids (line 1) and generated ids (line 2) to F\n"
     "  --save-session F  save the prompt's compressed cache, tokens and logits to F (atomic)\n"
@@ -58,7 +62,7 @@ bool same_file(const std::string& a, const std::string& b) {
 RunOptions parse_run_options(int argc, char** argv) {
   Args args(argc, argv, {"help", "chat", "force"},
             {"model", "prompt", "prompt-file", "k-codec", "v-codec", "codec", "n", "temp", "top-k", "seed", "threads",
-             "dump-logits", "dump-ids", "qk-balance", "save-session", "load-session", "weights", "profile"});
+             "dump-logits", "dump-ids", "qk-balance", "save-session", "load-session", "weights", "profile", "device"});
   RunOptions o;
   if (args.has("help")) {
     o.help = true;
@@ -91,6 +95,9 @@ RunOptions parse_run_options(int argc, char** argv) {
   o.seed = static_cast<uint64_t>(int_in_range(args, "seed", 1, 0, 2147483647));
   o.threads = int_in_range(args, "threads", 0, 0, 4096);
   o.weights = parse_weight_format(args.get("weights", "quantized"));
+  o.cuda = parse_device_is_cuda(args.get("device", "cpu"));
+  if (o.cuda && (args.has("save-session") || args.has("load-session")))
+    throw Error("--device cuda does not save or load sessions yet; use --device cpu for --save-session/--load-session");
   for (const char* out : {"dump-logits", "dump-ids"})
     if (args.has(out)) check_writable_path(out, args.get(out));
   o.dump_logits = args.get("dump-logits");

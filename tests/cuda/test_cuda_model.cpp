@@ -1,0 +1,234 @@
+// tq::cuda::DeviceModel against tq::Model on tiny random GGUF models of each family
+// (tests/model/test_model_tiny.h): the same prompt through the CPU runner (f32 weights)
+// and the device runner (f16 weights, cuBLAS), same cache codec, logits and greedy
+// continuations compared.
+//
+// Bounds. The device rounds every weight and every GEMM input to f16 (relative error
+// u = 2^-11 ≈ 4.9e-4 each, random in sign), accumulating in f32. A product's relative
+// error is then about u·√2 ≈ 7e-4, and the layers of these models (2-3, with norms in
+// between that keep errors relative) add a few of those: a few 1e-3 of the logit scale.
+// The bound is 2e-2 · max|logit| (kF16Bound), 5-10x the expected error. With a compressed
+// codec the two caches quantize slightly different K/V, so a rounding step can flip on
+// one side: q8_0's step is 1/127 of a block's max, the bound 5e-2 (kQ8Bound).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cuda_test_util.h"
+#include "model/test_model_tiny.h"
+#include "turboquant/cuda_model.h"
+#include "turboquant/kv_cache.h"
+#include "turboquant/model.h"
+
+namespace tq::cuda {
+namespace {
+
+using test::TinySpec;
+
+constexpr float kF16Bound = 2e-2f;
+constexpr float kQ8Bound = 5e-2f;
+constexpr int kGreedy = 16;
+
+std::unique_ptr<Model> load_tiny(const TinySpec& spec, const std::string& tag) {
+  const test::TinyModel tiny = test::make_tiny_model(spec);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("tq_cuda_tiny_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
+  tiny.writer.write(path, true);
+  auto m = Model::load(path, 2, WeightFormat::f32);
+  std::filesystem::remove(path);
+  return m;
+}
+
+std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> t(n);
+  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(vocab));
+  return t;
+}
+
+int argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, x + n) - x); }
+
+// max |a - b| / max |b|.
+float rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float d = 0, m = 1e-30f;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d = std::max(d, std::abs(a[i] - b[i]));
+    m = std::max(m, std::abs(b[i]));
+  }
+  return d / m;
+}
+
+struct RunResult {
+  std::vector<float> prompt_logits;  // [n][vocab]
+  std::vector<int32_t> greedy;
+};
+
+RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::string& codec) {
+  const int V = model.config().vocab;
+  KvCache cache(model.cache_config(codec, codec, 256));
+  const int seq = cache.add_sequence();
+  RunResult r;
+  r.prompt_logits.resize(prompt.size() * V);
+  model.forward(prompt.data(), static_cast<int>(prompt.size()), cache, seq, r.prompt_logits.data(), true);
+  std::vector<float> logits(r.prompt_logits.end() - V, r.prompt_logits.end());
+  for (int i = 0; i < kGreedy; ++i) {
+    const int32_t next = argmax(logits.data(), V);
+    r.greedy.push_back(next);
+    model.forward(&next, 1, cache, seq, logits.data(), false);
+  }
+  return r;
+}
+
+RunResult run_gpu(DeviceModel& dm, const KvCacheConfig& cfg, const std::vector<int32_t>& prompt) {
+  const int V = dm.config().vocab;
+  DeviceKvCache cache(cfg);
+  DeviceSequences seqs(cache);
+  const int seq = seqs.add_sequence();
+  RunResult r;
+  r.prompt_logits.resize(prompt.size() * V);
+  dm.forward(prompt.data(), static_cast<int>(prompt.size()), cache, seqs, seq, r.prompt_logits.data(), true);
+  std::vector<float> logits(r.prompt_logits.end() - V, r.prompt_logits.end());
+  for (int i = 0; i < kGreedy; ++i) {
+    const int32_t next = argmax(logits.data(), V);
+    r.greedy.push_back(next);
+    dm.forward(&next, 1, cache, seqs, seq, logits.data(), false);
+  }
+  EXPECT_EQ(seqs.length(seq), static_cast<int>(prompt.size()) + kGreedy);
+  return r;
+}
+
+TinySpec spec_for(const std::string& family) {
+  if (family == "llama") {
+    TinySpec s = TinySpec::llama();  // adjacent-pair RoPE with divisors
+    s.n_heads = 6;                   // 3 query heads per KV head: decode_attention padded to 4
+    return s;
+  }
+  if (family == "qwen2") return TinySpec::qwen2();  // biases, tied output, NEOX
+  TinySpec s = TinySpec::gemma3();  // QK-norm, post-norms, GeGLU, embed scale, final softcap
+  s.sliding_window = 64;            // sliding layers 0 and 2: every prompt here fits the window
+  s.head_dim = 128;
+  return s;
+}
+
+// The family's tiny model through both runners with `codec` on both sides; prints and
+// returns max |Δlogit| / max |logit| over the prompt.
+float compare_runners(const std::string& family, const std::string& codec, uint64_t seed, RunResult* cpu_out = nullptr,
+                      RunResult* gpu_out = nullptr) {
+  auto model = load_tiny(spec_for(family), family);
+  const auto prompt = random_tokens(20, model->config().vocab, seed);
+  const RunResult cpu = run_cpu(*model, prompt, codec);
+  DeviceModel dm(*model);
+  const RunResult gpu = run_gpu(dm, model->cache_config(codec, codec, 256), prompt);
+  const float d = rel_diff(gpu.prompt_logits, cpu.prompt_logits);
+  std::printf("[%s] %s cache: max |dlogit| / max |logit| = %.3g over %zu prompt tokens\n", family.c_str(),
+              codec.c_str(), d, prompt.size());
+  if (cpu_out) *cpu_out = cpu;
+  if (gpu_out) *gpu_out = gpu;
+  return d;
+}
+
+class CudaModelFamily : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaModelFamily, F16CacheMatchesCpu) {
+  TQ_REQUIRE_GPU();
+  RunResult cpu, gpu;
+  EXPECT_LT(compare_runners(GetParam(), "f16", 7, &cpu, &gpu), kF16Bound);
+  EXPECT_EQ(gpu.greedy, cpu.greedy);
+}
+
+TEST_P(CudaModelFamily, Q8CacheMatchesCpu) {
+  TQ_REQUIRE_GPU();
+  EXPECT_LT(compare_runners(GetParam(), "q8_0", 8), kQ8Bound);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, CudaModelFamily, ::testing::Values("llama", "qwen2", "gemma3"));
+
+// A compressed rotated codec runs end to end (same codec on both sides; the looser
+// bound of a 3-bit cache, whose rounding can flip between the two runs).
+TEST(CudaModel, Turbo3CacheNearCpu) {
+  TQ_REQUIRE_GPU();
+  EXPECT_LT(compare_runners("llama", "turbo3", 9), 0.15f);
+}
+
+// The model's Q/K balance (k·s stored, q/s used) is carried to the device.
+TEST(CudaModel, QkBalanceMatchesCpu) {
+  TQ_REQUIRE_GPU();
+  auto model = load_tiny(spec_for("qwen2"), "balance");
+  const ModelConfig& c = model->config();
+  Rng rng(3);
+  std::vector<float> s(size_t(c.n_layers) * c.n_kv_heads * c.head_dim);
+  for (float& v : s) v = 0.5f + 1.5f * static_cast<float>(rng.uniform());
+  model->set_qk_balance(QkBalance(c.n_layers, c.n_kv_heads, c.head_dim, s));
+  const auto prompt = random_tokens(12, c.vocab, 10);
+  const RunResult cpu = run_cpu(*model, prompt, "q8_0");
+  DeviceModel dm(*model);
+  const RunResult gpu = run_gpu(dm, model->cache_config("q8_0", "q8_0", 256), prompt);
+  EXPECT_LT(rel_diff(gpu.prompt_logits, cpu.prompt_logits), kQ8Bound);
+}
+
+// Two sequences sharing the pool, decoded in one step, match two CPU sequences.
+TEST(CudaModel, BatchedDecodeMatchesCpu) {
+  TQ_REQUIRE_GPU();
+  auto model = load_tiny(spec_for("llama"), "batch");
+  const int V = model->config().vocab;
+  const std::vector<std::vector<int32_t>> prompts = {random_tokens(9, V, 11), random_tokens(37, V, 12)};
+  const std::vector<int32_t> next = {5, 17};
+  KvCache cpu_cache(model->cache_config("f16", "f16", 256));
+  DeviceModel dm(*model);
+  DeviceKvCache cache(model->cache_config("f16", "f16", 256));
+  DeviceSequences seqs(cache);
+  std::vector<float> want(2 * V), got(2 * V), scratch(V);
+  int ids[2];
+  for (int b = 0; b < 2; ++b) {
+    const int s = cpu_cache.add_sequence();
+    model->forward(prompts[b].data(), static_cast<int>(prompts[b].size()), cpu_cache, s, scratch.data(), false);
+    model->forward(&next[b], 1, cpu_cache, s, want.data() + b * V, false);
+    ids[b] = seqs.add_sequence();
+    dm.forward(prompts[b].data(), static_cast<int>(prompts[b].size()), cache, seqs, ids[b], scratch.data(), false);
+  }
+  dm.decode_batch(next.data(), ids, 2, cache, seqs, got.data());
+  EXPECT_LT(rel_diff(got, want), kF16Bound);
+  EXPECT_EQ(seqs.length(ids[0]), 10);
+  EXPECT_EQ(seqs.length(ids[1]), 38);
+}
+
+// Past the sliding window the device path would attend to the wrong tokens: refused.
+TEST(CudaModel, SlidingWindowBeyondRefused) {
+  TQ_REQUIRE_GPU();
+  TinySpec spec = TinySpec::gemma3();  // window 5
+  auto model = load_tiny(spec, "window");
+  DeviceModel dm(*model);
+  DeviceKvCache cache(model->cache_config("f16", "f16", 64));
+  DeviceSequences seqs(cache);
+  const int seq = seqs.add_sequence();
+  const auto prompt = random_tokens(5, model->config().vocab, 13);
+  std::vector<float> logits(model->config().vocab);
+  dm.forward(prompt.data(), 5, cache, seqs, seq, logits.data(), false);  // positions 0..4: inside
+  const int32_t one = 1;
+  try {
+    dm.forward(&one, 1, cache, seqs, seq, logits.data(), false);
+    FAIL() << "position 5 with a window of 5 was not refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sliding window"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(seqs.length(seq), 5);  // nothing written
+}
+
+TEST(CudaModel, FullPoolRefused) {
+  TQ_REQUIRE_GPU();
+  auto model = load_tiny(spec_for("qwen2"), "full");
+  DeviceModel dm(*model);
+  DeviceKvCache cache(model->cache_config("f16", "f16", 32));  // one block
+  DeviceSequences seqs(cache);
+  const int seq = seqs.add_sequence();
+  const auto prompt = random_tokens(33, model->config().vocab, 14);
+  std::vector<float> logits(model->config().vocab);
+  EXPECT_THROW(dm.forward(prompt.data(), 33, cache, seqs, seq, logits.data(), false), Error);
+}
+
+}  // namespace
+}  // namespace tq::cuda

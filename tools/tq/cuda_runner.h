@@ -1,0 +1,41 @@
+#pragma once
+// `--device cuda` for tq run and tq bench model: the model on the CUDA device
+// (turboquant/cuda_model.h) with a DeviceKvCache built from the same KvCacheConfig the
+// CPU path would use. In a tq built without the CUDA backend, or on a machine without a
+// GPU, constructing one is a tq::Error that says which.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "turboquant/kv_cache.h"
+#include "turboquant/model.h"
+
+namespace tq::cli {
+
+// --device cpu|cuda; tq::Error otherwise.
+bool parse_device_is_cuda(const std::string& device);
+
+class CudaRunner {
+ public:
+  explicit CudaRunner(Model& model);  // uploads the weights
+  ~CudaRunner();
+  CudaRunner(const CudaRunner&) = delete;
+  CudaRunner& operator=(const CudaRunner&) = delete;
+
+  // A fresh device cache of `cfg` holding `sequences` empty sequences (ids 0..n-1).
+  void reset_cache(const KvCacheConfig& cfg, int sequences);
+  // n tokens of sequence `seq`; logits of the last one ([vocab], host).
+  void forward(int seq, const int32_t* tokens, int n, float* logits);
+  // One token for each sequence of the cache; logits [sequences][vocab].
+  void decode_all(const int32_t* tokens, float* logits);
+  int length(int seq) const;
+  std::string device_name() const;
+  size_t weight_bytes() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tq::cli
