@@ -114,5 +114,24 @@ TEST(CliValidation, EveryCommandChecksItsArgumentsFirst) {
   EXPECT_NE(r.output.find("cannot open GGUF file '" + missing + "'"), std::string::npos) << r.output;
 }
 
+// --device: cpu or cuda; CUDA-only options are refused on the CPU, and a tq without the
+// CUDA backend says so before loading anything.
+TEST(CliValidation, DeviceOptionsAreCheckedFirst) {
+  test::TempDir tmp;
+  const std::string junk = tmp / "junk.gguf";
+  std::ofstream(junk) << "this is not a GGUF file";
+  expect_refused({"run", "--model", junk, "--prompt", "hi", "--device", "gpu"}, "--device: expected cpu or cuda, got 'gpu'");
+  expect_refused({"bench", "model", "--model", junk, "--device", "gpu"}, "--device: expected cpu or cuda");
+  expect_refused({"bench", "model", "--model", junk, "--batch", "4"}, "--batch needs --device cuda");
+  expect_refused({"bench", "model", "--model", junk, "--batch", "0", "--device", "cpu"}, "--batch must be >= 1");
+#ifdef TQ_HAVE_CUDA_MODEL
+  expect_refused({"run", "--model", junk, "--prompt", "hi", "--device", "cuda", "--save-session", tmp / "s.tqs"},
+                 "--device cuda does not save or load sessions");
+#else
+  expect_refused({"run", "--model", junk, "--prompt", "hi", "--device", "cuda"}, "built without the CUDA backend");
+  expect_refused({"bench", "model", "--model", junk, "--device", "cuda"}, "built without the CUDA backend");
+#endif
+}
+
 }  // namespace
 }  // namespace tq

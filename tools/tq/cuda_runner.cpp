@@ -13,7 +13,13 @@ namespace tq::cli {
 
 bool parse_device_is_cuda(const std::string& device) {
   if (device == "cpu") return false;
-  if (device == "cuda") return true;
+  if (device == "cuda") {
+#ifndef TQ_HAVE_CUDA_MODEL
+    throw Error("--device cuda: this tq was built without the CUDA backend (configure with -DTQ_CUDA=ON on a machine "
+                "with nvcc)");
+#endif
+    return true;
+  }
   throw Error("--device: expected cpu or cuda, got '" + device + "'");
 }
 
