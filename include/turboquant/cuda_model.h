@@ -80,6 +80,14 @@ class DeviceModel {
   void decode_batch(const int32_t* tokens, const int* seq_ids, int batch, DeviceKvCache& cache,
                     DeviceSequences& seqs, float* logits);
 
+  // Decode steps (one token per sequence) as CUDA graphs: each step's launches replayed
+  // from one capture per (cache, batch size), the attention split for the cache's whole
+  // capacity so the shapes stay fixed. Off by default.
+  void use_graphs(bool on);
+  // Frees the captured steps; call it before destroying a cache that stepped with graphs
+  // (a later cache could otherwise be taken for it).
+  void drop_graphs();
+
   // Waits for the device (timings).
   void synchronize() const;
 

@@ -5,6 +5,7 @@
 //   x += [post-norm](att·Wo);  h = norm(x); x += [post-norm](act(h·Wg) ⊙ (h·Wu)) · Wd
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,14 @@ namespace {
 // buffers (and Gemma's [rows][262144] logits) for long prompts.
 constexpr int kChunkRows = 256;
 
-// A device allocation that grows to the largest size asked for.
+// A device allocation that grows to the largest size asked for. A growth moves it, so it
+// bumps *generation: captured decode graphs hold the old addresses and are rebuilt.
 class DeviceArray {
  public:
+  explicit DeviceArray(uint64_t* generation) : generation_(generation) {}
   ~DeviceArray() { cudaFree(p_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
   template <class T>
   T* get(size_t count) {
     const size_t bytes = std::max<size_t>(count * sizeof(T), 1);
@@ -39,13 +44,30 @@ class DeviceArray {
       bytes_ = 0;
       check_cuda(cudaMalloc(&p_, bytes), "cudaMalloc (model workspace)");
       bytes_ = bytes;
+      ++*generation_;
     }
     return static_cast<T*>(p_);
   }
 
  private:
+  uint64_t* generation_;
   void* p_ = nullptr;
   size_t bytes_ = 0;
+};
+
+// A decode step captured as a CUDA graph, valid for one cache and row count while the
+// workspace stays where it was.
+struct StepGraph {
+  // The cache as the kernels saw it: a cache made later at the same address differs in
+  // its pools, descriptors or codecs (DeviceModel::drop_graphs covers the rest).
+  const DeviceKvCache* cache = nullptr;
+  const void* impl = nullptr;
+  const void* first_pool = nullptr;
+  const void* last_pool = nullptr;
+  std::string codecs;
+  int rows = 0;
+  uint64_t generation = 0;
+  cudaGraphExec_t exec = nullptr;
 };
 
 // decode_attention's grouped-query kernels exist for 1, 2, 4 and 8 query heads per KV
@@ -82,10 +104,16 @@ struct DeviceModel::Impl {
   double* inv_freq_local = nullptr;
   float* balance = nullptr;           // device [n_layers][n_kv_heads][head_dim], null without
   // Workspace, grown to the largest chunk seen.
-  DeviceArray x, q, k, v, qpad, att, o, gate, up, h16, logits, meta, attn_ws;
+  uint64_t generation = 0;
+  DeviceArray x{&generation}, q{&generation}, k{&generation}, v{&generation}, qpad{&generation}, att{&generation},
+      o{&generation}, gate{&generation}, up{&generation}, h16{&generation}, logits{&generation}, meta{&generation},
+      attn_ws{&generation};
   std::vector<int32_t> host_meta;
+  bool graphs = false;
+  std::vector<StepGraph> step_graphs;
 
   ~Impl() {
+    drop_graphs();
     cudaFree(inv_freq_global);
     cudaFree(inv_freq_local);
     cudaFree(balance);
@@ -126,7 +154,11 @@ struct DeviceModel::Impl {
   }
 
   void run_rows(const int32_t* tokens, const std::vector<Row>& rows, DeviceKvCache& cache,
-                const DeviceSequences& seqs, int first_logit_row, float* logits_host);
+                const DeviceSequences& seqs, int first_logit_row, float* logits_host, bool step);
+  float* launch_layers(int n, const int32_t* d_meta, int max_blocks, int max_len, DeviceKvCache& cache,
+                       int first_logit_row);
+  StepGraph* find_graph(const DeviceKvCache& cache, int rows);
+  void drop_graphs();
 };
 
 DeviceModel::DeviceModel(Model& model) : impl_(new Impl) {
@@ -162,16 +194,45 @@ DeviceModel::~DeviceModel() = default;
 
 const ModelConfig& DeviceModel::config() const { return impl_->c; }
 size_t DeviceModel::weight_bytes() const { return impl_->w->bytes; }
+void DeviceModel::use_graphs(bool on) {
+  impl_->graphs = on;
+  if (!on) impl_->drop_graphs();
+}
+void DeviceModel::drop_graphs() { impl_->drop_graphs(); }
+
 void DeviceModel::synchronize() const { check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize"); }
 
+namespace {
+
+StepGraph step_key(const DeviceKvCache& cache, int rows, uint64_t generation) {
+  const KvCacheConfig& k = cache.config();
+  return StepGraph{&cache,     &cache.impl(), cache.pool(0, 0), cache.pool(k.n_layers - 1, 1),
+                   k.k_codec + "/" + k.v_codec + "/" + std::to_string(cache.num_blocks()), rows, generation, nullptr};
+}
+
+}  // namespace
+
+StepGraph* DeviceModel::Impl::find_graph(const DeviceKvCache& cache, int rows) {
+  const StepGraph key = step_key(cache, rows, generation);
+  for (StepGraph& g : step_graphs)
+    if (g.cache == key.cache && g.impl == key.impl && g.first_pool == key.first_pool && g.last_pool == key.last_pool &&
+        g.codecs == key.codecs && g.rows == rows && g.generation == generation)
+      return &g;
+  return nullptr;
+}
+
+void DeviceModel::Impl::drop_graphs() {
+  for (StepGraph& g : step_graphs) cudaGraphExecDestroy(g.exec);
+  step_graphs.clear();
+}
+
+// `step` (a decode step with graphs on): the shapes the kernels see are the cache's
+// whole capacity, fixed, so the step can be replayed as a graph; the first step of a
+// shape runs directly (sizing the workspace), then is captured for the next ones.
 void DeviceModel::Impl::run_rows(const int32_t* tokens, const std::vector<Row>& rows, DeviceKvCache& cache,
-                                 const DeviceSequences& seqs, int first_logit_row, float* logits_host) {
-  namespace ops = model_ops;
+                                 const DeviceSequences& seqs, int first_logit_row, float* logits_host, bool step) {
   const int n = static_cast<int>(rows.size());
-  const int D = c.dim, F = c.ffn_dim, hd = c.head_dim, KV = c.n_kv_heads;
-  const int q_dim = c.n_heads * hd, kv_dim = KV * hd, qp_heads = KV * padded;
   const int bt = seqs.block_tokens();
-  const bool sinks = cache.config().sink_tokens > 0;
 
   // Per-row metadata in one upload: tokens, positions, slots, lengths, sequence ids,
   // then the block tables [n][max_blocks].
@@ -179,6 +240,10 @@ void DeviceModel::Impl::run_rows(const int32_t* tokens, const std::vector<Row>& 
   for (const Row& r : rows) {
     max_blocks = std::max(max_blocks, static_cast<int>(seqs.blocks(r.seq).size()));
     max_len = std::max(max_len, r.pos + 1);
+  }
+  if (step) {
+    max_blocks = cache.num_blocks();
+    max_len = cache.num_blocks() * bt;
   }
   std::vector<int32_t>& h = host_meta;
   h.assign(static_cast<size_t>(n) * (5 + max_blocks), 0);
@@ -196,6 +261,57 @@ void DeviceModel::Impl::run_rows(const int32_t* tokens, const std::vector<Row>& 
   int32_t* d_meta = meta.get<int32_t>(h.size());
   check_cuda(cudaMemcpyAsync(d_meta, h.data(), h.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream),
              "cudaMemcpyAsync (row metadata)");
+
+  float* out = nullptr;
+  if (!step) {
+    out = launch_layers(n, d_meta, max_blocks, max_len, cache, first_logit_row);
+  } else if (StepGraph* g = find_graph(cache, n)) {
+    check_cuda(cudaGraphLaunch(g->exec, stream), "cudaGraphLaunch (decode step)");
+    out = logits.get<float>(size_t(n - first_logit_row) * c.vocab);
+  } else {
+    out = launch_layers(n, d_meta, max_blocks, max_len, cache, first_logit_row);
+    check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (before capture)");
+    const uint64_t gen = generation;
+    cudaGraph_t graph = nullptr;
+    check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    try {
+      launch_layers(n, d_meta, max_blocks, max_len, cache, first_logit_row);
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    check_cuda(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+    if (generation != gen) throw Error("DeviceModel: the workspace moved while a decode step was captured");
+    // Graphs of an older workspace can never match again.
+    std::erase_if(step_graphs, [&](const StepGraph& old) {
+      if (old.generation == gen) return false;
+      cudaGraphExecDestroy(old.exec);
+      return true;
+    });
+    StepGraph fresh = step_key(cache, n, gen);
+    const cudaError_t st = cudaGraphInstantiate(&fresh.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check_cuda(st, "cudaGraphInstantiate (decode step)");
+    step_graphs.push_back(std::move(fresh));
+  }
+  cache.check_writes();  // a refused NaN/Inf K or V row is a tq::Error here
+  if (!out) return;
+  check_cuda(cudaMemcpyAsync(logits_host, out, size_t(n - first_logit_row) * c.vocab * sizeof(float),
+                             cudaMemcpyDeviceToHost, stream),
+             "cudaMemcpyAsync (logits)");
+  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (forward)");
+}
+
+// Every kernel of the rows' pass on `stream`, nothing that waits or allocates once the
+// workspace has the size (so it can be captured). Returns the device logits, or null
+// when no row wants them.
+float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_blocks, int max_len,
+                                        DeviceKvCache& cache, int first_logit_row) {
+  namespace ops = model_ops;
+  const int D = c.dim, F = c.ffn_dim, hd = c.head_dim, KV = c.n_kv_heads;
+  const int q_dim = c.n_heads * hd, kv_dim = KV * hd, qp_heads = KV * padded;
+  const bool sinks = cache.config().sink_tokens > 0;
   const int32_t *d_tok = d_meta, *d_pos = d_tok + n, *d_slot = d_pos + n, *d_len = d_slot + n, *d_seq = d_len + n;
   const int32_t* d_tables = d_seq + n;
 
@@ -285,17 +401,13 @@ void DeviceModel::Impl::run_rows(const int32_t* tokens, const std::vector<Row>& 
       gemm->nt(H, n, F, L.w_down, D, X, D, 1.f);
     }
   }
-  cache.check_writes();  // a refused NaN/Inf K or V row is a tq::Error here
-
-  if (first_logit_row >= n) return;
+  if (first_logit_row >= n) return nullptr;
   const int out_rows = n - first_logit_row;
   float* LG = logits.get<float>(size_t(out_rows) * c.vocab);
   ops::rms_norm_f16(X + size_t(first_logit_row) * D, H, out_rows, D, w->output_norm, c.norm_eps, stream);
   gemm->nt(H, out_rows, D, w->output, c.vocab, LG, c.vocab);
   if (c.final_softcap > 0.f) ops::softcap(LG, size_t(out_rows) * c.vocab, c.final_softcap, stream);
-  check_cuda(cudaMemcpyAsync(logits_host, LG, size_t(out_rows) * c.vocab * sizeof(float), cudaMemcpyDeviceToHost, stream),
-             "cudaMemcpyAsync (logits)");
-  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (forward)");
+  return LG;
 }
 
 void DeviceModel::forward(const int32_t* tokens, int n, DeviceKvCache& cache, DeviceSequences& seqs, int seq,
@@ -317,7 +429,7 @@ void DeviceModel::forward(const int32_t* tokens, int n, DeviceKvCache& cache, De
     // Logits for every row, or for the call's last token only.
     const int first = all_logits ? 0 : last ? rows_n - 1 : rows_n;
     float* out = all_logits ? logits + size_t(start) * c.vocab : logits;
-    m.run_rows(tokens + start, rows, cache, seqs, first, out);
+    m.run_rows(tokens + start, rows, cache, seqs, first, out, m.graphs && n == 1);
     seqs.advance(seq, rows_n);
   }
 }
@@ -336,7 +448,7 @@ void DeviceModel::decode_batch(const int32_t* tokens, const int* seq_ids, int ba
     m.check_window(seq_ids[i], rows[i].pos);
   }
   for (const Row& r : rows) seqs.reserve(r.seq, 1);
-  m.run_rows(tokens, rows, cache, seqs, 0, logits);
+  m.run_rows(tokens, rows, cache, seqs, 0, logits, m.graphs);
   for (const Row& r : rows) seqs.advance(r.seq, 1);
 }
 

@@ -65,6 +65,7 @@ float rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 struct RunResult {
   std::vector<float> prompt_logits;  // [n][vocab]
   std::vector<int32_t> greedy;
+  std::vector<float> last_logits;  // after the last greedy token
 };
 
 RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::string& codec) {
@@ -80,6 +81,7 @@ RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::s
     r.greedy.push_back(next);
     model.forward(&next, 1, cache, seq, logits.data(), false);
   }
+  r.last_logits = logits;
   return r;
 }
 
@@ -97,6 +99,7 @@ RunResult run_gpu(DeviceModel& dm, const KvCacheConfig& cfg, const std::vector<i
     r.greedy.push_back(next);
     dm.forward(&next, 1, cache, seqs, seq, logits.data(), false);
   }
+  r.last_logits = logits;
   EXPECT_EQ(seqs.length(seq), static_cast<int>(prompt.size()) + kGreedy);
   return r;
 }
@@ -117,11 +120,12 @@ TinySpec spec_for(const std::string& family) {
 // The family's tiny model through both runners with `codec` on both sides; prints and
 // returns max |Δlogit| / max |logit| over the prompt.
 float compare_runners(const std::string& family, const std::string& codec, uint64_t seed, RunResult* cpu_out = nullptr,
-                      RunResult* gpu_out = nullptr) {
+                      RunResult* gpu_out = nullptr, bool graphs = false) {
   auto model = load_tiny(spec_for(family), family);
   const auto prompt = random_tokens(20, model->config().vocab, seed);
   const RunResult cpu = run_cpu(*model, prompt, codec);
   DeviceModel dm(*model);
+  dm.use_graphs(graphs);
   const RunResult gpu = run_gpu(dm, model->cache_config(codec, codec, 256), prompt);
   const float d = rel_diff(gpu.prompt_logits, cpu.prompt_logits);
   std::printf("[%s] %s cache: max |dlogit| / max |logit| = %.3g over %zu prompt tokens\n", family.c_str(),
@@ -140,6 +144,14 @@ TEST_P(CudaModelFamily, F16CacheMatchesCpu) {
   EXPECT_EQ(gpu.greedy, cpu.greedy);
 }
 
+// Decode steps replayed from CUDA graphs give the same greedy tokens.
+TEST_P(CudaModelFamily, GraphDecodeMatchesCpu) {
+  TQ_REQUIRE_GPU();
+  RunResult cpu, gpu;
+  EXPECT_LT(compare_runners(GetParam(), "f16", 15, &cpu, &gpu, true), kF16Bound);
+  EXPECT_EQ(gpu.greedy, cpu.greedy);
+}
+
 TEST_P(CudaModelFamily, Q8CacheMatchesCpu) {
   TQ_REQUIRE_GPU();
   EXPECT_LT(compare_runners(GetParam(), "q8_0", 8), kQ8Bound);
@@ -152,6 +164,21 @@ INSTANTIATE_TEST_SUITE_P(Families, CudaModelFamily, ::testing::Values("llama", "
 TEST(CudaModel, Turbo3CacheNearCpu) {
   TQ_REQUIRE_GPU();
   EXPECT_LT(compare_runners("llama", "turbo3", 9), 0.15f);
+}
+
+// Graph-replayed steps against direct ones on the device, a compressed codec: the same
+// kernels, only the attention's split count differs (the graph's is for the whole cache).
+TEST(CudaModel, GraphStepsMatchDirectSteps) {
+  TQ_REQUIRE_GPU();
+  auto model = load_tiny(spec_for("llama"), "graph");
+  const auto prompt = random_tokens(20, model->config().vocab, 16);
+  DeviceModel dm(*model);
+  const RunResult direct = run_gpu(dm, model->cache_config("turbo3", "turbo3", 256), prompt);
+  dm.use_graphs(true);
+  const RunResult graphs = run_gpu(dm, model->cache_config("turbo3", "turbo3", 256), prompt);
+  dm.drop_graphs();
+  EXPECT_EQ(graphs.greedy, direct.greedy);
+  EXPECT_LT(rel_diff(graphs.last_logits, direct.last_logits), 1e-4f);
 }
 
 // The model's Q/K balance (k·s stored, q/s used) is carried to the device.

@@ -28,6 +28,7 @@ constexpr const char* kUsage =
     "tq bench model [--model smollm2|gemma3|FILE.gguf] [--codecs f16,turbo3,...] [--depths 0,4096]\n"
     "               [--prefill 128] [--decode 32] [--threads N] [--weights quantized|f32]\n"
     "               [--json FILE] [--markdown FILE] [--profile FILE] [--device cpu|cuda] [--batch N]\n"
+    "               [--cuda-graphs]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
     "  balance) at each context depth, resident memory (VmRSS after the row; VmHWM, the\n"
     "  process's peak so far) and cache bytes. Calibrated presets (tq3, ...) use the model's\n"
@@ -37,7 +38,8 @@ constexpr const char* kUsage =
     "  one forward call and --decode tokens one at a time.\n"
     "  --device cuda: the model on the GPU (f16 weights, cuBLAS, the cache in device memory);\n"
     "  --batch N (cuda only) runs N sequences sharing the pool: each filled and prefilled in\n"
-    "  turn, then decoded together one token each per step; tok/s count every sequence's tokens.\n";
+    "  turn, then decoded together one token each per step; tok/s count every sequence's tokens.\n"
+    "  --cuda-graphs replays each decode step as a CUDA graph (attention split for the whole cache).\n";
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -159,7 +161,7 @@ Row bench_cuda_row(CudaRunner& gpu, KvCacheConfig cfg, const std::string& codec,
 }  // namespace
 
 int cmd_bench_model(int argc, char** argv) {
-  Args args(argc, argv, {"help"},
+  Args args(argc, argv, {"help", "cuda-graphs"},
             {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown", "profile", "device",
              "batch"});
   if (args.has("help")) {
@@ -180,6 +182,7 @@ int cmd_bench_model(int argc, char** argv) {
   const int batch = args.get_int("batch", 1);
   if (batch < 1) throw Error("--batch must be >= 1, got " + std::to_string(batch));
   if (batch > 1 && !on_cuda) throw Error("--batch needs --device cuda (the CPU runner decodes one sequence)");
+  if (args.has("cuda-graphs") && !on_cuda) throw Error("--cuda-graphs needs --device cuda");
   const std::string weights = args.get("weights", "quantized");
   const std::string model_path = resolve_model_path(model_name);
   auto model = Model::load(model_path, args.get_int("threads", 0), parse_weight_format(weights));
@@ -187,7 +190,7 @@ int cmd_bench_model(int argc, char** argv) {
   std::fprintf(stderr, "bench model: %s, %d threads, %s weights\n", c.name.c_str(), model->threads(), weights.c_str());
   std::unique_ptr<CudaRunner> gpu;
   if (on_cuda) {
-    gpu = std::make_unique<CudaRunner>(*model);
+    gpu = std::make_unique<CudaRunner>(*model, args.has("cuda-graphs"));
     std::fprintf(stderr, "bench model: on %s, %.1f MiB of f16 weights, batch %d\n", gpu->device_name().c_str(),
                  gpu->weight_bytes() / 1048576.0, batch);
   }
@@ -250,7 +253,8 @@ int cmd_bench_model(int argc, char** argv) {
   header << "`\n- commit: " << run_capture("git rev-parse --short HEAD 2>/dev/null")
          << ", date: " << run_capture("date -u '+%Y-%m-%d %H:%M UTC'")
          << ", CPU:" << run_capture("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
-         << (gpu ? ", GPU: " + gpu->device_name() + " (f16 weights, batch " + std::to_string(batch) + ")" : "") << ", "
+         << (gpu ? ", GPU: " + gpu->device_name() + " (f16 weights, batch " + std::to_string(batch) +
+                       (args.has("cuda-graphs") ? ", CUDA graphs" : "") + ")" : "") << ", "
          << model->threads()
          << " threads, " << weights << " weights, prefill " << n_prefill << " tokens, decode " << n_decode
          << " tokens\n";

@@ -138,7 +138,7 @@ int cmd_run(int argc, char** argv) {
   // --device cuda: the same cache configuration in device memory; `cache` stays empty.
   std::unique_ptr<CudaRunner> gpu;
   if (o.cuda) {
-    gpu = std::make_unique<CudaRunner>(*model);
+    gpu = std::make_unique<CudaRunner>(*model, o.cuda_graphs);
     gpu->reset_cache(cache_cfg, 1);
     std::fprintf(stderr, "tq run: on %s, %.1f MiB of f16 weights\n", gpu->device_name().c_str(),
                  gpu->weight_bytes() / 1048576.0);

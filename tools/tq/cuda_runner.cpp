@@ -41,9 +41,12 @@ Model& require_device(Model& m) {
 }
 }  // namespace
 
-CudaRunner::CudaRunner(Model& model) : impl_(new Impl(require_device(model))) {}
+CudaRunner::CudaRunner(Model& model, bool graphs) : impl_(new Impl(require_device(model))) {
+  impl_->model.use_graphs(graphs);
+}
 
 void CudaRunner::reset_cache(const KvCacheConfig& cfg, int sequences) {
+  impl_->model.drop_graphs();
   impl_->seqs.reset();
   impl_->cache.reset();
   impl_->cache = std::make_unique<cuda::DeviceKvCache>(cfg);
@@ -69,7 +72,7 @@ size_t CudaRunner::weight_bytes() const { return impl_->model.weight_bytes(); }
 
 struct CudaRunner::Impl {};
 
-CudaRunner::CudaRunner(Model&) {
+CudaRunner::CudaRunner(Model&, bool) {
   throw Error("--device cuda: this tq was built without the CUDA backend (configure with -DTQ_CUDA=ON on a machine "
               "with nvcc)");
 }

@@ -17,7 +17,8 @@ bool parse_device_is_cuda(const std::string& device);
 
 class CudaRunner {
  public:
-  explicit CudaRunner(Model& model);  // uploads the weights
+  // Uploads the weights; graphs: decode steps as CUDA graphs (DeviceModel::use_graphs).
+  CudaRunner(Model& model, bool graphs);
   ~CudaRunner();
   CudaRunner(const CudaRunner&) = delete;
   CudaRunner& operator=(const CudaRunner&) = delete;

@@ -37,6 +37,7 @@ const char* const kRunUsage =
     "  --device D        cpu (default) or cuda: weights as f16 on the GPU, cuBLAS products, the\n"
     "                    compressed cache in device memory (no sessions; sliding-window models\n"
     "                    only up to their window)\n"
+    "  --cuda-graphs     with --device cuda: replay each decode step as a CUDA graph\n"
     "  --dump-logits F   write the next-token logits after the prompt to F (raw f32)\n"
     "  --dump-ids F      write the prompt ids (line 1) and generated ids (line 2) to F\n"
     "  --save-session F  save the prompt's compressed cache, tokens and logits to F (atomic)\n"
@@ -60,7 +61,7 @@ bool same_file(const std::string& a, const std::string& b) {
 }  // namespace
 
 RunOptions parse_run_options(int argc, char** argv) {
-  Args args(argc, argv, {"help", "chat", "force"},
+  Args args(argc, argv, {"help", "chat", "force", "cuda-graphs"},
             {"model", "prompt", "prompt-file", "k-codec", "v-codec", "codec", "n", "temp", "top-k", "seed", "threads",
              "dump-logits", "dump-ids", "qk-balance", "save-session", "load-session", "weights", "profile", "device"});
   RunOptions o;
@@ -96,6 +97,8 @@ RunOptions parse_run_options(int argc, char** argv) {
   o.threads = int_in_range(args, "threads", 0, 0, 4096);
   o.weights = parse_weight_format(args.get("weights", "quantized"));
   o.cuda = parse_device_is_cuda(args.get("device", "cpu"));
+  o.cuda_graphs = args.has("cuda-graphs");
+  if (o.cuda_graphs && !o.cuda) throw Error("--cuda-graphs needs --device cuda");
   if (o.cuda && (args.has("save-session") || args.has("load-session")))
     throw Error("--device cuda does not save or load sessions yet; use --device cpu for --save-session/--load-session");
   for (const char* out : {"dump-logits", "dump-ids"})

@@ -24,6 +24,7 @@ struct RunOptions {
   int threads = 0;
   WeightFormat weights = WeightFormat::quantized;
   bool cuda = false;  // --device cuda: the model and its cache on the GPU (cuda_runner.h)
+  bool cuda_graphs = false;  // --cuda-graphs: decode steps as CUDA graphs
   const CodecSpec* preset = nullptr;  // the calibrated preset named by --k-codec/--v-codec
   std::string profile;                // --profile (empty: the default path)
   std::string dump_logits, dump_ids;
