@@ -282,7 +282,10 @@ void DeviceModel::Impl::run_rows(const int32_t* tokens, const std::vector<Row>& 
       throw;
     }
     check_cuda(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
-    if (generation != gen) throw Error("DeviceModel: the workspace moved while a decode step was captured");
+    if (generation != gen) {
+      cudaGraphDestroy(graph);
+      throw Error("DeviceModel: the workspace moved while a decode step was captured");
+    }
     // Graphs of an older workspace can never match again.
     std::erase_if(step_graphs, [&](const StepGraph& old) {
       if (old.generation == gen) return false;
