@@ -16,7 +16,8 @@ DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}  # tq_dtype, by torch dtype
 class CacheConfig(ctypes.Structure):
     _fields_ = [("n_layers", _i), ("n_kv_heads", _i), ("head_dim", _i), ("k_codec", ctypes.c_char_p),
                 ("v_codec", ctypes.c_char_p), ("block_tokens", _i), ("max_tokens", _i), ("seed", ctypes.c_uint64),
-                ("n_threads", _i)]
+                ("n_threads", _i), ("profile", _vp), ("context", _i)]
+API_VERSION = 2  # TQ_API_VERSION of the header these structs mirror
 
 
 class QuantizeParams(ctypes.Structure):
@@ -36,6 +37,9 @@ def load(path):
     P = ctypes.POINTER
     sigs = {
         "tq_last_error": (ctypes.c_char_p, []),
+        "tq_api_version": (_i, []),
+        "tq_profile_load": (_i, [ctypes.c_char_p, P(_vp)]),
+        "tq_profile_destroy": (None, [_vp]),
         "tq_cuda_available": (_i, []),
         "tq_cache_config_default": (CacheConfig, []),
         "tq_cuda_cache_create": (_i, [P(CacheConfig), P(_vp)]),
@@ -52,6 +56,8 @@ def load(path):
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
+    if lib.tq_api_version() != API_VERSION:
+        raise RuntimeError(f"{path}: C API version {lib.tq_api_version()}, these bindings mirror version {API_VERSION}")
     return lib
 
 
@@ -63,14 +69,22 @@ class DeviceCache:
     """A tq_cuda_cache of one k/v codec pair; tensors are torch CUDA tensors."""
 
     def __init__(self, lib, k_codec, v_codec, *, n_kv_heads, head_dim, max_tokens, block_tokens=32, n_layers=1,
-                 seed=1):
+                 seed=1, profile=None, context=0):
+        """profile: path of a `tq calibrate` file, needed by a calibrated preset (tq3, ...)."""
         self.lib = lib
         cfg = lib.tq_cache_config_default()
         cfg.n_layers, cfg.n_kv_heads, cfg.head_dim = n_layers, n_kv_heads, head_dim
         cfg.k_codec, cfg.v_codec = k_codec.encode(), v_codec.encode()
-        cfg.block_tokens, cfg.max_tokens, cfg.seed = block_tokens, max_tokens, seed
+        cfg.block_tokens, cfg.max_tokens, cfg.seed, cfg.context = block_tokens, max_tokens, seed, context
+        prof = _vp()
+        if profile is not None:
+            self._ok(lib.tq_profile_load(str(profile).encode(), ctypes.byref(prof)))
+            cfg.profile = prof
         self.h = _vp()
-        self._ok(lib.tq_cuda_cache_create(ctypes.byref(cfg), ctypes.byref(self.h)))
+        try:
+            self._ok(lib.tq_cuda_cache_create(ctypes.byref(cfg), ctypes.byref(self.h)))
+        finally:
+            lib.tq_profile_destroy(prof)  # the cache keeps the codecs built from it
         self.rb = tuple(self.record_bytes(0, kv) for kv in (0, 1))
 
     def _ok(self, status):

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define TQ_API_VERSION 1
+#define TQ_API_VERSION 2
 
 typedef enum tq_status {
   TQ_OK = 0,
@@ -74,6 +74,22 @@ tq_status tq_codec_encode(const tq_codec* codec, const float* x, size_t n, uint8
 /* records: n * record_bytes bytes -> x: n vectors of dim floats. */
 tq_status tq_codec_decode(const tq_codec* codec, const uint8_t* records, size_t n, float* x);
 
+/* ---- Calibration profiles ---- */
+
+/* A model's calibration profile: the statistics the calibrated presets (tq2.5, tq3, tq3.5,
+ * tq4) build their per-layer, per-head codecs from. `tq calibrate --model M` writes one (also
+ * made and kept by `tq eval` / `tq run`; docs/FORMATS.md, "Calibration profile"). A profile
+ * may be shared by several caches and threads; it may be destroyed once the caches that
+ * need it are created or loaded (they keep the codecs built from it, not the handle). */
+typedef struct tq_profile tq_profile;
+
+/* Reads a profile file. A missing, truncated or corrupt file gives TQ_ERROR_LIBRARY naming
+ * the problem. */
+tq_status tq_profile_load(const char* path, tq_profile** profile);
+void tq_profile_destroy(tq_profile* profile);
+/* The shapes it was measured on (a cache built from it must have them). Outputs may be NULL. */
+tq_status tq_profile_shape(const tq_profile* profile, int* n_layers, int* n_kv_heads, int* head_dim);
+
 /* ---- The CPU paged KV cache ---- */
 
 typedef struct tq_cache tq_cache;
@@ -88,16 +104,24 @@ typedef struct tq_cache_config {
   int max_tokens;      /* capacity over all sequences, rounded up to whole pages */
   uint64_t seed;       /* per layer/head rotations derive from it */
   int n_threads;       /* threads for append and attend: 1 = the caller only, 0 = all cores */
+  /* Since API version 2. A calibrated preset ("tq3", ...) as k_codec or v_codec (one preset
+   * per cache) needs the model's profile: its codecs are built from it at create, for
+   * sequences of about `context` tokens (RoPE averaged over them; 0 = max_tokens), and the
+   * cache keeps the preset's leading sink tokens exact. Unused (may be NULL) otherwise. */
+  const tq_profile* profile;
+  int context;
 } tq_cache_config;
 
-/* The defaults: f16 keys and values, 32-token pages, 4096 tokens, seed 0, one thread; the
- * shapes are 0 and must be set. Fields may be added in a later API version, so start from
+/* The defaults: f16 keys and values, 32-token pages, 4096 tokens, seed 0, one thread, no
+ * profile, context 0; the shapes are 0 and must be set. Fields may be added in a later API version, so start from
  * this rather than from an initializer list. */
 tq_cache_config tq_cache_config_default(void);
 
 tq_status tq_cache_create(const tq_cache_config* config, tq_cache** cache);
 void tq_cache_destroy(tq_cache* cache);
-/* The configuration; the codec name strings belong to the cache (valid until destroy). */
+/* The configuration; the codec name strings belong to the cache (valid until destroy).
+ * `profile` comes back NULL (the cache does not keep the handle); `context` is the one its
+ * preset codecs were built for (0 without a preset). */
 tq_status tq_cache_get_config(const tq_cache* cache, tq_cache_config* config);
 
 /* A new, empty sequence; its id is the smallest unused one. */
@@ -138,6 +162,11 @@ tq_status tq_cache_save(const tq_cache* cache, const char* path, int overwrite);
  * carries no thread count: the new cache runs on `n_threads` (1 = the caller only, 0 = all
  * cores). A truncated, corrupt or foreign file gives TQ_ERROR_LIBRARY naming the problem. */
 tq_status tq_cache_load(const char* path, int n_threads, tq_cache** cache);
+/* The same for a file of a calibrated preset cache: its codecs are built again from
+ * `profile` with the options the file records, and the file must name this profile
+ * (TQ_ERROR_LIBRARY otherwise, with both hashes). `profile` may be NULL for other files;
+ * tq_cache_load of a preset file is TQ_ERROR_LIBRARY saying to use this call. */
+tq_status tq_cache_load_profile(const char* path, const tq_profile* profile, int n_threads, tq_cache** cache);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -31,7 +31,8 @@ typedef struct tq_cuda_cache tq_cuda_cache;
 /* The device cache of `config` (n_threads is unused): per layer a K and a V pool of
  * ceil(max_tokens / block_tokens) blocks, block = [kv_head][token_in_block][record_bytes],
  * the bytes of the CPU cache (docs/FORMATS.md). Codecs the CUDA kernels do not implement
- * (prod/QJL rows, calibrated presets: no profile in this API) give TQ_ERROR_LIBRARY. */
+ * (prod/QJL rows) give TQ_ERROR_LIBRARY; a calibrated preset needs config->profile (c_api.h)
+ * and, since it keeps sink tokens, positions and seq_ids in every quantize and decode. */
 tq_status tq_cuda_cache_create(const tq_cache_config* config, tq_cuda_cache** cache);
 void tq_cuda_cache_destroy(tq_cuda_cache* cache);
 /* Blocks per pool, and bytes per record of `layer` for keys (kv = 0) or values (kv = 1). */

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "turboquant/kv_cache.h"
@@ -39,6 +40,12 @@ void save_sequence(const KvCache& cache, int seq, const std::string& path, bool 
 // profile and options cache_calibration() names; anything else is refused.
 KvCache load_cache(const std::string& path, const CacheLoadLimits& limits = {},
                    std::shared_ptr<const CalibratedCodecs> calibrated = nullptr);
+// load_cache of any file, building a calibrated preset's codecs again from `profile` with the
+// options the file records (cache_calibration); its calibration record must name this
+// profile. `profile` may be null for a file without a preset; a preset file without one is a
+// tq::Error naming the preset and ending with `profile_hint` (how the caller passes one).
+KvCache load_cache_with_profile(const std::string& path, const KvProfile* profile, std::string_view profile_hint,
+                                const CacheLoadLimits& limits = {});
 // Appends the file's sequences to `cache` as new sequences; returns their ids. The file's
 // shapes, seed, sink tokens, per-layer codecs and (presets) calibration source and codec
 // checksums must equal the cache's (block size may differ).

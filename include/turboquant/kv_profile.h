@@ -11,12 +11,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "turboquant/codec.h"
 #include "turboquant/quantizers.h"
 
 namespace tq {
+
+struct KvCacheConfig;
 
 struct KvProfile {
   uint64_t model_hash = 0;  // model_file_hash() of the model it was measured on
@@ -121,5 +124,13 @@ struct CalibratedCodecs {
 // Builds every layer's K and V codecs for `preset` (find_preset) within its bit budget.
 CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& preset,
                                   const CalibrationOptions& options = {});
+
+// Gives a cache configuration the codecs of the preset its k_codec or v_codec names (one
+// preset per cache), built from `profile` with `options`, and the preset's sink tokens;
+// leaves a configuration without a preset as it is. tq::Error when the two sides name
+// different presets, or a preset is named with no profile (the message ends with
+// `profile_hint`: how this caller's user passes one).
+void attach_preset_codecs(KvCacheConfig& config, const KvProfile* profile, const CalibrationOptions& options,
+                          std::string_view profile_hint);
 
 }  // namespace tq

@@ -4,8 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -192,18 +190,8 @@ nb::ndarray<nb::numpy, float> attend(const PyCache& self, int layer, int seq, Fl
 }
 
 PyCache* load(const std::filesystem::path& path, int threads, const KvProfile* profile) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("KvCache.load: cannot open '" + path.string() + "'");
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::shared_ptr<const CalibratedCodecs> calibrated;
-  if (const auto source = cache_calibration(bytes)) {  // the preset's codecs, built again as they were saved
-    if (!profile)
-      throw Error("KvCache.load: '" + path.string() + "' holds a " + source->preset +
-                  " cache: pass profile= (the KvProfile its codecs were built from)");
-    calibrated = std::make_shared<const CalibratedCodecs>(
-        build_calibrated(*profile, *find_preset(source->preset), source->options));
-  }
-  return new PyCache(deserialize_cache(bytes, {}, calibrated), threads);
+  return new PyCache(load_cache_with_profile(path.string(), profile, "pass profile= (the KvProfile its codecs were built from)"),
+                     threads);
 }
 
 }  // namespace

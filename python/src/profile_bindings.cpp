@@ -54,24 +54,6 @@ KvProfile finish(const KvProfileBuilder& b, int n_layers, int n_kv_heads, int he
   return deserialize_profile(serialize_profile(p));
 }
 
-// The calibrated codecs of a preset named by k_codec or v_codec (at most one preset per cache),
-// built from `profile` for caches of `context` tokens; null when neither names a preset.
-std::shared_ptr<const CalibratedCodecs> calibrated_for(const std::string& k_codec, const std::string& v_codec,
-                                                       const KvProfile* profile, int context) {
-  const CodecSpec* kp = find_preset(k_codec);
-  const CodecSpec* vp = find_preset(v_codec);
-  if (!kp && !vp) return nullptr;
-  if (kp && vp && kp != vp)
-    throw Error("KvCache: k_codec '" + k_codec + "' and v_codec '" + v_codec + "' are two calibrated presets; a cache takes one");
-  const CodecSpec& preset = kp ? *kp : *vp;
-  if (!profile)
-    throw Error("KvCache: '" + std::string(preset.name) + "' is a calibrated preset, built per model: pass profile= (a "
-                "turboquant.KvProfile: KvProfile.load of a `tq calibrate` file, or turboquant.hf.calibrate(model))");
-  CalibrationOptions opt;
-  opt.context = context;
-  return std::make_shared<const CalibratedCodecs>(build_calibrated(*profile, preset, opt));
-}
-
 }  // namespace
 
 KvCacheConfig cache_config(int n_layers, int n_kv_heads, int head_dim, const std::string& k_codec,
@@ -86,8 +68,11 @@ KvCacheConfig cache_config(int n_layers, int n_kv_heads, int head_dim, const std
   c.block_tokens = block_tokens;
   c.max_tokens = max_tokens;
   c.seed = seed;
-  c.calibrated = calibrated_for(k_codec, v_codec, profile, context);
-  if (c.calibrated) c.sink_tokens = c.calibrated->sink_tokens;
+  CalibrationOptions opt;
+  opt.context = context;
+  attach_preset_codecs(c, profile, opt,
+                       "pass profile= (a turboquant.KvProfile: KvProfile.load of a `tq calibrate` file, or "
+                       "turboquant.hf.calibrate(model))");
   return c;
 }
 

@@ -86,6 +86,7 @@ class TorchDeviceKvCache:
         # n_kv_heads, max_tokens), so fewer query heads need no more.
         n = self.dev.workspace_bytes(0, batch, 8 * n_kv_heads, self.blocks_per_row, self.capacity)
         self._workspace = torch.empty(max(n, 1), dtype=torch.uint8, device=self.device)
+        self._workspace_ok: set = set()  # (layer, query heads) whose workspace size was checked
         self.state = register(self)
 
     # ---- what the ops call (turboquant/ops.py) ----
@@ -137,9 +138,11 @@ class TorchDeviceKvCache:
                                       f"(got window={window}, softcap={softcap})")
         q = query.reshape(b, hq, d).contiguous()
         ws = self._workspace
-        if self.dev.workspace_bytes(layer, b, hq, self.blocks_per_row, self.capacity) > ws.numel():
-            raise Error(f"turboquant::attend: {hq} query heads need a larger decode workspace than "
-                        f"{8 * self.n_kv_heads} heads (a bug: please report)")
+        if (layer, hq) not in self._workspace_ok:  # the size depends only on these here: asked once
+            if self.dev.workspace_bytes(layer, b, hq, self.blocks_per_row, self.capacity) > ws.numel():
+                raise Error(f"turboquant::attend: {hq} query heads need a larger decode workspace than "
+                            f"{8 * self.n_kv_heads} heads (a bug: please report)")
+            self._workspace_ok.add((layer, hq))
         out = torch.empty(b, hq, d, dtype=torch.float32, device=self.device)
         self.dev.decode(layer, q.data_ptr(), _DTYPES[q.dtype], b, hq, self.block_tables.data_ptr(),
                         self.blocks_per_row, self.seq_lens[layer].data_ptr(), self.capacity,

@@ -370,6 +370,24 @@ KvCache load_cache(const std::string& path, const CacheLoadLimits& limits,
   }
 }
 
+KvCache load_cache_with_profile(const std::string& path, const KvProfile* profile, std::string_view profile_hint,
+                                const CacheLoadLimits& limits) {
+  try {
+    const std::vector<uint8_t> bytes = read_file(path);
+    std::shared_ptr<const CalibratedCodecs> calibrated;
+    if (const auto source = cache_calibration(bytes)) {  // the preset's codecs, built again as they were saved
+      if (!profile)
+        throw Error("it holds a " + source->preset + " cache, whose codecs are built from a calibration profile: " +
+                    std::string(profile_hint));
+      calibrated = std::make_shared<const CalibratedCodecs>(
+          build_calibrated(*profile, *find_preset(source->preset), source->options));
+    }
+    return deserialize_cache(bytes, limits, std::move(calibrated));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
 std::vector<int> load_sequences(KvCache& cache, const std::string& path) {
   try {
     return deserialize_sequences(cache, read_file(path));

@@ -6,9 +6,11 @@
 
 #include "cache_config.h"
 #include "guard.h"
+#include "profile.h"
 #include "turboquant/attention.h"
 #include "turboquant/cache_io.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/thread_pool.h"
 
 using tq::capi::ArgumentError;
@@ -76,6 +78,8 @@ tq_status tq_cache_get_config(const tq_cache* cache, tq_cache_config* config) {
     out.max_tokens = c.max_tokens;
     out.seed = c.seed;
     out.n_threads = cache->n_threads;
+    out.profile = nullptr;  // not kept: the cache holds the codecs built from it
+    out.context = c.calibrated ? c.calibrated->source.options.context : 0;
     *config = out;
   });
 }
@@ -162,7 +166,19 @@ tq_status tq_cache_load(const char* path, int n_threads, tq_cache** cache) {
     require(path, "path");
     require(cache, "cache");
     const int threads = checked_threads(n_threads);
-    *cache = new tq_cache(tq::load_cache(path), threads);
+    *cache = new tq_cache(
+        tq::load_cache_with_profile(path, nullptr, "load it with tq_cache_load_profile and that profile"), threads);
+  });
+}
+
+tq_status tq_cache_load_profile(const char* path, const tq_profile* profile, int n_threads, tq_cache** cache) {
+  return guarded("tq_cache_load_profile", [&] {
+    require(path, "path");
+    require(cache, "cache");
+    const int threads = checked_threads(n_threads);
+    *cache = new tq_cache(tq::load_cache_with_profile(path, profile ? &profile->profile : nullptr,
+                                                      "pass the profile its codecs were built from"),
+                          threads);
   });
 }
 

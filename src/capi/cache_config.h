@@ -1,8 +1,13 @@
 #pragma once
 // tq_cache_config -> tq::KvCacheConfig, shared by the CPU cache (cache.cpp) and the device
-// cache (cuda.cpp): the codec names must be non-NULL; shapes are the library's to check.
+// cache (cuda.cpp): the codec names must be non-NULL; shapes are the library's to check. A
+// calibrated preset's codecs are built here from config->profile.
+#include <string>
+
 #include "guard.h"
+#include "profile.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 
 namespace tq::capi {
 
@@ -19,6 +24,12 @@ inline KvCacheConfig kv_cache_config(const tq_cache_config* config) {
   c.block_tokens = config->block_tokens;
   c.max_tokens = config->max_tokens;
   c.seed = config->seed;
+  if (config->context < 0)
+    throw ArgumentError{"config->context must be >= 0 (0 = max_tokens), got " + std::to_string(config->context)};
+  CalibrationOptions opt;
+  opt.context = config->context > 0 ? config->context : config->max_tokens;
+  attach_preset_codecs(c, config->profile ? &config->profile->profile : nullptr, opt,
+                       "set config->profile (tq_profile_load of the model's `tq calibrate` file)");
   return c;
 }
 

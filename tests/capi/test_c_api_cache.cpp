@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "turboquant/attention.h"
+#include "capi_test_util.h"
 #include "turboquant/c_api.h"
 #include "turboquant/kv_cache.h"
 
@@ -18,14 +19,7 @@ namespace {
 
 constexpr int kLayers = 2, kKvHeads = 2, kHeads = 4, kDim = 64;
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::vector<float> x(n);
-  for (auto& v : x) {
-    seed = seed * 1664525u + 1013904223u;
-    v = static_cast<float>((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
-  }
-  return x;
-}
+using tq::capi_test::random_floats;
 
 tq_cache_config small_config(int n_threads = 1) {
   tq_cache_config c = tq_cache_config_default();
@@ -55,11 +49,7 @@ tq::KvCacheConfig cpp_config(const tq_cache_config& c) {
   return cc;
 }
 
-std::string temp_path(const char* name) {
-  return (std::filesystem::temp_directory_path() / (std::string("tq_capi_") + name + "_" +
-                                                    std::to_string(::testing::UnitTest::GetInstance()->random_seed())))
-      .string();
-}
+using tq::capi_test::temp_path;
 
 struct CApiCacheHandle : ::testing::Test {
   tq_cache* cache = nullptr;

@@ -5,11 +5,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "capi_test_util.h"
 #include "turboquant/c_api.h"
 #include "turboquant/c_api_cuda.h"
+
+#ifdef TQ_TEST_HAVE_CUDA
+#include "../core/calib_test_util.h"
+#endif
 
 #ifdef TQ_TEST_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -32,14 +38,7 @@ tq_cache_config config(const char* k, const char* v) {
   return c;
 }
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::vector<float> x(n);
-  for (auto& v : x) {
-    seed = seed * 1664525u + 1013904223u;
-    v = static_cast<float>((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
-  }
-  return x;
-}
+using tq::capi_test::random_floats;
 
 TEST(CApiCuda, ParamsDefaults) {
   const tq_cuda_quantize_params q = tq_cuda_quantize_params_default();
@@ -91,12 +90,30 @@ class CApiCudaDevice : public ::testing::Test {
   }
 };
 
-// Rows of different lengths, written token-major with their slots, then one decode step per
-// layer against tq_cache_attend over the same tokens in the CPU cache.
+// A random calibration profile of the test's shapes, loaded through tq_profile_load.
+struct TestProfile {
+  std::string path = (std::filesystem::temp_directory_path() / "tq_capi_cuda_profile.tqp").string();
+  tq_profile* handle = nullptr;
+  TestProfile() {
+    tq::save_profile(tq::test::random_profile(21, 2, kHeads, kKvHeads, kDim), path);
+    EXPECT_EQ(tq_profile_load(path.c_str(), &handle), TQ_OK) << tq_last_error();
+  }
+  ~TestProfile() {
+    tq_profile_destroy(handle);
+    std::filesystem::remove(path);
+  }
+};
+
+// Rows of different lengths, written token-major with their slots (and, for the preset's sink
+// tokens, positions and sequence ids), then one decode step per layer against tq_cache_attend
+// over the same tokens in the CPU cache.
 TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
-  for (const auto& [kc, vc] : {std::pair{"turbo3", "turbo3"}, std::pair{"turbo4", "v3g32"}, std::pair{"q8_0", "f16"}}) {
+  const TestProfile profile;
+  for (const auto& [kc, vc] : {std::pair{"turbo3", "turbo3"}, std::pair{"turbo4", "v3g32"}, std::pair{"q8_0", "f16"},
+                               std::pair{"tq3", "tq3"}}) {
     SCOPED_TRACE(std::string(kc) + "/" + vc);
-    const tq_cache_config c = config(kc, vc);
+    tq_cache_config c = config(kc, vc);
+    c.profile = profile.handle;  // read only by the preset
     tq_cuda_cache* dev = nullptr;
     ASSERT_EQ(tq_cuda_cache_create(&c, &dev), TQ_OK) << tq_last_error();
     tq_cache* cpu = nullptr;
@@ -111,7 +128,7 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
       for (int i = 0; i < kBlocksPerRow; ++i) tables.push_back(b * kBlocksPerRow + i);
     for (int layer = 0; layer < 2; ++layer) {
       std::vector<float> k, v;
-      std::vector<int32_t> slots;
+      std::vector<int32_t> slots, positions, seq_ids;
       for (int b = 0; b < kBatch; ++b) {
         if (layer == 0) {
           int seq;
@@ -123,21 +140,27 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
         ASSERT_EQ(tq_cache_append(cpu, layer, b, lens[b], kb.data(), vb.data()), TQ_OK) << tq_last_error();
         k.insert(k.end(), kb.begin(), kb.end());
         v.insert(v.end(), vb.begin(), vb.end());
-        for (int t = 0; t < lens[b]; ++t) slots.push_back(b * kBlocksPerRow * kBlock + t);
+        for (int t = 0; t < lens[b]; ++t) {
+          slots.push_back(b * kBlocksPerRow * kBlock + t);
+          positions.push_back(t);
+          seq_ids.push_back(b);
+        }
       }
       DeviceArray<float> dk(k), dv(v);
-      DeviceArray<int32_t> ds(slots);
+      DeviceArray<int32_t> ds(slots), dpos(positions), dseq(seq_ids);
       tq_cuda_quantize_params qp = tq_cuda_quantize_params_default();
       qp.layer = layer;
       qp.k = dk.p;
       qp.v = dv.p;
       qp.n_tokens = static_cast<int>(slots.size());
       qp.slots = ds.p;
+      qp.positions = dpos.p;  // unused without sinks
+      qp.seq_ids = dseq.p;
       ASSERT_EQ(tq_cuda_quantize(dev, &qp), TQ_OK) << tq_last_error();
 
       const std::vector<float> q = random_floats(kBatch * kHeads * kDim, 300 + layer);
       DeviceArray<float> dq(q), dout{std::vector<float>(q.size(), 0.f)};
-      DeviceArray<int32_t> dt(tables), dl(seq_lens);
+      DeviceArray<int32_t> dt(tables), dl(seq_lens), drows(std::vector<int32_t>{0, 1, 2});
       tq_cuda_decode_params p = tq_cuda_decode_params_default();
       p.layer = layer;
       p.q = dq.p;
@@ -148,6 +171,7 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
       p.seq_lens = dl.p;
       p.max_seq_len = kBlocksPerRow * kBlock;
       p.out = dout.p;
+      p.seq_ids = drows.p;  // sequence b is row b (sinks)
       size_t ws_bytes = 0;
       ASSERT_EQ(tq_cuda_decode_workspace_bytes(dev, &p, &ws_bytes), TQ_OK) << tq_last_error();
       int splits = 0;
