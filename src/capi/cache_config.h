@@ -1,8 +1,10 @@
 #pragma once
-// tq_cache_config -> tq::KvCacheConfig, shared by the CPU cache (cache.cpp) and the device
-// cache (cuda.cpp): the codec names must be non-NULL; shapes are the library's to check.
+// tq_cache_config -> tq::KvCachePlan, shared by the CPU cache (cache.cpp) and the device
+// cache (cuda.cpp): the codec names must be non-NULL; shapes are the plan's to check.
+#include <string_view>
+
 #include "guard.h"
-#include "turboquant/kv_cache.h"
+#include "turboquant/cache_plan.h"
 
 namespace tq::capi {
 
@@ -20,6 +22,11 @@ inline KvCacheConfig kv_cache_config(const tq_cache_config* config) {
   c.max_tokens = config->max_tokens;
   c.seed = config->seed;
   return c;
+}
+
+// The plan both caches build from; `who` names the cache in its errors.
+inline KvCachePlan cache_plan(const tq_cache_config* config, std::string_view who) {
+  return KvCachePlan(kv_cache_config(config), who);
 }
 
 }  // namespace tq::capi
