@@ -119,7 +119,7 @@ __device__ inline void rotate(RotationKind kind, int rounds, const RotationDesc&
         y[k] = s;
       }
       break;
-    default:  // identity (dense rotations never reach this kernel)
+    default:  // none (dense rotations never reach this kernel)
 #pragma unroll
       for (int k = 0; k < K; ++k) y[k] = x[lane + 32 * k];
   }

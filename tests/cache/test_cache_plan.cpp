@@ -6,10 +6,12 @@
 #include <vector>
 
 #include "../../src/cpu/kernels.h"
+#include "turboquant/attention.h"
 #include "turboquant/cache_plan.h"
 #include "turboquant/codec.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/quant_traits.h"
 #include "turboquant/rng.h"
 
 namespace tq {
@@ -51,6 +53,7 @@ TEST(KvCachePlan, ResolvesCodecsSeedsAndLayout) {
       const size_t rec = Codec::make(want, c.head_dim).record_bytes();
       EXPECT_EQ(s.record_bytes, rec);
       EXPECT_EQ(s.block_bytes, rec * c.block_tokens * c.n_kv_heads);
+      EXPECT_EQ(s.cpu_simd, quant_traits(s.codecs[0].spec().quant).cpu_simd_scorer && attend_has_simd());
     }
   // The two heads of a side differ only by seed, so their rotations (and records) differ.
   Rng rng(3);
