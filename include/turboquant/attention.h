@@ -16,12 +16,7 @@ struct AttentionParams {
 
 class ThreadPool;
 
-// Which kernels attend() uses: the widest at or below the named level that the build
-// (compile-time -m flags; TQ_NATIVE builds for the build machine) and the codec have.
-// `best` = avx512 (16 lanes) when compiled, else avx2 (8 lanes, FMA, F16C); `portable` is
-// the same blocked algorithm in plain C++ with table-look-up scoring, what a CPU without
-// AVX2 runs. Every path is tested against attend_reference.
-enum class AttendPath { best, avx512, avx2, portable };
+// AttendPath (which CPU kernels attend() uses) is in cache_plan.h.
 
 struct AttendOptions {
   AttendPath path = AttendPath::best;

@@ -122,18 +122,23 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p);
 
 // The paged cache of kv_cache.h in device memory: per layer a K pool and a V pool of
 // num_blocks blocks, block = [kv_head][token_in_block][record_bytes]. Codecs come from
-// make_cache_codec (kv_cache.h), as the CPU cache's do, so pools written by the CPU cache
+// the cache's KvCachePlan (cache_plan.h), as the CPU cache's do, so pools written by the CPU cache
 // can be uploaded and attended here, and pools written here can be downloaded and read by
 // the CPU cache. With sink_tokens > 0 a sink store per layer and side holds the exact
 // code-space rows of each sequence's first positions (sequence ids in [0, num_blocks)).
 class DeviceKvCache {
  public:
-  explicit DeviceKvCache(const KvCacheConfig& config);  // throws tq::Error
+  explicit DeviceKvCache(const KvCacheConfig& config);  // builds its plan; throws tq::Error
+  // From a plan (e.g. the one a CPU cache holds): tq::Error when the CUDA kernels do not
+  // take it (head size, codec, block_tokens). The copy it keeps records each layer's decode
+  // route (CacheLayerPlan::cuda_decode).
+  explicit DeviceKvCache(KvCachePlan plan);
   ~DeviceKvCache();
   DeviceKvCache(const DeviceKvCache&) = delete;
   DeviceKvCache& operator=(const DeviceKvCache&) = delete;
 
-  const KvCacheConfig& config() const { return config_; }
+  const KvCacheConfig& config() const { return plan_.config(); }
+  const KvCachePlan& plan() const { return plan_; }
   int num_blocks() const { return num_blocks_; }
   // kv: 0 = keys, 1 = values.
   const Codec& codec(int layer, int kv_head, int kv) const;
@@ -161,7 +166,7 @@ class DeviceKvCache {
   const Impl& impl() const { return *impl_; }
 
  private:
-  KvCacheConfig config_;
+  KvCachePlan plan_;
   int num_blocks_ = 0;
   std::unique_ptr<Impl> impl_;
 };

@@ -7,9 +7,9 @@
 // so one head's tokens are contiguous runs of block_tokens records. A sequence has one
 // block table (logical block -> physical block id) shared by all layers: physical
 // block b is slot b of every layer's pool. Keys and values choose codecs
-// independently, per layer if wanted. Codec seeds: derive_seed(seed, layer * 65536 +
-// kv_head * 2 + (0 for K, 1 for V)), so each layer/head has its own rotation.
-// The CUDA backend uses exactly the same bytes.
+// independently, per layer if wanted. Codecs, seeds and record sizes come from the
+// cache's KvCachePlan (cache_plan.h); the CUDA backend builds from the same plan and uses
+// exactly the same bytes.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -18,50 +18,28 @@
 #include <utility>
 #include <vector>
 
+#include "turboquant/cache_plan.h"
 #include "turboquant/codec.h"
 
 namespace tq {
 
-struct CalibratedCodecs;
-
-struct KvCacheConfig {
-  int n_layers = 0;
-  int n_kv_heads = 0;
-  int head_dim = 0;
-  std::string k_codec = "f16";
-  std::string v_codec = "f16";
-  // Per-layer overrides {layer: {k codec, v codec}}, e.g. first/last layers at q8_0.
-  std::map<int, std::pair<std::string, std::string>> layer_codecs;
-  int block_tokens = 32;
-  int max_tokens = 4096;  // pool capacity over all sequences, rounded up to whole blocks
-  uint64_t seed = 0;
-  // The calibrated preset's codecs (kv_profile.h): a K or V codec named like
-  // calibrated->preset takes its per-layer, per-head codec from here.
-  std::shared_ptr<const CalibratedCodecs> calibrated;
-  // Attention sinks: the first sink_tokens positions of every sequence are also kept as
-  // exact code-space vectors (f32, Codec::to_code; any finite value), and attention reads those instead of
-  // their records. They draw the most attention and are the least typical vectors.
-  int sink_tokens = 0;
-};
-
-// The codec of one layer / KV head / side (value: false for K) as every cache builds it:
-// the seed rule above, or the calibrated preset's codec from cfg.calibrated. tq::Error
-// naming layer and side for an unknown codec or calibrated codecs of another shape.
-std::string cache_codec_name(const KvCacheConfig& cfg, int layer, bool value);
-Codec make_cache_codec(const KvCacheConfig& cfg, int layer, int kv_head, bool value);
-
 class ThreadPool;
+namespace detail {
+struct LayerKernels;  // one layer's CPU attention kernels (src/cpu/kernels.h)
+}
 
 // The paged cache. Not thread-safe for concurrent writers; readers (attend) may run
 // concurrently with each other. Every error is a tq::Error and leaves the cache as it was.
 class KvCache {
  public:
-  explicit KvCache(const KvCacheConfig& cfg);  // tq::Error on unknown codec / bad dims
+  explicit KvCache(const KvCacheConfig& cfg);  // builds its plan: tq::Error on unknown codec / bad dims
+  explicit KvCache(KvCachePlan plan);
   KvCache(KvCache&&) noexcept;
   KvCache& operator=(KvCache&&) noexcept;
   ~KvCache();
 
-  const KvCacheConfig& config() const { return cfg_; }
+  const KvCacheConfig& config() const { return plan_.config(); }
+  const KvCachePlan& plan() const { return plan_; }
   int add_sequence();               // returns a sequence id (the smallest unused one)
   void remove_sequence(int seq);    // frees its blocks
   bool has_sequence(int seq) const;
@@ -79,7 +57,7 @@ class KvCache {
   const Codec& v_codec(int layer, int kv_head) const;
   size_t bytes_per_token() const;   // all layers, K + V, exact
   size_t sink_bytes() const;        // the f32 sink store of one full sequence, all layers
-  int sink_tokens() const { return cfg_.sink_tokens; }
+  int sink_tokens() const { return plan_.config().sink_tokens; }
   // f32 code-space K / V of a sink position (pos < min(sink_tokens, length)): code_dim floats.
   const float* k_sink(int layer, int seq, int kv_head, int pos) const;
   const float* v_sink(int layer, int seq, int kv_head, int pos) const;
@@ -88,7 +66,7 @@ class KvCache {
   // ---- Raw layout, for backends that copy or read the paged bytes (docs/FORMATS.md) ----
   int num_blocks() const { return num_blocks_; }
   int free_blocks() const { return static_cast<int>(free_.size()); }
-  int block_tokens() const { return cfg_.block_tokens; }
+  int block_tokens() const { return plan_.config().block_tokens; }
   size_t k_record_bytes(int layer) const;
   size_t v_record_bytes(int layer) const;
   size_t k_block_bytes(int layer) const;  // n_kv_heads * block_tokens * k_record_bytes
@@ -117,12 +95,19 @@ class KvCache {
   // Adds a sequence with a chosen id (tq::Error when that id is live). For loaders.
   void add_sequence_with_id(int seq);
 
+  // The CPU attention kernels of a layer on `path`, built from the plan's codecs on the
+  // first call for that path and kept for the cache's life (attend() reads them; safe to
+  // call from concurrent readers).
+  const detail::LayerKernels& attend_kernels(int layer, AttendPath path) const;
+
   static constexpr size_t kPoolSlackBytes = 64;
   static constexpr int kMaxSequences = 1 << 16;  // sequence ids are in [0, kMaxSequences)
 
  private:
   struct Layer;
   struct Sequence;
+  struct KernelStore;
+  const std::vector<Codec>& codecs(int layer, bool value) const;
   const Layer& layer_at(int layer) const;
   const Sequence& seq_at(int seq) const;
   Sequence& seq_at(int seq);
@@ -131,11 +116,12 @@ class KvCache {
   float* grow_sinks(Sequence& s, int layer, bool value, int positions);
   void reserve_blocks(Sequence& s, int tokens_needed);
 
-  KvCacheConfig cfg_;
+  KvCachePlan plan_;
   int num_blocks_ = 0;
   std::vector<Layer> layers_;
   std::vector<Sequence> seqs_;  // by id; dead entries have live == false
   std::vector<int32_t> free_;   // stack of free physical blocks
+  std::unique_ptr<KernelStore> kernels_;
 };
 
 }  // namespace tq

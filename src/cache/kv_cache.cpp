@@ -6,9 +6,12 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "../cpu/encode.h"
+#include "../cpu/kernels.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
@@ -19,9 +22,8 @@
 namespace tq {
 
 struct KvCache::Layer {
-  std::vector<Codec> k, v;  // per KV head
   std::vector<std::unique_ptr<detail::RecordEncoder>> k_enc, v_enc;  // fast Codec::encode, per KV head
-  size_t k_rec = 0, v_rec = 0;
+  size_t k_rec = 0, v_rec = 0;      // the plan's record and block bytes, at hand for the hot paths
   size_t k_block = 0, v_block = 0;
   std::vector<uint8_t> k_pool, v_pool;  // num_blocks * block bytes + kPoolSlackBytes
 };
@@ -39,35 +41,30 @@ std::string layer_str(int layer) { return "layer " + std::to_string(layer); }
 
 }  // namespace
 
-KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
-  auto bad = [](const std::string& what) { throw Error("KvCache: " + what); };
-  if (cfg.n_layers <= 0) bad("n_layers must be > 0, got " + std::to_string(cfg.n_layers));
-  if (cfg.n_kv_heads <= 0) bad("n_kv_heads must be > 0, got " + std::to_string(cfg.n_kv_heads));
-  if (cfg.head_dim <= 0) bad("head_dim must be > 0, got " + std::to_string(cfg.head_dim));
-  if (cfg.block_tokens <= 0 || cfg.block_tokens > 4096)
-    bad("block_tokens must be in [1, 4096], got " + std::to_string(cfg.block_tokens));
-  if (cfg.sink_tokens < 0 || cfg.sink_tokens > 4096)
-    bad("sink_tokens must be in [0, 4096], got " + std::to_string(cfg.sink_tokens));
-  if (cfg.max_tokens <= 0) bad("max_tokens must be > 0, got " + std::to_string(cfg.max_tokens));
-  if (cfg.n_kv_heads > 32768 || cfg.n_layers > 65535) bad("too many layers or KV heads for the seed rule");
-  for (const auto& [layer, names] : cfg.layer_codecs)
-    if (layer < 0 || layer >= cfg.n_layers)
-      bad("layer_codecs names " + layer_str(layer) + " but the cache has " + std::to_string(cfg.n_layers) + " layers");
-  num_blocks_ = static_cast<int>((static_cast<int64_t>(cfg.max_tokens) + cfg.block_tokens - 1) / cfg.block_tokens);
+// The attention kernels of every layer, per AttendPath, built on first use of that path.
+struct KvCache::KernelStore {
+  std::once_flag built[4];
+  std::vector<detail::LayerKernels> layers[4];
+};
+
+KvCache::KvCache(const KvCacheConfig& cfg) : KvCache(KvCachePlan(cfg)) {}
+
+KvCache::KvCache(KvCachePlan plan) : plan_(std::move(plan)), kernels_(std::make_unique<KernelStore>()) {
+  const KvCacheConfig& cfg = plan_.config();
+  num_blocks_ = plan_.num_blocks();
 
   layers_.resize(cfg.n_layers);
   for (int l = 0; l < cfg.n_layers; ++l) {
     Layer& L = layers_[l];
+    const CacheLayerPlan& P = plan_.layer(l);
     for (int h = 0; h < cfg.n_kv_heads; ++h) {
-      L.k.push_back(make_cache_codec(cfg, l, h, false));
-      L.v.push_back(make_cache_codec(cfg, l, h, true));
-      L.k_enc.push_back(detail::make_record_encoder(L.k.back()));
-      L.v_enc.push_back(detail::make_record_encoder(L.v.back()));
+      L.k_enc.push_back(detail::make_record_encoder(P.k.codecs[h]));
+      L.v_enc.push_back(detail::make_record_encoder(P.v.codecs[h]));
     }
-    L.k_rec = L.k[0].record_bytes();
-    L.v_rec = L.v[0].record_bytes();
-    L.k_block = L.k_rec * cfg.block_tokens * cfg.n_kv_heads;
-    L.v_block = L.v_rec * cfg.block_tokens * cfg.n_kv_heads;
+    L.k_rec = P.k.record_bytes;
+    L.v_rec = P.v.record_bytes;
+    L.k_block = P.k.block_bytes;
+    L.v_block = P.v.block_bytes;
     L.k_pool.assign(L.k_block * num_blocks_ + kPoolSlackBytes, 0);
     L.v_pool.assign(L.v_block * num_blocks_ + kPoolSlackBytes, 0);
   }
@@ -79,9 +76,23 @@ KvCache::KvCache(KvCache&&) noexcept = default;
 KvCache& KvCache::operator=(KvCache&&) noexcept = default;
 KvCache::~KvCache() = default;
 
+const detail::LayerKernels& KvCache::attend_kernels(int layer, AttendPath path) const {
+  layer_at(layer);
+  const int p = static_cast<int>(path);
+  std::call_once(kernels_->built[p], [&] {
+    std::vector<detail::LayerKernels> layers;
+    for (int l = 0; l < config().n_layers; ++l)
+      layers.push_back(detail::make_layer_kernels(codecs(l, false), codecs(l, true), path));
+    kernels_->layers[p] = std::move(layers);
+  });
+  return kernels_->layers[p][layer];
+}
+
+const std::vector<Codec>& KvCache::codecs(int layer, bool value) const { return plan_.side(layer, value).codecs; }
+
 const KvCache::Layer& KvCache::layer_at(int layer) const {
-  if (layer < 0 || layer >= cfg_.n_layers)
-    throw Error("KvCache: " + layer_str(layer) + " out of range [0, " + std::to_string(cfg_.n_layers) + ")");
+  if (layer < 0 || layer >= config().n_layers)
+    throw Error("KvCache: " + layer_str(layer) + " out of range [0, " + std::to_string(config().n_layers) + ")");
   return layers_[layer];
 }
 
@@ -109,9 +120,9 @@ void KvCache::add_sequence_with_id(int seq) {
   if (seqs_[seq].live) throw Error("KvCache: sequence " + std::to_string(seq) + " already exists");
   seqs_[seq].live = true;
   seqs_[seq].blocks.clear();
-  seqs_[seq].length.assign(cfg_.n_layers, 0);
-  seqs_[seq].sink_k.assign(cfg_.n_layers, {});
-  seqs_[seq].sink_v.assign(cfg_.n_layers, {});
+  seqs_[seq].length.assign(config().n_layers, 0);
+  seqs_[seq].sink_k.assign(config().n_layers, {});
+  seqs_[seq].sink_v.assign(config().n_layers, {});
 }
 
 void KvCache::remove_sequence(int seq) {
@@ -136,37 +147,26 @@ int KvCache::length(int layer, int seq) const {
   return seq_at(seq).length[layer];
 }
 
-const Codec& KvCache::k_codec(int layer, int kv_head) const {
-  const Layer& L = layer_at(layer);
-  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads) throw Error("KvCache: KV head " + std::to_string(kv_head) + " out of range");
-  return L.k[kv_head];
-}
-const Codec& KvCache::v_codec(int layer, int kv_head) const {
-  const Layer& L = layer_at(layer);
-  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads) throw Error("KvCache: KV head " + std::to_string(kv_head) + " out of range");
-  return L.v[kv_head];
-}
+const Codec& KvCache::k_codec(int layer, int kv_head) const { return plan_.codec(layer, kv_head, false); }
+const Codec& KvCache::v_codec(int layer, int kv_head) const { return plan_.codec(layer, kv_head, true); }
 
-size_t KvCache::bytes_per_token() const {
-  size_t b = 0;
-  for (const Layer& L : layers_) b += (L.k_rec + L.v_rec) * cfg_.n_kv_heads;
-  return b;
-}
+size_t KvCache::bytes_per_token() const { return plan_.bytes_per_token(); }
 
 size_t KvCache::sink_bytes() const {
   size_t floats = 0;
-  for (const Layer& L : layers_) floats += static_cast<size_t>(L.k[0].code_dim() + L.v[0].code_dim()) * cfg_.n_kv_heads;
-  return sizeof(float) * floats * static_cast<size_t>(cfg_.sink_tokens);
+  for (int l = 0; l < config().n_layers; ++l)
+    floats += static_cast<size_t>(codecs(l, false)[0].code_dim() + codecs(l, true)[0].code_dim()) * config().n_kv_heads;
+  return sizeof(float) * floats * static_cast<size_t>(config().sink_tokens);
 }
 
 const float* KvCache::sink(int layer, int seq, int kv_head, int pos, bool value) const {
-  const Layer& L = layer_at(layer);
+  layer_at(layer);
   const Sequence& s = seq_at(seq);
-  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads || pos < 0 || pos >= std::min(cfg_.sink_tokens, s.length[layer]))
+  if (kv_head < 0 || kv_head >= config().n_kv_heads || pos < 0 || pos >= std::min(config().sink_tokens, s.length[layer]))
     throw Error(std::string("KvCache: no ") + (value ? "V" : "K") + " sink for head " + std::to_string(kv_head) +
                 " at position " + std::to_string(pos));
-  const int dc = (value ? L.v : L.k)[0].code_dim();
-  return (value ? s.sink_v : s.sink_k)[layer].data() + (static_cast<size_t>(pos) * cfg_.n_kv_heads + kv_head) * dc;
+  const int dc = codecs(layer, value)[0].code_dim();
+  return (value ? s.sink_v : s.sink_k)[layer].data() + (static_cast<size_t>(pos) * config().n_kv_heads + kv_head) * dc;
 }
 const float* KvCache::k_sink(int layer, int seq, int kv_head, int pos) const { return sink(layer, seq, kv_head, pos, false); }
 const float* KvCache::v_sink(int layer, int seq, int kv_head, int pos) const { return sink(layer, seq, kv_head, pos, true); }
@@ -194,10 +194,10 @@ const std::vector<int32_t>& KvCache::block_table(int seq) const { return seq_at(
 const uint8_t* KvCache::record(int layer, int seq, int kv_head, int pos, bool value) const {
   const Layer& L = layer_at(layer);
   const Sequence& s = seq_at(seq);
-  if (kv_head < 0 || kv_head >= cfg_.n_kv_heads || pos < 0 || pos >= s.length[layer])
+  if (kv_head < 0 || kv_head >= config().n_kv_heads || pos < 0 || pos >= s.length[layer])
     throw Error(std::string("KvCache: no ") + (value ? "V" : "K") + " record for head " + std::to_string(kv_head) +
                 " at position " + std::to_string(pos));
-  const int bt = cfg_.block_tokens;
+  const int bt = config().block_tokens;
   const size_t rec = value ? L.v_rec : L.k_rec, block = value ? L.v_block : L.k_block;
   return (value ? L.v_pool : L.k_pool).data() + block * s.blocks[pos / bt] + rec * (static_cast<size_t>(kv_head) * bt + pos % bt);
 }
@@ -209,13 +209,13 @@ const uint8_t* KvCache::v_record(int layer, int seq, int kv_head, int pos) const
 }
 
 void KvCache::reserve_blocks(Sequence& s, int tokens_needed) {
-  const size_t need = (static_cast<size_t>(tokens_needed) + cfg_.block_tokens - 1) / cfg_.block_tokens;
+  const size_t need = (static_cast<size_t>(tokens_needed) + config().block_tokens - 1) / config().block_tokens;
   if (need <= s.blocks.size()) return;
   const size_t extra = need - s.blocks.size();
   if (extra > free_.size())
     throw Error("KvCache: pool full: " + std::to_string(tokens_needed) + " tokens need " + std::to_string(extra) +
-                " more blocks of " + std::to_string(cfg_.block_tokens) + " tokens but " + std::to_string(free_.size()) +
-                " of " + std::to_string(num_blocks_) + " are free (max_tokens = " + std::to_string(cfg_.max_tokens) + ")");
+                " more blocks of " + std::to_string(config().block_tokens) + " tokens but " + std::to_string(free_.size()) +
+                " of " + std::to_string(num_blocks_) + " are free (max_tokens = " + std::to_string(config().max_tokens) + ")");
   for (size_t i = 0; i < extra; ++i) {
     s.blocks.push_back(free_.back());
     free_.pop_back();
@@ -266,14 +266,14 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
   if (n_tokens < 0) throw Error("KvCache::append: n_tokens must be >= 0, got " + std::to_string(n_tokens));
   if (n_tokens == 0) return;
   if (!k || !v) throw Error("KvCache::append: null K or V pointer");
-  const int H = cfg_.n_kv_heads, D = cfg_.head_dim;
+  const int H = config().n_kv_heads, D = config().head_dim;
   const int pos0 = s.length[layer];
   check_finite(k, v, n_tokens, H, D, layer, pos0);
   reserve_blocks(s, pos0 + n_tokens);
 
   // One task per (run, head, side): a run is the new tokens inside one block, whose
   // records of one head are contiguous, so an encoder handles them as one batch.
-  const int bt = cfg_.block_tokens;
+  const int bt = config().block_tokens;
   std::vector<int> run_start;  // token index of each run's first token, then n_tokens
   for (int t = 0; t < n_tokens; t += bt - (pos0 + t) % bt) run_start.push_back(t);
   run_start.push_back(n_tokens);
@@ -296,14 +296,14 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
     for (int i = 0; i < tasks; ++i) encode_task(i);
   }
   // Sink positions: also their exact code-space vectors.
-  const int sinks = std::min(cfg_.sink_tokens, pos0 + n_tokens) - pos0;
+  const int sinks = std::min(config().sink_tokens, pos0 + n_tokens) - pos0;
   for (int side = 0; side < 2 && sinks > 0; ++side) {
-    const std::vector<Codec>& codecs = side ? L.v : L.k;
+    const std::vector<Codec>& side_codecs = codecs(layer, side == 1);
     float* out = grow_sinks(s, layer, side == 1, pos0 + sinks);
-    const int dc = codecs[0].code_dim();
+    const int dc = side_codecs[0].code_dim();
     for (int t = 0; t < sinks; ++t)
       for (int h = 0; h < H; ++h)
-        codecs[h].to_code((side ? v : k) + (static_cast<size_t>(t) * H + h) * D,
+        side_codecs[h].to_code((side ? v : k) + (static_cast<size_t>(t) * H + h) * D,
                           out + (static_cast<size_t>(pos0 + t) * H + h) * dc);
   }
   s.length[layer] = pos0 + n_tokens;
@@ -312,10 +312,9 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
 // The store grows with the positions written (not to sink_tokens at once), so a loaded
 // file's sink store costs no more memory than the bytes it holds.
 float* KvCache::grow_sinks(Sequence& s, int layer, bool value, int positions) {
-  const Layer& L = layers_[layer];
-  const size_t dc = static_cast<size_t>((value ? L.v : L.k)[0].code_dim());
+  const size_t dc = static_cast<size_t>(codecs(layer, value)[0].code_dim());
   std::vector<float>& store = (value ? s.sink_v : s.sink_k)[layer];
-  store.resize(std::max(store.size(), static_cast<size_t>(positions) * cfg_.n_kv_heads * dc));
+  store.resize(std::max(store.size(), static_cast<size_t>(positions) * config().n_kv_heads * dc));
   return store.data();
 }
 
@@ -326,16 +325,16 @@ void KvCache::append_records(int layer, int seq, int n_tokens, const uint8_t* k_
   if (n_tokens < 0) throw Error("KvCache::append_records: n_tokens must be >= 0, got " + std::to_string(n_tokens));
   if (n_tokens == 0) return;
   if (!k_records || !v_records) throw Error("KvCache::append_records: null record pointer");
-  const int H = cfg_.n_kv_heads, bt = cfg_.block_tokens;
+  const int H = config().n_kv_heads, bt = config().block_tokens;
   const int pos0 = s.length[layer];
-  const int sinks = std::max(0, std::min(cfg_.sink_tokens, pos0 + n_tokens) - pos0);
+  const int sinks = std::max(0, std::min(config().sink_tokens, pos0 + n_tokens) - pos0);
   if (sinks > 0) {
     if (!k_sinks || !v_sinks)
-      throw Error("KvCache::append_records: positions below sink_tokens (" + std::to_string(cfg_.sink_tokens) +
+      throw Error("KvCache::append_records: positions below sink_tokens (" + std::to_string(config().sink_tokens) +
                   ") need their exact vectors: pass them, or fill those positions with append()");
     for (int side = 0; side < 2; ++side) {
       const float* x = side ? v_sinks : k_sinks;
-      const size_t count = static_cast<size_t>(sinks) * H * (side ? L.v : L.k)[0].code_dim();
+      const size_t count = static_cast<size_t>(sinks) * H * codecs(layer, side == 1)[0].code_dim();
       if (!all_finite(x, count))
         throw Error("KvCache::append_records: " + layer_str(layer) + ": a " + (side ? "V" : "K") +
                     " sink vector holds NaN or Inf; nothing was written");
@@ -343,7 +342,7 @@ void KvCache::append_records(int layer, int seq, int n_tokens, const uint8_t* k_
   }
   reserve_blocks(s, pos0 + n_tokens);
   for (int side = 0; side < 2 && sinks > 0; ++side) {
-    const size_t dc = static_cast<size_t>((side ? L.v : L.k)[0].code_dim());
+    const size_t dc = static_cast<size_t>(codecs(layer, side == 1)[0].code_dim());
     float* out = grow_sinks(s, layer, side == 1, pos0 + sinks);
     std::copy_n(side ? v_sinks : k_sinks, static_cast<size_t>(sinks) * H * dc, out + static_cast<size_t>(pos0) * H * dc);
   }

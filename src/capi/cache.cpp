@@ -55,9 +55,9 @@ tq_cache_config tq_cache_config_default(void) {
 tq_status tq_cache_create(const tq_cache_config* config, tq_cache** cache) {
   return guarded("tq_cache_create", [&] {
     require(cache, "cache");
-    const tq::KvCacheConfig c = tq::capi::kv_cache_config(config);
+    tq::KvCachePlan plan = tq::capi::cache_plan(config, "KvCache");
     const int threads = checked_threads(config->n_threads);
-    *cache = new tq_cache(tq::KvCache(c), threads);
+    *cache = new tq_cache(tq::KvCache(std::move(plan)), threads);
   });
 }
 

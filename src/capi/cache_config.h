@@ -1,12 +1,13 @@
 #pragma once
-// tq_cache_config -> tq::KvCacheConfig, shared by the CPU cache (cache.cpp) and the device
-// cache (cuda.cpp): the codec names must be non-NULL; shapes are the library's to check. A
+// tq_cache_config -> tq::KvCachePlan, shared by the CPU cache (cache.cpp) and the device
+// cache (cuda.cpp): the codec names must be non-NULL; shapes are the plan's to check. A
 // calibrated preset's codecs are built here from config->profile.
 #include <string>
+#include <string_view>
 
 #include "guard.h"
 #include "profile.h"
-#include "turboquant/kv_cache.h"
+#include "turboquant/cache_plan.h"
 #include "turboquant/kv_profile.h"
 
 namespace tq::capi {
@@ -31,6 +32,11 @@ inline KvCacheConfig kv_cache_config(const tq_cache_config* config) {
   attach_preset_codecs(c, config->profile ? &config->profile->profile : nullptr, opt,
                        "set config->profile (tq_profile_load of the model's `tq calibrate` file)");
   return c;
+}
+
+// The plan both caches build from; `who` names the cache in its errors.
+inline KvCachePlan cache_plan(const tq_cache_config* config, std::string_view who) {
+  return KvCachePlan(kv_cache_config(config), who);
 }
 
 }  // namespace tq::capi

@@ -2,6 +2,7 @@
 // every libturboquant; without the CUDA backend (TQ_HAVE_CUDA undefined) each call reports
 // "built without CUDA" instead.
 #include <string>
+#include <utility>
 
 #include "cache_config.h"
 #include "guard.h"
@@ -19,7 +20,7 @@ using tq::capi::require;
 #ifdef TQ_HAVE_CUDA
 struct tq_cuda_cache {
   tq::cuda::DeviceKvCache cache;
-  explicit tq_cuda_cache(const tq::KvCacheConfig& c) : cache(c) {}
+  explicit tq_cuda_cache(tq::KvCachePlan plan) : cache(std::move(plan)) {}
 };
 #else
 struct tq_cuda_cache {};
@@ -86,7 +87,7 @@ int tq_cuda_available(void) { return tq::cuda::device_available() ? 1 : 0; }
 tq_status tq_cuda_cache_create(const tq_cache_config* config, tq_cuda_cache** cache) {
   return guarded("tq_cuda_cache_create", [&] {
     require(cache, "cache");
-    *cache = new tq_cuda_cache(tq::capi::kv_cache_config(config));
+    *cache = new tq_cuda_cache(tq::capi::cache_plan(config, "DeviceKvCache"));
   });
 }
 

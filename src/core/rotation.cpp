@@ -63,7 +63,7 @@ std::unique_ptr<Rotation> Rotation::make(RotationKind kind, int dim, uint64_t se
                 std::to_string(kMaxDim) + "]");
   switch (kind) {
     case RotationKind::none:
-      return std::make_unique<IdentityRotation>(dim, seed);
+      return std::make_unique<NoRotation>(dim, seed);
     case RotationKind::dense:
       return std::make_unique<DenseRotation>(dim, seed);
     case RotationKind::rht:
@@ -125,7 +125,7 @@ std::unique_ptr<Rotation> Rotation::deserialize(std::span<const uint8_t> bytes) 
   const int dim = static_cast<int>(h.dim);
   std::unique_ptr<Rotation> r;
   switch (kind) {
-    case RotationKind::none: r = std::make_unique<IdentityRotation>(dim, h.seed); break;
+    case RotationKind::none: r = std::make_unique<NoRotation>(dim, h.seed); break;
     case RotationKind::dense: r = std::make_unique<DenseRotation>(dim, h.seed, false); break;
     case RotationKind::rht: {
       RhtOptions opt;
@@ -157,16 +157,16 @@ std::unique_ptr<Rotation> Rotation::deserialize(std::span<const uint8_t> bytes) 
   return r;
 }
 
-// ---- identity -------------------------------------------------------------
+// ---- none -----------------------------------------------------------------
 
-void IdentityRotation::forward(const float* x, float* y) const {
+void NoRotation::forward(const float* x, float* y) const {
   std::memcpy(y, x, sizeof(float) * dim());
 }
-void IdentityRotation::inverse(const float* y, float* x) const {
+void NoRotation::inverse(const float* y, float* x) const {
   std::memcpy(x, y, sizeof(float) * dim());
 }
-void IdentityRotation::load_params(std::span<const float> p) {
-  if (!p.empty()) throw Error("rotation data: identity takes no parameters");
+void NoRotation::load_params(std::span<const float> p) {
+  if (!p.empty()) throw Error("rotation data: rotation none takes no parameters");
 }
 
 // ---- block-diagonal ---------------------------------------------------------

@@ -6,9 +6,10 @@
 
 namespace tq {
 
-class IdentityRotation final : public Rotation {
+// RotationKind::none: the code space is the input space.
+class NoRotation final : public Rotation {
  public:
-  IdentityRotation(int dim, uint64_t seed) : Rotation(RotationKind::none, dim, dim, seed) {}
+  NoRotation(int dim, uint64_t seed) : Rotation(RotationKind::none, dim, dim, seed) {}
   void forward(const float* x, float* y) const override;
   void inverse(const float* y, float* x) const override;
   size_t param_count() const override { return 0; }

@@ -121,13 +121,8 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
   L.blocks = &cache.block_table(seq);
   const int threads = pool ? pool->size() : 1;
 
-  // Kernels per KV head (codecs differ by seed; prod and the fallbacks read the quantizer).
-  std::vector<std::unique_ptr<detail::KeyScorer>> ks(L.H);
-  std::vector<std::unique_ptr<detail::ValueAccumulator>> va(L.H);
-  for (int g = 0; g < L.H; ++g) {
-    ks[g] = detail::make_key_scorer(cache.k_codec(layer, g), opt.path);
-    va[g] = detail::make_value_accumulator(cache.v_codec(layer, g), opt.path);
-  }
+  // Kernels per KV head, built once per cache (KvCache::attend_kernels).
+  const detail::LayerKernels& kernels = cache.attend_kernels(layer, opt.path);
 
   // Queries: rotate once per row (Codec::prepare_query), with the score scale folded in.
   const size_t qsf = cache.k_codec(layer, 0).query_state_floats();
@@ -145,9 +140,7 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
     for (int r = 0; r < n_rows; ++r) prep(r);
 
   // Tiles and their chunks. Rows per tile: as many as every head's kernels share a read over.
-  int rows_per_tile = 1 << 30;
-  for (int g = 0; g < L.H; ++g) rows_per_tile = std::min({rows_per_tile, ks[g]->rows_per_read(), va[g]->rows_per_read()});
-  const int q_per_tile = std::max(1, rows_per_tile / L.G);
+  const int q_per_tile = std::max(1, kernels.rows_per_tile / L.G);
   std::vector<Tile> tiles;
   for (int g = 0; g < L.H; ++g)
     for (int i0 = 0; i0 < n_q; i0 += q_per_tile) {
@@ -188,7 +181,7 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
     const Item it = items[idx];
     const Tile& t = tiles[it.tile];
     const int rows = (t.i1 - t.i0) * L.G;
-    const detail::KeyScorer& k = *ks[t.kv_head];
+    const detail::KeyScorer& k = *kernels.k[t.kv_head];
     std::vector<float> states(k.state_floats() * rows);
     for (int r = 0; r < rows; ++r) {
       const int row = (t.i0 + r / L.G) * p.n_heads + t.kv_head * L.G + r % L.G;
@@ -197,7 +190,7 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
     const int c_lo = t.lo + it.chunk * t.chunk_tokens;
     const int c_hi = std::min(t.hi, c_lo + t.chunk_tokens - 1);
     float* base = parts.data() + part_floats * (t.part0 + it.chunk);
-    run_item(L, t, c_lo, c_hi, q_pos0, p, k, *va[t.kv_head], states.data(), base, base + max_rows,
+    run_item(L, t, c_lo, c_hi, q_pos0, p, k, *kernels.v[t.kv_head], states.data(), base, base + max_rows,
              base + 2 * max_rows);
   };
   if (pool && items.size() > 1)

@@ -293,7 +293,7 @@ class LaneEncoder final : public RecordEncoder {
     } else if (blocks_) {
       rotate_blocks(xt, yt);
     } else {
-      return xt;  // identity
+      return xt;  // rotation none
     }
     return yt;
   }

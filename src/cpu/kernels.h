@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "turboquant/attention.h"
 #include "turboquant/codec.h"
@@ -46,6 +47,16 @@ class ValueAccumulator {
 // this build and this codec's layout have (avx512 -> avx2 -> portable).
 std::unique_ptr<KeyScorer> make_key_scorer(const Codec& codec, AttendPath path);
 std::unique_ptr<ValueAccumulator> make_value_accumulator(const Codec& codec, AttendPath path);
+
+// One layer's kernels on one path, built once per cache (KvCache::attend_kernels): per KV
+// head a key scorer and a value accumulator (codecs differ by seed), and the rows a tile
+// may hold so that every head's kernels share one read of the records.
+struct LayerKernels {
+  std::vector<std::unique_ptr<KeyScorer>> k;
+  std::vector<std::unique_ptr<ValueAccumulator>> v;
+  int rows_per_tile = 0;
+};
+LayerKernels make_layer_kernels(const std::vector<Codec>& k, const std::vector<Codec>& v, AttendPath path);
 
 // Portable kernels (kernels_portable.cpp); the SIMD factories fall back to these.
 std::unique_ptr<KeyScorer> make_portable_key_scorer(const Codec& codec);

@@ -6,6 +6,7 @@
 //   f16:  fp16 -> float per coordinate.
 //   grouped: GroupedLayout::decode (levels pre-scaled, several codes per read).
 //   rest: the quantizer's own decode (or dot, for prod keys whose state holds S q).
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -193,6 +194,17 @@ std::unique_ptr<ValueAccumulator> make_value_accumulator(const Codec& codec, Att
   if (path != AttendPath::portable)
     if (auto v = make_avx2_value_accumulator(codec)) return v;
   return make_portable_value_accumulator(codec);
+}
+
+LayerKernels make_layer_kernels(const std::vector<Codec>& k, const std::vector<Codec>& v, AttendPath path) {
+  LayerKernels lk;
+  lk.rows_per_tile = 1 << 30;
+  for (size_t h = 0; h < k.size(); ++h) {
+    lk.k.push_back(make_key_scorer(k[h], path));
+    lk.v.push_back(make_value_accumulator(v[h], path));
+    lk.rows_per_tile = std::min({lk.rows_per_tile, lk.k.back()->rows_per_read(), lk.v.back()->rows_per_read()});
+  }
+  return lk;
 }
 
 }  // namespace tq::detail

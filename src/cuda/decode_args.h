@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "device_desc.h"
+#include "turboquant/cache_plan.h"
 
 namespace tq::cuda::detail {
 
@@ -55,5 +56,11 @@ int mma_occupancy(const void* kernel, int smem);
 bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v);
 int mma_grouped_resident_ctas(int d, int group, int rbk, int rbv, int lk, int lv);
 void launch_decode_mma_grouped(const DecodeArgs& a, int d, int batch, void* stream);
+
+// The decode kernel a layer's codecs take under DecodeKernel::auto_ (decode_attention.cu):
+// calibrated pairs (sinks included) the grouped tensor-core kernel, uniform-width mse pairs
+// without sinks the uniform one, else the SIMT kernel. DeviceKvCache resolves it once per
+// layer into its plan (CacheLayerPlan::cuda_decode).
+CudaDecodeRoute resolve_decode_route(const CodecDesc& k, const CodecDesc& v, int sink_tokens);
 
 }  // namespace tq::cuda::detail

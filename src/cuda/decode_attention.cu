@@ -31,6 +31,7 @@
 #include "record_grouped.cuh"
 #include "rotation_device.cuh"
 #include "split_work.cuh"
+#include "turboquant/head_dim.h"
 
 namespace tq::cuda {
 
@@ -429,15 +430,8 @@ auto split_kernel(bool ext) {
   return ext ? decode_split_kernel<D, G, true> : decode_split_kernel<D, G, false>;
 }
 
-// Which split kernel a layer's decode takes.
-struct Route {
-  int mma_bits = 0;          // code width of the uniform mse tensor-core kernel, 0: not it
-  bool mma_grouped = false;  // the calibrated-record tensor-core kernel
-  bool tensor_core() const { return mma_bits > 0 || mma_grouped; }
-};
-
 template <int D>
-void launch_decode(DecodeArgs a, int batch, Route route, cudaStream_t stream) {
+void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, cudaStream_t stream) {
   decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
   if (route.tensor_core()) {
@@ -458,11 +452,12 @@ void launch_decode(DecodeArgs a, int batch, Route route, cudaStream_t stream) {
   };
   const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes, lk = lut_floats(a.kc), lv = lut_floats(a.vc);
   const bool ext = split_ext(a.kc, a.vc, a.sink_tokens);
-  switch (a.group) {
+  switch (a.group) {  // group_of admits 1, 2, 4 and 8 only
     case 1: run(split_kernel<D, 1>(ext), split_smem(D, 1, rbk, rbv, lk, lv).total); break;
     case 2: run(split_kernel<D, 2>(ext), split_smem(D, 2, rbk, rbv, lk, lv).total); break;
     case 4: run(split_kernel<D, 4>(ext), split_smem(D, 4, rbk, rbv, lk, lv).total); break;
-    default: run(split_kernel<D, 8>(ext), split_smem(D, 8, rbk, rbv, lk, lv).total); break;
+    case 8: run(split_kernel<D, 8>(ext), split_smem(D, 8, rbk, rbv, lk, lv).total); break;
+    default: throw Error("decode_attention: " + std::to_string(a.group) + " query heads per KV head is not compiled");
   }
   check_launch("decode_split_kernel");
   decode_reduce_kernel<D><<<dim3(a.n_kv * a.group, batch), kReduceThreads, 0, stream>>>(a);
@@ -483,20 +478,15 @@ int resident_split_ctas_of(int rbk, int rbv, int lk, int lv, bool ext) {
 }
 
 int query_resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext) {
-  switch (d * 16 + g) {
-    case 64 * 16 + 1: return resident_split_ctas_of<64, 1>(rbk, rbv, lk, lv, ext);
-    case 64 * 16 + 2: return resident_split_ctas_of<64, 2>(rbk, rbv, lk, lv, ext);
-    case 64 * 16 + 4: return resident_split_ctas_of<64, 4>(rbk, rbv, lk, lv, ext);
-    case 64 * 16 + 8: return resident_split_ctas_of<64, 8>(rbk, rbv, lk, lv, ext);
-    case 128 * 16 + 1: return resident_split_ctas_of<128, 1>(rbk, rbv, lk, lv, ext);
-    case 128 * 16 + 2: return resident_split_ctas_of<128, 2>(rbk, rbv, lk, lv, ext);
-    case 128 * 16 + 4: return resident_split_ctas_of<128, 4>(rbk, rbv, lk, lv, ext);
-    case 128 * 16 + 8: return resident_split_ctas_of<128, 8>(rbk, rbv, lk, lv, ext);
-    case 256 * 16 + 1: return resident_split_ctas_of<256, 1>(rbk, rbv, lk, lv, ext);
-    case 256 * 16 + 2: return resident_split_ctas_of<256, 2>(rbk, rbv, lk, lv, ext);
-    case 256 * 16 + 4: return resident_split_ctas_of<256, 4>(rbk, rbv, lk, lv, ext);
-    default: return resident_split_ctas_of<256, 8>(rbk, rbv, lk, lv, ext);
-  }
+  return dispatch_head_dim(d, "decode_attention", [&]<int D>() {
+    switch (g) {
+      case 1: return resident_split_ctas_of<D, 1>(rbk, rbv, lk, lv, ext);
+      case 2: return resident_split_ctas_of<D, 2>(rbk, rbv, lk, lv, ext);
+      case 4: return resident_split_ctas_of<D, 4>(rbk, rbv, lk, lv, ext);
+      case 8: return resident_split_ctas_of<D, 8>(rbk, rbv, lk, lv, ext);
+    }
+    throw Error("decode_attention: " + std::to_string(g) + " query heads per KV head is not compiled");
+  });
 }
 
 // CTAs of the split kernel one SM holds at once, for this head_dim, group and codecs;
@@ -529,39 +519,30 @@ DecodeKernel env_decode_kernel() {
   return k;
 }
 
-// The tensor-core kernel this layer's codecs have, if any: calibrated pairs (sinks
-// included) take the grouped one, uniform-width mse pairs without sinks the uniform one.
-Route tensor_core_route(const DeviceKvCache& cache, int layer) {
-  Route r;
-  const auto& l = cache.impl().layers[layer];
-  if (mma_grouped_applies(l[0].desc, l[1].desc))
-    r.mma_grouped = true;
-  else if (cache.config().sink_tokens == 0)  // the uniform kernel does not read the sink store
-    r.mma_bits = mma_decode_bits(l[0].desc, l[1].desc);
-  return r;
-}
-
 // Why the layer's codecs cannot run on `k` ("" when they can).
 std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
-  if (k != DecodeKernel::mma || tensor_core_route(cache, layer).tensor_core()) return "";
-  const KvCacheConfig& cfg = cache.config();
-  const std::string codecs = "K " + cache_codec_name(cfg, layer, false) + " / V " + cache_codec_name(cfg, layer, true);
+  if (k != DecodeKernel::mma || cache.plan().layer(layer).cuda_decode.tensor_core()) return "";
+  const KvCachePlan& plan = cache.plan();
+  const std::string codecs = "K " + plan.side(layer, false).codec + " / V " + plan.side(layer, true).codec;
   return "the tensor-core decode kernel (mma) does not take " + codecs +
-         (cfg.sink_tokens > 0 ? " with attention sinks" : "") +
+         (plan.config().sink_tokens > 0 ? " with attention sinks" : "") +
          ": it needs calibrated records on both sides, or uniform 2-4 bit mse codes with one codebook on both "
          "sides and no sinks";
 }
 
-// The split kernel of this request; DecodeKernel::auto_ follows TQ_CUDA_DECODE when set.
-// tq::Error when an explicit kernel cannot run the layer, never a silent fallback.
-Route route_of(const DeviceKvCache& cache, const DecodeParams& p) {
+// The split kernel of this request: the route the plan resolved for the layer, unless an
+// explicit kernel (or, for DecodeKernel::auto_, TQ_CUDA_DECODE) names one. tq::Error when
+// an explicit kernel cannot run the layer, never a silent fallback.
+CudaDecodeRoute route_of(const DeviceKvCache& cache, const DecodeParams& p) {
+  if (p.layer < 0 || p.layer >= cache.config().n_layers)
+    throw Error("decode_attention: layer " + std::to_string(p.layer) + " out of range");
   const DecodeKernel k = p.kernel == DecodeKernel::auto_ ? env_decode_kernel() : p.kernel;
-  if (k == DecodeKernel::simt) return Route{};
+  if (k == DecodeKernel::simt) return CudaDecodeRoute{};
   if (k == DecodeKernel::mma) {
     const std::string why = decode_unsupported(cache, p.layer, k);
     if (!why.empty()) throw Error("decode_attention: " + why);
   }
-  return tensor_core_route(cache, p.layer);
+  return cache.plan().layer(p.layer).cuda_decode;
 }
 
 size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
@@ -579,10 +560,9 @@ Workspace workspace_layout(int batch, int n_q, int d, int splits) {
   return w;
 }
 
-int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
+int group_of(const DeviceKvCache& cache, const DecodeParams& p, CudaDecodeRoute route) {
   const KvCacheConfig& cfg = cache.config();
   auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
-  if (p.layer < 0 || p.layer >= cfg.n_layers) fail("layer " + std::to_string(p.layer) + " out of range");
   if (p.batch <= 0) fail("batch must be positive, got " + std::to_string(p.batch));
   if (p.n_q_heads <= 0 || p.n_q_heads % cfg.n_kv_heads != 0)
     fail("n_q_heads " + std::to_string(p.n_q_heads) + " is not a positive multiple of n_kv_heads " +
@@ -590,7 +570,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = p.n_q_heads / cfg.n_kv_heads;
   if (g != 1 && g != 2 && g != 4 && g != 8)
     fail("query heads per KV head must be 1, 2, 4 or 8, got " + std::to_string(g));
-  if (!route_of(cache, p).tensor_core() && cfg.block_tokens % (32 / g) != 0)
+  if (!route.tensor_core() && cfg.block_tokens % (32 / g) != 0)
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
@@ -598,7 +578,49 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p) {
   return g;
 }
 
+// Splits of one request whose group and route are resolved: two full waves of CTAs (a
+// partial last wave would idle most SMs for a whole CTA's time), each warp left at least
+// two tiles. The tensor-core kernel: steps of 16 tokens, each warp left at least one
+// (small contexts are latency-bound: more CTAs with less work each finish sooner).
+int num_splits(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDecodeRoute route) {
+  if (p.num_splits > 0) return std::min(p.num_splits, kMaxSplits);
+  const auto& layer = cache.impl().layers[p.layer];
+  const int d = cache.config().head_dim;
+  const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
+  const bool tc = route.tensor_core();
+  const int lk = lut_floats(layer[0].desc), lv = lut_floats(layer[1].desc);
+  const int per_sm = route.mma_grouped ? mma_grouped_resident_ctas(d, g, rbk, rbv, lk, lv)
+                     : route.mma_bits  ? mma_resident_ctas(d, route.mma_bits, g, rbk, rbv)
+                                       : resident_split_ctas(d, g, rbk, rbv, lk, lv,
+                                                             split_ext(layer[0].desc, layer[1].desc,
+                                                                       cache.config().sink_tokens));
+  const int slots = cache.impl().sm_count * per_sm;
+  const int ctas = p.batch * cache.config().n_kv_heads;
+  const int tile = tc ? kMmaTileTokens : 32 / g;
+  const int tiles = (p.max_seq_len + tile - 1) / tile;
+  int splits = std::max(1, 2 * slots / ctas);
+  splits = std::min(splits, std::max(1, tiles / ((tc ? 1 : 2) * kWarps)));
+  // Tensor-core kernel with fewer than 4 steps per warp (short contexts): one wave, each
+  // warp left 3 steps. Every CTA pays a fixed start (pair table, first copies, merge) and
+  // the reduce reads every split; measured on the H200 (turbo3): batch 1 / 4K 24 splits
+  // 16.5 us against 64 splits 21.2 us, batch 8 / 4K 8 splits 42.7 us against 20 splits
+  // 47.4 us. Longer contexts keep two waves, which balance the SMs better (batch 8 / 64K:
+  // 20 splits 223 us, 12 splits 233 us).
+  if (tc && tiles < 4 * kWarps * splits)
+    splits = std::max(1, std::min(slots / ctas, (tiles + 3 * kWarps - 1) / (3 * kWarps)));
+  return std::max(1, std::min(splits, kMaxSplits));
+}
+
 }  // namespace
+
+CudaDecodeRoute resolve_decode_route(const CodecDesc& k, const CodecDesc& v, int sink_tokens) {
+  CudaDecodeRoute r;
+  if (mma_grouped_applies(k, v))
+    r.mma_grouped = true;
+  else if (sink_tokens == 0)  // the uniform kernel does not read the sink store
+    r.mma_bits = mma_decode_bits(k, v);
+  return r;
+}
 
 }  // namespace detail
 
@@ -613,39 +635,8 @@ std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, Dec
 }
 
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
-  const int g = detail::group_of(cache, p);
-  if (p.num_splits > 0) return std::min(p.num_splits, detail::kMaxSplits);
-  // Two full waves of CTAs (a partial last wave would idle most SMs for a whole CTA's
-  // time), each warp left at least two tiles.
-  // The tensor-core kernel: steps of 16 tokens, each warp left at least one (small
-  // contexts are latency-bound: more CTAs with less work each finish sooner).
-  const auto& layer = cache.impl().layers[p.layer];
-  const int d = cache.config().head_dim;
-  const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
-  const detail::Route route = detail::route_of(cache, p);
-  const bool tc = route.tensor_core();
-  const int lk = detail::lut_floats(layer[0].desc), lv = detail::lut_floats(layer[1].desc);
-  const int per_sm =
-      route.mma_grouped ? detail::mma_grouped_resident_ctas(d, g, rbk, rbv, lk, lv)
-      : route.mma_bits  ? detail::mma_resident_ctas(d, route.mma_bits, g, rbk, rbv)
-                        : detail::resident_split_ctas(
-                              d, g, rbk, rbv, lk, lv,
-                              detail::split_ext(layer[0].desc, layer[1].desc, cache.config().sink_tokens));
-  const int slots = cache.impl().sm_count * per_sm;
-  const int ctas = p.batch * cache.config().n_kv_heads;
-  const int tile = tc ? detail::kMmaTileTokens : 32 / g;
-  const int tiles = (p.max_seq_len + tile - 1) / tile;
-  int splits = std::max(1, 2 * slots / ctas);
-  splits = std::min(splits, std::max(1, tiles / ((tc ? 1 : 2) * detail::kWarps)));
-  // Tensor-core kernel with fewer than 4 steps per warp (short contexts): one wave, each
-  // warp left 3 steps. Every CTA pays a fixed start (pair table, first copies, merge) and
-  // the reduce reads every split; measured on the H200 (turbo3): batch 1 / 4K 24 splits
-  // 16.5 us against 64 splits 21.2 us, batch 8 / 4K 8 splits 42.7 us against 20 splits
-  // 47.4 us. Longer contexts keep two waves, which balance the SMs better (batch 8 / 64K:
-  // 20 splits 223 us, 12 splits 233 us).
-  if (tc && tiles < 4 * detail::kWarps * splits)
-    splits = std::max(1, std::min(slots / ctas, (tiles + 3 * detail::kWarps - 1) / (3 * detail::kWarps)));
-  return std::max(1, std::min(splits, detail::kMaxSplits));
+  const CudaDecodeRoute route = detail::route_of(cache, p);
+  return detail::num_splits(cache, p, detail::group_of(cache, p, route), route);
 }
 
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p) {
@@ -655,8 +646,9 @@ size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p)
 
 void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   const KvCacheConfig& cfg = cache.config();
-  const int g = detail::group_of(cache, p);
-  const int splits = decode_num_splits(cache, p);
+  const CudaDecodeRoute route = detail::route_of(cache, p);  // resolved once per call, from the plan
+  const int g = detail::group_of(cache, p, route);
+  const int splits = detail::num_splits(cache, p, g, route);
   const detail::Workspace ws = detail::workspace_layout(p.batch, p.n_q_heads, cfg.head_dim, splits);
   auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
   if (!p.q || !p.out || !p.block_tables || !p.seq_lens) fail("q, out, block_tables and seq_lens must be device pointers");
@@ -699,13 +691,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.num_splits = splits;
   a.out = p.out;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  const detail::Route route = detail::route_of(cache, p);
-  switch (cfg.head_dim) {
-    case 64: detail::launch_decode<64>(a, p.batch, route, stream); break;
-    case 128: detail::launch_decode<128>(a, p.batch, route, stream); break;
-    case 256: detail::launch_decode<256>(a, p.batch, route, stream); break;
-    default: fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
-  }
+  dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, stream); });
 }
 
 }  // namespace tq::cuda

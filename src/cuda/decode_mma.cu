@@ -35,6 +35,7 @@
 #include "mma_ops.cuh"
 #include "pdl.cuh"
 #include "split_work.cuh"
+#include "turboquant/head_dim.h"
 
 namespace tq::cuda::detail {
 
@@ -314,17 +315,14 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
 using Kernel = void (*)(DecodeArgs);
 
 Kernel kernel_for(int d, int bits) {
-  switch (d * 8 + bits) {
-    case 64 * 8 + 2: return decode_mma_kernel<64, 2>;
-    case 64 * 8 + 3: return decode_mma_kernel<64, 3>;
-    case 64 * 8 + 4: return decode_mma_kernel<64, 4>;
-    case 128 * 8 + 2: return decode_mma_kernel<128, 2>;
-    case 128 * 8 + 3: return decode_mma_kernel<128, 3>;
-    case 128 * 8 + 4: return decode_mma_kernel<128, 4>;
-    case 256 * 8 + 2: return decode_mma_kernel<256, 2>;
-    case 256 * 8 + 3: return decode_mma_kernel<256, 3>;
-    default: return decode_mma_kernel<256, 4>;
-  }
+  return dispatch_head_dim(d, "tensor-core decode kernel", [&]<int D>() -> Kernel {
+    switch (bits) {
+      case 2: return decode_mma_kernel<D, 2>;
+      case 3: return decode_mma_kernel<D, 3>;
+      case 4: return decode_mma_kernel<D, 4>;
+    }
+    throw Error("tensor-core decode kernel: " + std::to_string(bits) + "-bit codes are not compiled (2, 3 or 4)");
+  });
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "pdl.cuh"
 #include "record_grouped.cuh"
 #include "split_work.cuh"
+#include "turboquant/head_dim.h"
 
 namespace tq::cuda::detail {
 
@@ -340,11 +341,8 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
 using Kernel = void (*)(DecodeArgs);
 
 Kernel grouped_kernel_for(int d) {
-  switch (d) {
-    case 64: return decode_mma_grouped_kernel<64>;
-    case 128: return decode_mma_grouped_kernel<128>;
-    default: return decode_mma_grouped_kernel<256>;
-  }
+  return dispatch_head_dim(d, "grouped tensor-core decode kernel",
+                           [&]<int D>() -> Kernel { return decode_mma_grouped_kernel<D>; });
 }
 
 }  // namespace

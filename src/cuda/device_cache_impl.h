@@ -14,7 +14,6 @@ namespace tq::cuda {
 struct DeviceKvCache::Impl {
   struct Side {
     detail::CodecDesc desc;
-    std::vector<Codec> codecs;                    // one per KV head (own seed)
     detail::RotationDesc* rotations = nullptr;    // device [n_kv_heads], read by attention
     detail::RotationDesc* enc_rotations = nullptr;  // read by quantize (the affine forward; else == rotations)
     RotationKind rot_kind = RotationKind::none;

@@ -57,12 +57,12 @@ struct BlockRow {
 
 struct RotationDesc {
   RotationKind kind = RotationKind::none;
-  int32_t rounds = 0;           // hadamard
-  float scale = 1.f;            // hadamard: 1/sqrt(n) as the CPU computes it
+  int32_t rounds = 0;           // rht
+  float scale = 1.f;            // rht: 1/sqrt(n) as the CPU computes it
   const float* matrix = nullptr;    // dense: row-major Q (inverse reads it)
   const float* matrix_t = nullptr;  // dense: Qᵀ (forward reads it, coalesced)
-  const float* signs = nullptr;     // hadamard: rounds x dim, ±1
-  const int32_t* perm = nullptr;    // hadamard: dim (identity when not permuted)
+  const float* signs = nullptr;     // rht: rounds x dim, ±1
+  const int32_t* perm = nullptr;    // rht: dim (the identity permutation when not permuted)
   const BlockRow* rows = nullptr;   // block: dim rows
   // Affine maps (calibrated presets) are dense: quantize reads matrix_t = Pᵀ and subtracts
   // mu first; attention reads matrix = P⁻ᵀ (query), matrix_t = P⁻¹ (output) and adds mu.

@@ -1,10 +1,13 @@
 // DeviceKvCache: validation, codec construction with the seeds of kv_cache.h, upload of
 // rotation parameters, pool allocation and host <-> device copies.
 #include <string>
+#include <utility>
 
 #include "codec_desc.h"
+#include "decode_args.h"
 #include "cuda_check.h"
 #include "device_cache_impl.h"
+#include "turboquant/head_dim.h"
 #include "turboquant/quant_traits.h"
 
 namespace tq::cuda {
@@ -38,33 +41,35 @@ detail::RotationDesc upload_rotation(DeviceKvCache::Impl& impl, const detail::Ro
   return d;
 }
 
-void validate(const KvCacheConfig& c) {
+// What the CUDA kernels add to the plan's rules: shapes first (before any codec is built,
+// so a head size the kernels lack is named as such), then each side's codec.
+void check_cuda_shape(const KvCacheConfig& c) {
   auto fail = [](const std::string& m) { throw Error("DeviceKvCache: " + m); };
-  if (c.n_layers <= 0) fail("n_layers must be positive, got " + std::to_string(c.n_layers));
-  if (c.n_kv_heads <= 0 || c.n_kv_heads > detail::kMaxStatusHeads)
+  if (c.n_kv_heads > detail::kMaxStatusHeads)
     fail("n_kv_heads must be in [1, " + std::to_string(detail::kMaxStatusHeads) + "], got " +
          std::to_string(c.n_kv_heads));
-  if (!head_dim_supported(c.head_dim))
-    fail("head_dim " + std::to_string(c.head_dim) + " is not compiled for CUDA (64, 128 or 256)");
+  if (c.head_dim > 0 && !head_dim_compiled(c.head_dim)) throw_unsupported_head_dim("DeviceKvCache", c.head_dim);
   if (c.block_tokens <= 0 || c.block_tokens % 8 != 0)
     fail("block_tokens must be a positive multiple of 8, got " + std::to_string(c.block_tokens));
-  if (c.max_tokens <= 0) fail("max_tokens must be positive, got " + std::to_string(c.max_tokens));
-  if (c.sink_tokens < 0 || c.sink_tokens > 4096)
-    fail("sink_tokens must be in [0, 4096], got " + std::to_string(c.sink_tokens));
-  for (const auto& [layer, kv] : c.layer_codecs)
-    if (layer < 0 || layer >= c.n_layers)
-      fail("layer_codecs names layer " + std::to_string(layer) + " outside [0, n_layers)");
+}
+
+void check_cuda_codecs(const KvCachePlan& plan) {
+  const KvCacheConfig& c = plan.config();
   for (int l = 0; l < c.n_layers; ++l)
-    for (int kv = 0; kv < 2; ++kv) {
-      const std::string name = cache_codec_name(c, l, kv == 1);
-      if (find_preset(name)) continue;  // its codecs come from config.calibrated (make_cache_codec)
-      if (!find_codec(name)) fail("unknown codec '" + name + "'; known codecs: " + codec_names());
-      if (!codec_supported(name))
-        fail("codec '" + name + "' is not implemented by the CUDA kernels yet");
+    for (bool value : {false, true}) {
+      const CacheSidePlan& side = plan.side(l, value);
+      const std::string where = "DeviceKvCache: layer " + std::to_string(l) + (value ? " V" : " K") + ": codec '" +
+                                side.codec + "'";
+      if (!codec_supported(side.codec)) throw Error(where + " is not implemented by the CUDA kernels yet");
       // Sinks are written by the tiled quantize kernel, which has no fp8 encoder.
-      if (c.sink_tokens > 0 && find_codec(name) && find_codec(name)->quant == QuantKind::fp8)
-        fail("codec '" + name + "' with sink_tokens > 0 is not implemented by the CUDA kernels yet");
+      if (c.sink_tokens > 0 && side.codecs.front().spec().quant == QuantKind::fp8)
+        throw Error(where + " with sink_tokens > 0 is not implemented by the CUDA kernels yet");
     }
+}
+
+KvCachePlan cuda_plan(const KvCacheConfig& c) {
+  check_cuda_shape(c);
+  return KvCachePlan(c, "DeviceKvCache");
 }
 
 }  // namespace
@@ -87,7 +92,7 @@ std::string device_name() {
   return prop.name;
 }
 
-bool head_dim_supported(int d) { return d == 64 || d == 128 || d == 256; }
+bool head_dim_supported(int d) { return head_dim_compiled(d); }
 
 bool codec_supported(std::string_view name) {
   if (find_preset(name)) return true;  // calibrated presets: grouped records behind an affine map
@@ -98,23 +103,27 @@ bool codec_supported(std::string_view name) {
   return row.cuda_kernels && bits_ok && (row.cuda_rotated || s->rotation == RotationKind::none);
 }
 
-DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), impl_(new Impl) {
-  validate(config_);
+DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : DeviceKvCache(cuda_plan(config)) {}
+
+DeviceKvCache::DeviceKvCache(KvCachePlan plan) : plan_(std::move(plan)), impl_(new Impl) {
+  const KvCacheConfig& cfg = plan_.config();
+  check_cuda_shape(cfg);
+  check_cuda_codecs(plan_);
   if (!device_available()) throw Error("DeviceKvCache: no CUDA device is available");
-  num_blocks_ = (config_.max_tokens + config_.block_tokens - 1) / config_.block_tokens;
+  num_blocks_ = plan_.num_blocks();
   int dev = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&impl_->sm_count, cudaDevAttrMultiProcessorCount, dev),
              "cudaDeviceGetAttribute");
   try {
-    impl_->layers.resize(config_.n_layers);
-    for (int l = 0; l < config_.n_layers; ++l)
+    impl_->layers.resize(config().n_layers);
+    for (int l = 0; l < config().n_layers; ++l)
       for (int kv = 0; kv < 2; ++kv) {
         Impl::Side& s = impl_->layers[l][kv];
         std::vector<detail::RotationDesc> rots, enc_rots;
-        for (int h = 0; h < config_.n_kv_heads; ++h) {
-          s.codecs.push_back(make_cache_codec(config_, l, h, kv == 1));
-          const Codec& codec = s.codecs.back();
+        const CacheSidePlan& side = plan_.side(l, kv == 1);
+        for (int h = 0; h < config().n_kv_heads; ++h) {
+          const Codec& codec = side.codecs[h];
           if (const AffineMap* map = codec.affine()) {
             const float* mu = upload(*impl_, map->mu, "affine map");
             rots.push_back(upload_rotation(*impl_, detail::make_affine_host(*map, true), mu));
@@ -126,10 +135,10 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
           s.rot_kind = rots.back().kind;  // the same kind and rounds for every head of a side
           s.rot_rounds = rots.back().rounds;
         }
-        s.desc = detail::make_codec_desc(s.codecs.front());
+        s.desc = detail::make_codec_desc(side.codecs.front());
         if (s.desc.kind == QuantKind::grouped) {
           // One run table per side: every head of a layer's side shares its groups.
-          const detail::GroupedHost g = detail::make_grouped_host(s.codecs.front(), config_.head_dim / 32);
+          const detail::GroupedHost g = detail::make_grouped_host(side.codecs.front(), config().head_dim / 32);
           s.desc.n_runs = static_cast<int32_t>(g.runs.size());
           s.desc.table_floats = static_cast<int32_t>(g.table.size());
           s.desc.runs = upload(*impl_, g.runs, "grouped runs");
@@ -137,14 +146,14 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
         }
         s.rotations = upload(*impl_, rots);
         s.enc_rotations = upload(*impl_, enc_rots);
-        s.record_bytes = s.codecs.front().record_bytes();
-        s.block_bytes = s.record_bytes * config_.block_tokens * config_.n_kv_heads;
+        s.record_bytes = side.record_bytes;
+        s.block_bytes = side.block_bytes;
         void* p = nullptr;
         check_cuda(cudaMalloc(&p, s.block_bytes * num_blocks_), "cudaMalloc (KV pool)");
         impl_->allocations.push_back(p);
         check_cuda(cudaMemset(p, 0, s.block_bytes * num_blocks_), "cudaMemset (KV pool)");
         s.pool = static_cast<uint8_t*>(p);
-        if (config_.sink_tokens > 0) {
+        if (config().sink_tokens > 0) {
           const size_t bytes = sizeof(float) * sink_floats(l, kv);
           check_cuda(cudaMalloc(&p, bytes), "cudaMalloc (sink store)");
           impl_->allocations.push_back(p);
@@ -152,7 +161,11 @@ DeviceKvCache::DeviceKvCache(const KvCacheConfig& config) : config_(config), imp
           s.sinks = static_cast<float*>(p);
         }
       }
-    impl_->status = upload(*impl_, std::vector<detail::WriteStatus>(config_.n_layers), "write status");
+    // The decode kernel of each layer, decided once here from the device record layout.
+    for (int l = 0; l < config().n_layers; ++l)
+      plan_.set_cuda_decode(l, detail::resolve_decode_route(impl_->layers[l][0].desc, impl_->layers[l][1].desc,
+                                                            config().sink_tokens));
+    impl_->status = upload(*impl_, std::vector<detail::WriteStatus>(config().n_layers), "write status");
   } catch (...) {
     for (void* p : impl_->allocations) cudaFree(p);
     throw;
@@ -177,9 +190,7 @@ void DeviceKvCache::check_writes() {
 
 const Codec& DeviceKvCache::codec(int layer, int kv_head, int kv) const {
   check_side(*this, layer, kv);
-  if (kv_head < 0 || kv_head >= config_.n_kv_heads)
-    throw Error("DeviceKvCache: kv_head " + std::to_string(kv_head) + " out of range");
-  return impl_->layers[layer][kv].codecs[kv_head];
+  return plan_.codec(layer, kv_head, kv == 1);
 }
 
 size_t DeviceKvCache::record_bytes(int layer, int kv) const {
@@ -211,7 +222,7 @@ void DeviceKvCache::upload_pool(int layer, int kv, const uint8_t* host, size_t b
 
 size_t DeviceKvCache::sink_floats(int layer, int kv) const {
   check_side(*this, layer, kv);
-  return static_cast<size_t>(num_blocks_) * config_.sink_tokens * config_.n_kv_heads * config_.head_dim;
+  return static_cast<size_t>(num_blocks_) * config().sink_tokens * config().n_kv_heads * config().head_dim;
 }
 
 float* DeviceKvCache::sink_store(int layer, int kv) {

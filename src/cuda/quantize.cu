@@ -13,6 +13,7 @@
 #include "quantize_args.h"
 #include "range_device.cuh"
 #include "rotation_device.cuh"
+#include "turboquant/head_dim.h"
 
 namespace tq::cuda {
 
@@ -306,8 +307,6 @@ void launch_quantize(const QuantizeArgs& a, int n_sides, cudaStream_t stream) {
   check_launch("quantize_kernel");
 }
 
-bool head_dim_compiled(int d) { return d == 64 || d == 128 || d == 256; }
-
 }  // namespace
 
 // Why `k` cannot write the layer's side ("" when it can). The tiled kernel has no fp8
@@ -317,7 +316,7 @@ std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side
   if (k == QuantizeKernel::auto_) return "";
   const KvCacheConfig& cfg = cache.config();
   const auto& s = cache.impl().layers[layer][side];
-  const std::string codec = std::string(side ? "V" : "K") + " codec " + cache_codec_name(cfg, layer, side == 1);
+  const std::string codec = std::string(side ? "V" : "K") + " codec " + cache.plan().side(layer, side == 1).codec;
   if (k == QuantizeKernel::tiled)
     return s.desc.kind == QuantKind::fp8 ? "the tiled quantize kernel does not take " + codec +
                                                " (no fp8 encoder: the warp kernel writes fp8)"
@@ -384,7 +383,6 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   a.vector_loads = aligned(p.k) && aligned(p.v) && (a.token_stride * elem) % 16 == 0 ? 1 : 0;
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  if (!detail::head_dim_compiled(cfg.head_dim)) fail("head_dim " + std::to_string(cfg.head_dim) + " is not compiled");
   // Each side goes to the warp-per-vector kernel where it applies (auto_) or where asked,
   // else to the tiled one; K and V share a launch when they go the same way.
   bool warp[2];
@@ -403,11 +401,8 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
       detail::launch_quantize_warp(a, cfg.head_dim, n_sides, stream);
       return;
     }
-    switch (cfg.head_dim) {
-      case 64: detail::launch_quantize<64>(a, n_sides, stream); break;
-      case 128: detail::launch_quantize<128>(a, n_sides, stream); break;
-      default: detail::launch_quantize<256>(a, n_sides, stream); break;
-    }
+    dispatch_head_dim(cfg.head_dim, "quantize_on_write",
+                      [&]<int D>() { detail::launch_quantize<D>(a, n_sides, stream); });
   };
   if (warp[0] == warp[1]) {
     run(warp[0], 0, 2);

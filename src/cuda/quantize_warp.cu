@@ -12,6 +12,7 @@
 #include "dtype_device.cuh"
 #include "quantize_args.h"
 #include "range_device.cuh"
+#include "turboquant/head_dim.h"
 
 namespace tq::cuda::detail {
 
@@ -118,7 +119,7 @@ __device__ inline void rotate(RotationKind kind, int rounds, const RotationDesc&
         y[k] = s;
       }
       break;
-    default:  // identity (dense rotations never reach this kernel)
+    default:  // none (dense rotations never reach this kernel)
 #pragma unroll
       for (int k = 0; k < K; ++k) y[k] = x[lane + 32 * k];
   }
@@ -354,11 +355,8 @@ void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* strea
   const int per_cta = kWarps * kTokensPerWarp;
   const dim3 grid((a.n_tokens + per_cta - 1) / per_cta, a.n_kv, n_sides);
   auto s = static_cast<cudaStream_t>(stream);
-  switch (d) {
-    case 64: quantize_warp_kernel<64><<<grid, kWarps * 32, 0, s>>>(a); break;
-    case 128: quantize_warp_kernel<128><<<grid, kWarps * 32, 0, s>>>(a); break;
-    default: quantize_warp_kernel<256><<<grid, kWarps * 32, 0, s>>>(a); break;
-  }
+  dispatch_head_dim(d, "quantize_on_write (warp kernel)",
+                    [&]<int D>() { quantize_warp_kernel<D><<<grid, kWarps * 32, 0, s>>>(a); });
   check_launch("quantize_warp_kernel");
 }
 

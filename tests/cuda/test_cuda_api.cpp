@@ -35,7 +35,7 @@ TEST(CudaApi, SupportedCodecsCoverTheMseGroupAndGgmlRows) {
 TEST(CudaApi, RejectsWhatTheKernelsCannotRunWithANamedReason) {
   expect_error_mentions(config("turbo3p", "turbo3"), "turbo3p");
   expect_error_mentions(config("turbo3", "nonsense"), "unknown codec 'nonsense'");
-  expect_error_mentions(config("turbo3", "turbo3", 96), "head_dim 96");
+  expect_error_mentions(config("turbo3", "turbo3", 96), "head size 96");
   expect_error_mentions(config("turbo3", "turbo3", 128, 12), "block_tokens");
 }
 
