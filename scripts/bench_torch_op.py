@@ -15,12 +15,15 @@ ratio = raw C API time / torch op time (>= 0.9: the op costs at most ~11% more).
 import argparse
 import os
 import sys
+import tempfile
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capi_cuda  # noqa: E402
 
+import turboquant as tq  # noqa: E402
 from turboquant.cuda import TorchDeviceKvCache  # noqa: E402
 
 N_Q, N_KV, D, BLOCK = 32, 8, 128, 32
@@ -54,10 +57,26 @@ def graphed_us(fn, reps):
     return mean_us(graph.replay, 5) / reps
 
 
-def bench(lib, codec, batch, ctx, reps, gen):
-    op = TorchDeviceKvCache(1, N_KV, D, codec, codec, batch=batch, max_tokens=ctx, block_tokens=BLOCK)
+def random_profile(path):
+    """A calibration profile from random Gaussian rows (no model; the codecs' speed does not
+    depend on the model), saved where the C API reads it. RoPE at Llama's base, W_o = identity."""
+    rng = np.random.default_rng(5)
+    b = tq.KvProfileBuilder(1, N_Q, N_KV, D)
+    b.add(0, *(rng.standard_normal((256, h, D)).astype(np.float32) for h in (N_Q, N_KV, N_KV)))
+    theta = np.tile(np.concatenate([10000.0 ** (-2 * np.arange(D // 2) / D)] * 2), (1, 1))
+    profile = b.finish(theta, np.tile(np.eye(D), (1, N_KV, 1, 1)), model_name="random")
+    profile.save(path)
+    return profile
+
+
+def bench(lib, codec, batch, ctx, reps, gen, profile_path):
+    preset = codec in tq.presets()
+    profile = random_profile(profile_path) if preset else None
+    op = TorchDeviceKvCache(1, N_KV, D, codec, codec, batch=batch, max_tokens=ctx, block_tokens=BLOCK,
+                            profile=profile, context=ctx)
+    # The same codecs: the profile's file, and the context the op's cache was built for.
     raw = capi_cuda.DeviceCache(lib, codec, codec, n_kv_heads=N_KV, head_dim=D, max_tokens=batch * op.capacity,
-                                block_tokens=BLOCK, seed=0)
+                                block_tokens=BLOCK, seed=0, profile=profile_path if preset else None, context=ctx)
     chunk = 4096
     for t0 in range(0, ctx, chunk):  # the same tokens into both caches, at the same slots
         n = min(chunk, ctx - t0)
@@ -65,8 +84,11 @@ def bench(lib, codec, batch, ctx, reps, gen):
         v = torch.randn(batch, N_KV, n, D, device="cuda", generator=gen, dtype=torch.float16)
         torch.ops.turboquant.append(op.state, 0, k, v)
         slots = (op.row_base[:, None] + torch.arange(t0, t0 + n, device="cuda", dtype=torch.int32)).reshape(-1)
+        positions = torch.arange(t0, t0 + n, device="cuda", dtype=torch.int32).repeat(batch)  # sinks (presets)
+        rows = torch.arange(batch, device="cuda", dtype=torch.int32).repeat_interleave(n)
         raw.quantize(k.transpose(1, 2).reshape(batch * n, N_KV, D).contiguous(),
-                     v.transpose(1, 2).reshape(batch * n, N_KV, D).contiguous(), slots)
+                     v.transpose(1, 2).reshape(batch * n, N_KV, D).contiguous(), slots, positions=positions,
+                     seq_ids=rows)
     op.check_writes()
     q = torch.randn(batch, N_Q, 1, D, device="cuda", generator=gen, dtype=torch.float16)
     out = torch.empty(batch, N_Q, D, device="cuda", dtype=torch.float32)
@@ -74,9 +96,11 @@ def bench(lib, codec, batch, ctx, reps, gen):
     lens = op.seq_lens[0]
 
     def raw_step(stream=None):
-        raw.decode(q.view(batch, N_Q, D), op.block_tables, lens, op.capacity, out, ws, stream=stream)
+        raw.decode(q.view(batch, N_Q, D), op.block_tables, lens, op.capacity, out, ws, seq_ids=op.seq_ids,
+                   stream=stream)
 
-    raw_call = raw.decode_call(q.view(batch, N_Q, D), op.block_tables, lens, op.capacity, out, ws)
+    raw_call = raw.decode_call(q.view(batch, N_Q, D), op.block_tables, lens, op.capacity, out, ws,
+                               seq_ids=op.seq_ids)
     op_step = lambda: torch.ops.turboquant.attend(op.state, 0, q)  # noqa: E731
     got = op_step()
     raw_step()
@@ -97,7 +121,7 @@ def bench(lib, codec, batch, ctx, reps, gen):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True, help="libturboquant.so built with TQ_CUDA=ON")
-    ap.add_argument("--codecs", default="turbo3")
+    ap.add_argument("--codecs", default="turbo3,tq3", help="codec table names; presets (tq3, ...) get a random profile")
     ap.add_argument("--contexts", default="4096,65536")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--reps", type=int, default=200)
@@ -110,9 +134,10 @@ def main():
           f"mean of {args.reps} calls")
     print("| codec | context | raw C API us | torch op us | ratio | raw graph us | op graph us | graph ratio |")
     print("|---|---|---|---|---|---|---|---|")
+    profile_path = os.path.join(tempfile.mkdtemp(), "random.tqprof")
     for codec in args.codecs.split(","):
         for ctx in (int(c) for c in args.contexts.split(",")):
-            t = bench(lib, codec, args.batch, ctx, args.reps, gen)
+            t = bench(lib, codec, args.batch, ctx, args.reps, gen, profile_path)
             print(f"| {codec} | {ctx} | {t['raw']:.1f} | {t['op']:.1f} | {t['raw'] / t['op']:.2f} | "
                   f"{t['raw_graph']:.1f} | {t['op_graph']:.1f} | {t['raw_graph'] / t['op_graph']:.2f} |", flush=True)
 
