@@ -168,6 +168,9 @@ TEST(CudaModel, Turbo3CacheNearCpu) {
 
 // Graph-replayed steps against direct ones on the device, a compressed codec: the same
 // kernels, only the attention's split count differs (the graph's is for the whole cache).
+// That changes the f32 summation order of the attention output, which can flip the f16
+// rounding of a later GEMM input (2^-11 ≈ 4.9e-4 relative per element): the bound allows a
+// few such flips (the H200 measured 3.0e-4), not a wrong step (which moves logits by O(1)).
 TEST(CudaModel, GraphStepsMatchDirectSteps) {
   TQ_REQUIRE_GPU();
   auto model = load_tiny(spec_for("llama"), "graph");
@@ -178,7 +181,7 @@ TEST(CudaModel, GraphStepsMatchDirectSteps) {
   const RunResult graphs = run_gpu(dm, model->cache_config("turbo3", "turbo3", 256), prompt);
   dm.drop_graphs();
   EXPECT_EQ(graphs.greedy, direct.greedy);
-  EXPECT_LT(rel_diff(graphs.last_logits, direct.last_logits), 1e-4f);
+  EXPECT_LT(rel_diff(graphs.last_logits, direct.last_logits), 2e-3f);
 }
 
 // The model's Q/K balance (k·s stored, q/s used) is carried to the device.
