@@ -22,11 +22,23 @@ else
   model_bin=build-cuda/tests/cuda/test_cuda_model
   harness=build-cuda/tests/backend/test_backend_ops_cuda
 fi
-"$bin"
-"$model_bin"
-"$harness" --backend cuda
-[[ -n "${TQ_CUDA_BIN:-}" ]] || build-cuda/tests/capi/test_c_api_cuda
+# Every part runs even when an earlier one fails (one GPU session shows everything); the
+# script fails when any part did, naming them at the end.
+failed=()
+part() {
+  echo "== $*"
+  "$@" || failed+=("$(basename "$1")${2:+ $2}")
+}
+part "$bin"
+part "$model_bin"
+part "$harness" --backend cuda
+[[ -n "${TQ_CUDA_BIN:-}" ]] || part build-cuda/tests/capi/test_c_api_cuda
 if [[ "${1:-}" == "--memcheck" ]]; then
-  compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
-  compute-sanitizer --tool memcheck --error-exitcode 1 "$harness" --backend cuda --codec turbo3
+  part compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
+  part compute-sanitizer --tool memcheck --error-exitcode 1 "$harness" --backend cuda --codec turbo3
 fi
+if ((${#failed[@]})); then
+  echo "test_cuda.sh: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "test_cuda.sh: every part passed"
