@@ -50,8 +50,9 @@ class KvProfileBuilder {
   KvProfileBuilder(int n_layers, int n_heads, int n_kv_heads, int head_dim);
   // One layer's rows: q [n][n_heads][d], k and v [n][n_kv_heads][d].
   void add(int layer, int n, const float* q, const float* k, const float* v);
-  // Sums -> means; tq::Error when a layer saw no tokens. The caller fills the rest.
-  KvProfile finish() const;
+  // Sums -> means; tq::Error when a layer saw no tokens. The caller fills the rest. The
+  // sums move into the profile (no second copy in memory): the builder is spent.
+  KvProfile finish();
 
  private:
   int n_layers_, n_heads_, n_kv_heads_, head_dim_;

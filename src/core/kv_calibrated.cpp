@@ -319,8 +319,7 @@ std::shared_ptr<const AffineMap> make_map(const Eigenbasis& e, const std::vector
   return m;
 }
 
-// The eigenbases of build_calibrated (three d x d doubles per layer, side and KV head:
-// 54 MiB for Gemma 3, 256 wide, 18 layers) are freed when it returns, but glibc keeps
+// The tables and temporaries of build_calibrated are freed when it returns, but glibc keeps
 // blocks of their size in its heap once its mmap threshold has grown past them: tq3 on
 // Gemma 3 kept ~90 MiB more resident than f16 (419 against 306 MiB, over the 392 MiB
 // budget of issue 12). malloc_trim hands the free pages back to the system.
@@ -335,6 +334,26 @@ Matrix centred(const Matrix& second, const std::vector<double>& mu, int d) {
   for (int i = 0; i < d; ++i)
     for (int j = 0; j < d; ++j) c[static_cast<size_t>(i) * d + j] -= mu[i] * mu[j];
   return c;
+}
+
+// The mean a head's map subtracts: keys' averaged over the positions like their moments.
+std::vector<double> head_mean(const KvProfile& profile, int l, int h, int side, const std::vector<Unit>& units,
+                              const CalibrationOptions& opt) {
+  const KvProfile::Head& st = profile.head(l, h);
+  return side == 0 ? rope_average_vec(st.k_mean, units, opt.context) : st.v_mean;
+}
+
+// One head's whitened eigenbasis for one side (keys: metric E[q qᵀ] and covariance after
+// RoPE, averaged over the context; values: W_oᵀW_o and their covariance).
+Eigenbasis head_basis(const KvProfile& profile, int l, int h, int side, const std::vector<Unit>& units,
+                      const CalibrationOptions& opt) {
+  const KvProfile::Head& st = profile.head(l, h);
+  const int d = profile.head_dim;
+  const std::vector<double> mu = head_mean(profile, l, h, side, units, opt);
+  if (side == 0)
+    return whiten_and_diagonalize(rope_average(st.qq, units, d, opt.context),
+                                  centred(rope_average(st.kk, units, d, opt.context), mu, d), d, opt.ridge);
+  return whiten_and_diagonalize(st.v_weight, centred(st.vv, mu, d), d, opt.ridge);
 }
 
 std::string build_options_text(const CalibrationOptions& o) {
@@ -397,12 +416,12 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
   out.k.resize(profile.n_layers);
   out.v.resize(profile.n_layers);
 
-  {  // the eigenbases and tables die here, before return_free_heap()
-    // Per (layer, side): each head's whitened eigenbasis, the layer's mean spectrum and its
-    // table of best layouts; index = layer * 2 + side.
+  {  // the tables die here, before return_free_heap()
+    // Per (layer, side): the layer's mean spectrum over its heads and its table of best
+    // layouts; index = layer * 2 + side. Only the spectra are kept from this first pass:
+    // the eigenbases (three d x d doubles per layer, side and KV head: 54 MiB on Gemma 3)
+    // are computed again, one at a time, for the maps (deterministic: the same bases).
     struct SideModel {
-      std::vector<Eigenbasis> bases;
-      std::vector<std::vector<double>> means;
       std::vector<double> lambda;
       double signal = 0;
     };
@@ -414,21 +433,8 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
         SideModel& m = models[2 * l + side];
         m.lambda.assign(d, 0);
         for (int h = 0; h < H; ++h) {
-          const KvProfile::Head& st = profile.head(l, h);
-          Matrix a, c;
-          std::vector<double> mu;
-          if (side == 0) {
-            a = rope_average(st.qq, units, d, opt.context);
-            mu = rope_average_vec(st.k_mean, units, opt.context);
-            c = centred(rope_average(st.kk, units, d, opt.context), mu, d);
-          } else {
-            a = st.v_weight;
-            mu = st.v_mean;
-            c = centred(st.vv, mu, d);
-          }
-          m.bases.push_back(whiten_and_diagonalize(a, c, d, opt.ridge));
-          m.means.push_back(std::move(mu));
-          for (int i = 0; i < d; ++i) m.lambda[i] += m.bases.back().lambda[i] / H;
+          const Eigenbasis e = head_basis(profile, l, h, side, units, opt);
+          for (int i = 0; i < d; ++i) m.lambda[i] += e.lambda[i] / H;
         }
         for (double x : m.lambda) m.signal += x;
         if (!std::isfinite(m.signal))
@@ -446,7 +452,8 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
       weight.push_back(models[i].signal > 0 ? eta / models[i].signal : 0.0);
     }
     const std::vector<int> bytes = allocate(tables, weight, total);
-    for (int l = 0; l < L; ++l)
+    for (int l = 0; l < L; ++l) {
+      const std::vector<Unit> units = rope_units(profile, l);
       for (int side = 0; side < 2; ++side) {
         const int i = 2 * l + side;
         CalibratedSide& s = side == 0 ? out.k[l] : out.v[l];
@@ -459,10 +466,11 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
         s.groups = tables[i].layout(bytes[i]);
         s.predicted = models[i].signal > 0 ? tables[i].error(bytes[i]) / models[i].signal : 0;
         for (int h = 0; h < H; ++h)
-          s.maps.push_back(make_map(models[i].bases[h], models[i].means[h], s.groups, d,
-                                    derive_seed(opt.seed, static_cast<uint64_t>(l) * 65536u + h * 2u + side)));
+          s.maps.push_back(make_map(head_basis(profile, l, h, side, units, opt), head_mean(profile, l, h, side, units, opt),
+                                    s.groups, d, derive_seed(opt.seed, static_cast<uint64_t>(l) * 65536u + h * 2u + side)));
         out.bytes_per_token += static_cast<size_t>(H) * GroupedMseQuantizer::layout_bytes(s.groups);
       }
+    }
   }
   return_free_heap();
   return out;

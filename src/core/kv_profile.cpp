@@ -160,15 +160,17 @@ void KvProfileBuilder::add(int layer, int n, const float* q, const float* k, con
   tokens_[layer] += n;
 }
 
-KvProfile KvProfileBuilder::finish() const {
+KvProfile KvProfileBuilder::finish() {
+  for (int l = 0; l < n_layers_; ++l)
+    if (tokens_[l] == 0) throw Error("KvProfileBuilder: layer " + std::to_string(l) + " saw no tokens");
   KvProfile p;
   p.n_layers = n_layers_;
   p.n_heads = n_heads_;
   p.n_kv_heads = n_kv_heads_;
   p.head_dim = head_dim_;
-  p.heads = sums_;
+  p.heads = std::move(sums_);  // not copied: Gemma 3's moments are 36 MiB
+  sums_.clear();
   for (int l = 0; l < n_layers_; ++l) {
-    if (tokens_[l] == 0) throw Error("KvProfileBuilder: layer " + std::to_string(l) + " saw no tokens");
     const double inv = 1.0 / static_cast<double>(tokens_[l]);
     const double inv_q = inv / (n_heads_ / n_kv_heads_);
     for (int g = 0; g < n_kv_heads_; ++g) {
