@@ -29,7 +29,7 @@ class DecodeParams(ctypes.Structure):
     _fields_ = [("layer", _i), ("q", _vp), ("q_dtype", _i), ("batch", _i), ("n_q_heads", _i), ("block_tables", _vp),
                 ("max_blocks_per_seq", _i), ("seq_lens", _vp), ("max_seq_len", _i), ("scale", _f),
                 ("num_splits", _i), ("out", _vp), ("workspace", _vp), ("workspace_bytes", _sz), ("seq_ids", _vp),
-                ("stream", _vp)]
+                ("stream", _vp), ("window", _i)]
 
 
 def load(path):
@@ -123,12 +123,13 @@ class DeviceCache:
         return n.value
 
     def decode_call(self, q, tables, lens, max_seq_len, out, ws, scale=0.0, num_splits=0, seq_ids=None, stream=None,
-                    layer=0):
+                    layer=0, window=0):
         """A ready call of one decode step (q [batch][n_q][d]): the params are built once, so
         timing it measures the C call and the kernels, not ctypes' struct building."""
         p = self.decode_params(q.shape[0], q.shape[1], tables, max_seq_len, num_splits, layer)
         p.q, p.q_dtype, p.seq_lens, p.scale = q.data_ptr(), DTYPES[str(q.dtype)[6:]], lens.data_ptr(), scale
         p.out, p.workspace, p.workspace_bytes, p.seq_ids, p.stream = out.data_ptr(), ws.data_ptr(), ws.numel(), _ptr(seq_ids), stream
+        p.window = window
         ref, fn, h = ctypes.byref(p), self.lib.tq_cuda_decode, self.h
 
         def call():

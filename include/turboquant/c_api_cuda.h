@@ -75,7 +75,9 @@ tq_status tq_cuda_check_writes(tq_cuda_cache* cache);
  * [batch][n_q_heads][head_dim] float32. scale 0 = 1/sqrt(head_dim). num_splits 0 picks the
  * split count from (batch, n_kv_heads, max_seq_len) only, so a step with a fixed max_seq_len
  * replays in a CUDA graph. workspace: device memory of tq_cuda_decode_workspace_bytes bytes.
- * seq_ids: [batch] sequence ids as written (sinks), needed only by a cache with sinks. */
+ * seq_ids: [batch] sequence ids as written (sinks), needed only by a cache with sinks.
+ * window: sliding window, 0 = none: row b's query at p = seq_lens[b] - 1 sees keys in
+ * (p - window, p], as tq_attention_params.window (sink positions included). */
 typedef struct tq_cuda_decode_params {
   int layer;
   const void* q;
@@ -93,6 +95,7 @@ typedef struct tq_cuda_decode_params {
   size_t workspace_bytes;
   const int32_t* seq_ids;
   void* stream;
+  int window;
 } tq_cuda_decode_params;
 tq_cuda_decode_params tq_cuda_decode_params_default(void);
 /* What a decode of these shapes needs (the pointers in params are not read). */

@@ -89,9 +89,16 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 // device array [batch][max_blocks_per_seq] of physical block ids, seq_lens a device array
 // [batch] of token counts (0 gives a zero output). out is a device float array
 // [batch][n_q_heads][head_dim]. num_splits splits each sequence's context over that many
-// CTAs (flash-decoding); 0 picks one from (batch, n_kv_heads, max_seq_len) only, so a
-// decode step with a fixed max_seq_len can be captured in a CUDA graph.
+// CTAs (flash-decoding); 0 picks one from (batch, n_kv_heads, max_seq_len, window) only,
+// so a decode step with a fixed max_seq_len can be captured in a CUDA graph.
 // The split kernel: DecodeParams::kernel (DecodeKernel, above).
+// Sliding window (DecodeParams::window > 0), the CPU's AttentionParams::window: row b's
+// query sits at position p = seq_lens[b] - 1 and sees the keys at positions
+// (p - window, p], its last `window` tokens; sink positions outside that range are not
+// attended either. Each row's window follows its own length, so rows of one sequence at
+// increasing lengths (prefill) get a causal sliding window. The splits share the tiles
+// from the window's start only (no records before it are read), so a window never
+// needs more workspace than none.
 
 struct DecodeParams {
   int layer = 0;
@@ -115,6 +122,7 @@ struct DecodeParams {
   // the records instead.
   const int32_t* seq_ids = nullptr;
   DecodeKernel kernel = DecodeKernel::auto_;
+  int window = 0;  // 0: none; else the last `window` tokens of each row (above); < 0 is a tq::Error
 };
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p);
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p);

@@ -12,12 +12,12 @@
 //
 // Prefill is causal attention over the compressed cache in one launch: the n new tokens
 // are written first, then decode_attention runs with one "sequence" per token, every
-// row's block table the sequence's own and row i's length pos0 + i + 1.
+// row's block table the sequence's own and row i's length pos0 + i + 1. Sliding-window
+// layers (Gemma 3) pass the window to decode_attention, which applies it to each row's
+// own length: row i sees positions (pos0 + i - window, pos0 + i], as the CPU runner.
 //
 // Not supported (a tq::Error naming it, never a silent difference): attention logit
-// softcapping (decode_attention has none); a sliding-window layer whose query would see
-// more tokens than the window (the kernels attend from position 0), so Gemma 3 runs up to
-// sliding_window tokens per sequence.
+// softcapping (decode_attention has none).
 #include <cstdint>
 #include <memory>
 #include <vector>

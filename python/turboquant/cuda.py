@@ -83,7 +83,7 @@ class TorchDeviceKvCache:
         self._lengths = [0] * n_layers  # host count of eager/captured appends (capacity checks)
         # Decode workspace for the most query heads a KV head may have (8): allocated here, not in
         # an op, so a captured graph never owns it. The split count depends only on (batch,
-        # n_kv_heads, max_tokens), so fewer query heads need no more.
+        # n_kv_heads, max_tokens), so fewer query heads need no more, nor does a window.
         n = self.dev.workspace_bytes(0, batch, 8 * n_kv_heads, self.blocks_per_row, self.capacity)
         self._workspace = torch.empty(max(n, 1), dtype=torch.uint8, device=self.device)
         self._workspace_ok: set = set()  # (layer, query heads) whose workspace size was checked
@@ -133,9 +133,8 @@ class TorchDeviceKvCache:
         if tq_ != 1:
             raise NotImplementedError(f"turboquant::attend: the CUDA cache attends one query token per row (decode), "
                                       f"got {tq_}; prefill attention runs in the model")
-        if window or softcap:
-            raise NotImplementedError("turboquant::attend: the CUDA decode kernel has no sliding window or softcap "
-                                      f"(got window={window}, softcap={softcap})")
+        if softcap:
+            raise NotImplementedError(f"turboquant::attend: the CUDA decode kernel has no softcap (got softcap={softcap})")
         q = query.reshape(b, hq, d).contiguous()
         ws = self._workspace
         if (layer, hq) not in self._workspace_ok:  # the size depends only on these here: asked once
@@ -147,7 +146,7 @@ class TorchDeviceKvCache:
         self.dev.decode(layer, q.data_ptr(), _DTYPES[q.dtype], b, hq, self.block_tables.data_ptr(),
                         self.blocks_per_row, self.seq_lens[layer].data_ptr(), self.capacity,
                         float(scale) if scale is not None else 0.0, out.data_ptr(), ws.data_ptr(), ws.numel(),
-                        self.seq_ids.data_ptr(), _stream())
+                        self.seq_ids.data_ptr(), _stream(), int(window))
         return out.view(b, hq, 1, d).to(query.dtype)
 
     # ---- inspection ----

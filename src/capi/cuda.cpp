@@ -54,6 +54,7 @@ tq::cuda::DecodeParams decode_params(const tq_cuda_decode_params& p) {
   d.workspace_bytes = p.workspace_bytes;
   d.stream = p.stream;
   d.seq_ids = p.seq_ids;
+  d.window = p.window;
   return d;
 }
 #else

@@ -23,6 +23,9 @@ struct DecodeArgs {
   int max_blocks;
   const int32_t* seq_lens;
   int n_kv, group, block_tokens, num_splits;
+  // Sliding window (DecodeParams::window): 0 none, else row b sees positions
+  // [seq_lens[b] - window, seq_lens[b]) (clamped at 0).
+  int window;
   int block_shift;  // log2(block_tokens) when a power of two, else -1
   // Sinks: positions < sink_tokens of sequence seq_ids[b] read these f32 code-space rows.
   const float* sink_k;

@@ -188,7 +188,7 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
     for (int c = 0; c < C; ++c) q[g][c] = a.q_rot[(qrow + g) * D + lane * C + c];
 
   const SplitWork work = split_work(a, b, split, warp, kWarps, T);
-  const int seq_len = work.seq_len, tb = work.tb, my_count = work.my_count;
+  const int seq_len = work.seq_len, lo = work.lo, tb = work.tb, my_count = work.my_count;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
   SinkRows sinks;
   if (kExt) sinks = sink_rows_of(a, b, h, D, lane * C);
@@ -265,11 +265,15 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
     transpose_reduce_step<4>(P, lane);
     transpose_reduce_step<2>(P, lane);
     transpose_reduce_step<1>(P, lane);
-    const float score = tok0 + lane / G < seq_len ? P[0] : -INFINITY;
+    // Bit j: token tok0 + j lies in [lo, seq_len). One register for both limits: only the
+    // window's first tile and the sequence's last one clear bits.
+    const int n_valid = min(T, seq_len - tok0), j_lo = lo - tok0;
+    const uint32_t rows = (n_valid >= 32 ? ~0u : (1u << n_valid) - 1u) & (j_lo > 0 ? ~0u << j_lo : ~0u);
+    const float score = (rows >> (lane / G)) & 1u ? P[0] : -INFINITY;
     float mt = score;
 #pragma unroll
     for (int off = G; off < 32; off <<= 1) mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, off));
-    const float m_new = fmaxf(m_run, mt);  // finite: token 0 of a tile is always valid
+    const float m_new = fmaxf(m_run, mt);  // finite: every tile holds a position in [lo, seq_len)
     const float alpha = exp2f(m_run - m_new);
     const float p = exp2f(score - m_new);
     l_run = l_run * alpha + p;
@@ -282,11 +286,10 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
 #pragma unroll
       for (int c = 0; c < C; ++c) acc[g][c] *= ag;
     }
-    const int n_valid = min(T, seq_len - tok0);
     auto accumulate_tile = [&](const auto& decode) {
 #pragma unroll
       for (int j = 0; j < T; ++j) {
-        if (j < n_valid) {
+        if ((rows >> j) & 1u) {
           float v[C];
           float sc = decode(vs + j * rbv, v);
           if (kExt && tok0 + j < n_sinks) sc = sink_values(a.sink_v, tok0 + j, v);
@@ -573,6 +576,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p, CudaDecodeRoute 
   if (!route.tensor_core() && cfg.block_tokens % (32 / g) != 0)
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
+  if (p.window < 0) fail("window must be >= 0 (0: none), got " + std::to_string(p.window));
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
     fail("max_seq_len " + std::to_string(p.max_seq_len) + " exceeds max_blocks_per_seq * block_tokens");
   return g;
@@ -597,7 +601,10 @@ int num_splits(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDec
   const int slots = cache.impl().sm_count * per_sm;
   const int ctas = p.batch * cache.config().n_kv_heads;
   const int tile = tc ? kMmaTileTokens : 32 / g;
-  const int tiles = (p.max_seq_len + tile - 1) / tile;
+  // A window bounds what a row reads to its last `window` tokens, in at most
+  // ceil(window / tile) + 1 tiles (the first one partly masked).
+  const int64_t len = p.window > 0 ? std::min<int64_t>(p.max_seq_len, int64_t(p.window) + tile) : p.max_seq_len;
+  const int tiles = static_cast<int>((len + tile - 1) / tile);
   int splits = std::max(1, 2 * slots / ctas);
   splits = std::min(splits, std::max(1, tiles / ((tc ? 1 : 2) * kWarps)));
   // Tensor-core kernel with fewer than 4 steps per warp (short contexts): one wave, each
@@ -689,6 +696,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.block_tokens = cfg.block_tokens;
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   a.num_splits = splits;
+  a.window = p.window;
   a.out = p.out;
   auto stream = static_cast<cudaStream_t>(p.stream);
   dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, stream); });

@@ -187,13 +187,15 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   const int ko = g * RB + 2 + t * KB, vo0 = 2 * t * RB + 2 + g * VB, vo1 = vo0 + RB;
   const int ko_al = ko & ~3, vo0_al = vo0 & ~3, vo1_al = vo1 & ~3;
   const int ko_sh = (ko & 3) * 8, vo0_sh = (vo0 & 3) * 8, vo1_sh = (vo1 & 3) * 8;
-  // These, the lane's pair-table offset and the sequence limit of its tokens are read
-  // from shared memory each step, as the copy constants: the compiler had rebuilt them
-  // from the thread index every step (~15 instructions).
+  // These, the lane's pair-table offset and the limits of its tokens (the sequence's end
+  // and the window's start, both shifted by g) are read from shared memory each step, as
+  // the copy constants: the compiler had rebuilt them from the thread index every step
+  // (~15 instructions).
   {
     const uint32_t ring_sa = static_cast<uint32_t>(__cvta_generic_to_shared(ring));
     rd_desc[tid] = make_uint4(ring_sa + ko_al, ring_sa + AREA + vo0_al, ring_sa + AREA + vo1_al, ring_sa + g * RB);
-    rd_desc[kWarps * 32 + tid] = make_uint4(ko_sh | vo0_sh << 8 | vo1_sh << 16, lane4, seq_len - g, 0u);
+    rd_desc[kWarps * 32 + tid] = make_uint4(ko_sh | vo0_sh << 8 | vo1_sh << 16, lane4, seq_len - g,
+                                            static_cast<uint32_t>(work.lo - g));
   }
   const uint32_t rd_desc_addr = static_cast<uint32_t>(__cvta_generic_to_shared(&rd_desc[tid]));
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
@@ -226,14 +228,13 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     issue((k + kStages - 1) % kStages, block);
     cp_async_wait<kStages - 1>();
     __syncwarp();
-    uint32_t a_k, a_v0, a_v1, a_n, shp, l4, lim0, unused;
+    uint32_t a_k, a_v0, a_v1, a_n, shp, l4, lim0, lo0;
     asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(a_k), "=r"(a_v0), "=r"(a_v1), "=r"(a_n)
                  : "r"(rd_desc_addr));
     asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(shp), "=r"(l4), "=r"(lim0), "=r"(unused)
+                 : "=r"(shp), "=r"(l4), "=r"(lim0), "=r"(lo0)
                  : "r"(rd_desc_addr + kWarps * 32 * 16));
-    (void)unused;
     const uint32_t st = (k % kStages) * STAGE;
     const int tok0 = (tb + warp + k * kWarps) * kTok;
 
@@ -254,8 +255,10 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
 #pragma unroll
       for (int c = 0; c < 4; ++c) sc[c] = c2[0][c] + c2[1][c];
     }
-    // sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1].
-    const bool valid0 = tok0 < static_cast<int>(lim0), valid1 = tok0 + 8 < static_cast<int>(lim0);
+    // sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1]. Valid: inside
+    // [lo, seq_len) (without a window lo0 = -g, always passed).
+    const int lim = static_cast<int>(lim0), lo = static_cast<int>(lo0);
+    const bool valid0 = tok0 < lim && tok0 >= lo, valid1 = tok0 + 8 < lim && tok0 + 8 >= lo;
     // Stale norms of tokens past the sequence are replaced, never multiplied.
     const float kn0r = load_half_sh(a_n + st), kn1r = load_half_sh(a_n + st + 8 * RB);
     const float vn0r = load_half_sh(a_n + st + AREA), vn1r = load_half_sh(a_n + st + AREA + 8 * RB);

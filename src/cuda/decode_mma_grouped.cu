@@ -95,12 +95,13 @@ __device__ __forceinline__ void store_half2s(__half* dst, const uint32_t* h) {
 }
 
 // This lane's C coordinates of 16 records (recs, rb bytes each) as level · norm into
-// column lane·C of the tile (levels and norm rounded to f16, multiplied as half2); rows at or past n_valid are zero (stale records are not
-// decoded). The lane's parts are read once: the tile stores would otherwise make the
-// compiler reload them per token.
+// column lane·C of the tile (levels and norm rounded to f16, multiplied as half2). Rows
+// outside [j_lo, n_valid) are zero: stale records past the sequence and records before a
+// window's start are not decoded. The lane's parts are read once: the tile stores would
+// otherwise make the compiler reload them per token.
 template <int D>
 __device__ __forceinline__ void dequantize_tile(const unsigned char* recs, int rb, const float* area, int lane,
-                                                int n_valid, __half* tile) {
+                                                int j_lo, int n_valid, __half* tile) {
   constexpr int C = D / 32, kParts = C > 4 ? 2 : 1, N = C / kParts;
   const GroupedPart* parts = reinterpret_cast<const GroupedPart*>(area) + lane;
   const float* table = area + kGroupedLaneFloats;
@@ -110,7 +111,7 @@ __device__ __forceinline__ void dequantize_tile(const unsigned char* recs, int r
 #pragma unroll
   for (int j = 0; j < kTok; ++j) {
     uint32_t hv[C / 2];
-    if (j < n_valid) {
+    if (j < n_valid && j >= j_lo) {
       const uint8_t* rec = recs + j * rb;
 #pragma unroll
       for (int k = 0; k < kParts; ++k) {
@@ -157,11 +158,12 @@ __device__ void exact_sink_scores(const float* rows, const float* q, int64_t str
     }
 }
 
-// Rows [0, n) of the tile from sink rows (row j at rows + j·stride, this lane's C floats).
+// Rows [j0, n) of the tile from sink rows (row j at rows + j·stride, this lane's C floats);
+// rows below j0 lie before a window's start and stay zero.
 template <int D>
-__device__ void sink_rows_to_tile(const float* rows, int64_t stride, int n, int lane, __half* tile) {
+__device__ void sink_rows_to_tile(const float* rows, int64_t stride, int j0, int n, int lane, __half* tile) {
   constexpr int C = D / 32;
-  for (int j = 0; j < n; ++j) {
+  for (int j = j0 > 0 ? j0 : 0; j < n; ++j) {
     uint32_t hv[C / 2];
 #pragma unroll
     for (int c = 0; c < C / 2; ++c) hv[c] = pack_half2(rows[j * stride + 2 * c], rows[j * stride + 2 * c + 1]);
@@ -192,7 +194,7 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
 
   const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
   const SplitWork work = split_work(a, b, split, warp, kWarps, kTok);
-  const int seq_len = work.seq_len, tb = work.tb, te = work.te, my_count = work.my_count;
+  const int seq_len = work.seq_len, lo = work.lo, tb = work.tb, te = work.te, my_count = work.my_count;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
   const SinkRows sinks = sink_rows_of(a, b, h, D, lane * C);
   const int n_sinks = sinks.count;
@@ -265,13 +267,14 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
     __syncwarp();
     const unsigned char* ks = ring + (k % kStages) * lay.stage;
     const int tok0 = (tb + warp + k * kWarps) * kTok;
-    const int n_valid = min(kTok, seq_len - tok0);
+    // Rows [j_lo, n_valid) are attended: j_lo > 0 only in the window's first step.
+    const int n_valid = min(kTok, seq_len - tok0), j_lo = lo - tok0;
     const int n_sink_rows = min(n_valid, n_sinks - tok0);  // > 0 only in the first steps
 
-    dequantize_tile<D>(ks, rbk, lutk, lane, n_valid, tile);
+    dequantize_tile<D>(ks, rbk, lutk, lane, j_lo, n_valid, tile);
     if (n_sink_rows > 0)
       sink_rows_to_tile<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           static_cast<int64_t>(a.n_kv) * D, n_sink_rows, lane, tile);
+                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, tile);
     __syncwarp();
     // Scores: sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1]; two
     // accumulator chains halve the mma latency chain.
@@ -290,7 +293,7 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
     if (n_sink_rows > 0)
       exact_sink_scores<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
                            a.q_rot + qrow * D + lane * C, static_cast<int64_t>(a.n_kv) * D, n_sink_rows, G, lane, sc);
-    const bool valid0 = g < n_valid, valid1 = g + 8 < n_valid;
+    const bool valid0 = g < n_valid && g >= j_lo, valid1 = g + 8 < n_valid && g + 8 >= j_lo;
     const float s[4] = {valid0 ? sc[0] : -INFINITY, valid0 ? sc[1] : -INFINITY, valid1 ? sc[2] : -INFINITY,
                         valid1 ? sc[3] : -INFINITY};
     float alpha[2], p[4];
@@ -301,10 +304,10 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
     const uint32_t pb1 = transpose8x8(pack_half2(p[2], p[3]));
     mma_rescale<KC>(acc, alpha);
     __syncwarp();  // every lane has read the key tile
-    dequantize_tile<D>(ks + lay.karea, rbv, lutv, lane, n_valid, tile);
+    dequantize_tile<D>(ks + lay.karea, rbv, lutv, lane, j_lo, n_valid, tile);
     if (n_sink_rows > 0)
       sink_rows_to_tile<D>(a.sink_v + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           static_cast<int64_t>(a.n_kv) * D, n_sink_rows, lane, tile);
+                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, tile);
     __syncwarp();
     // Values: m-tile m has dims 16m + g (rows g) and 16m + 8 + g (rows g + 8).
 #pragma unroll

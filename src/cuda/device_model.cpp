@@ -143,16 +143,6 @@ struct DeviceModel::Impl {
                   std::to_string(c.n_layers) + " x " + std::to_string(c.n_kv_heads) + " x " + std::to_string(c.head_dim));
   }
 
-  // A sliding layer must see its whole window and nothing before it; the kernels attend
-  // from position 0, which is the same only while the sequence fits in the window.
-  void check_window(int seq, int last_pos) const {
-    if (c.sliding_window <= 0 || last_pos < c.sliding_window) return;
-    if (std::none_of(c.layer_sliding.begin(), c.layer_sliding.end(), [](bool b) { return b; })) return;
-    throw Error("the CUDA runner cannot run " + c.name + " past its sliding window: sequence " + std::to_string(seq) +
-                " would reach position " + std::to_string(last_pos) + " but sliding layers attend to the last " +
-                std::to_string(c.sliding_window) + " tokens only and decode_attention has no window (use --device cpu)");
-  }
-
   void run_rows(const int32_t* tokens, const std::vector<Row>& rows, DeviceKvCache& cache,
                 const DeviceSequences& seqs, int first_logit_row, float* logits_host, bool step);
   float* launch_layers(int n, const int32_t* d_meta, int max_blocks, int max_len, DeviceKvCache& cache,
@@ -375,6 +365,7 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
     dp.seq_lens = d_len;
     dp.max_seq_len = max_len;
     dp.scale = c.attn_scale;
+    dp.window = c.layer_sliding[il] ? c.sliding_window : 0;  // per row: its own last tokens
     dp.out = ATT;
     dp.stream = stream;
     if (sinks) dp.seq_ids = d_seq;
@@ -420,8 +411,6 @@ void DeviceModel::forward(const int32_t* tokens, int n, DeviceKvCache& cache, De
   if (n <= 0) throw Error("forward needs at least one token, got " + std::to_string(n));
   for (int i = 0; i < n; ++i) m.check_token(tokens[i]);
   m.check_cache(cache);
-  const int pos0 = seqs.length(seq);
-  m.check_window(seq, pos0 + n - 1);
   for (int start = 0; start < n; start += kChunkRows) {
     const int rows_n = std::min(kChunkRows, n - start);
     const int p0 = seqs.length(seq);
@@ -448,7 +437,6 @@ void DeviceModel::decode_batch(const int32_t* tokens, const int* seq_ids, int ba
     for (int j = 0; j < i; ++j)
       if (seq_ids[j] == seq_ids[i]) throw Error("decode_batch: sequence " + std::to_string(seq_ids[i]) + " appears twice");
     rows[i] = {seq_ids[i], seqs.length(seq_ids[i])};
-    m.check_window(seq_ids[i], rows[i].pos);
   }
   for (const Row& r : rows) seqs.reserve(r.seq, 1);
   m.run_rows(tokens, rows, cache, seqs, 0, logits, m.graphs);

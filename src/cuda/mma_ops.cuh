@@ -43,7 +43,8 @@ __device__ inline uint32_t pack_half2(float lo, float hi) {
 namespace tq::cuda::detail {
 
 // Online base-2 softmax over one step's score fragment of a tensor-core split kernel:
-// s[0..1] = token g, heads 2t and 2t+1; s[2..3] = token g + 8 (-inf past the sequence).
+// s[0..1] = token g, heads 2t and 2t+1; s[2..3] = token g + 8 (-inf past the sequence
+// and before a window's start).
 // Updates the running maxima and this thread's sums, and returns the rescale factors
 // (exactly 1 when a head's maximum stays) and the weights.
 __device__ __forceinline__ void mma_softmax_step(const float (&s)[4], float (&m_run)[2], float (&l_run)[2],
@@ -54,7 +55,7 @@ __device__ __forceinline__ void mma_softmax_step(const float (&s)[4], float (&m_
     mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 4));
     mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 8));
     mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 16));
-    const float m_new = fmaxf(m_run[hh], mt);  // finite: token 0 of a step is always valid
+    const float m_new = fmaxf(m_run[hh], mt);  // finite: every step holds a visible token
     alpha[hh] = m_new > m_run[hh] ? fast_exp2(m_run[hh] - m_new) : 1.f;
     p[hh] = fast_exp2(s[hh] - m_new);
     p[2 + hh] = fast_exp2(s[2 + hh] - m_new);

@@ -9,18 +9,23 @@
 namespace tq::cuda::detail {
 
 // Tiles [tb, te) of tile_tokens tokens belong to split `split` of sequence b; warp w of
-// n_warps takes tiles tb + w, tb + w + n_warps, ... (my_count of them).
+// n_warps takes tiles tb + w, tb + w + n_warps, ... (my_count of them). With a window the
+// splits share the tiles from the one holding the window's first position `lo`: no
+// split reads a record of an earlier tile, and only that first tile holds positions
+// below lo, which the kernels mask. Without one lo = 0 and the split is as it always was.
 struct SplitWork {
-  int seq_len, tb, te, my_count;
+  int seq_len, lo, tb, te, my_count;
 };
 
 __device__ inline SplitWork split_work(const DecodeArgs& a, int b, int split, int warp, int n_warps,
                                        int tile_tokens) {
   SplitWork w;
   w.seq_len = a.seq_lens[b];
+  w.lo = a.window > 0 ? max(0, w.seq_len - a.window) : 0;
+  const int first = w.lo / tile_tokens;
   const int n_tiles = (w.seq_len + tile_tokens - 1) / tile_tokens;
-  const int per_split = (n_tiles + a.num_splits - 1) / a.num_splits;
-  w.tb = split * per_split;
+  const int per_split = (n_tiles - first + a.num_splits - 1) / a.num_splits;
+  w.tb = first + split * per_split;
   w.te = min(w.tb + per_split, n_tiles);
   w.my_count = w.te - w.tb > warp ? (w.te - w.tb - warp + n_warps - 1) / n_warps : 0;
   return w;

@@ -23,8 +23,9 @@ namespace tq::harness {
 
 inline constexpr double kMaxNmse = 1e-5;
 
-enum class Op { encode, score, accumulate, attend };
-inline constexpr Op kOps[] = {Op::encode, Op::score, Op::accumulate, Op::attend};
+// attend_window: the same decode query with a sliding window of kWindow tokens.
+enum class Op { encode, score, accumulate, attend, attend_window };
+inline constexpr Op kOps[] = {Op::encode, Op::score, Op::accumulate, Op::attend, Op::attend_window};
 const char* op_name(Op op);
 
 // One codec at one head_dim: the inputs of every op and the reference's outputs.
@@ -32,7 +33,7 @@ struct Problem {
   std::string codec;  // a codec-table row or a calibrated preset
   int dim = 0;
   KvCacheConfig cfg;  // 1 layer, kNkv KV heads, the codec on both sides
-  static constexpr int kNkv = 2, kHeads = 8, kRows = 8, kTokens = 256, kSeqLen = 300;
+  static constexpr int kNkv = 2, kHeads = 8, kRows = 8, kTokens = 256, kSeqLen = 300, kWindow = 100;
 
   // encode: tokens [n_enc][kNkv][dim] of keys and of values; enc_ref holds the reference
   // records decoded, [side][token][head][code_dim] (the code space: what the kernels store).
@@ -44,12 +45,13 @@ struct Problem {
   std::vector<uint8_t> k_records, v_records;
   std::vector<float> q_states, weights;
   std::vector<float> score_ref, acc_ref;  // [kRows][kTokens], [kRows][v code_dim]
-  // attend: one sequence of kSeqLen tokens, one decode query (kHeads heads) at the end.
+  // attend: one sequence of kSeqLen tokens, one decode query (kHeads heads) at the end;
+  // attend_window: the same query over the last kWindow tokens (AttentionParams::window).
   std::unique_ptr<KvCache> cache;
   int seq = 0;
   std::vector<float> query;
   float scale = 0.f;
-  std::vector<float> attend_ref;
+  std::vector<float> attend_ref, attend_window_ref;
 
   const Codec& codec_of(int side, int head) const;  // the cache's codec of a KV head
   size_t enc_offset(int side, int token, int head) const;  // into enc_ref

@@ -47,6 +47,7 @@ class CpuBackend : public Backend {
       case Op::score: return scorer(kc) ? "" : "no " + name() + " key scorer for " + p.codec;
       case Op::accumulate: return accumulator(vc) ? "" : "no " + name() + " value accumulator for " + p.codec;
       case Op::attend:  // attend() at this level runs these kernels only when both exist
+      case Op::attend_window:
         return scorer(kc) && accumulator(vc) ? "" : "no " + name() + " scorer and accumulator for " + p.codec;
     }
     return "unknown op";
@@ -57,7 +58,8 @@ class CpuBackend : public Backend {
       case Op::encode: return run_encode(p, reps, us);
       case Op::score: return run_score(p, reps, us);
       case Op::accumulate: return run_accumulate(p, reps, us);
-      case Op::attend: return run_attend(p, reps, us);
+      case Op::attend: return run_attend(p, 0, reps, us);
+      case Op::attend_window: return run_attend(p, Problem::kWindow, reps, us);
     }
     return {};
   }
@@ -127,10 +129,11 @@ class CpuBackend : public Backend {
     return acc;
   }
 
-  std::vector<float> run_attend(const Problem& p, int reps, double* us) const {
+  std::vector<float> run_attend(const Problem& p, int window, int reps, double* us) const {
     AttentionParams ap;
     ap.n_heads = Problem::kHeads;
     ap.scale = p.scale;
+    ap.window = window;
     AttendOptions opt;
     opt.path = isa_ == Isa::avx512 ? AttendPath::avx512 : isa_ == Isa::avx2 ? AttendPath::avx2 : AttendPath::portable;
     std::vector<float> out(p.attend_ref.size());

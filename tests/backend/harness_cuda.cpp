@@ -99,13 +99,13 @@ class CudaDecode : public Backend {
   std::string name() const override { return std::string("cuda-decode-") + cuda::kernel_name(k_); }
   std::string unavailable() const override { return cuda_unavailable(); }
   std::string unsupported(Op op, const Problem& p) const override {
-    if (op != Op::attend) return "a decode kernel only attends";
+    if (op != Op::attend && op != Op::attend_window) return "a decode kernel only attends";
     if (auto why = codec_unsupported(p); !why.empty()) return why;
     cuda::DeviceKvCache dc(p.cfg);
     return cuda::decode_kernel_unsupported(dc, 0, k_);
   }
   // The CPU cache's records of the sequence, uploaded into blocks 0, 1, ...
-  std::vector<float> run(Op, const Problem& p, int reps, double* us) const override {
+  std::vector<float> run(Op op, const Problem& p, int reps, double* us) const override {
     cuda::DeviceKvCache dc(p.cfg);
     const int bt = p.cfg.block_tokens, n_blocks = (Problem::kSeqLen + bt - 1) / bt;
     for (int s = 0; s < 2; ++s) {
@@ -133,6 +133,7 @@ class CudaDecode : public Backend {
     d.scale = p.scale;
     d.out = out.get();
     d.kernel = k_;
+    d.window = op == Op::attend_window ? Problem::kWindow : 0;
     d.workspace_bytes = cuda::decode_workspace_bytes(dc, d);
     DeviceBuffer<uint8_t> ws(d.workspace_bytes);
     d.workspace = ws.get();

@@ -47,7 +47,7 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-constexpr char kLetter[] = "esat";  // per Op, in enum order
+constexpr char kLetter[] = "esatw";  // per Op, in enum order
 
 // The calibrated preset checked next to the table's rows.
 constexpr const char* kPreset = "tq3";
@@ -123,7 +123,8 @@ int run(int argc, char** argv) {
         }
     }
 
-  std::printf("\nSupport (e encode, s score, a accumulate, t attend; a letter: every head_dim, '~': some, '.': none)\n\n");
+  std::printf("\nSupport (e encode, s score, a accumulate, t attend, w attend with a window; a letter: every head_dim, "
+              "'~': some, '.': none)\n\n");
   std::printf("| codec |");
   for (const auto& b : backends) std::printf(" %s |", b->name().c_str());
   std::printf("\n|---|");

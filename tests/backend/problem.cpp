@@ -17,6 +17,7 @@ const char* op_name(Op op) {
     case Op::score: return "score";
     case Op::accumulate: return "accumulate";
     case Op::attend: return "attend";
+    case Op::attend_window: return "attend_win";
   }
   return "?";
 }
@@ -48,6 +49,7 @@ const std::vector<float>& Problem::reference(Op op) const {
     case Op::score: return score_ref;
     case Op::accumulate: return acc_ref;
     case Op::attend: return attend_ref;
+    case Op::attend_window: return attend_window_ref;
   }
   throw std::logic_error("unknown op");
 }
@@ -136,6 +138,9 @@ void make_attend(Problem& p, Rng& rng) {
   ap.n_heads = Problem::kHeads;
   ap.scale = p.scale;
   attend_reference(*p.cache, 0, p.seq, p.query.data(), 1, Problem::kSeqLen - 1, ap, p.attend_ref.data());
+  p.attend_window_ref.resize(p.query.size());
+  ap.window = Problem::kWindow;
+  attend_reference(*p.cache, 0, p.seq, p.query.data(), 1, Problem::kSeqLen - 1, ap, p.attend_window_ref.data());
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ TEST(CApiCuda, ParamsDefaults) {
   const tq_cuda_decode_params d = tq_cuda_decode_params_default();
   EXPECT_EQ(d.num_splits, 0);
   EXPECT_EQ(d.out, nullptr);
+  EXPECT_EQ(d.window, 0);
 }
 
 #ifndef TQ_TEST_HAVE_CUDA
@@ -105,8 +106,8 @@ struct TestProfile {
 };
 
 // Rows of different lengths, written token-major with their slots (and, for the preset's sink
-// tokens, positions and sequence ids), then one decode step per layer against tq_cache_attend
-// over the same tokens in the CPU cache.
+// tokens, positions and sequence ids), then one decode step per layer (layer 1 with a sliding
+// window of 20) against tq_cache_attend over the same tokens in the CPU cache.
 TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
   const TestProfile profile;
   for (const auto& [kc, vc] : {std::pair{"turbo3", "turbo3"}, std::pair{"turbo4", "v3g32"}, std::pair{"q8_0", "f16"},
@@ -172,6 +173,7 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
       p.max_seq_len = kBlocksPerRow * kBlock;
       p.out = dout.p;
       p.seq_ids = drows.p;  // sequence b is row b (sinks)
+      p.window = layer == 1 ? 20 : 0;  // layer 1: a sliding window shorter than rows 0 and 2
       size_t ws_bytes = 0;
       ASSERT_EQ(tq_cuda_decode_workspace_bytes(dev, &p, &ws_bytes), TQ_OK) << tq_last_error();
       int splits = 0;
@@ -184,7 +186,7 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
       const std::vector<float> got = dout.download(q.size());
 
       // The CPU cache over the same tokens: the same records, decoded and summed another way.
-      const tq_attention_params ap = {kHeads, 1.0f / std::sqrt(static_cast<float>(kDim)), 0, 0.0f};
+      const tq_attention_params ap = {kHeads, 1.0f / std::sqrt(static_cast<float>(kDim)), p.window, 0.0f};
       for (int b = 0; b < kBatch; ++b) {
         std::vector<float> want(kHeads * kDim);
         ASSERT_EQ(tq_cache_attend(cpu, layer, b, q.data() + b * kHeads * kDim, 1, lens[b] - 1, &ap, want.data()), TQ_OK);

@@ -27,6 +27,19 @@ inline DecodeParams decode_params(const float* q, int batch, int n_q, const int3
   return p;
 }
 
+// Runs decode_attention with p (its workspace allocated here) into `out`, poisoned first
+// so an unwritten output reads as NaN; waits and returns the output.
+inline std::vector<float> run_decode(const DeviceKvCache& cache, DecodeParams p, const DeviceBuffer<float>& out) {
+  p.out = out.get();
+  p.workspace_bytes = decode_workspace_bytes(cache, p);
+  DeviceBuffer<uint8_t> ws(p.workspace_bytes);
+  p.workspace = ws.get();
+  out.poison();
+  decode_attention(cache, p);
+  check(cudaDeviceSynchronize(), "decode_attention");
+  return out.download();
+}
+
 // One query head over n tokens: record(side, t) gives token t's K (side 0) or V record.
 template <class RecordAt>
 void reference_head(const Codec& kc, const Codec& vc, const float* q, int n, double scale, const RecordAt& record,
@@ -102,13 +115,7 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
                                  out_dev.get());
   p.num_splits = s.num_splits;
   p.kernel = s.kernel;
-  DeviceBuffer<uint8_t> ws(decode_workspace_bytes(cache, p));
-  p.workspace = ws.get();
-  p.workspace_bytes = decode_workspace_bytes(cache, p);
-  out_dev.poison();
-  decode_attention(cache, p);
-  testing::check(cudaDeviceSynchronize(), "decode_attention");
-  const std::vector<float> got = out_dev.download();
+  const std::vector<float> got = run_decode(cache, p, out_dev);
 
   const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
   double d2 = 0, r2 = 0;
@@ -126,6 +133,26 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
       }
     }
   return r2 > 0 ? std::sqrt(d2 / r2) : std::sqrt(d2);
+}
+
+// Copies layer `layer` of a CPU cache into a device cache of the same plan: the K and V
+// pools, and for a cache with sinks the sink rows of sequences `ids` (the device store's
+// layout [seq_id][sink position][kv_head][head_dim]).
+inline void upload_cpu_cache(const KvCache& cpu, int layer, const std::vector<int>& ids, DeviceKvCache& dev) {
+  const KvCacheConfig& c = cpu.config();
+  for (int side = 0; side < 2; ++side) {
+    dev.upload_pool(layer, side, side ? cpu.v_pool(layer) : cpu.k_pool(layer), cpu.pool_bytes(layer, side == 1));
+    if (c.sink_tokens == 0) continue;
+    std::vector<float> rows(dev.sink_floats(layer, side), 0.f);
+    for (int id : ids)
+      for (int t = 0; t < std::min(c.sink_tokens, cpu.length(layer, id)); ++t)
+        for (int h = 0; h < c.n_kv_heads; ++h) {
+          const float* r = side ? cpu.v_sink(layer, id, h, t) : cpu.k_sink(layer, id, h, t);
+          std::copy(r, r + c.head_dim,
+                    rows.begin() + ((static_cast<size_t>(id) * c.sink_tokens + t) * c.n_kv_heads + h) * c.head_dim);
+        }
+    dev.upload_sinks(layer, side, rows.data(), rows.size());
+  }
 }
 
 inline double attention_error(const std::string& k_codec, const std::string& v_codec, int dim, const Shape& s,

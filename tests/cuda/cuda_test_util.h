@@ -39,7 +39,7 @@ class DeviceBuffer {
     check(cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost), "download");
     return h;
   }
-  void poison() { check(cudaMemset(p_, 0xff, n_ * sizeof(T)), "cudaMemset"); }  // NaN for floats
+  void poison() const { check(cudaMemset(p_, 0xff, n_ * sizeof(T)), "cudaMemset"); }  // NaN for floats
 
  private:
   void* p_ = nullptr;

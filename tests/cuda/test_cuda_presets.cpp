@@ -16,14 +16,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <vector>
 
-#include "core/calib_test_util.h"
 #include "cuda_attention_ref.h"
+#include "cuda_preset_util.h"
 #include "turboquant/attention.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/quantizers.h"
@@ -36,25 +34,8 @@ using testing::DeviceBuffer;
 
 const std::vector<std::string> kPresets = {"tq2.5", "tq3", "tq3.5", "tq4"};
 
-// Calibrated codecs of one layer for `preset`, cached per (preset, d, KV heads).
-std::shared_ptr<const CalibratedCodecs> calibrated(const std::string& preset, int d, int n_kv, int sinks = 0) {
-  static std::map<std::tuple<std::string, int, int, int>, std::shared_ptr<const CalibratedCodecs>> cache;
-  auto& slot = cache[{preset, d, n_kv, sinks}];
-  if (!slot) {
-    const KvProfile prof = test::random_profile(1000 + d + n_kv, 1, 8, n_kv, d);
-    CalibrationOptions opt;
-    opt.sink_tokens = sinks;
-    slot = std::make_shared<const CalibratedCodecs>(build_calibrated(prof, *find_preset(preset), opt));
-  }
-  return slot;
-}
-
-KvCacheConfig preset_config(const std::string& preset, int d, int n_kv, int sinks = 0) {
-  KvCacheConfig c = testing::cache_config(preset, preset, d, n_kv, 16, 4096);
-  c.calibrated = calibrated(preset, d, n_kv, sinks);
-  c.sink_tokens = sinks;
-  return c;
-}
+using testing::calibrated;
+using testing::preset_config;
 
 // cos θ between a run's code-space values y and its decoded values yhat.
 double run_cos(const float* y, const float* yhat, int n) {
@@ -262,19 +243,7 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
       done[b] += n;
     }
   }
-  if (upload) {
-    for (int side = 0; side < 2; ++side) {
-      dev.upload_pool(0, side, side ? cpu.v_pool(0) : cpu.k_pool(0), cpu.pool_bytes(0, side == 1));
-      std::vector<float> rows(dev.sink_floats(0, side), 0.f);
-      for (size_t b = 0; b < lens.size(); ++b)
-        for (int t = 0; t < std::min(sinks, lens[b]); ++t)
-          for (int h = 0; h < n_kv; ++h) {
-            const float* r = side ? cpu.v_sink(0, ids[b], h, t) : cpu.k_sink(0, ids[b], h, t);
-            std::copy(r, r + d, rows.begin() + ((static_cast<size_t>(ids[b]) * sinks + t) * n_kv + h) * d);
-          }
-      dev.upload_sinks(0, side, rows.data(), rows.size());
-    }
-  }
+  if (upload) testing::upload_cpu_cache(cpu, 0, ids, dev);
   const int batch = static_cast<int>(lens.size()), n_q = n_kv * group;
   int max_blocks = 0;
   for (int id : ids) max_blocks = std::max<int>(max_blocks, cpu.block_table(id).size());
@@ -288,13 +257,7 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
   DecodeParams p = testing::decode_params(qd.get(), batch, n_q, td.get(), max_blocks, ld.get(), max_blocks * bt, od.get());
   p.seq_ids = sd.get();
   p.kernel = kernel;
-  DeviceBuffer<uint8_t> ws(decode_workspace_bytes(dev, p));
-  p.workspace = ws.get();
-  p.workspace_bytes = decode_workspace_bytes(dev, p);
-  od.poison();
-  decode_attention(dev, p);
-  testing::check(cudaDeviceSynchronize(), "decode_attention");
-  const std::vector<float> got = od.download();
+  const std::vector<float> got = testing::run_decode(dev, p, od);
   double worst = 0;
   AttentionParams ap;
   ap.n_heads = n_q;

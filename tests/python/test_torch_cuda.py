@@ -3,7 +3,8 @@
 Needs a package built with TQ_CUDA=ON and a GPU; skips, saying which is missing, otherwise.
 Checked: the CPU op's records fed the same tokens give the same attention (float32 sums in
 another order), and both match float64 attention over the decoded records; bf16 inputs; a
-calibrated preset (tq3, sinks); torch.compile(fullgraph=True) equals eager; a decode step
+calibrated preset (tq3, sinks); sliding windows (the last `window` tokens of each row, against
+the CPU op's window); torch.compile(fullgraph=True) equals eager; a decode step
 captured in a CUDA graph and replayed equals the same steps run eagerly; errors.
 """
 import math
@@ -44,18 +45,19 @@ def caches(k_codec, v_codec, profile=None):
     return dev, cpu
 
 
-def reference(cpu, layer, q):
-    """float64 attention of q (batch, heads, 1, d) over each row's decoded records (the CPU cache)."""
+def reference(cpu, layer, q, window=0):
+    """float64 attention of q (batch, heads, 1, d) over each row's decoded records (the CPU cache),
+    the last `window` of them when window > 0."""
     out = []
     for row, seq in enumerate(cpu.seqs):
-        k, v = (torch.from_numpy(a).double() for a in cpu.kv.read(layer, seq))
+        k, v = (torch.from_numpy(a).double()[-window if window else 0:] for a in cpu.kv.read(layer, seq))
         k, v = (x.transpose(0, 1).repeat_interleave(HEADS // KV_HEADS, 0) for x in (k, v))  # (heads, t, d)
         s = (q[row].double().cpu() @ k.transpose(1, 2)) / math.sqrt(DIM)
         out.append(torch.softmax(s, -1) @ v)
     return torch.stack(out)
 
 
-def check_against_cpu(k_codec, v_codec, dtype, profile=None):
+def check_against_cpu(k_codec, v_codec, dtype, profile=None, window=0):
     dev, cpu = caches(k_codec, v_codec, profile)
     for i, t in enumerate((37, 1, 5)):  # prefill, a decode token, a short chunk
         for layer in range(LAYERS):
@@ -66,15 +68,16 @@ def check_against_cpu(k_codec, v_codec, dtype, profile=None):
     assert dev.lengths() == [[43] * BATCH] * LAYERS
     for layer in range(LAYERS):
         q = randn(BATCH, HEADS, 1, DIM, seed=50 + layer).to(dtype)
-        got = torch.ops.turboquant.attend(dev.state, layer, q)
+        got = torch.ops.turboquant.attend(dev.state, layer, q, None, window)
         assert got.dtype == dtype and got.shape == q.shape and got.is_cuda
-        want = torch.ops.turboquant.attend(cpu.state, layer, q.cpu())
-        ref = reference(cpu, layer, q.cpu())
+        want = torch.ops.turboquant.attend(cpu.state, layer, q.cpu(), None, window)
+        ref = reference(cpu, layer, q.cpu(), window)
         scale = float(ref.norm())
         err_cpu = float((got.cpu().double() - want.double()).norm()) / scale
         err_ref = float((got.cpu().double() - ref).norm()) / scale
         tol = TOL if dtype == torch.float32 else 1e-2  # a bf16 output rounds to 8 bits
-        print(f"{k_codec}/{v_codec} {dtype} layer {layer}: |cuda - cpu op| {err_cpu:.1e}, |cuda - f64| {err_ref:.1e}")
+        print(f"{k_codec}/{v_codec} {dtype} window {window} layer {layer}: |cuda - cpu op| {err_cpu:.1e}, "
+              f"|cuda - f64| {err_ref:.1e}")
         assert err_cpu < tol and err_ref < tol, (err_cpu, err_ref)
 
 
@@ -89,6 +92,19 @@ def test_cuda_preset_with_sinks_matches_cpu_op():
     from test_turboquant import random_profile
 
     check_against_cpu("tq3", "tq3", torch.float32, profile=random_profile(LAYERS, HEADS, KV_HEADS, DIM, seed=3))
+
+
+def test_cuda_window_matches_cpu_op():
+    # 43 tokens per row: windows of one token, inside the first 16-token tile, across tiles, and
+    # longer than the rows (no effect); a preset with a sink outside the window.
+    for window in (1, 7, 20, 100):
+        check_against_cpu("turbo3", "turbo3", torch.float32, window=window)
+    check_against_cpu("q8_0", "f16", torch.bfloat16, window=9)
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from test_turboquant import random_profile
+
+    check_against_cpu("tq3", "tq3", torch.float32, profile=random_profile(LAYERS, HEADS, KV_HEADS, DIM, seed=3),
+                      window=30)
 
 
 def decode_step(state, k, v, q):
@@ -158,8 +174,10 @@ def test_cuda_errors_name_the_problem():
                                                  randn(BATCH, KV_HEADS, MAX + 1, DIM, seed=2)), tq.Error, "max_tokens"),
             (lambda: torch.ops.turboquant.attend(dev.state, 0, randn(BATCH, HEADS, 2, DIM, seed=3)),
              NotImplementedError, "one query token"),
-            (lambda: torch.ops.turboquant.attend(dev.state, 0, randn(BATCH, HEADS, 1, DIM, seed=3), None, 8),
-             NotImplementedError, "sliding window")):
+            (lambda: torch.ops.turboquant.attend(dev.state, 0, randn(BATCH, HEADS, 1, DIM, seed=3), None, 0, 30.0),
+             NotImplementedError, "softcap"),
+            (lambda: torch.ops.turboquant.attend(dev.state, 0, randn(BATCH, HEADS, 1, DIM, seed=3), None, -1),
+             tq.Error, "window must be >= 0")):
         try:
             call()
         except exc as e:
