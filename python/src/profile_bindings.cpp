@@ -43,7 +43,7 @@ KvProfile finish(const KvProfileBuilder& b, int n_layers, int n_kv_heads, int he
   if (rope_dim < 0 || rope_dim > head_dim || rope_dim % 2)
     throw nb::value_error(("rope_dim must be even and in [0, head_dim=" + std::to_string(head_dim) + "], got " +
                            std::to_string(rope_dim)).c_str());
-  KvProfile p = b.finish();
+  KvProfile p = KvProfileBuilder(b).finish();  // finish() moves the sums out: keep the Python object's
   p.rope_partner = rope_partners(head_dim, rope_dim, /*neox=*/true);  // transformers' rotate_half pairing
   for (size_t l = 0; l < L; ++l) p.rope_theta.emplace_back(rope_theta.data() + l * d, rope_theta.data() + (l + 1) * d);
   for (size_t i = 0; i < L * H; ++i) p.heads[i].v_weight.assign(v_weight.data() + i * d * d, v_weight.data() + (i + 1) * d * d);
