@@ -27,6 +27,7 @@
 namespace tq::cuda {
 namespace {
 
+using test::random_tokens;
 using test::TinySpec;
 
 constexpr float kF16Bound = 2e-2f;
@@ -41,13 +42,6 @@ std::unique_ptr<Model> load_tiny(const TinySpec& spec, const std::string& tag) {
   auto m = Model::load(path, 2, WeightFormat::f32);
   std::filesystem::remove(path);
   return m;
-}
-
-std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(vocab));
-  return t;
 }
 
 int argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, x + n) - x); }

@@ -18,6 +18,7 @@
 namespace tq {
 namespace {
 
+using test::random_tokens;
 using test::TinySpec;
 
 std::string write_model(const test::TinyModel& m, const std::string& tag) {
@@ -25,13 +26,6 @@ std::string write_model(const test::TinyModel& m, const std::string& tag) {
                             ("tq_tiny_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
   m.writer.write(path, /*overwrite=*/true);
   return path;
-}
-
-std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(vocab));
-  return t;
 }
 
 float max_abs_diff(const float* a, const float* b, size_t n) {

@@ -87,6 +87,14 @@ struct TinyModel {
   bool has(const std::string& name) const { return w.count(name) > 0; }
 };
 
+// n token ids drawn uniformly from [0, vocab) (prompts for the tiny models).
+inline std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> t(n);
+  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(vocab));
+  return t;
+}
+
 inline TinyModel make_tiny_model(const TinySpec& s) {
   TinyModel m;
   m.spec = s;

@@ -207,14 +207,13 @@ int cmd_bench_model(int argc, char** argv) {
                      c.context);
       }
       KvCacheConfig cfg = model->cache_config(codec, codec, total);
-      if (const CodecSpec* preset = find_preset(codec)) {
+      if (find_preset(codec)) {
         if (!profile)
           profile = load_or_calibrate_profile(*model, model_path, args.get("profile"),
                                               [](const std::string& s) { std::fprintf(stderr, "bench model: %s\n", s.c_str()); });
         CalibrationOptions opt;
         opt.context = total;
-        cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(*profile, *preset, opt));
-        cfg.sink_tokens = cfg.calibrated->sink_tokens;
+        attach_preset_codecs(cfg, &*profile, opt, "");
       }
       if (gpu) {
         rows.push_back(bench_cuda_row(*gpu, cfg, codec, depth, n_prefill, n_decode, batch, c.vocab, rng));

@@ -130,8 +130,7 @@ int cmd_run(int argc, char** argv) {
         std::fprintf(stderr, "tq run: %s codecs for a context of %d tokens, as the session was saved\n",
                      std::string(o.preset->name).c_str(), opt.context);
       }
-    cache_cfg.calibrated = std::make_shared<CalibratedCodecs>(build_calibrated(profile, *o.preset, opt));
-    cache_cfg.sink_tokens = cache_cfg.calibrated->sink_tokens;
+    attach_preset_codecs(cache_cfg, &profile, opt, "");
   }
   KvCache cache(cache_cfg);
   const int seq = session ? restore_session_cache(*session, cache) : cache.add_sequence();
