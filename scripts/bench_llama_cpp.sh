@@ -16,6 +16,8 @@
 #   env: DEPTHS (default 0,4096; e.g. 0,4096,16384 — a 16K depth fill takes minutes per
 #        cache), PREFILL (128), DECODE (32), THREADS (2), REPS (llama-bench repetitions, 2),
 #        TQ_CODECS (f16,q4_0h,turbo3,tq3), TQ_BIN, TQ_MODEL_DIR, TQ_LLAMA_DIR,
+#        LLAMA_PREFILL (llama-bench's -p, default PREFILL; 0 skips its prefill test, whose
+#        own depth fill doubles the time at 16K),
 #        OUT (markdown file; default: stdout), UPDATE=1 (also write it into BENCHMARKS.md,
 #        section llama-bench, through scripts/update_benchmarks.py)
 set -euo pipefail
@@ -24,6 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 THREADS=${THREADS:-2}
 DEPTHS=${DEPTHS:-0,4096}
 PREFILL=${PREFILL:-128}
+LLAMA_PREFILL=${LLAMA_PREFILL:-$PREFILL}
 DECODE=${DECODE:-32}
 REPS=${REPS:-2}
 TQ_CODECS=${TQ_CODECS:-f16,q4_0h,turbo3,tq3}
@@ -44,7 +47,7 @@ for m in "${MODELS[@]}"; do
   [ -f "$path" ] || { echo "bench: $path missing: run scripts/setup_models.sh" >&2; exit 1; }
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   for cache in f16 q4_0; do
-    cmd=("$BENCH" -m "$path" -t "$THREADS" -p "$PREFILL" -n "$DECODE" -d "$DEPTHS" -fa on -ctk "$cache" -ctv "$cache"
+    cmd=("$BENCH" -m "$path" -t "$THREADS" -p "$LLAMA_PREFILL" -n "$DECODE" -d "$DEPTHS" -fa on -ctk "$cache" -ctv "$cache"
       -r "$REPS" -o json)
     echo "bench: $m: llama-bench, $cache cache, depths $DEPTHS" >&2
     "${cmd[@]}" >"$work/$m.llama.$cache.json" 2>"$work/$m.llama.$cache.log" ||
@@ -63,7 +66,7 @@ done
 report() {
   echo "## Speed against llama.cpp (llama-bench), same GGUF, threads and depths"
   echo
-  echo "Written by \`DEPTHS=$DEPTHS scripts/bench_llama_cpp.sh ${MODELS[*]}\`:"
+  echo "Written by \`DEPTHS=$DEPTHS PREFILL=$PREFILL LLAMA_PREFILL=$LLAMA_PREFILL DECODE=$DECODE REPS=$REPS scripts/bench_llama_cpp.sh ${MODELS[*]}\`:"
   echo "tq $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') against $(llama_cpp_version),"
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), CPU:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $THREADS threads,"
   echo "prefill $PREFILL tokens and decode $DECODE tokens after each depth (random token ids)."

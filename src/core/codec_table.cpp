@@ -74,6 +74,7 @@ const std::vector<CodecSpec> kPresets = {
     preset("tq3", 3.0, "calibrated: whitened, importance-ordered groups with water-filled widths, 3 bits/value"),
     preset("tq3.5", 3.5, "calibrated: whitened, importance-ordered groups with water-filled widths, 3.5 bits/value"),
     preset("tq4", 4.0, "calibrated: whitened, importance-ordered groups with water-filled widths, 4 bits/value"),
+    preset("tq4.25", 4.25, "calibrated: whitened, importance-ordered groups with water-filled widths, 4.25 bits/value"),
 };
 
 template <class Table>

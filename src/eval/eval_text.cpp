@@ -73,14 +73,15 @@ std::vector<std::vector<int32_t>> make_windows(const EvalModel& model, const std
 // the data-oblivious rotations (turbo, rht) and the calibrated presets. Unrotated q4_0 and
 // turbo4 are in --all.
 const std::vector<std::string>& default_eval_codecs() {
-  static const std::vector<std::string> names = {"f16", "q8_0", "q4_0h", "turbo3", "rht3", "tq3", "tq3.5", "tq4"};
+  static const std::vector<std::string> names = {"f16", "q8_0",  "q4_0h", "turbo3", "rht3",
+                                                 "tq3", "tq3.5", "tq4",   "tq4.25"};
   return names;
 }
 
 const std::vector<std::string>& all_eval_codecs() {
   static const std::vector<std::string> names = {"f16",    "q8_0",  "fp8",  "q4_0",   "q8_0h", "q4_0h",
                                                  "turbo3", "turbo4", "rht3", "rht4",   "rotor3", "iso3",
-                                                 "planar3", "turbo3p", "tq2.5", "tq3", "tq3.5", "tq4"};
+                                                 "planar3", "turbo3p", "tq2.5", "tq3", "tq3.5", "tq4", "tq4.25"};
   return names;
 }
 

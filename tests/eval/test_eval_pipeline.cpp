@@ -43,7 +43,7 @@ TEST(EvalPipeline, PlansFromTheCommandLine) {
   for (const auto& name : default_eval_codecs())
     EXPECT_NE(std::find(all_eval_codecs().begin(), all_eval_codecs().end(), name), all_eval_codecs().end())
         << name << ": --all holds every default codec";
-  EXPECT_EQ(defaults.back().label(), "tq4") << "the calibrated presets are in the default list";
+  EXPECT_EQ(defaults.back().label(), "tq4.25") << "the calibrated presets are in the default list";
   const auto cross = make_plans({}, {"turbo3", "turbo4"}, {"v3g32"}, {}, "q8_0", 30);
   ASSERT_EQ(cross.size(), 2u);
   EXPECT_EQ(cross[1].label(), "turbo4/v3g32");

@@ -37,7 +37,7 @@ constexpr const char* kUsage =
     "        [--qk-balance on|off] [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
     "        [--all] [--profile FILE]\n"
     "  --all: every family member (fp8, block rotations, QJL, q8_0h, tq2.5) instead of the default list.\n"
-    "  Calibrated presets (tq2.5 tq3 tq3.5 tq4) use the model's calibration profile: --profile\n"
+    "  Calibrated presets (tq2.5 ... tq4.25) use the model's calibration profile: --profile\n"
     "  FILE, else ~/.cache/turboquant/profiles (measured once per model file when missing).\n"
     "  Compares KV-cache codecs against an f16 cache on the same text windows: bits per\n"
     "  value, cache bytes, perplexity and its change, KL(f16||codec) and top-1 agreement of\n"
