@@ -109,7 +109,11 @@ def bench_quantize(lib, copy_bw, flush, sizes, codecs):
 
 
 def fill_cache(cache, batch, ctx, tables, gen):
+    """Random K/V for every row through the device cache's quantize-on-write; returns row 0's
+    K/V as float32 numpy arrays [ctx][N_KV][D] (the values the cache was given), for the
+    content check."""
     chunk = 16384
+    k0, v0 = [], []
     for b in range(batch):
         for t0 in range(0, ctx, chunk):
             n = min(chunk, ctx - t0)
@@ -118,7 +122,31 @@ def fill_cache(cache, batch, ctx, tables, gen):
             k = torch.randn(n, N_KV, D, device="cuda", generator=gen).half()
             v = torch.randn(n, N_KV, D, device="cuda", generator=gen).half()
             cache.quantize(k, v, slots)
+            if b == 0:
+                k0.append(k.float().cpu())
+                v0.append(v.float().cpu())
     torch.cuda.synchronize()
+    return torch.cat(k0).numpy(), torch.cat(v0).numpy()
+
+
+# Content check of every decode row: row 0's output against the library's CPU attention over
+# a CPU cache of the same codecs and seed (the same record bytes: the quantize contract,
+# docs/CUDA.md), relative L2 error over the 32 heads. The tensor-core kernels round scores
+# and weights to f16 operands (~5e-4, docs/CUDA.md), hence the bound.
+CONTENT_BOUND = 2e-3
+
+
+def reference_cache(lib, codec, k0, v0):
+    ref = capi_cuda.HostCache(lib, codec, codec, n_kv_heads=N_KV, head_dim=D, max_tokens=k0.shape[0],
+                              block_tokens=BLOCK, seed=1)
+    ref.append(k0, v0)
+    return ref
+
+
+def content_error(ref, q, out, ctx, scale):
+    want = torch.from_numpy(ref.attend(q[0].float().cpu().numpy(), ctx - 1, scale)).double()
+    got = out[0].double().cpu()
+    return float((got - want).norm() / want.norm())
 
 
 def bench_decode(lib, flush, batches, contexts, codecs):
@@ -145,7 +173,7 @@ def bench_decode(lib, flush, batches, contexts, codecs):
             torch.cuda.empty_cache()
         for codec in codecs:
             cache = Cache(lib, codec, codec, batch * max_ctx)
-            fill_cache(cache, batch, max_ctx, tables, gen)
+            ref = reference_cache(lib, codec, *fill_cache(cache, batch, max_ctx, tables, gen))
             for ctx in contexts:
                 lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
                 ws = torch.empty(cache.workspace_bytes(batch, N_Q, tables, ctx), dtype=torch.uint8, device="cuda")
@@ -153,11 +181,17 @@ def bench_decode(lib, flush, batches, contexts, codecs):
                 run = cache.decode_call(q, tables, lens, ctx, out, ws, scale=scale)
 
                 t_ms, _, _ = time_ms(run, flush)
+                out.fill_(float("nan"))
+                run()
+                torch.cuda.synchronize()
+                err = content_error(ref, q, out, ctx, scale)
                 moved = batch * ctx * N_KV * (cache.rb[0] + cache.rb[1])
                 rows.append({"batch": batch, "ctx": ctx, "codec": codec, "ms": t_ms, "bytes": moved,
-                             "splits": splits, "ratio": sdpa[ctx] / t_ms})
+                             "splits": splits, "ratio": sdpa[ctx] / t_ms, "err": err, "ok": err <= CONTENT_BOUND})
                 print(f"decode b{batch} ctx {ctx} {codec}: {t_ms*1e3:.1f} us, {sdpa[ctx]/t_ms:.2f}x SDPA, "
-                      f"{moved/(t_ms*1e-3)/1e12:.2f} TB/s, {splits} splits", flush=True)
+                      f"{moved/(t_ms*1e-3)/1e12:.2f} TB/s, {splits} splits, err {err:.1e}"
+                      f"{'' if err <= CONTENT_BOUND else ' FAILED'}", flush=True)
+            ref.close()
             cache.close()
             torch.cuda.empty_cache()
     return rows
@@ -202,22 +236,35 @@ def markdown(info, copy_bw, qrows, drows, agreement):
                  f"{100*r['bw_fraction']:.1f}% |")
     L += ["", "torch's row counts only its 256 B read + 50 B written per vector (its intermediates are extra traffic).",
           "", "### Decode attention (32 query heads, 8 KV heads, head_dim 128, one query token per sequence)", "",
-          "| batch | context | K/V codec | time (us) | speed-up vs SDPA f16 | bytes read (MB) | effective TB/s | splits |",
-          "|---:|---:|---|---:|---:|---:|---:|---:|"]
+          "| batch | context | K/V codec | time (us) | speed-up vs SDPA f16 | bytes read (MB) | effective TB/s | splits "
+          "| error vs CPU reference |",
+          "|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for r in drows:
+        check = "" if "err" not in r else f"{r['err']:.1e}" + ("" if r["ok"] else " FAILED")
         L.append(f"| {r['batch']} | {r['ctx']} | {r['codec']} | {r['ms']*1e3:.1f} | {r['ratio']:.2f}x | "
-                 f"{r['bytes']/1e6:.1f} | {r['bytes']/(r['ms']*1e-3)/1e12:.2f} | {r.get('splits', '')} |")
+                 f"{r['bytes']/1e6:.1f} | {r['bytes']/(r['ms']*1e-3)/1e12:.2f} | {r.get('splits', '')} | {check} |")
+    L += ["", f"Error: row 0's output against the library's CPU attention over a CPU cache of the same codecs and "
+          f"seed (the same records), relative L2 over the 32 heads; a row above {CONTENT_BOUND:g} is marked FAILED. "
+          "The quantize rows are checked through these: the decode caches were written by the same kernels."]
     L += ["", "### Goals, checked against the rows above", ""]
     for codec in sorted({r["what"] for r in qrows if not r["what"].startswith("torch")}):
         big = [r for r in qrows if r["what"] == codec and r["vectors"] >= 65536]
         worst = min(r["bw_fraction"] for r in big) if big else float("nan")
+        goal = 0.4 if codec == "turbo3" else 0.6  # issue 14: dense-rotation turbo3 40%, the others 60%
         L.append(f"- quantize {codec} from 64K vectors: worst {100*worst:.1f}% of copy bandwidth "
-                 f"(goal 60%: {'met' if worst >= 0.6 else 'missed'})")
-    for batch, ctx, goal in [(8, 65536, 3.0), (8, 4096, 1.0), (1, 4096, 1.0)]:
+                 f"(goal {100*goal:.0f}%: {'met' if worst >= goal else 'missed'})")
+    # Issue 14's goals: 3-bit >= 4x at batch 8 / 64K and >= 1.2x at batch 1 / 4K; f16 cache
+    # >= 0.95x; q8_0 >= 1.7x (every row of those codecs).
+    goals = [("turbo3", 8, 65536, 4.0), ("rht3", 8, 65536, 4.0), ("turbo3", 1, 4096, 1.2), ("rht3", 1, 4096, 1.2)]
+    goals += [(c, r["batch"], r["ctx"], g) for c, g in (("f16", 0.95), ("q8_0", 1.7)) for r in drows if r["codec"] == c]
+    for codec, batch, ctx, goal in goals:
         for r in drows:
-            if r["batch"] == batch and r["ctx"] == ctx and r["codec"] in ("turbo3", "rht3"):
-                L.append(f"- decode {r['codec']} K+V, batch {batch}, context {ctx}: {r['ratio']:.2f}x SDPA "
-                         f"(goal {goal:.0f}x: {'met' if r['ratio'] >= goal else 'missed'})")
+            if r["batch"] == batch and r["ctx"] == ctx and r["codec"] == codec:
+                L.append(f"- decode {codec} K+V, batch {batch}, context {ctx}: {r['ratio']:.2f}x SDPA "
+                         f"(goal {goal:g}x: {'met' if r['ratio'] >= goal else 'missed'})")
+    failed = [r for r in drows if not r.get("ok", True)]
+    L.append(f"- content: {len(drows) - len(failed)} of {len(drows)} decode rows within {CONTENT_BOUND:g} of the CPU reference"
+             + (": FAILED " + ", ".join(f"{r['codec']} b{r['batch']} {r['ctx']}" for r in failed) if failed else ""))
     return "\n".join(L) + "\n"
 
 
@@ -263,6 +310,9 @@ def main():
     open(args.markdown, "w").write(md)
     print(md)
     print(f"bench done in {time.time()-t0:.0f} s")
+    failed = [r for r in drows if not r.get("ok", True)]
+    if failed:
+        sys.exit(f"bench_cuda: {len(failed)} decode rows FAILED the content check (see the table)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ CUDA benchmarks: scripts/bench_cuda.py, scripts/bench_torch_op.py, bench/cuda/*.
     cache = capi_cuda.DeviceCache(lib, "turbo3", "turbo3", n_kv_heads=8, head_dim=128, max_tokens=...)
     cache.quantize(k, v, slots)                          # torch CUDA tensors (data_ptr), unchecked
     cache.decode(q, tables, lens, max_seq_len, out, ws)  # one decode step
+    host = capi_cuda.HostCache(lib, "turbo3", "turbo3", ...)  # the CPU cache (c_api.h): the reference
 A failing call raises RuntimeError with tq_last_error()'s message.
 """
 import ctypes
@@ -23,6 +24,10 @@ API_VERSION = 2  # TQ_API_VERSION of the header these structs mirror
 class QuantizeParams(ctypes.Structure):
     _fields_ = [("layer", _i), ("k", _vp), ("v", _vp), ("dtype", _i), ("n_tokens", _i), ("token_stride", _i64),
                 ("slots", _vp), ("positions", _vp), ("seq_ids", _vp), ("stream", _vp), ("check", _i)]
+
+
+class AttentionParams(ctypes.Structure):
+    _fields_ = [("n_heads", _i), ("scale", _f), ("window", _i), ("softcap", _f)]
 
 
 class DecodeParams(ctypes.Structure):
@@ -52,6 +57,11 @@ def load(path):
         "tq_cuda_decode_workspace_bytes": (_i, [_vp, P(DecodeParams), P(_sz)]),
         "tq_cuda_decode_num_splits": (_i, [_vp, P(DecodeParams), P(_i)]),
         "tq_cuda_decode": (_i, [_vp, P(DecodeParams)]),
+        "tq_cache_create": (_i, [P(CacheConfig), P(_vp)]),
+        "tq_cache_destroy": (None, [_vp]),
+        "tq_cache_add_sequence": (_i, [_vp, P(_i)]),
+        "tq_cache_append": (_i, [_vp, _i, _i, _i, P(_f), P(_f)]),
+        "tq_cache_attend": (_i, [_vp, _i, _i, P(_f), _i, _i, P(AttentionParams), P(_f)]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
@@ -145,3 +155,47 @@ class DeviceCache:
         status = self.lib.tq_cuda_check_writes(self.h)
         self.lib.tq_cuda_cache_destroy(self.h)
         self._ok(status)
+
+
+class HostCache:
+    """A CPU tq_cache (include/turboquant/c_api.h) of one sequence: the reference a device
+    cache of the same codecs and seed is checked against (its records are the same bytes)."""
+
+    def __init__(self, lib, k_codec, v_codec, *, n_kv_heads, head_dim, max_tokens, block_tokens=32, seed=1,
+                 n_threads=0):
+        self.lib = lib
+        cfg = lib.tq_cache_config_default()
+        cfg.n_layers, cfg.n_kv_heads, cfg.head_dim = 1, n_kv_heads, head_dim
+        cfg.k_codec, cfg.v_codec = k_codec.encode(), v_codec.encode()
+        cfg.block_tokens, cfg.max_tokens, cfg.seed, cfg.n_threads = block_tokens, max_tokens, seed, n_threads
+        self.h = _vp()
+        self._ok(lib.tq_cache_create(ctypes.byref(cfg), ctypes.byref(self.h)))
+        seq = _i()
+        self._ok(lib.tq_cache_add_sequence(self.h, ctypes.byref(seq)))
+        self.seq = seq.value
+
+    def _ok(self, status):
+        if status:
+            raise RuntimeError(self.lib.tq_last_error().decode())
+
+    @staticmethod
+    def _floats(a):
+        """A C-contiguous float32 numpy array's data as float*."""
+        assert a.dtype.name == "float32" and a.flags["C_CONTIGUOUS"], (a.dtype, a.flags)
+        return a.ctypes.data_as(ctypes.POINTER(_f))
+
+    def append(self, k, v):
+        """k, v: float32 numpy [n][n_kv_heads][head_dim], appended to the sequence."""
+        self._ok(self.lib.tq_cache_append(self.h, 0, self.seq, k.shape[0], self._floats(k), self._floats(v)))
+
+    def attend(self, q, position, scale):
+        """One query token at `position` (q: float32 numpy [n_heads][head_dim]) over keys 0..position."""
+        import numpy as np
+        out = np.empty_like(q)
+        p = AttentionParams(q.shape[0], scale, 0, 0.0)
+        self._ok(self.lib.tq_cache_attend(self.h, 0, self.seq, self._floats(q), 1, position, ctypes.byref(p),
+                                          self._floats(out)))
+        return out
+
+    def close(self):
+        self.lib.tq_cache_destroy(self.h)
