@@ -47,14 +47,14 @@ std::vector<std::pair<tq::Codec, tq::Codec>> codecs(const std::string& name, int
     if (prof.head_dim != d) return {};
     const tq::CalibratedCodecs cc = tq::build_calibrated(prof, *tq::find_preset(name.substr(0, at)));
     std::vector<std::pair<tq::Codec, tq::Codec>> out;
-    for (size_t l = 0; l < cc.k.size(); ++l)
-      out.emplace_back(tq::Codec::make_calibrated(*cc.preset, cc.k[l].maps[0], cc.k[l].groups),
-                       tq::Codec::make_calibrated(*cc.preset, cc.v[l].maps[0], cc.v[l].groups));
+    for (size_t l = 0; l < cc.keys.size(); ++l)
+      out.emplace_back(tq::Codec::make_calibrated(*cc.preset, cc.keys[l].maps[0], cc.keys[l].groups),
+                       tq::Codec::make_calibrated(*cc.preset, cc.values[l].maps[0], cc.values[l].groups));
     return out;
   }
   if (auto cc = tq::bench::representative_calibrated(name, d, 1, 1))
-    return {{tq::Codec::make_calibrated(*cc->preset, cc->k[0].maps[0], cc->k[0].groups),
-             tq::Codec::make_calibrated(*cc->preset, cc->v[0].maps[0], cc->v[0].groups)}};
+    return {{tq::Codec::make_calibrated(*cc->preset, cc->keys[0].maps[0], cc->keys[0].groups),
+             tq::Codec::make_calibrated(*cc->preset, cc->values[0].maps[0], cc->values[0].groups)}};
   return {{tq::Codec::make(name, d), tq::Codec::make(name, d)}};
 }
 

@@ -8,6 +8,7 @@
 # (docs/eval/eval_<model>_keys.md, _values.md: `tq eval --k X --v f16`, `--k f16 --v X`)
 # runs without the Q/K balance (docs/eval/eval_<model>_nobalance.md) and long-context runs
 # (docs/eval/eval_<model>_8k.md: `tq eval --ctx 8192 ...`, each names its command).
+# Each model's table is followed by its goals table (scripts/eval_goals.py, from the JSON).
 # Extra arguments go to every `tq eval` call (e.g. --ctx 2048 --windows 4).
 # TQ=path/to/tq picks the binary (default build/bin/tq).
 set -euo pipefail
@@ -20,6 +21,9 @@ bash scripts/setup_text.sh >/dev/null
 mkdir -p docs/eval
 for m in $MODELS; do
   "$TQ" eval --model "$m" --json "docs/eval/eval_$m.json" --markdown "docs/eval/eval_$m.md" "$@"
+  # The eval measures; the goals of issue 6 are graded here, from its JSON, below its table.
+  goals=$(python3 scripts/eval_goals.py "docs/eval/eval_$m.json")
+  [ -z "$goals" ] || printf '\n%s\n' "$goals" >>"docs/eval/eval_$m.md"
 done
 
 # A heading and the tables that exist among the given files (unmatched globs are skipped).

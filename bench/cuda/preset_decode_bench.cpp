@@ -54,8 +54,8 @@ Result run_case(const std::string& codec, int d, int batch, int ctx, const std::
     for (int i = 0; i < chunk; ++i) slots[i] = t0 + i;
     sd.upload(slots);
     cuda::QuantizeParams p;
-    p.k = kd.get();
-    p.v = vd.get();
+    p.keys = kd.get();
+    p.values = vd.get();
     p.n_tokens = chunk;
     p.slots = sd.get();
     cuda::quantize_on_write(cache, p);

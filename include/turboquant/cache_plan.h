@@ -73,9 +73,9 @@ struct CudaDecodeRoute {
 };
 
 struct CacheLayerPlan {
-  CacheSidePlan k, v;
+  CacheSidePlan keys, values;
   CudaDecodeRoute cuda_decode;
-  const CacheSidePlan& side(bool value) const { return value ? v : k; }
+  const CacheSidePlan& side(bool value) const { return value ? values : keys; }
 };
 
 class KvCachePlan {

@@ -56,9 +56,9 @@ std::string preset_names();
 // coordinates by importance (docs/EVAL.md, "Calibrated presets").
 struct AffineMap {
   int dim = 0;
-  std::vector<float> p;      // dim x dim, row-major
-  std::vector<float> p_inv;  // dim x dim, row-major
-  std::vector<float> mu;     // dim
+  std::vector<float> matrix;   // P: dim x dim, row-major
+  std::vector<float> inverse;  // P⁻¹: dim x dim, row-major
+  std::vector<float> mu;       // μ: dim
 };
 
 // P = I, μ = 0: a layout of groups on the raw coordinates (tests, benchmarks).

@@ -50,8 +50,8 @@ std::string quantize_kernel_unsupported(const DeviceKvCache& cache, int layer, i
 std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k);
 
 // Quantize-on-write: n_tokens new tokens of one layer, every KV head, keys and values in
-// one launch. k and v are device arrays [n_tokens][n_kv_heads][head_dim] with a row stride
-// of token_stride elements (token_stride = 0 means n_kv_heads * head_dim). slots[i] is the
+// one launch. keys and values are device arrays [n_tokens][n_kv_heads][head_dim] with a row
+// stride of token_stride elements (token_stride = 0 means n_kv_heads * head_dim). slots[i] is the
 // cache slot of token i: physical_block * block_tokens + position_in_block; a negative
 // slot skips the token (padding). Range (docs/FORMATS.md, "Range"): norms and scales beyond
 // fp16's range are stored saturated, as on the CPU; a vector holding NaN or Inf is refused
@@ -60,8 +60,8 @@ std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, Dec
 // K/V and coordinate; saturated vectors are added to tq::range_events().
 struct QuantizeParams {
   int layer = 0;
-  const void* k = nullptr;
-  const void* v = nullptr;
+  const void* keys = nullptr;
+  const void* values = nullptr;
   DType dtype = DType::f32;
   int n_tokens = 0;
   int64_t token_stride = 0;

@@ -22,11 +22,11 @@ namespace tq {
 
 // Which codecs a cache uses: K and V, and layers overridden (e.g. first/last at q8_0).
 struct CachePlan {
-  std::string k = "f16";
-  std::string v = "f16";
+  std::string k_codec = "f16";
+  std::string v_codec = "f16";
   std::map<int, std::pair<std::string, std::string>> layer_codecs;  // layer -> {k, v}
   std::string label() const;  // "turbo3", "turbo4/turbo3", "turbo3 +q8_0@0,29"
-  bool is_f16() const { return k == "f16" && v == "f16" && layer_codecs.empty(); }
+  bool is_f16() const { return k_codec == "f16" && v_codec == "f16" && layer_codecs.empty(); }
 };
 
 // Bytes of one token's K and V records over all layers and KV heads.

@@ -25,9 +25,9 @@ struct AttentionSpec {
 // One layer's attention inputs captured during the reference run.
 struct LayerCapture {
   int n_tokens = 0;
-  std::vector<float> k, v;      // [n_tokens][n_kv_heads][head_dim], positions 0..n_tokens−1
-  std::vector<int> query_pos;   // positions whose queries were kept
-  std::vector<float> q;         // [query_pos.size()][n_heads][head_dim]
+  std::vector<float> keys, values;  // [n_tokens][n_kv_heads][head_dim], positions 0..n_tokens−1
+  std::vector<int> query_pos;       // positions whose queries were kept
+  std::vector<float> queries;       // [query_pos.size()][n_heads][head_dim]
 };
 
 struct HeadFidelity {

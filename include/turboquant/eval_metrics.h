@@ -42,7 +42,7 @@ NextTokenComparison compare_next_token(const float* ref_logits, const float* tes
 struct ReferenceDistribution {
   double lse = 0;
   int argmax = 0;
-  std::vector<double> p;  // softmax(ref_logits)
+  std::vector<double> probs;  // softmax(ref_logits)
 };
 void reference_distribution(const float* ref_logits, int vocab, ReferenceDistribution& out);
 // Equal to compare_next_token(ref_logits, test_logits, vocab, target), bit for bit, when

@@ -115,7 +115,7 @@ struct CalibratedSide {
 
 struct CalibratedCodecs {
   const CodecSpec* preset = nullptr;
-  std::vector<CalibratedSide> k, v;  // per layer
+  std::vector<CalibratedSide> keys, values;  // per layer
   size_t bytes_per_token = 0;        // K + V, all layers and KV heads
   int sink_tokens = 0;               // leading positions a cache keeps exact (KvCacheConfig)
   CalibrationSource source;          // what build_calibrated built them from
@@ -126,12 +126,29 @@ struct CalibratedCodecs {
 CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& preset,
                                   const CalibrationOptions& options = {});
 
-// Gives a cache configuration the codecs of the preset its k_codec or v_codec names (one
-// preset per cache), built from `profile` with `options`, and the preset's sink tokens;
-// leaves a configuration without a preset as it is. tq::Error when the two sides name
-// different presets, or a preset is named with no profile (the message ends with
-// `profile_hint`: how this caller's user passes one).
+// Preset codecs already built, by preset and options (one profile): a caller that builds
+// many caches of one model (the eval: a cache per plan and window) builds each set once.
+// Not thread-safe.
+class PresetCodecsMemo {
+ public:
+  std::shared_ptr<const CalibratedCodecs> get(const KvProfile& profile, const CodecSpec& preset,
+                                              const CalibrationOptions& options);
+
+ private:
+  struct Entry {
+    const CodecSpec* preset;
+    CalibrationOptions options;
+    std::shared_ptr<const CalibratedCodecs> codecs;
+  };
+  std::vector<Entry> built_;
+};
+
+// Gives a cache configuration the codecs of the preset it names (k_codec, v_codec or a
+// layer override; one preset per cache), built from `profile` with `options` (or taken
+// from `memo`), and the preset's sink tokens; leaves a configuration without a preset as
+// it is. tq::Error when two places name different presets, or a preset is named with no
+// profile (the message ends with `profile_hint`: how this caller's user passes one).
 void attach_preset_codecs(KvCacheConfig& config, const KvProfile* profile, const CalibrationOptions& options,
-                          std::string_view profile_hint);
+                          std::string_view profile_hint, PresetCodecsMemo* memo = nullptr);
 
 }  // namespace tq

@@ -74,7 +74,7 @@ class Rotation {
 // Cl(3,0) geometric algebra, just enough for rotor sandwiches (exposed for tests).
 struct Multivector3 {
   // Components by blade bitmask: 0=1, 1=e1, 2=e2, 3=e12, 4=e3, 5=e13, 6=e23, 7=e123.
-  float c[8] = {};
+  float blade[8] = {};
 };
 Multivector3 geometric_product(const Multivector3& a, const Multivector3& b);
 Multivector3 reverse(const Multivector3& a);

@@ -65,8 +65,8 @@ void bind_device(nb::module_& m) {
               uintptr_t positions, uintptr_t seq_ids, uintptr_t stream, bool check) {
              cuda::QuantizeParams p;
              p.layer = layer;
-             p.k = ptr<const void>(k);
-             p.v = ptr<const void>(v);
+             p.keys = ptr<const void>(k);
+             p.values = ptr<const void>(v);
              p.dtype = dtype_of(dtype);
              p.n_tokens = n_tokens;
              p.slots = ptr<const int32_t>(slots);

@@ -46,8 +46,8 @@ uint64_t codec_checksum(const KvCache& c, int layer, bool value) {
   };
   for (int kv = 0; kv < c.config().n_kv_heads; ++kv) {
     const AffineMap& m = *(value ? c.v_codec(layer, kv) : c.k_codec(layer, kv)).affine();
-    add(m.p);
-    add(m.p_inv);
+    add(m.matrix);
+    add(m.inverse);
     add(m.mu);
   }
   return h;
@@ -293,9 +293,9 @@ KvCache deserialize_cache(std::span<const uint8_t> bytes, const CacheLoadLimits&
                   std::to_string(f.calibration->options.context) +
                   " tokens): load it with the codecs built again from that profile, or into a cache that has them");
     check_calibration(f, calibrated->source, "cache file: ");
-    if (calibrated->k.size() != static_cast<size_t>(f.cfg.n_layers) || calibrated->v.size() != calibrated->k.size())
+    if (calibrated->keys.size() != static_cast<size_t>(f.cfg.n_layers) || calibrated->values.size() != calibrated->keys.size())
       throw Error("cache file: " + std::to_string(f.cfg.n_layers) + " layers, the calibrated codecs have " +
-                  std::to_string(calibrated->k.size()));
+                  std::to_string(calibrated->keys.size()));
     f.cfg.calibrated = calibrated;
   }
   // Record sizes from the codecs themselves (one codec per distinct name; a preset's from
@@ -303,7 +303,7 @@ KvCache deserialize_cache(std::span<const uint8_t> bytes, const CacheLoadLimits&
   std::map<std::string, size_t> rec_bytes;
   auto bytes_of = [&](const std::string& name, int layer, bool value) -> size_t {
     if (find_preset(name))
-      return GroupedMseQuantizer::layout_bytes((value ? calibrated->v : calibrated->k)[layer].groups);
+      return GroupedMseQuantizer::layout_bytes((value ? calibrated->values : calibrated->keys)[layer].groups);
     auto it = rec_bytes.find(name);
     if (it == rec_bytes.end()) it = rec_bytes.emplace(name, Codec::make(name, f.cfg.head_dim).record_bytes()).first;
     return it->second;

@@ -30,7 +30,7 @@ const CalibratedSide& calibrated_side(const KvCacheConfig& cfg, const CodecSpec&
   if (!cc || cc->preset != &preset)
     throw Error("codec '" + std::string(preset.name) + "' is a calibrated preset: the cache needs its calibrated codecs (" +
                 (cc ? "it holds " + std::string(cc->preset->name) + "'s" : "none given") + ")");
-  const auto& sides = value ? cc->v : cc->k;
+  const auto& sides = value ? cc->values : cc->keys;
   if (sides.size() != static_cast<size_t>(cfg.n_layers))
     throw Error("calibrated codecs do not match the cache's shape: " + std::to_string(sides.size()) +
                 " layers, the cache has " + std::to_string(cfg.n_layers));
@@ -92,7 +92,7 @@ KvCachePlan::KvCachePlan(const KvCacheConfig& cfg, std::string_view who) : cfg_(
   layers_.resize(cfg.n_layers);
   for (int l = 0; l < cfg.n_layers; ++l)
     for (bool value : {false, true}) try {
-        (value ? layers_[l].v : layers_[l].k) = plan_side(cfg, l, value);
+        (value ? layers_[l].values : layers_[l].keys) = plan_side(cfg, l, value);
       } catch (const Error& e) {
         bad("layer " + std::to_string(l) + " " + (value ? "V" : "K") + ": " + e.what());
       }
@@ -114,7 +114,7 @@ const Codec& KvCachePlan::codec(int layer, int kv_head, bool value) const {
 
 size_t KvCachePlan::bytes_per_token() const {
   size_t b = 0;
-  for (const CacheLayerPlan& L : layers_) b += (L.k.record_bytes + L.v.record_bytes) * cfg_.n_kv_heads;
+  for (const CacheLayerPlan& L : layers_) b += (L.keys.record_bytes + L.values.record_bytes) * cfg_.n_kv_heads;
   return b;
 }
 

@@ -58,13 +58,13 @@ KvCache::KvCache(KvCachePlan plan) : plan_(std::move(plan)), kernels_(std::make_
     Layer& L = layers_[l];
     const CacheLayerPlan& P = plan_.layer(l);
     for (int h = 0; h < cfg.n_kv_heads; ++h) {
-      L.k_enc.push_back(detail::make_record_encoder(P.k.codecs[h]));
-      L.v_enc.push_back(detail::make_record_encoder(P.v.codecs[h]));
+      L.k_enc.push_back(detail::make_record_encoder(P.keys.codecs[h]));
+      L.v_enc.push_back(detail::make_record_encoder(P.values.codecs[h]));
     }
-    L.k_rec = P.k.record_bytes;
-    L.v_rec = P.v.record_bytes;
-    L.k_block = P.k.block_bytes;
-    L.v_block = P.v.block_bytes;
+    L.k_rec = P.keys.record_bytes;
+    L.v_rec = P.values.record_bytes;
+    L.k_block = P.keys.block_bytes;
+    L.v_block = P.values.block_bytes;
     L.k_pool.assign(L.k_block * num_blocks_ + kPoolSlackBytes, 0);
     L.v_pool.assign(L.v_block * num_blocks_ + kPoolSlackBytes, 0);
   }

@@ -126,8 +126,8 @@ tq_status tq_cuda_quantize(tq_cuda_cache* cache, const tq_cuda_quantize_params* 
     require(params, "params");
     tq::cuda::QuantizeParams q;
     q.layer = params->layer;
-    q.k = params->k;
-    q.v = params->v;
+    q.keys = params->k;
+    q.values = params->v;
     q.dtype = dtype_of(params->dtype, "dtype");
     q.n_tokens = params->n_tokens;
     q.token_stride = params->token_stride;

@@ -51,9 +51,9 @@ Codec Codec::make(const CodecSpec& spec, int dim, uint64_t seed) {
 std::shared_ptr<const AffineMap> identity_affine_map(int dim) {
   auto map = std::make_shared<AffineMap>();
   map->dim = dim;
-  map->p.assign(static_cast<size_t>(dim) * dim, 0.f);
-  for (int i = 0; i < dim; ++i) map->p[static_cast<size_t>(i) * dim + i] = 1.f;
-  map->p_inv = map->p;
+  map->matrix.assign(static_cast<size_t>(dim) * dim, 0.f);
+  for (int i = 0; i < dim; ++i) map->matrix[static_cast<size_t>(i) * dim + i] = 1.f;
+  map->inverse = map->matrix;
   map->mu.assign(dim, 0.f);
   return map;
 }
@@ -63,7 +63,7 @@ Codec Codec::make_calibrated(const CodecSpec& preset, std::shared_ptr<const Affi
   if (!quant_traits(preset.quant).calibrated) throw Error("codec " + std::string(preset.name) + " is not a calibrated preset");
   const int d = map ? map->dim : 0;
   const size_t dd = static_cast<size_t>(d) * d;
-  if (!map || d < 8 || d > 1024 || map->p.size() != dd || map->p_inv.size() != dd || map->mu.size() != static_cast<size_t>(d))
+  if (!map || d < 8 || d > 1024 || map->matrix.size() != dd || map->inverse.size() != dd || map->mu.size() != static_cast<size_t>(d))
     throw Error("codec " + std::string(preset.name) + ": malformed affine map");
   Codec c;
   c.spec_ = &preset;
@@ -106,7 +106,7 @@ void Codec::to_code(const float* x, float* y) const {
   if (!affine_) return rotation_->forward(x, y);
   std::vector<float> centered(dim_);
   for (int i = 0; i < dim_; ++i) centered[i] = x[i] - affine_->mu[i];
-  mat_vec(affine_->p, dim_, centered.data(), y, false);
+  mat_vec(affine_->matrix, dim_, centered.data(), y, false);
 }
 
 float Codec::dot_code(const float* state, const float* y) const {
@@ -117,7 +117,7 @@ float Codec::dot_code(const float* state, const float* y) const {
 
 void Codec::from_code(const float* y, float* x) const {
   if (!affine_) return rotation_->inverse(y, x);
-  mat_vec(affine_->p_inv, dim_, y, x, false);
+  mat_vec(affine_->inverse, dim_, y, x, false);
   for (int i = 0; i < dim_; ++i) x[i] += affine_->mu[i];
 }
 
@@ -152,7 +152,7 @@ void Codec::prepare_query(const float* q, float* state) const {
     return;
   }
   // q·x = (P⁻ᵀ q)·y + q·μ: the constant rides in the state's last float.
-  mat_vec(affine_->p_inv, dim_, q, y.data(), true);
+  mat_vec(affine_->inverse, dim_, q, y.data(), true);
   quantizer_->prepare_query(y.data(), state);
   float c = 0.f;
   for (int i = 0; i < dim_; ++i) c += q[i] * affine_->mu[i];

@@ -308,12 +308,12 @@ std::shared_ptr<const AffineMap> make_map(const Eigenbasis& e, const std::vector
   const Matrix p_inv = linalg::multiply(e.t_inv, linalg::transpose(rut, d), d);  // T⁻¹ U Rᵀ
   auto m = std::make_shared<AffineMap>();
   m->dim = d;
-  m->p.resize(p.size());
-  m->p_inv.resize(p.size());
+  m->matrix.resize(p.size());
+  m->inverse.resize(p.size());
   for (int i = 0; i < d; ++i)  // rows of p, columns of p_inv
     for (int j = 0; j < d; ++j) {
-      m->p[static_cast<size_t>(i) * d + j] = static_cast<float>(p[static_cast<size_t>(i) * d + j] * scale[i]);
-      m->p_inv[static_cast<size_t>(j) * d + i] = static_cast<float>(p_inv[static_cast<size_t>(j) * d + i] / scale[i]);
+      m->matrix[static_cast<size_t>(i) * d + j] = static_cast<float>(p[static_cast<size_t>(i) * d + j] * scale[i]);
+      m->inverse[static_cast<size_t>(j) * d + i] = static_cast<float>(p_inv[static_cast<size_t>(j) * d + i] / scale[i]);
     }
   m->mu.assign(mu.begin(), mu.end());
   return m;
@@ -386,9 +386,9 @@ std::string calibration_difference(const CalibrationSource& saved, const Calibra
 }
 
 double CalibratedCodecs::bits_per_value() const {
-  if (k.empty() || k[0].maps.empty()) return 0;
-  const double values = 2.0 * k.size() * k[0].maps.size() * k[0].maps[0]->dim;
-  return 8.0 * static_cast<double>(bytes_per_token) / values;
+  if (keys.empty() || keys[0].maps.empty()) return 0;
+  const double n_values = 2.0 * keys.size() * keys[0].maps.size() * keys[0].maps[0]->dim;
+  return 8.0 * static_cast<double>(bytes_per_token) / n_values;
 }
 
 CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& preset, const CalibrationOptions& opt) {
@@ -413,8 +413,8 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
   out.preset = &preset;
   out.sink_tokens = sinks;
   out.source = {std::string(preset.name), profile_hash(profile), profile.model_hash, opt};
-  out.k.resize(profile.n_layers);
-  out.v.resize(profile.n_layers);
+  out.keys.resize(profile.n_layers);
+  out.values.resize(profile.n_layers);
 
   {  // the tables die here, before return_free_heap()
     // Per (layer, side): the layer's mean spectrum over its heads and its table of best
@@ -456,7 +456,7 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
       const std::vector<Unit> units = rope_units(profile, l);
       for (int side = 0; side < 2; ++side) {
         const int i = 2 * l + side;
-        CalibratedSide& s = side == 0 ? out.k[l] : out.v[l];
+        CalibratedSide& s = side == 0 ? out.keys[l] : out.values[l];
         if (!tables[i].feasible(bytes[i]))
           throw Error("build_calibrated: " + std::string(preset.name) + " leaves " + std::to_string(bytes[i]) +
                       " bytes per vector at head_dim " + std::to_string(d) +

@@ -204,7 +204,7 @@ static float blade_sign(unsigned a, unsigned b) {
 Multivector3 geometric_product(const Multivector3& a, const Multivector3& b) {
   Multivector3 r;
   for (unsigned i = 0; i < 8; ++i)
-    for (unsigned j = 0; j < 8; ++j) r.c[i ^ j] += blade_sign(i, j) * a.c[i] * b.c[j];
+    for (unsigned j = 0; j < 8; ++j) r.blade[i ^ j] += blade_sign(i, j) * a.blade[i] * b.blade[j];
   return r;
 }
 
@@ -212,7 +212,7 @@ Multivector3 reverse(const Multivector3& a) {
   Multivector3 r = a;
   // Reversion flips grades 2 and 3.
   for (unsigned i = 0; i < 8; ++i)
-    if (std::popcount(i) >= 2) r.c[i] = -r.c[i];
+    if (std::popcount(i) >= 2) r.blade[i] = -r.blade[i];
   return r;
 }
 

@@ -38,10 +38,10 @@ Rotor3Rotation::Rotor3Rotation(int dim, uint64_t seed, bool generate)
 Multivector3 Rotor3Rotation::rotor(int chunk) const {
   const float* p = &params_[4 * chunk];
   Multivector3 r;
-  r.c[0] = p[0];  // scalar
-  r.c[3] = p[1];  // e12
-  r.c[5] = p[2];  // e13
-  r.c[6] = p[3];  // e23
+  r.blade[0] = p[0];  // scalar
+  r.blade[3] = p[1];  // e12
+  r.blade[5] = p[2];  // e13
+  r.blade[6] = p[3];  // e23
   return r;
 }
 
@@ -55,9 +55,9 @@ void Rotor3Rotation::build_blocks() {
     constexpr unsigned kVec[3] = {1, 2, 4};  // e1, e2, e3 bitmasks
     for (int j = 0; j < 3; ++j) {
       Multivector3 e;
-      e.c[kVec[j]] = 1.f;
+      e.blade[kVec[j]] = 1.f;
       const Multivector3 img = geometric_product(geometric_product(r, e), rr);
-      for (int i = 0; i < 3; ++i) b.m[i * 3 + j] = img.c[kVec[i]];
+      for (int i = 0; i < 3; ++i) b.m[i * 3 + j] = img.blade[kVec[i]];
     }
     blocks_.push_back(b);
   }

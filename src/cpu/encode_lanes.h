@@ -242,7 +242,7 @@ class LaneEncoder final : public RecordEncoder {
       const F* y = rotate(xt.data(), yt.data());
       std::fill(words.begin(), words.end(), U{});
       I clamped{};
-      quantize(y, Records<Isa>{words.data(), &clamped});
+      encode_rotated(y, Records<Isa>{words.data(), &clamped});
       write_records(words, nb, out + out_stride * b0, out_stride);
       int saturated = 0;
       for (int b = 0; b < nb; ++b) saturated += clamped[b] != 0;
@@ -360,7 +360,8 @@ class LaneEncoder final : public RecordEncoder {
       }
   }
 
-  void quantize(const F* y, const Records<Isa>& out) const {
+  // The rotated batch to records, per lane: the kind's Quantizer::encode, vectorized.
+  void encode_rotated(const F* y, const Records<Isa>& out) const {
     switch (codec_.spec().quant) {
       case QuantKind::f16: return encode_f16(y, out);
       case QuantKind::q8_0: return encode_q8_0(y, out);

@@ -182,10 +182,10 @@ RotationHost make_affine_host(const AffineMap& m, bool for_attention) {
   RotationHost h;
   h.kind = RotationKind::dense;
   if (for_attention) {
-    h.matrix = transposed(m.p_inv);  // P⁻ᵀ: prepare computes q' = P⁻ᵀ q
-    h.matrix_t = m.p_inv;            // reduce computes x = P⁻¹ y
+    h.matrix = transposed(m.inverse);  // P⁻ᵀ: prepare computes q' = P⁻ᵀ q
+    h.matrix_t = m.inverse;            // reduce computes x = P⁻¹ y
   } else {
-    h.matrix_t = transposed(m.p);  // the tiled forward reads Qᵀ: here y = P x
+    h.matrix_t = transposed(m.matrix);  // the tiled forward reads Qᵀ: here y = P x
   }
   return h;
 }

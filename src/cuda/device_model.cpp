@@ -340,8 +340,8 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
 
     QuantizeParams qp;
     qp.layer = il;
-    qp.k = K;
-    qp.v = V;
+    qp.keys = K;
+    qp.values = V;
     qp.dtype = DType::f32;
     qp.n_tokens = n;
     qp.slots = d_slot;

@@ -347,7 +347,7 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   if (p.layer < 0 || p.layer >= cfg.n_layers) fail("layer " + std::to_string(p.layer) + " out of range");
   if (p.n_tokens < 0) fail("n_tokens is negative");
   if (p.n_tokens == 0) return;
-  if (!p.k || !p.v || !p.slots) fail("k, v and slots must be device pointers");
+  if (!p.keys || !p.values || !p.slots) fail("keys, values and slots must be device pointers");
   if (p.token_stride != 0 && p.token_stride < static_cast<int64_t>(cfg.n_kv_heads) * cfg.head_dim)
     fail("token_stride is smaller than n_kv_heads * head_dim");
   detail::QuantizeArgs a{};
@@ -370,8 +370,8 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   a.sink_tokens = cfg.sink_tokens;
   a.sink_seqs = cache.num_blocks();
   a.status = cache.impl().status + p.layer;
-  a.src[0] = p.k;
-  a.src[1] = p.v;
+  a.src[0] = p.keys;
+  a.src[1] = p.values;
   a.dtype = static_cast<int>(p.dtype);
   a.n_tokens = p.n_tokens;
   a.token_stride = p.token_stride ? p.token_stride : static_cast<int64_t>(cfg.n_kv_heads) * cfg.head_dim;
@@ -380,7 +380,7 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   a.block_tokens = cfg.block_tokens;
   const int elem = p.dtype == DType::f32 ? 4 : 2;
   auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-  a.vector_loads = aligned(p.k) && aligned(p.v) && (a.token_stride * elem) % 16 == 0 ? 1 : 0;
+  a.vector_loads = aligned(p.keys) && aligned(p.values) && (a.token_stride * elem) % 16 == 0 ? 1 : 0;
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   auto stream = static_cast<cudaStream_t>(p.stream);
   // Each side goes to the warp-per-vector kernel where it applies (auto_) or where asked,

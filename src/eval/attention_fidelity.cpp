@@ -27,8 +27,8 @@ HeadCache encode_head(const AttentionSpec& s, const LayerCapture& cap, int layer
   c.v_rec.resize(vb * n);
   for (int t = 0; t < n; ++t) {
     const size_t off = (static_cast<size_t>(t) * s.n_kv_heads + h) * s.head_dim;
-    c.k.encode(cap.k.data() + off, c.k_rec.data() + kb * t);
-    c.v.encode(cap.v.data() + off, c.v_rec.data() + vb * t);
+    c.k.encode(cap.keys.data() + off, c.k_rec.data() + kb * t);
+    c.v.encode(cap.values.data() + off, c.v_rec.data() + vb * t);
   }
   return c;
 }
@@ -65,8 +65,8 @@ int check_capture(const AttentionSpec& s, const LayerCapture& cap) {
     throw Error("attention_fidelity: " + std::to_string(s.n_heads) + " query heads cannot share " +
                 std::to_string(s.n_kv_heads) + " KV heads");
   const size_t kv_size = static_cast<size_t>(cap.n_tokens) * s.n_kv_heads * s.head_dim;
-  if (cap.k.size() != kv_size || cap.v.size() != kv_size ||
-      cap.q.size() != cap.query_pos.size() * s.n_heads * s.head_dim)
+  if (cap.keys.size() != kv_size || cap.values.size() != kv_size ||
+      cap.queries.size() != cap.query_pos.size() * s.n_heads * s.head_dim)
     throw Error("attention_fidelity: capture sizes do not match the attention shape");
   int n = 0;  // positions that any query sees
   for (int p : cap.query_pos) {
@@ -91,7 +91,7 @@ std::vector<float> attention_outputs(const AttentionSpec& s, const LayerCapture&
       for (size_t i = 0; i < cap.query_pos.size(); ++i) {
         const int p = cap.query_pos[i];
         const size_t at = (i * s.n_heads + qh) * s.head_dim;
-        attend_one(s, c, cap.q.data() + at, s.window > 0 ? std::max(0, p - s.window + 1) : 0, p, w, o);
+        attend_one(s, c, cap.queries.data() + at, s.window > 0 ? std::max(0, p - s.window + 1) : 0, p, w, o);
         std::copy(o.begin(), o.end(), out.begin() + static_cast<std::ptrdiff_t>(at));
       }
     }
@@ -107,7 +107,7 @@ std::vector<std::vector<HeadFidelity>> attention_fidelity(const AttentionSpec& s
   std::vector<std::vector<HeadFidelity>> result(codecs.size(), std::vector<HeadFidelity>(s.n_heads));
   std::vector<float> w, o, o_ref(static_cast<size_t>(group) * queries * s.head_dim);
   std::vector<int> best(static_cast<size_t>(group) * queries);
-  auto query = [&](int qh, size_t i) { return cap.q.data() + (i * s.n_heads + qh) * s.head_dim; };
+  auto query = [&](int qh, size_t i) { return cap.queries.data() + (i * s.n_heads + qh) * s.head_dim; };
   auto first = [&](size_t i) { return s.window > 0 ? std::max(0, cap.query_pos[i] - s.window + 1) : 0; };
   for (int h = 0; h < s.n_kv_heads; ++h) {
     // The f16 attention of this KV head's queries, once for every codec compared with it.

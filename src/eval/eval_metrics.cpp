@@ -86,9 +86,9 @@ void reference_distribution(const float* ref, int vocab, ReferenceDistribution& 
   check_n(vocab, "reference_distribution");
   out.lse = log_sum_exp(ref, vocab);
   out.argmax = 0;
-  out.p.resize(vocab);
+  out.probs.resize(vocab);
   for (int i = 0; i < vocab; ++i) {
-    out.p[i] = std::exp(ref[i] - out.lse);
+    out.probs[i] = std::exp(ref[i] - out.lse);
     if (ref[i] > ref[out.argmax]) out.argmax = i;
   }
 }
@@ -99,7 +99,7 @@ NextTokenComparison compare_next_token(const float* ref, const ReferenceDistribu
   if (target < 0 || target >= vocab)
     throw Error("compare_next_token: target " + std::to_string(target) + " outside vocab of " +
                 std::to_string(vocab));
-  if (rd.p.size() != static_cast<size_t>(vocab)) throw Error("compare_next_token: reference of another vocab");
+  if (rd.probs.size() != static_cast<size_t>(vocab)) throw Error("compare_next_token: reference of another vocab");
   // One pass for the normalizer, one for KL: this runs per token per codec.
   const double lse_t = log_sum_exp(test, vocab);
   NextTokenComparison c;
@@ -108,7 +108,7 @@ NextTokenComparison compare_next_token(const float* ref, const ReferenceDistribu
   double kl = 0;
   int best_t = 0;
   for (int i = 0; i < vocab; ++i) {
-    kl += rd.p[i] * ((ref[i] - rd.lse) - (test[i] - lse_t));
+    kl += rd.probs[i] * ((ref[i] - rd.lse) - (test[i] - lse_t));
     if (test[i] > test[best_t]) best_t = i;
   }
   c.kl = std::max(kl, 0.0);

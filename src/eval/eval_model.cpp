@@ -1,10 +1,8 @@
 #include "turboquant/eval_model.h"
 
 #include "turboquant/attention.h"
-#include <map>
-
-#include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
 #include "turboquant/thread_pool.h"
@@ -24,25 +22,6 @@ class ModelCache : public EvalCache {
   int seq;
   bool calibrated;  // its calibrated codecs take the keys as the model makes them (no Q/K balance)
 };
-
-// The one preset a plan names (K, V or a layer override), or null; tq::Error for two.
-const CodecSpec* plan_preset(const CachePlan& plan) {
-  const CodecSpec* found = nullptr;
-  auto see = [&](const std::string& name) {
-    const CodecSpec* p = find_preset(name);
-    if (!p) return;
-    if (found && found != p)
-      throw Error("a cache plan may use one calibrated preset, got " + std::string(found->name) + " and " + name);
-    found = p;
-  };
-  see(plan.k);
-  see(plan.v);
-  for (const auto& [layer, kv] : plan.layer_codecs) {
-    see(kv.first);
-    see(kv.second);
-  }
-  return found;
-}
 
 // ForwardObserver -> QkvObserver.
 struct ObserverBridge : ForwardObserver {
@@ -82,13 +61,13 @@ class ModelEval : public EvalModel {
     return model_->tokenizer().decode(ids);
   }
   std::unique_ptr<EvalCache> new_cache(const CachePlan& plan, int max_tokens, uint64_t seed) override {
-    KvCacheConfig cfg = model_->cache_config(plan.k, plan.v, max_tokens);
+    KvCacheConfig cfg = model_->cache_config(plan.k_codec, plan.v_codec, max_tokens);
     cfg.layer_codecs = plan.layer_codecs;
     cfg.seed = seed;
-    if (const CodecSpec* preset = plan_preset(plan)) {
-      cfg.calibrated = calibrated(*preset, max_tokens);
-      cfg.sink_tokens = cfg.calibrated->sink_tokens;
-    }
+    CalibrationOptions opt;
+    opt.context = max_tokens;  // the RoPE average and the sink share depend on the cache length
+    attach_preset_codecs(cfg, profile_.get(), opt, "this model has no calibration profile (tq eval --profile FILE)",
+                         &presets_);
     return std::make_unique<ModelCache>(cfg);
   }
   void forward(const int32_t* tokens, int n, EvalCache& cache, float* logits, bool all_logits,
@@ -103,26 +82,17 @@ class ModelEval : public EvalModel {
     model_->forward(tokens, n, c.cache, c.seq, logits, all_logits, obs ? &bridge : nullptr);
   }
   void parallel_for(int n, const std::function<void(int)>& fn) override { model_->pool().parallel_for(n, fn); }
-  void set_profile(KvProfile p) { profile_ = std::make_shared<KvProfile>(std::move(p)); }
+  void set_profile(KvProfile p) {
+    profile_ = std::make_shared<KvProfile>(std::move(p));
+    presets_ = {};  // built from the previous profile
+  }
   Model& model() { return *model_; }
 
  private:
-  // Per preset and cache length (the RoPE average and the sink share depend on it).
-  std::shared_ptr<const CalibratedCodecs> calibrated(const CodecSpec& preset, int context) {
-    if (!profile_)
-      throw Error("codec " + std::string(preset.name) + " is a calibrated preset and this model has no calibration profile");
-    auto& slot = calibrated_[{std::string(preset.name), context}];
-    if (!slot) {
-      CalibrationOptions opt;
-      opt.context = context;
-      slot = std::make_shared<CalibratedCodecs>(build_calibrated(*profile_, preset, opt));
-    }
-    return slot;
-  }
   std::unique_ptr<Model> model_;
   EvalModelInfo info_;
   std::shared_ptr<const KvProfile> profile_;
-  std::map<std::pair<std::string, int>, std::shared_ptr<const CalibratedCodecs>> calibrated_;
+  PresetCodecsMemo presets_;  // per preset and cache length
 };
 
 }  // namespace

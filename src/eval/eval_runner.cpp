@@ -30,10 +30,10 @@ class CaptureObserver : public QkvObserver {
     const size_t kv = static_cast<size_t>(n_tokens) * info.n_kv_heads * info.head_dim;
     for (auto& l : layers_) {
       l.n_tokens = n_tokens;
-      l.k.assign(kv, 0.0f);
-      l.v.assign(kv, 0.0f);
+      l.keys.assign(kv, 0.0f);
+      l.values.assign(kv, 0.0f);
       l.query_pos = query_pos;
-      l.q.assign(query_pos.size() * info.n_heads * info.head_dim, 0.0f);
+      l.queries.assign(query_pos.size() * info.n_heads * info.head_dim, 0.0f);
     }
   }
   void on_qkv(int layer, int pos0, int n, const float* q, const float* k, const float* v) override {
@@ -42,12 +42,12 @@ class CaptureObserver : public QkvObserver {
     if (pos0 < 0 || pos0 + n > l.n_tokens) throw Error("eval capture: positions beyond the window");
     const size_t kv_row = static_cast<size_t>(info_.n_kv_heads) * info_.head_dim;
     const size_t q_row = static_cast<size_t>(info_.n_heads) * info_.head_dim;
-    std::memcpy(l.k.data() + pos0 * kv_row, k, n * kv_row * sizeof(float));
-    std::memcpy(l.v.data() + pos0 * kv_row, v, n * kv_row * sizeof(float));
+    std::memcpy(l.keys.data() + pos0 * kv_row, k, n * kv_row * sizeof(float));
+    std::memcpy(l.values.data() + pos0 * kv_row, v, n * kv_row * sizeof(float));
     for (size_t i = 0; i < l.query_pos.size(); ++i) {
       const int p = l.query_pos[i];
       if (p >= pos0 && p < pos0 + n)
-        std::memcpy(l.q.data() + i * q_row, q + (p - pos0) * q_row, q_row * sizeof(float));
+        std::memcpy(l.queries.data() + i * q_row, q + (p - pos0) * q_row, q_row * sizeof(float));
     }
   }
   const LayerCapture& layer(int i) const { return layers_[i]; }
@@ -80,13 +80,13 @@ std::vector<int> query_positions(int n, int count) {
 
 const std::pair<std::string, std::string> layer_pair(const CachePlan& p, int layer) {
   auto it = p.layer_codecs.find(layer);
-  return it == p.layer_codecs.end() ? std::make_pair(p.k, p.v) : it->second;
+  return it == p.layer_codecs.end() ? std::make_pair(p.k_codec, p.v_codec) : it->second;
 }
 
 // Calibrated presets are built per model and take the keys without the Q/K balance the
 // capture holds: their attention fidelity is not measured from the capture.
 bool plan_is_calibrated(const CachePlan& p) {
-  if (find_preset(p.k) || find_preset(p.v)) return true;
+  if (find_preset(p.k_codec) || find_preset(p.v_codec)) return true;
   for (const auto& [layer, kv] : p.layer_codecs)
     if (find_preset(kv.first) || find_preset(kv.second)) return true;
   return false;

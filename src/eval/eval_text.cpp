@@ -8,7 +8,7 @@
 namespace tq {
 
 std::string CachePlan::label() const {
-  std::string s = k == v ? k : k + "/" + v;
+  std::string s = k_codec == v_codec ? k_codec : k_codec + "/" + v_codec;
   if (layer_codecs.empty()) return s;
   // Layers kept at one codec pair are written "+q8_0@0,29"; mixed overrides list each.
   std::map<std::pair<std::string, std::string>, std::string> by_pair;
@@ -30,8 +30,8 @@ size_t plan_bytes_per_token(const CachePlan& plan, int n_layers, int n_kv_heads,
   size_t bytes = 0;
   for (int layer = 0; layer < n_layers; ++layer) {
     auto it = plan.layer_codecs.find(layer);
-    const std::string& kc = it == plan.layer_codecs.end() ? plan.k : it->second.first;
-    const std::string& vc = it == plan.layer_codecs.end() ? plan.v : it->second.second;
+    const std::string& kc = it == plan.layer_codecs.end() ? plan.k_codec : it->second.first;
+    const std::string& vc = it == plan.layer_codecs.end() ? plan.v_codec : it->second.second;
     bytes += Codec::make(kc, head_dim).record_bytes() + Codec::make(vc, head_dim).record_bytes();
   }
   return bytes * static_cast<size_t>(n_kv_heads);
@@ -106,8 +106,8 @@ std::vector<CachePlan> make_plans(const std::vector<std::string>& codecs,
   }
   if (!keep_layers.empty()) check(keep_codec);
   for (CachePlan& p : plans) {
-    check(p.k);
-    check(p.v);
+    check(p.k_codec);
+    check(p.v_codec);
     if (p.is_f16()) continue;
     for (int l : keep_layers) {
       const int layer = l < 0 ? n_layers + l : l;

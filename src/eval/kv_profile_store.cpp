@@ -139,7 +139,7 @@ void measure_sensitivity(Model& model, KvProfile& p, const std::vector<int32_t>&
               if (s + i >= 1) kl += kl_at[i];  // position 0 sees only itself
           });
       kl /= (n - 1);
-      const double predicted = (side == 0 ? codecs->k : codecs->v)[l].predicted;
+      const double predicted = (side == 0 ? codecs->keys : codecs->values)[l].predicted;
       (side == 0 ? p.k_sensitivity : p.v_sensitivity)[l] = predicted > 0 ? std::max(kl, 0.0) / predicted : 0;
     }
     if (log) log("sensitivity: layer " + std::to_string(l + 1) + "/" + std::to_string(c.n_layers));

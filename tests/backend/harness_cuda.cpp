@@ -67,8 +67,8 @@ class CudaQuantize : public Backend {
     std::iota(slots.begin(), slots.end(), 0);
     DeviceBuffer<int32_t> slots_dev(slots);
     cuda::QuantizeParams q;
-    q.k = k.get();
-    q.v = v.get();
+    q.keys = k.get();
+    q.values = v.get();
     q.n_tokens = p.n_enc;
     q.slots = slots_dev.get();
     q.kernel = k_;

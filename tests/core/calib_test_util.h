@@ -63,7 +63,7 @@ inline double map_identity_error(const AffineMap& m) {
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) {
       double s = 0;
-      for (int k = 0; k < n; ++k) s += double(m.p[i * n + k]) * m.p_inv[k * n + j];
+      for (int k = 0; k < n; ++k) s += double(m.matrix[i * n + k]) * m.inverse[k * n + j];
       worst = std::max(worst, std::abs(s - (i == j ? 1.0 : 0.0)));
     }
   return worst;
@@ -77,8 +77,8 @@ inline std::shared_ptr<AffineMap> random_affine_map(Rng& rng, int d, double mu_s
   const Mat inv = mat_inverse(p, d);
   auto m = std::make_shared<AffineMap>();
   m->dim = d;
-  m->p.assign(p.begin(), p.end());
-  m->p_inv.assign(inv.begin(), inv.end());
+  m->matrix.assign(p.begin(), p.end());
+  m->inverse.assign(inv.begin(), inv.end());
   m->mu.resize(d);
   for (float& x : m->mu) x = static_cast<float>(mu_sd * rng.gaussian());
   return m;

@@ -92,7 +92,7 @@ TEST(CodecCalibrated, ToCodeFromCodeRoundTrip) {
     // y = P (x − μ), computed here in double.
     for (int i = 0; i < kDim; ++i) {
       double s = 0;
-      for (int j = 0; j < kDim; ++j) s += double(c.map->p[i * kDim + j]) * (double(x[j]) - c.map->mu[j]);
+      for (int j = 0; j < kDim; ++j) s += double(c.map->matrix[i * kDim + j]) * (double(x[j]) - c.map->mu[j]);
       EXPECT_NEAR(y[i], s, 1e-4 * (1 + std::abs(s)));
     }
     c.codec.from_code(y.data(), back.data());
@@ -192,7 +192,7 @@ TEST(CodecCalibrated, MalformedInputsThrow) {
   bad->mu.pop_back();
   EXPECT_THROW(Codec::make_calibrated(tq3, bad, {{kDim, 3}}), Error);
   auto bad2 = std::make_shared<AffineMap>(*map);
-  bad2->p_inv.resize(10);
+  bad2->inverse.resize(10);
   EXPECT_THROW(Codec::make_calibrated(tq3, bad2, {{kDim, 3}}), Error);
   const Codec c = Codec::make_calibrated(tq3, map, {{kDim, 3}});
   std::vector<float> x(kDim, 0.f);

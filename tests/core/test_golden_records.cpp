@@ -119,7 +119,7 @@ std::string preset_hash(const CodecSpec& preset, const KvProfile& prof) {
   const int dim = prof.head_dim;
   const std::vector<float> x = golden_inputs(dim, kVectors, kSeed + 3);
   uint64_t h = detail::fnv1a64(nullptr, 0);
-  for (const auto* sides : {&cc.k, &cc.v})
+  for (const auto* sides : {&cc.keys, &cc.values})
     for (const CalibratedSide& side : *sides)
       for (const auto& map : side.maps) {
         const Codec c = Codec::make_calibrated(preset, map, side.groups);

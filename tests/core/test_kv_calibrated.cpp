@@ -56,12 +56,12 @@ TEST_P(BuildCalibrated, EveryPresetFitsItsBudget) {
     const long long total_cap = static_cast<long long>(std::floor(record_bits * s.dim / 8.0 * 2 * s.layers));
     const long long share = total_cap / (2 * s.layers);
     const long long side_cap = s.measured ? 2 * share + 1 : share + (total_cap % (2 * s.layers) ? 1 : 0);
-    ASSERT_EQ(cc.k.size(), static_cast<size_t>(s.layers));
-    ASSERT_EQ(cc.v.size(), static_cast<size_t>(s.layers));
+    ASSERT_EQ(cc.keys.size(), static_cast<size_t>(s.layers));
+    ASSERT_EQ(cc.values.size(), static_cast<size_t>(s.layers));
     size_t bytes = 0;
     long long record_total = 0;
     for (int l = 0; l < s.layers; ++l)
-      for (const CalibratedSide* side : {&cc.k[l], &cc.v[l]}) {
+      for (const CalibratedSide* side : {&cc.keys[l], &cc.values[l]}) {
         int covered = 0;
         for (const QuantGroup& g : side->groups) {
           covered += g.size;
@@ -93,7 +93,7 @@ TEST_P(BuildCalibrated, EveryPresetFitsItsBudget) {
   }
   auto objective = [&](const CalibratedCodecs& cc) {
     double o = 0;
-    for (int l = 0; l < s.layers; ++l) o += prof.k_sensitivity[l] * cc.k[l].predicted + prof.v_sensitivity[l] * cc.v[l].predicted;
+    for (int l = 0; l < s.layers; ++l) o += prof.k_sensitivity[l] * cc.keys[l].predicted + prof.v_sensitivity[l] * cc.values[l].predicted;
     return o;
   };
   for (size_t i = 1; i < built.size(); ++i) {
@@ -102,9 +102,9 @@ TEST_P(BuildCalibrated, EveryPresetFitsItsBudget) {
       continue;
     }
     for (int l = 0; l < s.layers; ++l) {
-      EXPECT_LE(built[i].k[l].predicted, built[i - 1].k[l].predicted + 1e-12)
+      EXPECT_LE(built[i].keys[l].predicted, built[i - 1].keys[l].predicted + 1e-12)
           << presets[i]->name << " vs " << presets[i - 1]->name << " K layer " << l;
-      EXPECT_LE(built[i].v[l].predicted, built[i - 1].v[l].predicted + 1e-12)
+      EXPECT_LE(built[i].values[l].predicted, built[i - 1].values[l].predicted + 1e-12)
           << presets[i]->name << " vs " << presets[i - 1]->name << " V layer " << l;
     }
   }
@@ -133,7 +133,7 @@ TEST(BuildCalibratedOptions, SinkShareAndErrors) {
   EXPECT_EQ(many.sink_tokens, 32);
   EXPECT_LT(many.bytes_per_token, none.bytes_per_token);
   for (int l = 0; l < 2; ++l)
-    for (const CalibratedSide* side : {&many.k[l], &many.v[l]})
+    for (const CalibratedSide* side : {&many.keys[l], &many.values[l]})
       EXPECT_LE(8.0 * GroupedMseQuantizer::layout_bytes(side->groups) / 16, 2.0 + 1e-12);
   // Sinks filling the whole context cost 32 bits/value: no preset fits.
   opt.context = 2;
@@ -161,7 +161,7 @@ TEST(BuildCalibratedOptions, InfeasibleBudgetIsAnErrorNotABadLayout) {
   opt.sink_tokens = 64;
   try {
     const CalibratedCodecs cc = build_calibrated(prof, *find_preset("tq3"), opt);
-    for (const CalibratedSide* side : {&cc.k[0], &cc.v[0]}) {
+    for (const CalibratedSide* side : {&cc.keys[0], &cc.values[0]}) {
       int covered = 0;
       for (const QuantGroup& g : side->groups) covered += g.size;
       EXPECT_EQ(covered, 16) << "groups of an infeasible budget";
@@ -229,10 +229,10 @@ TEST(BuildCalibratedOptions, DeterministicForASeed) {
   const KvProfile prof = test::random_profile(6, 1, 4, 2, 16);
   const CodecSpec& tq4 = *find_preset("tq4");
   const CalibratedCodecs a = build_calibrated(prof, tq4), b = build_calibrated(prof, tq4);
-  ASSERT_EQ(a.k[0].maps.size(), b.k[0].maps.size());
-  EXPECT_EQ(a.k[0].maps[1]->p, b.k[0].maps[1]->p);
-  EXPECT_EQ(a.v[0].maps[0]->p_inv, b.v[0].maps[0]->p_inv);
-  EXPECT_EQ(a.k[0].predicted, b.k[0].predicted);
+  ASSERT_EQ(a.keys[0].maps.size(), b.keys[0].maps.size());
+  EXPECT_EQ(a.keys[0].maps[1]->matrix, b.keys[0].maps[1]->matrix);
+  EXPECT_EQ(a.values[0].maps[0]->inverse, b.values[0].maps[0]->inverse);
+  EXPECT_EQ(a.keys[0].predicted, b.keys[0].predicted);
 }
 
 }  // namespace

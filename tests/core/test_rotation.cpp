@@ -120,13 +120,13 @@ TEST(Rotation, RotorMatrixEqualsCliffordSandwich) {
   // Recompute chunk 1 with explicit geometric products R v R~.
   const auto p = r->params();
   Multivector3 rotor, v;
-  rotor.c[0] = p[4], rotor.c[3] = p[5], rotor.c[5] = p[6], rotor.c[6] = p[7];
-  v.c[1] = x[3], v.c[2] = x[4], v.c[4] = x[5];
+  rotor.blade[0] = p[4], rotor.blade[3] = p[5], rotor.blade[5] = p[6], rotor.blade[6] = p[7];
+  v.blade[1] = x[3], v.blade[2] = x[4], v.blade[4] = x[5];
   const Multivector3 out = geometric_product(geometric_product(rotor, v), reverse(rotor));
-  EXPECT_NEAR(out.c[1], y[3], 1e-5);
-  EXPECT_NEAR(out.c[2], y[4], 1e-5);
-  EXPECT_NEAR(out.c[4], y[5], 1e-5);
-  EXPECT_NEAR(out.c[7], 0.f, 1e-5);  // no trivector part for a unit rotor
+  EXPECT_NEAR(out.blade[1], y[3], 1e-5);
+  EXPECT_NEAR(out.blade[2], y[4], 1e-5);
+  EXPECT_NEAR(out.blade[4], y[5], 1e-5);
+  EXPECT_NEAR(out.blade[7], 0.f, 1e-5);  // no trivector part for a unit rotor
   EXPECT_EQ(r->param_count(), 12u);  // 3 rotors x 4 components
 }
 

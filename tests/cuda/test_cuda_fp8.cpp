@@ -101,8 +101,8 @@ TEST(CudaFp8, EveryCodeTieAndSaturationMatchesTheReference) {
   DeviceBuffer<float> k(flat), v(flat);
   DeviceBuffer<int32_t> s(slots);
   QuantizeParams p;
-  p.k = k.get();
-  p.v = v.get();
+  p.keys = k.get();
+  p.values = v.get();
   p.n_tokens = n;
   p.slots = s.get();
   const uint64_t before = range_events().saturated;

@@ -44,8 +44,8 @@ TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
   DeviceBuffer<float> k(2 * 64), v(2 * 64), q(8 * 64), out(8 * 64);
   DeviceBuffer<int32_t> slots(std::vector<int32_t>{0}), table(std::vector<int32_t>{0}), lens(std::vector<int32_t>{1});
   QuantizeParams w;
-  w.k = k.get();
-  w.v = v.get();
+  w.keys = k.get();
+  w.values = v.get();
   w.n_tokens = 1;
   w.slots = slots.get();
   w.kernel = QuantizeKernel::warp;

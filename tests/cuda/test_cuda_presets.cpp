@@ -72,8 +72,8 @@ EncodeContract encode_contract(const KvCacheConfig& cfg, uint64_t seed) {
   DeviceBuffer<float> kd(k), vd(v);
   DeviceBuffer<int32_t> sd(slots);
   QuantizeParams p;
-  p.k = kd.get();
-  p.v = vd.get();
+  p.keys = kd.get();
+  p.values = vd.get();
   p.n_tokens = n_tok;
   p.slots = sd.get();
   quantize_on_write(cache, p);
@@ -176,7 +176,7 @@ KvCacheConfig odd_layout_config() {
   KvCacheConfig c = preset_config("tq3", 128, 2);
   auto cc = std::make_shared<CalibratedCodecs>(*c.calibrated);
   const std::vector<QuantGroup> groups = {{4, 4, 8}, {20, 4, 16}, {40, 2, 8}, {32, 1, 8}, {32, 0, 8}};
-  cc->k[0].groups = cc->v[0].groups = groups;
+  cc->keys[0].groups = cc->values[0].groups = groups;
   c.calibrated = cc;
   return c;
 }
@@ -184,7 +184,7 @@ KvCacheConfig odd_layout_config() {
 TEST(CudaPresetOddLayout, EncodeContractAndAttention) {
   TQ_REQUIRE_GPU();
   const KvCacheConfig c = odd_layout_config();
-  ASSERT_EQ(Codec::make_calibrated(*find_preset("tq3"), c.calibrated->k[0].maps[0], c.calibrated->k[0].groups)
+  ASSERT_EQ(Codec::make_calibrated(*find_preset("tq3"), c.calibrated->keys[0].maps[0], c.calibrated->keys[0].groups)
                 .record_bytes(),
             31u);
   const EncodeContract e = encode_contract(c, 5);
@@ -239,8 +239,8 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
       DeviceBuffer<float> kd(k), vd(v);
       DeviceBuffer<int32_t> sd(slots), pd(pos), qd(seq);
       QuantizeParams p;
-      p.k = kd.get();
-      p.v = vd.get();
+      p.keys = kd.get();
+      p.values = vd.get();
       p.n_tokens = n;
       p.slots = sd.get();
       p.positions = pd.get();
@@ -315,7 +315,7 @@ TEST(CudaPresetSinks, MissingPositionsOrSequenceIdsAreErrors) {
   DeviceBuffer<float> k(std::vector<float>(2 * 64, 1.f));
   DeviceBuffer<int32_t> slots(std::vector<int32_t>{0});
   QuantizeParams p;
-  p.k = p.v = k.get();
+  p.keys = p.values = k.get();
   p.n_tokens = 1;
   p.slots = slots.get();
   auto message = [](auto&& f) {

@@ -66,8 +66,8 @@ Outcome run_quantize(const std::string& codec, int dim, DType dtype, uint64_t se
   DeviceBuffer<int32_t> slots_dev(slots);
   QuantizeParams p;
   p.layer = layer;
-  p.k = k_dev->get();
-  p.v = v_dev->get();
+  p.keys = k_dev->get();
+  p.values = v_dev->get();
   p.dtype = dtype;
   p.n_tokens = n_tokens;
   p.slots = slots_dev.get();
@@ -147,8 +147,8 @@ TEST(CudaQuantizeBf16, Bf16InputMatchesTheReferenceOnTheWidenedValues) {
   DeviceBuffer<uint16_t> k(bf), v(bf);
   DeviceBuffer<int32_t> s(slots);
   QuantizeParams p;
-  p.k = k.get();
-  p.v = v.get();
+  p.keys = k.get();
+  p.values = v.get();
   p.dtype = DType::bf16;
   p.n_tokens = n;
   p.slots = s.get();

@@ -42,8 +42,8 @@ struct Write {
     DeviceBuffer<int32_t> s(slots);
     QuantizeParams p;
     p.layer = layer;
-    p.k = k.get();
-    p.v = v.get();
+    p.keys = k.get();
+    p.values = v.get();
     p.n_tokens = n;
     p.slots = s.get();
     p.check = check;

@@ -95,8 +95,8 @@ class FakeModel : public EvalModel {
     c->heads.resize(info_.n_layers);
     for (int l = 0; l < info_.n_layers; ++l) {
       auto it = plan.layer_codecs.find(l);
-      const std::string kc = it == plan.layer_codecs.end() ? plan.k : it->second.first;
-      const std::string vc = it == plan.layer_codecs.end() ? plan.v : it->second.second;
+      const std::string kc = it == plan.layer_codecs.end() ? plan.k_codec : it->second.first;
+      const std::string vc = it == plan.layer_codecs.end() ? plan.v_codec : it->second.second;
       for (int h = 0; h < info_.n_kv_heads; ++h) {
         const uint64_t stream = static_cast<uint64_t>(l) * 65536 + h * 2;
         c->heads[l].push_back({Codec::make(kc, info_.head_dim, derive_seed(seed, stream)),

@@ -22,9 +22,9 @@ LayerCapture random_capture(const AttentionSpec& s, int n, std::vector<int> qpos
     v.resize(count);
     for (auto& x : v) x = static_cast<float>(rng.gaussian() * scale);
   };
-  fill(c.k, static_cast<size_t>(n) * s.n_kv_heads * s.head_dim, 1.0);
-  fill(c.v, static_cast<size_t>(n) * s.n_kv_heads * s.head_dim, 1.0);
-  fill(c.q, c.query_pos.size() * s.n_heads * s.head_dim, 1.0);
+  fill(c.keys, static_cast<size_t>(n) * s.n_kv_heads * s.head_dim, 1.0);
+  fill(c.values, static_cast<size_t>(n) * s.n_kv_heads * s.head_dim, 1.0);
+  fill(c.queries, c.query_pos.size() * s.n_heads * s.head_dim, 1.0);
   return c;
 }
 
@@ -58,9 +58,9 @@ TEST(EvalAttention, OneTokenWindowReturnsTheDecodedValue) {
   const Codec v2 = Codec::make("turbo2", 64, derive_seed(5, layer * 65536 + 1));
   std::vector<uint8_t> r16(v16.record_bytes()), r2(v2.record_bytes());
   std::vector<float> a(64), b(64);
-  v16.encode(c.v.data() + 7 * 64, r16.data());
+  v16.encode(c.values.data() + 7 * 64, r16.data());
   v16.decode(r16.data(), a.data());
-  v2.encode(c.v.data() + 7 * 64, r2.data());
+  v2.encode(c.values.data() + 7 * 64, r2.data());
   v2.decode(r2.data(), b.data());
   const double expected = cosine(a.data(), b.data(), 64);
   EXPECT_LT(expected, 0.99);  // turbo2 is coarse enough for this to mean something
@@ -118,7 +118,7 @@ TEST(EvalAttention, BadShapesAreErrors) {
   bad.query_pos = {8};
   EXPECT_THROW(attention_fidelity(ok, bad, 0, "f16", "f16", 0), Error);
   bad = c;
-  bad.k.pop_back();
+  bad.keys.pop_back();
   EXPECT_THROW(attention_fidelity(ok, bad, 0, "f16", "f16", 0), Error);
   EXPECT_THROW(attention_fidelity(ok, c, 0, "nosuchcodec", "f16", 0), Error);
 }

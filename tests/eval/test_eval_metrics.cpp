@@ -86,7 +86,7 @@ TEST(EvalMetrics, SharedReferenceDistributionGivesTheSameComparisonBitForBit) {
   ReferenceDistribution rd;
   reference_distribution(ref.data(), vocab, rd);
   EXPECT_EQ(rd.argmax, top_k(ref.data(), vocab, 1)[0]);
-  EXPECT_NEAR(std::accumulate(rd.p.begin(), rd.p.end(), 0.0), 1.0, 1e-12);
+  EXPECT_NEAR(std::accumulate(rd.probs.begin(), rd.probs.end(), 0.0), 1.0, 1e-12);
   EXPECT_EQ(rd.lse - ref[17], negative_log_likelihood(ref.data(), vocab, 17));
   for (int target : {0, 17, vocab - 1}) {
     const NextTokenComparison a = compare_next_token(ref.data(), test.data(), vocab, target);

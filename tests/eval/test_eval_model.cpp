@@ -70,14 +70,14 @@ TEST(EvalModel, FidelityProtocolMatchesTheEngineAttention) {
       const AttentionSpec spec{p.n_heads, c.n_kv_heads, c.head_dim, p.scale, p.window, p.softcap};
       LayerCapture cap;
       cap.n_tokens = 20;
-      cap.k = obs.k;
-      cap.v = obs.v;
+      cap.keys = obs.k;
+      cap.values = obs.v;
       cap.query_pos = {19};
       const size_t row = size_t(c.n_heads) * c.head_dim;
-      cap.q.assign(obs.q.end() - static_cast<std::ptrdiff_t>(row), obs.q.end());
+      cap.queries.assign(obs.q.end() - static_cast<std::ptrdiff_t>(row), obs.q.end());
       const std::vector<float> mine = attention_outputs(spec, cap, layer, codec, codec, 11);
       std::vector<float> engine(row);
-      attend_reference(cache, layer, seq, cap.q.data(), 1, 19, p, engine.data());
+      attend_reference(cache, layer, seq, cap.queries.data(), 1, 19, p, engine.data());
       for (size_t i = 0; i < row; ++i)
         EXPECT_NEAR(mine[i], engine[i], 1e-4f * (1 + std::abs(engine[i])))
             << "layer " << layer << " codec " << codec << " at " << i;

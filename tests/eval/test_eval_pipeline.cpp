@@ -160,10 +160,14 @@ TEST(EvalPipeline, EndToEndOnAFakeModel) {
   EXPECT_NE(json.find("\"per_layer_head_cosine\""), std::string::npos);
   EXPECT_NE(json.find("\"phases\": {\"setup_s\": "), std::string::npos);
   EXPECT_NE(json.find("\"passkey_s\": "), std::string::npos);
+  // The code width the goals script grades by: turbo2 on both sides is 2-bit, q8_0 none.
+  EXPECT_NE(json.find("\"k\": \"turbo2\", \"v\": \"turbo2\", \"layer_codecs\": {}, \"code_bits\": 2,"), std::string::npos);
+  EXPECT_NE(json.find("\"k\": \"q8_0\", \"v\": \"q8_0\", \"layer_codecs\": {}, \"code_bits\": 0,"), std::string::npos);
   EXPECT_EQ(std::count(json.begin(), json.end(), '{'), std::count(json.begin(), json.end(), '}'));
   const std::string md = eval_markdown(rep, "Command: `tq eval`\n");
   EXPECT_NE(md.find("| q8_0 | 8.50 |"), std::string::npos);
   EXPECT_NE(md.find("Command: `tq eval`"), std::string::npos);
+  EXPECT_EQ(md.find("oal"), std::string::npos);  // grading is scripts/eval_goals.py's, not the report's
 }
 
 // parallel_for's tasks on threads of their own, started last to first: the pipeline's

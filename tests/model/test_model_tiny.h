@@ -38,6 +38,10 @@ struct TinySpec {
   bool rope_freqs = false;        // Llama 3 per-frequency divisors (rope_freqs.weight)
   float norm_eps = 1e-6f;
   uint64_t seed = 1;
+  std::string name;          // general.name; "" = "tiny-<arch>"
+  int context_length = 1024;
+  int embedding_rows = 0;    // rows of token_embd (the vocabulary); 0 = the tiny tokenizer's,
+                             // more for a real model's shapes (its ids are a prefix)
   // Damage for error tests: a tensor left out, one holding a NaN, one with its two
   // axes swapped.
   std::string omit, poison, swap_axes;
@@ -98,15 +102,14 @@ inline std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
 inline TinyModel make_tiny_model(const TinySpec& s) {
   TinyModel m;
   m.spec = s;
-  const std::vector<std::string> vocab = tiny_vocab();
-  m.vocab = static_cast<int>(vocab.size());
+  m.vocab = s.embedding_rows > 0 ? s.embedding_rows : static_cast<int>(tiny_vocab().size());
   Rng rng(s.seed);
   auto& g = m.writer;
   const std::string a = s.arch + ".";
   g.add_string("general.architecture", s.arch);
-  g.add_string("general.name", "tiny-" + s.arch);
+  g.add_string("general.name", s.name.empty() ? "tiny-" + s.arch : s.name);
   g.add_uint32(a + "block_count", s.n_layers);
-  g.add_uint32(a + "context_length", 1024);
+  g.add_uint32(a + "context_length", s.context_length);
   g.add_uint32(a + "embedding_length", s.dim);
   g.add_uint32(a + "feed_forward_length", s.ffn_dim);
   g.add_uint32(a + "attention.head_count", s.n_heads);

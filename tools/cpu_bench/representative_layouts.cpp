@@ -57,8 +57,8 @@ std::shared_ptr<const CalibratedCodecs> representative_calibrated(const std::str
   auto cc = std::make_shared<CalibratedCodecs>();
   cc->preset = find_preset(codec);
   const CalibratedSide k = side(p->k, head_dim, n_kv_heads), v = side(p->v, head_dim, n_kv_heads);
-  cc->k.assign(n_layers, k);
-  cc->v.assign(n_layers, v);
+  cc->keys.assign(n_layers, k);
+  cc->values.assign(n_layers, v);
   cc->bytes_per_token = static_cast<size_t>(n_layers) * n_kv_heads *
                         (GroupedMseQuantizer::layout_bytes(k.groups) + GroupedMseQuantizer::layout_bytes(v.groups));
   return cc;

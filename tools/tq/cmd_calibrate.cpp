@@ -33,8 +33,8 @@ std::string describe(const CalibratedSide& s) {
 }
 
 void print_layouts(const CalibratedCodecs& cc) {
-  for (size_t l = 0; l < cc.k.size(); ++l)
-    std::printf("    layer %2zu  K %-40s V %s\n", l, describe(cc.k[l]).c_str(), describe(cc.v[l]).c_str());
+  for (size_t l = 0; l < cc.keys.size(); ++l)
+    std::printf("    layer %2zu  K %-40s V %s\n", l, describe(cc.keys[l]).c_str(), describe(cc.values[l]).c_str());
 }
 
 }  // namespace
