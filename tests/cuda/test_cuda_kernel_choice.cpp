@@ -34,6 +34,19 @@ TEST(CudaKernelChoice, NamesTheKernelsAndTheirLimits) {
   DeviceKvCache fp8(testing::cache_config("fp8", "f16", 128, 2, 16, 64));
   expect_mentions(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::tiled), "does not take K codec fp8");
   EXPECT_EQ(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::warp), "");
+  // f16 / q8_0 / q4_0 records of one kind on both sides take the tile tensor-core kernel
+  // (sinks too); a pair of two kinds only the CUDA-core one.
+  for (const char* codec : {"f16", "q8_0", "q4_0h"}) {
+    KvCacheConfig cfg = testing::cache_config(codec, codec, 128, 2, 16, 64);
+    cfg.sink_tokens = 2;
+    DeviceKvCache plain(cfg);
+    EXPECT_TRUE(plain.plan().layer(0).cuda_decode.mma_plain) << codec;
+    EXPECT_EQ(decode_kernel_unsupported(plain, 0, DecodeKernel::mma), "") << codec;
+    EXPECT_EQ(decode_kernel_unsupported(plain, 0, DecodeKernel::simt), "") << codec;
+  }
+  DeviceKvCache two_kinds(testing::cache_config("q8_0", "f16", 128, 2, 16, 64));
+  EXPECT_FALSE(two_kinds.plan().layer(0).cuda_decode.tensor_core());
+  expect_mentions(decode_kernel_unsupported(two_kinds, 0, DecodeKernel::mma), "K q8_0 / V f16");
   EXPECT_STREQ(kernel_name(DecodeKernel::mma), "mma");
   EXPECT_STREQ(kernel_name(QuantizeKernel::tiled), "tiled");
 }
