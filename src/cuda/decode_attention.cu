@@ -577,6 +577,25 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p, CudaDecodeRoute 
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.window < 0) fail("window must be >= 0 (0: none), got " + std::to_string(p.window));
+  if (!route.tensor_core()) {
+    // The CUDA-core kernel's ring holds 32/g records per warp and stage: wide records with
+    // few query heads per KV head (f16 at d >= 128 with g = 1) pass the device's limit.
+    // Said here by name: the launch had failed as "invalid argument".
+    const auto& layer = cache.impl().layers[p.layer];
+    const int smem = split_smem(cfg.head_dim, g, static_cast<int>(layer[0].record_bytes),
+                                static_cast<int>(layer[1].record_bytes), lut_floats(layer[0].desc),
+                                lut_floats(layer[1].desc))
+                         .total;
+    int dev = 0, limit = 0;
+    check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+    check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
+    if (smem > limit)
+      fail("the CUDA-core decode kernel (simt) needs " + std::to_string(smem) + " bytes of shared memory for K " +
+           cache.plan().side(p.layer, false).codec + " / V " + cache.plan().side(p.layer, true).codec +
+           " at head_dim " + std::to_string(cfg.head_dim) + " with " + std::to_string(g) +
+           " query head(s) per KV head; the device allows " + std::to_string(limit) +
+           " (DecodeKernel::auto_ or mma take this pair on the tensor-core kernel)");
+  }
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
     fail("max_seq_len " + std::to_string(p.max_seq_len) + " exceeds max_blocks_per_seq * block_tokens");
   return g;

@@ -113,20 +113,27 @@ __device__ __forceinline__ void store_half2s(__half* dst, const uint32_t* h) {
 // This lane's C coordinates of 16 records (recs, rb bytes each) through the policy's
 // lane decoder into column lane·C of the tile. Rows outside [j_lo, n_valid) are zero:
 // stale records past the sequence and records before a window's start are not decoded.
+// Batches of 32/C tokens (16 registers) are decoded before any is stored: the ring and the
+// tile are both shared memory, so the compiler keeps a load after every earlier store,
+// and storing each token as decoded had made the 16 tokens one chain of load latencies.
 template <int D, class Lane>
 __device__ __forceinline__ void dequantize_tile(const Lane& dec, const unsigned char* recs, int rb, int lane,
                                                 int j_lo, int n_valid, __half* tile) {
-  constexpr int C = D / 32;
+  constexpr int C = D / 32, kBatch = 32 / C < kTok ? 32 / C : kTok;
 #pragma unroll
-  for (int j = 0; j < kTok; ++j) {
-    uint32_t hv[C / 2];
-    if (j < n_valid && j >= j_lo) {
-      dec(recs + j * rb, hv);
-    } else {
+  for (int j0 = 0; j0 < kTok; j0 += kBatch) {
+    uint32_t hv[kBatch][C / 2];
 #pragma unroll
-      for (int c = 0; c < C / 2; ++c) hv[c] = 0u;
+    for (int j = 0; j < kBatch; ++j) {
+      if (j0 + j < n_valid && j0 + j >= j_lo) {
+        dec(recs + (j0 + j) * rb, hv[j]);
+      } else {
+#pragma unroll
+        for (int c = 0; c < C / 2; ++c) hv[j][c] = 0u;
+      }
     }
-    store_half2s<C>(tile + j * tile_stride(D) + lane * C, hv);
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) store_half2s<C>(tile + (j0 + j) * tile_stride(D) + lane * C, hv[j]);
   }
 }
 

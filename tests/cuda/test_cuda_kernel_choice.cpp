@@ -86,5 +86,34 @@ TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
   }
 }
 
+// f16 at d = 128 with one query head per KV head: the CUDA-core kernel's ring would need
+// more shared memory than a block may have. Forcing it is a tq::Error naming the kernel and
+// the pair (it had failed at launch as "invalid argument"); auto_ takes the tile kernel.
+TEST(CudaKernelChoice, TheCudaCoreKernelRefusesWhatItsRingCannotHold) {
+  TQ_REQUIRE_GPU();
+  DeviceKvCache cache(testing::cache_config("f16", "f16", 128, 2, 32, 64));
+  DeviceBuffer<float> q(2 * 128), out(2 * 128);
+  DeviceBuffer<int32_t> table(std::vector<int32_t>{0}), lens(std::vector<int32_t>{1});
+  DecodeParams d;
+  d.q = q.get();
+  d.batch = 1;
+  d.n_q_heads = 2;
+  d.block_tables = table.get();
+  d.max_blocks_per_seq = 1;
+  d.seq_lens = lens.get();
+  d.max_seq_len = 1;
+  d.out = out.get();
+  d.kernel = DecodeKernel::simt;
+  try {
+    decode_workspace_bytes(cache, d);
+    FAIL() << "the CUDA-core kernel took f16 at d = 128, GQA 1";
+  } catch (const Error& e) {
+    expect_mentions(e.what(), "the CUDA-core decode kernel (simt) needs");
+    expect_mentions(e.what(), "K f16 / V f16 at head_dim 128 with 1 query head(s)");
+  }
+  d.kernel = DecodeKernel::auto_;
+  EXPECT_GT(decode_workspace_bytes(cache, d), 0u);
+}
+
 }  // namespace
 }  // namespace tq::cuda

@@ -223,8 +223,12 @@ TEST(CudaWindow, PlainRecordTensorCoreKernelMatchesTheCpuReference) {
     for (DecodeKernel kernel : {DecodeKernel::mma, DecodeKernel::simt}) {
       for (int window : {0, 7, 100})
         for (int group : {1, 4, 8})
-          expect_matches({codec, codec, 128, group, 0, 32, kLens, window, kernel}, ++seed);
-      for (int d : {64, 256}) expect_matches({codec, codec, d, 2, 4, 24, kLens, 100, kernel}, ++seed);
+          // The CUDA-core kernel's ring cannot hold 32 f16 records of 128 coordinates per
+          // stage (GQA 1): refused by name (CudaKernelChoice).
+          if (!(kernel == DecodeKernel::simt && group == 1 && std::string(codec) == "f16"))
+            expect_matches({codec, codec, 128, group, 0, 32, kLens, window, kernel}, ++seed);
+      // Blocks of 24 tokens: GQA 4 (the CUDA-core kernel's tiles of 8 tokens divide them).
+      for (int d : {64, 256}) expect_matches({codec, codec, d, 4, 4, 24, kLens, 100, kernel}, ++seed);
       expect_matches({codec, codec, 128, 4, 4, 24, kLens, 0, kernel}, ++seed);
       expect_matches({codec, codec, 128, 2, 0, 16, {300}, 16, kernel, 0, true}, ++seed);
     }
