@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "cuda_test_util.h"
+#include "cuda_attention_ref.h"
 
 namespace tq::cuda {
 namespace {
@@ -68,15 +68,7 @@ TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
   } catch (const Error& e) {
     expect_mentions(e.what(), "warp quantize kernel does not take V codec v3g32");
   }
-  DecodeParams d;
-  d.q = q.get();
-  d.batch = 1;
-  d.n_q_heads = 8;
-  d.block_tables = table.get();
-  d.max_blocks_per_seq = 1;
-  d.seq_lens = lens.get();
-  d.max_seq_len = 1;
-  d.out = out.get();
+  DecodeParams d = testing::decode_params(q.get(), 1, 8, table.get(), 1, lens.get(), 1, out.get());
   d.kernel = DecodeKernel::mma;
   try {
     decode_workspace_bytes(cache, d);
@@ -94,15 +86,7 @@ TEST(CudaKernelChoice, TheCudaCoreKernelRefusesWhatItsRingCannotHold) {
   DeviceKvCache cache(testing::cache_config("f16", "f16", 128, 2, 32, 64));
   DeviceBuffer<float> q(2 * 128), out(2 * 128);
   DeviceBuffer<int32_t> table(std::vector<int32_t>{0}), lens(std::vector<int32_t>{1});
-  DecodeParams d;
-  d.q = q.get();
-  d.batch = 1;
-  d.n_q_heads = 2;
-  d.block_tables = table.get();
-  d.max_blocks_per_seq = 1;
-  d.seq_lens = lens.get();
-  d.max_seq_len = 1;
-  d.out = out.get();
+  DecodeParams d = testing::decode_params(q.get(), 1, 2, table.get(), 1, lens.get(), 1, out.get());
   d.kernel = DecodeKernel::simt;
   try {
     decode_workspace_bytes(cache, d);
