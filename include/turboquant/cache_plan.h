@@ -68,8 +68,10 @@ struct CacheSidePlan {
 // device record layout, src/cuda); the SIMT kernel when neither tensor-core kernel applies.
 struct CudaDecodeRoute {
   int mma_bits = 0;          // code width of the uniform mse tensor-core kernel; 0: not it
-  bool mma_grouped = false;  // the calibrated-record tensor-core kernel
-  bool tensor_core() const { return mma_bits > 0 || mma_grouped; }
+  bool mma_grouped = false;  // the tile tensor-core kernel, calibrated records
+  bool mma_plain = false;    // the tile tensor-core kernel, f16 / q8_0 / q4_0 records
+  bool tensor_core() const { return mma_bits > 0 || mma_grouped || mma_plain; }
+  bool tile() const { return mma_grouped || mma_plain; }
 };
 
 struct CacheLayerPlan {

@@ -55,16 +55,16 @@ using Q = QuantKind;
 
 // kind, name, block coords, block bytes, factory, calibrated, code width,
 //   CPU lane encoder, its widest bits, CPU SIMD scorer,
-//   CUDA kernels, their widest bits, CUDA behind a rotation
+//   CUDA kernels, their widest bits, CUDA behind a rotation, CUDA tensor-core decode
 constexpr QuantTraits kRows[] = {
-    {Q::f16, "f16", 1, 2, make_f16, false, false, true, 0, true, true, 0, true},
-    {Q::q8_0, "q8_0", 32, sizeof(BlockQ8_0), make_q8_0, false, false, true, 0, true, true, 0, true},
-    {Q::q4_0, "q4_0", 32, sizeof(BlockQ4_0), make_q4_0, false, false, true, 0, true, true, 0, true},
-    {Q::mse, "mse", 0, 0, make_mse, false, true, true, 4, true, true, 4, true},
-    {Q::prod, "prod", 0, 0, make_prod, false, true, true, 5, false, false, 0, false},
-    {Q::group, "group", 0, 0, make_group, false, true, true, 4, true, true, 4, true},
-    {Q::grouped, "grouped", 0, 0, nullptr, true, false, false, 0, true, true, 0, true},
-    {Q::fp8, "fp8", 0, 0, make_fp8, false, false, true, 0, false, true, 0, false},
+    {Q::f16, "f16", 1, 2, make_f16, false, false, true, 0, true, true, 0, true, true},
+    {Q::q8_0, "q8_0", 32, sizeof(BlockQ8_0), make_q8_0, false, false, true, 0, true, true, 0, true, true},
+    {Q::q4_0, "q4_0", 32, sizeof(BlockQ4_0), make_q4_0, false, false, true, 0, true, true, 0, true, true},
+    {Q::mse, "mse", 0, 0, make_mse, false, true, true, 4, true, true, 4, true, true},
+    {Q::prod, "prod", 0, 0, make_prod, false, true, true, 5, false, false, 0, false, false},
+    {Q::group, "group", 0, 0, make_group, false, true, true, 4, true, true, 4, true, false},
+    {Q::grouped, "grouped", 0, 0, nullptr, true, false, false, 0, true, true, 0, true, true},
+    {Q::fp8, "fp8", 0, 0, make_fp8, false, false, true, 0, false, true, 0, false, false},
 };
 
 // Row i is QuantKind i: quant_traits() indexes. A kind past the last row throws there, so

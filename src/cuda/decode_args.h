@@ -53,16 +53,17 @@ void ensure_mma_smem(const void* kernel, int bytes);
 // per device, kernel and size: the query costs host time on every step).
 int mma_occupancy(const void* kernel, int smem);
 
-// The tensor-core split kernel for calibrated (grouped) keys and values
-// (decode_mma_grouped.cu); sinks included. lk, lv: floats of each side's look-up area
-// (grouped_lut_floats).
+// The tile tensor-core split kernel (decode_mma_grouped.cu) for calibrated (grouped) keys
+// and values, or f16 / q8_0 / q4_0 records of one kind on both sides; sinks included.
 bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v);
-int mma_grouped_resident_ctas(int d, int group, int rbk, int rbv, int lk, int lv);
-void launch_decode_mma_grouped(const DecodeArgs& a, int d, int batch, void* stream);
+bool mma_plain_applies(const CodecDesc& k, const CodecDesc& v);
+int mma_tile_resident_ctas(const CodecDesc& k, const CodecDesc& v, int d, int group);
+void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, void* stream);
 
 // The decode kernel a layer's codecs take under DecodeKernel::auto_ (decode_attention.cu):
-// calibrated pairs (sinks included) the grouped tensor-core kernel, uniform-width mse pairs
-// without sinks the uniform one, else the SIMT kernel. DeviceKvCache resolves it once per
+// calibrated pairs and f16 / q8_0 / q4_0 pairs of one kind (sinks included) the tile
+// tensor-core kernel, uniform-width mse pairs without sinks the uniform one, else the SIMT
+// kernel. DeviceKvCache resolves it once per
 // layer into its plan (CacheLayerPlan::cuda_decode).
 CudaDecodeRoute resolve_decode_route(const CodecDesc& k, const CodecDesc& v, int sink_tokens);
 

@@ -438,8 +438,8 @@ void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, cudaStream_t 
   decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
   if (route.tensor_core()) {
-    if (route.mma_grouped)
-      launch_decode_mma_grouped(a, D, batch, stream);
+    if (route.tile())
+      launch_decode_mma_tile(a, D, batch, stream);
     else
       launch_decode_mma(a, D, route.mma_bits, batch, stream);
     launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch), dim3(kReduceThreads), 0, stream, a,
@@ -529,8 +529,8 @@ std::string decode_unsupported(const DeviceKvCache& cache, int layer, DecodeKern
   const std::string codecs = "K " + plan.side(layer, false).codec + " / V " + plan.side(layer, true).codec;
   return "the tensor-core decode kernel (mma) does not take " + codecs +
          (plan.config().sink_tokens > 0 ? " with attention sinks" : "") +
-         ": it needs calibrated records on both sides, or uniform 2-4 bit mse codes with one codebook on both "
-         "sides and no sinks";
+         ": it needs calibrated records on both sides, f16, q8_0 or q4_0 records of one kind on both sides, or "
+         "uniform 2-4 bit mse codes with one codebook on both sides and no sinks";
 }
 
 // The split kernel of this request: the route the plan resolved for the layer, unless an
@@ -577,6 +577,25 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p, CudaDecodeRoute 
     fail("block_tokens " + std::to_string(cfg.block_tokens) + " must be a multiple of " + std::to_string(32 / g) +
          " for " + std::to_string(g) + " query heads per KV head");
   if (p.window < 0) fail("window must be >= 0 (0: none), got " + std::to_string(p.window));
+  if (!route.tensor_core()) {
+    // The CUDA-core kernel's ring holds 32/g records per warp and stage: wide records with
+    // few query heads per KV head (f16 at d >= 128 with g = 1) pass the device's limit.
+    // Said here by name: the launch had failed as "invalid argument".
+    const auto& layer = cache.impl().layers[p.layer];
+    const int smem = split_smem(cfg.head_dim, g, static_cast<int>(layer[0].record_bytes),
+                                static_cast<int>(layer[1].record_bytes), lut_floats(layer[0].desc),
+                                lut_floats(layer[1].desc))
+                         .total;
+    int dev = 0, limit = 0;
+    check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+    check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
+    if (smem > limit)
+      fail("the CUDA-core decode kernel (simt) needs " + std::to_string(smem) + " bytes of shared memory for K " +
+           cache.plan().side(p.layer, false).codec + " / V " + cache.plan().side(p.layer, true).codec +
+           " at head_dim " + std::to_string(cfg.head_dim) + " with " + std::to_string(g) +
+           " query head(s) per KV head; the device allows " + std::to_string(limit) +
+           " (DecodeKernel::auto_ or mma take this pair on the tensor-core kernel)");
+  }
   if (p.max_seq_len < 0 || p.max_seq_len > static_cast<int64_t>(p.max_blocks_per_seq) * cfg.block_tokens)
     fail("max_seq_len " + std::to_string(p.max_seq_len) + " exceeds max_blocks_per_seq * block_tokens");
   return g;
@@ -593,7 +612,7 @@ int num_splits(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDec
   const int rbk = static_cast<int>(layer[0].record_bytes), rbv = static_cast<int>(layer[1].record_bytes);
   const bool tc = route.tensor_core();
   const int lk = lut_floats(layer[0].desc), lv = lut_floats(layer[1].desc);
-  const int per_sm = route.mma_grouped ? mma_grouped_resident_ctas(d, g, rbk, rbv, lk, lv)
+  const int per_sm = route.tile()      ? mma_tile_resident_ctas(layer[0].desc, layer[1].desc, d, g)
                      : route.mma_bits  ? mma_resident_ctas(d, route.mma_bits, g, rbk, rbv)
                                        : resident_split_ctas(d, g, rbk, rbv, lk, lv,
                                                              split_ext(layer[0].desc, layer[1].desc,
@@ -624,6 +643,8 @@ CudaDecodeRoute resolve_decode_route(const CodecDesc& k, const CodecDesc& v, int
   CudaDecodeRoute r;
   if (mma_grouped_applies(k, v))
     r.mma_grouped = true;
+  else if (mma_plain_applies(k, v))
+    r.mma_plain = true;
   else if (sink_tokens == 0)  // the uniform kernel does not read the sink store
     r.mma_bits = mma_decode_bits(k, v);
   return r;

@@ -36,6 +36,7 @@
 #include "pdl.cuh"
 #include "split_work.cuh"
 #include "turboquant/head_dim.h"
+#include "turboquant/quant_traits.h"
 
 namespace tq::cuda::detail {
 
@@ -352,7 +353,7 @@ void ensure_mma_smem(const void* kernel, int bytes) {
 
 int mma_decode_bits(const CodecDesc& k, const CodecDesc& v) {
   auto uniform = [](const CodecDesc& c) {
-    return c.kind == QuantKind::mse && c.n_hi == c.dim && c.hi_offset == 2 && c.bits_hi >= 2 && c.bits_hi <= 4 &&
+    return c.kind == QuantKind::mse && quant_traits(c.kind).cuda_mma && c.n_hi == c.dim && c.hi_offset == 2 && c.bits_hi >= 2 && c.bits_hi <= 4 &&
            c.record_bytes == 2 + c.dim * c.bits_hi / 8;
   };
   if (!uniform(k) || !uniform(v) || k.bits_hi != v.bits_hi || k.dim != v.dim) return 0;

@@ -1,23 +1,29 @@
-// Split kernel of decode attention on tensor cores for calibrated (grouped) keys and
-// values (tq2.5, tq3, tq3.5, tq4), sinks included.
+// Tile split kernel of decode attention on tensor cores, for keys and values whose records
+// do not map to operand bits at compile time: calibrated (grouped) records (tq2.5, tq3,
+// tq3.5, tq4) and f16, q8_0, q4_0 records (q8_0h / q4_0h too: their rotation is the
+// prepare and reduce kernels' business), one kind on both sides, sinks included. The
+// records of each kind are a policy (record_tile.cuh).
 //
 // Grid and work split as decode_mma.cu: one CTA of 4 warps per (context split, KV head,
 // sequence), each warp streams steps of 16 tokens (two runs of 8 K and V records through a
-// cp.async ring). A record's groups have their own widths, codebooks and norms, so codes
-// do not map to operand bits at compile time; instead, per step, each lane dequantizes
-// its C = D/32 coordinates of the 16 records (GroupedPart, as the CUDA-core kernel: level
-// times the group's norm) into an f16 tile [16 tokens][D] in shared memory, K first, and
-// the tensor cores read the tile with ldmatrix:
+// cp.async ring). Per step, each lane dequantizes its C = D/32 coordinates of the 16
+// records (grouped: level times the group's norm, as the CUDA-core kernel; q8_0 / q4_0:
+// code times the block scale) into an f16 tile [16 tokens][D] in shared memory, K first,
+// and the tensor cores read the tile with ldmatrix. f16 records skip that step: the copies
+// put them straight into tile rows in the ring, and ldmatrix reads the ring.
 //   scores  Sᵀ[token][head] = K[token] · Q'[head]   A = the K tile, B = Q'ᵀ (8 columns);
 //   values  Oᵀ[dim][head] += V[token][dim] P'[head][token]
 //                                                   A = the V tile transposed (ldmatrix
 //                                                   .trans), B = P'ᵀ.
 // Everything stays in the code (rotated) space of the CUDA-core kernel: the prepare
-// kernel's q' = P⁻ᵀ q and the reduce kernel's P⁻¹ y + μ are shared. Tokens past the
-// sequence are zero rows (their records may be stale), sink positions come from the
-// sink store (f32 code-space rows): their values rounded to f16 in the tile like the
-// records, their scores computed in f32 (exact_sink_scores).
+// kernel's q' = R q (P⁻ᵀ q) and the reduce kernel's Rᵀ y (P⁻¹ y + μ) are shared. Tokens past
+// the sequence or before a window are zero rows of the value tile (their records may be
+// stale: never read as numbers), sink positions come from the sink store (f32 code-space
+// rows): their values rounded to f16 in the tile like the records, their scores computed
+// in f32 (exact_sink_scores).
 #include <cuda_fp16.h>
+
+#include <string>
 
 #include "copy_async.cuh"
 #include "cuda_check.h"
@@ -26,15 +32,16 @@
 #include "mma_ops.cuh"
 #include "pdl.cuh"
 #include "record_grouped.cuh"
+#include "record_tile.cuh"
 #include "split_work.cuh"
 #include "turboquant/head_dim.h"
+#include "turboquant/quant_traits.h"
 
 namespace tq::cuda::detail {
 
 namespace {
 
 constexpr int kWarps = kMmaWarps, kTok = kMmaTileTokens;
-constexpr int kStages = 4;
 constexpr int kSlack = 16;  // bit_window reads up to 8 bytes past a record
 
 __host__ __device__ constexpr int round16(int x) { return (x + 15) & ~15; }
@@ -44,7 +51,8 @@ __host__ __device__ constexpr int tile_stride(int D) { return D + 8; }
 
 // Dynamic shared memory: [K look-up area][V look-up area][per warp: tile][per warp: ring
 // of kStages × (16 K records, 16 V records)]; tiles and rings are reused to merge the warps.
-struct GroupedMmaSmem {
+// kDirect (f16): no tile; each ring stage is a K tile and a V tile.
+struct TileMmaSmem {
   int lk, lv;      // floats of the look-up areas
   int tiles;       // byte offset of the tiles
   int karea, stage;  // bytes of a stage's K area, of a whole stage
@@ -52,15 +60,23 @@ struct GroupedMmaSmem {
   int total;
 };
 
-__host__ __device__ inline GroupedMmaSmem grouped_mma_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
-  GroupedMmaSmem s;
+template <class R>
+__host__ __device__ inline TileMmaSmem tile_mma_smem(int D, int G, int rbk, int rbv, int lk, int lv) {
+  TileMmaSmem s;
   s.lk = lk;
   s.lv = lv;
   s.tiles = static_cast<int>(sizeof(float)) * (lk + lv);
-  s.karea = round16(kTok * rbk + kSlack);
-  s.stage = s.karea + round16(kTok * rbv + kSlack);
-  s.ring = s.tiles + kWarps * kTok * tile_stride(D) * 2;
-  const int end = s.ring + kWarps * kStages * s.stage;
+  const int tile = kTok * tile_stride(D) * 2;
+  if (R::kDirect) {
+    s.karea = tile;
+    s.stage = 2 * tile;
+    s.ring = s.tiles;
+  } else {
+    s.karea = round16(kTok * rbk + kSlack);
+    s.stage = s.karea + round16(kTok * rbv + kSlack);
+    s.ring = s.tiles + kWarps * tile;
+  }
+  const int end = s.ring + kWarps * R::kStages * s.stage;
   const int merge = s.tiles + static_cast<int>(sizeof(float)) * kWarps * G * (D + 2);
   s.total = end > merge ? end : merge;
   return s;
@@ -94,42 +110,43 @@ __device__ __forceinline__ void store_half2s(__half* dst, const uint32_t* h) {
   }
 }
 
-// This lane's C coordinates of 16 records (recs, rb bytes each) as level · norm into
-// column lane·C of the tile (levels and norm rounded to f16, multiplied as half2). Rows
-// outside [j_lo, n_valid) are zero: stale records past the sequence and records before a
-// window's start are not decoded. The lane's parts are read once: the tile stores would
-// otherwise make the compiler reload them per token.
-template <int D>
-__device__ __forceinline__ void dequantize_tile(const unsigned char* recs, int rb, const float* area, int lane,
+// This lane's C coordinates of 16 records (recs, rb bytes each) through the policy's
+// lane decoder into column lane·C of the tile. Rows outside [j_lo, n_valid) are zero:
+// stale records past the sequence and records before a window's start are not decoded.
+// Batches of 32/C tokens (16 registers) are decoded before any is stored: the ring and the
+// tile are both shared memory, so the compiler keeps a load after every earlier store,
+// and storing each token as decoded had made the 16 tokens one chain of load latencies.
+template <int D, class Lane>
+__device__ __forceinline__ void dequantize_tile(const Lane& dec, const unsigned char* recs, int rb, int lane,
                                                 int j_lo, int n_valid, __half* tile) {
-  constexpr int C = D / 32, kParts = C > 4 ? 2 : 1, N = C / kParts;
-  const GroupedPart* parts = reinterpret_cast<const GroupedPart*>(area) + lane;
-  const float* table = area + kGroupedLaneFloats;
-  GroupedPart part[kParts];
+  constexpr int C = D / 32, kBatch = 32 / C < kTok ? 32 / C : kTok;
 #pragma unroll
-  for (int k = 0; k < kParts; ++k) part[k] = parts[32 * k];
+  for (int j0 = 0; j0 < kTok; j0 += kBatch) {
+    uint32_t hv[kBatch][C / 2];
 #pragma unroll
-  for (int j = 0; j < kTok; ++j) {
-    uint32_t hv[C / 2];
-    if (j < n_valid && j >= j_lo) {
-      const uint8_t* rec = recs + j * rb;
+    for (int j = 0; j < kBatch; ++j) {
+      if (j0 + j < n_valid && j0 + j >= j_lo) {
+        dec(recs + (j0 + j) * rb, hv[j]);
+      } else {
 #pragma unroll
-      for (int k = 0; k < kParts; ++k) {
-        float lv[N];
-        part[k].template levels_of<N>(rec, table, lv);
-        const __half2 n2 = __float2half2_rn(part[k].norm_any(rec, table));
-#pragma unroll
-        for (int c = 0; c < N / 2; ++c) {
-          const __half2 x = __hmul2(__floats2half2_rn(lv[2 * c], lv[2 * c + 1]), n2);
-          hv[k * N / 2 + c] = *reinterpret_cast<const uint32_t*>(&x);
-        }
+        for (int c = 0; c < C / 2; ++c) hv[j][c] = 0u;
       }
-    } else {
-#pragma unroll
-      for (int c = 0; c < C / 2; ++c) hv[c] = 0u;
     }
-    store_half2s<C>(tile + j * tile_stride(D) + lane * C, hv);
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) store_half2s<C>(tile + (j0 + j) * tile_stride(D) + lane * C, hv[j]);
   }
+}
+
+// Rows outside [j_lo, n_valid) of a tile copied as it is (f16 records): zero, so that
+// stale records (any bits, NaN included) never meet a zero weight.
+template <int D>
+__device__ __forceinline__ void zero_outside(int j_lo, int n_valid, int lane, __half* tile) {
+  constexpr int C = D / 32;
+  uint32_t z[C / 2];
+#pragma unroll
+  for (int c = 0; c < C / 2; ++c) z[c] = 0u;
+  for (int j = 0; j < kTok; ++j)
+    if (j < j_lo || j >= n_valid) store_half2s<C>(tile + j * tile_stride(D) + lane * C, z);
 }
 
 // Scores of sink rows [0, n) (row j's lane floats at rows + j·stride) in f32 against the
@@ -171,26 +188,21 @@ __device__ void sink_rows_to_tile(const float* rows, int64_t stride, int j0, int
   }
 }
 
-template <int D>
-constexpr int kGroupedMinBlocks = D <= 128 ? 4 : 2;
-
-template <int D>
-__global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
-    decode_mma_grouped_kernel(const __grid_constant__ DecodeArgs a) {
-  constexpr int C = D / 32, KC = D / 16, TS = tile_stride(D);
+template <int D, class R>
+__global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile_kernel(const __grid_constant__ DecodeArgs a) {
+  constexpr int C = D / 32, KC = D / 16, TS = tile_stride(D), kStages = R::kStages;
   extern __shared__ __align__(16) unsigned char smem[];
   const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int G = a.group;
   const int rbk = a.kc.record_bytes, rbv = a.vc.record_bytes;
-  const GroupedMmaSmem lay =
-      grouped_mma_smem(D, G, rbk, rbv, grouped_lut_floats(a.kc), grouped_lut_floats(a.vc));
+  const TileMmaSmem lay = tile_mma_smem<R>(D, G, rbk, rbv, R::lut_floats(a.kc), R::lut_floats(a.vc));
   float* lutk = reinterpret_cast<float*>(smem);
   float* lutv = lutk + lay.lk;
   __half* tile = reinterpret_cast<__half*>(smem + lay.tiles) + warp * kTok * TS;
   unsigned char* ring = smem + lay.ring + warp * kStages * lay.stage;
-  fill_grouped_lut<C>(a.kc, lutk, tid, kWarps * 32);
-  fill_grouped_lut<C>(a.vc, lutv, tid, kWarps * 32);
+  R::template fill_lut<D>(a.kc, lutk, tid, kWarps * 32);
+  R::template fill_lut<D>(a.vc, lutv, tid, kWarps * 32);
 
   const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
   const SplitWork work = split_work(a, b, split, warp, kWarps, kTok);
@@ -211,7 +223,7 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
   const uint8_t* pool = (run_v ? a.vpool : a.kpool) + static_cast<int64_t>(h) * bt * rb;
   const int64_t block_bytes = run_v ? a.vblock_bytes : a.kblock_bytes;
   const uint32_t dst0 = static_cast<uint32_t>(__cvta_generic_to_shared(ring)) + (run_v ? lay.karea : 0) +
-                        run_half * 8 * rb;
+                        run_half * 8 * (R::kDirect ? 2 * TS : rb);
   int cp_pos = (tb + warp) * kTok + 8 * run_half;
   auto block_at = [&](int p) {
     if (p >= cp_end) return 0;
@@ -220,9 +232,21 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
   auto issue = [&](int stage, int block) {
     if (cp_pos < cp_end) {
       const int in_block = bshift >= 0 ? cp_pos & (bt - 1) : cp_pos % bt;
-      // 8 records, 8-byte aligned at both ends (block_tokens % 8 == 0).
-      copy_tile_async<true, 8>(dst0 + stage * lay.stage,
-                               pool + block * block_bytes + static_cast<int64_t>(in_block) * rb, 8 * rb, chunk);
+      const uint8_t* src = pool + block * block_bytes + static_cast<int64_t>(in_block) * rb;
+      if constexpr (R::kDirect) {
+        // 8 rows of D halves into 8 tile rows: chunk e = chunk + 8i of the run (contiguous
+        // in the pool) is row e / CPR, 16-byte column e % CPR.
+        constexpr int CPR = D / 8;
+        const uint32_t dst = dst0 + stage * lay.stage + chunk * 16;
+#pragma unroll
+        for (int i = 0; i < CPR; ++i)
+          asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(
+                           dst + (i / (CPR / 8)) * (2 * TS) + (i % (CPR / 8)) * 128),
+                       "l"(src + chunk * 16 + 128 * i));
+      } else {
+        // 8 records, 8-byte aligned at both ends (block_tokens % 8 == 0); 16 for q8_0 / q4_0.
+        copy_tile_async<R::kAnyAlign, 8>(dst0 + stage * lay.stage, src, 8 * rb, chunk);
+      }
     }
     cp_async_commit();  // empty groups keep the wait count uniform
     cp_pos += kWarps * kTok;
@@ -255,9 +279,9 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
   // ldmatrix row addresses. Keys (A = tile rows): matrix j = lane/8 holds tokens 8(j&1) +
   // 0..7, dims 8(j>>1) + 0..7 of the k-chunk. Values (A = tile transposed): matrix j holds
   // tokens 8(j>>1) + 0..7, dims 8(j&1) + 0..7 of the m-tile.
-  const uint32_t tile_sa = static_cast<uint32_t>(__cvta_generic_to_shared(tile));
-  const uint32_t k_addr = tile_sa + 2 * (((lane & 7) + ((lane >> 3) & 1) * 8) * TS + (lane >> 4) * 8);
-  const uint32_t v_addr = tile_sa + 2 * (((lane & 7) + (lane >> 4) * 8) * TS + ((lane >> 3) & 1) * 8);
+  const uint32_t k_lane = 2 * (((lane & 7) + ((lane >> 3) & 1) * 8) * TS + (lane >> 4) * 8);
+  const uint32_t v_lane = 2 * (((lane & 7) + (lane >> 4) * 8) * TS + ((lane >> 3) & 1) * 8);
+  [[maybe_unused]] const typename R::template Lane<D> kdec(lutk, lane), vdec(lutv, lane);
 
   for (int k = 0; k < my_count; ++k) {
     const int block = next_block;
@@ -271,10 +295,15 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
     const int n_valid = min(kTok, seq_len - tok0), j_lo = lo - tok0;
     const int n_sink_rows = min(n_valid, n_sinks - tok0);  // > 0 only in the first steps
 
-    dequantize_tile<D>(ks, rbk, lutk, lane, j_lo, n_valid, tile);
+    // The step's K and V tiles: the ring stage itself for f16 records.
+    __half* ktile = R::kDirect ? reinterpret_cast<__half*>(const_cast<unsigned char*>(ks)) : tile;
+    __half* vtile = R::kDirect ? reinterpret_cast<__half*>(const_cast<unsigned char*>(ks + lay.karea)) : tile;
+    if constexpr (!R::kDirect) dequantize_tile<D>(kdec, ks, rbk, lane, j_lo, n_valid, ktile);
     if (n_sink_rows > 0)
       sink_rows_to_tile<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, tile);
+                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, ktile);
+    const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(ktile)) + k_lane;
+    const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(vtile)) + v_lane;
     __syncwarp();
     // Scores: sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1]; two
     // accumulator chains halve the mma latency chain.
@@ -304,10 +333,13 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
     const uint32_t pb1 = transpose8x8(pack_half2(p[2], p[3]));
     mma_rescale<KC>(acc, alpha);
     __syncwarp();  // every lane has read the key tile
-    dequantize_tile<D>(ks + lay.karea, rbv, lutv, lane, j_lo, n_valid, tile);
+    if constexpr (!R::kDirect)
+      dequantize_tile<D>(vdec, ks + lay.karea, rbv, lane, j_lo, n_valid, vtile);
+    else if (j_lo > 0 || n_valid < kTok)  // K rows there only give scores the mask drops
+      zero_outside<D>(j_lo, n_valid, lane, vtile);
     if (n_sink_rows > 0)
       sink_rows_to_tile<D>(a.sink_v + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, tile);
+                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, vtile);
     __syncwarp();
     // Values: m-tile m has dims 16m + g (rows g) and 16m + 8 + g (rows g + 8).
 #pragma unroll
@@ -343,30 +375,53 @@ __global__ void __launch_bounds__(kWarps * 32, kGroupedMinBlocks<D>)
 
 using Kernel = void (*)(DecodeArgs);
 
-Kernel grouped_kernel_for(int d) {
-  return dispatch_head_dim(d, "grouped tensor-core decode kernel",
-                           [&]<int D>() -> Kernel { return decode_mma_grouped_kernel<D>; });
+// The kernel of a record kind and its dynamic shared memory for these codecs and group.
+struct TileLaunch {
+  Kernel kernel;
+  int smem;
+};
+
+TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int group) {
+  return dispatch_head_dim(d, "tile tensor-core decode kernel", [&]<int D>() -> TileLaunch {
+    auto of = [&]<class R>(R) {
+      return TileLaunch{decode_mma_tile_kernel<D, R>,
+                        tile_mma_smem<R>(D, group, k.record_bytes, v.record_bytes, R::lut_floats(k), R::lut_floats(v))
+                            .total};
+    };
+    switch (k.kind) {
+      case QuantKind::grouped: return of(GroupedTileRecords{});
+      case QuantKind::f16: return of(F16TileRecords{});
+      case QuantKind::q8_0: return of(Q8TileRecords{});
+      case QuantKind::q4_0: return of(Q4TileRecords{});
+      default: break;
+    }
+    throw Error("tile tensor-core decode kernel: " + std::string(quant_traits(k.kind).name) +
+                " records are not compiled (grouped, f16, q8_0, q4_0)");
+  });
 }
 
 }  // namespace
 
 bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v) {
-  return k.kind == QuantKind::grouped && v.kind == QuantKind::grouped && k.dim == v.dim;
+  return k.kind == QuantKind::grouped && v.kind == QuantKind::grouped && k.dim == v.dim &&
+         quant_traits(k.kind).cuda_mma;
 }
 
-int mma_grouped_resident_ctas(int d, int group, int rbk, int rbv, int lk, int lv) {
-  return mma_occupancy(reinterpret_cast<const void*>(grouped_kernel_for(d)),
-                       grouped_mma_smem(d, group, rbk, rbv, lk, lv).total);
+bool mma_plain_applies(const CodecDesc& k, const CodecDesc& v) {
+  const bool plain = k.kind == QuantKind::f16 || k.kind == QuantKind::q8_0 || k.kind == QuantKind::q4_0;
+  return plain && v.kind == k.kind && k.dim == v.dim && quant_traits(k.kind).cuda_mma;
 }
 
-void launch_decode_mma_grouped(const DecodeArgs& a, int d, int batch, void* stream) {
-  const Kernel k = grouped_kernel_for(d);
-  const int smem = grouped_mma_smem(d, a.group, a.kc.record_bytes, a.vc.record_bytes, grouped_lut_floats(a.kc),
-                                    grouped_lut_floats(a.vc))
-                       .total;
-  ensure_mma_smem(reinterpret_cast<const void*>(k), smem);
-  launch_pdl(k, dim3(a.num_splits, a.n_kv, batch), dim3(kWarps * 32), smem, static_cast<cudaStream_t>(stream), a,
-             "decode_mma_grouped_kernel");
+int mma_tile_resident_ctas(const CodecDesc& k, const CodecDesc& v, int d, int group) {
+  const TileLaunch t = tile_launch_for(k, v, d, group);
+  return mma_occupancy(reinterpret_cast<const void*>(t.kernel), t.smem);
+}
+
+void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, void* stream) {
+  const TileLaunch t = tile_launch_for(a.kc, a.vc, d, a.group);
+  ensure_mma_smem(reinterpret_cast<const void*>(t.kernel), t.smem);
+  launch_pdl(t.kernel, dim3(a.num_splits, a.n_kv, batch), dim3(kWarps * 32), t.smem,
+             static_cast<cudaStream_t>(stream), a, "decode_mma_tile_kernel");
 }
 
 }  // namespace tq::cuda::detail

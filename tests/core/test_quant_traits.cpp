@@ -34,5 +34,18 @@ TEST(QuantTraits, PresetsAreCalibratedRowsWithoutFactory) {
   }
 }
 
+// A tensor-core decode kernel is one of the kind's CUDA kernels: f16, q8_0, q4_0, the
+// uniform mse codes and the calibrated records have one; prod (no CUDA kernels), group and
+// fp8 decode on the CUDA-core kernel only.
+TEST(QuantTraits, TensorCoreDecodeRowsHaveCudaKernels) {
+  for (QuantKind k : {QuantKind::f16, QuantKind::q8_0, QuantKind::q4_0, QuantKind::mse, QuantKind::prod,
+                      QuantKind::group, QuantKind::grouped, QuantKind::fp8}) {
+    const QuantTraits& row = quant_traits(k);
+    if (row.cuda_mma) EXPECT_TRUE(row.cuda_kernels) << row.name;
+    const bool expected = k != QuantKind::prod && k != QuantKind::group && k != QuantKind::fp8;
+    EXPECT_EQ(row.cuda_mma, expected) << row.name;
+  }
+}
+
 }  // namespace
 }  // namespace tq

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "cuda_test_util.h"
+#include "cuda_attention_ref.h"
 
 namespace tq::cuda {
 namespace {
@@ -34,6 +34,19 @@ TEST(CudaKernelChoice, NamesTheKernelsAndTheirLimits) {
   DeviceKvCache fp8(testing::cache_config("fp8", "f16", 128, 2, 16, 64));
   expect_mentions(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::tiled), "does not take K codec fp8");
   EXPECT_EQ(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::warp), "");
+  // f16 / q8_0 / q4_0 records of one kind on both sides take the tile tensor-core kernel
+  // (sinks too); a pair of two kinds only the CUDA-core one.
+  for (const char* codec : {"f16", "q8_0", "q4_0h"}) {
+    KvCacheConfig cfg = testing::cache_config(codec, codec, 128, 2, 16, 64);
+    cfg.sink_tokens = 2;
+    DeviceKvCache plain(cfg);
+    EXPECT_TRUE(plain.plan().layer(0).cuda_decode.mma_plain) << codec;
+    EXPECT_EQ(decode_kernel_unsupported(plain, 0, DecodeKernel::mma), "") << codec;
+    EXPECT_EQ(decode_kernel_unsupported(plain, 0, DecodeKernel::simt), "") << codec;
+  }
+  DeviceKvCache two_kinds(testing::cache_config("q8_0", "f16", 128, 2, 16, 64));
+  EXPECT_FALSE(two_kinds.plan().layer(0).cuda_decode.tensor_core());
+  expect_mentions(decode_kernel_unsupported(two_kinds, 0, DecodeKernel::mma), "K q8_0 / V f16");
   EXPECT_STREQ(kernel_name(DecodeKernel::mma), "mma");
   EXPECT_STREQ(kernel_name(QuantizeKernel::tiled), "tiled");
 }
@@ -55,15 +68,7 @@ TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
   } catch (const Error& e) {
     expect_mentions(e.what(), "warp quantize kernel does not take V codec v3g32");
   }
-  DecodeParams d;
-  d.q = q.get();
-  d.batch = 1;
-  d.n_q_heads = 8;
-  d.block_tables = table.get();
-  d.max_blocks_per_seq = 1;
-  d.seq_lens = lens.get();
-  d.max_seq_len = 1;
-  d.out = out.get();
+  DecodeParams d = testing::decode_params(q.get(), 1, 8, table.get(), 1, lens.get(), 1, out.get());
   d.kernel = DecodeKernel::mma;
   try {
     decode_workspace_bytes(cache, d);
@@ -71,6 +76,27 @@ TEST(CudaKernelChoice, AnExplicitKernelThatCannotRunThrows) {
   } catch (const Error& e) {
     expect_mentions(e.what(), "decode_attention: the tensor-core decode kernel (mma) does not take K rht3 / V v3g32");
   }
+}
+
+// f16 at d = 128 with one query head per KV head: the CUDA-core kernel's ring would need
+// more shared memory than a block may have. Forcing it is a tq::Error naming the kernel and
+// the pair (it had failed at launch as "invalid argument"); auto_ takes the tile kernel.
+TEST(CudaKernelChoice, TheCudaCoreKernelRefusesWhatItsRingCannotHold) {
+  TQ_REQUIRE_GPU();
+  DeviceKvCache cache(testing::cache_config("f16", "f16", 128, 2, 32, 64));
+  DeviceBuffer<float> q(2 * 128), out(2 * 128);
+  DeviceBuffer<int32_t> table(std::vector<int32_t>{0}), lens(std::vector<int32_t>{1});
+  DecodeParams d = testing::decode_params(q.get(), 1, 2, table.get(), 1, lens.get(), 1, out.get());
+  d.kernel = DecodeKernel::simt;
+  try {
+    decode_workspace_bytes(cache, d);
+    FAIL() << "the CUDA-core kernel took f16 at d = 128, GQA 1";
+  } catch (const Error& e) {
+    expect_mentions(e.what(), "the CUDA-core decode kernel (simt) needs");
+    expect_mentions(e.what(), "K f16 / V f16 at head_dim 128 with 1 query head(s)");
+  }
+  d.kernel = DecodeKernel::auto_;
+  EXPECT_GT(decode_workspace_bytes(cache, d), 0u);
 }
 
 }  // namespace

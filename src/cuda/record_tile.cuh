@@ -1,0 +1,136 @@
+#pragma once
+// The records the tile tensor-core decode kernel (decode_mma_grouped.cu) reads, one policy
+// per kind. A policy's Lane<D> turns this lane's C = D/32 coordinates [lane·C, lane·C + C)
+// of one record into C/2 half2 words (its part of an f16 tile row); the f16 policy is
+// kDirect instead: its records are f16 rows already, copied into the tile layout as they
+// are, with no dequantization step.
+#include <cuda_fp16.h>
+
+#include "device_desc.h"
+#include "dtype_device.cuh"
+#include "mma_ops.cuh"
+#include "record_grouped.cuh"
+
+namespace tq::cuda::detail {
+
+// Calibrated records: level · group norm (levels and norm rounded to f16, multiplied as
+// half2), through the lane parts and level table in the side's shared-memory area.
+struct GroupedTileRecords {
+  static constexpr bool kDirect = false, kAnyAlign = true;
+  static constexpr int kStages = 4;
+  static constexpr int min_blocks(int D) { return D <= 128 ? 4 : 2; }
+  __host__ __device__ static int lut_floats(const CodecDesc& c) { return grouped_lut_floats(c); }
+  template <int D>
+  __device__ static void fill_lut(const CodecDesc& c, float* area, int tid, int n_threads) {
+    fill_grouped_lut<D / 32>(c, area, tid, n_threads);
+  }
+  template <int D>
+  struct Lane {
+    static constexpr int C = D / 32, kParts = C > 4 ? 2 : 1, N = C / kParts;
+    GroupedPart part[kParts];
+    const float* table;
+    // The lane's parts are read once: the tile stores would otherwise make the compiler
+    // reload them per token.
+    __device__ Lane(const float* area, int lane) : table(area + kGroupedLaneFloats) {
+      const GroupedPart* parts = reinterpret_cast<const GroupedPart*>(area) + lane;
+#pragma unroll
+      for (int k = 0; k < kParts; ++k) part[k] = parts[32 * k];
+    }
+    __device__ void operator()(const uint8_t* rec, uint32_t (&hv)[C / 2]) const {
+#pragma unroll
+      for (int k = 0; k < kParts; ++k) {
+        float lv[N];
+        part[k].template levels_of<N>(rec, table, lv);
+        const __half2 n2 = __float2half2_rn(part[k].norm_any(rec, table));
+#pragma unroll
+        for (int c = 0; c < N / 2; ++c) {
+          const __half2 x = __hmul2(__floats2half2_rn(lv[2 * c], lv[2 * c + 1]), n2);
+          hv[k * N / 2 + c] = *reinterpret_cast<const uint32_t*>(&x);
+        }
+      }
+    }
+  };
+};
+
+// Records with no look-up area (f16, q8_0, q4_0).
+struct PlainTileRecords {
+  __host__ __device__ static int lut_floats(const CodecDesc&) { return 0; }
+  template <int D>
+  __device__ static void fill_lut(const CodecDesc&, float*, int, int) {}
+};
+
+// q8_0 / q4_0: blocks of 32 coordinates [fp16 scale][codes]; x = scale · code. The lane's
+// C <= 8 coordinates lie in one block (and in one nibble half of a q4_0 block), two codes
+// per 16-bit load at an even offset. Codes become exact f16 integers by placing them in the
+// mantissa of 1024 (one byte permute or mask, one half2 subtraction), and one half2
+// multiply by the fp16 scale rounds each product once: the conversions of int -> float ->
+// half had run at the quarter-rate conversion pipe and bounded the kernel.
+template <class Code>
+struct Block32TileRecords : PlainTileRecords {
+  static constexpr bool kDirect = false, kAnyAlign = false;
+  static constexpr int kStages = Code::kStages;
+  static constexpr int min_blocks(int D) { return Code::min_blocks(D); }
+  template <int D>
+  struct Lane {
+    static constexpr int C = D / 32;
+    int scale_off, code_off, shift;
+    __device__ Lane(const float*, int lane) {
+      const int j = lane * C % 32;
+      scale_off = Code::kBlockBytes * (lane * C / 32);
+      code_off = scale_off + 2 + Code::byte_of(j);
+      shift = Code::shift_of(j);
+    }
+    __device__ void operator()(const uint8_t* rec, uint32_t (&hv)[C / 2]) const {
+      const uint32_t s = *reinterpret_cast<const uint16_t*>(rec + scale_off);
+      const __half2 s2 = u32_as_half2(s | s << 16);
+      const uint16_t* q = reinterpret_cast<const uint16_t*>(rec + code_off);
+#pragma unroll
+      for (int c = 0; c < C / 2; ++c) {
+        const __half2 x = __hmul2(__hsub2(u32_as_half2(Code::biased_pair(static_cast<uint32_t>(q[c]) >> shift)),
+                                          __float2half2_rn(Code::kBias)),
+                                  s2);
+        hv[c] = *reinterpret_cast<const uint32_t*>(&x);
+      }
+    }
+  };
+  __device__ static __half2 u32_as_half2(uint32_t u) { return *reinterpret_cast<const __half2*>(&u); }
+};
+
+// q8_0: [fp16 scale][32 int8]. Code byte b (two's complement q) as 1024 + (b ^ 0x80) =
+// 1024 + 128 + q. Three stages: three CTAs per SM at d = 128.
+struct Q8Code {
+  static constexpr int kBlockBytes = 34, kStages = 3;
+  static constexpr float kBias = 1152.f;
+  static constexpr int min_blocks(int D) { return D <= 128 ? 3 : 1; }
+  __device__ static int byte_of(int j) { return j; }
+  __device__ static int shift_of(int) { return 0; }
+  __device__ static uint32_t biased_pair(uint32_t w) { return __byte_perm(w ^ 0x8080u, 0x64646464u, 0x4140); }
+};
+// q4_0: [fp16 scale][16 bytes: coordinate j in the low nibble of byte j, j + 16 in the high
+// one]; code n − 8, as 1024 + n minus 1032.
+struct Q4Code {
+  static constexpr int kBlockBytes = 18, kStages = 4;
+  static constexpr float kBias = 1032.f;
+  static constexpr int min_blocks(int D) { return D <= 128 ? 4 : 2; }
+  __device__ static int byte_of(int j) { return j & 15; }
+  __device__ static int shift_of(int j) { return j < 16 ? 0 : 4; }
+  __device__ static uint32_t biased_pair(uint32_t w) {
+    return (__byte_perm(w, 0u, 0x4140) & 0x000F000Fu) | 0x64006400u;
+  }
+};
+using Q8TileRecords = Block32TileRecords<Q8Code>;
+using Q4TileRecords = Block32TileRecords<Q4Code>;
+
+// f16: the records are tile rows. Bandwidth-bound, so three stages of 16 K and 16 V rows
+// per warp (two CTAs per SM at d = 128) keep the copies in flight.
+struct F16TileRecords : PlainTileRecords {
+  static constexpr bool kDirect = true, kAnyAlign = false;
+  static constexpr int kStages = 3;
+  static constexpr int min_blocks(int D) { return D <= 128 ? 2 : 1; }
+  template <int D>
+  struct Lane {  // nothing to decode
+    __device__ Lane(const float*, int) {}
+  };
+};
+
+}  // namespace tq::cuda::detail
