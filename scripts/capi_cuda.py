@@ -32,16 +32,30 @@ class DecodeParams(ctypes.Structure):
                 ("stream", _vp), ("window", _i)]
 
 
-def load(path):
+def declare(path, sigs):
+    """libturboquant at `path` with the C API calls both wrappers use and `sigs` ({name:
+    (restype, argtypes)}) declared, its version checked against these structs'."""
     lib = ctypes.CDLL(path)
     P = ctypes.POINTER
-    sigs = {
+    common = {
         "tq_last_error": (ctypes.c_char_p, []),
         "tq_api_version": (_i, []),
         "tq_profile_load": (_i, [ctypes.c_char_p, P(_vp)]),
         "tq_profile_destroy": (None, [_vp]),
-        "tq_cuda_available": (_i, []),
         "tq_cache_config_default": (CacheConfig, []),
+    }
+    for name, (res, args) in {**common, **sigs}.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    if lib.tq_api_version() != API_VERSION:
+        raise RuntimeError(f"{path}: C API version {lib.tq_api_version()}, these bindings mirror version {API_VERSION}")
+    return lib
+
+
+def load(path):
+    P = ctypes.POINTER
+    return declare(path, {
+        "tq_cuda_available": (_i, []),
         "tq_cuda_cache_create": (_i, [P(CacheConfig), P(_vp)]),
         "tq_cuda_cache_destroy": (None, [_vp]),
         "tq_cuda_cache_record_bytes": (_i, [_vp, _i, _i, P(_sz)]),
@@ -52,13 +66,27 @@ def load(path):
         "tq_cuda_decode_workspace_bytes": (_i, [_vp, P(DecodeParams), P(_sz)]),
         "tq_cuda_decode_num_splits": (_i, [_vp, P(DecodeParams), P(_i)]),
         "tq_cuda_decode": (_i, [_vp, P(DecodeParams)]),
-    }
-    for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
-    if lib.tq_api_version() != API_VERSION:
-        raise RuntimeError(f"{path}: C API version {lib.tq_api_version()}, these bindings mirror version {API_VERSION}")
-    return lib
+    })
+
+
+def check(lib, status):
+    if status:
+        raise RuntimeError(lib.tq_last_error().decode())
+
+
+def create_cache(lib, create, cfg, profile):
+    """The handle create(&cfg, &handle) makes, with the profile file `profile` (a calibrated
+    preset's, or None) loaded for the call: the cache keeps the codecs built from it."""
+    prof = _vp()
+    if profile is not None:
+        check(lib, lib.tq_profile_load(str(profile).encode(), ctypes.byref(prof)))
+        cfg.profile = prof
+    h = _vp()
+    try:
+        check(lib, create(ctypes.byref(cfg), ctypes.byref(h)))
+    finally:
+        lib.tq_profile_destroy(prof)
+    return h
 
 
 def _ptr(t):
@@ -76,20 +104,11 @@ class DeviceCache:
         cfg.n_layers, cfg.n_kv_heads, cfg.head_dim = n_layers, n_kv_heads, head_dim
         cfg.k_codec, cfg.v_codec = k_codec.encode(), v_codec.encode()
         cfg.block_tokens, cfg.max_tokens, cfg.seed, cfg.context = block_tokens, max_tokens, seed, context
-        prof = _vp()
-        if profile is not None:
-            self._ok(lib.tq_profile_load(str(profile).encode(), ctypes.byref(prof)))
-            cfg.profile = prof
-        self.h = _vp()
-        try:
-            self._ok(lib.tq_cuda_cache_create(ctypes.byref(cfg), ctypes.byref(self.h)))
-        finally:
-            lib.tq_profile_destroy(prof)  # the cache keeps the codecs built from it
+        self.h = create_cache(lib, lib.tq_cuda_cache_create, cfg, profile)
         self.rb = tuple(self.record_bytes(0, kv) for kv in (0, 1))
 
     def _ok(self, status):
-        if status:
-            raise RuntimeError(self.lib.tq_last_error().decode())
+        check(self.lib, status)
 
     def record_bytes(self, layer, kv):
         n = _sz()
