@@ -86,6 +86,32 @@ def test_beam_search_records_attention_equals_decode_history_mode():
         assert torch.equal(got, want), f"{name} (beams): {got.tolist()} != {want.tolist()}"
 
 
+def test_gemma2_softcap_and_qwen2_give_dynamic_cache_tokens():
+    # Gemma 2 passes attention softcapping (50) and a window (16) to the attention function:
+    # bf16, f16 records, left-padded batch, against eager DynamicCache. Qwen 2 is Llama with
+    # biases; in bf16 its random logits have near-ties that flip between eager's bf16 matmuls
+    # and float32 attention, so it runs in float32 (against DynamicCache and against the
+    # decode-history mode over the same records).
+    from transformers import Gemma2Config, Gemma2ForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    shape = dict(vocab_size=VOCAB, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=512,
+                 pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(0)
+    gemma2 = Gemma2ForCausalLM(Gemma2Config(**shape, sliding_window=16, attn_logit_softcapping=50.0,
+                                            query_pre_attn_scalar=64,
+                                            layer_types=["sliding_attention", "full_attention"]))
+    qwen2 = Qwen2ForCausalLM(Qwen2Config(**shape))
+    for name, model, refs in (("gemma2", gemma2.eval().to(torch.bfloat16), ("dynamic",)),
+                              ("qwen2", qwen2.eval(), ("dynamic", "decode-history"))):
+        with NoDecode():
+            got = greedy(with_attention(model, "turboquant"), TurboQuantCache("f16", config=model.config))
+        for ref in refs:
+            cache = DynamicCache() if ref == "dynamic" else TurboQuantCache("f16", config=model.config)
+            want = greedy(with_attention(model, "eager"), cache)
+            assert torch.equal(got, want), f"{name} vs {ref}: {got.tolist()} != {want.tolist()}"
+
+
 def test_records_attention_matches_decode_history_mode():
     # Same records, two attentions: float32 attention over the records and eager attention over
     # the decoded history give the same logits up to float32 summation order.
