@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capi_cpu  # noqa: E402
 import capi_cuda  # noqa: E402
 
 D = 128
@@ -136,15 +137,19 @@ def fill_cache(cache, batch, ctx, tables, gen):
 CONTENT_BOUND = 2e-3
 
 
-def reference_cache(lib, codec, k0, v0):
-    ref = capi_cuda.HostCache(lib, codec, codec, n_kv_heads=N_KV, head_dim=D, max_tokens=k0.shape[0],
-                              block_tokens=BLOCK, seed=1)
-    ref.append(k0, v0)
-    return ref
+def reference_cache(lib_path, codec, k0, v0):
+    """A CPU cache (c_api.h) holding row 0's K/V; returns it and its sequence id."""
+    lib = capi_cpu.load(lib_path)
+    ref = capi_cpu.Cache(lib, codec, codec, n_kv_heads=N_KV, head_dim=D, max_tokens=k0.shape[0], block_tokens=BLOCK,
+                         seed=1, threads=os.cpu_count() or 1)
+    seq = ref.add_sequence()
+    ref.append(seq, k0, v0)
+    return ref, seq
 
 
 def content_error(ref, q, out, ctx, scale):
-    want = torch.from_numpy(ref.attend(q[0].float().cpu().numpy(), ctx - 1, scale)).double()
+    cache, seq = ref
+    want = torch.from_numpy(cache.attend(seq, q[0].float().cpu().numpy(), ctx - 1, scale)).double()
     got = out[0].double().cpu()
     return float((got - want).norm() / want.norm())
 
@@ -173,7 +178,7 @@ def bench_decode(lib, flush, batches, contexts, codecs):
             torch.cuda.empty_cache()
         for codec in codecs:
             cache = Cache(lib, codec, codec, batch * max_ctx)
-            ref = reference_cache(lib, codec, *fill_cache(cache, batch, max_ctx, tables, gen))
+            ref = reference_cache(lib._name, codec, *fill_cache(cache, batch, max_ctx, tables, gen))
             for ctx in contexts:
                 lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
                 ws = torch.empty(cache.workspace_bytes(batch, N_Q, tables, ctx), dtype=torch.uint8, device="cuda")
@@ -191,7 +196,7 @@ def bench_decode(lib, flush, batches, contexts, codecs):
                 print(f"decode b{batch} ctx {ctx} {codec}: {t_ms*1e3:.1f} us, {sdpa[ctx]/t_ms:.2f}x SDPA, "
                       f"{moved/(t_ms*1e-3)/1e12:.2f} TB/s, {splits} splits, err {err:.1e}"
                       f"{'' if err <= CONTENT_BOUND else ' FAILED'}", flush=True)
-            ref.close()
+            ref[0].close()
             cache.close()
             torch.cuda.empty_cache()
     return rows

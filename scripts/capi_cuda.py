@@ -5,7 +5,6 @@ CUDA benchmarks: scripts/bench_cuda.py, scripts/bench_torch_op.py, bench/cuda/*.
     cache = capi_cuda.DeviceCache(lib, "turbo3", "turbo3", n_kv_heads=8, head_dim=128, max_tokens=...)
     cache.quantize(k, v, slots)                          # torch CUDA tensors (data_ptr), unchecked
     cache.decode(q, tables, lens, max_seq_len, out, ws)  # one decode step
-    host = capi_cuda.HostCache(lib, "turbo3", "turbo3", ...)  # the CPU cache (c_api.h): the reference
 A failing call raises RuntimeError with tq_last_error()'s message.
 """
 import ctypes
@@ -26,10 +25,6 @@ class QuantizeParams(ctypes.Structure):
                 ("slots", _vp), ("positions", _vp), ("seq_ids", _vp), ("stream", _vp), ("check", _i)]
 
 
-class AttentionParams(ctypes.Structure):
-    _fields_ = [("n_heads", _i), ("scale", _f), ("window", _i), ("softcap", _f)]
-
-
 class DecodeParams(ctypes.Structure):
     _fields_ = [("layer", _i), ("q", _vp), ("q_dtype", _i), ("batch", _i), ("n_q_heads", _i), ("block_tables", _vp),
                 ("max_blocks_per_seq", _i), ("seq_lens", _vp), ("max_seq_len", _i), ("scale", _f),
@@ -37,16 +32,30 @@ class DecodeParams(ctypes.Structure):
                 ("stream", _vp), ("window", _i)]
 
 
-def load(path):
+def declare(path, sigs):
+    """libturboquant at `path` with the C API calls both wrappers use and `sigs` ({name:
+    (restype, argtypes)}) declared, its version checked against these structs'."""
     lib = ctypes.CDLL(path)
     P = ctypes.POINTER
-    sigs = {
+    common = {
         "tq_last_error": (ctypes.c_char_p, []),
         "tq_api_version": (_i, []),
         "tq_profile_load": (_i, [ctypes.c_char_p, P(_vp)]),
         "tq_profile_destroy": (None, [_vp]),
-        "tq_cuda_available": (_i, []),
         "tq_cache_config_default": (CacheConfig, []),
+    }
+    for name, (res, args) in {**common, **sigs}.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    if lib.tq_api_version() != API_VERSION:
+        raise RuntimeError(f"{path}: C API version {lib.tq_api_version()}, these bindings mirror version {API_VERSION}")
+    return lib
+
+
+def load(path):
+    P = ctypes.POINTER
+    return declare(path, {
+        "tq_cuda_available": (_i, []),
         "tq_cuda_cache_create": (_i, [P(CacheConfig), P(_vp)]),
         "tq_cuda_cache_destroy": (None, [_vp]),
         "tq_cuda_cache_record_bytes": (_i, [_vp, _i, _i, P(_sz)]),
@@ -57,18 +66,27 @@ def load(path):
         "tq_cuda_decode_workspace_bytes": (_i, [_vp, P(DecodeParams), P(_sz)]),
         "tq_cuda_decode_num_splits": (_i, [_vp, P(DecodeParams), P(_i)]),
         "tq_cuda_decode": (_i, [_vp, P(DecodeParams)]),
-        "tq_cache_create": (_i, [P(CacheConfig), P(_vp)]),
-        "tq_cache_destroy": (None, [_vp]),
-        "tq_cache_add_sequence": (_i, [_vp, P(_i)]),
-        "tq_cache_append": (_i, [_vp, _i, _i, _i, P(_f), P(_f)]),
-        "tq_cache_attend": (_i, [_vp, _i, _i, P(_f), _i, _i, P(AttentionParams), P(_f)]),
-    }
-    for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
-    if lib.tq_api_version() != API_VERSION:
-        raise RuntimeError(f"{path}: C API version {lib.tq_api_version()}, these bindings mirror version {API_VERSION}")
-    return lib
+    })
+
+
+def check(lib, status):
+    if status:
+        raise RuntimeError(lib.tq_last_error().decode())
+
+
+def create_cache(lib, create, cfg, profile):
+    """The handle create(&cfg, &handle) makes, with the profile file `profile` (a calibrated
+    preset's, or None) loaded for the call: the cache keeps the codecs built from it."""
+    prof = _vp()
+    if profile is not None:
+        check(lib, lib.tq_profile_load(str(profile).encode(), ctypes.byref(prof)))
+        cfg.profile = prof
+    h = _vp()
+    try:
+        check(lib, create(ctypes.byref(cfg), ctypes.byref(h)))
+    finally:
+        lib.tq_profile_destroy(prof)
+    return h
 
 
 def _ptr(t):
@@ -86,20 +104,11 @@ class DeviceCache:
         cfg.n_layers, cfg.n_kv_heads, cfg.head_dim = n_layers, n_kv_heads, head_dim
         cfg.k_codec, cfg.v_codec = k_codec.encode(), v_codec.encode()
         cfg.block_tokens, cfg.max_tokens, cfg.seed, cfg.context = block_tokens, max_tokens, seed, context
-        prof = _vp()
-        if profile is not None:
-            self._ok(lib.tq_profile_load(str(profile).encode(), ctypes.byref(prof)))
-            cfg.profile = prof
-        self.h = _vp()
-        try:
-            self._ok(lib.tq_cuda_cache_create(ctypes.byref(cfg), ctypes.byref(self.h)))
-        finally:
-            lib.tq_profile_destroy(prof)  # the cache keeps the codecs built from it
+        self.h = create_cache(lib, lib.tq_cuda_cache_create, cfg, profile)
         self.rb = tuple(self.record_bytes(0, kv) for kv in (0, 1))
 
     def _ok(self, status):
-        if status:
-            raise RuntimeError(self.lib.tq_last_error().decode())
+        check(self.lib, status)
 
     def record_bytes(self, layer, kv):
         n = _sz()
@@ -155,47 +164,3 @@ class DeviceCache:
         status = self.lib.tq_cuda_check_writes(self.h)
         self.lib.tq_cuda_cache_destroy(self.h)
         self._ok(status)
-
-
-class HostCache:
-    """A CPU tq_cache (include/turboquant/c_api.h) of one sequence: the reference a device
-    cache of the same codecs and seed is checked against (its records are the same bytes)."""
-
-    def __init__(self, lib, k_codec, v_codec, *, n_kv_heads, head_dim, max_tokens, block_tokens=32, seed=1,
-                 n_threads=0):
-        self.lib = lib
-        cfg = lib.tq_cache_config_default()
-        cfg.n_layers, cfg.n_kv_heads, cfg.head_dim = 1, n_kv_heads, head_dim
-        cfg.k_codec, cfg.v_codec = k_codec.encode(), v_codec.encode()
-        cfg.block_tokens, cfg.max_tokens, cfg.seed, cfg.n_threads = block_tokens, max_tokens, seed, n_threads
-        self.h = _vp()
-        self._ok(lib.tq_cache_create(ctypes.byref(cfg), ctypes.byref(self.h)))
-        seq = _i()
-        self._ok(lib.tq_cache_add_sequence(self.h, ctypes.byref(seq)))
-        self.seq = seq.value
-
-    def _ok(self, status):
-        if status:
-            raise RuntimeError(self.lib.tq_last_error().decode())
-
-    @staticmethod
-    def _floats(a):
-        """A C-contiguous float32 numpy array's data as float*."""
-        assert a.dtype.name == "float32" and a.flags["C_CONTIGUOUS"], (a.dtype, a.flags)
-        return a.ctypes.data_as(ctypes.POINTER(_f))
-
-    def append(self, k, v):
-        """k, v: float32 numpy [n][n_kv_heads][head_dim], appended to the sequence."""
-        self._ok(self.lib.tq_cache_append(self.h, 0, self.seq, k.shape[0], self._floats(k), self._floats(v)))
-
-    def attend(self, q, position, scale):
-        """One query token at `position` (q: float32 numpy [n_heads][head_dim]) over keys 0..position."""
-        import numpy as np
-        out = np.empty_like(q)
-        p = AttentionParams(q.shape[0], scale, 0, 0.0)
-        self._ok(self.lib.tq_cache_attend(self.h, 0, self.seq, self._floats(q), 1, position, ctypes.byref(p),
-                                          self._floats(out)))
-        return out
-
-    def close(self):
-        self.lib.tq_cache_destroy(self.h)

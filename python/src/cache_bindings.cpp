@@ -189,6 +189,26 @@ nb::ndarray<nb::numpy, float> attend(const PyCache& self, int layer, int seq, Fl
   return owned(guard.release(), shape);
 }
 
+// The torch op's attention (turboquant/ops.py): row b of q [rows][n_q][n_heads][head_dim] at the
+// last n_q positions of seqs[b], into out of the same shape. Raw addresses, so a call costs no
+// array conversion: the caller (ops.py) checks the tensors' shapes, dtype and layout against
+// this cache; the library checks the rest (layer, sequence, heads) before reading.
+void attend_rows(const PyCache& self, int layer, const std::vector<int>& seqs, uintptr_t q, int n_q, int n_heads,
+                 uintptr_t out, std::optional<float> scale, int window, float softcap) {
+  const auto& c = self.cache.config();
+  AttentionParams p;
+  p.n_heads = n_heads;
+  p.scale = scale ? *scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  p.window = window;
+  p.softcap = softcap;
+  const size_t row = static_cast<size_t>(n_q) * n_heads * c.head_dim;
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    const int pos0 = self.cache.length(layer, seqs[b]) - n_q;
+    tq::attend(self.cache, layer, seqs[b], reinterpret_cast<const float*>(q) + b * row, n_q, pos0, p,
+               reinterpret_cast<float*>(out) + b * row, self.pool.get());
+  }
+}
+
 PyCache* load(const std::filesystem::path& path, int threads, const KvProfile* profile) {
   return new PyCache(load_cache_with_profile(path.string(), profile, "pass profile= (the KvProfile its codecs were built from)"),
                      threads);
@@ -277,6 +297,10 @@ void bind_cache(nb::module_& m) {
            "(default: the sequence's last n_q positions). scale defaults to 1/sqrt(head_dim); window 0 = "
            "none; softcap 0 = off; reference=True runs the scalar oracle instead of the fast kernels. "
            "Returns an array shaped like q.")
+      .def("_attend_rows", &attend_rows, nb::arg("layer"), nb::arg("seqs"), nb::arg("q"), nb::arg("n_q"),
+           nb::arg("n_heads"), nb::arg("out"), nb::arg("scale").none(), nb::arg("window"), nb::arg("softcap"),
+           "For turboquant.ops: attend() of several sequences at raw float32 addresses q and out "
+           "([rows][n_q][n_heads][head_dim] each), unchecked shapes; use attend().")
       .def("save", [](const PyCache& s, const std::filesystem::path& path, bool overwrite) {
              save_cache(s.cache, path.string(), overwrite);
            },

@@ -1,6 +1,6 @@
 # Typed interface of the turboquant package (the extension is turboquant._turboquant).
 import os
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -166,6 +166,12 @@ class KvCache:
     ) -> npt.NDArray[np.float32]:
         """Causal attention; q (n_q, n_heads, head_dim) or (n_heads, head_dim), output shaped like q.
         Queries default to the sequence's last n_q positions; scale to 1/sqrt(head_dim)."""
+    def _attend_rows(
+        self, layer: int, seqs: List[int], q: int, n_q: int, n_heads: int, out: int,
+        scale: Optional[float], window: int, softcap: float,
+    ) -> None:
+        """For turboquant.ops: attend() of several sequences at raw float32 addresses q and out
+        ([rows][n_q][n_heads][head_dim] each), unchecked shapes; use attend()."""
     def save(self, path: Union[str, "os.PathLike[str]"], overwrite: bool = False) -> None: ...
     @staticmethod
     def load(

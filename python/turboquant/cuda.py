@@ -45,8 +45,10 @@ def available() -> bool:
     return bool(_turboquant.has_cuda) and _turboquant.cuda_available()
 
 
-def _stream() -> int:
-    return torch.cuda.current_stream().cuda_stream
+# torch's current stream of a device as a raw cudaStream_t, without building a Stream object
+# (what inductor's generated code calls); the public route where a torch lacks it.
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None) or (
+    lambda index: torch.cuda.current_stream(index).cuda_stream)
 
 
 class TorchDeviceKvCache:
@@ -87,6 +89,12 @@ class TorchDeviceKvCache:
         n = self.dev.workspace_bytes(0, batch, 8 * n_kv_heads, self.blocks_per_row, self.capacity)
         self._workspace = torch.empty(max(n, 1), dtype=torch.uint8, device=self.device)
         self._workspace_ok: set = set()  # (layer, query heads) whose workspace size was checked
+        # What every decode call passes, fixed for the cache's life (the tensors are never
+        # reallocated: seq_lens is advanced in place), so a call builds no views to get them.
+        self._index = self.device.index
+        self._seq_lens_at = [self.seq_lens[l].data_ptr() for l in range(n_layers)]
+        self._tables_at, self._seq_ids_at = self.block_tables.data_ptr(), self.seq_ids.data_ptr()
+        self._workspace_at, self._workspace_bytes = self._workspace.data_ptr(), self._workspace.numel()
         self.state = register(self)
 
     # ---- what the ops call (turboquant/ops.py) ----
@@ -119,15 +127,19 @@ class TorchDeviceKvCache:
         seq_ids = self.seq_ids.unsqueeze(1).expand(b, t).reshape(-1)
         positions = pos.reshape(-1)
         self.dev.quantize(layer, k.data_ptr(), v.data_ptr(), _DTYPES[k.dtype], b * t, slots.data_ptr(),
-                          positions.data_ptr(), seq_ids.data_ptr(), _stream(), False)
+                          positions.data_ptr(), seq_ids.data_ptr(), _raw_stream(self._index), False)
         self.seq_lens[layer] += t
         self._lengths[layer] += t
 
     def attend(self, layer: int, query: torch.Tensor, scale: Optional[float], window: int,
                softcap: float) -> torch.Tensor:
-        self._check("attend", layer, query)
+        # The per-call host work is most of a short decode step (docs/PYTHON.md): checks are
+        # plain comparisons, and a contiguous query and the output are passed as they are.
+        if not (0 <= layer < self.n_layers and query.is_cuda and query.get_device() == self._index
+                and query.dtype in _DTYPES):
+            self._check("attend", layer, query)
         b, hq, tq_, d = query.shape
-        if (b, d) != (self.batch, self.head_dim):
+        if b != self.batch or d != self.head_dim:
             raise ValueError(f"turboquant::attend: query must be ({self.batch}, heads, 1, {self.head_dim}), "
                              f"got {tuple(query.shape)}")
         if tq_ != 1:
@@ -135,19 +147,19 @@ class TorchDeviceKvCache:
                                       f"got {tq_}; prefill attention runs in the model")
         if softcap:
             raise NotImplementedError(f"turboquant::attend: the CUDA decode kernel has no softcap (got softcap={softcap})")
-        q = query.reshape(b, hq, d).contiguous()
-        ws = self._workspace
+        q = query if query.is_contiguous() else query.contiguous()  # (b, hq, 1, d) is the kernel's [b][hq][d]
         if (layer, hq) not in self._workspace_ok:  # the size depends only on these here: asked once
-            if self.dev.workspace_bytes(layer, b, hq, self.blocks_per_row, self.capacity) > ws.numel():
+            if self.dev.workspace_bytes(layer, b, hq, self.blocks_per_row, self.capacity) > self._workspace_bytes:
                 raise Error(f"turboquant::attend: {hq} query heads need a larger decode workspace than "
                             f"{8 * self.n_kv_heads} heads (a bug: please report)")
             self._workspace_ok.add((layer, hq))
-        out = torch.empty(b, hq, d, dtype=torch.float32, device=self.device)
-        self.dev.decode(layer, q.data_ptr(), _DTYPES[q.dtype], b, hq, self.block_tables.data_ptr(),
-                        self.blocks_per_row, self.seq_lens[layer].data_ptr(), self.capacity,
-                        float(scale) if scale is not None else 0.0, out.data_ptr(), ws.data_ptr(), ws.numel(),
-                        self.seq_ids.data_ptr(), _stream(), int(window))
-        return out.view(b, hq, 1, d).to(query.dtype)
+        out = torch.empty((b, hq, 1, d), dtype=torch.float32, device=self.device)
+        self.dev.decode(layer, q.data_ptr(), _DTYPES[q.dtype], b, hq, self._tables_at, self.blocks_per_row,
+                        self._seq_lens_at[layer], self.capacity, float(scale) if scale is not None else 0.0,
+                        out.data_ptr(), self._workspace_at, self._workspace_bytes, self._seq_ids_at,
+                        _raw_stream(self._index), int(window))
+        # The kernel writes float32: a query of another dtype costs a cast (a second kernel).
+        return out if q.dtype == torch.float32 else out.to(q.dtype)
 
     # ---- inspection ----
 

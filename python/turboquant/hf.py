@@ -2,12 +2,18 @@
 
 ``TurboQuantCache("turbo3")`` stores every layer's keys and values as records of a codec of the
 table, in one ``turboquant.KvCache`` for the whole model (one sequence per batch row), quantized
-when the model writes them. On every update it decodes the layer's whole history back to the
-model's dtype and device and returns it, so the model's own attention (eager, SDPA, ...) runs
-over the decoded values: memory is that of the records, attention is the model's. The fused
-attention that reads records directly is the C++ / CUDA one (docs/ENGINES.md), or the
-``turboquant::attend`` torch op (turboquant/ops.py) on ``TurboQuantCache.state``; the writes go
-through ``turboquant::append``.
+when the model writes them. What an update returns depends on the model's attention:
+
+- ``attn_implementation="turboquant"`` (registered by importing this module; see
+  turboquant/hf_attention.py): attention reads the records (``KvCache.attend``), and an update
+  returns the new keys and values themselves, which that attention writes; no history is
+  decoded. The cache must know the model's attention before the first update: pass
+  ``config=model.config`` (it reads ``_attn_implementation`` on each update), or it learns it at
+  the first turboquant attention call.
+- any other attention (eager, SDPA, ...): every update decodes the layer's whole history back
+  to the model's dtype and device and returns it, and the model's attention runs over that
+  (memory of the records at rest, a decoded copy of one layer while it attends). Writes go
+  through the ``turboquant::append`` torch op (turboquant/ops.py).
 
 Needs torch and transformers >= 4.56 (the per-layer ``Cache`` API). See docs/PYTHON.md.
 """
@@ -27,9 +33,10 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from . import Codec, Error, KvCache, KvProfile, codecs, presets
 from .calibrate import calibrate
+from .hf_attention import ATTENTION, records_attention
 from .ops import _append_rows, _rows, register
 
-__all__ = ["TurboQuantCache", "TurboQuantLayer", "calibrate"]
+__all__ = ["TurboQuantCache", "TurboQuantLayer", "calibrate", "ATTENTION", "records_attention"]
 
 _CodecPair = Union[str, Sequence[str]]
 
@@ -60,12 +67,27 @@ def _check_codec(name: str, profile: Optional[KvProfile]) -> None:
     raise Error(f"TurboQuantCache: codec '{name}' is not in the codec table")
 
 
+def _text_config(config: Any) -> Any:
+    return config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+
+
 def _layer_count(config: Any) -> int:
-    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
-    n = getattr(text, "num_hidden_layers", None)
+    n = getattr(_text_config(config), "num_hidden_layers", None)
     if not isinstance(n, int) or n <= 0:
         raise ValueError(f"config has no positive num_hidden_layers (got {n!r})")
     return n
+
+
+class _Tag:
+    """Hung on the key tensor an update returns (as ``key._turboquant``), so that the turboquant
+    attention function, which gets only tensors, finds the store and layer they came from.
+    written: whether the update already wrote them (decode-history mode) or left the write to
+    that function (records mode, where it knows the padding)."""
+
+    __slots__ = ("store", "layer", "written")
+
+    def __init__(self, store: "_Store", layer: int, written: bool):
+        self.store, self.layer, self.written = store, layer, written
 
 
 class _Store:
@@ -74,11 +96,16 @@ class _Store:
     The KvCache has a fixed pool; when a write would not fit, or a layer beyond the known count
     arrives (no config given), a larger cache is built and the records are copied byte for
     byte (the codecs' seeds depend only on seed, layer and head, so the bytes stay valid).
+
+    Lengths are the model's (padding included); row b holds no record for its first pads[b]
+    positions (left padding the turboquant attention dropped; 0 in decode-history mode).
     """
+
+    device = None  # a host cache, for the turboquant:: ops
 
     def __init__(self, k_codec: str, v_codec: str, keep: dict[int, tuple[str, str]], n_layers: Optional[int],
                  block_tokens: int, max_tokens: Optional[int], seed: int, threads: int,
-                 profile: Optional[KvProfile], context: int):
+                 profile: Optional[KvProfile], context: int, attn_config: Any):
         self.k_codec, self.v_codec = k_codec, v_codec
         self.profile, self.context = profile, context
         self.keep = keep  # {layer >= 0: (k, v)}
@@ -86,12 +113,21 @@ class _Store:
         self.block_tokens = block_tokens
         self.reserve = max_tokens or 0  # tokens per row to reserve up front
         self.seed, self.threads = seed, threads
+        self.attn_config = attn_config  # the model's (text) config: its _attn_implementation picks the mode
         self.kv: Optional[KvCache] = None
         self.seqs: list[int] = []  # KvCache sequence of each batch row
         self.lengths: list[int] = []  # tokens per layer (every row holds the same count)
+        self.pads: list[int] = []  # leading positions of each row without records
         self.capacity = 0  # tokens per row the pool holds
         self.heads = self.head_dim = 0
         self.state = register(self)  # the handle of the turboquant:: torch ops (turboquant/ops.py)
+
+    def attends_records(self) -> bool:
+        return getattr(self.attn_config, "_attn_implementation", None) == ATTENTION
+
+    def records_held(self, row: int, n: int) -> int:
+        """Records row `row` holds for a layer of n positions."""
+        return max(n - self.pads[row], 0)
 
     # ---- the KvCache and its growth ----
 
@@ -109,25 +145,29 @@ class _Store:
         """A new KvCache of n_layers and `capacity` tokens per row, holding old row rows[i] as
         row i and at most keep_tokens tokens of every layer; records are copied, not re-encoded."""
         rows = list(range(len(self.seqs))) if rows is None else [int(r) for r in rows]
-        old, old_seqs = self.kv, self.seqs
+        old, old_seqs, old_pads = self.kv, self.seqs, self.pads
         lengths = [min(n, keep_tokens) if keep_tokens is not None else n for n in self.lengths]
         capacity = max(capacity, max(lengths, default=0), 1)
         kv, seqs = self._build(n_layers, len(rows), capacity)
         for layer, n in enumerate(lengths):
-            if n == 0 or old is None:
-                continue
+            if old is None:
+                break
             for new_seq, src in zip(seqs, rows):
-                k, v = old.records(layer, old_seqs[src], 0, n)
+                held = self.records_held(src, n)
+                if held == 0:
+                    continue
+                k, v = old.records(layer, old_seqs[src], 0, held)
                 ks, vs = old.sinks(layer, old_seqs[src])  # a preset's exact first positions
-                kv.append_records(layer, new_seq, k, v, ks[:n], vs[:n])
+                kv.append_records(layer, new_seq, k, v, ks[:held], vs[:held])
         self.kv, self.seqs, self.capacity = kv, seqs, -(-capacity // self.block_tokens) * self.block_tokens
+        self.pads = [min(old_pads[src], keep_tokens) if keep_tokens is not None else old_pads[src] for src in rows]
         self.lengths = lengths + [0] * (n_layers - len(lengths))
 
     def _ensure(self, layer: int, rows: int, heads: int, head_dim: int, new_tokens: int) -> None:
         if self.kv is None:
             self.heads, self.head_dim = heads, head_dim
             n_layers = self.n_layers or layer + 1
-            self.seqs, self.lengths = [], [0] * n_layers
+            self.seqs, self.lengths, self.pads = [], [0] * n_layers, [0] * rows
             self.capacity = max(self.reserve, new_tokens)
             self.kv, self.seqs = self._build(n_layers, rows, self.capacity)
             self.capacity = self.kv.num_blocks // rows * self.block_tokens
@@ -154,29 +194,79 @@ class _Store:
         if key_states.dim() != 4 or key_states.shape != value_states.shape:
             raise ValueError("TurboQuantCache: keys and values must both be (batch, kv_heads, tokens, head_dim), "
                              f"got {tuple(key_states.shape)} and {tuple(value_states.shape)}")
+        if self.attends_records():
+            # The turboquant attention function writes them (it knows the padding) and attends
+            # over the records: the new tokens are all it needs, nothing is decoded.
+            rows, heads, new_tokens, head_dim = key_states.shape
+            self._ensure(layer, rows, heads, head_dim, new_tokens)
+            key_states._turboquant = _Tag(self, layer, written=False)
+            return key_states, value_states
         # The write is the quantize-on-write op (it calls write below); this store is a CPU
         # KvCache, so tensors on a GPU are brought to the host here, where it is documented.
         torch.ops.turboquant.append(self.state, layer, key_states.detach().cpu(), value_states.detach().cpu())
         keys, values = self.read(layer)
-        return (keys.to(device=key_states.device, dtype=key_states.dtype),
-                values.to(device=value_states.device, dtype=value_states.dtype))
+        keys = keys.to(device=key_states.device, dtype=key_states.dtype)
+        keys._turboquant = _Tag(self, layer, written=True)
+        return keys, values.to(device=value_states.device, dtype=value_states.dtype)
 
-    def write(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
+    def write(self, layer: int, key: torch.Tensor, value: torch.Tensor, pads: Optional[Sequence[int]] = None) -> None:
         """turboquant::append's work: quantize (batch, kv_heads, tokens, head_dim) CPU tensors into
-        `layer` of every row, growing the pool first when it is full."""
+        `layer` of every row, growing the pool first when it is full. Positions below a row's
+        pads are padding: not written (pads are fixed by the first write into an empty cache)."""
         rows, heads, new_tokens, head_dim = key.shape
         self._ensure(layer, rows, heads, head_dim, new_tokens)
+        if pads is not None and list(pads) != self.pads:
+            if any(self.lengths):
+                raise Error(f"TurboQuantCache: the attention mask pads the rows by {list(pads)} positions, the cache "
+                            f"holds them padded by {self.pads}: a row's left padding cannot change once written (a "
+                            "cache filled without attn_implementation='turboquant' stores the padding as tokens; pass "
+                            "config=model.config so the cache knows the attention from the first update)")
+            self.pads = [int(p) for p in pads]
+        start = self.lengths[layer]
+        skip = [min(max(p - start, 0), new_tokens) for p in self.pads]  # leading new positions that are padding
         if new_tokens:
-            _append_rows(self.kv, layer, self.seqs, _rows(key), _rows(value))
+            k, v = _rows(key), _rows(value)
+            if any(skip):
+                # Finite first, as _append_rows: a bad row alone goes to the library, which
+                # refuses it naming the position, before anything is written.
+                bad = [row for row, s in enumerate(skip)
+                       if not (np.isfinite(k[row, s:]).all() and np.isfinite(v[row, s:]).all())]
+                for row in bad[:1] or range(rows):
+                    if skip[row] < new_tokens:
+                        self.kv.append(layer, self.seqs[row], k[row, skip[row]:], v[row, skip[row]:])
+            else:
+                _append_rows(self.kv, layer, self.seqs, k, v)
         self.lengths[layer] += new_tokens
 
+    def attend(self, layer: int, query: torch.Tensor, scale: Optional[float], window: int, softcap: float
+               ) -> torch.Tensor:
+        """Causal attention of query (batch, heads, q_tokens, head_dim), the layer's last q_tokens
+        positions, over each row's records: (batch, q_tokens, heads, head_dim) in the query's dtype
+        and device (the layout transformers' attention functions return). Padding queries get 0."""
+        rows, heads, n_q, dim = query.shape
+        first = self.lengths[layer] - n_q  # position of the first query
+        skip = [min(max(p - first, 0), n_q) for p in self.pads]  # leading queries that are padding
+        q = torch.empty((rows, n_q, heads, dim), dtype=torch.float32)
+        q.copy_(query.transpose(1, 2))  # the library's [row][q_token][head][dim], on the host
+        out = torch.zeros_like(q)
+        if not any(skip):
+            self.kv._attend_rows(layer, self.seqs, q.data_ptr(), n_q, heads, out.data_ptr(), scale, window, softcap)
+        else:
+            for row, (seq, s) in enumerate(zip(self.seqs, skip)):
+                if s < n_q:
+                    out[row, s:] = torch.from_numpy(self.kv.attend(layer, seq, q[row, s:].numpy(), scale=scale,
+                                                                   window=window, softcap=softcap))
+        return out.to(device=query.device, dtype=query.dtype)
+
     def read(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The layer's decoded history, float32 (batch, kv_heads, tokens, head_dim) on the CPU."""
+        """The layer's decoded history, float32 (batch, kv_heads, tokens, head_dim) on the CPU;
+        positions without records (left padding) are 0 (the model's mask hides them)."""
         n = self.lengths[layer]
-        k = np.empty((len(self.seqs), n, self.heads, self.head_dim), np.float32)
-        v = np.empty_like(k)
+        k = np.zeros((len(self.seqs), n, self.heads, self.head_dim), np.float32)
+        v = np.zeros_like(k)
         for row, seq in enumerate(self.seqs):
-            k[row], v[row] = self.kv.read(layer, seq)
+            p = n - self.records_held(row, n)
+            k[row, p:], v[row, p:] = self.kv.read(layer, seq)
         return (torch.from_numpy(k).transpose(1, 2).contiguous(), torch.from_numpy(v).transpose(1, 2).contiguous())
 
     def length(self, layer: int) -> int:
@@ -185,7 +275,8 @@ class _Store:
 
 class TurboQuantLayer(CacheLayerMixin):
     """One model layer's view of the model's compressed store (TurboQuantCache). It holds no
-    tensors: ``keys`` and ``values`` stay None; ``update`` returns the decoded history."""
+    tensors: ``keys`` and ``values`` stay None; ``update`` returns the new keys and values
+    (turboquant attention) or the decoded history (any other attention)."""
 
     is_sliding = False  # the whole history is kept; a sliding-window layer's mask drops what it must
     is_compileable = False
@@ -240,9 +331,11 @@ class TurboQuantCache(Cache):
         keep_layers: layers stored with ``keep_codec`` instead (e.g. ``[0, -1]``: the first and
             the last); negative indices count from the end and need ``config``.
         keep_codec: codec of the kept layers, a name or a (k, v) pair (default "q8_0").
-        config: the model's config (``model.config``); gives the layer count up front. Without
-            it the count is learnt during the first forward pass (one copy of the records per
-            new layer in that pass).
+        config: the model's config (``model.config``); gives the layer count up front, and the
+            attention implementation (read on every update): with ``attn_implementation=
+            "turboquant"`` attention reads the records and nothing is decoded. Without it the
+            count is learnt during the first forward pass (one copy of the records per new
+            layer in that pass), and the attention at the first turboquant attention call.
         block_tokens: tokens per cache block.
         max_tokens: tokens per batch row to reserve up front; the pool doubles when full.
         seed: codec seed (rotations), as in ``turboquant.KvCache``.
@@ -251,8 +344,10 @@ class TurboQuantCache(Cache):
             ``turboquant.hf.calibrate(model, tokenizer)`` measures it on the model itself.
         context: cache length a preset's RoPE statistics are averaged over (``KvCache``'s).
 
-    The model's attention runs over decoded keys and values: each update decodes the layer's
-    whole history (O(tokens) work per layer and step), in the model's dtype and device.
+    With ``attn_implementation="turboquant"`` (import turboquant.hf registers it) the model's
+    attention reads the records (``KvCache.attend``); with any other attention each update
+    decodes the layer's whole history (O(tokens) work per layer and step) to the model's dtype
+    and device, and the model's attention runs over that.
     """
 
     def __init__(self, codec: str = "turbo3", *, k_codec: Optional[str] = None, v_codec: Optional[str] = None,
@@ -276,7 +371,9 @@ class TurboQuantCache(Cache):
             keep[idx] = keep_pair
         if block_tokens <= 0:
             raise ValueError(f"block_tokens must be > 0, got {block_tokens}")
-        self._store = _Store(k_name, v_name, keep, n_layers, block_tokens, max_tokens, seed, threads, profile, context)
+        attn_config = _text_config(config) if config is not None else None
+        self._store = _Store(k_name, v_name, keep, n_layers, block_tokens, max_tokens, seed, threads, profile, context,
+                             attn_config)
         super().__init__(layers=[TurboQuantLayer(self._store, i) for i in range(n_layers or 0)])
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,
@@ -311,7 +408,7 @@ class TurboQuantCache(Cache):
 
     def reset(self) -> None:
         s = self._store
-        s.kv, s.seqs, s.lengths, s.capacity = None, [], [], 0
+        s.kv, s.seqs, s.lengths, s.pads, s.capacity = None, [], [], [], 0
         for layer in self.layers:
             layer.is_initialized = False
 

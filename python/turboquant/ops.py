@@ -40,10 +40,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from . import KvCache
 
-__all__ = ["TorchKvCache", "append", "attend", "register", "new_state"]
+__all__ = ["TorchKvCache", "append", "attend", "attend_cpu", "register", "new_state"]
 
-# id -> cache object (TorchKvCache, turboquant.hf's store, ...): anything with `kv` (the
-# KvCache), `seqs` (KvCache sequence of each batch row) and `write(layer, k, v)`.
+# id -> cache object (TorchKvCache, turboquant.hf's store, ...): anything with `device` (None
+# on the host), `kv` (the KvCache), `seqs` (KvCache sequence of each batch row) and
+# `write(layer, k, v)`; a device cache (turboquant.cuda) has `write` and `attend` of its own.
 _REGISTRY: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
 # The same caches by the Python identity of their own state tensor: an eager call passes that
 # very object, and reading the id out of the tensor (state[0]) costs a few microseconds per
@@ -90,8 +91,9 @@ def _cpu_only(op: str, *tensors: torch.Tensor) -> None:
 
 
 def _on_device(cache: Any) -> bool:
-    """Whether `cache` is a device cache (turboquant.cuda), which runs the ops itself."""
-    return getattr(cache, "device", None) is not None
+    """Whether `cache` is a device cache (turboquant.cuda), which runs the ops itself. Host caches
+    say device = None as a class attribute (a missing attribute costs an exception per call)."""
+    return cache.device is not None
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:
@@ -135,14 +137,32 @@ def attend(state: torch.Tensor, layer: int, query: torch.Tensor, scale: Optional
         raise ValueError(f"turboquant::attend: query must be (batch, heads, q_tokens, head_dim), got {tuple(query.shape)}")
     if _on_device(cache):
         return cache.attend(layer, query, scale, window, softcap)
-    _cpu_only("attend", query)
-    if query.dim() != 4 or query.shape[0] != len(cache.seqs):
-        raise ValueError(f"turboquant::attend: query must be (batch={len(cache.seqs)}, heads, q_tokens, head_dim), "
-                         f"got {tuple(query.shape)}")
-    q = _rows(query)
-    out = np.stack([cache.kv.attend(layer, seq, q[row], scale=scale, window=window, softcap=softcap)
-                    for row, seq in enumerate(cache.seqs)])
-    return torch.from_numpy(out).transpose(1, 2).to(query.dtype).contiguous()
+    return attend_cpu(cache.kv, cache.seqs, layer, query, scale, window, softcap)
+
+
+def attend_cpu(kv: KvCache, seqs: list[int], layer: int, query: torch.Tensor, scale: Optional[float], window: int,
+               softcap: float) -> torch.Tensor:
+    """turboquant::attend on a CPU KvCache whose batch row b is sequence seqs[b]: one library call
+    for all rows, reading the query and writing the output in place (no per-row arrays)."""
+    if not query.is_cpu:
+        _cpu_only("attend", query)
+    rows, heads, n_q, dim = query.shape
+    if rows != len(seqs) or dim != kv.head_dim:
+        raise ValueError(f"turboquant::attend: query must be (batch={len(seqs)}, heads, q_tokens, head_dim="
+                         f"{kv.head_dim}), got {tuple(query.shape)}")
+    # The library reads [row][q_token][head][dim] float32: a contiguous float32 query of one token
+    # is already that; anything else is converted once.
+    q = query
+    if n_q != 1 or query.dtype != torch.float32 or not query.is_contiguous():
+        q = torch.empty((rows, n_q, heads, dim), dtype=torch.float32)
+        q.copy_(query.detach().transpose(1, 2))
+    # The library writes [row][q_token][head][dim]; for one token that is the op's (batch, heads,
+    # 1, dim) already, so the output is allocated in its final shape.
+    out = torch.empty((rows, heads, 1, dim) if n_q == 1 else (rows, n_q, heads, dim), dtype=torch.float32)
+    kv._attend_rows(layer, seqs, q.data_ptr(), n_q, heads, out.data_ptr(), scale, window, softcap)
+    if n_q != 1:
+        out = out.transpose(1, 2).contiguous()
+    return out if query.dtype == torch.float32 else out.to(query.dtype)
 
 
 def _attend_fake(state: torch.Tensor, layer: int, query: torch.Tensor, scale: Optional[float] = None,
@@ -175,6 +195,8 @@ class TorchKvCache:
         torch.ops.turboquant.append(cache.state, 0, k, v)       # (2, 2, tokens, 64)
         out = torch.ops.turboquant.attend(cache.state, 0, q)    # (2, heads, q_tokens, 64)
     """
+
+    device = None  # a host cache (turboquant.cuda's caches name their GPU)
 
     def __init__(self, kv: KvCache, batch: int = 1):
         if batch <= 0:
