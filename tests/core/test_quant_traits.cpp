@@ -20,8 +20,9 @@ TEST(QuantTraits, EveryCodecRowAgreesWithItsKind) {
     EXPECT_FALSE(row.calibrated);
     ASSERT_NE(row.make, nullptr);
     const Codec c = Codec::make(spec, 128, 1);
-    if (row.block_coords > 0)
+    if (row.block_coords > 0) {
       EXPECT_EQ(c.record_bytes(), c.code_dim() / row.block_coords * row.block_bytes);
+    }
   }
 }
 
@@ -41,7 +42,9 @@ TEST(QuantTraits, TensorCoreDecodeRowsHaveCudaKernels) {
   for (QuantKind k : {QuantKind::f16, QuantKind::q8_0, QuantKind::q4_0, QuantKind::mse, QuantKind::prod,
                       QuantKind::group, QuantKind::grouped, QuantKind::fp8}) {
     const QuantTraits& row = quant_traits(k);
-    if (row.cuda_mma) EXPECT_TRUE(row.cuda_kernels) << row.name;
+    if (row.cuda_mma) {
+      EXPECT_TRUE(row.cuda_kernels) << row.name;
+    }
     const bool expected = k != QuantKind::prod && k != QuantKind::group && k != QuantKind::fp8;
     EXPECT_EQ(row.cuda_mma, expected) << row.name;
   }
