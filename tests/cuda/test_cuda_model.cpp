@@ -59,8 +59,29 @@ float rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 struct RunResult {
   std::vector<float> prompt_logits;  // [n][vocab]
   std::vector<int32_t> greedy;
-  std::vector<float> last_logits;  // after the last greedy token
+  std::vector<std::vector<float>> step_logits;  // the logits each greedy token was chosen from
+  std::vector<float> last_logits;               // after the last greedy token
 };
+
+// The greedy continuations agree, or part at a near-tie: at the first step where they
+// differ, the device's token scores within `tie` · max|logit| of the CPU's choice in the
+// CPU's own logits (the two runners round differently: f16 weights, and f16 operands in
+// the tensor-core attention, so a near-tied argmax can flip; after that the continuations
+// differ by construction). A wrong step scores far below: logits move by O(max|logit|).
+void expect_same_or_near_tie(const RunResult& cpu, const RunResult& gpu, float tie) {
+  ASSERT_EQ(cpu.greedy.size(), gpu.greedy.size());
+  for (size_t i = 0; i < cpu.greedy.size(); ++i) {
+    if (cpu.greedy[i] == gpu.greedy[i]) continue;
+    const std::vector<float>& l = cpu.step_logits.at(i);
+    float scale = 1e-30f;
+    for (float x : l) scale = std::max(scale, std::abs(x));
+    const float gap = (l[cpu.greedy[i]] - l[gpu.greedy[i]]) / scale;
+    std::printf("greedy tokens part at step %zu of %zu: CPU's top-1 leads the device's token by %.3g of max|logit|\n",
+                i, cpu.greedy.size(), gap);
+    EXPECT_LE(gap, tie) << "step " << i << ": the device chose token " << gpu.greedy[i] << ", the CPU " << cpu.greedy[i];
+    return;
+  }
+}
 
 RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::string& codec, int max_tokens = 256) {
   const int V = model.config().vocab;
@@ -73,6 +94,7 @@ RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::s
   for (int i = 0; i < kGreedy; ++i) {
     const int32_t next = argmax(logits.data(), V);
     r.greedy.push_back(next);
+    r.step_logits.push_back(logits);
     model.forward(&next, 1, cache, seq, logits.data(), false);
   }
   r.last_logits = logits;
@@ -135,7 +157,7 @@ TEST_P(CudaModelFamily, F16CacheMatchesCpu) {
   TQ_REQUIRE_GPU();
   RunResult cpu, gpu;
   EXPECT_LT(compare_runners(GetParam(), "f16", 7, &cpu, &gpu), kF16Bound);
-  EXPECT_EQ(gpu.greedy, cpu.greedy);
+  expect_same_or_near_tie(cpu, gpu, kF16Bound);
 }
 
 // Decode steps replayed from CUDA graphs give the same greedy tokens.
@@ -143,7 +165,7 @@ TEST_P(CudaModelFamily, GraphDecodeMatchesCpu) {
   TQ_REQUIRE_GPU();
   RunResult cpu, gpu;
   EXPECT_LT(compare_runners(GetParam(), "f16", 15, &cpu, &gpu, true), kF16Bound);
-  EXPECT_EQ(gpu.greedy, cpu.greedy);
+  expect_same_or_near_tie(cpu, gpu, kF16Bound);
 }
 
 TEST_P(CudaModelFamily, Q8CacheMatchesCpu) {
