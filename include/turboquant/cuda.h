@@ -102,8 +102,8 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p);
 
 struct DecodeParams {
   int layer = 0;
-  const void* q = nullptr;
-  DType q_dtype = DType::f32;
+  const void* queries = nullptr;
+  DType queries_dtype = DType::f32;
   int batch = 0;
   int n_q_heads = 0;
   const int32_t* block_tables = nullptr;

@@ -91,8 +91,8 @@ void bind_device(nb::module_& m) {
               uintptr_t block_tables, int max_blocks, uintptr_t seq_lens, int max_seq_len, float scale, uintptr_t out,
               uintptr_t workspace, size_t workspace_bytes, uintptr_t seq_ids, uintptr_t stream, int window) {
              cuda::DecodeParams p = decode_params(layer, batch, n_q_heads, max_blocks, max_seq_len);
-             p.q = ptr<const void>(q);
-             p.q_dtype = dtype_of(q_dtype);
+             p.queries = ptr<const void>(q);
+             p.queries_dtype = dtype_of(q_dtype);
              p.block_tables = ptr<const int32_t>(block_tables);
              p.seq_lens = ptr<const int32_t>(seq_lens);
              p.scale = scale;

@@ -39,8 +39,8 @@ tq::cuda::DType dtype_of(tq_dtype d, const char* what) {
 tq::cuda::DecodeParams decode_params(const tq_cuda_decode_params& p) {
   tq::cuda::DecodeParams d;
   d.layer = p.layer;
-  d.q = p.q;
-  d.q_dtype = dtype_of(p.q_dtype, "q_dtype");
+  d.queries = p.q;
+  d.queries_dtype = dtype_of(p.q_dtype, "q_dtype");
   d.batch = p.batch;
   d.n_q_heads = p.n_q_heads;
   d.block_tables = p.block_tables;

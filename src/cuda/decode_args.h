@@ -15,8 +15,8 @@ struct DecodeArgs {
   const uint8_t* kpool;
   const uint8_t* vpool;
   int64_t kblock_bytes, vblock_bytes;
-  const void* q;
-  int q_dtype;
+  const void* queries;
+  int queries_dtype;
   float q_scale;  // softmax scale * log2(e): the kernels work in base 2
   float* q_rot;
   const int32_t* block_tables;

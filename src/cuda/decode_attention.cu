@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
   }
   for (int e = threadIdx.x; e < kPrepVecs * D; e += kTileThreads) {
     const int v = e / D, i = e % D;
-    x[v * XS + i] = v < G ? load_element(a.q, (static_cast<int64_t>(b) * n_q + h * G + v) * D + i, a.q_dtype) : 0.f;
+    x[v * XS + i] = v < G ? load_element(a.queries, (static_cast<int64_t>(b) * n_q + h * G + v) * D + i, a.queries_dtype) : 0.f;
   }
   __syncthreads();
   const int64_t out0 = (static_cast<int64_t>(b) * n_q + h * G) * D;
@@ -679,7 +679,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   const int splits = detail::num_splits(cache, p, g, route);
   const detail::Workspace ws = detail::workspace_layout(p.batch, p.n_q_heads, cfg.head_dim, splits);
   auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
-  if (!p.q || !p.out || !p.block_tables || !p.seq_lens) fail("q, out, block_tables and seq_lens must be device pointers");
+  if (!p.queries || !p.out || !p.block_tables || !p.seq_lens) fail("queries, out, block_tables and seq_lens must be device pointers");
   if (!p.workspace || p.workspace_bytes < ws.total)
     fail("workspace of " + std::to_string(p.workspace_bytes) + " bytes is smaller than the " +
          std::to_string(ws.total) + " bytes decode_workspace_bytes asks for");
@@ -701,8 +701,8 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.vpool = layer[1].pool;
   a.kblock_bytes = static_cast<int64_t>(layer[0].block_bytes);
   a.vblock_bytes = static_cast<int64_t>(layer[1].block_bytes);
-  a.q = p.q;
-  a.q_dtype = static_cast<int>(p.q_dtype);
+  a.queries = p.queries;
+  a.queries_dtype = static_cast<int>(p.queries_dtype);
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(cfg.head_dim));
   a.q_scale = scale * 1.4426950408889634f;
   auto* base = static_cast<unsigned char*>(p.workspace);

@@ -117,7 +117,7 @@ __device__ __forceinline__ void store_half2s(__half* dst, const uint32_t* h) {
 // tile are both shared memory, so the compiler keeps a load after every earlier store,
 // and storing each token as decoded had made the 16 tokens one chain of load latencies.
 template <int D, class Lane>
-__device__ __forceinline__ void dequantize_tile(const Lane& dec, const unsigned char* recs, int rb, int lane,
+__device__ __forceinline__ void decode_tile(const Lane& dec, const unsigned char* recs, int rb, int lane,
                                                 int j_lo, int n_valid, __half* tile) {
   constexpr int C = D / 32, kBatch = 32 / C < kTok ? 32 / C : kTok;
 #pragma unroll
@@ -298,7 +298,7 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     // The step's K and V tiles: the ring stage itself for f16 records.
     __half* ktile = R::kDirect ? reinterpret_cast<__half*>(const_cast<unsigned char*>(ks)) : tile;
     __half* vtile = R::kDirect ? reinterpret_cast<__half*>(const_cast<unsigned char*>(ks + lay.karea)) : tile;
-    if constexpr (!R::kDirect) dequantize_tile<D>(kdec, ks, rbk, lane, j_lo, n_valid, ktile);
+    if constexpr (!R::kDirect) decode_tile<D>(kdec, ks, rbk, lane, j_lo, n_valid, ktile);
     if (n_sink_rows > 0)
       sink_rows_to_tile<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
                            static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, ktile);
@@ -334,7 +334,7 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     mma_rescale<KC>(acc, alpha);
     __syncwarp();  // every lane has read the key tile
     if constexpr (!R::kDirect)
-      dequantize_tile<D>(vdec, ks + lay.karea, rbv, lane, j_lo, n_valid, vtile);
+      decode_tile<D>(vdec, ks + lay.karea, rbv, lane, j_lo, n_valid, vtile);
     else if (j_lo > 0 || n_valid < kTok)  // K rows there only give scores the mask drops
       zero_outside<D>(j_lo, n_valid, lane, vtile);
     if (n_sink_rows > 0)

@@ -356,8 +356,8 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
     if (padded != group) ops::pad_heads(Q, QP, n, KV, group, padded, hd, stream);
     DecodeParams dp;
     dp.layer = il;
-    dp.q = QP;
-    dp.q_dtype = DType::f32;
+    dp.queries = QP;
+    dp.queries_dtype = DType::f32;
     dp.batch = n;
     dp.n_q_heads = qp_heads;
     dp.block_tables = d_tables;

@@ -123,7 +123,7 @@ class CudaDecode : public Backend {
     DeviceBuffer<int32_t> table_dev(table), lens(std::vector<int32_t>{Problem::kSeqLen});
     DeviceBuffer<float> q(p.query), out(p.query.size());
     cuda::DecodeParams d;
-    d.q = q.get();
+    d.queries = q.get();
     d.batch = 1;
     d.n_q_heads = Problem::kHeads;
     d.block_tables = table_dev.get();

@@ -16,7 +16,7 @@ namespace tq::cuda::testing {
 inline DecodeParams decode_params(const float* q, int batch, int n_q, const int32_t* tables, int max_blocks,
                                   const int32_t* lens, int max_len, float* out) {
   DecodeParams p;
-  p.q = q;
+  p.queries = q;
   p.batch = batch;
   p.n_q_heads = n_q;
   p.block_tables = tables;

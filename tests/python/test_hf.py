@@ -9,7 +9,6 @@ a random model is no measure of a codec's quality on real models (BENCHMARKS.md 
 """
 import inspect
 import os
-import sys
 import tempfile
 
 try:
@@ -244,12 +243,6 @@ def test_layers_kept_and_options():
 
 
 if __name__ == "__main__":
-    if SKIP is not None:
-        print(f"skipped: {SKIP}")
-        sys.exit(0)
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    for name, fn in tests:
-        fn()
-        print(f"ok  {name}")
-    print(f"{len(tests)} tests passed")
+    from standalone import run_tests
+
+    run_tests(globals(), skip=SKIP, banner=lambda: f"torch {torch.__version__}, transformers {transformers.__version__}")

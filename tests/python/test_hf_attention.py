@@ -263,12 +263,6 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--peak-memory":
         print(json.dumps(peak_memory_run(sys.argv[2])))
         sys.exit(0)
-    if SKIP is not None:
-        print(f"skipped: {SKIP}")
-        sys.exit(0)
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    for name, fn in tests:
-        fn()
-        print(f"ok  {name}")
-    print(f"{len(tests)} tests passed")
+    from standalone import run_tests
+
+    run_tests(globals(), skip=SKIP, banner=lambda: f"torch {torch.__version__}, transformers {transformers.__version__}")

@@ -204,11 +204,6 @@ def test_cuda_errors_name_the_problem():
 
 
 if __name__ == "__main__":
-    if SKIP is not None:
-        print(f"skipped: {SKIP}")
-        sys.exit(0)
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    for name, fn in tests:
-        fn()
-        print(f"ok  {name}")
-    print(f"{len(tests)} tests passed")
+    from standalone import run_tests
+
+    run_tests(globals(), skip=SKIP)

@@ -7,7 +7,6 @@ against eager. Skipped, with the reason, when torch is missing. Runs under pytes
 (`python tests/python/test_torch_ops.py`).
 """
 import math
-import sys
 
 try:
     import torch
@@ -157,12 +156,6 @@ def test_cuda_tensors_are_refused():
 
 
 if __name__ == "__main__":
-    if SKIP is not None:
-        print(f"skipped: {SKIP}")
-        sys.exit(0)
-    print(f"torch {torch.__version__}")
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    for name, fn in tests:
-        fn()
-        print(f"ok  {name}")
-    print(f"{len(tests)} tests passed")
+    from standalone import run_tests
+
+    run_tests(globals(), skip=SKIP, banner=lambda: f"torch {torch.__version__}")

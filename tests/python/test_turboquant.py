@@ -275,8 +275,6 @@ def test_calibrated_preset_cache():
 
 
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    for name, fn in tests:
-        fn()
-        print(f"ok  {name}")
-    print(f"{len(tests)} tests passed")
+    from standalone import run_tests
+
+    run_tests(globals())
