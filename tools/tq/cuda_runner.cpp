@@ -42,8 +42,8 @@ MakeCudaRunnerFn load_module() {
       if (!make) throw Error("--device cuda: " + path + " lacks " + kMakeCudaRunnerSymbol);
       return make;
     }
-    const char* why = dlerror();
-    tried += "\n  " + path + ": " + (why ? why : "not loadable");
+    const char* why = dlerror();  // names the path
+    tried += "\n  " + (why ? std::string(why) : path + ": not loadable");
   }
   throw Error(std::string("--device cuda: cannot load the CUDA runner module ") + kCudaRunnerModuleName + tried);
 }
