@@ -2,6 +2,8 @@
 // context depths, with the process's resident memory and the cache's bytes. Each depth
 // is reached by a prefill of random token ids (not timed); then `--prefill` tokens are
 // timed as one forward call and `--decode` tokens one at a time.
+#include <malloc.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -30,10 +32,11 @@ constexpr const char* kUsage =
     "               [--json FILE] [--markdown FILE] [--profile FILE] [--device cpu|cuda] [--batch N]\n"
     "               [--cuda-graphs]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
-    "  balance) at each context depth, resident memory (VmRSS after the row; VmHWM, the\n"
-    "  process's peak so far) and cache bytes. Calibrated presets (tq3, ...) use the model's\n"
-    "  calibration profile (--profile FILE, else ~/.cache/turboquant/profiles, measured once\n"
-    "  when missing), their codecs built for the row's context.\n"
+    "  balance) at each context depth, resident memory (VmRSS after the row, freed heap\n"
+    "  returned to the system before each row; VmHWM, the process's peak so far) and cache\n"
+    "  bytes. Calibrated presets (tq3, ...) use the model's calibration profile (--profile\n"
+    "  FILE, else ~/.cache/turboquant/profiles, measured once when missing), their codecs\n"
+    "  built for the row's context.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
     "  one forward call and --decode tokens one at a time.\n"
     "  --device cuda: the model on the GPU (f16 weights, cuBLAS, the cache in device memory);\n"
@@ -53,6 +56,15 @@ size_t proc_status_kb(const char* key) {
     if (line.rfind(k, 0) == 0) return std::stoul(line.substr(k.size())) * 1024;
   }
   return 0;
+}
+
+// Hands the heap's free pages back to the system (glibc keeps freed chunks resident).
+// Called between rows: without it a row's RSS also counted what earlier rows had freed,
+// e.g. at depth 16384 the turbo3 row after q4_0h measured q4_0h's larger cache (issue 12).
+void release_freed_heap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 struct Row {
@@ -219,6 +231,7 @@ int cmd_bench_model(int argc, char** argv) {
         rows.push_back(bench_cuda_row(*gpu, cfg, codec, depth, n_prefill, n_decode, batch, c.vocab, rng));
         continue;
       }
+      release_freed_heap();  // the rows before this one hold nothing any more
       KvCache cache(cfg);
       const int seq = cache.add_sequence();
       std::vector<int32_t> ids(depth + n_prefill);

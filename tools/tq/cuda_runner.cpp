@@ -1,90 +1,90 @@
 #include "cuda_runner.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <climits>
+#include <memory>
 #include <vector>
 
+#include "cuda_runner_backend.h"
 #include "turboquant/error.h"
 
+namespace tq::cli {
+
+namespace {
+
+constexpr const char* kNoBackend =
+    "--device cuda: this tq was built without the CUDA backend (configure with -DTQ_CUDA=ON on a machine with nvcc)";
+
 #ifdef TQ_HAVE_CUDA_MODEL
-#include "turboquant/cuda.h"
-#include "turboquant/cuda_model.h"
+// Where the module is looked for: next to the tq binary (the build tree), then where
+// `cmake --install` puts it relative to the binary (<libdir>/turboquant).
+std::vector<std::string> module_candidates() {
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  std::string dir = ".";
+  if (n > 0) {
+    dir.assign(exe, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.find_last_of('/'));
+  }
+  return {dir + "/" + kCudaRunnerModuleName, dir + "/" + TQ_CUDA_RUNNER_INSTALL_DIR + "/" + kCudaRunnerModuleName};
+}
+
+// Opens the module once per process; it stays loaded (cuBLAS does not unload cleanly).
+MakeCudaRunnerFn load_module() {
+  static MakeCudaRunnerFn make = nullptr;
+  if (make) return make;
+  std::string tried;
+  for (const std::string& path : module_candidates()) {
+    if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      make = reinterpret_cast<MakeCudaRunnerFn>(dlsym(h, kMakeCudaRunnerSymbol));
+      if (!make) throw Error("--device cuda: " + path + " lacks " + kMakeCudaRunnerSymbol);
+      return make;
+    }
+    const char* why = dlerror();  // names the path
+    tried += "\n  " + (why ? std::string(why) : path + ": not loadable");
+  }
+  throw Error(std::string("--device cuda: cannot load the CUDA runner module ") + kCudaRunnerModuleName + tried);
+}
 #endif
 
-namespace tq::cli {
+}  // namespace
 
 bool parse_device_is_cuda(const std::string& device) {
   if (device == "cpu") return false;
   if (device == "cuda") {
 #ifndef TQ_HAVE_CUDA_MODEL
-    throw Error("--device cuda: this tq was built without the CUDA backend (configure with -DTQ_CUDA=ON on a machine "
-                "with nvcc)");
+    throw Error(kNoBackend);
 #endif
     return true;
   }
   throw Error("--device: expected cpu or cuda, got '" + device + "'");
 }
 
-#ifdef TQ_HAVE_CUDA_MODEL
-
 struct CudaRunner::Impl {
-  cuda::DeviceModel model;
-  std::unique_ptr<cuda::DeviceKvCache> cache;
-  std::unique_ptr<cuda::DeviceSequences> seqs;
-  std::vector<int> ids;
-  explicit Impl(Model& m) : model(m) {}
+  std::unique_ptr<CudaRunnerBackend> backend;
 };
 
-namespace {
-Model& require_device(Model& m) {
-  if (!cuda::device_available())
-    throw Error("--device cuda: this tq has the CUDA backend but the CUDA runtime sees no GPU");
-  return m;
-}
-}  // namespace
-
-CudaRunner::CudaRunner(Model& model, bool graphs) : impl_(new Impl(require_device(model))) {
-  impl_->model.use_graphs(graphs);
-}
-
-void CudaRunner::reset_cache(const KvCacheConfig& cfg, int sequences) {
-  impl_->model.drop_graphs();
-  impl_->seqs.reset();
-  impl_->cache.reset();
-  impl_->cache = std::make_unique<cuda::DeviceKvCache>(cfg);
-  impl_->seqs = std::make_unique<cuda::DeviceSequences>(*impl_->cache);
-  impl_->ids.resize(sequences);
-  for (int& id : impl_->ids) id = impl_->seqs->add_sequence();
-}
-
-void CudaRunner::forward(int seq, const int32_t* tokens, int n, float* logits) {
-  impl_->model.forward(tokens, n, *impl_->cache, *impl_->seqs, impl_->ids.at(seq), logits, false);
-}
-
-void CudaRunner::decode_all(const int32_t* tokens, float* logits) {
-  impl_->model.decode_batch(tokens, impl_->ids.data(), static_cast<int>(impl_->ids.size()), *impl_->cache,
-                            *impl_->seqs, logits);
-}
-
-int CudaRunner::length(int seq) const { return impl_->seqs->length(impl_->ids.at(seq)); }
-std::string CudaRunner::device_name() const { return cuda::device_name(); }
-size_t CudaRunner::weight_bytes() const { return impl_->model.weight_bytes(); }
-
-#else  // a tq without the CUDA backend
-
-struct CudaRunner::Impl {};
-
-CudaRunner::CudaRunner(Model&, bool) {
-  throw Error("--device cuda: this tq was built without the CUDA backend (configure with -DTQ_CUDA=ON on a machine "
-              "with nvcc)");
-}
-void CudaRunner::reset_cache(const KvCacheConfig&, int) {}
-void CudaRunner::forward(int, const int32_t*, int, float*) {}
-void CudaRunner::decode_all(const int32_t*, float*) {}
-int CudaRunner::length(int) const { return 0; }
-std::string CudaRunner::device_name() const { return ""; }
-size_t CudaRunner::weight_bytes() const { return 0; }
-
+CudaRunner::CudaRunner([[maybe_unused]] Model& model, [[maybe_unused]] bool graphs) : impl_(new Impl) {
+#ifdef TQ_HAVE_CUDA_MODEL
+  std::string error;
+  impl_->backend.reset(load_module()(model, graphs, &error));
+  if (!impl_->backend) throw Error("--device cuda: " + error);
+#else
+  throw Error(kNoBackend);
 #endif
+}
 
 CudaRunner::~CudaRunner() = default;
+
+void CudaRunner::reset_cache(const KvCacheConfig& cfg, int sequences) { impl_->backend->reset_cache(cfg, sequences); }
+void CudaRunner::forward(int seq, const int32_t* tokens, int n, float* logits) {
+  impl_->backend->forward(seq, tokens, n, logits);
+}
+void CudaRunner::decode_all(const int32_t* tokens, float* logits) { impl_->backend->decode_all(tokens, logits); }
+int CudaRunner::length(int seq) const { return impl_->backend->length(seq); }
+std::string CudaRunner::device_name() const { return impl_->backend->device_name(); }
+size_t CudaRunner::weight_bytes() const { return impl_->backend->weight_bytes(); }
 
 }  // namespace tq::cli

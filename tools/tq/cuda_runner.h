@@ -1,8 +1,9 @@
 #pragma once
 // `--device cuda` for tq run and tq bench model: the model on the CUDA device
 // (turboquant/cuda_model.h) with a DeviceKvCache built from the same KvCacheConfig the
-// CPU path would use. In a tq built without the CUDA backend, or on a machine without a
-// GPU, constructing one is a tq::Error that says which.
+// CPU path would use. The device code lives in libtq_cuda_runner.so (cuda_runner_backend.h),
+// loaded on the first CudaRunner. In a tq built without the CUDA backend, with the module
+// missing, or on a machine without a GPU, constructing one is a tq::Error that says which.
 #include <cstdint>
 #include <memory>
 #include <string>
