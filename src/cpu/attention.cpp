@@ -180,7 +180,11 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
       tiles.push_back(t);
     }
   const int want_items = threads > 1 ? 4 * threads : 1;
-  const int chunks_per_tile = std::max(1, (want_items + static_cast<int>(tiles.size()) - 1) / static_cast<int>(tiles.size()));
+  const int n_tiles = static_cast<int>(tiles.size());
+  int chunks_per_tile = std::max(1, (want_items + n_tiles - 1) / n_tiles);
+  // Equal tiles (decode) split into equal chunks: a count of items that the threads divide
+  // leaves none idle at the end (SmolLM2: 3 KV heads x 3 chunks on 2 threads ran 5 + 4).
+  while (threads > 1 && (n_tiles * chunks_per_tile) % threads != 0 && chunks_per_tile < 2 * want_items) ++chunks_per_tile;
   // Sink positions are read from the cache's exact store in the merge, not from records.
   const int sinks = std::min(cache.sink_tokens(), cache.length(layer, seq));
   int n_parts = 0;

@@ -154,6 +154,9 @@ struct SegBase {
   using V = V8;
   int c0, nc;
   static float norm(const uint8_t* rec) { return half_at(rec); }
+  static void norms(const uint8_t* recs, size_t rec, int T, float* out) {  // out[t] = norm(recs + rec * t)
+    for (int t = 0; t < T; ++t) out[t] = half_at(recs + rec * t);
+  }
 };
 
 struct F16Seg : SegBase {

@@ -5,6 +5,7 @@
 // against the same decoded register, then one horizontal sum per row. Values: per
 // chunk, the rows' accumulators stay in registers across the block's tokens.
 // Included only by files compiled with the matching instruction set.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -52,13 +53,16 @@ void score_rows(const std::vector<Seg>& segs, const Layout& L, const float* stat
     typename V::T part[RB][W], acc[RB];
     alignas(64) float norm[W];
     for (int i = 0; i < W; ++i) {
-      const uint8_t* rec = recs + L.rec * (t + i);
-      token_dots<RB, NC>(segs, sf, states, rec, acc);
+      token_dots<RB, NC>(segs, sf, states, recs + L.rec * (t + i), acc);
       for (int r = 0; r < RB; ++r) part[r][i] = acc[r];
-      norm[i] = L.normed ? Seg::norm(rec) : 1.f;
     }
-    const auto n = V::loadu(norm);
-    for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::mul(V::transpose_sum(part[r]), n));
+    if (L.normed) {
+      Seg::norms(recs + L.rec * t, L.rec, W, norm);
+      const auto n = V::loadu(norm);
+      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::mul(V::transpose_sum(part[r]), n));
+    } else {
+      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::transpose_sum(part[r]));
+    }
   }
   for (; t < T; ++t) {
     const uint8_t* rec = recs + L.rec * t;
@@ -142,7 +146,10 @@ class Accumulator final : public ValueAccumulator {
     thread_local std::vector<float> norm, wt;
     norm.resize(T);
     wt.resize(static_cast<size_t>(4) * T);
-    for (int t = 0; t < T; ++t) norm[t] = L_.normed ? Seg::norm(records + L_.rec * t) : 1.f;
+    if (L_.normed)
+      Seg::norms(records, L_.rec, T, norm.data());
+    else
+      std::fill(norm.begin(), norm.end(), 1.f);
     with_chunks(segs_, [&]<int NC>() {
       for_row_blocks(R, [&]<int RB>(int r0) {
         for (int t = 0; t < T; ++t)
