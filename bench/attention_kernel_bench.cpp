@@ -11,6 +11,8 @@
 // (TQ_KERNEL_PART=score or =add times the keys or the values alone).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -18,13 +20,18 @@
 
 #include "kernels.h"
 #include "representative_layouts.h"
+#include "turboquant/attention.h"
 #include "turboquant/codec.h"
+#include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/rng.h"
+#include "turboquant/thread_pool.h"
 
 namespace {
 
-constexpr int kTokens = 16384, kBlock = 64, kRows = 4;
+constexpr int kTokens = 16384, kBlock = 64;
+// Rows per read: 4 (GQA 4:1), or TQ_KERNEL_ROWS (SmolLM2 decodes 3: 9 query heads over 3 KV heads).
+const int kRows = std::getenv("TQ_KERNEL_ROWS") ? std::atoi(std::getenv("TQ_KERNEL_ROWS")) : 4;
 
 // The profile file of a model ("smollm2-", "gemma-3-") in the profile cache, or "".
 std::string cached_profile(const std::string& prefix) {
@@ -121,6 +128,51 @@ void bm(benchmark::State& state, const std::string& name, int d, tq::AttendPath 
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * bytes);
 }
 
+// The model's own decode step over a deep cache: attend() for one query token on every
+// layer of a cache shaped like SmolLM2-135M's (30 layers, 3 KV heads x 64, 9 query heads)
+// holding 16384 random tokens (about 75 MB at 3 bits: far past L2 and L3), so
+// the driver, its softmax, page walking and memory traffic count too. Single thread: CPU
+// time, robust on a shared machine; /threads2 adds the pool (wall time, noisy).
+void bm_decode_depth(benchmark::State& state, const std::string& codec, int threads, int kDepth) {
+  constexpr int kLayers = 30, kKv = 3, kHeads = 9, kDim = 64;
+  tq::KvCacheConfig cfg;
+  cfg.n_layers = kLayers;
+  cfg.n_kv_heads = kKv;
+  cfg.head_dim = kDim;
+  cfg.k_codec = cfg.v_codec = codec;
+  cfg.max_tokens = kDepth + 1;
+  if (tq::find_preset(codec)) {
+    const std::string path = cached_profile("smollm2-");
+    if (path.empty()) {
+      state.SkipWithError("no smollm2 profile");
+      return;
+    }
+    const tq::KvProfile prof = tq::load_profile(path);
+    tq::CalibrationOptions opt;
+    opt.context = cfg.max_tokens;
+    tq::attach_preset_codecs(cfg, &prof, opt, "");
+  }
+  tq::KvCache cache(cfg);
+  const int seq = cache.add_sequence();
+  tq::Rng rng(3);
+  constexpr int kStep = 512;
+  std::vector<float> pool(static_cast<size_t>(8) * kStep * kKv * kDim);
+  for (float& x : pool) x = static_cast<float>(rng.gaussian());
+  const auto window = [&] { return pool.data() + rng.below(static_cast<uint32_t>(pool.size() - kStep * kKv * kDim)); };
+  for (int l = 0; l < kLayers; ++l)
+    for (int t = 0; t < kDepth; t += kStep) cache.append(l, seq, std::min(kStep, kDepth - t), window(), window());
+  std::vector<float> q(static_cast<size_t>(kHeads) * kDim), out(q.size());
+  for (float& x : q) x = static_cast<float>(rng.gaussian());
+  tq::AttentionParams p;
+  p.n_heads = kHeads;
+  p.scale = 0.125f;
+  std::unique_ptr<tq::ThreadPool> tp = threads > 1 ? std::make_unique<tq::ThreadPool>(threads) : nullptr;
+  for (auto _ : state) {
+    for (int l = 0; l < kLayers; ++l) tq::attend(cache, l, seq, q.data(), 1, kDepth - 1, p, out.data(), tp.get());
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,6 +186,22 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(
             (std::string("attn16k/") + p.name + "/d" + std::to_string(d) + "/" + c).c_str(),
             [=](benchmark::State& s) { bm(s, c, d, p.p); });
+  // decode2k, decode256: the same work per token with the whole cache inside L3, L2.
+  for (const char* c : {"f16", "q4_0h", "turbo3", "tq3"}) {
+    benchmark::RegisterBenchmark((std::string("decode16k@smollm2/") + c).c_str(),
+                                 [=](benchmark::State& s) { bm_decode_depth(s, c, 1, 16384); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((std::string("decode16k@smollm2/") + c + "/threads2").c_str(),
+                                 [=](benchmark::State& s) { bm_decode_depth(s, c, 2, 16384); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("decode2k@smollm2/") + c).c_str(),
+                                 [=](benchmark::State& s) { bm_decode_depth(s, c, 1, 2048); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((std::string("decode256@smollm2/") + c).c_str(),
+                                 [=](benchmark::State& s) { bm_decode_depth(s, c, 1, 256); })
+        ->Unit(benchmark::kMicrosecond);
+  }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   return 0;

@@ -125,6 +125,15 @@ struct V8 {
     const __m256 u = _mm256_add_ps(_mm256_shuffle_ps(t0, t1, 0x44), _mm256_shuffle_ps(t0, t1, 0xEE));
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
   }
+  // Lane i of the result = hsum(a[i]), i < 8: one transposing add tree for all eight.
+  static T transpose_sum(const T* a) {
+    __m256 p[4], q[2];
+    for (int i = 0; i < 4; ++i)
+      p[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 2; ++i)
+      q[i] = _mm256_add_ps(_mm256_shuffle_ps(p[2 * i], p[2 * i + 1], 0x44), _mm256_shuffle_ps(p[2 * i], p[2 * i + 1], 0xEE));
+    return _mm256_add_ps(_mm256_permute2f128_ps(q[0], q[1], 0x20), _mm256_permute2f128_ps(q[0], q[1], 0x31));
+  }
 };
 
 // Lane l of the result: bits [b*l, b*l + b) of the 32-bit word at p.
@@ -145,6 +154,9 @@ struct SegBase {
   using V = V8;
   int c0, nc;
   static float norm(const uint8_t* rec) { return half_at(rec); }
+  static void norms(const uint8_t* recs, size_t rec, int T, float* out) {  // out[t] = norm(recs + rec * t)
+    for (int t = 0; t < T; ++t) out[t] = half_at(recs + rec * t);
+  }
 };
 
 struct F16Seg : SegBase {

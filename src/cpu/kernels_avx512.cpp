@@ -56,6 +56,18 @@ struct V16 {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
   }
+  // Lane i of the result = hsum(a[i]), i < 16: a transposing add tree, 45 shuffles and
+  // adds for 16 sums where 16 separate reductions take about 130.
+  static T transpose_sum(const T* a) {
+    __m512 p[8], q[4];
+    for (int i = 0; i < 8; ++i)
+      p[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; ++i)  // 128-bit block b of q[i]: block b's partial sums of a[4i .. 4i+3]
+      q[i] = _mm512_add_ps(_mm512_shuffle_ps(p[2 * i], p[2 * i + 1], 0x44), _mm512_shuffle_ps(p[2 * i], p[2 * i + 1], 0xEE));
+    const __m512 r0 = _mm512_add_ps(_mm512_shuffle_f32x4(q[0], q[1], 0x88), _mm512_shuffle_f32x4(q[0], q[1], 0xDD));
+    const __m512 r1 = _mm512_add_ps(_mm512_shuffle_f32x4(q[2], q[3], 0x88), _mm512_shuffle_f32x4(q[2], q[3], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(r0, r1, 0x88), _mm512_shuffle_f32x4(r0, r1, 0xDD));
+  }
 };
 
 // Lane l of the result: bits [b*l, b*l + b) of the little-endian bytes at p (b <= 4, so
@@ -74,17 +86,20 @@ struct CodeUnpacker16 {
     ctrl = _mm512_load_si512(c);
 #endif
   }
-  __m512i operator()(const uint8_t* p) const {
+  __m512i operator()(const uint8_t* p) const { return _mm512_and_si512(unmasked(p), mask); }
+  // The code in the low `bits` of each lane, higher bits left as they come: enough for a
+  // permute over a table that repeats every 2^bits entries.
+  __m512i unmasked(const uint8_t* p) const {
 #if defined(__AVX512VBMI__)
     int64_t w;
     std::memcpy(&w, p, 8);
-    return _mm512_and_si512(_mm512_multishift_epi64_epi8(ctrl, _mm512_set1_epi64(w)), mask);
+    return _mm512_multishift_epi64_epi8(ctrl, _mm512_set1_epi64(w));
 #else
     int32_t lo, hi;  // codes 0-7 start at bit 0 of p, codes 8-15 at bit 0 of p + bits
     std::memcpy(&lo, p, 4);
     std::memcpy(&hi, p + bits, 4);
     const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(lo)), _mm256_set1_epi32(hi), 1);
-    return _mm512_and_si512(_mm512_srlv_epi32(v, ctrl), mask);
+    return _mm512_srlv_epi32(v, ctrl);
 #endif
   }
 };
@@ -93,6 +108,17 @@ struct SegBase {
   using V = V16;
   int c0, nc;
   static float norm(const uint8_t* rec) { return half_at(rec); }
+  // out[t] = norm(recs + rec * t), t < T: the halves gathered as integers and converted 16
+  // at a time (one vcvtph2ps per token cost as much as the value decode at head_dim 64).
+  static void norms(const uint8_t* recs, size_t rec, int T, float* out) {
+    alignas(32) uint16_t h[16];
+    int t = 0;
+    for (; t + 16 <= T; t += 16) {
+      for (int i = 0; i < 16; ++i) std::memcpy(&h[i], recs + rec * (t + i), 2);
+      _mm512_storeu_ps(out + t, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h))));
+    }
+    for (; t < T; ++t) out[t] = half_at(recs + rec * t);
+  }
 };
 
 struct F16Seg : SegBase {
@@ -108,12 +134,13 @@ struct MseSeg : SegBase {
   __m512 levels;
   MseSeg(int c0_, int nc_, size_t off, const Codebook& cb)
       : SegBase{c0_, nc_}, offset(off), bits(cb.bits), unpack(cb.bits) {
-    alignas(64) float lv[16] = {};
-    for (size_t i = 0; i < cb.levels.size(); ++i) lv[i] = cb.levels[i];
+    // The table repeats every 2^bits entries, so vpermps (index bits 0-3) needs no mask.
+    alignas(64) float lv[16];
+    for (size_t i = 0; i < 16; ++i) lv[i] = cb.levels[i % cb.levels.size()];
     levels = _mm512_load_ps(lv);
   }
   __m512 load(const uint8_t* rec, int k) const {
-    return _mm512_permutexvar_ps(unpack(rec + offset + static_cast<size_t>(k) * 2 * bits), levels);
+    return _mm512_permutexvar_ps(unpack.unmasked(rec + offset + static_cast<size_t>(k) * 2 * bits), levels);
   }
 };
 

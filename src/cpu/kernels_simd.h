@@ -5,6 +5,7 @@
 // against the same decoded register, then one horizontal sum per row. Values: per
 // chunk, the rows' accumulators stay in registers across the block's tokens.
 // Included only by files compiled with the matching instruction set.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -20,25 +21,53 @@ struct Layout {
   int dim;  // code dimension, a multiple of the vector width
 };
 
+// One token's dot products: acc[r] holds row r's lane-wise products with the record.
 // NC > 0: one segment of exactly NC chunks, known at compile time (head_dim 64/128/256),
 // so addresses are constant offsets; NC = 0: any segments, counts read at run time.
+template <int RB, int NC, class Seg>
+inline void token_dots(const std::vector<Seg>& segs, size_t sf, const float* states, const uint8_t* rec,
+                       typename Seg::V::T* acc) {
+  using V = typename Seg::V;
+  constexpr int W = V::kWidth;
+  for (int r = 0; r < RB; ++r) acc[r] = V::zero();
+  for (const Seg& sg : segs)
+#pragma GCC unroll 4
+    for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
+      const auto y = sg.load(rec, k);
+      const float* q = states + W * ((NC ? 0 : sg.c0) + k);
+      for (int r = 0; r < RB; ++r) acc[r] = V::fmadd(V::loadu(q + sf * r), y, acc[r]);
+    }
+}
+
+// Whole groups of W tokens are reduced together (V::transpose_sum: lane i = token i's
+// sum), so the horizontal sums cost a few shuffles per token instead of a tree each; the
+// tail goes token by token.
 template <int RB, int NC, class Seg>
 void score_rows(const std::vector<Seg>& segs, const Layout& L, const float* states, const uint8_t* recs, int T,
                 float* scores) {
   using V = typename Seg::V;
   constexpr int W = V::kWidth;
   const size_t sf = NC ? W * NC : L.dim;
-  for (int t = 0; t < T; ++t) {
+  int t = 0;
+  for (; t + W <= T; t += W) {
+    typename V::T part[RB][W], acc[RB];
+    alignas(64) float norm[W];
+    for (int i = 0; i < W; ++i) {
+      token_dots<RB, NC>(segs, sf, states, recs + L.rec * (t + i), acc);
+      for (int r = 0; r < RB; ++r) part[r][i] = acc[r];
+    }
+    if (L.normed) {
+      Seg::norms(recs + L.rec * t, L.rec, W, norm);
+      const auto n = V::loadu(norm);
+      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::mul(V::transpose_sum(part[r]), n));
+    } else {
+      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::transpose_sum(part[r]));
+    }
+  }
+  for (; t < T; ++t) {
     const uint8_t* rec = recs + L.rec * t;
     typename V::T acc[RB];
-    for (int r = 0; r < RB; ++r) acc[r] = V::zero();
-    for (const Seg& sg : segs)
-#pragma GCC unroll 4
-      for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
-        const auto y = sg.load(rec, k);
-        const float* q = states + W * ((NC ? 0 : sg.c0) + k);
-        for (int r = 0; r < RB; ++r) acc[r] = V::fmadd(V::loadu(q + sf * r), y, acc[r]);
-      }
+    token_dots<RB, NC>(segs, sf, states, rec, acc);
     const float s = L.normed ? Seg::norm(rec) : 1.f;
     for (int r = 0; r < RB; ++r) scores[static_cast<size_t>(r) * T + t] = s * V::hsum(acc[r]);
   }
@@ -117,7 +146,10 @@ class Accumulator final : public ValueAccumulator {
     thread_local std::vector<float> norm, wt;
     norm.resize(T);
     wt.resize(static_cast<size_t>(4) * T);
-    for (int t = 0; t < T; ++t) norm[t] = L_.normed ? Seg::norm(records + L_.rec * t) : 1.f;
+    if (L_.normed)
+      Seg::norms(records, L_.rec, T, norm.data());
+    else
+      std::fill(norm.begin(), norm.end(), 1.f);
     with_chunks(segs_, [&]<int NC>() {
       for_row_blocks(R, [&]<int RB>(int r0) {
         for (int t = 0; t < T; ++t)

@@ -1,12 +1,13 @@
 // Every fast path (best = SIMD where compiled, portable = plain C++) against
 // attend_reference, for every codec of the table and head_dim 64/128/256, on fresh random
-// inputs: GQA 4:1, causal, sliding window + softcap, prefill chunk and single query,
+// inputs: GQA 4:1 and 3:1, causal, sliding window + softcap, prefill chunk and single query,
 // two ragged sequences sharing the pool, split-K forced and automatic, with and without
 // threads. Tolerance: relative L2 error per (query, head) row <= 1e-4 (the paths differ
 // only in summation order, the folded score scale and exp rounding; a wrong code, level
 // or mask gives errors of order 1e-2 or more).
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -73,9 +74,11 @@ TEST_P(AttentionVsReference, AllPathsMatch) {
       {s.seq_b, 1, 33, 0, 5.f},    // softcap
       {s.seq_a, 3, 0, 2, 0.f},     // first positions, tiny window
   };
-  for (const Case& c : cases) {
+  for (int i = 0; i < 2 * static_cast<int>(std::size(cases)); ++i) {
+    const Case& c = cases[i / 2];
+    const int n_heads = i % 2 ? 6 : 8;  // GQA 4:1 and 3:1 (SmolLM2's: three rows per read)
     AttentionParams p;
-    p.n_heads = 8;
+    p.n_heads = n_heads;
     p.scale = 1.f / std::sqrt(static_cast<float>(dim));
     p.window = c.window;
     p.softcap = c.softcap;
@@ -93,7 +96,8 @@ TEST_P(AttentionVsReference, AllPathsMatch) {
           attend(s.cache, 0, c.seq, q.data(), c.n_q, c.pos0, p, out.data(), tp, opt);
           EXPECT_LE(test::max_row_rel_error(out, ref, dim), kTol)
               << codec << " d=" << dim << " path=" << test::path_name(path)
-              << " split=" << split << " threads=" << (tp ? 3 : 1) << " n_q=" << c.n_q << " pos0=" << c.pos0
+              << " split=" << split << " threads=" << (tp ? 3 : 1) << " heads=" << n_heads << " n_q=" << c.n_q
+              << " pos0=" << c.pos0
               << " window=" << c.window << " softcap=" << c.softcap;
         }
   }

@@ -4,6 +4,7 @@
 // timed as one forward call and `--decode` tokens one at a time.
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -30,7 +31,7 @@ constexpr const char* kUsage =
     "tq bench model [--model smollm2|gemma3|FILE.gguf] [--codecs f16,turbo3,...] [--depths 0,4096]\n"
     "               [--prefill 128] [--decode 32] [--threads N] [--weights quantized|f32]\n"
     "               [--json FILE] [--markdown FILE] [--profile FILE] [--device cpu|cuda] [--batch N]\n"
-    "               [--cuda-graphs]\n"
+    "               [--cuda-graphs] [--fill model|random]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
     "  balance) at each context depth, resident memory (VmRSS after the row, freed heap\n"
     "  returned to the system before each row; VmHWM, the process's peak so far) and cache\n"
@@ -39,6 +40,10 @@ constexpr const char* kUsage =
     "  built for the row's context.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
     "  one forward call and --decode tokens one at a time.\n"
+    "  --fill random (CPU only): fill the depth with random Gaussian K/V vectors appended to\n"
+    "  every layer instead of running the model over it (seconds instead of minutes at 16K);\n"
+    "  decode still runs the model's real attention over those records, but the rows' prefill\n"
+    "  numbers and the attention weights' spread differ from a real fill.\n"
     "  --device cuda: the model on the GPU (f16 weights, cuBLAS, the cache in device memory);\n"
     "  --batch N (cuda only) runs N sequences sharing the pool: each filled and prefilled in\n"
     "  turn, then decoded together one token each per step; tok/s count every sequence's tokens.\n"
@@ -170,12 +175,26 @@ Row bench_cuda_row(CudaRunner& gpu, KvCacheConfig cfg, const std::string& codec,
   return r;
 }
 
+// --fill random: `depth` tokens of N(0, 1) keys and values appended to every layer, cut
+// from one pool of Gaussians at random offsets (drawing every value costs more than the
+// encode it feeds).
+void fill_random(KvCache& cache, int seq, int depth, Rng& rng) {
+  const KvCacheConfig& cfg = cache.config();
+  constexpr int kStep = 256;
+  const size_t step = static_cast<size_t>(kStep) * cfg.n_kv_heads * cfg.head_dim;
+  std::vector<float> pool(8 * step);
+  for (float& x : pool) x = static_cast<float>(rng.gaussian());
+  const auto window = [&] { return pool.data() + rng.below(static_cast<uint32_t>(pool.size() - step)); };
+  for (int layer = 0; layer < cfg.n_layers; ++layer)
+    for (int t = 0; t < depth; t += kStep) cache.append(layer, seq, std::min(kStep, depth - t), window(), window());
+}
+
 }  // namespace
 
 int cmd_bench_model(int argc, char** argv) {
   Args args(argc, argv, {"help", "cuda-graphs"},
             {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown", "profile", "device",
-             "batch"});
+             "batch", "fill"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -195,6 +214,9 @@ int cmd_bench_model(int argc, char** argv) {
   if (batch < 1) throw Error("--batch must be >= 1, got " + std::to_string(batch));
   if (batch > 1 && !on_cuda) throw Error("--batch needs --device cuda (the CPU runner decodes one sequence)");
   if (args.has("cuda-graphs") && !on_cuda) throw Error("--cuda-graphs needs --device cuda");
+  const std::string fill = args.get("fill", "model");
+  if (fill != "model" && fill != "random") throw Error("--fill must be model or random, got " + fill);
+  if (fill == "random" && on_cuda) throw Error("--fill random needs --device cpu");
   const std::string weights = args.get("weights", "quantized");
   const std::string model_path = resolve_model_path(model_name);
   auto model = Model::load(model_path, args.get_int("threads", 0), parse_weight_format(weights));
@@ -236,7 +258,10 @@ int cmd_bench_model(int argc, char** argv) {
       const int seq = cache.add_sequence();
       std::vector<int32_t> ids(depth + n_prefill);
       for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(static_cast<uint32_t>(c.vocab)));
-      if (depth > 0) model->forward(ids.data(), depth, cache, seq, logits.data(), false);
+      if (depth > 0 && fill == "random")
+        fill_random(cache, seq, depth, rng);
+      else if (depth > 0)
+        model->forward(ids.data(), depth, cache, seq, logits.data(), false);
       Row r;
       r.codec = codec;
       r.depth = depth;
