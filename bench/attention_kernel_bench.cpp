@@ -11,14 +11,13 @@
 // (TQ_KERNEL_PART=score or =add times the keys or the values alone).
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "kernels.h"
+#include "random_fill.h"
 #include "representative_layouts.h"
 #include "turboquant/attention.h"
 #include "turboquant/codec.h"
@@ -155,12 +154,7 @@ void bm_decode_depth(benchmark::State& state, const std::string& codec, int thre
   tq::KvCache cache(cfg);
   const int seq = cache.add_sequence();
   tq::Rng rng(3);
-  constexpr int kStep = 512;
-  std::vector<float> pool(static_cast<size_t>(8) * kStep * kKv * kDim);
-  for (float& x : pool) x = static_cast<float>(rng.gaussian());
-  const auto window = [&] { return pool.data() + rng.below(static_cast<uint32_t>(pool.size() - kStep * kKv * kDim)); };
-  for (int l = 0; l < kLayers; ++l)
-    for (int t = 0; t < kDepth; t += kStep) cache.append(l, seq, std::min(kStep, kDepth - t), window(), window());
+  tq::fill_random_tokens(cache, seq, kDepth, rng);
   std::vector<float> q(static_cast<size_t>(kHeads) * kDim), out(q.size());
   for (float& x : q) x = static_cast<float>(rng.gaussian());
   tq::AttentionParams p;

@@ -82,7 +82,7 @@ void run_item(const Layout& L, const Tile& tile, int c_lo, int c_hi, int q_pos0,
     const int T = t1 - t0;
     const size_t phys = static_cast<size_t>((*L.blocks)[blk]);
     const size_t slot = static_cast<size_t>(tile.kv_head) * L.bt + t0 % L.bt;
-    if (t1 <= c_hi) prefetch_block(L, tile.kv_head, blk + kPrefetchBlocks, c_hi);
+    prefetch_block(L, tile.kv_head, blk + kPrefetchBlocks, c_hi);  // nothing past c_hi
     ks.score(states, rows, L.k_pool + L.k_block * phys + L.k_rec * slot, T, s.data());
     for (int r = 0; r < rows; ++r) {
       float* sr = s.data() + static_cast<size_t>(r) * T;

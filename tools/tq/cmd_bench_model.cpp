@@ -4,7 +4,6 @@
 // timed as one forward call and `--decode` tokens one at a time.
 #include <malloc.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +16,7 @@
 #include "args.h"
 #include "commands.h"
 #include "cuda_runner.h"
+#include "random_fill.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
@@ -175,20 +175,6 @@ Row bench_cuda_row(CudaRunner& gpu, KvCacheConfig cfg, const std::string& codec,
   return r;
 }
 
-// --fill random: `depth` tokens of N(0, 1) keys and values appended to every layer, cut
-// from one pool of Gaussians at random offsets (drawing every value costs more than the
-// encode it feeds).
-void fill_random(KvCache& cache, int seq, int depth, Rng& rng) {
-  const KvCacheConfig& cfg = cache.config();
-  constexpr int kStep = 256;
-  const size_t step = static_cast<size_t>(kStep) * cfg.n_kv_heads * cfg.head_dim;
-  std::vector<float> pool(8 * step);
-  for (float& x : pool) x = static_cast<float>(rng.gaussian());
-  const auto window = [&] { return pool.data() + rng.below(static_cast<uint32_t>(pool.size() - step)); };
-  for (int layer = 0; layer < cfg.n_layers; ++layer)
-    for (int t = 0; t < depth; t += kStep) cache.append(layer, seq, std::min(kStep, depth - t), window(), window());
-}
-
 }  // namespace
 
 int cmd_bench_model(int argc, char** argv) {
@@ -259,7 +245,7 @@ int cmd_bench_model(int argc, char** argv) {
       std::vector<int32_t> ids(depth + n_prefill);
       for (int32_t& id : ids) id = static_cast<int32_t>(rng.below(static_cast<uint32_t>(c.vocab)));
       if (depth > 0 && fill == "random")
-        fill_random(cache, seq, depth, rng);
+        fill_random_tokens(cache, seq, depth, rng);
       else if (depth > 0)
         model->forward(ids.data(), depth, cache, seq, logits.data(), false);
       Row r;

@@ -62,15 +62,11 @@ bool parse_device_is_cuda(const std::string& device) {
   throw Error("--device: expected cpu or cuda, got '" + device + "'");
 }
 
-struct CudaRunner::Impl {
-  std::unique_ptr<CudaRunnerBackend> backend;
-};
-
-CudaRunner::CudaRunner([[maybe_unused]] Model& model, [[maybe_unused]] bool graphs) : impl_(new Impl) {
+CudaRunner::CudaRunner([[maybe_unused]] Model& model, [[maybe_unused]] bool graphs) : backend_() {
 #ifdef TQ_HAVE_CUDA_MODEL
   std::string error;
-  impl_->backend.reset(load_module()(model, graphs, &error));
-  if (!impl_->backend) throw Error("--device cuda: " + error);
+  backend_.reset(load_module()(model, graphs, &error));
+  if (!backend_) throw Error("--device cuda: " + error);
 #else
   throw Error(kNoBackend);
 #endif
@@ -78,13 +74,13 @@ CudaRunner::CudaRunner([[maybe_unused]] Model& model, [[maybe_unused]] bool grap
 
 CudaRunner::~CudaRunner() = default;
 
-void CudaRunner::reset_cache(const KvCacheConfig& cfg, int sequences) { impl_->backend->reset_cache(cfg, sequences); }
+void CudaRunner::reset_cache(const KvCacheConfig& cfg, int sequences) { backend_->reset_cache(cfg, sequences); }
 void CudaRunner::forward(int seq, const int32_t* tokens, int n, float* logits) {
-  impl_->backend->forward(seq, tokens, n, logits);
+  backend_->forward(seq, tokens, n, logits);
 }
-void CudaRunner::decode_all(const int32_t* tokens, float* logits) { impl_->backend->decode_all(tokens, logits); }
-int CudaRunner::length(int seq) const { return impl_->backend->length(seq); }
-std::string CudaRunner::device_name() const { return impl_->backend->device_name(); }
-size_t CudaRunner::weight_bytes() const { return impl_->backend->weight_bytes(); }
+void CudaRunner::decode_all(const int32_t* tokens, float* logits) { backend_->decode_all(tokens, logits); }
+int CudaRunner::length(int seq) const { return backend_->length(seq); }
+std::string CudaRunner::device_name() const { return backend_->device_name(); }
+size_t CudaRunner::weight_bytes() const { return backend_->weight_bytes(); }
 
 }  // namespace tq::cli

@@ -13,6 +13,8 @@
 
 namespace tq::cli {
 
+class CudaRunnerBackend;  // cuda_runner_backend.h: what the module implements
+
 // --device cpu|cuda; tq::Error otherwise.
 bool parse_device_is_cuda(const std::string& device);
 
@@ -34,10 +36,8 @@ class CudaRunner {
   std::string device_name() const;
   size_t weight_bytes() const;
 
-  struct Impl;
-
  private:
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<CudaRunnerBackend> backend_;
 };
 
 }  // namespace tq::cli
