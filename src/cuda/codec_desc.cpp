@@ -148,13 +148,25 @@ GroupedHost make_grouped_host(const Codec& codec, int lane_coords) {
   for (int c = 0; c < kLogFactors; ++c) h.table[c] = GroupedMseQuantizer::log_norm_factor(c);
   std::vector<std::pair<const Codebook*, int>> placed;  // distinct codebooks -> level offset
   const int align = std::min(lane_coords, 4);
+  // The factors form a geometric series from code 1: its log step (over the whole range, so
+  // that the rounding of single factors does not grow with the code) and first exponent.
+  const double first = std::log2(double(h.table[1]));
+  const double step = (std::log2(double(h.table[kLogFactors - 1])) - first) / (kLogFactors - 2);
   for (const GroupedMseQuantizer::Run& r : q->runs()) {
     if (r.begin % align != 0)
       throw Error("CUDA backend: codec " + std::string(codec.name()) + " at head_dim " + std::to_string(codec.dim()) +
                   ": a group starts at coordinate " + std::to_string(r.begin) + ", not a multiple of " +
                   std::to_string(align) + " (the decode kernel's lane width)");
     GroupRun g{r.begin, r.size, r.bits, r.norm_bytes, static_cast<int32_t>(r.offset), 0, 0,
-               std::sqrt(static_cast<float>(r.size))};
+               std::sqrt(static_cast<float>(r.size)), 0.f, 0.f};
+    g.log2_step = static_cast<float>(step);
+    g.log2_off = static_cast<float>(std::log2(double(g.sqrt_size)) + first - step);
+    for (int c = 1; c < kLogFactors; ++c) {
+      const double want = double(g.sqrt_size) * h.table[c], got = std::exp2(c * double(g.log2_step) + g.log2_off);
+      if (std::abs(got - want) > 1e-6 * want)
+        throw Error("CUDA backend: codec " + std::string(codec.name()) + ": log-byte norm factor of code " +
+                    std::to_string(c) + " is not on the geometric series the decode kernel computes");
+    }
     if (r.codebook) {
       auto it = std::find_if(placed.begin(), placed.end(), [&](const auto& e) { return e.first == r.codebook; });
       if (it == placed.end()) {

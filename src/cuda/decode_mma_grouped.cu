@@ -319,6 +319,16 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
 #pragma unroll
       for (int c = 0; c < 4; ++c) sc[c] = c2[0][c] + c2[1][c];
     }
+    __syncwarp();  // every lane has read the key tile (ldmatrix): the tile may be rewritten
+    // The value tile before the softmax, which waits on the score mma: the decode's
+    // shared-memory loads overlap that latency and the softmax's shuffles.
+    if constexpr (!R::kDirect)
+      decode_tile<D>(vdec, ks + lay.karea, rbv, lane, j_lo, n_valid, vtile);
+    else if (j_lo > 0 || n_valid < kTok)  // K rows there only give scores the mask drops
+      zero_outside<D>(j_lo, n_valid, lane, vtile);
+    if (n_sink_rows > 0)
+      sink_rows_to_tile<D>(a.sink_v + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
+                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, vtile);
     if (n_sink_rows > 0)
       exact_sink_scores<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
                            a.q_rot + qrow * D + lane * C, static_cast<int64_t>(a.n_kv) * D, n_sink_rows, G, lane, sc);
@@ -332,14 +342,6 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     const uint32_t pb0 = transpose8x8(pack_half2(p[0], p[1]));
     const uint32_t pb1 = transpose8x8(pack_half2(p[2], p[3]));
     mma_rescale<KC>(acc, alpha);
-    __syncwarp();  // every lane has read the key tile
-    if constexpr (!R::kDirect)
-      decode_tile<D>(vdec, ks + lay.karea, rbv, lane, j_lo, n_valid, vtile);
-    else if (j_lo > 0 || n_valid < kTok)  // K rows there only give scores the mask drops
-      zero_outside<D>(j_lo, n_valid, lane, vtile);
-    if (n_sink_rows > 0)
-      sink_rows_to_tile<D>(a.sink_v + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, vtile);
     __syncwarp();
     // Values: m-tile m has dims 16m + g (rows g) and 16m + 8 + g (rows g + 8).
 #pragma unroll

@@ -24,6 +24,10 @@ constexpr int kMaxLevels = 16;  // mse codes up to 4 bits
 struct GroupRun {
   int32_t begin, size, bits, norm_bytes, offset, level_off, bound_off;
   float sqrt_size;  // std::sqrt(float(size)), as GroupedMseQuantizer::load_norm
+  // Log-byte norm of code c > 0 as 2^(c · log2_step + log2_off) (√size folded in): the tile
+  // decode kernel computes it instead of reading the factor table (make_grouped_host checks
+  // the series against the table).
+  float log2_step, log2_off;
 };
 // Floats at the start of a grouped table: log_norm_factor(code) for the 256 byte codes.
 constexpr int kLogFactors = 256;

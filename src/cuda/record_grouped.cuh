@@ -12,7 +12,7 @@
 
 namespace tq::cuda::detail {
 
-// One half of a lane's coordinates: consecutive codes of one run (32 bytes).
+// One half of a lane's coordinates: consecutive codes of one run (48 bytes).
 struct alignas(16) GroupedPart {
   int code_off;   // byte of the first code within a record
   int code_bit;   // its first bit
@@ -22,6 +22,7 @@ struct alignas(16) GroupedPart {
   int norm_kind;  // 0: width 0 (zero), 1: fp16, 2: log byte
   int level_off;  // of the run's levels in the table (width 0: the zero log factor)
   float sqrt_size;
+  float log2_step, log2_off;  // log-byte norm as 2^(code · log2_step + log2_off) (GroupRun)
 
   __device__ static GroupedPart of(const CodecDesc& cd, int coord) {
     int k = 0;
@@ -37,6 +38,8 @@ struct alignas(16) GroupedPart {
     p.norm_kind = r.bits == 0 ? 0 : r.norm_bytes == 2 ? 1 : 2;
     p.level_off = r.level_off;
     p.sqrt_size = r.sqrt_size;
+    p.log2_step = r.log2_step;
+    p.log2_off = r.log2_off;
     return p;
   }
   // fp16 norms may sit at odd offsets here: two byte loads.
@@ -53,6 +56,15 @@ struct alignas(16) GroupedPart {
     const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));
     const float lb = sqrt_size * table[lo];
     return norm_kind == 1 ? f16 : norm_kind == 2 ? lb : 0.f;
+  }
+  // norm_any with the log-byte factor computed (one exp2) rather than read from the table:
+  // the table read had been a second shared-memory load in the chain, after the byte's.
+  __device__ float norm_computed(const uint8_t* rec) const {
+    const uint32_t lo = rec[norm_off], hi = rec[norm_off + 1];
+    const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));
+    float lb;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(lb) : "f"(fmaf(static_cast<float>(lo), log2_step, log2_off)));
+    return norm_kind == 1 ? f16 : norm_kind == 2 && lo != 0 ? lb : 0.f;
   }
   template <int N>
   __device__ void levels_of(const uint8_t* rec, const float* table, float* v) const {

@@ -41,7 +41,7 @@ struct GroupedTileRecords {
       for (int k = 0; k < kParts; ++k) {
         float lv[N];
         part[k].template levels_of<N>(rec, table, lv);
-        const __half2 n2 = __float2half2_rn(part[k].norm_any(rec, table));
+        const __half2 n2 = __float2half2_rn(part[k].norm_computed(rec));
 #pragma unroll
         for (int c = 0; c < N / 2; ++c) {
           const __half2 x = __hmul2(__floats2half2_rn(lv[2 * c], lv[2 * c + 1]), n2);
