@@ -17,7 +17,7 @@ class CacheConfig(ctypes.Structure):
     _fields_ = [("n_layers", _i), ("n_kv_heads", _i), ("head_dim", _i), ("k_codec", ctypes.c_char_p),
                 ("v_codec", ctypes.c_char_p), ("block_tokens", _i), ("max_tokens", _i), ("seed", ctypes.c_uint64),
                 ("n_threads", _i), ("profile", _vp), ("context", _i)]
-API_VERSION = 2  # TQ_API_VERSION of the header these structs mirror
+API_VERSION = 3  # TQ_API_VERSION of the header these structs mirror
 
 
 class QuantizeParams(ctypes.Structure):
@@ -29,7 +29,7 @@ class DecodeParams(ctypes.Structure):
     _fields_ = [("layer", _i), ("q", _vp), ("q_dtype", _i), ("batch", _i), ("n_q_heads", _i), ("block_tables", _vp),
                 ("max_blocks_per_seq", _i), ("seq_lens", _vp), ("max_seq_len", _i), ("scale", _f),
                 ("num_splits", _i), ("out", _vp), ("workspace", _vp), ("workspace_bytes", _sz), ("seq_ids", _vp),
-                ("stream", _vp), ("window", _i)]
+                ("stream", _vp), ("window", _i), ("out_dtype", _i)]
 
 
 def declare(path, sigs):
@@ -148,7 +148,7 @@ class DeviceCache:
         p = self.decode_params(q.shape[0], q.shape[1], tables, max_seq_len, num_splits, layer)
         p.q, p.q_dtype, p.seq_lens, p.scale = q.data_ptr(), DTYPES[str(q.dtype)[6:]], lens.data_ptr(), scale
         p.out, p.workspace, p.workspace_bytes, p.seq_ids, p.stream = out.data_ptr(), ws.data_ptr(), ws.numel(), _ptr(seq_ids), stream
-        p.window = window
+        p.window, p.out_dtype = window, DTYPES[str(out.dtype)[6:]]
         ref, fn, h = ctypes.byref(p), self.lib.tq_cuda_decode, self.h
 
         def call():

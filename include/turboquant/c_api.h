@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define TQ_API_VERSION 2
+#define TQ_API_VERSION 3
 
 typedef enum tq_status {
   TQ_OK = 0,

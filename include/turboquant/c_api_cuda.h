@@ -72,7 +72,8 @@ tq_status tq_cuda_check_writes(tq_cuda_cache* cache);
 /* Decode attention: one query token per sequence. q: [batch][n_q_heads][head_dim] of
  * q_dtype, n_q_heads / n_kv_heads in {1, 2, 4, 8}; block_tables: [batch][max_blocks_per_seq]
  * physical block ids; seq_lens: [batch] token counts (<= max_seq_len; 0 gives zeros); out:
- * [batch][n_q_heads][head_dim] float32. scale 0 = 1/sqrt(head_dim). num_splits 0 picks the
+ * [batch][n_q_heads][head_dim] of out_dtype (default float32; f16/bf16 are written by the
+ * kernel itself, no cast). scale 0 = 1/sqrt(head_dim). num_splits 0 picks the
  * split count from (batch, n_kv_heads, max_seq_len) only, so a step with a fixed max_seq_len
  * replays in a CUDA graph. workspace: device memory of tq_cuda_decode_workspace_bytes bytes.
  * seq_ids: [batch] sequence ids as written (sinks), needed only by a cache with sinks.
@@ -90,12 +91,13 @@ typedef struct tq_cuda_decode_params {
   int max_seq_len;
   float scale;
   int num_splits;
-  float* out;
+  void* out;
   void* workspace;
   size_t workspace_bytes;
   const int32_t* seq_ids;
   void* stream;
   int window;
+  tq_dtype out_dtype;
 } tq_cuda_decode_params;
 tq_cuda_decode_params tq_cuda_decode_params_default(void);
 /* What a decode of these shapes needs (the pointers in params are not read). */

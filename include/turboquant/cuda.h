@@ -112,7 +112,10 @@ struct DecodeParams {
   int max_seq_len = 0;       // upper bound of seq_lens (sizes the split count)
   float scale = 0.f;         // softmax scale; 0 means 1/sqrt(head_dim)
   int num_splits = 0;
-  float* out = nullptr;
+  // [batch][n_q_heads][head_dim] of out_dtype: the kernel that merges the splits writes
+  // f16/bf16 itself, so a caller working in half precision needs no cast kernel.
+  void* out = nullptr;
+  DType out_dtype = DType::f32;
   void* workspace = nullptr;  // device memory of decode_workspace_bytes(...) bytes
   size_t workspace_bytes = 0;
   void* stream = nullptr;

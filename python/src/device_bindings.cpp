@@ -89,14 +89,15 @@ void bind_device(nb::module_& m) {
       .def("decode",
            [](const cuda::DeviceKvCache& c, int layer, uintptr_t q, int q_dtype, int batch, int n_q_heads,
               uintptr_t block_tables, int max_blocks, uintptr_t seq_lens, int max_seq_len, float scale, uintptr_t out,
-              uintptr_t workspace, size_t workspace_bytes, uintptr_t seq_ids, uintptr_t stream, int window) {
+              uintptr_t workspace, size_t workspace_bytes, uintptr_t seq_ids, uintptr_t stream, int window, int out_dtype) {
              cuda::DecodeParams p = decode_params(layer, batch, n_q_heads, max_blocks, max_seq_len);
              p.queries = ptr<const void>(q);
              p.queries_dtype = dtype_of(q_dtype);
              p.block_tables = ptr<const int32_t>(block_tables);
              p.seq_lens = ptr<const int32_t>(seq_lens);
              p.scale = scale;
-             p.out = ptr<float>(out);
+             p.out = ptr<void>(out);
+             p.out_dtype = dtype_of(out_dtype);
              p.workspace = ptr<void>(workspace);
              p.workspace_bytes = workspace_bytes;
              p.seq_ids = ptr<const int32_t>(seq_ids);
@@ -107,7 +108,7 @@ void bind_device(nb::module_& m) {
            nb::arg("layer"), nb::arg("q"), nb::arg("q_dtype"), nb::arg("batch"), nb::arg("n_q_heads"),
            nb::arg("block_tables"), nb::arg("max_blocks"), nb::arg("seq_lens"), nb::arg("max_seq_len"),
            nb::arg("scale"), nb::arg("out"), nb::arg("workspace"), nb::arg("workspace_bytes"), nb::arg("seq_ids"),
-           nb::arg("stream"), nb::arg("window") = 0,
+           nb::arg("stream"), nb::arg("window") = 0, nb::arg("out_dtype") = 0,
            "decode_attention on device addresses (cuda.h, DecodeParams); 0 for an unused pointer.");
 }
 

@@ -153,13 +153,12 @@ class TorchDeviceKvCache:
                 raise Error(f"turboquant::attend: {hq} query heads need a larger decode workspace than "
                             f"{8 * self.n_kv_heads} heads (a bug: please report)")
             self._workspace_ok.add((layer, hq))
-        out = torch.empty((b, hq, 1, d), dtype=torch.float32, device=self.device)
+        out = torch.empty((b, hq, 1, d), dtype=q.dtype, device=self.device)
         self.dev.decode(layer, q.data_ptr(), _DTYPES[q.dtype], b, hq, self._tables_at, self.blocks_per_row,
                         self._seq_lens_at[layer], self.capacity, float(scale) if scale is not None else 0.0,
                         out.data_ptr(), self._workspace_at, self._workspace_bytes, self._seq_ids_at,
-                        _raw_stream(self._index), int(window))
-        # The kernel writes float32: a query of another dtype costs a cast (a second kernel).
-        return out if q.dtype == torch.float32 else out.to(q.dtype)
+                        _raw_stream(self._index), int(window), _DTYPES[q.dtype])
+        return out  # written in the query's dtype by the kernel itself (no cast kernel)
 
     # ---- inspection ----
 

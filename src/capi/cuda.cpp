@@ -50,6 +50,7 @@ tq::cuda::DecodeParams decode_params(const tq_cuda_decode_params& p) {
   d.scale = p.scale;
   d.num_splits = p.num_splits;
   d.out = p.out;
+  d.out_dtype = dtype_of(p.out_dtype, "out_dtype");
   d.workspace = p.workspace;
   d.workspace_bytes = p.workspace_bytes;
   d.stream = p.stream;
@@ -78,6 +79,7 @@ tq_cuda_quantize_params tq_cuda_quantize_params_default(void) {
 tq_cuda_decode_params tq_cuda_decode_params_default(void) {
   tq_cuda_decode_params p{};
   p.q_dtype = TQ_DTYPE_F32;
+  p.out_dtype = TQ_DTYPE_F32;
   return p;
 }
 

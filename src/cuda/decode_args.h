@@ -34,7 +34,8 @@ struct DecodeArgs {
   int sink_tokens, sink_seqs;
   float* part_o;
   float* part_lse;
-  float* out;
+  void* out;
+  int out_dtype;  // DType as int, like queries_dtype
 };
 
 // The tensor-core split kernel (decode_mma.cu): keys and values both uniform-width mse

@@ -398,7 +398,7 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
     y[tid] = total > 0.f ? sum / total : 0.f;
   }
   __syncthreads();
-  float* out = a.out + (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * D;
+  const int64_t out0 = (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * D;
   if (dense) {
     // x_i = sum_k Q[k][i] y_k = row i of Qᵀ times y; thread (r, i) takes the k-slice r.
     const float4* m = reinterpret_cast<const float4*>(rot.matrix_t + static_cast<int64_t>(i) * D + r * K);
@@ -415,12 +415,12 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
       float v = 0.f;
 #pragma unroll
       for (int k = 0; k < R; ++k) v += part[k * D + tid];
-      out[tid] = rot.mu ? v + rot.mu[tid] : v;  // affine map: x = P⁻¹ y + μ
+      store_element(a.out, out0 + tid, a.out_dtype, rot.mu ? v + rot.mu[tid] : v);  // affine map: x = P⁻¹ y + μ
     }
     return;
   }
   rotate_inverse_vec<D>(rot, y, x, part);  // part: never read as a chunk here (not dense)
-  if (tid < D) out[tid] = x[tid];
+  if (tid < D) store_element(a.out, out0 + tid, a.out_dtype, x[tid]);
 }
 
 // Whether a layer needs the kExt split kernel.
@@ -719,6 +719,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.num_splits = splits;
   a.window = p.window;
   a.out = p.out;
+  a.out_dtype = static_cast<int>(p.out_dtype);
   auto stream = static_cast<cudaStream_t>(p.stream);
   dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, stream); });
 }

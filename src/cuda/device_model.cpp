@@ -366,13 +366,16 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
     dp.max_seq_len = max_len;
     dp.scale = c.attn_scale;
     dp.window = c.layer_sliding[il] ? c.sliding_window : 0;  // per row: its own last tokens
-    dp.out = ATT;
+    // Unpadded heads: the decode kernel writes the f16 rows the W_o product reads itself.
+    const bool direct = padded == group;
+    dp.out = direct ? static_cast<void*>(H) : static_cast<void*>(ATT);
+    dp.out_dtype = direct ? DType::f16 : DType::f32;
     dp.stream = stream;
     if (sinks) dp.seq_ids = d_seq;
     dp.workspace_bytes = decode_workspace_bytes(cache, dp);
     dp.workspace = attn_ws.get<uint8_t>(dp.workspace_bytes);
     decode_attention(cache, dp);
-    ops::unpad_heads_f16(ATT, H, n, KV, group, padded, hd, stream);
+    if (!direct) ops::unpad_heads_f16(ATT, H, n, KV, group, padded, hd, stream);
 
     // Without post-norms the products add straight into the residual (beta = 1).
     if (c.post_norms) {

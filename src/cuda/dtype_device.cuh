@@ -16,6 +16,14 @@ __device__ inline float load_element(const void* base, int64_t i, int dtype) {
   }
 }
 
+__device__ inline void store_element(void* base, int64_t i, int dtype, float v) {
+  switch (dtype) {
+    case 1: static_cast<__half*>(base)[i] = __float2half_rn(v); break;
+    case 2: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16_rn(v); break;
+    default: static_cast<float*>(base)[i] = v;
+  }
+}
+
 // N words of two 16-bit inputs each (low half first) -> 2N floats; dtype 1: f16, else bf16.
 template <int N>
 __device__ inline void unpack_16bit_pairs(const uint32_t* w, int dtype, float* out) {

@@ -49,6 +49,7 @@ TEST(CApiCuda, ParamsDefaults) {
   EXPECT_EQ(d.num_splits, 0);
   EXPECT_EQ(d.out, nullptr);
   EXPECT_EQ(d.window, 0);
+  EXPECT_EQ(d.out_dtype, TQ_DTYPE_F32);
 }
 
 #ifndef TQ_TEST_HAVE_CUDA
@@ -231,6 +232,10 @@ TEST_F(CApiCudaDevice, ErrorsNameTheProblem) {
   qp.dtype = static_cast<tq_dtype>(7);
   EXPECT_EQ(tq_cuda_quantize(dev, &qp), TQ_ERROR_ARGUMENT);
   EXPECT_NE(std::string(tq_last_error()).find("dtype"), std::string::npos) << tq_last_error();
+  tq_cuda_decode_params dp = tq_cuda_decode_params_default();
+  dp.out_dtype = static_cast<tq_dtype>(5);  // refused before any pointer is read
+  EXPECT_EQ(tq_cuda_decode(dev, &dp), TQ_ERROR_ARGUMENT);
+  EXPECT_NE(std::string(tq_last_error()).find("out_dtype"), std::string::npos) << tq_last_error();
   size_t rb = 0;
   EXPECT_NE(tq_cuda_cache_record_bytes(dev, 9, 0, &rb), TQ_OK);  // layer 9 of 2
   void* pool = nullptr;

@@ -5,10 +5,13 @@
 // unwritten or non-finite output).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 
 #include "cuda_test_util.h"
+#include "turboquant/half.h"
 
 namespace tq::cuda::testing {
 
@@ -59,7 +62,30 @@ struct Shape {
   std::vector<int> seq_lens;
   int num_splits;  // 0: the library's choice
   DecodeKernel kernel = DecodeKernel::auto_;
+  // f16 / bf16: the step also runs with DecodeParams::out_dtype set to it, whose output
+  // must be the float32 output rounded to nearest, bit for bit (else INFINITY).
+  DType out_dtype = DType::f32;
 };
+
+// f rounded to bfloat16 (nearest, ties to even), as a bit pattern; inputs are finite.
+inline uint16_t round_to_bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// Whether `half` (the 16-bit output of the same step) is `got` rounded to `dtype`.
+inline bool is_rounded_output(const std::vector<float>& got, const std::vector<uint16_t>& half, DType dtype) {
+  for (size_t i = 0; i < got.size(); ++i) {
+    const uint16_t want = dtype == DType::f16 ? float_to_half(got[i]) : round_to_bf16_bits(got[i]);
+    if (half[i] != want) {
+      std::fprintf(stderr, "  out_dtype %s: element %zu is 0x%04x, the float32 output %.9g rounds to 0x%04x\n",
+                   dtype == DType::f16 ? "f16" : "bf16", i, half[i], got[i], want);
+      return false;
+    }
+  }
+  return true;
+}
 
 // `base` names the codecs, head_dim and (for presets) the calibrated codecs; the shape
 // fills in heads, blocks and capacity.
@@ -116,6 +142,20 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
   p.num_splits = s.num_splits;
   p.kernel = s.kernel;
   const std::vector<float> got = run_decode(cache, p, out_dev);
+  if (s.out_dtype != DType::f32) {
+    DeviceBuffer<uint16_t> half_dev(got.size());
+    DecodeParams ph = p;
+    ph.out = half_dev.get();
+    ph.out_dtype = s.out_dtype;
+    ph.workspace_bytes = decode_workspace_bytes(cache, ph);
+    DeviceBuffer<uint8_t> ws(ph.workspace_bytes);
+    ph.workspace = ws.get();
+    decode_attention(cache, ph);
+    check(cudaDeviceSynchronize(), "decode_attention (16-bit output)");
+    for (float g : got)
+      if (!std::isfinite(g)) return INFINITY;
+    if (!is_rounded_output(got, half_dev.download(), s.out_dtype)) return INFINITY;
+  }
 
   const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
   double d2 = 0, r2 = 0;

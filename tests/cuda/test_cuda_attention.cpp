@@ -31,6 +31,21 @@ TEST_P(CudaAttention, MatchesTheCpuReferenceOnRaggedGqaBatches) {
 INSTANTIATE_TEST_SUITE_P(EveryCodec, CudaAttention, ::testing::ValuesIn(testing::supported_codecs()),
                          testing::CodecTestName());
 
+// DecodeParams::out_dtype: the merge kernel writes f16 / bf16 itself; the values are the
+// float32 output's, rounded once (checked bit for bit inside attention_error).
+TEST(CudaAttentionShapes, HalfPrecisionOutputsAreTheFloatOutputsRounded) {
+  TQ_REQUIRE_GPU();
+  uint64_t seed = 700;
+  for (const char* codec : {"turbo3", "f16", "q8_0"})
+    for (int dim : testing::kHeadDims)
+      for (DType dtype : {DType::f16, DType::bf16}) {
+        Shape s = kRagged;
+        s.out_dtype = dtype;
+        const double err = attention_error(codec, codec, dim, s, ++seed);
+        EXPECT_LT(err, 1e-3) << codec << " d=" << dim << (dtype == DType::f16 ? " f16" : " bf16") << " output";
+      }
+}
+
 TEST(CudaAttentionShapes, MixedCodecsGroupSizesAndSplitCounts) {
   TQ_REQUIRE_GPU();
   const Shape shapes[] = {

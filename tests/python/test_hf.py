@@ -9,6 +9,7 @@ a random model is no measure of a codec's quality on real models (BENCHMARKS.md 
 """
 import inspect
 import os
+import sys
 import tempfile
 
 try:
@@ -91,6 +92,30 @@ def test_f16_generate_equals_dynamic_cache():
         want = greedy(model, num_beams=3, num_return_sequences=2)
         got = greedy(model, TurboQuantCache("f16"), num_beams=3, num_return_sequences=2)
         assert torch.equal(got, want), f"{name} (beams): {got.tolist()} != {want.tolist()}"
+
+
+def skip_test(reason):
+    """Skips the calling test: pytest's skip under pytest, a printed line when run alone."""
+    if "pytest" in sys.modules:
+        import pytest
+
+        pytest.skip(reason)
+    print(f"  skipped: {reason}")
+
+
+def test_gpu_model_f16_generate_equals_dynamic_cache():
+    # The cache stays in host memory; a model on the GPU hands it CUDA tensors, which it moves
+    # to the host on write and returns on the model's device (decode-history mode).
+    if not torch.cuda.is_available():
+        return skip_test("no CUDA device: the GPU model case runs on a GPU machine")
+    for name, make in MODELS.items():
+        model = make(torch.bfloat16).to("cuda")
+        batch = {k: v.to("cuda") for k, v in padded_batch().items()}
+        want = model.generate(**batch, max_new_tokens=24, do_sample=False)
+        got = model.generate(**batch, max_new_tokens=24, do_sample=False,
+                             **cache_kw(model, TurboQuantCache("f16")))
+        assert got.device.type == "cuda"
+        assert torch.equal(got, want), f"{name} on the GPU: {got.tolist()} != {want.tolist()}"
 
 
 def teacher_forced_logits(model, cache, ids, prefill):
