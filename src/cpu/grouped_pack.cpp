@@ -67,6 +67,8 @@ PackedChunk make_chunk(const std::vector<const GroupedRun*>& runs, const std::ve
   }
   if (c.kind == 3)
     for (int l = lane; l < kLanes; ++l) c.mask[l] = runs[c.run]->levels.size() - 1;
+  // <= 4 bits from a byte boundary: the chunk's 16 codes lie in its window's first 8 bytes.
+  if (c.kind == 0 && runs[c.run]->bits <= 4 && c.shift[0] == 0) c.kind = 4;
   return c;
 }
 

@@ -20,9 +20,10 @@ namespace tq::detail {
 struct PackedChunk {
   // Lookup: 0 one run of <= 5 bits (a 32-entry permute, narrow tables repeated, so the
   // bits above a code select the same level); 1 mixed (joint table <= 32 entries); 2 one
-  // 6-bit run (two 32-entry permutes and a blend on bit 5); 3 one run of 7-8 bits (gather).
+  // 6-bit run (two 32-entry permutes and a blend on bit 5); 3 one run of 7-8 bits (gather);
+  // 4 one run of <= 4 bits whose codes start at a byte (one vpmultishiftqb, as turbo3's).
   int kind;
-  int run;             // kinds 0, 2, 3: the run (index among coded runs)
+  int run;             // kinds 0, 2, 3, 4: the run (index among coded runs)
   int window;          // chunk 0's window: its first byte in the record
   int nc, stride;
   uint64_t bytes;      // mask of the window's bytes the codes use (a masked load: no read past them)
@@ -30,7 +31,7 @@ struct PackedChunk {
   int32_t shift[16];
   int32_t mask[16], offset[16];  // kind 1: table index = (code & mask) | offset
   int32_t norm_run[16];          // kind 1: each lane's run (< 16: runs past 16 never mix)
-  float table[64];               // kinds 0, 1: 32 entries; kind 2: 64
+  float table[64];               // kinds 0, 1, 4: 32 entries; kind 2: 64
   const float* levels;           // kind 3: the run's 2^bits levels
   std::vector<int> coord;  // 16 * nc
 };
@@ -38,7 +39,7 @@ struct PackedChunk {
 // Segments sorted by kind; count[k] segments of kind k, chunks their nc summed.
 struct PackedPlan {
   std::vector<PackedChunk> chunks;
-  int count[4] = {};
+  int count[5] = {};
   int n_chunks = 0;
   std::vector<const GroupedRun*> runs;  // coded runs, in record order
 };

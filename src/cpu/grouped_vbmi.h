@@ -5,7 +5,9 @@
 // looks up its level (mixed chunks first fold (code & mask) | offset into one
 // vpternlogd), and one multiply applies the norm: a broadcast of the run's, or in mixed
 // chunks a vpermps of the token's norm row (every coded run's norm, computed once per
-// token and block). Chunks are sorted by kind, so the token loop runs one tight loop per
+// token and block, with one vpermi2b for all of a record's norms: NormRow). Runs of <= 4
+// bits that start a chunk at a byte take turbo3's decode instead: one vpmultishiftqb of
+// the 8 code bytes and a vpermps (kind 4). Chunks are sorted by kind, so the token loop runs one tight loop per
 // kind with no branch per chunk. Keys: the query state is laid out in chunk order, zeros
 // in padding lanes; values: single-run segments add into the accumulators in place (the
 // last chunk masked), mixed chunks through a copy of their lanes.
@@ -50,6 +52,12 @@ struct alignas(64) Chunk {
         levels(c.levels) {
     for (int l = 0; l < 16; ++l)
       if (c.coord[16 * (nc - 1) + l] >= 0) tail |= 1 << l;
+    if (c.kind == 4) {  // shift becomes vpmultishiftqb's control: lane l's byte 0 from bit b*l
+      const int b = c.stride / 2;
+      alignas(64) int64_t ctrl[8];
+      for (int j = 0; j < 8; ++j) ctrl[j] = int64_t(b * 2 * j) | (int64_t(b * (2 * j + 1)) << 32);
+      shift = _mm512_load_si512(ctrl);
+    }
   }
 };
 
@@ -59,6 +67,12 @@ inline __m512 decode(const Chunk& c, int k, const uint8_t* rec, const float* nt)
   // A 64-byte load mostly straddles two cache lines: windows of <= 16 bytes (every
   // single-run chunk: 16 codes of <= 8 bits) load 16 and broadcast them.
   const uint8_t* p = rec + c.window + c.stride * k;
+  if constexpr (K == 4) {  // the bits above each code select the same level: the table repeats
+    int64_t w;
+    std::memcpy(&w, p, 8);
+    const __m512i code = _mm512_multishift_epi64_epi8(c.shift, _mm512_set1_epi64(w));
+    return _mm512_mul_ps(_mm512_permutexvar_ps(code, c.t0), _mm512_set1_ps(nt[c.run]));
+  }
   const __m512i b = K == 1 && c.bytes >> 16 ? _mm512_maskz_loadu_epi8(c.bytes, p)
                                             : _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   __m512i code = _mm512_srlv_epi32(_mm512_permutexvar_epi8(c.perm, b), c.shift);
@@ -81,6 +95,35 @@ inline void for_chunks(const std::vector<Chunk>& chunks, const int* count, F&& f
   for (int k = 0; k < count[1]; ++k) f.template operator()<1>(c++);
   for (int k = 0; k < count[2]; ++k) f.template operator()<2>(c++);
   for (int k = 0; k < count[3]; ++k) f.template operator()<3>(c++);
+  for (int k = 0; k < count[4]; ++k) f.template operator()<4>(c++);
+}
+
+// A record's norms as one register, lane j = coded run j's norm, when there are at most
+// 16 coded runs and their norm bytes lie in the record's first 128 bytes (SmolLM2's and
+// Gemma 3's presets): one vpermi2b gathers every norm's bytes into its lane, a log byte c
+// becomes 2^((c - 128)/16) as frac[c & 15] scaled by 2^((c >> 4) - 8) (vscalefps, exact:
+// the scale is a power of two), an fp16 norm one vcvtph2ps. About ten instructions per
+// record where the scalar loop took six per run.
+struct NormRow {
+  __m512i idx;       // byte 4j (+1): run j's norm byte(s) among the record's first 128
+  __m512 frac;       // lane f: 2^(f/16)
+  __mmask64 lo, hi;  // the norm bytes in [0, 64) and [64, 128)
+  __mmask16 log_lanes;
+  bool any_half, any_log;
+};
+
+inline __m512 norm_row(const NormRow& n, const uint8_t* rec) {
+  const __m512i a = _mm512_maskz_loadu_epi8(n.lo, rec);
+  const __m512i b = n.hi ? _mm512_maskz_loadu_epi8(n.hi, rec + 64) : _mm512_setzero_si512();
+  const __m512i sel = _mm512_permutex2var_epi8(a, n.idx, b);
+  __m512 row = _mm512_setzero_ps();
+  if (n.any_log) {
+    const __m512i c = _mm512_and_si512(sel, _mm512_set1_epi32(0xFF));
+    const __m512 e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(c, 4), _mm512_set1_epi32(8)));
+    row = _mm512_maskz_scalef_ps(_mm512_test_epi32_mask(c, c), _mm512_permutexvar_ps(c, n.frac), e);  // code 0: 0
+  }
+  if (n.any_half) row = _mm512_mask_blend_ps(n.log_lanes, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sel)), row);
+  return row;
 }
 
 // What the key and value kernels share: the plan, its chunks and each block's norm rows.
@@ -91,13 +134,23 @@ class Packed {
         plan_(pack_chunks(layout_)) {
     for (const PackedChunk& p : plan_.chunks) chunks_.emplace_back(p);
     for (const GroupedRun* r : plan_.runs) norm_at_.push_back({r->norm_offset, r->log_norm});
+    init_norm_row();
   }
   int padded() const { return 16 * plan_.n_chunks; }
   int n_runs() const { return static_cast<int>(plan_.runs.size()); }
-  // out[t * n_runs + j] = run j's norm in record t; 16 floats of slack for the row loads.
+  // Floats per record in norms()' output.
+  int norm_stride() const { return row_ ? 16 : n_runs(); }
+  // out[t * norm_stride() + j] = run j's norm in record t; 16 floats of slack for the row loads.
   void norms(const uint8_t* recs, int T, std::vector<float>& out) const {
-    const int nr = n_runs();
+    const int nr = norm_stride();
     out.resize(static_cast<size_t>(T) * nr + 16);
+    if (row_) {  // locals: stores through float* would otherwise reload every member per record
+      const NormRow n = nrow_;
+      const size_t rb = rec_;
+      float* o = out.data();
+      for (int t = 0; t < T; ++t, o += 16, recs += rb) _mm512_storeu_ps(o, norm_row(n, recs));
+      return;
+    }
     const float* lf = layout_.log_factor();
     for (int t = 0; t < T; ++t) {
       const uint8_t* rec = recs + rec_ * t;
@@ -118,6 +171,46 @@ class Packed {
     bool log;
   };
   std::vector<NormAt> norm_at_;
+  NormRow nrow_{};
+  bool row_ = false;  // nrow_ applies
+
+ private:
+  void init_norm_row() {
+    if (norm_at_.size() > 16) return;
+    alignas(64) uint8_t idx[64] = {};
+    alignas(64) float frac[16];
+    for (const NormAt& n : norm_at_)
+      if (n.offset + (n.log ? 0 : 1) >= 128) return;
+    for (size_t j = 0; j < norm_at_.size(); ++j) {
+      const NormAt& n = norm_at_[j];
+      const int bytes = n.log ? 1 : 2;
+      for (int i = 0; i < bytes; ++i) {
+        const size_t o = n.offset + i;
+        idx[4 * j + i] = static_cast<uint8_t>(o);
+        (o < 64 ? nrow_.lo : nrow_.hi) |= uint64_t(1) << (o % 64);
+      }
+      if (n.log) nrow_.log_lanes |= 1 << j;
+      (n.log ? nrow_.any_log : nrow_.any_half) = true;
+    }
+    // The scaled table must be the layout's 256-entry one: every log code, bit for bit.
+    for (int f = 0; f < 16; ++f) frac[f] = layout_.log_factor()[128 + f];
+    nrow_.idx = _mm512_load_si512(idx);
+    nrow_.frac = _mm512_load_ps(frac);
+    NormRow all = nrow_;
+    all.lo = ~uint64_t(0);
+    all.any_log = true;
+    all.any_half = false;
+    alignas(64) uint8_t rec[128] = {};
+    alignas(64) float row[16];
+    for (int c = 0; c < 256; c += 16) {
+      for (int l = 0; l < 16; ++l) rec[4 * l] = static_cast<uint8_t>(c + l);
+      all.idx = _mm512_set_epi32(60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16, 12, 8, 4, 0);
+      _mm512_store_ps(row, norm_row(all, rec));
+      for (int l = 0; l < 16; ++l)
+        if (std::memcmp(&row[l], &layout_.log_factor()[c + l], 4) != 0) return;
+    }
+    row_ = true;
+  }
 };
 
 // scores[r][t] = <row r, record t>; q: RB rows in chunk order, row stride qs. Two tokens
@@ -194,7 +287,7 @@ class PackedScorer final : public KeyScorer, Packed {
     norms(records, T, nv);
     const size_t sf = padded() + 1;
     simd::for_row_blocks(R, [&]<int RB>(int r0) {
-      score_rows<V, RB>(chunks_, plan_.count, nv.data(), n_runs(), rec_, states + sf * r0, sf, records, T,
+      score_rows<V, RB>(chunks_, plan_.count, nv.data(), norm_stride(), rec_, states + sf * r0, sf, records, T,
                         scores + static_cast<size_t>(r0) * T);
     });
     for (int r = 0; r < R; ++r) {
@@ -239,7 +332,7 @@ class PackedAccumulator final : public ValueAccumulator, Packed {
     simd::for_row_blocks(R, [&]<int RB>(int r0) {
       for (int t = 0; t < T; ++t)
         for (int r = 0; r < RB; ++r) wt[RB * t + r] = w[static_cast<size_t>(r0 + r) * T + t];
-      add_rows<RB>(chunks_, plan_.count, nv.data(), n_runs(), rec_, records, T, wt.data(),
+      add_rows<RB>(chunks_, plan_.count, nv.data(), norm_stride(), rec_, records, T, wt.data(),
                    acc + static_cast<size_t>(D_) * r0, D_, mixed.data() + M * r0, M);
     });
     for (int r = 0; r < R; ++r)

@@ -4,7 +4,7 @@
 // AVX512-VBMI the 16 codes of a chunk come out of one vpmultishiftqb (each lane picks its
 // own bit offset from the broadcast 64-bit word); without it, two 32-bit broadcasts and a
 // per-lane shift do the same. Grouped records run in grouped_vbmi.h's packed chunks
-// with VBMI (small runs share chunks), else in grouped_simd.h's chunk space: codes by a
+// with VBMI (small runs share chunks; whole chunks of <= 4 bits by vpmultishiftqb), else in grouped_simd.h's chunk space: codes by a
 // byte shuffle (any width), levels by one vpermps (<= 4 bits), two-table vpermt2ps (5-6
 // bits) or a gather (7-8 bits).
 #include "kernels.h"

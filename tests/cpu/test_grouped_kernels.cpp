@@ -3,7 +3,9 @@
 // random records: fixed layouts (a tq3-like mix, every width 0-8 at odd group sizes, one
 // whole-vector group, one run after a dropped one, groups of 2, two of SmolLM2's tq3 K
 // layouts, whose leftover lanes share chunks on AVX-512 VBMI) and random ones, fp16 and
-// log-byte norms, head_dim 64/128/256, 1-37 tokens and 1-9 rows. The bytes after the last record are random, as
+// log-byte norms (read by the vectorized norm row when a layout has <= 16 coded runs with
+// their norms in a record's first 128 bytes, else one by one: groups of 2 and the random
+// layouts take both), head_dim 64/128/256, 1-37 tokens and 1-9 rows. The bytes after the last record are random, as
 // the kernels may read past it. Tolerance: |fast − reference| <= 2e-5 · (the sum of the
 // absolute terms), a float summation-order bound; one wrong code, level or norm moves a
 // result by a whole term, about 1/dim of that sum or more.
@@ -187,16 +189,18 @@ TEST_P(GroupedKernels, RandomLayoutsMatchQuantizer) {
 
 // The packed plan (grouped_pack.h) shares chunks where it should: SmolLM2's head_dim-64
 // tq3 K layouts take as many 16-lane chunks as turbo3 (4) when their runs are <= 4 bits.
+// Single-run segments of <= 4 bits whose codes start at a byte take the multishift
+// decoder (kind 4); the kernel checks above run every layout through it.
 TEST(GroupedPack, LeftoversShareChunks) {
   struct Case {
     std::vector<QuantGroup> groups;
-    int chunks, mixed;
+    int chunks, mixed, multishift;
   } cases[] = {
-      {{{4, 4, 8}, {16, 3, 8}, {44, 2, 8}}, 4, 1},            // 4@4 + 12@2 share one chunk
-      {{{4, 4, 8}, {20, 2, 8}, {40, 1, 8}}, 4, 1},            // 4@4 + 4@2 + 8@1
-      {{{12, 4, 8}, {32, 3, 8}, {20, 2, 8}}, 4, 1},           // V: 12@4 + 4@2
-      {{{8, 5, 8}, {16, 3, 8}, {40, 2, 8}}, 5, 0},            // 32 levels of 5 bits leave no room
-      {{{4, 6, 16}, {12, 4, 8}, {16, 3, 8}, {32, 2, 8}}, 5, 0},  // 6 bits: a chunk of their own
+      {{{4, 4, 8}, {16, 3, 8}, {44, 2, 8}}, 4, 1, 2},              // 4@4 + 12@2 share one chunk
+      {{{4, 4, 8}, {20, 2, 8}, {40, 1, 8}}, 4, 1, 2},              // 4@4 + 4@2 + 8@1
+      {{{12, 4, 8}, {32, 3, 8}, {20, 2, 8}}, 4, 1, 2},             // V: 12@4 + 4@2
+      {{{8, 5, 8}, {16, 3, 8}, {40, 2, 8}}, 5, 0, 3},              // 32 levels of 5 bits leave no room
+      {{{4, 6, 16}, {12, 4, 8}, {16, 3, 8}, {32, 2, 8}}, 5, 0, 3},  // 6 bits: a chunk of their own
   };
   for (const Case& c : cases) {
     const Codec codec = grouped_codec(64, c.groups);
@@ -204,6 +208,7 @@ TEST(GroupedPack, LeftoversShareChunks) {
     const detail::PackedPlan plan = detail::pack_chunks(layout);
     EXPECT_EQ(plan.n_chunks, c.chunks) << layout_text(c.groups);
     EXPECT_EQ(plan.count[1], c.mixed) << layout_text(c.groups);
+    EXPECT_EQ(plan.count[4], c.multishift) << layout_text(c.groups);
   }
 }
 
