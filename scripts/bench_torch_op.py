@@ -36,6 +36,7 @@ import capi_cpu  # noqa: E402
 import capi_cuda  # noqa: E402
 
 import turboquant as tq  # noqa: E402
+import turboquant.cuda  # noqa: E402
 from turboquant.cuda import TorchDeviceKvCache, available  # noqa: E402
 from turboquant.ops import TorchKvCache  # noqa: E402
 
@@ -209,7 +210,8 @@ def main():
     gen = torch.Generator(device="cuda").manual_seed(7)
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}, commit {args.commit or '?'}; "
           f"{N_Q} q heads, {N_KV} KV heads, d={D}, batch {args.batch}, f16 queries, block {BLOCK}, "
-          f"mean of {args.reps} calls")
+          f"mean of {args.reps} calls; attend's CUDA kernel: "
+          f"{'C++ (_torch_ops.so)' if turboquant.cuda.native_attend() else 'Python'}")
     print("| codec | context | raw C API us | torch op us | ratio | raw graph us | op graph us | graph ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for codec in codecs:

@@ -3,11 +3,14 @@
 // (turboquant/cuda.py) pass tensors' data_ptr() and torch's current stream: no host copies,
 // nothing that waits unless asked (check=True), capturable in a CUDA graph.
 #include <cstdint>
+#include <cstring>
+#include <exception>
 #include <string>
 
 #include <nanobind/stl/string.h>
 
 #include "bindings.h"
+#include "decode_entry.h"
 #include "turboquant/cuda.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_profile.h"
@@ -35,11 +38,27 @@ cuda::DecodeParams decode_params(int layer, int batch, int n_q_heads, int max_bl
   return p;
 }
 
+// DecodeEntry (decode_entry.h): decode_attention with its exception turned into a message.
+int decode_entry(const cuda::DeviceKvCache* cache, const cuda::DecodeParams* p, char* msg, size_t cap) noexcept {
+  try {
+    cuda::decode_attention(*cache, *p);
+    return 0;
+  } catch (const std::exception& e) {
+    if (cap > 0) {
+      std::strncpy(msg, e.what(), cap - 1);
+      msg[cap - 1] = '\0';
+    }
+    return 1;
+  }
+}
+
 }  // namespace
 
 void bind_device(nb::module_& m) {
   m.attr("has_cuda") = true;
   m.def("cuda_available", &cuda::device_available, "True when the CUDA runtime sees a device.");
+  m.def("decode_entry", [] { return reinterpret_cast<uintptr_t>(static_cast<DecodeEntry>(&decode_entry)); },
+        "Address of the DecodeEntry (python/src/decode_entry.h) the torch op library calls.");
   nb::class_<cuda::DeviceKvCache>(m, "DeviceKvCache",
                                   "The paged compressed KV cache in device memory (cuda.h), on raw device pointers. "
                                   "turboquant.cuda.TorchDeviceKvCache drives it from torch tensors.")
@@ -53,6 +72,8 @@ void bind_device(nb::module_& m) {
            nb::arg("n_layers"), nb::arg("n_kv_heads"), nb::arg("head_dim"), nb::arg("k_codec"), nb::arg("v_codec"),
            nb::arg("block_tokens"), nb::arg("max_tokens"), nb::arg("seed") = 0, nb::arg("profile") = nb::none(),
            nb::arg("context") = CalibrationOptions{}.context)
+      .def_prop_ro("address", [](const cuda::DeviceKvCache& c) { return reinterpret_cast<uintptr_t>(&c); },
+                   "The cache's address, for the torch op library's DecodeEntry calls.")
       .def_prop_ro("num_blocks", &cuda::DeviceKvCache::num_blocks)
       .def_prop_ro("block_tokens", [](const cuda::DeviceKvCache& c) { return c.config().block_tokens; })
       .def_prop_ro("sink_tokens", [](const cuda::DeviceKvCache& c) { return c.config().sink_tokens; })

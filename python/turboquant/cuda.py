@@ -25,6 +25,10 @@ vector is not written) and reported by ``check_writes()`` (a wait), not by ``app
 """
 from __future__ import annotations
 
+import glob
+import os
+import warnings
+import weakref
 from typing import Any, Optional
 
 try:
@@ -35,7 +39,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 from . import Error, KvProfile, _turboquant
 from .ops import register
 
-__all__ = ["TorchDeviceKvCache", "available"]
+__all__ = ["TorchDeviceKvCache", "available", "native_attend"]
 
 _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
@@ -43,6 +47,34 @@ _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 def available() -> bool:
     """True when this package has the CUDA cache and the CUDA runtime sees a device."""
     return bool(_turboquant.has_cuda) and _turboquant.cuda_available()
+
+
+def _load_native_attend() -> bool:
+    """Load _torch_ops.so, the C++ CUDA kernel of turboquant::attend, when the package has it (built
+    where a CUDA torch was importable, python/CMakeLists.txt). A library that no longer loads (torch
+    changed since the build) is reported, and the op keeps its Python kernel."""
+    if not _turboquant.has_cuda:
+        return False
+    found = glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_torch_ops*.so"))
+    if not found:
+        return False
+    try:
+        torch.ops.load_library(found[0])
+    except (OSError, RuntimeError) as e:
+        warnings.warn(f"turboquant.cuda: {found[0]} does not load with this torch ({e}); turboquant::attend on CUDA "
+                      "tensors runs its Python kernel (~5 us more host time per call). Rebuild the package against "
+                      "this torch (docs/PYTHON.md).", RuntimeWarning, stacklevel=2)
+        return False
+    return True
+
+
+_NATIVE_ATTEND = _load_native_attend()
+
+
+def native_attend() -> bool:
+    """True when turboquant::attend on CUDA tensors runs its C++ kernel (_torch_ops.so: no Python
+    per call), False when it runs its Python kernel (same results, more host time per call)."""
+    return _NATIVE_ATTEND
 
 
 # torch's current stream of a device as a raw cudaStream_t, without building a Stream object
@@ -96,6 +128,13 @@ class TorchDeviceKvCache:
         self._tables_at, self._seq_ids_at = self.block_tables.data_ptr(), self.seq_ids.data_ptr()
         self._workspace_at, self._workspace_bytes = self._workspace.data_ptr(), self._workspace.numel()
         self.state = register(self)
+        if _NATIVE_ATTEND:  # the C++ kernel finds this cache by its handle
+            handle = int(self.state[0])
+            torch.ops.turboquant._register_device_cache(handle, [
+                self.dev.address, _turboquant.decode_entry(), self._index, batch, n_kv_heads, head_dim,
+                self.capacity, self.blocks_per_row, 8 * n_kv_heads, self._tables_at, self._seq_ids_at,
+                self._workspace_at, self._workspace_bytes] + self._seq_lens_at)
+            weakref.finalize(self, torch.ops.turboquant._unregister_device_cache, handle).atexit = False
 
     # ---- what the ops call (turboquant/ops.py) ----
 

@@ -181,6 +181,11 @@ _LIB.define("attend(Tensor state, int layer, Tensor query, float? scale=None, in
             "-> Tensor")
 _LIB.impl("append", append, "CompositeExplicitAutograd")
 _LIB.impl("attend", attend, "CompositeExplicitAutograd")
+# attend's Python kernel under a name of its own: the C++ CUDA kernel of attend (_torch_ops.so,
+# turboquant/cuda.py) hands it every call it does not take, so errors read the same either way.
+_LIB.define("_attend_python(Tensor state, int layer, Tensor query, float? scale=None, int window=0, "
+            "float softcap=0.0) -> Tensor")
+_LIB.impl("_attend_python", attend, "CompositeExplicitAutograd")
 torch.library.register_fake("turboquant::append", _append_fake, lib=_LIB)
 torch.library.register_fake("turboquant::attend", _attend_fake, lib=_LIB)
 

@@ -50,15 +50,8 @@ struct alignas(16) GroupedPart {
   }
   // The same without a branch on the kind, for lanes of one warp whose runs differ in it:
   // reads two bytes (the second may lie past a log-byte norm, inside the record or the
-  // buffer's slack) and selects.
-  __device__ float norm_any(const uint8_t* rec, const float* table) const {
-    const uint32_t lo = rec[norm_off], hi = rec[norm_off + 1];
-    const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));
-    const float lb = sqrt_size * table[lo];
-    return norm_kind == 1 ? f16 : norm_kind == 2 ? lb : 0.f;
-  }
-  // norm_any with the log-byte factor computed (one exp2) rather than read from the table:
-  // the table read had been a second shared-memory load in the chain, after the byte's.
+  // buffer's slack) and selects. The log-byte factor is computed (one exp2) rather than
+  // read from the table, which would be a second shared-memory load after the byte's.
   __device__ float norm_computed(const uint8_t* rec) const {
     const uint32_t lo = rec[norm_off], hi = rec[norm_off + 1];
     const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));

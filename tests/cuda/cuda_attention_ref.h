@@ -30,10 +30,14 @@ inline DecodeParams decode_params(const float* q, int batch, int n_q, const int3
   return p;
 }
 
-// Runs decode_attention with p (its workspace allocated here) into `out`, poisoned first
-// so an unwritten output reads as NaN; waits and returns the output.
-inline std::vector<float> run_decode(const DeviceKvCache& cache, DecodeParams p, const DeviceBuffer<float>& out) {
+// Runs decode_attention with p (its workspace allocated here) into `out`, elements of
+// `dtype` (f32, or f16 / bf16 as uint16_t), poisoned first so an unwritten output reads
+// as NaN; waits and returns the output.
+template <class T>
+std::vector<T> run_decode(const DeviceKvCache& cache, DecodeParams p, const DeviceBuffer<T>& out,
+                          DType dtype = DType::f32) {
   p.out = out.get();
+  p.out_dtype = dtype;
   p.workspace_bytes = decode_workspace_bytes(cache, p);
   DeviceBuffer<uint8_t> ws(p.workspace_bytes);
   p.workspace = ws.get();
@@ -143,18 +147,10 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
   p.kernel = s.kernel;
   const std::vector<float> got = run_decode(cache, p, out_dev);
   if (s.out_dtype != DType::f32) {
-    DeviceBuffer<uint16_t> half_dev(got.size());
-    DecodeParams ph = p;
-    ph.out = half_dev.get();
-    ph.out_dtype = s.out_dtype;
-    ph.workspace_bytes = decode_workspace_bytes(cache, ph);
-    DeviceBuffer<uint8_t> ws(ph.workspace_bytes);
-    ph.workspace = ws.get();
-    decode_attention(cache, ph);
-    check(cudaDeviceSynchronize(), "decode_attention (16-bit output)");
+    const std::vector<uint16_t> half = run_decode(cache, p, DeviceBuffer<uint16_t>(got.size()), s.out_dtype);
     for (float g : got)
       if (!std::isfinite(g)) return INFINITY;
-    if (!is_rounded_output(got, half_dev.download(), s.out_dtype)) return INFINITY;
+    if (!is_rounded_output(got, half, s.out_dtype)) return INFINITY;
   }
 
   const double scale = 1.0 / std::sqrt(static_cast<double>(dim));

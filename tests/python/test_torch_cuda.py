@@ -5,15 +5,21 @@ Checked: the CPU op's records fed the same tokens give the same attention (float
 another order), and both match float64 attention over the decoded records; bf16 inputs; a
 calibrated preset (tq3, sinks); sliding windows (the last `window` tokens of each row, against
 the CPU op's window); torch.compile(fullgraph=True) equals eager; a decode step
-captured in a CUDA graph and replayed equals the same steps run eagerly; errors.
+captured in a CUDA graph and replayed equals the same steps run eagerly; errors; the C++
+kernel of attend (_torch_ops.so, where the package has it) takes decode calls without Python
+and gives the Python kernel's output bit for bit.
 """
+import gc
+import glob
 import math
+import os
 import sys
 
 try:
     import torch
 
     import turboquant as tq
+    import turboquant.cuda
     from turboquant.cuda import TorchDeviceKvCache, available
     from turboquant.ops import TorchKvCache
 
@@ -201,6 +207,44 @@ def test_cuda_errors_name_the_problem():
         assert "TorchDeviceKvCache" in str(e), str(e)
     else:
         raise AssertionError("a CPU cache took CUDA tensors")
+
+
+def test_native_attend_takes_decode_calls_without_python():
+    built = glob.glob(os.path.join(os.path.dirname(turboquant.cuda.__file__), "_torch_ops*.so"))
+    print(f"_torch_ops.so in the package: {built or 'none'}; native_attend(): {turboquant.cuda.native_attend()}")
+    assert turboquant.cuda.native_attend() == bool(built), "the package has _torch_ops.so but it did not load"
+    if not built:
+        return  # the package was built without a CUDA torch: the Python kernel serves every call (tested above)
+    dev, _ = caches("turbo3", "turbo4")
+    prefill(dev, 3)
+
+    def no_python(*args):
+        raise AssertionError("the Python kernel of attend ran for a well-formed decode call")
+
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for layer, scale, window in ((0, None, 0), (1, 0.05, 0), (0, None, 7)):
+            q = randn(BATCH, HEADS, 1, DIM, seed=110 + layer).to(dtype)
+            want = torch.ops.turboquant._attend_python(dev.state, layer, q, scale, window)
+            saved, TorchDeviceKvCache.attend = TorchDeviceKvCache.attend, no_python
+            try:
+                got = torch.ops.turboquant.attend(dev.state, layer, q, scale, window)
+            finally:
+                TorchDeviceKvCache.attend = saved
+            assert got.dtype == dtype and got.shape == q.shape
+            assert torch.equal(got, want), (dtype, layer, float((got.float() - want.float()).abs().max()))
+    # A non-contiguous query (a transposed view) is made contiguous by the C++ kernel too.
+    q = randn(BATCH, 1, HEADS, DIM, seed=120).transpose(1, 2)
+    assert torch.equal(torch.ops.turboquant.attend(dev.state, 0, q), torch.ops.turboquant._attend_python(dev.state, 0, q))
+    # A collected cache leaves the C++ registry with it: its old handle is refused, not read.
+    state = dev.state
+    del dev
+    gc.collect()
+    try:
+        torch.ops.turboquant.attend(state, 0, q)
+    except ValueError as e:
+        assert "no cache is registered" in str(e), str(e)
+    else:
+        raise AssertionError("a collected cache's handle was attended")
 
 
 if __name__ == "__main__":

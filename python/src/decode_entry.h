@@ -1,0 +1,16 @@
+#pragma once
+// The one function turboquant._turboquant hands to the torch op library (_torch_ops.so) by
+// address: decode attention on a DeviceKvCache. The op library links torch, not turboquant,
+// so its C++ kernel for turboquant::attend reaches the cache through this pointer; both
+// modules are built from one tree, so they agree on DecodeParams.
+#include <cstddef>
+
+#include "turboquant/cuda.h"
+
+namespace tq::py {
+
+// 0 when the step was launched; 1 with the library's message in msg (cap bytes, terminated).
+using DecodeEntry = int (*)(const cuda::DeviceKvCache* cache, const cuda::DecodeParams* p, char* msg,
+                            size_t cap) noexcept;
+
+}  // namespace tq::py
