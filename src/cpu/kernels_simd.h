@@ -39,6 +39,12 @@ inline void token_dots(const std::vector<Seg>& segs, size_t sf, const float* sta
     }
 }
 
+// Segments that score W whole records at once with lanes = tokens (one segment of NC
+// chunks): seg.token_lanes<RB, NC>(states, sf, records, record bytes, sum) sets lane i
+// of sum[r] to row r's dot product with record i, before the norm.
+template <class Seg>
+concept TokenLanes = Seg::kTokenLanes;
+
 // Whole groups of W tokens are reduced together (V::transpose_sum: lane i = token i's
 // sum), so the horizontal sums cost a few shuffles per token instead of a tree each; the
 // tail goes token by token.
@@ -50,19 +56,24 @@ void score_rows(const std::vector<Seg>& segs, const Layout& L, const float* stat
   const size_t sf = NC ? W * NC : L.dim;
   int t = 0;
   for (; t + W <= T; t += W) {
-    typename V::T part[RB][W], acc[RB];
+    typename V::T sum[RB];
     alignas(64) float norm[W];
-    for (int i = 0; i < W; ++i) {
-      token_dots<RB, NC>(segs, sf, states, recs + L.rec * (t + i), acc);
-      for (int r = 0; r < RB; ++r) part[r][i] = acc[r];
+    if constexpr (NC > 0 && TokenLanes<Seg>) {
+      segs[0].template token_lanes<RB, NC>(states, sf, recs + L.rec * t, L.rec, sum);
+    } else {
+      typename V::T part[RB][W], acc[RB];
+      for (int i = 0; i < W; ++i) {
+        token_dots<RB, NC>(segs, sf, states, recs + L.rec * (t + i), acc);
+        for (int r = 0; r < RB; ++r) part[r][i] = acc[r];
+      }
+      for (int r = 0; r < RB; ++r) sum[r] = V::transpose_sum(part[r]);
     }
     if (L.normed) {
       Seg::norms(recs + L.rec * t, L.rec, W, norm);
       const auto n = V::loadu(norm);
-      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::mul(V::transpose_sum(part[r]), n));
-    } else {
-      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::transpose_sum(part[r]));
+      for (int r = 0; r < RB; ++r) sum[r] = V::mul(sum[r], n);
     }
+    for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, sum[r]);
   }
   for (; t < T; ++t) {
     const uint8_t* rec = recs + L.rec * t;
