@@ -94,16 +94,25 @@ void add_rows(const std::vector<Seg>& segs, const Layout& L, const uint8_t* recs
   for (const Seg& sg : segs)
     for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
       float* col = acc + W * static_cast<size_t>((NC ? 0 : sg.c0) + k);
-      typename V::T a[RB];
-      for (int r = 0; r < RB; ++r) a[r] = V::loadu(col + stride * r);
+      // Even and odd tokens in separate accumulators: two chains of T/2 FMAs per row.
+      typename V::T a[RB], b[RB];
+      for (int r = 0; r < RB; ++r) a[r] = V::loadu(col + stride * r), b[r] = V::zero();
       const uint8_t* rec = recs;
       const float* w = wt;
-#pragma GCC unroll 4
-      for (int t = 0; t < T; ++t, rec += L.rec, w += RB) {
+      int t = 0;
+#pragma GCC unroll 2
+      for (; t + 2 <= T; t += 2, rec += 2 * L.rec, w += 2 * RB) {
+        const auto y0 = sg.load(rec, k), y1 = sg.load(rec + L.rec, k);
+        for (int r = 0; r < RB; ++r) {
+          a[r] = V::fmadd(V::set1(w[r]), y0, a[r]);
+          b[r] = V::fmadd(V::set1(w[RB + r]), y1, b[r]);
+        }
+      }
+      if (t < T) {
         const auto y = sg.load(rec, k);
         for (int r = 0; r < RB; ++r) a[r] = V::fmadd(V::set1(w[r]), y, a[r]);
       }
-      for (int r = 0; r < RB; ++r) V::storeu(col + stride * r, a[r]);
+      for (int r = 0; r < RB; ++r) V::storeu(col + stride * r, V::add(a[r], b[r]));
     }
 }
 
