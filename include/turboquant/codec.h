@@ -121,6 +121,9 @@ class Codec {
   std::shared_ptr<const Rotation> rotation_;
   std::shared_ptr<const Quantizer> quantizer_;
   std::shared_ptr<const AffineMap> affine_;
+  // P and P⁻¹ by columns (detail::columns_of): encode and decode run their products with
+  // lanes = outputs in the row-major summation order.
+  std::shared_ptr<const std::vector<float>> matrix_cols_, inverse_cols_;
 };
 
 // Quantizer in rotated space (y = R x, ‖y‖ = ‖x‖). Exposed so fast paths (SIMD, CUDA)

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "mat_vec.h"
 #include "turboquant/error.h"
 #include "turboquant/quant_traits.h"
 #include "turboquant/quantizers.h"
@@ -70,34 +71,20 @@ Codec Codec::make_calibrated(const CodecSpec& preset, std::shared_ptr<const Affi
   c.dim_ = d;
   c.rotation_ = Rotation::make(RotationKind::none, d, 0);
   c.quantizer_ = std::make_shared<GroupedMseQuantizer>(d, groups);
+  c.matrix_cols_ = std::make_shared<const std::vector<float>>(detail::columns_of(map->matrix, d));
+  c.inverse_cols_ = std::make_shared<const std::vector<float>>(detail::columns_of(map->inverse, d));
   c.affine_ = std::move(map);
   return c;
 }
 
 namespace {
 
-// y = M x for a row-major dim x dim matrix (transposed: y = Mᵀ x).
-// Each output is summed over j in order (the records' bytes depend on it). Rows go in
-// blocks of 8 independent sums: one row at a time is a chain of dependent adds, which
-// cost most of an encode's matrix product.
-void mat_vec(const std::vector<float>& m, int d, const float* x, float* y, bool transposed) {
+// y = Mᵀ x for a row-major dim x dim matrix: rows of M scaled and added, so the lanes are
+// the outputs already.
+void mat_t_vec(const std::vector<float>& m, int d, const float* x, float* y) {
   for (int i = 0; i < d; ++i) y[i] = 0.f;
-  if (transposed) {
-    for (int i = 0; i < d; ++i)
-      for (int j = 0; j < d; ++j) y[j] += m[static_cast<size_t>(i) * d + j] * x[i];
-    return;
-  }
-  constexpr int kRows = 8;
-  int i0 = 0;
-  for (; i0 + kRows <= d; i0 += kRows) {
-    float acc[kRows] = {};
-    const float* row = m.data() + static_cast<size_t>(i0) * d;
-    for (int j = 0; j < d; ++j)
-      for (int r = 0; r < kRows; ++r) acc[r] += row[static_cast<size_t>(r) * d + j] * x[j];
-    for (int r = 0; r < kRows; ++r) y[i0 + r] = acc[r];
-  }
-  for (int i = i0; i < d; ++i)
-    for (int j = 0; j < d; ++j) y[i] += m[static_cast<size_t>(i) * d + j] * x[j];
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < d; ++j) y[j] += m[static_cast<size_t>(i) * d + j] * x[i];
 }
 
 }  // namespace
@@ -106,7 +93,7 @@ void Codec::to_code(const float* x, float* y) const {
   if (!affine_) return rotation_->forward(x, y);
   std::vector<float> centered(dim_);
   for (int i = 0; i < dim_; ++i) centered[i] = x[i] - affine_->mu[i];
-  mat_vec(affine_->matrix, dim_, centered.data(), y, false);
+  detail::mat_vec_cols(matrix_cols_->data(), dim_, centered.data(), y);
 }
 
 float Codec::dot_code(const float* state, const float* y) const {
@@ -117,7 +104,7 @@ float Codec::dot_code(const float* state, const float* y) const {
 
 void Codec::from_code(const float* y, float* x) const {
   if (!affine_) return rotation_->inverse(y, x);
-  mat_vec(affine_->inverse, dim_, y, x, false);
+  detail::mat_vec_cols(inverse_cols_->data(), dim_, y, x);
   for (int i = 0; i < dim_; ++i) x[i] += affine_->mu[i];
 }
 
@@ -152,7 +139,7 @@ void Codec::prepare_query(const float* q, float* state) const {
     return;
   }
   // q·x = (P⁻ᵀ q)·y + q·μ: the constant rides in the state's last float.
-  mat_vec(affine_->inverse, dim_, q, y.data(), true);
+  mat_t_vec(affine_->inverse, dim_, q, y.data());
   quantizer_->prepare_query(y.data(), state);
   float c = 0.f;
   for (int i = 0; i < dim_; ++i) c += q[i] * affine_->mu[i];

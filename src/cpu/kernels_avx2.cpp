@@ -114,6 +114,7 @@ struct V8 {
   static T zero() { return _mm256_setzero_ps(); }
   static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
   static T loadu(const float* p) { return _mm256_loadu_ps(p); }
   static void storeu(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T set1(float x) { return _mm256_set1_ps(x); }

@@ -44,6 +44,7 @@ struct V16 {
   static T zero() { return _mm512_setzero_ps(); }
   static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static T loadu(const float* p) { return _mm512_loadu_ps(p); }
   static void storeu(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T set1(float x) { return _mm512_set1_ps(x); }
@@ -141,6 +142,49 @@ struct MseSeg : SegBase {
   }
   __m512 load(const uint8_t* rec, int k) const {
     return _mm512_permutexvar_ps(unpack.unmasked(rec + offset + static_cast<size_t>(k) * 2 * bits), levels);
+  }
+  // Keys, 16 records at a time with lanes = records: per 16 coordinates (2B bytes) two
+  // 8-record gathers of a 64-bit window, then per coordinate a shift, a vpermps and one
+  // FMA per row against the broadcast query coordinate. The record-major form (load
+  // above) needs 16-way horizontal sums, whose shuffles and spills cost as much as the
+  // FMAs; 64-bit gathers fetch half the elements of 32-bit ones (decode16k: the gather
+  // stalls were 42% of the keys' time with 32-bit gathers).
+  static constexpr bool kTokenLanes = true;
+  template <int RB, int NC>
+  void token_lanes(const float* states, size_t sf, const uint8_t* recs, size_t rec, __m512* sum) const {
+    switch (bits) {
+      case 1: return token_lanes_b<RB, NC, 1>(states, sf, recs, rec, sum);
+      case 2: return token_lanes_b<RB, NC, 2>(states, sf, recs, rec, sum);
+      case 3: return token_lanes_b<RB, NC, 3>(states, sf, recs, rec, sum);
+      default: return token_lanes_b<RB, NC, 4>(states, sf, recs, rec, sum);
+    }
+  }
+  // Lane 2i holds record i, lane 2i+1 record 8+i (each 64-bit lane of the gathers is one
+  // record); the sums are put back in record order at the end.
+  template <int RB, int NC, int B>
+  void token_lanes_b(const float* states, size_t sf, const uint8_t* recs, size_t rec, __m512* sum) const {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(rec)));
+    __m512 a[RB][2];  // two chains per row: even and odd coordinates
+    for (int r = 0; r < RB; ++r) a[r][0] = a[r][1] = _mm512_setzero_ps();
+    const uint8_t* codes = recs + offset;
+    for (int h = 0; h < NC; ++h) {  // coordinates 16h .. 16h+15: 2B bytes at offset 2B*h
+      const __m512i g0 = _mm512_i32gather_epi64(idx, codes + 2 * B * h, 1);
+      const __m512i g1 = _mm512_i32gather_epi64(idx, codes + 2 * B * h + 8 * rec, 1);
+      // Per 8 coordinates a 32-bit window of each record: bits [0, 32) and [8B, 8B + 32).
+      const __m512i win[2] = {_mm512_mask_blend_epi32(0xAAAA, g0, _mm512_slli_epi64(g1, 32)),
+                              _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(g0, 8 * B), _mm512_slli_epi64(g1, 32 - 8 * B))};
+      for (int half = 0; half < 2; ++half)
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; ++m) {
+          // Bits above the code are the next code's (or the next bytes'): vpermps reads 4
+          // index bits and the table repeats every 2^B entries.
+          const __m512 y = _mm512_permutexvar_ps(_mm512_srli_epi32(win[half], B * m), levels);
+          const float* q = states + 16 * h + 8 * half + m;
+          for (int r = 0; r < RB; ++r) a[r][m & 1] = _mm512_fmadd_ps(_mm512_set1_ps(q[sf * r]), y, a[r][m & 1]);
+        }
+    }
+    const __m512i order = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int r = 0; r < RB; ++r) sum[r] = _mm512_permutexvar_ps(order, _mm512_add_ps(a[r][0], a[r][1]));
   }
 };
 

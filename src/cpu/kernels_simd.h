@@ -39,6 +39,12 @@ inline void token_dots(const std::vector<Seg>& segs, size_t sf, const float* sta
     }
 }
 
+// Segments that score W whole records at once with lanes = tokens (one segment of NC
+// chunks): seg.token_lanes<RB, NC>(states, sf, records, record bytes, sum) sets lane i
+// of sum[r] to row r's dot product with record i, before the norm.
+template <class Seg>
+concept TokenLanes = Seg::kTokenLanes;
+
 // Whole groups of W tokens are reduced together (V::transpose_sum: lane i = token i's
 // sum), so the horizontal sums cost a few shuffles per token instead of a tree each; the
 // tail goes token by token.
@@ -50,19 +56,24 @@ void score_rows(const std::vector<Seg>& segs, const Layout& L, const float* stat
   const size_t sf = NC ? W * NC : L.dim;
   int t = 0;
   for (; t + W <= T; t += W) {
-    typename V::T part[RB][W], acc[RB];
+    typename V::T sum[RB];
     alignas(64) float norm[W];
-    for (int i = 0; i < W; ++i) {
-      token_dots<RB, NC>(segs, sf, states, recs + L.rec * (t + i), acc);
-      for (int r = 0; r < RB; ++r) part[r][i] = acc[r];
+    if constexpr (NC > 0 && TokenLanes<Seg>) {
+      segs[0].template token_lanes<RB, NC>(states, sf, recs + L.rec * t, L.rec, sum);
+    } else {
+      typename V::T part[RB][W], acc[RB];
+      for (int i = 0; i < W; ++i) {
+        token_dots<RB, NC>(segs, sf, states, recs + L.rec * (t + i), acc);
+        for (int r = 0; r < RB; ++r) part[r][i] = acc[r];
+      }
+      for (int r = 0; r < RB; ++r) sum[r] = V::transpose_sum(part[r]);
     }
     if (L.normed) {
       Seg::norms(recs + L.rec * t, L.rec, W, norm);
       const auto n = V::loadu(norm);
-      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::mul(V::transpose_sum(part[r]), n));
-    } else {
-      for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, V::transpose_sum(part[r]));
+      for (int r = 0; r < RB; ++r) sum[r] = V::mul(sum[r], n);
     }
+    for (int r = 0; r < RB; ++r) V::storeu(scores + static_cast<size_t>(r) * T + t, sum[r]);
   }
   for (; t < T; ++t) {
     const uint8_t* rec = recs + L.rec * t;
@@ -83,16 +94,25 @@ void add_rows(const std::vector<Seg>& segs, const Layout& L, const uint8_t* recs
   for (const Seg& sg : segs)
     for (int k = 0; k < (NC ? NC : sg.nc); ++k) {
       float* col = acc + W * static_cast<size_t>((NC ? 0 : sg.c0) + k);
-      typename V::T a[RB];
-      for (int r = 0; r < RB; ++r) a[r] = V::loadu(col + stride * r);
+      // Even and odd tokens in separate accumulators: two chains of T/2 FMAs per row.
+      typename V::T a[RB], b[RB];
+      for (int r = 0; r < RB; ++r) a[r] = V::loadu(col + stride * r), b[r] = V::zero();
       const uint8_t* rec = recs;
       const float* w = wt;
-#pragma GCC unroll 4
-      for (int t = 0; t < T; ++t, rec += L.rec, w += RB) {
+      int t = 0;
+#pragma GCC unroll 2
+      for (; t + 2 <= T; t += 2, rec += 2 * L.rec, w += 2 * RB) {
+        const auto y0 = sg.load(rec, k), y1 = sg.load(rec + L.rec, k);
+        for (int r = 0; r < RB; ++r) {
+          a[r] = V::fmadd(V::set1(w[r]), y0, a[r]);
+          b[r] = V::fmadd(V::set1(w[RB + r]), y1, b[r]);
+        }
+      }
+      if (t < T) {
         const auto y = sg.load(rec, k);
         for (int r = 0; r < RB; ++r) a[r] = V::fmadd(V::set1(w[r]), y, a[r]);
       }
-      for (int r = 0; r < RB; ++r) V::storeu(col + stride * r, a[r]);
+      for (int r = 0; r < RB; ++r) V::storeu(col + stride * r, V::add(a[r], b[r]));
     }
 }
 
