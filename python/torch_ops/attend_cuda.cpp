@@ -15,6 +15,7 @@
 #include <torch/library.h>
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -47,8 +48,10 @@ enum Field {
   kWorkspace, kWorkspaceBytes, kSeqLens  // then one seq_lens address per layer
 };
 
+// Entries are shared, so a call copies a pointer under the lock, not the per-layer array.
+// (The cache itself must outlive calls that attend over it, as on the Python path.)
 std::mutex registry_mu;
-std::unordered_map<int64_t, Entry> registry;
+std::unordered_map<int64_t, std::shared_ptr<const Entry>> registry;
 
 template <class T>
 T* address(int64_t v) {
@@ -64,7 +67,7 @@ void register_device_cache(int64_t handle, c10::ArrayRef<int64_t> f) {
           address<void>(f[kWorkspace]), static_cast<size_t>(f[kWorkspaceBytes]), {}};
   for (size_t i = kSeqLens; i < f.size(); ++i) e.seq_lens.push_back(address<const int32_t>(f[i]));
   std::lock_guard<std::mutex> lock(registry_mu);
-  registry[handle] = std::move(e);
+  registry[handle] = std::make_shared<const Entry>(std::move(e));
 }
 
 void unregister_device_cache(int64_t handle) {
@@ -95,13 +98,14 @@ at::Tensor attend_cuda(const at::Tensor& state, int64_t layer, const at::Tensor&
   auto python = [&] { return attend_python(state, layer, query, scale, window, softcap); };
   if (!state.is_cpu() || state.scalar_type() != at::kLong || state.numel() != 2 || !state.is_contiguous())
     return python();
-  Entry e;
+  std::shared_ptr<const Entry> found;
   {
     std::lock_guard<std::mutex> lock(registry_mu);
     const auto it = registry.find(state.data_ptr<int64_t>()[0]);
     if (it == registry.end()) return python();
-    e = it->second;
+    found = it->second;
   }
+  const Entry& e = *found;
   const std::optional<DType> dtype = dtype_of(query.scalar_type());
   if (!dtype || layer < 0 || layer >= static_cast<int64_t>(e.seq_lens.size()) || query.dim() != 4 ||
       !query.is_cuda() || query.get_device() != e.device || softcap != 0.0 || window < 0)
