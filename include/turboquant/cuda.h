@@ -41,8 +41,20 @@ enum class QuantizeKernel : uint8_t { auto_ = 0, tiled = 1, warp = 2 };
 // says so once on stderr. An explicit kernel that cannot run the
 // layer's codecs is a tq::Error naming both.
 enum class DecodeKernel : uint8_t { auto_ = 0, simt = 1, mma = 2 };
+// How a decode step merges its context splits. split_reduce: three launches (query
+// rotation, split kernel, merge kernel), any split count. single: one launch; the splits
+// of a (sequence, KV head) are one thread-block cluster (Hopper and newer) and merge
+// through distributed shared memory, so at most 16 splits. It takes the tensor-core split
+// kernels at head_dim <= 128 without sinks; an explicit single launch holds the library's
+// split count to one cluster, and one that cannot run a call (or a forced num_splits over
+// the cluster size) is a tq::Error naming why. auto_ is split_reduce: on the H200 the
+// single launch measured slower (BENCHMARKS.md, "one launch per decode step").
+// TQ_CUDA_LAUNCH=single (or split_reduce) replaces auto_ for experiments and says so once
+// on stderr.
+enum class DecodeLaunch : uint8_t { auto_ = 0, split_reduce = 1, single = 2 };
 const char* kernel_name(QuantizeKernel k);  // "auto", "tiled", "warp"
 const char* kernel_name(DecodeKernel k);    // "auto", "simt", "mma"
+const char* launch_name(DecodeLaunch l);    // "auto", "split_reduce", "single"
 
 // Whether an explicit kernel can run a layer's side (0 keys, 1 values) or layer; auto_
 // always can. Empty when it can, else why not (the text the tq::Error carries).
@@ -126,7 +138,10 @@ struct DecodeParams {
   const int32_t* seq_ids = nullptr;
   DecodeKernel kernel = DecodeKernel::auto_;
   int window = 0;  // 0: none; else the last `window` tokens of each row (above); < 0 is a tq::Error
+  DecodeLaunch launch = DecodeLaunch::auto_;
 };
+// Empty when the call p can run as one launch (DecodeLaunch::single), else why not.
+std::string decode_single_unsupported(const DeviceKvCache& cache, const DecodeParams& p);
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p);
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p);
 void decode_attention(const DeviceKvCache& cache, const DecodeParams& p);

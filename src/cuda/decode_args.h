@@ -36,6 +36,10 @@ struct DecodeArgs {
   float* part_lse;
   void* out;
   int out_dtype;  // DType as int, like queries_dtype
+  // DecodeLaunch::single: launched as clusters of num_splits CTAs, the kernel instance
+  // that rotates its queries and merges the splits in the cluster (decode_single.cuh);
+  // q_rot, part_o and part_lse are not used.
+  int single;
 };
 
 // The tensor-core split kernel (decode_mma.cu): keys and values both uniform-width mse
@@ -45,6 +49,8 @@ constexpr int kMmaWarps = 4;
 constexpr int kMmaTileTokens = 16;  // tokens per warp step
 // CTAs of that kernel one SM holds at once (cached per configuration).
 int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv);
+// mma_cluster_cap of that kernel as a single launch.
+int mma_single_cap(int d, int bits, int group, int rb);
 void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream);
 // Raises a tensor-core kernel's dynamic shared-memory limit to `bytes` where it is lower
 // (per device) and sets the carveout: with static tables the total can pass 48 KB when
@@ -53,12 +59,20 @@ void ensure_mma_smem(const void* kernel, int bytes);
 // CTAs of a tensor-core kernel of 4 warps one SM holds with `smem` dynamic bytes (cached
 // per device, kernel and size: the query costs host time on every step).
 int mma_occupancy(const void* kernel, int smem);
+// Launches a tensor-core split kernel over (num_splits, n_kv, batch) with `smem` dynamic
+// bytes: behind the prepare kernel (PDL), or as clusters of num_splits CTAs when a.single.
+void launch_mma_split(void (*kernel)(DecodeArgs), int smem, const DecodeArgs& a, int batch, void* stream,
+                      const char* name);
+// The largest cluster of that kernel with `smem` dynamic bytes the device runs (16 where
+// the non-portable size fits, else the portable 8); 0 before compute capability 9.0.
+int mma_cluster_cap(void (*kernel)(DecodeArgs), int smem);
 
 // The tile tensor-core split kernel (decode_mma_grouped.cu) for calibrated (grouped) keys
 // and values, or f16 / q8_0 / q4_0 records of one kind on both sides; sinks included.
 bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v);
 bool mma_plain_applies(const CodecDesc& k, const CodecDesc& v);
 int mma_tile_resident_ctas(const CodecDesc& k, const CodecDesc& v, int d, int group);
+int mma_tile_single_cap(const CodecDesc& k, const CodecDesc& v, int d, int group);
 void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, void* stream);
 
 // The decode kernel a layer's codecs take under DecodeKernel::auto_ (decode_attention.cu):

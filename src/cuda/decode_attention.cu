@@ -9,6 +9,8 @@
 //      codec's rotated space. Warps merge by log-sum-exp; the CTA writes its partial
 //      output and log-sum-exp;
 //   3. reduce:  merges the splits and rotates the output back once (R_vᵀ).
+// The tensor-core split kernels can also run the step as one launch (DecodeLaunch::single,
+// decode_single.cuh): each CTA rotates its queries, and the splits merge inside a cluster.
 // The split count depends only on (batch, KV heads, max_seq_len), so a decode step can
 // be captured in a CUDA graph.
 #include <algorithm>
@@ -415,7 +417,8 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
       float v = 0.f;
 #pragma unroll
       for (int k = 0; k < R; ++k) v += part[k * D + tid];
-      store_element(a.out, out0 + tid, a.out_dtype, rot.mu ? v + rot.mu[tid] : v);  // affine map: x = P⁻¹ y + μ
+      // Affine map: x = P⁻¹ y + μ; an empty sequence stays a zero output.
+      store_element(a.out, out0 + tid, a.out_dtype, rot.mu && total > 0.f ? v + rot.mu[tid] : v);
     }
     return;
   }
@@ -435,6 +438,13 @@ auto split_kernel(bool ext) {
 
 template <int D>
 void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, cudaStream_t stream) {
+  if (a.single) {  // one launch: the split kernel rotates the queries and merges the splits
+    if (route.tile())
+      launch_decode_mma_tile(a, D, batch, stream);
+    else
+      launch_decode_mma(a, D, route.mma_bits, batch, stream);
+    return;
+  }
   decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
   if (route.tensor_core()) {
@@ -506,20 +516,32 @@ int resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext
   return cache[key] = query_resident_split_ctas(d, g, rbk, rbv, lk, lv, ext);
 }
 
-// TQ_CUDA_DECODE=simt|mma: the experiment override of DecodeKernel::auto_ (cuda.h), read
-// once; unset or empty: none. Any other value is a tq::Error naming it.
+// An experiment override of an auto_ choice, read from `var`: unset or empty gives auto_,
+// `a` or `b` their values (said on stderr), anything else is a tq::Error naming it.
+template <class E>
+E env_override(const char* var, const char* what, const char* field, const char* a, E va, const char* b, E vb) {
+  const char* e = std::getenv(var);
+  if (!e || !*e) return E::auto_;
+  const std::string v(e);
+  if (v != a && v != b)
+    throw Error(std::string(var) + "=" + v + " is not " + what + " (" + a + " or " + b + "; unset for automatic)");
+  std::fprintf(stderr, "turboquant: %s=%s is in effect: decode attention with auto_ runs %s (an experiment "
+               "override; set DecodeParams::%s instead)\n", var, e, e, field);
+  return v == a ? va : vb;
+}
+
+// TQ_CUDA_DECODE=simt|mma overrides DecodeKernel::auto_, TQ_CUDA_LAUNCH=single|split_reduce
+// DecodeLaunch::auto_; each read once.
 DecodeKernel env_decode_kernel() {
-  static const DecodeKernel k = [] {
-    const char* e = std::getenv("TQ_CUDA_DECODE");
-    if (!e || !*e) return DecodeKernel::auto_;
-    const std::string v(e);
-    if (v != "simt" && v != "mma")
-      throw Error("TQ_CUDA_DECODE=" + v + " is not a decode kernel (simt or mma; unset for automatic)");
-    std::fprintf(stderr, "turboquant: TQ_CUDA_DECODE=%s is in effect: decode attention with DecodeKernel::auto_ "
-                 "runs the %s kernel (an experiment override; set DecodeParams::kernel instead)\n", e, e);
-    return v == "simt" ? DecodeKernel::simt : DecodeKernel::mma;
-  }();
+  static const DecodeKernel k =
+      env_override("TQ_CUDA_DECODE", "a decode kernel", "kernel", "simt", DecodeKernel::simt, "mma", DecodeKernel::mma);
   return k;
+}
+
+DecodeLaunch env_decode_launch() {
+  static const DecodeLaunch l = env_override("TQ_CUDA_LAUNCH", "a decode launch", "launch", "single",
+                                             DecodeLaunch::single, "split_reduce", DecodeLaunch::split_reduce);
+  return l;
 }
 
 // Why the layer's codecs cannot run on `k` ("" when they can).
@@ -637,6 +659,48 @@ int num_splits(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDec
   return std::max(1, std::min(splits, kMaxSplits));
 }
 
+// The largest cluster the layer's tensor-core kernel runs as a single launch (0: none).
+int single_cap(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDecodeRoute route) {
+  const auto& layer = cache.impl().layers[p.layer];
+  const int d = cache.config().head_dim;
+  return route.tile() ? mma_tile_single_cap(layer[0].desc, layer[1].desc, d, g)
+                      : mma_single_cap(d, route.mma_bits, g, static_cast<int>(layer[0].record_bytes));
+}
+
+// Why the call cannot run as one launch of `splits` splits ("" when it can).
+std::string single_unsupported(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDecodeRoute route,
+                               int splits) {
+  const KvCacheConfig& cfg = cache.config();
+  if (!route.tensor_core()) return "the CUDA-core split kernel (simt) has none";
+  if (cfg.head_dim > 128) return "head_dim " + std::to_string(cfg.head_dim) + " is over 128";
+  if (cfg.sink_tokens > 0) return "the cache keeps attention sinks";
+  const int cap = single_cap(cache, p, g, route);
+  if (cap == 0) return "thread-block clusters need compute capability 9.0 or newer";
+  if (splits > cap)
+    return std::to_string(splits) + " splits are more than the " + std::to_string(cap) + " CTAs of a cluster";
+  return "";
+}
+
+// The call's split count and whether it runs as one launch (DecodeLaunch, cuda.h).
+struct LaunchPlan {
+  int splits;
+  bool single;
+};
+
+LaunchPlan launch_plan(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDecodeRoute route) {
+  const int splits = num_splits(cache, p, g, route);
+  const DecodeLaunch launch = p.launch == DecodeLaunch::auto_ ? env_decode_launch() : p.launch;
+  // auto_ is three launches: measured on the H200 (BENCHMARKS.md, "one launch per decode
+  // step"), the cluster launch was slower in every row, even at batch 1 / 4K.
+  if (launch != DecodeLaunch::single) return {splits, false};
+  const bool can = single_unsupported(cache, p, g, route, 1).empty();
+  // The library's split count is held to one cluster; a forced one is not.
+  const int s = can && p.num_splits == 0 ? std::min(splits, single_cap(cache, p, g, route)) : splits;
+  const std::string why = single_unsupported(cache, p, g, route, s);
+  if (!why.empty()) throw Error("decode_attention: no single launch (DecodeLaunch::single): " + why);
+  return {s, true};
+}
+
 }  // namespace
 
 CudaDecodeRoute resolve_decode_route(const CodecDesc& k, const CodecDesc& v, int sink_tokens) {
@@ -656,6 +720,16 @@ const char* kernel_name(DecodeKernel k) {
   return k == DecodeKernel::simt ? "simt" : k == DecodeKernel::mma ? "mma" : "auto";
 }
 
+const char* launch_name(DecodeLaunch l) {
+  return l == DecodeLaunch::split_reduce ? "split_reduce" : l == DecodeLaunch::single ? "single" : "auto";
+}
+
+std::string decode_single_unsupported(const DeviceKvCache& cache, const DecodeParams& p) {
+  const CudaDecodeRoute route = detail::route_of(cache, p);
+  const int g = detail::group_of(cache, p, route);
+  return detail::single_unsupported(cache, p, g, route, detail::num_splits(cache, p, g, route));
+}
+
 std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
   if (layer < 0 || layer >= cache.config().n_layers)
     throw Error("decode_kernel_unsupported: layer " + std::to_string(layer) + " out of range");
@@ -664,7 +738,7 @@ std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, Dec
 
 int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
   const CudaDecodeRoute route = detail::route_of(cache, p);
-  return detail::num_splits(cache, p, detail::group_of(cache, p, route), route);
+  return detail::launch_plan(cache, p, detail::group_of(cache, p, route), route).splits;
 }
 
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p) {
@@ -676,7 +750,8 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   const KvCacheConfig& cfg = cache.config();
   const CudaDecodeRoute route = detail::route_of(cache, p);  // resolved once per call, from the plan
   const int g = detail::group_of(cache, p, route);
-  const int splits = detail::num_splits(cache, p, g, route);
+  const detail::LaunchPlan plan = detail::launch_plan(cache, p, g, route);
+  const int splits = plan.splits;
   const detail::Workspace ws = detail::workspace_layout(p.batch, p.n_q_heads, cfg.head_dim, splits);
   auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
   if (!p.queries || !p.out || !p.block_tables || !p.seq_lens) fail("queries, out, block_tables and seq_lens must be device pointers");
@@ -720,6 +795,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.window = p.window;
   a.out = p.out;
   a.out_dtype = static_cast<int>(p.out_dtype);
+  a.single = plan.single ? 1 : 0;
   auto stream = static_cast<cudaStream_t>(p.stream);
   dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, stream); });
 }

@@ -22,6 +22,7 @@
 // see docs/CUDA.md for the measured profile.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -31,6 +32,7 @@
 #include "cuda_check.h"
 #include "decode_args.h"
 #include "decode_merge.cuh"
+#include "decode_single.cuh"
 #include "dtype_device.cuh"
 #include "mma_ops.cuh"
 #include "pdl.cuh"
@@ -102,7 +104,9 @@ __device__ __forceinline__ uint32_t pair_at(const uint32_t* lut, const uint32_t 
   return lut_at(lut, (field_to(run, pos, 2 * B, 7) & (M2 << 7)) | lane4);
 }
 
-template <int D, int B>
+// kSingle: the single launch's prologue and epilogue (decode_single.cuh), compiled in
+// only there: the three-launch instance keeps the register allocation it had without them.
+template <int D, int B, bool kSingle>
 __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma_kernel(const __grid_constant__ DecodeArgs a) {
   constexpr int KC = D / 16;          // k-chunks of the scores = m-tiles of the values
   constexpr int RB = 2 + D * B / 8;   // record bytes (fp16 norm + codes)
@@ -205,15 +209,25 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   for (int mt = 0; mt < KC; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
 
   __syncthreads();  // pair table ready
+  // Rotated queries as B fragments: column g is query head g (zero for g >= G). In
+  // k-chunk kc thread t holds its dims t·D/4 + 4kc + {0,1} and {2,3}.
+  uint32_t qb[KC][2];
+  constexpr bool single = kSingleDims<D> && kSingle;
+  if constexpr (single) {  // this CTA rotates them (in the rings, before any copy lands there)
+    const float* qp = single_rotate_queries<D>(a, b, h, smem) + (g < G ? g : 0) * (D + 1) + t * (D / 4);
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      qb[kc][0] = g < G ? pack_half2(qp[4 * kc] * a.q_scale, qp[4 * kc + 1] * a.q_scale) : 0u;
+      qb[kc][1] = g < G ? pack_half2(qp[4 * kc + 2] * a.q_scale, qp[4 * kc + 3] * a.q_scale) : 0u;
+    }
+    __syncthreads();
+  }
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) issue(s, block_at(cp_pos));
   int next_block = block_at(cp_pos);  // step kStages - 1
 
-  pdl_wait();  // the rotated queries come from the prepare kernel
-  // Rotated queries as B fragments: column g is query head g (zero for g >= G). In
-  // k-chunk kc thread t holds its dims t·D/4 + 4kc + {0,1} and {2,3}.
-  uint32_t qb[KC][2];
-  {
+  if constexpr (!single) {
+    pdl_wait();  // the rotated queries come from the prepare kernel
     const float* qp = a.q_rot + (qrow + (g < G ? g : 0)) * D + t * (D / 4);
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
@@ -313,17 +327,24 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     }
   }
   __syncthreads();
+  if constexpr (single) return single_finish<D, kWarps>(cm, cl, cacc, a, b, h, smem);
   write_split_partials<D, kWarps>(cm, cl, cacc, G, a, qrow, split, tid);
 }
 
 using Kernel = void (*)(DecodeArgs);
 
-Kernel kernel_for(int d, int bits) {
+// single: the instance with the single launch's prologue and epilogue (head_dim <= 128).
+Kernel kernel_for(int d, int bits, bool single = false) {
   return dispatch_head_dim(d, "tensor-core decode kernel", [&]<int D>() -> Kernel {
+    auto of = [&]<int B>() -> Kernel {
+      if constexpr (kSingleDims<D>)
+        if (single) return decode_mma_kernel<D, B, true>;
+      return decode_mma_kernel<D, B, false>;
+    };
     switch (bits) {
-      case 2: return decode_mma_kernel<D, 2>;
-      case 3: return decode_mma_kernel<D, 3>;
-      case 4: return decode_mma_kernel<D, 4>;
+      case 2: return of.template operator()<2>();
+      case 3: return of.template operator()<3>();
+      case 4: return of.template operator()<4>();
     }
     throw Error("tensor-core decode kernel: " + std::to_string(bits) + "-bit codes are not compiled (2, 3 or 4)");
   });
@@ -388,12 +409,58 @@ int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv) {
   return mma_occupancy(reinterpret_cast<const void*>(kernel_for(d, bits)), mma_smem_bytes(d, group, rbk));
 }
 
+int mma_cluster_cap(Kernel kernel, int smem) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, const void*, int>, int> cache;
+  int dev = 0;
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  const auto key = std::make_tuple(dev, reinterpret_cast<const void*>(kernel), smem);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  if (!pdl_supported()) return cache[key] = 0;
+  ensure_mma_smem(reinterpret_cast<const void*>(kernel), smem);
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1),
+             "cudaFuncSetAttribute (non-portable cluster size)");
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(16, 1, 1);
+  cfg.blockDim = dim3(kWarps * 32);
+  cfg.dynamicSmemBytes = smem;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 16;
+  attr[0].val.clusterDim.y = attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int clusters = 0;
+  check_cuda(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg), "cudaOccupancyMaxActiveClusters");
+  return cache[key] = clusters > 0 ? 16 : 8;
+}
+
+void launch_mma_split(Kernel kernel, int smem, const DecodeArgs& a, int batch, void* stream, const char* name) {
+  ensure_mma_smem(reinterpret_cast<const void*>(kernel), smem);
+  const dim3 grid(a.num_splits, a.n_kv, batch), block(kWarps * 32);
+  if (a.single)
+    launch_clustered(kernel, grid, block, smem, static_cast<cudaStream_t>(stream), a, a.num_splits, name);
+  else
+    launch_pdl(kernel, grid, block, smem, static_cast<cudaStream_t>(stream), a, name);
+}
+
+// Dynamic shared memory of the uniform kernel: the rings (and merge area), and for a
+// single launch also its prologue and epilogue.
+int uniform_smem(int d, int group, int rb, bool single) {
+  const int rings = mma_smem_bytes(d, group, rb);
+  return single ? std::max(rings, single_smem(d, group, kWarps).total) : rings;
+}
+
+int mma_single_cap(int d, int bits, int group, int rb) {
+  return mma_cluster_cap(kernel_for(d, bits, true), uniform_smem(d, group, rb, true));
+}
+
 void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream) {
-  const Kernel k = kernel_for(d, bits);
-  const int smem = mma_smem_bytes(d, a.group, a.kc.record_bytes);
-  ensure_mma_smem(reinterpret_cast<const void*>(k), smem);
-  launch_pdl(k, dim3(a.num_splits, a.n_kv, batch), dim3(kWarps * 32), smem, static_cast<cudaStream_t>(stream), a,
-             "decode_mma_kernel");
+  const bool single = a.single != 0;
+  launch_mma_split(kernel_for(d, bits, single), uniform_smem(d, a.group, a.kc.record_bytes, single), a, batch, stream,
+                   "decode_mma_kernel");
 }
 
 }  // namespace tq::cuda::detail

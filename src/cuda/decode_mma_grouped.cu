@@ -23,12 +23,14 @@
 // in f32 (exact_sink_scores).
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <string>
 
 #include "copy_async.cuh"
 #include "cuda_check.h"
 #include "decode_args.h"
 #include "decode_merge.cuh"
+#include "decode_single.cuh"
 #include "mma_ops.cuh"
 #include "pdl.cuh"
 #include "record_grouped.cuh"
@@ -188,7 +190,9 @@ __device__ void sink_rows_to_tile(const float* rows, int64_t stride, int j0, int
   }
 }
 
-template <int D, class R>
+// kSingle: the single launch's prologue and epilogue (decode_single.cuh), compiled in
+// only there: the three-launch instance keeps the register allocation it had without them.
+template <int D, class R, bool kSingle>
 __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile_kernel(const __grid_constant__ DecodeArgs a) {
   constexpr int C = D / 32, KC = D / 16, TS = tile_stride(D), kStages = R::kStages;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -258,15 +262,25 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   for (int mt = 0; mt < KC; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
 
   __syncthreads();  // look-up areas ready
+  // Q' as B fragments: column g is query head g (zero for g >= G); in k-chunk kc thread t
+  // holds dims 16kc + 2t + {0, 1} and 16kc + 8 + 2t + {0, 1}.
+  uint32_t qb[KC][2];
+  constexpr bool single = kSingleDims<D> && kSingle;  // never with sinks (exact_sink_scores reads q_rot)
+  if constexpr (single) {  // this CTA rotates them (in the tiles and rings, before any copy lands there)
+    const float* qp = single_rotate_queries<D>(a, b, h, smem + lay.tiles) + (g < G ? g : 0) * (D + 1) + 2 * t;
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      qb[kc][0] = g < G ? pack_half2(qp[16 * kc] * a.q_scale, qp[16 * kc + 1] * a.q_scale) : 0u;
+      qb[kc][1] = g < G ? pack_half2(qp[16 * kc + 8] * a.q_scale, qp[16 * kc + 9] * a.q_scale) : 0u;
+    }
+    __syncthreads();
+  }
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) issue(s, block_at(cp_pos));
   int next_block = block_at(cp_pos);
 
-  pdl_wait();  // the rotated queries come from the prepare kernel
-  // Q' as B fragments: column g is query head g (zero for g >= G); in k-chunk kc thread t
-  // holds dims 16kc + 2t + {0, 1} and 16kc + 8 + 2t + {0, 1}.
-  uint32_t qb[KC][2];
-  {
+  if constexpr (!single) {
+    pdl_wait();  // the rotated queries come from the prepare kernel
     const float* qp = a.q_rot + (qrow + (g < G ? g : 0)) * D + 2 * t;
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
@@ -372,6 +386,7 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     }
   }
   __syncthreads();
+  if constexpr (single) return single_finish<D, kWarps>(cm, cl, cacc, a, b, h, smem + lay.tiles);
   write_split_partials<D, kWarps>(cm, cl, cacc, G, a, qrow, split, tid);
 }
 
@@ -383,12 +398,17 @@ struct TileLaunch {
   int smem;
 };
 
-TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int group) {
+// single: the dynamic shared memory holds the single launch's prologue and epilogue too.
+TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int group, bool single = false) {
   return dispatch_head_dim(d, "tile tensor-core decode kernel", [&]<int D>() -> TileLaunch {
     auto of = [&]<class R>(R) {
-      return TileLaunch{decode_mma_tile_kernel<D, R>,
-                        tile_mma_smem<R>(D, group, k.record_bytes, v.record_bytes, R::lut_floats(k), R::lut_floats(v))
-                            .total};
+      const TileMmaSmem lay =
+          tile_mma_smem<R>(D, group, k.record_bytes, v.record_bytes, R::lut_floats(k), R::lut_floats(v));
+      const int extra = single ? lay.tiles + single_smem(D, group, kWarps).total : 0;
+      Kernel kernel = decode_mma_tile_kernel<D, R, false>;
+      if constexpr (kSingleDims<D>)
+        if (single) kernel = decode_mma_tile_kernel<D, R, true>;
+      return TileLaunch{kernel, std::max(lay.total, extra)};
     };
     switch (k.kind) {
       case QuantKind::grouped: return of(GroupedTileRecords{});
@@ -419,11 +439,14 @@ int mma_tile_resident_ctas(const CodecDesc& k, const CodecDesc& v, int d, int gr
   return mma_occupancy(reinterpret_cast<const void*>(t.kernel), t.smem);
 }
 
+int mma_tile_single_cap(const CodecDesc& k, const CodecDesc& v, int d, int group) {
+  const TileLaunch t = tile_launch_for(k, v, d, group, true);
+  return mma_cluster_cap(t.kernel, t.smem);
+}
+
 void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, void* stream) {
-  const TileLaunch t = tile_launch_for(a.kc, a.vc, d, a.group);
-  ensure_mma_smem(reinterpret_cast<const void*>(t.kernel), t.smem);
-  launch_pdl(t.kernel, dim3(a.num_splits, a.n_kv, batch), dim3(kWarps * 32), t.smem,
-             static_cast<cudaStream_t>(stream), a, "decode_mma_tile_kernel");
+  const TileLaunch t = tile_launch_for(a.kc, a.vc, d, a.group, a.single != 0);
+  launch_mma_split(t.kernel, t.smem, a, batch, stream, "decode_mma_tile_kernel");
 }
 
 }  // namespace tq::cuda::detail

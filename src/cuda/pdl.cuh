@@ -21,6 +21,7 @@ __device__ inline void pdl_trigger() {
 #endif
 }
 
+// Compute capability 9.0 or newer (programmatic dependent launch, thread-block clusters).
 inline bool pdl_supported() {
   int dev = 0, major = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
@@ -28,21 +29,42 @@ inline bool pdl_supported() {
   return major >= 9;
 }
 
+// cudaLaunchKernelEx with the given launch attributes (n of them).
 template <class Arg>
-void launch_pdl(void (*kernel)(Arg), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Arg& arg,
-                const char* name) {
+void launch_ex(void (*kernel)(Arg), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Arg& arg,
+               cudaLaunchAttribute* attrs, unsigned n, const char* name) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
+  cfg.attrs = attrs;
+  cfg.numAttrs = n;
+  check_cuda(cudaLaunchKernelEx(&cfg, kernel, arg), name);
+}
+
+template <class Arg>
+void launch_pdl(void (*kernel)(Arg), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Arg& arg,
+                const char* name) {
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   static const bool supported = pdl_supported();
-  cfg.attrs = attr;
-  cfg.numAttrs = supported ? 1 : 0;
-  check_cuda(cudaLaunchKernelEx(&cfg, kernel, arg), name);
+  launch_ex(kernel, grid, block, smem, stream, arg, attr, supported ? 1 : 0, name);
+}
+
+// A launch whose CTAs form clusters of cluster_x along x (compute capability 9.0 and
+// newer), without programmatic serialization: such a kernel reads what the previous one
+// in the stream wrote before its first pdl_wait.
+template <class Arg>
+void launch_clustered(void (*kernel)(Arg), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Arg& arg,
+                      int cluster_x, const char* name) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = static_cast<unsigned>(cluster_x);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  launch_ex(kernel, grid, block, smem, stream, arg, attr, 1, name);
 }
 
 }  // namespace tq::cuda::detail

@@ -69,6 +69,7 @@ struct Shape {
   // f16 / bf16: the step also runs with DecodeParams::out_dtype set to it, whose output
   // must be the float32 output rounded to nearest, bit for bit (else INFINITY).
   DType out_dtype = DType::f32;
+  DecodeLaunch launch = DecodeLaunch::auto_;
 };
 
 // f rounded to bfloat16 (nearest, ties to even), as a bit pattern; inputs are finite.
@@ -145,6 +146,7 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
                                  out_dev.get());
   p.num_splits = s.num_splits;
   p.kernel = s.kernel;
+  p.launch = s.launch;
   const std::vector<float> got = run_decode(cache, p, out_dev);
   if (s.out_dtype != DType::f32) {
     const std::vector<uint16_t> half = run_decode(cache, p, DeviceBuffer<uint16_t>(got.size()), s.out_dtype);

@@ -81,4 +81,20 @@ inline KvCacheConfig cache_config(const std::string& k, const std::string& v, in
   return c;
 }
 
+// Writes n_tokens tokens (k, v: host [n_tokens][n_kv_heads][head_dim]) of layer 0 into
+// slots 0, 1, ... through quantize_on_write (the blocks in order).
+inline void write_in_order(DeviceKvCache& cache, const std::vector<float>& k, const std::vector<float>& v,
+                           int n_tokens) {
+  std::vector<int32_t> slots(n_tokens);
+  for (int t = 0; t < n_tokens; ++t) slots[t] = t;
+  DeviceBuffer<float> kd(k), vd(v);
+  DeviceBuffer<int32_t> sd(slots);
+  QuantizeParams p;
+  p.keys = kd.get();
+  p.values = vd.get();
+  p.n_tokens = n_tokens;
+  p.slots = sd.get();
+  quantize_on_write(cache, p);
+}
+
 }  // namespace tq::cuda::testing

@@ -22,7 +22,6 @@
 namespace tq::cuda {
 namespace {
 
-using testing::DeviceBuffer;
 
 bool is_nan_code(int c) { return (c & 0x7f) == 0x7f; }
 
@@ -96,17 +95,8 @@ TEST(CudaFp8, EveryCodeTieAndSaturationMatchesTheReference) {
   DeviceKvCache cache(cfg);
   std::vector<float> flat;
   for (const auto& v : vecs) flat.insert(flat.end(), v.begin(), v.end());
-  std::vector<int32_t> slots(n);
-  std::iota(slots.begin(), slots.end(), 0);
-  DeviceBuffer<float> k(flat), v(flat);
-  DeviceBuffer<int32_t> s(slots);
-  QuantizeParams p;
-  p.keys = k.get();
-  p.values = v.get();
-  p.n_tokens = n;
-  p.slots = s.get();
   const uint64_t before = range_events().saturated;
-  quantize_on_write(cache, p);
+  testing::write_in_order(cache, flat, flat, n);
   testing::check(cudaDeviceSynchronize(), "quantize_on_write");
   EXPECT_EQ(range_events().saturated - before, 2u * 3u) << "the three saturated vectors, K and V";
 

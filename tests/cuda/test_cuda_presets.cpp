@@ -67,16 +67,7 @@ EncodeContract encode_contract(const KvCacheConfig& cfg, uint64_t seed) {
   std::vector<float> k(static_cast<size_t>(n_tok) * n_kv * d), v(k.size());
   for (float& x : k) x = static_cast<float>(rng.gaussian() * 1.5 + 0.7);
   for (float& x : v) x = static_cast<float>(rng.gaussian() * 0.8 - 0.2);
-  std::vector<int32_t> slots(n_tok);
-  for (int t = 0; t < n_tok; ++t) slots[t] = t;  // block t / block_tokens, in order
-  DeviceBuffer<float> kd(k), vd(v);
-  DeviceBuffer<int32_t> sd(slots);
-  QuantizeParams p;
-  p.keys = kd.get();
-  p.values = vd.get();
-  p.n_tokens = n_tok;
-  p.slots = sd.get();
-  quantize_on_write(cache, p);
+  testing::write_in_order(cache, k, v, n_tok);  // block t / block_tokens, in order
 
   EncodeContract out;
   const int bt = cfg.block_tokens;
