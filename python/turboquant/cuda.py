@@ -118,7 +118,8 @@ class TorchDeviceKvCache:
         # Decode workspace for the most query heads a KV head may have (8): allocated here, not in
         # an op, so a captured graph never owns it. The split count depends only on (batch,
         # n_kv_heads, max_tokens), so fewer query heads need no more, nor does a window.
-        n = self.dev.workspace_bytes(0, batch, 8 * n_kv_heads, self.blocks_per_row, self.capacity)
+        self._max_q_heads = 8 * n_kv_heads
+        n = self.dev.workspace_bytes(0, batch, self._max_q_heads, self.blocks_per_row, self.capacity)
         self._workspace = torch.empty(max(n, 1), dtype=torch.uint8, device=self.device)
         self._workspace_ok: set = set()  # (layer, query heads) whose workspace size was checked
         # What every decode call passes, fixed for the cache's life (the tensors are never
@@ -132,7 +133,7 @@ class TorchDeviceKvCache:
             handle = int(self.state[0])
             torch.ops.turboquant._register_device_cache(handle, [
                 self.dev.address, _turboquant.decode_entry(), self._index, batch, n_kv_heads, head_dim,
-                self.capacity, self.blocks_per_row, 8 * n_kv_heads, self._tables_at, self._seq_ids_at,
+                self.capacity, self.blocks_per_row, self._max_q_heads, self._tables_at, self._seq_ids_at,
                 self._workspace_at, self._workspace_bytes] + self._seq_lens_at)
             weakref.finalize(self, torch.ops.turboquant._unregister_device_cache, handle).atexit = False
 
