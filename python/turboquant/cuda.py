@@ -191,7 +191,7 @@ class TorchDeviceKvCache:
         if (layer, hq) not in self._workspace_ok:  # the size depends only on these here: asked once
             if self.dev.workspace_bytes(layer, b, hq, self.blocks_per_row, self.capacity) > self._workspace_bytes:
                 raise Error(f"turboquant::attend: {hq} query heads need a larger decode workspace than "
-                            f"{8 * self.n_kv_heads} heads (a bug: please report)")
+                            f"{self._max_q_heads} heads (a bug: please report)")
             self._workspace_ok.add((layer, hq))
         out = torch.empty((b, hq, 1, d), dtype=q.dtype, device=self.device)
         self.dev.decode(layer, q.data_ptr(), _DTYPES[q.dtype], b, hq, self._tables_at, self.blocks_per_row,
