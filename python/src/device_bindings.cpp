@@ -3,7 +3,6 @@
 // (turboquant/cuda.py) pass tensors' data_ptr() and torch's current stream: no host copies,
 // nothing that waits unless asked (check=True), capturable in a CUDA graph.
 #include <cstdint>
-#include <cstring>
 #include <exception>
 #include <string>
 
@@ -38,16 +37,12 @@ cuda::DecodeParams decode_params(int layer, int batch, int n_q_heads, int max_bl
   return p;
 }
 
-// DecodeEntry (decode_entry.h): decode_attention with its exception turned into a message.
-int decode_entry(const cuda::DeviceKvCache* cache, const cuda::DecodeParams* p, char* msg, size_t cap) noexcept {
+// DecodeEntry (decode_entry.h): decode_attention with its exception turned into a status.
+int decode_entry(const cuda::DeviceKvCache* cache, const cuda::DecodeParams* p) noexcept {
   try {
     cuda::decode_attention(*cache, *p);
     return 0;
-  } catch (const std::exception& e) {
-    if (cap > 0) {
-      std::strncpy(msg, e.what(), cap - 1);
-      msg[cap - 1] = '\0';
-    }
+  } catch (const std::exception&) {
     return 1;
   }
 }

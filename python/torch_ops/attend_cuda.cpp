@@ -135,8 +135,7 @@ at::Tensor attend_cuda(const at::Tensor& state, int64_t layer, const at::Tensor&
   p.seq_ids = e.seq_ids;
   p.stream = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(e.device)).stream();
   p.window = static_cast<int>(window);
-  char msg[512];
-  if (e.decode(e.cache, &p, msg, sizeof msg) != 0) return python();  // raises the library's error as turboquant.Error
+  if (e.decode(e.cache, &p) != 0) return python();  // raises the library's error as turboquant.Error
   return out;
 }
 
