@@ -27,12 +27,16 @@ inline __m512 log_norms(__m512i bytes, __m512 frac) {
 // Lane i: the fp16 norm in the low 16 bits of lane i of `bytes`.
 inline __m512 half_norms(__m512i bytes) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(bytes)); }
 
+// Codes per pair of 64-bit gathers: 16 of <= 4 bits, 8 of 5-8.
+constexpr int lane_group(int bits) { return bits <= 4 ? 16 : 8; }
+
 // A coded run's geometry and levels in registers' form (every table repeats every 2^bits
 // entries, so the bits above a code select the same level).
 struct LaneRun {
   int begin, size, bits;
   bool log_norm;
   int norm_offset, code_offset;
+  int norm_shift = -1;  // >= 0: the norm's bits start there in the previous run's last gathers
   __m512 t[4];  // the levels, 64 entries
   const float* levels;
   explicit LaneRun(const GroupedRun& r)
@@ -42,6 +46,11 @@ struct LaneRun {
     alignas(64) float lv[64];
     for (int i = 0; i < 64; ++i) lv[i] = r.levels[i % r.levels.size()];
     for (int k = 0; k < 4; ++k) t[k] = _mm512_load_ps(lv + 16 * k);
+  }
+  // The norm bytes follow the previous run's codes: often inside its last 64-bit gathers.
+  void follow(const LaneRun& prev) {
+    const int G = lane_group(prev.bits), last = prev.code_offset + prev.bits * ((prev.size - 1) / G * G) / 8;
+    if (norm_offset >= last && norm_offset + (log_norm ? 1 : 2) <= last + 8) norm_shift = 8 * (norm_offset - last);
   }
   template <int B>
   __m512 level(__m512i code) const {
@@ -58,10 +67,10 @@ struct LaneRun {
 // from recs (lane 2i: record i, lane 2i+1: record 8+i); q: the rows in coordinate order.
 template <int RB, int B>
 [[gnu::always_inline]] inline void lanes_codes(const LaneRun& run, int i0, int n, const float* q, size_t qs, const uint8_t* recs, size_t rec,
-                        __m256i idx, __m512 (*a)[2]) {
-  constexpr int G = B <= 4 ? 16 : 8, H = G / 2, X = B * H;  // X: the second window's first bit
+                        __m256i idx, __m512 (*a)[2], __m512i* g) {
+  constexpr int G = lane_group(B), H = G / 2, X = B * H;  // X: the second window's first bit
   const uint8_t* p = recs + run.code_offset + B * i0 / 8;
-  const __m512i g0 = _mm512_i32gather_epi64(idx, p, 1), g1 = _mm512_i32gather_epi64(idx, p + 8 * rec, 1);
+  const __m512i g0 = g[0] = _mm512_i32gather_epi64(idx, p, 1), g1 = g[1] = _mm512_i32gather_epi64(idx, p + 8 * rec, 1);
   const __m512i win[2] = {_mm512_mask_blend_epi32(0xAAAA, g0, _mm512_slli_epi64(g1, 32)),
                           _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(g0, X), _mm512_slli_epi64(g1, 32 - X))};
   const float* qc = q + run.begin + i0;
@@ -75,20 +84,28 @@ template <int RB, int B>
     if (m < n) code(m);
 }
 
-// sum[r] += norm * (row r's dot product with the run's codes), 16 records.
+// sum[r] += norm * (row r's dot product with the run's codes), 16 records; g: the last
+// gathers (records 0-7, 8-15).
 template <int RB, int B>
 [[gnu::always_inline]] inline void lanes_run(const LaneRun& run, const float* q, size_t qs, const uint8_t* recs, size_t rec, __m256i idx,
-                      __m512 norm, __m512* sum) {
-  constexpr int G = B <= 4 ? 16 : 8;
+                      __m512 norm, __m512* sum, __m512i* g) {
+  constexpr int G = lane_group(B);
   __m512 a[RB][2];  // two chains per row: even and odd codes
   for (int r = 0; r < RB; ++r) a[r][0] = a[r][1] = _mm512_setzero_ps();
   for (int i0 = 0; i0 < run.size; i0 += G)
-    lanes_codes<RB, B>(run, i0, std::min(G, run.size - i0), q, qs, recs, rec, idx, a);
+    lanes_codes<RB, B>(run, i0, std::min(G, run.size - i0), q, qs, recs, rec, idx, a, g);
   for (int r = 0; r < RB; ++r) sum[r] = _mm512_fmadd_ps(_mm512_add_ps(a[r][0], a[r][1]), norm, sum[r]);
 }
 
-// scores[r][i] (row stride ss) = <row r, record i>, i < 16, before the constant q·μ. Each
-// run's 16 norms come from one gather of the records' norm bytes (frac: as log_norms').
+// Lane 2i: bits [s, s + 32) of qword i of g[0]; lane 2i+1: of g[1].
+inline __m512i window(const __m512i* g, int s) {
+  const __m512i hi = s <= 32 ? _mm512_sllv_epi64(g[1], _mm512_set1_epi64(32 - s)) : _mm512_srlv_epi64(g[1], _mm512_set1_epi64(s - 32));
+  return _mm512_mask_blend_epi32(0xAAAA, _mm512_srlv_epi64(g[0], _mm512_set1_epi64(s)), hi);
+}
+
+// scores[r][i] (row stride ss) = <row r, record i>, i < 16, before the constant q·μ. A
+// run's 16 norms come from the previous run's last gathers, else from one gather of the
+// records' norm bytes (frac: as log_norms').
 template <int RB>
 void lanes_score16(const std::vector<LaneRun>& runs, __m512 frac, const float* q, size_t qs, const uint8_t* recs,
                    size_t rec, float* scores, size_t ss) {
@@ -99,18 +116,19 @@ void lanes_score16(const std::vector<LaneRun>& runs, __m512 frac, const float* q
                                           _mm512_set1_epi32(static_cast<int>(rec)));
   __m512 sum[RB];
   for (int r = 0; r < RB; ++r) sum[r] = _mm512_setzero_ps();
+  __m512i g[2];
   for (const LaneRun& run : runs) {
-    const __m512i nb = _mm512_i32gather_epi32(nidx, recs + run.norm_offset, 1);
+    const __m512i nb = run.norm_shift >= 0 ? window(g, run.norm_shift) : _mm512_i32gather_epi32(nidx, recs + run.norm_offset, 1);
     const __m512 n = run.log_norm ? log_norms(nb, frac) : half_norms(nb);
     switch (run.bits) {
-      case 1: lanes_run<RB, 1>(run, q, qs, recs, rec, idx, n, sum); break;
-      case 2: lanes_run<RB, 2>(run, q, qs, recs, rec, idx, n, sum); break;
-      case 3: lanes_run<RB, 3>(run, q, qs, recs, rec, idx, n, sum); break;
-      case 4: lanes_run<RB, 4>(run, q, qs, recs, rec, idx, n, sum); break;
-      case 5: lanes_run<RB, 5>(run, q, qs, recs, rec, idx, n, sum); break;
-      case 6: lanes_run<RB, 6>(run, q, qs, recs, rec, idx, n, sum); break;
-      case 7: lanes_run<RB, 7>(run, q, qs, recs, rec, idx, n, sum); break;
-      default: lanes_run<RB, 8>(run, q, qs, recs, rec, idx, n, sum); break;
+      case 1: lanes_run<RB, 1>(run, q, qs, recs, rec, idx, n, sum, g); break;
+      case 2: lanes_run<RB, 2>(run, q, qs, recs, rec, idx, n, sum, g); break;
+      case 3: lanes_run<RB, 3>(run, q, qs, recs, rec, idx, n, sum, g); break;
+      case 4: lanes_run<RB, 4>(run, q, qs, recs, rec, idx, n, sum, g); break;
+      case 5: lanes_run<RB, 5>(run, q, qs, recs, rec, idx, n, sum, g); break;
+      case 6: lanes_run<RB, 6>(run, q, qs, recs, rec, idx, n, sum, g); break;
+      case 7: lanes_run<RB, 7>(run, q, qs, recs, rec, idx, n, sum, g); break;
+      default: lanes_run<RB, 8>(run, q, qs, recs, rec, idx, n, sum, g); break;
     }
   }
   for (int r = 0; r < RB; ++r) _mm512_storeu_ps(scores + ss * r, _mm512_permutexvar_ps(order, sum[r]));

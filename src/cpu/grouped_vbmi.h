@@ -268,7 +268,10 @@ template <class V>
 class PackedScorer final : public KeyScorer, Packed {
  public:
   explicit PackedScorer(const Codec& c) : Packed(c) {
-    for (const GroupedRun* r : plan_.runs) runs_.emplace_back(*r);
+    for (const GroupedRun* r : plan_.runs) {
+      runs_.emplace_back(*r);
+      if (runs_.size() > 1) runs_.back().follow(runs_[runs_.size() - 2]);
+    }
   }
   size_t state_floats() const override { return padded() + 1 + D_; }
   void prepare(const float* q, float* state) const override {
