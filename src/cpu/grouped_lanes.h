@@ -57,17 +57,19 @@ struct LaneRun {
     if constexpr (B <= 4) return _mm512_permutexvar_ps(code, t[0]);
     if constexpr (B == 5) return _mm512_permutex2var_ps(t[0], code, t[1]);
     if constexpr (B == 6)
-      return _mm512_mask_blend_ps(_mm512_test_epi32_mask(code, _mm512_set1_epi32(32)), _mm512_permutex2var_ps(t[0], code, t[1]),
-                                  _mm512_permutex2var_ps(t[2], code, t[3]));
+      return _mm512_mask_blend_ps(_mm512_test_epi32_mask(code, _mm512_set1_epi32(32)),
+                                  _mm512_permutex2var_ps(t[0], code, t[1]), _mm512_permutex2var_ps(t[2], code, t[3]));
     if constexpr (B >= 7) return _mm512_i32gather_ps(_mm512_and_si512(code, _mm512_set1_epi32((1 << B) - 1)), levels, 4);
   }
 };
 
 // a[r][0..1] += row r's products with codes [i0, i0 + n) of the run (n <= G), 16 records
-// from recs (lane 2i: record i, lane 2i+1: record 8+i); q: the rows in coordinate order.
+// from recs (lane 2i: record i, lane 2i+1: record 8+i); q: the rows in coordinate order;
+// g: the two gathers, kept for the next run's norms.
 template <int RB, int B>
-[[gnu::always_inline]] inline void lanes_codes(const LaneRun& run, int i0, int n, const float* q, size_t qs, const uint8_t* recs, size_t rec,
-                        __m256i idx, __m512 (*a)[2], __m512i* g) {
+[[gnu::always_inline]] inline void lanes_codes(const LaneRun& run, int i0, int n, const float* q, size_t qs,
+                                               const uint8_t* recs, size_t rec, __m256i idx, __m512 (*a)[2],
+                                               __m512i* g) {
   constexpr int G = lane_group(B), H = G / 2, X = B * H;  // X: the second window's first bit
   const uint8_t* p = recs + run.code_offset + B * i0 / 8;
   const __m512i g0 = g[0] = _mm512_i32gather_epi64(idx, p, 1), g1 = g[1] = _mm512_i32gather_epi64(idx, p + 8 * rec, 1);
@@ -78,17 +80,23 @@ template <int RB, int B>
     const __m512 y = run.level<B>(_mm512_srli_epi32(win[m / H], B * (m % H)));
     for (int r = 0; r < RB; ++r) a[r][m & 1] = _mm512_fmadd_ps(_mm512_set1_ps(qc[qs * r + m]), y, a[r][m & 1]);
   };
-  // Unrolled with constant m even when n < G, so a[][] stays in registers.
+  // Unrolled with constant m even when n < G, so a[][] stays in registers; whole groups
+  // without the guards.
+  if (n == G) {
 #pragma GCC unroll 16
-  for (int m = 0; m < G; ++m)
-    if (m < n) code(m);
+    for (int m = 0; m < G; ++m) code(m);
+  } else {
+#pragma GCC unroll 16
+    for (int m = 0; m < G; ++m)
+      if (m < n) code(m);
+  }
 }
 
 // sum[r] += norm * (row r's dot product with the run's codes), 16 records; g: the last
 // gathers (records 0-7, 8-15).
 template <int RB, int B>
-[[gnu::always_inline]] inline void lanes_run(const LaneRun& run, const float* q, size_t qs, const uint8_t* recs, size_t rec, __m256i idx,
-                      __m512 norm, __m512* sum, __m512i* g) {
+[[gnu::always_inline]] inline void lanes_run(const LaneRun& run, const float* q, size_t qs, const uint8_t* recs,
+                                             size_t rec, __m256i idx, __m512 norm, __m512* sum, __m512i* g) {
   constexpr int G = lane_group(B);
   __m512 a[RB][2];  // two chains per row: even and odd codes
   for (int r = 0; r < RB; ++r) a[r][0] = a[r][1] = _mm512_setzero_ps();
@@ -99,7 +107,8 @@ template <int RB, int B>
 
 // Lane 2i: bits [s, s + 32) of qword i of g[0]; lane 2i+1: of g[1].
 inline __m512i window(const __m512i* g, int s) {
-  const __m512i hi = s <= 32 ? _mm512_sllv_epi64(g[1], _mm512_set1_epi64(32 - s)) : _mm512_srlv_epi64(g[1], _mm512_set1_epi64(s - 32));
+  const __m512i hi = s <= 32 ? _mm512_sllv_epi64(g[1], _mm512_set1_epi64(32 - s))
+                              : _mm512_srlv_epi64(g[1], _mm512_set1_epi64(s - 32));
   return _mm512_mask_blend_epi32(0xAAAA, _mm512_srlv_epi64(g[0], _mm512_set1_epi64(s)), hi);
 }
 
