@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "grouped_lanes.h"
 #include "grouped_pack.h"
 #include "kernels_simd.h"
 
@@ -117,12 +118,8 @@ inline __m512 norm_row(const NormRow& n, const uint8_t* rec) {
   const __m512i b = n.hi ? _mm512_maskz_loadu_epi8(n.hi, rec + 64) : _mm512_setzero_si512();
   const __m512i sel = _mm512_permutex2var_epi8(a, n.idx, b);
   __m512 row = _mm512_setzero_ps();
-  if (n.any_log) {
-    const __m512i c = _mm512_and_si512(sel, _mm512_set1_epi32(0xFF));
-    const __m512 e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(c, 4), _mm512_set1_epi32(8)));
-    row = _mm512_maskz_scalef_ps(_mm512_test_epi32_mask(c, c), _mm512_permutexvar_ps(c, n.frac), e);  // code 0: 0
-  }
-  if (n.any_half) row = _mm512_mask_blend_ps(n.log_lanes, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sel)), row);
+  if (n.any_log) row = log_norms(sel, n.frac);
+  if (n.any_half) row = _mm512_mask_blend_ps(n.log_lanes, half_norms(sel), row);
   return row;
 }
 
@@ -172,15 +169,25 @@ class Packed {
   };
   std::vector<NormAt> norm_at_;
   NormRow nrow_{};
-  bool row_ = false;  // nrow_ applies
+  bool log_exact_ = false;  // log_norms(, nrow_.frac) is the layout's table
+  bool row_ = false;        // nrow_ applies
 
  private:
   void init_norm_row() {
+    // The scaled table must be the layout's 256-entry one: every log code, bit for bit.
+    alignas(64) float frac[16], row[16];
+    for (int f = 0; f < 16; ++f) frac[f] = layout_.log_factor()[128 + f];
+    nrow_.frac = _mm512_load_ps(frac);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int c = 0; c < 256; c += 16) {
+      _mm512_store_ps(row, log_norms(_mm512_add_epi32(lane, _mm512_set1_epi32(c)), nrow_.frac));
+      if (std::memcmp(row, &layout_.log_factor()[c], sizeof row) != 0) return;
+    }
+    log_exact_ = true;
     if (norm_at_.size() > 16) return;
-    alignas(64) uint8_t idx[64] = {};
-    alignas(64) float frac[16];
     for (const NormAt& n : norm_at_)
       if (n.offset + (n.log ? 0 : 1) >= 128) return;
+    alignas(64) uint8_t idx[64] = {};
     for (size_t j = 0; j < norm_at_.size(); ++j) {
       const NormAt& n = norm_at_[j];
       const int bytes = n.log ? 1 : 2;
@@ -192,33 +199,17 @@ class Packed {
       if (n.log) nrow_.log_lanes |= 1 << j;
       (n.log ? nrow_.any_log : nrow_.any_half) = true;
     }
-    // The scaled table must be the layout's 256-entry one: every log code, bit for bit.
-    for (int f = 0; f < 16; ++f) frac[f] = layout_.log_factor()[128 + f];
     nrow_.idx = _mm512_load_si512(idx);
-    nrow_.frac = _mm512_load_ps(frac);
-    NormRow all = nrow_;
-    all.lo = ~uint64_t(0);
-    all.any_log = true;
-    all.any_half = false;
-    alignas(64) uint8_t rec[128] = {};
-    alignas(64) float row[16];
-    for (int c = 0; c < 256; c += 16) {
-      for (int l = 0; l < 16; ++l) rec[4 * l] = static_cast<uint8_t>(c + l);
-      all.idx = _mm512_set_epi32(60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16, 12, 8, 4, 0);
-      _mm512_store_ps(row, norm_row(all, rec));
-      for (int l = 0; l < 16; ++l)
-        if (std::memcmp(&row[l], &layout_.log_factor()[c + l], 4) != 0) return;
-    }
     row_ = true;
   }
 };
 
-// scores[r][t] = <row r, record t>; q: RB rows in chunk order, row stride qs. Two tokens
-// per step: their chains (decode, FMAs, the horizontal sums) overlap, and they share
-// each segment's constants.
+// scores[r][t] (row stride ss) = <row r, record t>; q: RB rows in chunk order, row stride
+// qs. Two tokens per step: their chains (decode, FMAs, the horizontal sums) overlap, and
+// they share each segment's constants.
 template <class V, int RB>
 void score_rows(const std::vector<Chunk>& chunks, const int* count, const float* norms, int nr, size_t rec_bytes,
-                const float* q, size_t qs, const uint8_t* recs, int T, float* scores) {
+                const float* q, size_t qs, const uint8_t* recs, int T, float* scores, size_t ss) {
   auto step = [&]<int TT>(int t) {
     __m512 acc[TT][4];
     for (int u = 0; u < TT; ++u)
@@ -234,7 +225,7 @@ void score_rows(const std::vector<Chunk>& chunks, const int* count, const float*
     for (int u = 0; u < TT; ++u) {
       float sums[4];
       V::hsum4(acc[u], sums);
-      for (int r = 0; r < RB; ++r) scores[static_cast<size_t>(r) * T + t + u] = sums[r];
+      for (int r = 0; r < RB; ++r) scores[ss * r + t + u] = sums[r];
     }
   };
   int t = 0;
@@ -269,32 +260,48 @@ void add_rows(const std::vector<Chunk>& chunks, const int* count, const float* n
   });
 }
 
-// Keys: the state is [q in chunk order (padding 0)][the constant q·μ], from
-// Codec::prepare_query's [q (dim)][q·μ].
+// Keys: the state is [q in chunk order (padding 0)][the constant q·μ][q], from
+// Codec::prepare_query's [q (dim)][q·μ]. Whole groups of 16 records go through
+// grouped_lanes.h (lanes = records, q in coordinate order) when its norm conversion is
+// exact, the rest through the chunks.
 template <class V>
 class PackedScorer final : public KeyScorer, Packed {
  public:
-  explicit PackedScorer(const Codec& c) : Packed(c) {}
-  size_t state_floats() const override { return padded() + 1; }
+  explicit PackedScorer(const Codec& c) : Packed(c) {
+    for (const GroupedRun* r : plan_.runs) {
+      runs_.emplace_back(*r);
+      if (runs_.size() > 1) runs_.back().follow(runs_[runs_.size() - 2]);
+    }
+  }
+  size_t state_floats() const override { return padded() + 1 + D_; }
   void prepare(const float* q, float* state) const override {
     size_t lane = 0;
     for (const PackedChunk& c : plan_.chunks)
       for (int i : c.coord) state[lane++] = i < 0 ? 0.f : q[i];
     state[padded()] = q[D_];
+    std::memcpy(state + padded() + 1, q, sizeof(float) * D_);
   }
   void score(const float* states, int R, const uint8_t* records, int T, float* scores) const override {
+    const int T16 = log_exact_ ? T - T % 16 : 0;
+    const uint8_t* tail = records + rec_ * T16;
     thread_local std::vector<float> nv;
-    norms(records, T, nv);
-    const size_t sf = padded() + 1;
+    norms(tail, T - T16, nv);
+    const size_t sf = state_floats();
     simd::for_row_blocks(R, [&]<int RB>(int r0) {
-      score_rows<V, RB>(chunks_, plan_.count, nv.data(), norm_stride(), rec_, states + sf * r0, sf, records, T,
-                        scores + static_cast<size_t>(r0) * T);
+      const float* q = states + sf * r0;
+      float* s = scores + static_cast<size_t>(r0) * T;
+      for (int t = 0; t < T16; t += 16)
+        lanes_score16<RB>(runs_, nrow_.frac, q + padded() + 1, sf, records + rec_ * t, rec_, s + t, T);
+      score_rows<V, RB>(chunks_, plan_.count, nv.data(), norm_stride(), rec_, q, sf, tail, T - T16, s + T16, T);
     });
     for (int r = 0; r < R; ++r) {
       const float c = states[sf * r + padded()];
       for (int t = 0; t < T; ++t) scores[static_cast<size_t>(r) * T + t] += c;
     }
   }
+
+ private:
+  std::vector<LaneRun> runs_;
 };
 
 class PackedAccumulator final : public ValueAccumulator, Packed {

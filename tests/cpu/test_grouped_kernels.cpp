@@ -5,7 +5,9 @@
 // layouts, whose leftover lanes share chunks on AVX-512 VBMI) and random ones, fp16 and
 // log-byte norms (read by the vectorized norm row when a layout has <= 16 coded runs with
 // their norms in a record's first 128 bytes, else one by one: groups of 2 and the random
-// layouts take both), head_dim 64/128/256, 1-37 tokens and 1-9 rows. The bytes after the last record are random, as
+// layouts take both), head_dim 64/128/256, 1-37 tokens and 1-9 rows (16 and 37 tokens:
+// AVX-512 VBMI keys score whole groups of 16 records with lanes = records,
+// grouped_lanes.h, and the rest by chunks). The bytes after the last record are random, as
 // the kernels may read past it. Tolerance: |fast − reference| <= 2e-5 · (the sum of the
 // absolute terms), a float summation-order bound; one wrong code, level or norm moves a
 // result by a whole term, about 1/dim of that sum or more.
@@ -120,7 +122,7 @@ void check_layout(Rng& rng, int dim, const std::vector<QuantGroup>& groups, int&
   const Codec c = grouped_codec(dim, groups);
   const auto& q = static_cast<const GroupedMseQuantizer&>(c.quantizer());
   const size_t rb = q.record_bytes(), sf = c.query_state_floats();
-  for (int T : {1, 7, 37})
+  for (int T : {1, 7, 16, 37})
     for (int R : {1, 3, 9}) {
       const auto recs = records(rng, q, T);
       const auto qs = test::gaussian(rng, sf * R);  // [q, constant] per row
