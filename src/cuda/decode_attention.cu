@@ -667,18 +667,23 @@ int single_cap(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDec
                       : mma_single_cap(d, route.mma_bits, g, static_cast<int>(layer[0].record_bytes));
 }
 
-// Why the call cannot run as one launch of `splits` splits ("" when it can).
-std::string single_unsupported(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDecodeRoute route,
-                               int splits) {
+// What an explicit single launch runs: the split count (the library's `splits` held to
+// one cluster, a forced DecodeParams::num_splits as it is), or why it cannot run.
+struct SinglePlan {
+  int splits;
+  std::string why;  // empty when it can
+};
+
+SinglePlan single_plan(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDecodeRoute route, int splits) {
   const KvCacheConfig& cfg = cache.config();
-  if (!route.tensor_core()) return "the CUDA-core split kernel (simt) has none";
-  if (cfg.head_dim > 128) return "head_dim " + std::to_string(cfg.head_dim) + " is over 128";
-  if (cfg.sink_tokens > 0) return "the cache keeps attention sinks";
+  if (!route.tensor_core()) return {0, "the CUDA-core split kernel (simt) has none"};
+  if (cfg.head_dim > 128) return {0, "head_dim " + std::to_string(cfg.head_dim) + " is over 128"};
+  if (cfg.sink_tokens > 0) return {0, "the cache keeps attention sinks"};
   const int cap = single_cap(cache, p, g, route);
-  if (cap == 0) return "thread-block clusters need compute capability 9.0 or newer";
-  if (splits > cap)
-    return std::to_string(splits) + " splits are more than the " + std::to_string(cap) + " CTAs of a cluster";
-  return "";
+  if (cap == 0) return {0, "thread-block clusters need compute capability 9.0 or newer"};
+  const int s = p.num_splits == 0 ? std::min(splits, cap) : splits;
+  if (s > cap) return {0, std::to_string(s) + " splits are more than the " + std::to_string(cap) + " CTAs of a cluster"};
+  return {s, ""};
 }
 
 // The call's split count and whether it runs as one launch (DecodeLaunch, cuda.h).
@@ -693,12 +698,9 @@ LaunchPlan launch_plan(const DeviceKvCache& cache, const DecodeParams& p, int g,
   // auto_ is three launches: measured on the H200 (BENCHMARKS.md, "one launch per decode
   // step"), the cluster launch was slower in every row, even at batch 1 / 4K.
   if (launch != DecodeLaunch::single) return {splits, false};
-  const bool can = single_unsupported(cache, p, g, route, 1).empty();
-  // The library's split count is held to one cluster; a forced one is not.
-  const int s = can && p.num_splits == 0 ? std::min(splits, single_cap(cache, p, g, route)) : splits;
-  const std::string why = single_unsupported(cache, p, g, route, s);
-  if (!why.empty()) throw Error("decode_attention: no single launch (DecodeLaunch::single): " + why);
-  return {s, true};
+  const SinglePlan sp = single_plan(cache, p, g, route, splits);
+  if (!sp.why.empty()) throw Error("decode_attention: no single launch (DecodeLaunch::single): " + sp.why);
+  return {sp.splits, true};
 }
 
 }  // namespace
@@ -727,7 +729,7 @@ const char* launch_name(DecodeLaunch l) {
 std::string decode_single_unsupported(const DeviceKvCache& cache, const DecodeParams& p) {
   const CudaDecodeRoute route = detail::route_of(cache, p);
   const int g = detail::group_of(cache, p, route);
-  return detail::single_unsupported(cache, p, g, route, detail::num_splits(cache, p, g, route));
+  return detail::single_plan(cache, p, g, route, detail::num_splits(cache, p, g, route)).why;
 }
 
 std::string decode_kernel_unsupported(const DeviceKvCache& cache, int layer, DecodeKernel k) {
