@@ -36,10 +36,6 @@ struct DecodeArgs {
   float* part_lse;
   void* out;
   int out_dtype;  // DType as int, like queries_dtype
-  // DecodeLaunch::single: launched as clusters of num_splits CTAs, the kernel instance
-  // that rotates its queries and merges the splits in the cluster (decode_single.cuh);
-  // q_rot, part_o and part_lse are not used.
-  int single;
 };
 
 // The tensor-core split kernel (decode_mma.cu): keys and values both uniform-width mse
@@ -51,7 +47,10 @@ constexpr int kMmaTileTokens = 16;  // tokens per warp step
 int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv);
 // mma_cluster_cap of that kernel as a single launch.
 int mma_single_cap(int d, int bits, int group, int rb);
-void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream);
+// single (DecodeLaunch::single): the kernel instance that rotates its queries and merges
+// the splits in its cluster (decode_single.cuh), launched as clusters of num_splits CTAs;
+// q_rot, part_o and part_lse are not used.
+void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, bool single, void* stream);
 // Raises a tensor-core kernel's dynamic shared-memory limit to `bytes` where it is lower
 // (per device) and sets the carveout: with static tables the total can pass 48 KB when
 // the dynamic part does not.
@@ -60,8 +59,8 @@ void ensure_mma_smem(const void* kernel, int bytes);
 // per device, kernel and size: the query costs host time on every step).
 int mma_occupancy(const void* kernel, int smem);
 // Launches a tensor-core split kernel over (num_splits, n_kv, batch) with `smem` dynamic
-// bytes: behind the prepare kernel (PDL), or as clusters of num_splits CTAs when a.single.
-void launch_mma_split(void (*kernel)(DecodeArgs), int smem, const DecodeArgs& a, int batch, void* stream,
+// bytes: behind the prepare kernel (PDL), or as clusters of num_splits CTAs when single.
+void launch_mma_split(void (*kernel)(DecodeArgs), int smem, const DecodeArgs& a, int batch, bool single, void* stream,
                       const char* name);
 // The largest cluster of that kernel with `smem` dynamic bytes the device runs (16 where
 // the non-portable size fits, else the portable 8); 0 before compute capability 9.0.
@@ -73,7 +72,7 @@ bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v);
 bool mma_plain_applies(const CodecDesc& k, const CodecDesc& v);
 int mma_tile_resident_ctas(const CodecDesc& k, const CodecDesc& v, int d, int group);
 int mma_tile_single_cap(const CodecDesc& k, const CodecDesc& v, int d, int group);
-void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, void* stream);
+void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, bool single, void* stream);
 
 // The decode kernel a layer's codecs take under DecodeKernel::auto_ (decode_attention.cu):
 // calibrated pairs and f16 / q8_0 / q4_0 pairs of one kind (sinks included) the tile

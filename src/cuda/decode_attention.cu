@@ -437,21 +437,21 @@ auto split_kernel(bool ext) {
 }
 
 template <int D>
-void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, cudaStream_t stream) {
-  if (a.single) {  // one launch: the split kernel rotates the queries and merges the splits
+void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, bool single, cudaStream_t stream) {
+  if (single) {  // one launch: the split kernel rotates the queries and merges the splits
     if (route.tile())
-      launch_decode_mma_tile(a, D, batch, stream);
+      launch_decode_mma_tile(a, D, batch, true, stream);
     else
-      launch_decode_mma(a, D, route.mma_bits, batch, stream);
+      launch_decode_mma(a, D, route.mma_bits, batch, true, stream);
     return;
   }
   decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
   if (route.tensor_core()) {
     if (route.tile())
-      launch_decode_mma_tile(a, D, batch, stream);
+      launch_decode_mma_tile(a, D, batch, false, stream);
     else
-      launch_decode_mma(a, D, route.mma_bits, batch, stream);
+      launch_decode_mma(a, D, route.mma_bits, batch, false, stream);
     launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch), dim3(kReduceThreads), 0, stream, a,
                "decode_reduce_kernel");
     return;
@@ -797,9 +797,8 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.window = p.window;
   a.out = p.out;
   a.out_dtype = static_cast<int>(p.out_dtype);
-  a.single = plan.single ? 1 : 0;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, stream); });
+  dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, plan.single, stream); });
 }
 
 }  // namespace tq::cuda

@@ -214,11 +214,12 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   uint32_t qb[KC][2];
   constexpr bool single = kSingleDims<D> && kSingle;
   if constexpr (single) {  // this CTA rotates them (in the rings, before any copy lands there)
-    const float* qp = single_rotate_queries<D>(a, b, h, smem) + (g < G ? g : 0) * (D + 1) + t * (D / 4);
+    const SingleQueries q = single_rotate_queries<D>(a, b, h, smem);
+    const int c = t * (D / 4);
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
-      qb[kc][0] = g < G ? pack_half2(qp[4 * kc] * a.q_scale, qp[4 * kc + 1] * a.q_scale) : 0u;
-      qb[kc][1] = g < G ? pack_half2(qp[4 * kc + 2] * a.q_scale, qp[4 * kc + 3] * a.q_scale) : 0u;
+      qb[kc][0] = g < G ? pack_half2(q(g, c + 4 * kc) * a.q_scale, q(g, c + 4 * kc + 1) * a.q_scale) : 0u;
+      qb[kc][1] = g < G ? pack_half2(q(g, c + 4 * kc + 2) * a.q_scale, q(g, c + 4 * kc + 3) * a.q_scale) : 0u;
     }
     __syncthreads();
   }
@@ -423,24 +424,22 @@ int mma_cluster_cap(Kernel kernel, int smem) {
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1),
              "cudaFuncSetAttribute (non-portable cluster size)");
   cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(16, 1, 1);
+  cfg.gridDim = dim3(kSingleMaxSplits, 1, 1);
   cfg.blockDim = dim3(kWarps * 32);
   cfg.dynamicSmemBytes = smem;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 16;
-  attr[0].val.clusterDim.y = attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
+  cudaLaunchAttribute attr = cluster_attribute(kSingleMaxSplits);
+  cfg.attrs = &attr;
   cfg.numAttrs = 1;
   int clusters = 0;
   check_cuda(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg), "cudaOccupancyMaxActiveClusters");
-  return cache[key] = clusters > 0 ? 16 : 8;
+  return cache[key] = clusters > 0 ? kSingleMaxSplits : 8;
 }
 
-void launch_mma_split(Kernel kernel, int smem, const DecodeArgs& a, int batch, void* stream, const char* name) {
+void launch_mma_split(Kernel kernel, int smem, const DecodeArgs& a, int batch, bool single, void* stream,
+                      const char* name) {
   ensure_mma_smem(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(a.num_splits, a.n_kv, batch), block(kWarps * 32);
-  if (a.single)
+  if (single)
     launch_clustered(kernel, grid, block, smem, static_cast<cudaStream_t>(stream), a, a.num_splits, name);
   else
     launch_pdl(kernel, grid, block, smem, static_cast<cudaStream_t>(stream), a, name);
@@ -457,10 +456,9 @@ int mma_single_cap(int d, int bits, int group, int rb) {
   return mma_cluster_cap(kernel_for(d, bits, true), uniform_smem(d, group, rb, true));
 }
 
-void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, void* stream) {
-  const bool single = a.single != 0;
-  launch_mma_split(kernel_for(d, bits, single), uniform_smem(d, a.group, a.kc.record_bytes, single), a, batch, stream,
-                   "decode_mma_kernel");
+void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, bool single, void* stream) {
+  launch_mma_split(kernel_for(d, bits, single), uniform_smem(d, a.group, a.kc.record_bytes, single), a, batch, single,
+                   stream, "decode_mma_kernel");
 }
 
 }  // namespace tq::cuda::detail

@@ -267,11 +267,12 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   uint32_t qb[KC][2];
   constexpr bool single = kSingleDims<D> && kSingle;  // never with sinks (exact_sink_scores reads q_rot)
   if constexpr (single) {  // this CTA rotates them (in the tiles and rings, before any copy lands there)
-    const float* qp = single_rotate_queries<D>(a, b, h, smem + lay.tiles) + (g < G ? g : 0) * (D + 1) + 2 * t;
+    const SingleQueries q = single_rotate_queries<D>(a, b, h, smem + lay.tiles);
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
-      qb[kc][0] = g < G ? pack_half2(qp[16 * kc] * a.q_scale, qp[16 * kc + 1] * a.q_scale) : 0u;
-      qb[kc][1] = g < G ? pack_half2(qp[16 * kc + 8] * a.q_scale, qp[16 * kc + 9] * a.q_scale) : 0u;
+      const int c = 16 * kc + 2 * t;
+      qb[kc][0] = g < G ? pack_half2(q(g, c) * a.q_scale, q(g, c + 1) * a.q_scale) : 0u;
+      qb[kc][1] = g < G ? pack_half2(q(g, c + 8) * a.q_scale, q(g, c + 9) * a.q_scale) : 0u;
     }
     __syncthreads();
   }
@@ -444,9 +445,9 @@ int mma_tile_single_cap(const CodecDesc& k, const CodecDesc& v, int d, int group
   return mma_cluster_cap(t.kernel, t.smem);
 }
 
-void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, void* stream) {
-  const TileLaunch t = tile_launch_for(a.kc, a.vc, d, a.group, a.single != 0);
-  launch_mma_split(t.kernel, t.smem, a, batch, stream, "decode_mma_tile_kernel");
+void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, bool single, void* stream) {
+  const TileLaunch t = tile_launch_for(a.kc, a.vc, d, a.group, single);
+  launch_mma_split(t.kernel, t.smem, a, batch, single, stream, "decode_mma_tile_kernel");
 }
 
 }  // namespace tq::cuda::detail

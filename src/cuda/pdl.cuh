@@ -53,18 +53,24 @@ void launch_pdl(void (*kernel)(Arg), dim3 grid, dim3 block, size_t smem, cudaStr
   launch_ex(kernel, grid, block, smem, stream, arg, attr, supported ? 1 : 0, name);
 }
 
+// The launch attribute of clusters of cluster_x CTAs along x.
+inline cudaLaunchAttribute cluster_attribute(int cluster_x) {
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = static_cast<unsigned>(cluster_x);
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = 1;
+  return attr;
+}
+
 // A launch whose CTAs form clusters of cluster_x along x (compute capability 9.0 and
 // newer), without programmatic serialization: such a kernel reads what the previous one
 // in the stream wrote before its first pdl_wait.
 template <class Arg>
 void launch_clustered(void (*kernel)(Arg), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Arg& arg,
                       int cluster_x, const char* name) {
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = static_cast<unsigned>(cluster_x);
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  launch_ex(kernel, grid, block, smem, stream, arg, attr, 1, name);
+  cudaLaunchAttribute attr = cluster_attribute(cluster_x);
+  launch_ex(kernel, grid, block, smem, stream, arg, &attr, 1, name);
 }
 
 }  // namespace tq::cuda::detail
