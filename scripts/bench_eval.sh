@@ -21,7 +21,7 @@ bash scripts/setup_text.sh >/dev/null
 mkdir -p docs/eval
 for m in $MODELS; do
   "$TQ" eval --model "$m" --json "docs/eval/eval_$m.json" --markdown "docs/eval/eval_$m.md" "$@"
-  # The eval measures; the goals of issue 6 are graded here, from its JSON, below its table.
+  # The eval measures; the goals of issues 6 and 11 are graded here, from its JSON, below its table.
   goals=$(python3 scripts/eval_goals.py "docs/eval/eval_$m.json")
   [ -z "$goals" ] || printf '\n%s\n' "$goals" >>"docs/eval/eval_$m.md"
 done
