@@ -132,6 +132,7 @@ __device__ void single_finish(const float* cm, const float* cl, const float* cac
                               unsigned char* base) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   static_assert(D <= kWarps * 32, "one thread per output coordinate");
+  static_assert(kSingleMaxSplits * kSingleVecs <= kWarps * 32, "one thread per (split, head) log-sum-exp");
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
   const int G = a.group, tid = threadIdx.x, S = a.num_splits;
