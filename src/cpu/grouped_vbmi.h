@@ -3,17 +3,21 @@
 // grouped_pack.h. Per chunk and token: one masked load of the chunk's byte window, vpermb
 // puts each lane's two code bytes in its lane, vpsrlvd aligns the code, one vpermt2ps
 // looks up its level (mixed chunks first fold (code & mask) | offset into one
-// vpternlogd), and one multiply applies the norm: a broadcast of the run's, or in mixed
+// vpternlogd), and for keys one multiply applies the norm: a broadcast of the run's, or in mixed
 // chunks a vpermps of the token's norm row (every coded run's norm, computed once per
 // token and block, with one vpermi2b for all of a record's norms: NormRow). Runs of <= 4
 // bits that start a chunk at a byte take turbo3's decode instead: one vpmultishiftqb of
 // the 8 code bytes and a vpermps (kind 4). Chunks are sorted by kind, so the token loop runs one tight loop per
 // kind with no branch per chunk. Keys: the query state is laid out in chunk order, zeros
 // in padding lanes; values: single-run segments add into the accumulators in place (the
-// last chunk masked), mixed chunks through a copy of their lanes.
+// last chunk masked), mixed chunks through a copy of their lanes. Values take no norm row:
+// per tile of 16 records each run's 16 norms are one gather (lanes = records, as the
+// keys' grouped_lanes.h), folded into the rows' weights, so a single-run chunk costs a
+// token its decode and one FMA per row, as turbo3's values.
 // Included only by kernels_avx512.cpp (V: its V16, for hsum4).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -33,6 +37,9 @@ struct alignas(64) Chunk {
   int begin;         // single-run: the coordinate of lane 0 (the run's lanes are in order)
   __mmask16 tail;    // single-run: the last chunk's lanes inside the run
   const float* levels;
+  int n_mix = 0;               // mixed: its runs, mix_run[0]'s lanes first
+  int mix_run[16];
+  __mmask16 mix_lanes[16];     // mixed: each run's lanes
   explicit Chunk(const PackedChunk& c)
       : perm(_mm512_loadu_si512(c.perm)),
         shift(_mm512_loadu_si512(c.shift)),
@@ -53,6 +60,11 @@ struct alignas(64) Chunk {
         levels(c.levels) {
     for (int l = 0; l < 16; ++l)
       if (c.coord[16 * (nc - 1) + l] >= 0) tail |= 1 << l;
+    for (int l = 0; l < 16 && c.kind == 1; ++l) {
+      if (c.coord[l] < 0) continue;
+      if (n_mix == 0 || mix_run[n_mix - 1] != c.norm_run[l]) mix_run[n_mix] = c.norm_run[l], mix_lanes[n_mix++] = 0;
+      mix_lanes[n_mix - 1] |= 1 << l;
+    }
     if (c.kind == 4) {  // shift becomes vpmultishiftqb's control: lane l's byte 0 from bit b*l
       const int b = c.stride / 2;
       alignas(64) int64_t ctrl[8];
@@ -62,30 +74,33 @@ struct alignas(64) Chunk {
   }
 };
 
-// Chunk k of segment c in a record, decoded, norm applied; nt: the record's norm row.
+// Chunk k of segment c in a record, decoded to its levels (no norm).
 template <int K>
-inline __m512 decode(const Chunk& c, int k, const uint8_t* rec, const float* nt) {
+inline __m512 lookup(const Chunk& c, int k, const uint8_t* rec) {
   // A 64-byte load mostly straddles two cache lines: windows of <= 16 bytes (every
   // single-run chunk: 16 codes of <= 8 bits) load 16 and broadcast them.
   const uint8_t* p = rec + c.window + c.stride * k;
   if constexpr (K == 4) {  // the bits above each code select the same level: the table repeats
     int64_t w;
     std::memcpy(&w, p, 8);
-    const __m512i code = _mm512_multishift_epi64_epi8(c.shift, _mm512_set1_epi64(w));
-    return _mm512_mul_ps(_mm512_permutexvar_ps(code, c.t0), _mm512_set1_ps(nt[c.run]));
+    return _mm512_permutexvar_ps(_mm512_multishift_epi64_epi8(c.shift, _mm512_set1_epi64(w)), c.t0);
   }
   const __m512i b = K == 1 && c.bytes >> 16 ? _mm512_maskz_loadu_epi8(c.bytes, p)
                                             : _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   __m512i code = _mm512_srlv_epi32(_mm512_permutexvar_epi8(c.perm, b), c.shift);
-  __m512 y;
   if constexpr (K == 1) code = _mm512_ternarylogic_epi32(code, c.mask, c.offset, 0xEA);  // (code & mask) | offset
-  if constexpr (K <= 1) y = _mm512_permutex2var_ps(c.t0, code, c.t1);
+  if constexpr (K <= 1) return _mm512_permutex2var_ps(c.t0, code, c.t1);
   if constexpr (K == 2)
-    y = _mm512_mask_blend_ps(_mm512_test_epi32_mask(code, _mm512_set1_epi32(32)), _mm512_permutex2var_ps(c.t0, code, c.t1),
-                             _mm512_permutex2var_ps(c.t2, code, c.t3));
-  if constexpr (K == 3) y = _mm512_i32gather_ps(_mm512_and_si512(code, c.mask), c.levels, 4);
+    return _mm512_mask_blend_ps(_mm512_test_epi32_mask(code, _mm512_set1_epi32(32)), _mm512_permutex2var_ps(c.t0, code, c.t1),
+                                _mm512_permutex2var_ps(c.t2, code, c.t3));
+  if constexpr (K == 3) return _mm512_i32gather_ps(_mm512_and_si512(code, c.mask), c.levels, 4);
+}
+
+// The same, norm applied; nt: the record's norm row.
+template <int K>
+inline __m512 decode(const Chunk& c, int k, const uint8_t* rec, const float* nt) {
   const __m512 n = K == 1 ? _mm512_permutexvar_ps(c.norm_run, _mm512_loadu_ps(nt)) : _mm512_set1_ps(nt[c.run]);
-  return _mm512_mul_ps(y, n);
+  return _mm512_mul_ps(lookup<K>(c, k, rec), n);
 }
 
 // Runs f.template operator()<K>(chunk) over the chunks, kind by kind.
@@ -233,28 +248,48 @@ void score_rows(const std::vector<Chunk>& chunks, const int* count, const float*
   if (t < T) step.template operator()<1>(t);
 }
 
-// acc (RB rows of code space, stride as) += sum_t w[t][r] value_t; w: [T][RB], a token's
-// weights adjacent (one pointer for all rows: row strides would spill registers).
-// Single-run segments add straight into acc (their lanes are the run's coordinates, the
-// last chunk masked); mixed chunks into `mixed` (RB rows of 16 lanes per mixed chunk,
-// stride ms), which the caller copies from and back to acc.
+// Mixed chunk c's lane norms: lane l = the norm of its run; np: run 0's norm of the
+// token, run j's ns floats on. One broadcast per run: a mixed chunk holds two or more.
+inline __m512 lane_norms(const Chunk& c, const float* np, size_t ns) {
+  __m512 n = _mm512_mask_mov_ps(_mm512_set1_ps(np[ns * c.mix_run[0]]), c.mix_lanes[1], _mm512_set1_ps(np[ns * c.mix_run[1]]));
+  for (int m = 2; m < c.n_mix; ++m) n = _mm512_mask_mov_ps(n, c.mix_lanes[m], _mm512_set1_ps(np[ns * c.mix_run[m]]));
+  return n;
+}
+
+// acc (RB rows of code space, stride as) += sum_t w[r][t] value_t, as turbo3's values: a
+// single run's norm is folded into the weights, so a token costs its decode and one FMA
+// per row. tw: the weights in tiles of 16 tokens, [tile][row][16] (constant offsets:
+// row strides would spill registers), run j's weights times its norms at tw + set * j,
+// the weights alone at `plain`; norms: [run][token], run stride ns (mixed chunks scale
+// their lanes by them). Single-run segments add straight into acc (their lanes are the
+// run's coordinates, the last chunk masked); mixed chunks into `mixed` (RB rows of 16
+// lanes per mixed chunk, stride ms), which the caller copies from and back to acc.
 template <int RB>
-void add_rows(const std::vector<Chunk>& chunks, const int* count, const float* norms, int nr, size_t rec_bytes,
-              const uint8_t* recs, int T, const float* w, float* acc, size_t as, float* mixed, size_t ms) {
+void add_rows(const std::vector<Chunk>& chunks, const int* count, const float* tw, size_t set, const float* plain,
+              const float* norms, size_t ns, size_t rec_bytes, const uint8_t* recs, int T, float* acc, size_t as,
+              float* mixed, size_t ms) {
   float* mcol = mixed;
   for_chunks(chunks, count, [&]<int K>(const Chunk* c) {
     for (int k = 0; k < c->nc; ++k) {
       const __mmask16 m = K == 1 || k + 1 < c->nc ? 0xFFFF : c->tail;
       float* col = K == 1 ? mcol : acc + c->begin + 16 * k;
       const size_t cs = K == 1 ? ms : as;
-      __m512 a[RB];
-      for (int r = 0; r < RB; ++r) a[r] = _mm512_maskz_loadu_ps(m, col + cs * r);
-#pragma GCC unroll 2
-      for (int t = 0; t < T; ++t) {
-        const __m512 y = decode<K>(*c, k, recs + rec_bytes * t, norms + static_cast<size_t>(nr) * t);
-        for (int r = 0; r < RB; ++r) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[RB * t + r]), y, a[r]);
+      __m512 a[2][RB];  // even and odd tokens: two FMA chains per row, as turbo3's
+      for (int r = 0; r < RB; ++r) a[0][r] = _mm512_maskz_loadu_ps(m, col + cs * r), a[1][r] = _mm512_setzero_ps();
+      const uint8_t* rec = recs;
+      const float* wp = K == 1 ? plain : tw + set * c->run;
+      auto token = [&](int u, int t0, int i) [[gnu::always_inline]] {
+        __m512 y = lookup<K>(*c, k, rec + rec_bytes * i);
+        if constexpr (K == 1) y = _mm512_mul_ps(y, lane_norms(*c, norms + t0 + i, ns));
+        for (int r = 0; r < RB; ++r) a[u][r] = _mm512_fmadd_ps(_mm512_set1_ps(wp[16 * r + i]), y, a[u][r]);
+      };
+      for (int t0 = 0; t0 < T; t0 += 16, wp += 16 * RB, rec += 16 * rec_bytes) {
+        const int n = std::min(16, T - t0);
+        int i = 0;
+        for (; i + 2 <= n; i += 2) token(0, t0, i), token(1, t0, i + 1);
+        if (i < n) token(0, t0, i);
       }
-      for (int r = 0; r < RB; ++r) _mm512_mask_storeu_ps(col + cs * r, m, a[r]);
+      for (int r = 0; r < RB; ++r) _mm512_mask_storeu_ps(col + cs * r, m, _mm512_add_ps(a[0][r], a[1][r]));
       if (K == 1) mcol += 16;
     }
   });
@@ -325,11 +360,14 @@ class PackedAccumulator final : public ValueAccumulator, Packed {
     n_mixed_ = m;
   }
   void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
-    thread_local std::vector<float> nv, mixed, wt;  // mixed: the mixed chunks' lanes, [R][16 n_mixed]
-    norms(records, T, nv);
-    wt.resize(static_cast<size_t>(4) * T);
+    thread_local std::vector<float> nv, tw, mixed;  // mixed: the mixed chunks' lanes, [R][16 n_mixed]
+    const int tiles = (T + 15) / 16, nr = n_runs();
+    const size_t ns = 16 * static_cast<size_t>(tiles), set = 4 * ns;  // set: [tile][row <= 4][16]
+    nv.resize(ns * nr);
+    tw.resize(set * (nr + 1));
+    tile_norms(records, T, nv.data(), ns);
     const size_t M = 16 * static_cast<size_t>(n_mixed_);
-    mixed.assign(static_cast<size_t>(R) * M, 0.f);
+    if (M) mixed.assign(static_cast<size_t>(R) * M, 0.f);
     // Spans move with one expanding load (and one compress and masked store) per row.
     for (int r = 0; r < R; ++r)
       for (const Span& s : spans_) {
@@ -337,9 +375,8 @@ class PackedAccumulator final : public ValueAccumulator, Packed {
         _mm512_storeu_ps(v, _mm512_mask_expandloadu_ps(_mm512_loadu_ps(v), s.mask(), acc + static_cast<size_t>(D_) * r + s.coord));
       }
     simd::for_row_blocks(R, [&]<int RB>(int r0) {
-      for (int t = 0; t < T; ++t)
-        for (int r = 0; r < RB; ++r) wt[RB * t + r] = w[static_cast<size_t>(r0 + r) * T + t];
-      add_rows<RB>(chunks_, plan_.count, nv.data(), norm_stride(), rec_, records, T, wt.data(),
+      tile_weights<RB>(w + static_cast<size_t>(T) * r0, T, nv.data(), ns, tw.data(), set);
+      add_rows<RB>(chunks_, plan_.count, tw.data(), set, tw.data() + set * nr, nv.data(), ns, rec_, records, T,
                    acc + static_cast<size_t>(D_) * r0, D_, mixed.data() + M * r0, M);
     });
     for (int r = 0; r < R; ++r)
@@ -350,6 +387,40 @@ class PackedAccumulator final : public ValueAccumulator, Packed {
   }
 
  private:
+  // Tokens [t0, t0 + 16) that lie below T.
+  static __mmask16 tile_mask(int left) { return left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1); }
+  // Lane i: run j's norm in record i (lanes outside m: 0), the 16 records' norm bytes in
+  // one gather as the keys' lanes path; log bytes through the layout's table when
+  // log_norms is not exactly it.
+  __m512 run_norms(int j, const uint8_t* recs, __m512i idx, __mmask16 m) const {
+    const NormAt& n = norm_at_[j];
+    const __m512i b = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, recs + n.offset, 1);
+    if (!n.log) return half_norms(b);
+    if (log_exact_) return log_norms(b, nrow_.frac);
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, _mm512_and_si512(b, _mm512_set1_epi32(0xFF)),
+                                    layout_.log_factor(), 4);
+  }
+  // out[ns * j + t] = run j's norm in record t, zeros from T to a whole tile.
+  void tile_norms(const uint8_t* recs, int T, float* out, size_t ns) const {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int>(rec_)));
+    for (int t0 = 0; t0 < T; t0 += 16, recs += 16 * rec_)
+      for (int j = 0; j < n_runs(); ++j) _mm512_storeu_ps(out + ns * j + t0, run_norms(j, recs, idx, tile_mask(T - t0)));
+  }
+  // tw + set * j: the rows' weights (w: [RB][T]) times run j's norms (nv, as tile_norms');
+  // tw + set * runs: the weights alone; both [tile][row][16], zeros past T.
+  template <int RB>
+  void tile_weights(const float* w, int T, const float* nv, size_t ns, float* tw, size_t set) const {
+    const int nr = n_runs();
+    for (int t0 = 0; t0 < T; t0 += 16) {
+      float* o = tw + static_cast<size_t>(RB) * t0;
+      for (int r = 0; r < RB; ++r) {
+        const __m512 x = _mm512_maskz_loadu_ps(tile_mask(T - t0), w + static_cast<size_t>(T) * r + t0);
+        _mm512_storeu_ps(o + set * nr + 16 * r, x);
+        for (int j = 0; j < nr; ++j) _mm512_storeu_ps(o + set * j + 16 * r, _mm512_mul_ps(x, _mm512_loadu_ps(nv + ns * j + t0)));
+      }
+    }
+  }
   struct Span {
     int chunk, lane, coord, n;
     __mmask16 mask() const { return static_cast<__mmask16>(((1u << n) - 1) << lane); }

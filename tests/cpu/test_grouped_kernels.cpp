@@ -2,12 +2,15 @@
 // (portable, avx2, avx512), against GroupedMseQuantizer's own dot and accumulate on fresh
 // random records: fixed layouts (a tq3-like mix, every width 0-8 at odd group sizes, one
 // whole-vector group, one run after a dropped one, groups of 2, two of SmolLM2's tq3 K
-// layouts, whose leftover lanes share chunks on AVX-512 VBMI) and random ones, fp16 and
+// layouts, whose leftover lanes share chunks on AVX-512 VBMI, and four runs' leftovers in
+// one shared chunk) and random ones, fp16 and
 // log-byte norms (read by the vectorized norm row when a layout has <= 16 coded runs with
 // their norms in a record's first 128 bytes, else one by one: groups of 2 and the random
 // layouts take both), head_dim 64/128/256, 1-37 tokens and 1-9 rows (16 and 37 tokens:
 // AVX-512 VBMI keys score whole groups of 16 records with lanes = records,
-// grouped_lanes.h, and the rest by chunks). The bytes after the last record are random, as
+// grouped_lanes.h, and the rest by chunks; AVX-512 VBMI values take tiles of 16 records,
+// norms gathered per tile and folded into the weights, so 1, 7, 16 and 37 tokens run
+// partial, whole and whole-plus-tail tiles). The bytes after the last record are random, as
 // the kernels may read past it. Tolerance: |fast − reference| <= 2e-5 · (the sum of the
 // absolute terms), a float summation-order bound; one wrong code, level or norm moves a
 // result by a whole term, about 1/dim of that sum or more.
@@ -50,6 +53,7 @@ std::vector<QuantGroup> fixed_layout(int which, int dim) {
     case 3: return {{8, 0, 16}, {dim - 8, 3, 16}};  // one coded run, not at coordinate 0
     case 4: return std::vector<QuantGroup>(dim / 2, QuantGroup{2, 2, 16});
     case 5: return {{4 * u, 4, 8}, {16 * u, 3, 8}, {44 * u, 2, 8}};  // SmolLM2 tq3 K layers 6, 15, 21
+    case 6: return {{4, 4, 8}, {4, 3, 16}, {4, 2, 8}, {dim - 12, 1, 16}};  // four runs' leftovers in one mixed chunk
     default: return {{4 * u, 6, 16}, {12 * u, 4, 8}, {16 * u, 3, 8}, {32 * u, 2, 8}};  // SmolLM2 tq3 K layer 13
   }
 }
@@ -175,8 +179,8 @@ TEST_P(GroupedKernels, FixedLayoutsMatchQuantizer) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   Rng rng(seed);
   int checks = 0;
-  for (int which = 0; which < 7 && !HasFatalFailure(); ++which) check_layout(rng, dim, fixed_layout(which, dim), checks);
-  EXPECT_GE(checks, 7 * 9);  // every layout, T and R, on the portable path at least
+  for (int which = 0; which < 8 && !HasFatalFailure(); ++which) check_layout(rng, dim, fixed_layout(which, dim), checks);
+  EXPECT_GE(checks, 8 * 9);  // every layout, T and R, on the portable path at least
 }
 
 TEST_P(GroupedKernels, RandomLayoutsMatchQuantizer) {
@@ -211,6 +215,24 @@ TEST(GroupedPack, LeftoversShareChunks) {
     EXPECT_EQ(plan.n_chunks, c.chunks) << layout_text(c.groups);
     EXPECT_EQ(plan.count[1], c.mixed) << layout_text(c.groups);
     EXPECT_EQ(plan.count[4], c.multishift) << layout_text(c.groups);
+  }
+}
+
+// Fixed layout 6 puts four runs' leftovers (4, 3, 2 and 1 bits, log and fp16 norms) in
+// one mixed chunk, so the value kernel's lane norms take more than two runs.
+TEST(GroupedPack, FourRunsShareAMixedChunk) {
+  for (int dim : {64, 128, 256}) {
+    const Codec codec = grouped_codec(dim, fixed_layout(6, dim));
+    const detail::GroupedLayout layout(static_cast<const GroupedMseQuantizer&>(codec.quantizer()));
+    const detail::PackedPlan plan = detail::pack_chunks(layout);
+    ASSERT_EQ(plan.count[1], 1) << dim;
+    for (const detail::PackedChunk& c : plan.chunks) {
+      if (c.kind != 1) continue;
+      std::vector<int> runs;
+      for (int l = 0; l < 16; ++l)
+        if (c.coord[l] >= 0 && (runs.empty() || runs.back() != c.norm_run[l])) runs.push_back(c.norm_run[l]);
+      EXPECT_EQ(runs.size(), 4u) << dim;
+    }
   }
 }
 
