@@ -249,10 +249,10 @@ void score_rows(const std::vector<Chunk>& chunks, const int* count, const float*
 }
 
 // Mixed chunk c's lane norms: lane l = the norm of its run; np: run 0's norm of the
-// token, run j's ns floats on. One broadcast per run: a mixed chunk holds two or more.
+// token, run j's ns floats on. One broadcast per run of the chunk.
 inline __m512 lane_norms(const Chunk& c, const float* np, size_t ns) {
-  __m512 n = _mm512_mask_mov_ps(_mm512_set1_ps(np[ns * c.mix_run[0]]), c.mix_lanes[1], _mm512_set1_ps(np[ns * c.mix_run[1]]));
-  for (int m = 2; m < c.n_mix; ++m) n = _mm512_mask_mov_ps(n, c.mix_lanes[m], _mm512_set1_ps(np[ns * c.mix_run[m]]));
+  __m512 n = _mm512_set1_ps(np[ns * c.mix_run[0]]);
+  for (int m = 1; m < c.n_mix; ++m) n = _mm512_mask_mov_ps(n, c.mix_lanes[m], _mm512_set1_ps(np[ns * c.mix_run[m]]));
   return n;
 }
 
