@@ -84,7 +84,9 @@ void score_rows(const std::vector<Seg>& segs, const Layout& L, const float* stat
   }
 }
 
-// wt: [T][RB] weights (record norm folded in), interleaved so a token's RB weights are adjacent.
+// wt: the weights (record norm folded in) in tiles of W tokens, [tile][RB][W], so a
+// token's RB weights are constant offsets from one pointer (row strides would spill
+// registers) and the tiles are built with whole-vector multiplies (tile_weights).
 template <int RB, int NC, class Seg>
 void add_rows(const std::vector<Seg>& segs, const Layout& L, const uint8_t* recs, int T, const float* wt,
               float* acc) {
@@ -99,21 +101,39 @@ void add_rows(const std::vector<Seg>& segs, const Layout& L, const uint8_t* recs
       for (int r = 0; r < RB; ++r) a[r] = V::loadu(col + stride * r), b[r] = V::zero();
       const uint8_t* rec = recs;
       const float* w = wt;
-      int t = 0;
+      for (int t0 = 0; t0 < T; t0 += W, w += RB * W) {
+        const int n = std::min(W, T - t0);
+        int i = 0;
 #pragma GCC unroll 2
-      for (; t + 2 <= T; t += 2, rec += 2 * L.rec, w += 2 * RB) {
-        const auto y0 = sg.load(rec, k), y1 = sg.load(rec + L.rec, k);
-        for (int r = 0; r < RB; ++r) {
-          a[r] = V::fmadd(V::set1(w[r]), y0, a[r]);
-          b[r] = V::fmadd(V::set1(w[RB + r]), y1, b[r]);
+        for (; i + 2 <= n; i += 2, rec += 2 * L.rec) {
+          const auto y0 = sg.load(rec, k), y1 = sg.load(rec + L.rec, k);
+          for (int r = 0; r < RB; ++r) {
+            a[r] = V::fmadd(V::set1(w[W * r + i]), y0, a[r]);
+            b[r] = V::fmadd(V::set1(w[W * r + i + 1]), y1, b[r]);
+          }
         }
-      }
-      if (t < T) {
-        const auto y = sg.load(rec, k);
-        for (int r = 0; r < RB; ++r) a[r] = V::fmadd(V::set1(w[r]), y, a[r]);
+        if (i < n) {
+          const auto y = sg.load(rec, k);
+          for (int r = 0; r < RB; ++r) a[r] = V::fmadd(V::set1(w[W * r + i]), y, a[r]);
+          rec += L.rec;
+        }
       }
       for (int r = 0; r < RB; ++r) V::storeu(col + stride * r, V::add(a[r], b[r]));
     }
+}
+
+// add_rows' weights: wt[tile][r][i] = w[r][t0 + i] · norm[t0 + i] (w: RB rows of T), the
+// last tile's lanes past T left unset (add_rows stops at T).
+template <class V, int RB>
+void tile_weights(const float* w, const float* norm, int T, float* wt) {
+  constexpr int W = V::kWidth;
+  int t0 = 0;
+  for (; t0 + W <= T; t0 += W, wt += RB * W) {
+    const auto n = V::loadu(norm + t0);
+    for (int r = 0; r < RB; ++r) V::storeu(wt + W * r, V::mul(V::loadu(w + static_cast<size_t>(T) * r + t0), n));
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int i = 0; t0 + i < T; ++i) wt[W * r + i] = w[static_cast<size_t>(T) * r + t0 + i] * norm[t0 + i];
 }
 
 // Runs f.template operator()<RB>(r0) over row blocks of at most 4 rows.
@@ -163,17 +183,17 @@ class Accumulator final : public ValueAccumulator {
  public:
   Accumulator(std::vector<Seg> segs, Layout L) : segs_(std::move(segs)), L_(L) {}
   void add(const uint8_t* records, int T, const float* w, int R, float* acc) const override {
+    constexpr int W = Seg::V::kWidth;
     thread_local std::vector<float> norm, wt;
     norm.resize(T);
-    wt.resize(static_cast<size_t>(4) * T);
+    wt.resize(static_cast<size_t>(4) * W * ((T + W - 1) / W));
     if (L_.normed)
       Seg::norms(records, L_.rec, T, norm.data());
     else
       std::fill(norm.begin(), norm.end(), 1.f);
     with_chunks(segs_, [&]<int NC>() {
       for_row_blocks(R, [&]<int RB>(int r0) {
-        for (int t = 0; t < T; ++t)
-          for (int r = 0; r < RB; ++r) wt[static_cast<size_t>(t) * RB + r] = w[static_cast<size_t>(r0 + r) * T + t] * norm[t];
+        tile_weights<typename Seg::V, RB>(w + static_cast<size_t>(r0) * T, norm.data(), T, wt.data());
         add_rows<RB, NC>(segs_, L_, records, T, wt.data(), acc + static_cast<size_t>(L_.dim) * r0);
       });
     });
