@@ -31,7 +31,7 @@ struct CacheLoadLimits {
 
 // Version 2 added sink_tokens, the calibration record, codec checksums and the sink store;
 // version 1 files still load.
-constexpr uint32_t kCacheFileVersion = 2;
+constexpr uint32_t kCacheFileVersion = 3;
 
 void save_cache(const KvCache& cache, const std::string& path, bool overwrite = false);
 void save_sequence(const KvCache& cache, int seq, const std::string& path, bool overwrite = false);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "turboquant/codec.h"
+#include "turboquant/rope_frame.h"
 
 namespace tq {
 
@@ -93,6 +94,9 @@ class KvCachePlan {
   const CacheSidePlan& side(int layer, bool value) const { return this->layer(layer).side(value); }
   const Codec& codec(int layer, int kv_head, bool value) const;  // tq::Error out of range
   size_t bytes_per_token() const;  // all layers, K + V
+  // The RoPE frames a layer's keys are stored in (rope_frame.h): the calibrated preset's
+  // when it has them on and this layer's keys are that preset, else nullptr.
+  const RopeFrames* key_frames(int layer) const;
 
   // For cuda::DeviceKvCache, which resolves the route from its device layout.
   void set_cuda_decode(int layer, CudaDecodeRoute route);

@@ -16,6 +16,7 @@
 
 #include "turboquant/codec.h"
 #include "turboquant/quantizers.h"
+#include "turboquant/rope_frame.h"
 
 namespace tq {
 
@@ -85,6 +86,11 @@ struct CalibrationOptions {
   int sink_tokens = 1;    // leading positions kept exact (KvCacheConfig::sink_tokens)
   int granule = 4;        // group sizes are multiples of this
   uint64_t seed = 0;      // the group rotations
+  // Keys in RoPE frames of this many positions (rope_frame.h); 0: off; < 0: automatic,
+  // kAutoRopeRangePerDim × head_dim, so that preparing a query per frame (head_dim² products)
+  // costs 1/32 of attention's 2 × head_dim per key. Measured on SmolLM2 (docs/EVAL.md).
+  int rope_range = -1;
+  static constexpr int kAutoRopeRangePerDim = 16;
   bool operator==(const CalibrationOptions&) const = default;
 };
 
@@ -118,6 +124,7 @@ struct CalibratedCodecs {
   std::vector<CalibratedSide> keys, values;  // per layer
   size_t bytes_per_token = 0;        // K + V, all layers and KV heads
   int sink_tokens = 0;               // leading positions a cache keeps exact (KvCacheConfig)
+  RopeFrames key_frames;             // keys are stored and queried in these frames
   CalibrationSource source;          // what build_calibrated built them from
   double bits_per_value() const;
 };

@@ -83,9 +83,10 @@ void put_source(ByteWriter& w, const std::optional<CalibrationSource>& s) {
   w.put<uint32_t>(static_cast<uint32_t>(o.sink_tokens));
   w.put<uint32_t>(static_cast<uint32_t>(o.granule));
   w.put<uint64_t>(o.seed);
+  w.put<uint32_t>(static_cast<uint32_t>(o.rope_range));
 }
 
-std::optional<CalibrationSource> get_source(ByteReader& r) {
+std::optional<CalibrationSource> get_source(ByteReader& r, uint32_t version) {
   CalibrationSource s;
   s.preset = r.str("calibrated preset name");
   if (s.preset.empty()) return std::nullopt;
@@ -99,6 +100,7 @@ std::optional<CalibrationSource> get_source(ByteReader& r) {
   o.sink_tokens = r.i32("calibration sink tokens");
   o.granule = r.i32("calibration granule");
   o.seed = r.get<uint64_t>("calibration seed");
+  o.rope_range = version >= 3 ? r.i32("calibration RoPE frame range") : 0;  // version 2: keys had no frames
   return s;
 }
 
@@ -129,7 +131,7 @@ FileConfig read_config(ByteReader& r, uint32_t version, const CacheLoadLimits& l
   if (static_cast<int64_t>(c.n_layers) * c.n_kv_heads > limits.max_layer_heads)
     throw Error("cache file: " + std::to_string(c.n_layers) + " layers x " + std::to_string(c.n_kv_heads) +
                 " KV heads exceeds the load limit of " + std::to_string(limits.max_layer_heads));
-  if (version >= 2) f.calibration = get_source(r);
+  if (version >= 2) f.calibration = get_source(r, version);
   for (int l = 0; l < c.n_layers; ++l) {
     std::string k = r.str("K codec name"), v = r.str("V codec name");
     const uint32_t kr = r.get<uint32_t>("K record bytes"), vr = r.get<uint32_t>("V record bytes");

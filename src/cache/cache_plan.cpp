@@ -112,6 +112,12 @@ const Codec& KvCachePlan::codec(int layer, int kv_head, bool value) const {
   return s.codecs[kv_head];
 }
 
+const RopeFrames* KvCachePlan::key_frames(int layer) const {
+  if (!side(layer, false).calibrated) return nullptr;
+  const RopeFrames& f = cfg_.calibrated->key_frames;
+  return f.on() ? &f : nullptr;
+}
+
 size_t KvCachePlan::bytes_per_token() const {
   size_t b = 0;
   for (const CacheLayerPlan& L : layers_) b += (L.keys.record_bytes + L.values.record_bytes) * cfg_.n_kv_heads;

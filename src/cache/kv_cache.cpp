@@ -270,6 +270,18 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
   const int pos0 = s.length[layer];
   check_finite(k, v, n_tokens, H, D, layer, pos0);
   reserve_blocks(s, pos0 + n_tokens);
+  std::vector<float> turned;  // keys turned into their RoPE frames, when the codec has them
+  if (const RopeFrames* frames = plan_.key_frames(layer)) {
+    turned.assign(k, k + static_cast<size_t>(n_tokens) * H * D);
+    for (int t = 0; t < n_tokens;) {
+      const int f = frames->frame(pos0 + t);
+      const int t1 = std::min(n_tokens, frames->frame_start(f + 1) - pos0);
+      const RopeFrames::Turn turn = frames->turn_back(layer, frames->frame_start(f));
+      for (; t < t1; ++t)
+        for (int h = 0; h < H; ++h) turn.apply(turned.data() + (static_cast<size_t>(t) * H + h) * D);
+    }
+    k = turned.data();
+  }
 
   // One task per (run, head, side): a run is the new tokens inside one block, whose
   // records of one head are contiguous, so an encoder handles them as one batch.

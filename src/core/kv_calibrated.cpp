@@ -336,15 +336,22 @@ Matrix centred(const Matrix& second, const std::vector<double>& mu, int d) {
   return c;
 }
 
+// Positions a stored key is turned by: within its RoPE frame, or anywhere in the context.
+int key_positions(const CalibrationOptions& opt) {
+  return opt.rope_range > 0 ? std::min(opt.rope_range, opt.context) : opt.context;
+}
+
 // The mean a head's map subtracts: keys' averaged over the positions like their moments.
 std::vector<double> head_mean(const KvProfile& profile, int l, int h, int side, const std::vector<Unit>& units,
                               const CalibrationOptions& opt) {
   const KvProfile::Head& st = profile.head(l, h);
-  return side == 0 ? rope_average_vec(st.k_mean, units, opt.context) : st.v_mean;
+  return side == 0 ? rope_average_vec(st.k_mean, units, key_positions(opt)) : st.v_mean;
 }
 
 // One head's whitened eigenbasis for one side (keys: metric E[q qᵀ] and covariance after
-// RoPE, averaged over the context; values: W_oᵀW_o and their covariance).
+// RoPE, averaged over the positions a stored key is turned by, with the queries' metric
+// over the whole context, as queries anywhere after a key read it; values: W_oᵀW_o and
+// their covariance).
 Eigenbasis head_basis(const KvProfile& profile, int l, int h, int side, const std::vector<Unit>& units,
                       const CalibrationOptions& opt) {
   const KvProfile::Head& st = profile.head(l, h);
@@ -352,14 +359,14 @@ Eigenbasis head_basis(const KvProfile& profile, int l, int h, int side, const st
   const std::vector<double> mu = head_mean(profile, l, h, side, units, opt);
   if (side == 0)
     return whiten_and_diagonalize(rope_average(st.qq, units, d, opt.context),
-                                  centred(rope_average(st.kk, units, d, opt.context), mu, d), d, opt.ridge);
+                                  centred(rope_average(st.kk, units, d, key_positions(opt)), mu, d), d, opt.ridge);
   return whiten_and_diagonalize(st.v_weight, centred(st.vv, mu, d), d, opt.ridge);
 }
 
 std::string build_options_text(const CalibrationOptions& o) {
-  char b[128];
-  std::snprintf(b, sizeof b, "ridge %.17g, min_bits %d, granule %d, seed %llu", o.ridge, o.min_bits, o.granule,
-                static_cast<unsigned long long>(o.seed));
+  char b[192];
+  std::snprintf(b, sizeof b, "ridge %.17g, min_bits %d, granule %d, seed %llu, RoPE frames of %d", o.ridge, o.min_bits,
+                o.granule, static_cast<unsigned long long>(o.seed), o.rope_range);
   return b;
 }
 
@@ -391,8 +398,10 @@ double CalibratedCodecs::bits_per_value() const {
   return 8.0 * static_cast<double>(bytes_per_token) / n_values;
 }
 
-CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& preset, const CalibrationOptions& opt) {
+CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& preset, const CalibrationOptions& options) {
   profile.check();
+  CalibrationOptions opt = options;  // resolved (the source keeps them as given)
+  if (opt.rope_range < 0) opt.rope_range = CalibrationOptions::kAutoRopeRangePerDim * profile.head_dim;
   if (!quant_traits(preset.quant).calibrated || preset.budget_bits <= 0)
     throw Error("build_calibrated: " + std::string(preset.name) + " is not a calibrated preset");
   const int d = profile.head_dim, H = profile.n_kv_heads;
@@ -412,9 +421,10 @@ CalibratedCodecs build_calibrated(const KvProfile& profile, const CodecSpec& pre
   CalibratedCodecs out;
   out.preset = &preset;
   out.sink_tokens = sinks;
-  out.source = {std::string(preset.name), profile_hash(profile), profile.model_hash, opt};
+  out.source = {std::string(preset.name), profile_hash(profile), profile.model_hash, options};
   out.keys.resize(profile.n_layers);
   out.values.resize(profile.n_layers);
+  out.key_frames = RopeFrames(opt.rope_range, profile.rope_partner, profile.rope_theta);
 
   {  // the tables die here, before return_free_heap()
     // Per (layer, side): the layer's mean spectrum over its heads and its table of best

@@ -33,6 +33,7 @@ struct Layout {
   size_t k_rec, v_rec, k_block, v_block;
   const uint8_t *k_pool, *v_pool;
   const std::vector<int32_t>* blocks;
+  const RopeFrames* frames;  // keys stored in RoPE frames (rope_frame.h), else nullptr
 };
 
 // A head's records of one block are a short run (SmolLM2's turbo3 keys: 32 x 26 bytes),
@@ -61,7 +62,8 @@ void prefetch_block(const Layout& L, int kv_head, int blk, int c_hi) {
   prefetch_run(L.v_pool + L.v_block * phys + L.v_rec * slot, L.v_rec * L.bt);
 }
 
-// One work item: rows of `tile` over keys [c_lo, c_hi], results into m, l, acc.
+// One work item: rows of `tile` over keys [c_lo, c_hi], results into m, l, acc. `states`
+// holds the rows' scorer states per RoPE frame from the frame of c_lo on (one set without frames).
 void run_item(const Layout& L, const Tile& tile, int c_lo, int c_hi, int q_pos0, const AttentionParams& p,
               const detail::KeyScorer& ks, const detail::ValueAccumulator& va, const float* states,
               float* m, float* l, float* acc) {
@@ -76,14 +78,18 @@ void run_item(const Layout& L, const Tile& tile, int c_lo, int c_hi, int q_pos0,
     row_lo[r] = detail::first_key(pos, p.window);
     row_hi[r] = pos;
   }
+  const size_t frame_floats = ks.state_floats() * rows;
+  const int frame0 = L.frames ? L.frames->frame(c_lo) : 0;
   for (int t0 = c_lo; t0 <= c_hi;) {
     const int blk = t0 / L.bt;
-    const int t1 = std::min(c_hi + 1, (blk + 1) * L.bt);  // [t0, t1) inside one block
+    int t1 = std::min(c_hi + 1, (blk + 1) * L.bt);  // [t0, t1) inside one block and one frame
+    const int frame = L.frames ? L.frames->frame(t0) : 0;
+    if (L.frames) t1 = std::min(t1, L.frames->frame_start(frame + 1));
     const int T = t1 - t0;
     const size_t phys = static_cast<size_t>((*L.blocks)[blk]);
     const size_t slot = static_cast<size_t>(tile.kv_head) * L.bt + t0 % L.bt;
     prefetch_block(L, tile.kv_head, blk + kPrefetchBlocks, c_hi);  // nothing past c_hi
-    ks.score(states, rows, L.k_pool + L.k_block * phys + L.k_rec * slot, T, s.data());
+    ks.score(states + frame_floats * (frame - frame0), rows, L.k_pool + L.k_block * phys + L.k_rec * slot, T, s.data());
     for (int r = 0; r < rows; ++r) {
       float* sr = s.data() + static_cast<size_t>(r) * T;
       float* wr = w.data() + static_cast<size_t>(r) * T;
@@ -146,25 +152,39 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
   L.k_pool = cache.k_pool(layer);
   L.v_pool = cache.v_pool(layer);
   L.blocks = &cache.block_table(seq);
+  L.frames = cache.plan().key_frames(layer);
   const int threads = pool ? pool->size() : 1;
 
   // Kernels per KV head, built once per cache (KvCache::attend_kernels).
   const detail::LayerKernels& kernels = cache.attend_kernels(layer, opt.path);
 
-  // Queries: rotate once per row (Codec::prepare_query), with the score scale folded in.
+  // Queries: rotate once per row (Codec::prepare_query), with the score scale folded in;
+  // with RoPE frames once per row and frame, turned back like the frame's keys.
   const size_t qsf = cache.k_codec(layer, 0).query_state_floats();
   const int n_rows = n_q * p.n_heads;
-  std::vector<float> qstate(static_cast<size_t>(n_rows) * qsf);
-  auto prep = [&](int row) {
+  const int n_frames = L.frames ? L.frames->frame(q_pos0 + n_q - 1) + 1 : 1;
+  const size_t frame_floats = static_cast<size_t>(n_rows) * qsf;  // qstate: [frame][row][qsf]
+  std::vector<float> qstate(frame_floats * n_frames);
+  std::vector<RopeFrames::Turn> turns;
+  for (int f = 0; L.frames && f < n_frames; ++f) turns.push_back(L.frames->turn_back(layer, L.frames->frame_start(f)));
+  auto prep = [&](int idx) {
+    const int row = idx % n_rows, f = idx / n_rows;
     const Codec& kc = cache.k_codec(layer, (row % p.n_heads) / L.G);
-    float* st = qstate.data() + qsf * row;
-    kc.prepare_query(q + static_cast<size_t>(row) * L.D, st);
+    float* st = qstate.data() + frame_floats * f + qsf * row;
+    const float* qr = q + static_cast<size_t>(row) * L.D;
+    std::vector<float> turned;
+    if (L.frames) {
+      turned.assign(qr, qr + L.D);
+      turns[f].apply(turned.data());
+      qr = turned.data();
+    }
+    kc.prepare_query(qr, st);
     for (size_t i = 0; i < qsf; ++i) st[i] *= p.scale;
   };
-  if (pool && n_rows > 1)
-    pool->parallel_for(n_rows, prep);
+  if (pool && n_rows * n_frames > 1)
+    pool->parallel_for(n_rows * n_frames, prep);
   else
-    for (int r = 0; r < n_rows; ++r) prep(r);
+    for (int r = 0; r < n_rows * n_frames; ++r) prep(r);
 
   // Tiles and their chunks. Rows per tile: as many as every head's kernels share a read over.
   const int q_per_tile = std::max(1, kernels.rows_per_tile / L.G);
@@ -213,13 +233,16 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
     const Tile& t = tiles[it.tile];
     const int rows = (t.i1 - t.i0) * L.G;
     const detail::KeyScorer& k = *kernels.k[t.kv_head];
-    std::vector<float> states(k.state_floats() * rows);
-    for (int r = 0; r < rows; ++r) {
-      const int row = (t.i0 + r / L.G) * p.n_heads + t.kv_head * L.G + r % L.G;
-      k.prepare(qstate.data() + qsf * row, states.data() + k.state_floats() * r);
-    }
     const int c_lo = t.lo + it.chunk * t.chunk_tokens;
     const int c_hi = std::min(t.hi, c_lo + t.chunk_tokens - 1);
+    const int f0 = L.frames ? L.frames->frame(c_lo) : 0, f1 = L.frames ? L.frames->frame(c_hi) : 0;
+    std::vector<float> states(k.state_floats() * rows * (f1 - f0 + 1));
+    for (int f = f0; f <= f1; ++f)
+      for (int r = 0; r < rows; ++r) {
+        const int row = (t.i0 + r / L.G) * p.n_heads + t.kv_head * L.G + r % L.G;
+        k.prepare(qstate.data() + frame_floats * f + qsf * row,
+                  states.data() + k.state_floats() * (static_cast<size_t>(f - f0) * rows + r));
+      }
     float* base = parts.data() + part_floats * (t.part0 + it.chunk);
     run_item(L, t, c_lo, c_hi, q_pos0, p, k, *kernels.v[t.kv_head], states.data(), base, base + max_rows,
              base + 2 * max_rows);
@@ -243,7 +266,10 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
       float M = kNegInf;
       for (int c = 0; c < t.n_chunks; ++c) M = std::max(M, parts[part_floats * (t.part0 + c) + r]);
       for (int s = s_lo; s <= s_hi; ++s) {
-        sink_s[s] = detail::cap_score(kc.dot_code(qstate.data() + qsf * row, cache.k_sink(layer, seq, t.kv_head, s)), p.softcap);
+        const size_t f = L.frames ? L.frames->frame(s) : 0;
+        sink_s[s] = detail::cap_score(kc.dot_code(qstate.data() + frame_floats * f + qsf * row,
+                                                  cache.k_sink(layer, seq, t.kv_head, s)),
+                                      p.softcap);
         M = std::max(M, sink_s[s]);
       }
       float lsum = 0.f;

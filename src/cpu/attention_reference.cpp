@@ -48,10 +48,19 @@ void attend_reference(const KvCache& cache, int layer, int seq, const float* q, 
       const Codec& vc = cache.v_codec(layer, h / group);
       std::vector<float> state(kc.query_state_floats()), acc(vc.code_dim(), 0.f);
       const size_t row = static_cast<size_t>(i) * p.n_heads + h;
-      kc.prepare_query(q + row * D, state.data());
+      // Keys stored in RoPE frames are scored by the query turned back like them.
+      const RopeFrames* frames = cache.plan().key_frames(layer);
+      int frame = -1;
       float m = -std::numeric_limits<float>::infinity(), l = 0.f;
       const int sinks = cache.sink_tokens();
       for (int t = detail::first_key(pos, p.window); t <= pos; ++t) {
+        const int f = frames ? frames->frame(t) : 0;
+        if (f != frame) {
+          std::vector<float> qt(q + row * D, q + (row + 1) * D);
+          if (frames) frames->turn_back(layer, frames->frame_start(f)).apply(qt.data());
+          kc.prepare_query(qt.data(), state.data());
+          frame = f;
+        }
         const bool sink = t < sinks;  // read from the exact store
         const float dot = sink ? kc.dot_code(state.data(), cache.k_sink(layer, seq, h / group, t))
                                : kc.dot(state.data(), cache.k_record(layer, seq, h / group, t));

@@ -61,6 +61,9 @@ void check_cuda_codecs(const KvCachePlan& plan) {
       const std::string where = "DeviceKvCache: layer " + std::to_string(l) + (value ? " V" : " K") + ": codec '" +
                                 side.codec + "'";
       if (!codec_supported(side.codec)) throw Error(where + " is not implemented by the CUDA kernels yet");
+      if (!value && plan.key_frames(l))
+        throw Error(where + " with keys in RoPE frames (CalibrationOptions::rope_range " +
+                    std::to_string(plan.key_frames(l)->range()) + ") is not implemented by the CUDA kernels yet");
       // Sinks are written by the tiled quantize kernel, which has no fp8 encoder.
       if (c.sink_tokens > 0 && side.codecs.front().spec().quant == QuantKind::fp8)
         throw Error(where + " with sink_tokens > 0 is not implemented by the CUDA kernels yet");

@@ -168,7 +168,7 @@ TEST(CacheIo, DamagedFilesGiveClearErrors) {
   expect_error(magic, "magic");
   auto version = good;
   version[4] = 99;
-  expect_error(version, "version 99 is not supported (this build reads versions 1 to 2)");
+  expect_error(version, "version 99 is not supported (this build reads versions 1 to 3)");
   auto trailing = good;
   trailing.push_back(0);
   expect_error(trailing, "trailing");

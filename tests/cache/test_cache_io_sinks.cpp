@@ -237,7 +237,7 @@ Layout layout_of(const KvCache& c) {
   Layout l;
   l.calibration = 32 + 5 * 4 + 8 + 4;
   const std::string preset = c.config().calibrated ? std::string(c.config().calibrated->preset->name) : "";
-  l.first_layer = l.calibration + 2 + preset.size() + (preset.empty() ? 0 : 8 + 8 + 4 + 8 + 4 + 4 + 4 + 8);
+  l.first_layer = l.calibration + 2 + preset.size() + (preset.empty() ? 0 : 8 + 8 + 4 + 8 + 4 + 4 + 4 + 8 + 4);
   l.sequences = l.first_layer;
   for (int layer = 0; layer < c.config().n_layers; ++layer)
     l.sequences += 2 + c.k_codec(layer, 0).name().size() + 2 + c.v_codec(layer, 0).name().size() + 4 + 4 + 8 + 8;
@@ -265,7 +265,7 @@ TEST(CacheIoSinks, DamagedCalibratedFilesGiveClearErrors) {
   auto refused = [&](const std::function<void(std::vector<uint8_t>&)>& damage) {
     std::vector<uint8_t> p = payload;
     damage(p);
-    const std::vector<uint8_t> file = test::reframe(p, "TQKV", 2);
+    const std::vector<uint8_t> file = test::reframe(p, "TQKV", kCacheFileVersion);
     std::string msg = error_of([&] { (void)deserialize_cache(file, {}, rebuilt); });
     KvCache target(config("tq3", 0, rebuilt));
     const std::string into = error_of([&] { (void)deserialize_sequences(target, file); });
@@ -295,7 +295,7 @@ TEST(CacheIoSinks, DamagedCalibratedFilesGiveClearErrors) {
   unnamed.push_back(0);
   unnamed.push_back(0);
   unnamed.insert(unnamed.end(), payload.begin() + (at.first_layer - 32), payload.end());
-  EXPECT_MENTIONS(error_of([&] { (void)deserialize_cache(test::reframe(unnamed, "TQKV", 2), {}, rebuilt); }),
+  EXPECT_MENTIONS(error_of([&] { (void)deserialize_cache(test::reframe(unnamed, "TQKV", kCacheFileVersion), {}, rebuilt); }),
                   "uses the calibrated preset tq3 but the file records no calibration");
 }
 

@@ -7,7 +7,8 @@
 //   cache:<codec> d=128      KvCache::append (lane encoders, per-layer/head seeds, layer
 //                            overrides) over 2 layers x 2 KV heads
 //   <preset> d=64            build_calibrated on a small synthetic profile, K and V of
-//                            every layer and KV head
+//                            every layer and KV head, keys without RoPE frames (rope_range 0)
+//   <preset>:frames d=64     the same with the default options (automatic RoPE frames)
 // A record change is a format change: only regenerate after deciding that, with
 //   TQ_GOLDEN_WRITE=1 build/tests/core/test_golden_records
 // which rewrites tests/core/golden_records.txt in the source tree (then commit it).
@@ -114,8 +115,8 @@ std::string cache_hash(const CodecSpec& spec, int dim) {
 }
 
 // Every layer's K and V codec of a preset built from a synthetic profile (d = 64).
-std::string preset_hash(const CodecSpec& preset, const KvProfile& prof) {
-  const CalibratedCodecs cc = build_calibrated(prof, preset);
+std::string preset_hash(const CodecSpec& preset, const KvProfile& prof, const CalibrationOptions& opt) {
+  const CalibratedCodecs cc = build_calibrated(prof, preset, opt);
   const int dim = prof.head_dim;
   const std::vector<float> x = golden_inputs(dim, kVectors, kSeed + 3);
   uint64_t h = detail::fnv1a64(nullptr, 0);
@@ -139,7 +140,12 @@ Golden compute_all() {
     g["cache:" + case_name(spec.name, 128)] = cache_hash(spec, 128);
   }
   const KvProfile prof = test::random_profile(17, 2, 4, 2, 64);
-  for (const CodecSpec& preset : preset_table()) g[case_name(preset.name, 64)] = preset_hash(preset, prof);
+  CalibrationOptions no_frames;
+  no_frames.rope_range = 0;
+  for (const CodecSpec& preset : preset_table()) {
+    g[case_name(preset.name, 64)] = preset_hash(preset, prof, no_frames);
+    g[case_name(std::string(preset.name) + ":frames", 64)] = preset_hash(preset, prof, CalibrationOptions{});
+  }
   return g;
 }
 

@@ -1,7 +1,8 @@
 // Attention sinks (KvCacheConfig::sink_tokens): the first positions of a sequence are kept
 // as exact code-space vectors and attention reads those instead of their records.
 // attend (fast driver) against attend_reference for f16, q8_0, turbo3, rht3 and a
-// calibrated tq3 with 0, 1 and 4 sinks (GQA 4:2, d = 64, 300 tokens in uneven chunks),
+// calibrated tq3 with 0, 1 and 4 sinks (GQA 4:2, d = 64, 300 tokens in uneven chunks), tq3
+// with keys in RoPE frames of 48 positions (blocks of 16: frames cut blocks and chunks),
 // tolerance as in test_attention.cpp: relative L2 error per (query, head) row <= 1e-4.
 // With every position a sink, attention equals exact float attention on the original K/V.
 #include <gtest/gtest.h>
@@ -25,16 +26,18 @@ namespace {
 constexpr int kDim = 64, kKvHeads = 2, kHeads = 4;
 constexpr double kTol = 1e-4;
 
-std::shared_ptr<const CalibratedCodecs> calibrated_tq3(int n_layers) {
+std::shared_ptr<const CalibratedCodecs> calibrated_tq3(int n_layers, int rope_range) {
   static const KvProfile prof = test::random_profile(17, 2, kHeads, kKvHeads, kDim);
   KvProfile p = prof;
   p.n_layers = n_layers;
   p.heads.resize(static_cast<size_t>(n_layers) * kKvHeads);
   p.rope_theta.resize(n_layers);
-  return std::make_shared<const CalibratedCodecs>(build_calibrated(p, *find_preset("tq3")));
+  CalibrationOptions opt;
+  opt.rope_range = rope_range;
+  return std::make_shared<const CalibratedCodecs>(build_calibrated(p, *find_preset("tq3"), opt));
 }
 
-KvCacheConfig config(const std::string& codec, int sinks, int n_layers = 1, int max_tokens = 320) {
+KvCacheConfig config(const std::string& codec, int sinks, int n_layers = 1, int max_tokens = 320, int rope_range = 0) {
   KvCacheConfig c;
   c.n_layers = n_layers;
   c.n_kv_heads = kKvHeads;
@@ -44,7 +47,7 @@ KvCacheConfig config(const std::string& codec, int sinks, int n_layers = 1, int 
   c.max_tokens = max_tokens;
   c.seed = 5;
   c.sink_tokens = sinks;
-  if (find_preset(codec)) c.calibrated = calibrated_tq3(n_layers);
+  if (find_preset(codec)) c.calibrated = calibrated_tq3(n_layers, rope_range);
   return c;
 }
 
@@ -72,6 +75,7 @@ struct Filled {
 struct Param {
   std::string codec;
   int sinks;
+  int rope_range = 0;
 };
 
 class SinkAttention : public ::testing::TestWithParam<Param> {};
@@ -80,7 +84,8 @@ TEST_P(SinkAttention, FastMatchesReference) {
   const Param& prm = GetParam();
   const uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
-  Filled f(config(prm.codec, prm.sinks), {2, 3, 1, 50, 100, 144}, seed);  // 300 tokens; sinks span chunks
+  Filled f(config(prm.codec, prm.sinks, 1, 320, prm.rope_range), {2, 3, 1, 50, 100, 144}, seed);
+  ASSERT_EQ(f.cache.plan().key_frames(0) != nullptr, prm.rope_range > 0);  // 300 tokens; sinks span chunks
   ASSERT_EQ(f.cache.length(0, f.seq), 300);
   EXPECT_EQ(f.cache.sink_tokens(), prm.sinks);
   // The sink store is exactly Codec::to_code of the appended vectors.
@@ -133,11 +138,13 @@ std::vector<Param> params() {
   std::vector<Param> out;
   for (const char* c : {"f16", "q8_0", "turbo3", "rht3", "tq3"})
     for (int s : {0, 1, 4}) out.push_back({c, s});
+  for (int s : {0, 1}) out.push_back({"tq3", s, 48});
   return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, SinkAttention, ::testing::ValuesIn(params()), [](const auto& info) {
   std::string n = info.param.codec + "_sinks" + std::to_string(info.param.sinks);
+  if (info.param.rope_range > 0) n += "_frames" + std::to_string(info.param.rope_range);
   for (char& ch : n)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
@@ -174,12 +181,17 @@ std::vector<float> exact_attention(const Filled& f, const std::vector<float>& q,
 
 // Every position a sink: no record is read, so a lossy codec gives exact attention (float
 // rounding of the rotation / affine map only): 1e-4 for turbo3 (orthogonal rotation) and
-// for tq3 (whitening affine map P, P⁻¹). Measured: turbo3 7e-7, tq3 1.2e-6.
+// for tq3 (whitening affine map P, P⁻¹). Measured: turbo3 7e-7, tq3 1.2e-6. tq3 with RoPE
+// frames of 16 positions: the 40 sinks are stored turned back by three different frame
+// starts, so attention is exact only if each query is turned back like its frame's keys.
 TEST(SinkAttentionExact, AllSinksGiveExactAttention) {
+  for (const int rope_range : {0, 16})
   for (const std::string codec : {"turbo3", "tq3"}) {
+    if (rope_range > 0 && codec != "tq3") continue;
+    SCOPED_TRACE("rope_range " + std::to_string(rope_range));
     const double tol = kTol;
     const int n = 40;
-    Filled f(config(codec, n, 1, 64), {3, 17, 20}, 99);
+    Filled f(config(codec, n, 1, 64, rope_range), {3, 17, 20}, 99);
     Rng rng(3);
     AttentionParams p;
     p.n_heads = kHeads;
@@ -197,7 +209,7 @@ TEST(SinkAttentionExact, AllSinksGiveExactAttention) {
       RecordProperty(codec + "_pos" + std::to_string(pos0) + "_err_x1e7", static_cast<int>(std::lround(1e7 * std::max(e_fast, e_ref))));
     }
     // Control: the same data without sinks is visibly lossy (3-bit records).
-    Filled g(config(codec, 0, 1, 64), {3, 17, 20}, 99);
+    Filled g(config(codec, 0, 1, 64, rope_range), {3, 17, 20}, 99);
     const auto q = test::gaussian(rng, static_cast<size_t>(kHeads) * kDim);
     std::vector<float> out(q.size());
     attend(g.cache, 0, g.seq, q.data(), 1, n - 1, p, out.data());
