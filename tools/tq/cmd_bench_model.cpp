@@ -31,13 +31,14 @@ constexpr const char* kUsage =
     "tq bench model [--model smollm2|gemma3|FILE.gguf] [--codecs f16,turbo3,...] [--depths 0,4096]\n"
     "               [--prefill 128] [--decode 32] [--threads N] [--weights quantized|f32]\n"
     "               [--json FILE] [--markdown FILE] [--profile FILE] [--device cpu|cuda] [--batch N]\n"
-    "               [--cuda-graphs] [--fill model|random]\n"
+    "               [--cuda-graphs] [--fill model|random] [--rope-frames N]\n"
     "  Prefill and decode tokens/s of a real model per KV-cache codec (K and V alike, no Q/K\n"
     "  balance) at each context depth, resident memory (VmRSS after the row, freed heap\n"
     "  returned to the system before each row; VmHWM, the process's peak so far) and cache\n"
     "  bytes. Calibrated presets (tq3, ...) use the model's calibration profile (--profile\n"
     "  FILE, else ~/.cache/turboquant/profiles, measured once when missing), their codecs\n"
-    "  built for the row's context.\n"
+    "  built for the row's context; --rope-frames N stores their keys in RoPE frames of N\n"
+    "  positions (0: none; default 16 x head_dim; docs/EVAL.md), to weigh quality and speed.\n"
     "  A depth is filled with random token ids first (untimed); then --prefill tokens run as\n"
     "  one forward call and --decode tokens one at a time.\n"
     "  --fill random (CPU only): fill the depth with random Gaussian K/V vectors appended to\n"
@@ -180,7 +181,7 @@ Row bench_cuda_row(CudaRunner& gpu, KvCacheConfig cfg, const std::string& codec,
 int cmd_bench_model(int argc, char** argv) {
   Args args(argc, argv, {"help", "cuda-graphs"},
             {"model", "codecs", "depths", "prefill", "decode", "threads", "weights", "json", "markdown", "profile", "device",
-             "batch", "fill"});
+             "batch", "fill", "rope-frames"});
   if (args.has("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -204,6 +205,8 @@ int cmd_bench_model(int argc, char** argv) {
   if (fill != "model" && fill != "random") throw Error("--fill must be model or random, got " + fill);
   if (fill == "random" && on_cuda) throw Error("--fill random needs --device cpu");
   const std::string weights = args.get("weights", "quantized");
+  const int rope_frames = args.get_int("rope-frames", -1);
+  if (rope_frames < -1) throw Error("--rope-frames must be >= 0 (0: no frames), got " + std::to_string(rope_frames));
   const std::string model_path = resolve_model_path(model_name);
   auto model = Model::load(model_path, args.get_int("threads", 0), parse_weight_format(weights));
   const ModelConfig& c = model->config();
@@ -233,6 +236,7 @@ int cmd_bench_model(int argc, char** argv) {
                                               [](const std::string& s) { std::fprintf(stderr, "bench model: %s\n", s.c_str()); });
         CalibrationOptions opt;
         opt.context = total;
+        opt.rope_range = rope_frames;
         attach_preset_codecs(cfg, &*profile, opt, "");
       }
       if (gpu) {
