@@ -45,8 +45,8 @@ tq_status tq_cuda_cache_pool(tq_cuda_cache* cache, int layer, int kv, void** poo
  * k, v: [n_tokens][n_kv_heads][head_dim] of `dtype`, token rows token_stride elements apart
  * (0: dense). slots[i] = physical_block * block_tokens + position_in_block; negative skips
  * the token. positions / seq_ids ([n_tokens] each): the token's position in its sequence and
- * that sequence's id in [0, num_blocks), needed only by a cache with attention sinks (a
- * calibrated preset), else may be NULL. check != 0: wait for the write and return
+ * that sequence's id in [0, num_blocks), needed by a cache with attention sinks or keys in
+ * RoPE frames (a calibrated preset), else may be NULL. check != 0: wait for the write and return
  * TQ_ERROR_LIBRARY naming layer, head, token and coordinate of a NaN/Inf input (that vector
  * is not written, the others are); check == 0: stay asynchronous, tq_cuda_check_writes()
  * reports later. */

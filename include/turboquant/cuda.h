@@ -45,7 +45,7 @@ enum class DecodeKernel : uint8_t { auto_ = 0, simt = 1, mma = 2 };
 // rotation, split kernel, merge kernel), any split count. single: one launch; the splits
 // of a (sequence, KV head) are one thread-block cluster (Hopper and newer) and merge
 // through distributed shared memory, so at most 16 splits. It takes the tensor-core split
-// kernels at head_dim <= 128 without sinks; an explicit single launch holds the library's
+// kernels at head_dim <= 128 without sinks or keys in RoPE frames; an explicit single launch holds the library's
 // split count to one cluster, and one that cannot run a call (or a forced num_splits over
 // the cluster size) is a tq::Error naming why. auto_ is split_reduce: on the H200 the
 // single launch measured slower (BENCHMARKS.md, "one launch per decode step").
@@ -89,6 +89,10 @@ struct QuantizeParams {
   // store their exact code-space vector (Codec::to_code) in the cache's sink store, which
   // attention reads instead of their records. A cache with sinks throws tq::Error naming
   // the missing array when either is null.
+  // RoPE frames (KvCachePlan::key_frames, a calibrated preset's keys): each key is turned
+  // back by the rotation at its frame's start (positions[i] / rope_range) before it is
+  // encoded, as the CPU cache does; positions is then required (tq::Error naming it) even
+  // without sinks. Positions are clamped to [0, num_blocks() * block_tokens).
   const int32_t* positions = nullptr;
   const int32_t* seq_ids = nullptr;
   QuantizeKernel kernel = QuantizeKernel::auto_;  // both sides
@@ -121,7 +125,10 @@ struct DecodeParams {
   const int32_t* block_tables = nullptr;
   int max_blocks_per_seq = 0;
   const int32_t* seq_lens = nullptr;
-  int max_seq_len = 0;       // upper bound of seq_lens (sizes the split count)
+  // Upper bound of seq_lens: sizes the split count and, for keys in RoPE frames, the
+  // workspace's query rows (one per frame up to position max_seq_len - 1; a longer row is
+  // scored with the last of them, wrongly).
+  int max_seq_len = 0;
   float scale = 0.f;         // softmax scale; 0 means 1/sqrt(head_dim)
   int num_splits = 0;
   // [batch][n_q_heads][head_dim] of out_dtype: the kernel that merges the splits writes

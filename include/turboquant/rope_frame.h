@@ -25,12 +25,17 @@ class RopeFrames {
   int frame(int pos) const { return on() ? pos / range_ : 0; }
   int frame_start(int frame) const { return frame * range_; }
   int head_dim() const { return static_cast<int>(partner_.size()); }
+  const std::vector<int>& partner() const { return partner_; }
 
   // The rotation that turns a vector of `layer` back by `start` positions.
   class Turn {
    public:
     void apply(float* x) const;  // x[head_dim], in place
     bool identity() const { return identity_; }
+    // cos and sin of the turn of the pair (i, partner[i]), at its first coordinate i <
+    // partner[i] (1 and 0 elsewhere): what a backend applies to turn as apply() does.
+    const std::vector<float>& cos() const { return cos_; }
+    const std::vector<float>& sin() const { return sin_; }
 
    private:
     friend class RopeFrames;

@@ -117,9 +117,11 @@ class TorchDeviceKvCache:
         self._lengths = [0] * n_layers  # host count of eager/captured appends (capacity checks)
         # Decode workspace for the most query heads a KV head may have (8): allocated here, not in
         # an op, so a captured graph never owns it. The split count depends only on (batch,
-        # n_kv_heads, max_tokens), so fewer query heads need no more, nor does a window.
+        # n_kv_heads, max_tokens), so fewer query heads need no more, nor does a window. The largest
+        # over layers: keys in RoPE frames (calibrated presets) add one query set per frame.
         self._max_q_heads = 8 * n_kv_heads
-        n = self.dev.workspace_bytes(0, batch, self._max_q_heads, self.blocks_per_row, self.capacity)
+        n = max(self.dev.workspace_bytes(l, batch, self._max_q_heads, self.blocks_per_row, self.capacity)
+                for l in range(n_layers))
         self._workspace = torch.empty(max(n, 1), dtype=torch.uint8, device=self.device)
         self._workspace_ok: set = set()  # (layer, query heads) whose workspace size was checked
         # What every decode call passes, fixed for the cache's life (the tensors are never

@@ -18,7 +18,17 @@ struct DecodeArgs {
   const void* queries;
   int queries_dtype;
   float q_scale;  // softmax scale * log2(e): the kernels work in base 2
+  // [q_frames][batch][n_q][D]: the prepared queries, one set per RoPE frame of the keys
+  // (q_frames = 1 without frames); a tile of keys at positions in frame f (tiles never
+  // straddle one) is scored with set f, q_frame_floats = batch·n_q·D floats on.
   float* q_rot;
+  FrameDesc frames;  // the keys' (range 0: none); the prepare kernel turns queries with it
+  int q_frames;
+  int64_t q_frame_floats;
+  // Keys in frames: [q_frames][batch][n_q] scale·log2(e)·(q_f·μ), the affine map's
+  // constant of each frame's query q_f (Codec::prepare_query), added to that frame's
+  // scores: constant over a row's keys without frames (and left out), not across frames.
+  float* q_bias;
   const int32_t* block_tables;
   int max_blocks;
   const int32_t* seq_lens;

@@ -9,6 +9,9 @@
 //      codec's rotated space. Warps merge by log-sum-exp; the CTA writes its partial
 //      output and log-sum-exp;
 //   3. reduce:  merges the splits and rotates the output back once (R_vᵀ).
+// Keys in RoPE frames (calibrated presets, rope_frame.h): step 1 prepares one q' per frame
+// (the query turned back by the frame's start first) and its affine constant q·μ, and
+// step 2 scores each tile with its frame's (a tile never straddles a frame).
 // The tensor-core split kernels can also run the step as one launch (DecodeLaunch::single,
 // decode_single.cuh): each CTA rotates its queries, and the splits merge inside a cluster.
 // The split count depends only on (batch, KV heads, max_seq_len), so a decode step can
@@ -94,10 +97,16 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
   __shared__ float y[kPrepVecs * S];
   __shared__ __align__(16) float chunk[kDenseChunkFloats];
   pdl_trigger();  // the split kernel may launch and start its loads; it waits for q_rot
-  const int h = blockIdx.x, b = blockIdx.y, slice = blockIdx.z, G = a.group, n_q = a.n_kv * a.group;
+  // blockIdx.z: slice + D/32 · frame (keys in RoPE frames: one query set per frame).
+  const int h = blockIdx.x, b = blockIdx.y, slice = blockIdx.z % (D / 32), frame = blockIdx.z / (D / 32);
+  const int G = a.group, n_q = a.n_kv * a.group;
   const RotationDesc rot = a.krot[h];
   const bool dense = rot.kind == RotationKind::dense;
   if (!dense && slice > 0) return;  // only the dense product is spread over slices
+  if (frame > 0) {  // a frame the row does not read (past its end, before its window) is skipped
+    const int len = a.seq_lens[b], lo = a.window > 0 ? max(0, len - a.window) : 0;
+    if (frame > (len - 1) / a.frames.range || frame < lo / a.frames.range) return;
+  }
   // Dense: rows [32·slice, 32·slice + 32) of Q, a quad of threads per row, float4 column
   // j4 = part + 4c to part `part`. The slice is loaded before the queries so both loads
   // are in flight together (the CPU reference's summation order is not needed here:
@@ -115,7 +124,22 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
     x[v * XS + i] = v < G ? load_element(a.queries, (static_cast<int64_t>(b) * n_q + h * G + v) * D + i, a.queries_dtype) : 0.f;
   }
   __syncthreads();
-  const int64_t out0 = (static_cast<int64_t>(b) * n_q + h * G) * D;
+  if (frame > 0) {  // turned back by the frame's start first, as the keys were (attention.cpp)
+    turn_into_frames<D, XS>(a.frames, x, G, [&](int) { return frame; });
+    __syncthreads();
+  }
+  const int64_t out0 = frame * a.q_frame_floats + (static_cast<int64_t>(b) * n_q + h * G) * D;
+  if (a.q_bias && slice == 0) {  // q_f·μ, a warp per query head
+    const int lane = threadIdx.x & 31;
+    for (int v = threadIdx.x >> 5; v < G; v += kTileThreads / 32) {
+      float c = 0.f;
+      if (rot.mu)
+        for (int i = lane; i < D; i += 32) c = fmaf(x[v * XS + i], rot.mu[i], c);
+#pragma unroll
+      for (int off = 16; off >= 1; off >>= 1) c += __shfl_xor_sync(kFull, c, off);
+      if (lane == 0) a.q_bias[out0 / D + v] = c * a.q_scale;
+    }
+  }
   if (dense) {
     float acc[kPrepVecs];
 #pragma unroll
@@ -183,14 +207,24 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
   fill_lut(a.vc, lutv);
 
   const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
-  float q[G][C];
-#pragma unroll
-  for (int g = 0; g < G; ++g)
-#pragma unroll
-    for (int c = 0; c < C; ++c) q[g][c] = a.q_rot[(qrow + g) * D + lane * C + c];
-
   const SplitWork work = split_work(a, b, split, warp, kWarps, T);
   const int seq_len = work.seq_len, lo = work.lo, tb = work.tb, my_count = work.my_count;
+  // Keys in RoPE frames (kExt only): the query set of the frame of the warp's tile,
+  // reloaded when a tile starts a new frame (tiles never straddle one).
+  const bool framed = kExt && a.frames.range > 0;
+  auto frame_of = [&](int tok) { return min(tok / a.frames.range, a.q_frames - 1); };
+  int q_frame = framed && my_count > 0 ? frame_of((tb + warp) * T) : 0;
+  float q[G][C];
+  float bias = 0.f;  // the frame's q_f·μ of head lane % G (the head of the lane's score)
+  auto load_q = [&]() {
+    const float* qf = a.q_rot + q_frame * a.q_frame_floats;
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+#pragma unroll
+      for (int c = 0; c < C; ++c) q[g][c] = qf[(qrow + g) * D + lane * C + c];
+    if (framed) bias = a.q_bias[q_frame * (a.q_frame_floats / D) + qrow + lane % G];
+  };
+  load_q();
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
   SinkRows sinks;
   if (kExt) sinks = sink_rows_of(a, b, h, D, lane * C);
@@ -237,6 +271,10 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
     const unsigned char* ks = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
     const unsigned char* vs = ks + lay.kbuf;
     const int tok0 = (tb + warp + k * kWarps) * T;
+    if (framed && frame_of(tok0) != q_frame) {
+      q_frame = frame_of(tok0);
+      load_q();
+    }
 
     // Partial scores of the lane's coordinates, P[j*G + g] for token j, head g.
     float P[32];
@@ -271,7 +309,7 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
     // window's first tile and the sequence's last one clear bits.
     const int n_valid = min(T, seq_len - tok0), j_lo = lo - tok0;
     const uint32_t rows = (n_valid >= 32 ? ~0u : (1u << n_valid) - 1u) & (j_lo > 0 ? ~0u << j_lo : ~0u);
-    const float score = (rows >> (lane / G)) & 1u ? P[0] : -INFINITY;
+    const float score = (rows >> (lane / G)) & 1u ? P[0] + bias : -INFINITY;
     float mt = score;
 #pragma unroll
     for (int off = G; off < 32; off <<= 1) mt = fmaxf(mt, __shfl_xor_sync(kFull, mt, off));
@@ -445,7 +483,7 @@ void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, bool single, 
       launch_decode_mma(a, D, route.mma_bits, batch, true, stream);
     return;
   }
-  decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32), kTileThreads, 0, stream>>>(a);
+  decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32 * a.q_frames), kTileThreads, 0, stream>>>(a);
   check_launch("decode_prepare_kernel");
   if (route.tensor_core()) {
     if (route.tile())
@@ -573,13 +611,22 @@ CudaDecodeRoute route_of(const DeviceKvCache& cache, const DecodeParams& p) {
 size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
 
 struct Workspace {
-  size_t q_rot, part_o, part_lse, total;
+  size_t q_rot, q_bias, part_o, part_lse, total;
 };
 
-Workspace workspace_layout(int batch, int n_q, int d, int splits) {
+// Query sets a call prepares: one per RoPE frame of the layer's keys up to position
+// max_seq_len - 1 (keys in frames), else one.
+int query_frames(const DeviceKvCache& cache, const DecodeParams& p) {
+  const int range = cache.impl().layers[p.layer][0].frames.range;
+  return range > 0 ? std::max(0, p.max_seq_len - 1) / range + 1 : 1;
+}
+
+// frames: query sets (query_frames); bias: keys in frames, so each set has its q_bias.
+Workspace workspace_layout(int batch, int n_q, int d, int splits, int frames, bool bias) {
   Workspace w;
   w.q_rot = 0;
-  w.part_o = align256(sizeof(float) * batch * n_q * d);
+  w.q_bias = align256(sizeof(float) * batch * n_q * d * static_cast<size_t>(frames));
+  w.part_o = w.q_bias + (bias ? align256(sizeof(float) * batch * n_q * static_cast<size_t>(frames)) : 0);
   w.part_lse = w.part_o + align256(sizeof(float) * batch * n_q * static_cast<size_t>(splits) * d);
   w.total = w.part_lse + align256(sizeof(float) * batch * n_q * static_cast<size_t>(splits));
   return w;
@@ -679,6 +726,9 @@ SinglePlan single_plan(const DeviceKvCache& cache, const DecodeParams& p, int g,
   if (!route.tensor_core()) return {0, "the CUDA-core split kernel (simt) has none"};
   if (cfg.head_dim > 128) return {0, "head_dim " + std::to_string(cfg.head_dim) + " is over 128"};
   if (cfg.sink_tokens > 0) return {0, "the cache keeps attention sinks"};
+  if (const RopeFrames* f = cache.plan().key_frames(p.layer))
+    return {0, "layer " + std::to_string(p.layer) + " keeps its keys in RoPE frames (rope_range " +
+                   std::to_string(f->range()) + "): the single launch prepares one query per head, not one per frame"};
   const int cap = single_cap(cache, p, g, route);
   if (cap == 0) return {0, "thread-block clusters need compute capability 9.0 or newer"};
   const int s = p.num_splits == 0 ? std::min(splits, cap) : splits;
@@ -745,7 +795,9 @@ int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
 
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p) {
   const int splits = decode_num_splits(cache, p);
-  return detail::workspace_layout(p.batch, p.n_q_heads, cache.config().head_dim, splits).total;
+  return detail::workspace_layout(p.batch, p.n_q_heads, cache.config().head_dim, splits,
+                                  detail::query_frames(cache, p), cache.impl().layers[p.layer][0].frames.range > 0)
+      .total;
 }
 
 void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
@@ -754,7 +806,10 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = detail::group_of(cache, p, route);
   const detail::LaunchPlan plan = detail::launch_plan(cache, p, g, route);
   const int splits = plan.splits;
-  const detail::Workspace ws = detail::workspace_layout(p.batch, p.n_q_heads, cfg.head_dim, splits);
+  const int q_frames = detail::query_frames(cache, p);
+  const bool framed = cache.impl().layers[p.layer][0].frames.range > 0;
+  const detail::Workspace ws =
+      detail::workspace_layout(p.batch, p.n_q_heads, cfg.head_dim, splits, q_frames, framed);
   auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
   if (!p.queries || !p.out || !p.block_tables || !p.seq_lens) fail("queries, out, block_tables and seq_lens must be device pointers");
   if (!p.workspace || p.workspace_bytes < ws.total)
@@ -784,6 +839,10 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.q_scale = scale * 1.4426950408889634f;
   auto* base = static_cast<unsigned char*>(p.workspace);
   a.q_rot = reinterpret_cast<float*>(base + ws.q_rot);
+  a.frames = layer[0].frames;
+  a.q_frames = q_frames;
+  a.q_frame_floats = static_cast<int64_t>(p.batch) * p.n_q_heads * cfg.head_dim;
+  a.q_bias = framed ? reinterpret_cast<float*>(base + ws.q_bias) : nullptr;
   a.part_o = reinterpret_cast<float*>(base + ws.part_o);
   a.part_lse = reinterpret_cast<float*>(base + ws.part_lse);
   a.block_tables = p.block_tables;

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "copy_async.cuh"
 #include "cuda_check.h"
@@ -280,9 +281,21 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   for (int s = 0; s < kStages - 1; ++s) issue(s, block_at(cp_pos));
   int next_block = block_at(cp_pos);
 
-  if constexpr (!single) {
-    pdl_wait();  // the rotated queries come from the prepare kernel
-    const float* qp = a.q_rot + (qrow + (g < G ? g : 0)) * D + 2 * t;
+  // Keys in RoPE frames (calibrated records only; never single): the query set of the
+  // frame of the warp's step, reloaded when a step starts a new frame (steps never
+  // straddle one).
+  constexpr bool kFramed = !single && std::is_same_v<R, GroupedTileRecords>;
+  const bool framed = kFramed && a.frames.range > 0;
+  auto frame_of = [&](int tok) { return min(tok / a.frames.range, a.q_frames - 1); };
+  int q_frame = framed && my_count > 0 ? frame_of((tb + warp) * kTok) : 0;
+  float bias[2] = {0.f, 0.f};  // the frame's q_f·μ of heads 2t, 2t + 1 (the fragment's columns)
+  auto load_q = [&]() {
+    if (framed) {
+      const float* qb_f = a.q_bias + q_frame * (a.q_frame_floats / D) + qrow;
+      bias[0] = 2 * t < G ? qb_f[2 * t] : 0.f;
+      bias[1] = 2 * t + 1 < G ? qb_f[2 * t + 1] : 0.f;
+    }
+    const float* qp = a.q_rot + q_frame * a.q_frame_floats + (qrow + (g < G ? g : 0)) * D + 2 * t;
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
       const float2 lo = *reinterpret_cast<const float2*>(qp + 16 * kc);
@@ -290,6 +303,10 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
       qb[kc][0] = g < G ? pack_half2(lo.x, lo.y) : 0u;
       qb[kc][1] = g < G ? pack_half2(hi.x, hi.y) : 0u;
     }
+  };
+  if constexpr (!single) {
+    pdl_wait();  // the rotated queries come from the prepare kernel
+    load_q();
   }
   // ldmatrix row addresses. Keys (A = tile rows): matrix j = lane/8 holds tokens 8(j&1) +
   // 0..7, dims 8(j>>1) + 0..7 of the k-chunk. Values (A = tile transposed): matrix j holds
@@ -306,6 +323,10 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     __syncwarp();
     const unsigned char* ks = ring + (k % kStages) * lay.stage;
     const int tok0 = (tb + warp + k * kWarps) * kTok;
+    if (framed && frame_of(tok0) != q_frame) {
+      q_frame = frame_of(tok0);
+      load_q();
+    }
     // Rows [j_lo, n_valid) are attended: j_lo > 0 only in the window's first step.
     const int n_valid = min(kTok, seq_len - tok0), j_lo = lo - tok0;
     const int n_sink_rows = min(n_valid, n_sinks - tok0);  // > 0 only in the first steps
@@ -346,7 +367,12 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
                            static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, vtile);
     if (n_sink_rows > 0)
       exact_sink_scores<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           a.q_rot + qrow * D + lane * C, static_cast<int64_t>(a.n_kv) * D, n_sink_rows, G, lane, sc);
+                           a.q_rot + q_frame * a.q_frame_floats + qrow * D + lane * C, static_cast<int64_t>(a.n_kv) * D,
+                           n_sink_rows, G, lane, sc);
+    if (framed) {
+      sc[0] += bias[0], sc[1] += bias[1];
+      sc[2] += bias[0], sc[3] += bias[1];
+    }
     const bool valid0 = g < n_valid && g >= j_lo, valid1 = g + 8 < n_valid && g + 8 >= j_lo;
     const float s[4] = {valid0 ? sc[0] : -INFINITY, valid0 ? sc[1] : -INFINITY, valid1 ? sc[2] : -INFINITY,
                         valid1 ? sc[3] : -INFINITY};

@@ -22,6 +22,7 @@ struct DeviceKvCache::Impl {
     size_t record_bytes = 0;
     size_t block_bytes = 0;
     float* sinks = nullptr;  // device [num_blocks][sink_tokens][n_kv_heads][head_dim], null without sinks
+    detail::FrameDesc frames;  // keys in RoPE frames (KvCachePlan::key_frames); range 0 otherwise
   };
   std::vector<std::array<Side, 2>> layers;
   detail::WriteStatus* status = nullptr;  // device [n_layers]: what the writes refused or saturated

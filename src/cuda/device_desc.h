@@ -73,4 +73,16 @@ struct RotationDesc {
   const float* mu = nullptr;
 };
 
+// RoPE frames of a layer's keys (rope_frame.h) on the device: a key at position p is
+// stored turned back by the rotation at frame p / range's start, and attention scores it
+// with the query turned back by the same. turns[f][i] = (cos, sin) of that rotation for
+// each first coordinate i of a pair (i < partner[i]), the floats RopeFrames::turn_back
+// gives on the host; frame 0 is the identity (never applied). range 0: no frames.
+struct FrameDesc {
+  int32_t range = 0;
+  int32_t n_frames = 0;             // rows of turns: the cache's capacity / range, rounded up
+  const int32_t* partner = nullptr;  // [head_dim]
+  const float* turns = nullptr;      // [n_frames][head_dim][2]
+};
+
 }  // namespace tq::cuda::detail

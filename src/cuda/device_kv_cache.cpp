@@ -1,5 +1,6 @@
 // DeviceKvCache: validation, codec construction with the seeds of kv_cache.h, upload of
 // rotation parameters, pool allocation and host <-> device copies.
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -41,6 +42,29 @@ detail::RotationDesc upload_rotation(DeviceKvCache::Impl& impl, const detail::Ro
   return d;
 }
 
+// The keys' RoPE frames of `layer` on the device: the partners and, for each frame the
+// cache's capacity reaches, the cos and sin of RopeFrames::turn_back at its start (the
+// host's own floats, so both sides turn alike), as [frame][coordinate][cos, sin].
+detail::FrameDesc upload_frames(DeviceKvCache::Impl& impl, const RopeFrames& frames, int layer, int64_t capacity) {
+  const int d = frames.head_dim();
+  detail::FrameDesc f;
+  f.range = frames.range();
+  f.n_frames = static_cast<int32_t>(std::max<int64_t>(1, (capacity + f.range - 1) / f.range));
+  const std::vector<int32_t> partner(frames.partner().begin(), frames.partner().end());
+  std::vector<float> turns(static_cast<size_t>(f.n_frames) * d * 2);
+  for (int fr = 0; fr < f.n_frames; ++fr) {
+    const RopeFrames::Turn turn = frames.turn_back(layer, frames.frame_start(fr));
+    float* row = turns.data() + static_cast<size_t>(fr) * d * 2;
+    for (int i = 0; i < d; ++i) {
+      row[2 * i] = turn.cos()[i];
+      row[2 * i + 1] = turn.sin()[i];
+    }
+  }
+  f.partner = upload(impl, partner, "RoPE frame partners");
+  f.turns = upload(impl, turns, "RoPE frame turns");
+  return f;
+}
+
 // What the CUDA kernels add to the plan's rules: shapes first (before any codec is built,
 // so a head size the kernels lack is named as such), then each side's codec.
 void check_cuda_shape(const KvCacheConfig& c) {
@@ -61,9 +85,11 @@ void check_cuda_codecs(const KvCachePlan& plan) {
       const std::string where = "DeviceKvCache: layer " + std::to_string(l) + (value ? " V" : " K") + ": codec '" +
                                 side.codec + "'";
       if (!codec_supported(side.codec)) throw Error(where + " is not implemented by the CUDA kernels yet");
-      if (!value && plan.key_frames(l))
-        throw Error(where + " with keys in RoPE frames (CalibrationOptions::rope_range " +
-                    std::to_string(plan.key_frames(l)->range()) + ") is not implemented by the CUDA kernels yet");
+      // A decode tile (32/G tokens on the CUDA cores, 16 on the tensor cores) is scored with
+      // one query: it must not straddle a frame.
+      if (const RopeFrames* f = value ? nullptr : plan.key_frames(l); f && f->range() % 32 != 0)
+        throw Error(where + " with keys in RoPE frames: CalibrationOptions::rope_range " + std::to_string(f->range()) +
+                    " is not a multiple of 32, the CUDA kernels' largest decode tile");
       // Sinks are written by the tiled quantize kernel, which has no fp8 encoder.
       if (c.sink_tokens > 0 && side.codecs.front().spec().quant == QuantKind::fp8)
         throw Error(where + " with sink_tokens > 0 is not implemented by the CUDA kernels yet");
@@ -138,6 +164,8 @@ DeviceKvCache::DeviceKvCache(KvCachePlan plan) : plan_(std::move(plan)), impl_(n
           s.rot_kind = rots.back().kind;  // the same kind and rounds for every head of a side
           s.rot_rounds = rots.back().rounds;
         }
+        if (const RopeFrames* frames = kv == 0 ? plan_.key_frames(l) : nullptr)
+          s.frames = upload_frames(*impl_, *frames, l, static_cast<int64_t>(num_blocks_) * config().block_tokens);
         s.desc = detail::make_codec_desc(side.codecs.front());
         if (s.desc.kind == QuantKind::grouped) {
           // One run table per side: every head of a layer's side shares its groups.

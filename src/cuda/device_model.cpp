@@ -347,10 +347,8 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
     qp.slots = d_slot;
     qp.stream = stream;
     qp.check = false;  // checked once per call (check_writes below)
-    if (sinks) {
-      qp.positions = d_pos;
-      qp.seq_ids = d_seq;
-    }
+    qp.positions = d_pos;  // sinks and keys in RoPE frames read them
+    if (sinks) qp.seq_ids = d_seq;
     quantize_on_write(cache, qp);
 
     if (padded != group) ops::pad_heads(Q, QP, n, KV, group, padded, hd, stream);

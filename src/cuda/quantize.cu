@@ -253,6 +253,13 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   }
   __syncthreads();
   refuse_nonfinite<D>(a, side, head, t0, x, n_vecs, refused, clamped);
+  if (side == 0 && a.frames.range > 0) {  // keys in RoPE frames: turned back by their frame's start
+    __syncthreads();  // refuse_nonfinite has read x
+    const int last = a.frames.n_frames - 1;
+    turn_into_frames<D, XS>(a.frames, x, n_vecs,
+                            [&](int v) { return min(max(a.positions[t0 + v], 0) / a.frames.range, last); });
+    __syncthreads();
+  }
   if (rot.mu) {  // affine map: y = P (x − μ), centred first as Codec::to_code
     __syncthreads();
     for (int e = tid; e < Tile::kVecs * D; e += kTileThreads)
@@ -323,6 +330,9 @@ std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side
                                          : "";
   if (cfg.sink_tokens > 0)
     return "the warp quantize kernel keeps no attention sinks (sink_tokens = " + std::to_string(cfg.sink_tokens) + ")";
+  if (side == 0 && s.frames.range > 0)
+    return "the warp quantize kernel does not turn keys into RoPE frames (" + codec + ", rope_range " +
+           std::to_string(s.frames.range) + "): tiled only";
   if (!quantize_warp_applies(s.desc, s.rot_kind))
     return "the warp quantize kernel does not take " + codec + " (group codecs and dense rotations: tiled only)";
   return "";
@@ -365,6 +375,11 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
     if (!p.seq_ids) fail("the cache keeps sink_tokens = " + std::to_string(cfg.sink_tokens) +
                          " exact positions: QuantizeParams::seq_ids is required");
   }
+  const detail::FrameDesc& frames = layer[0].frames;
+  if (frames.range > 0 && !p.positions)
+    fail("layer " + std::to_string(p.layer) + " keeps its keys in RoPE frames (rope_range " +
+         std::to_string(frames.range) + "): QuantizeParams::positions is required");
+  a.frames = frames;
   a.positions = p.positions;
   a.seq_ids = p.seq_ids;
   a.sink_tokens = cfg.sink_tokens;

@@ -31,6 +31,9 @@ struct QuantizeArgs {
   const int32_t* positions;
   const int32_t* seq_ids;
   int sink_tokens, sink_seqs;
+  // The keys' RoPE frames (range 0: none): side 0 vectors are turned back by the frame of
+  // positions[t] before the affine map (the CPU cache's KvCache::append).
+  FrameDesc frames;
 };
 
 // The warp-per-vector kernel covers every family but the group codecs and every rotation

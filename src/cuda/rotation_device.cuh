@@ -206,4 +206,26 @@ __device__ void rotate_inverse_vec(const RotationDesc r, float* y, float* x, flo
   __syncthreads();
 }
 
+// Turns rows [0, n_vecs) of x (row stride XS) back into their RoPE frames (FrameDesc):
+// row v by the turn of frame frame_of(v), with RopeFrames::Turn::apply's arithmetic
+// rounded one product at a time (cos·a − sin·b, sin·a + cos·b), so turned keys are
+// bit-identical to the CPU cache's. Frame 0 (the identity) leaves a row as it is. Each
+// thread takes whole pairs, so no row is read after another thread wrote it; the caller
+// synchronizes before and after.
+template <int D, int XS, class FrameOf>
+__device__ inline void turn_into_frames(const FrameDesc& fr, float* x, int n_vecs, const FrameOf& frame_of) {
+  const float2* turns = reinterpret_cast<const float2*>(fr.turns);
+  for (int e = threadIdx.x; e < n_vecs * D; e += blockDim.x) {
+    const int v = e / D, i = e % D, j = fr.partner[i];
+    if (j <= i) continue;
+    const int f = frame_of(v);
+    if (f <= 0) continue;
+    const float2 cs = turns[static_cast<int64_t>(f) * D + i];
+    float* r = x + v * XS;
+    const float a = r[i], b = r[j];
+    r[i] = __fsub_rn(__fmul_rn(cs.x, a), __fmul_rn(cs.y, b));
+    r[j] = __fadd_rn(__fmul_rn(cs.y, a), __fmul_rn(cs.x, b));
+  }
+}
+
 }  // namespace tq::cuda::detail

@@ -81,20 +81,39 @@ inline KvCacheConfig cache_config(const std::string& k, const std::string& v, in
   return c;
 }
 
+// The message of the tq::Error f() throws ("no error" when it throws none).
+template <class F>
+std::string error_message(const F& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Quantize-on-write of n_tokens tokens of layer 0 from device arrays.
+inline QuantizeParams quantize_params(const void* k, const void* v, int n_tokens, const int32_t* slots,
+                                      const int32_t* positions = nullptr) {
+  QuantizeParams p;
+  p.keys = k;
+  p.values = v;
+  p.n_tokens = n_tokens;
+  p.slots = slots;
+  p.positions = positions;
+  return p;
+}
+
 // Writes n_tokens tokens (k, v: host [n_tokens][n_kv_heads][head_dim]) of layer 0 into
-// slots 0, 1, ... through quantize_on_write (the blocks in order).
+// slots 0, 1, ... through quantize_on_write (the blocks in order), as positions 0, 1, ...
+// of one sequence (keys in RoPE frames need them).
 inline void write_in_order(DeviceKvCache& cache, const std::vector<float>& k, const std::vector<float>& v,
                            int n_tokens) {
   std::vector<int32_t> slots(n_tokens);
   for (int t = 0; t < n_tokens; ++t) slots[t] = t;
   DeviceBuffer<float> kd(k), vd(v);
   DeviceBuffer<int32_t> sd(slots);
-  QuantizeParams p;
-  p.keys = kd.get();
-  p.values = vd.get();
-  p.n_tokens = n_tokens;
-  p.slots = sd.get();
-  quantize_on_write(cache, p);
+  quantize_on_write(cache, quantize_params(kd.get(), vd.get(), n_tokens, sd.get(), sd.get()));
 }
 
 }  // namespace tq::cuda::testing

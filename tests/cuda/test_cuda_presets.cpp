@@ -33,12 +33,7 @@ namespace {
 
 using testing::DeviceBuffer;
 
-// Every preset of the codec table: a new row is tested here without editing this file.
-const std::vector<std::string> kPresets = [] {
-  std::vector<std::string> names;
-  for (const CodecSpec& p : preset_table()) names.emplace_back(p.name);
-  return names;
-}();
+const std::vector<std::string> kPresets = testing::preset_names();
 
 using testing::calibrated;
 using testing::preset_config;
@@ -201,77 +196,8 @@ double sink_attention_error(const std::string& codec, int d, int group, int sink
   DeviceKvCache dev(cfg);
   const std::vector<int> lens = {3, 200, 513};
   Rng rng(5 + d);
-  std::vector<int> ids;
-  for (size_t b = 0; b < lens.size(); ++b) ids.push_back(cpu.add_sequence());
-  // Chunks interleave the sequences, so blocks interleave in the pool.
-  std::vector<int> done(lens.size(), 0);
-  for (bool more = true; more;) {
-    more = false;
-    for (size_t b = 0; b < lens.size(); ++b) {
-      const int n = std::min(lens[b] - done[b], 1 + static_cast<int>(rng.uniform() * 90));
-      if (n <= 0) continue;
-      more = true;
-      std::vector<float> k(static_cast<size_t>(n) * n_kv * d), v(k.size());
-      for (float& x : k) x = static_cast<float>(rng.gaussian() + 0.7);
-      for (float& x : v) x = static_cast<float>(rng.gaussian());
-      if (done[b] == 0)  // a large first token, as real sinks are
-        for (int i = 0; i < n_kv * d; ++i) k[i] *= 6.f;
-      cpu.append(0, ids[b], n, k.data(), v.data());
-      if (upload) {
-        done[b] += n;
-        continue;
-      }
-      const std::vector<int32_t>& table = cpu.block_table(ids[b]);
-      std::vector<int32_t> slots(n), pos(n), seq(n, ids[b]);
-      for (int i = 0; i < n; ++i) {
-        pos[i] = done[b] + i;
-        slots[i] = table[pos[i] / bt] * bt + pos[i] % bt;
-      }
-      DeviceBuffer<float> kd(k), vd(v);
-      DeviceBuffer<int32_t> sd(slots), pd(pos), qd(seq);
-      QuantizeParams p;
-      p.keys = kd.get();
-      p.values = vd.get();
-      p.n_tokens = n;
-      p.slots = sd.get();
-      p.positions = pd.get();
-      p.seq_ids = qd.get();
-      quantize_on_write(dev, p);
-      done[b] += n;
-    }
-  }
-  if (upload) testing::upload_cpu_cache(cpu, 0, ids, dev);
-  const int batch = static_cast<int>(lens.size()), n_q = n_kv * group;
-  int max_blocks = 0;
-  for (int id : ids) max_blocks = std::max<int>(max_blocks, cpu.block_table(id).size());
-  std::vector<int32_t> tables(static_cast<size_t>(batch) * max_blocks, 0), lens32(lens.begin(), lens.end());
-  for (int b = 0; b < batch; ++b)
-    for (size_t i = 0; i < cpu.block_table(ids[b]).size(); ++i) tables[b * max_blocks + i] = cpu.block_table(ids[b])[i];
-  std::vector<float> q(static_cast<size_t>(batch) * n_q * d);
-  for (float& x : q) x = static_cast<float>(rng.gaussian());
-  DeviceBuffer<float> qd(q), od(q.size());
-  DeviceBuffer<int32_t> td(tables), ld(lens32), sd(std::vector<int32_t>(ids.begin(), ids.end()));
-  DecodeParams p = testing::decode_params(qd.get(), batch, n_q, td.get(), max_blocks, ld.get(), max_blocks * bt, od.get());
-  p.seq_ids = sd.get();
-  p.kernel = kernel;
-  const std::vector<float> got = testing::run_decode(dev, p, od);
-  double worst = 0;
-  AttentionParams ap;
-  ap.n_heads = n_q;
-  ap.scale = 1.f / std::sqrt(static_cast<float>(d));
-  for (int b = 0; b < batch; ++b) {
-    std::vector<float> ref(static_cast<size_t>(n_q) * d);
-    attend_reference(cpu, 0, ids[b], &q[static_cast<size_t>(b) * n_q * d], 1, lens[b] - 1, ap, ref.data());
-    double d2 = 0, r2 = 0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-      const double g = got[static_cast<size_t>(b) * n_q * d + i];
-      if (!std::isfinite(g)) return INFINITY;
-      d2 += (g - ref[i]) * (g - ref[i]);
-      r2 += double(ref[i]) * ref[i];
-    }
-    worst = std::max(worst, std::sqrt(d2 / r2));
-  }
-  return worst;
+  const std::vector<int> ids = testing::write_sequences(cpu, dev, lens, rng, {.upload = upload});
+  return testing::attend_error(cpu, dev, ids, lens, group, rng, kernel);
 }
 
 TEST(CudaPresetSinks, DeviceAttendsLikeTheCpuCache) {
@@ -305,21 +231,11 @@ TEST(CudaPresetSinks, MissingPositionsOrSequenceIdsAreErrors) {
   DeviceKvCache dev(cfg);
   DeviceBuffer<float> k(std::vector<float>(2 * 64, 1.f));
   DeviceBuffer<int32_t> slots(std::vector<int32_t>{0});
-  QuantizeParams p;
-  p.keys = p.values = k.get();
-  p.n_tokens = 1;
-  p.slots = slots.get();
-  auto message = [](auto&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_NE(message([&] { quantize_on_write(dev, p); }).find("positions"), std::string::npos);
+  QuantizeParams p = testing::quantize_params(k.get(), k.get(), 1, slots.get());
+  using testing::error_message;
+  EXPECT_NE(error_message([&] { quantize_on_write(dev, p); }).find("positions"), std::string::npos);
   p.positions = slots.get();
-  EXPECT_NE(message([&] { quantize_on_write(dev, p); }).find("seq_ids"), std::string::npos);
+  EXPECT_NE(error_message([&] { quantize_on_write(dev, p); }).find("seq_ids"), std::string::npos);
   p.seq_ids = slots.get();
   EXPECT_NO_THROW(quantize_on_write(dev, p));
 
@@ -329,7 +245,7 @@ TEST(CudaPresetSinks, MissingPositionsOrSequenceIdsAreErrors) {
   DeviceBuffer<uint8_t> ws(decode_workspace_bytes(dev, d));
   d.workspace = ws.get();
   d.workspace_bytes = decode_workspace_bytes(dev, d);
-  EXPECT_NE(message([&] { decode_attention(dev, d); }).find("seq_ids"), std::string::npos);
+  EXPECT_NE(error_message([&] { decode_attention(dev, d); }).find("seq_ids"), std::string::npos);
 }
 
 TEST(CudaPresetConfig, PresetWithoutCalibratedCodecsIsAnError) {
