@@ -102,6 +102,10 @@ class Codec {
   // Attention primitives (reference). query_state holds query_state_floats() floats.
   size_t query_state_floats() const;
   void prepare_query(const float* q, float* query_state) const;
+  // prepare_query of n queries at once (bit-identical results): a calibrated codec's P⁻ᵀ is
+  // read once per block of queries instead of once per query (attention over RoPE frames
+  // prepares a query per row and frame).
+  void prepare_queries(int n, const float* const* q, float* const* query_states) const;
   float dot(const float* query_state, const uint8_t* record) const;  // ≈ <q, decode(record)>
   void accumulate(const uint8_t* record, float weight, float* acc) const;  // acc[code_dim]
   // Code space, where records live and attention accumulates: y[code_dim] from x[dim]

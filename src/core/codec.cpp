@@ -1,7 +1,9 @@
 #include "turboquant/codec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "mat_vec.h"
 #include "turboquant/error.h"
@@ -144,6 +146,37 @@ void Codec::prepare_query(const float* q, float* state) const {
   float c = 0.f;
   for (int i = 0; i < dim_; ++i) c += q[i] * affine_->mu[i];
   state[code_dim()] += c;
+}
+
+void Codec::prepare_queries(int n, const float* const* q, float* const* states) const {
+  if (!affine_) {
+    for (int v = 0; v < n; ++v) prepare_query(q[v], states[v]);
+    return;
+  }
+  // mat_t_vec's sums in its order (row i of P⁻¹ scaled by q[i], i ascending) for a block of
+  // queries at a time: each row of P⁻¹ is loaded once per block, the block's outputs stay in L1.
+  constexpr int kBlock = 16;
+  const int d = dim_;
+  std::vector<float> y(static_cast<size_t>(kBlock) * d);
+  for (int v0 = 0; v0 < n; v0 += kBlock) {
+    const int nb = std::min(kBlock, n - v0);
+    std::fill(y.begin(), y.end(), 0.f);
+    for (int i = 0; i < d; ++i) {
+      const float* row = affine_->inverse.data() + static_cast<size_t>(i) * d;
+      for (int v = 0; v < nb; ++v) {
+        const float x = q[v0 + v][i];
+        float* yv = y.data() + static_cast<size_t>(v) * d;
+        for (int j = 0; j < d; ++j) yv[j] += row[j] * x;
+      }
+    }
+    for (int v = 0; v < nb; ++v) {
+      float* st = states[v0 + v];
+      quantizer_->prepare_query(y.data() + static_cast<size_t>(v) * d, st);
+      float c = 0.f;
+      for (int i = 0; i < d; ++i) c += q[v0 + v][i] * affine_->mu[i];
+      st[code_dim()] += c;
+    }
+  }
 }
 
 float Codec::dot(const float* state, const uint8_t* record) const {

@@ -165,26 +165,52 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
   const int n_frames = L.frames ? L.frames->frame(q_pos0 + n_q - 1) + 1 : 1;
   const size_t frame_floats = static_cast<size_t>(n_rows) * qsf;  // qstate: [frame][row][qsf]
   std::vector<float> qstate(frame_floats * n_frames);
-  std::vector<RopeFrames::Turn> turns;
-  for (int f = 0; L.frames && f < n_frames; ++f) turns.push_back(L.frames->turn_back(layer, L.frames->frame_start(f)));
-  auto prep = [&](int idx) {
-    const int row = idx % n_rows, f = idx / n_rows;
-    const Codec& kc = cache.k_codec(layer, (row % p.n_heads) / L.G);
-    float* st = qstate.data() + frame_floats * f + qsf * row;
-    const float* qr = q + static_cast<size_t>(row) * L.D;
-    std::vector<float> turned;
-    if (L.frames) {
-      turned.assign(qr, qr + L.D);
-      turns[f].apply(turned.data());
-      qr = turned.data();
-    }
-    kc.prepare_query(qr, st);
-    for (size_t i = 0; i < qsf; ++i) st[i] *= p.scale;
-  };
-  if (pool && n_rows * n_frames > 1)
-    pool->parallel_for(n_rows * n_frames, prep);
-  else
-    for (int r = 0; r < n_rows * n_frames; ++r) prep(r);
+  if (!L.frames) {
+    auto prep = [&](int row) {
+      const Codec& kc = cache.k_codec(layer, (row % p.n_heads) / L.G);
+      float* st = qstate.data() + qsf * row;
+      kc.prepare_query(q + static_cast<size_t>(row) * L.D, st);
+      for (size_t i = 0; i < qsf; ++i) st[i] *= p.scale;
+    };
+    if (pool && n_rows > 1)
+      pool->parallel_for(n_rows, prep);
+    else
+      for (int r = 0; r < n_rows; ++r) prep(r);
+  } else {
+    // Per KV head and run of frames, the rows' queries turned back by each frame's start
+    // and prepared as one batch (Codec::prepare_queries: P⁻ᵀ read once per 16 queries).
+    std::vector<RopeFrames::Turn> turns;
+    for (int f = 0; f < n_frames; ++f) turns.push_back(L.frames->turn_back(layer, L.frames->frame_start(f)));
+    const int rows_per_kv = n_q * L.G;
+    const int frames_per_task = std::max(1, 16 / rows_per_kv);
+    const int tasks_per_kv = (n_frames + frames_per_task - 1) / frames_per_task;
+    auto prep = [&](int task) {
+      const int h = task / tasks_per_kv, f0 = task % tasks_per_kv * frames_per_task;
+      const int f1 = std::min(n_frames, f0 + frames_per_task), n = (f1 - f0) * rows_per_kv;
+      std::vector<float> turned(static_cast<size_t>(n) * L.D);
+      std::vector<const float*> qs(n);
+      std::vector<float*> states(n);
+      int v = 0;
+      for (int f = f0; f < f1; ++f)
+        for (int i = 0; i < n_q; ++i)
+          for (int g = 0; g < L.G; ++g, ++v) {
+            const int row = i * p.n_heads + h * L.G + g;
+            float* t = turned.data() + static_cast<size_t>(v) * L.D;
+            std::copy_n(q + static_cast<size_t>(row) * L.D, L.D, t);
+            turns[f].apply(t);
+            qs[v] = t;
+            states[v] = qstate.data() + frame_floats * f + qsf * row;
+          }
+      cache.k_codec(layer, h).prepare_queries(n, qs.data(), states.data());
+      for (float* st : states)
+        for (size_t i = 0; i < qsf; ++i) st[i] *= p.scale;
+    };
+    const int tasks = L.H * tasks_per_kv;
+    if (pool && tasks > 1)
+      pool->parallel_for(tasks, prep);
+    else
+      for (int t = 0; t < tasks; ++t) prep(t);
+  }
 
   // Tiles and their chunks. Rows per tile: as many as every head's kernels share a read over.
   const int q_per_tile = std::max(1, kernels.rows_per_tile / L.G);

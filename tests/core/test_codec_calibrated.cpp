@@ -170,6 +170,28 @@ TEST(CodecCalibrated, ZeroWidthGroupsDecodeToTheMapOfZero) {
   for (int i = 0; i < kDim; ++i) EXPECT_NEAR(out[i], c.map->mu[i], 1e-6f);
 }
 
+// prepare_queries (a block of queries per read of P⁻ᵀ) sums as prepare_query does: equal
+// bit for bit, for 37 queries (two full blocks and a partial one) and for a table codec.
+TEST(CodecCalibrated, PrepareQueriesEqualsPrepareQueryBitForBit) {
+  Calibrated c(11, {{16, 3}, {kDim - 16, 2}});
+  const Codec turbo3 = Codec::make("turbo3", kDim, 4);
+  for (const Codec* codec : {static_cast<const Codec*>(&c.codec), &turbo3}) {
+    const int n = 37;
+    const size_t sf = codec->query_state_floats();
+    std::vector<float> q(static_cast<size_t>(n) * kDim), one(n * sf), batch(n * sf);
+    for (float& x : q) x = static_cast<float>(c.rng.gaussian());
+    std::vector<const float*> qs;
+    std::vector<float*> states;
+    for (int v = 0; v < n; ++v) {
+      codec->prepare_query(q.data() + static_cast<size_t>(v) * kDim, one.data() + v * sf);
+      qs.push_back(q.data() + static_cast<size_t>(v) * kDim);
+      states.push_back(batch.data() + v * sf);
+    }
+    codec->prepare_queries(n, qs.data(), states.data());
+    for (size_t i = 0; i < one.size(); ++i) ASSERT_EQ(batch[i], one[i]) << codec->name() << " float " << i;
+  }
+}
+
 TEST(CodecCalibrated, PresetByNameNeedsAProfile) {
   try {
     Codec::make("tq3", 64);
