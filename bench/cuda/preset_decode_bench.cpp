@@ -32,11 +32,13 @@ struct Result {
   double us, err;
 };
 
-Result run_case(const std::string& codec, int d, int batch, int ctx, const std::string& preset) {
+Result run_case(const std::string& codec, int d, int batch, int ctx, const std::string& preset, int rope_range) {
   KvCacheConfig cfg = cuda::testing::cache_config(codec, codec, d, kKv, 16, batch * ctx);
   if (find_preset(codec)) {
     const KvProfile prof = test::random_profile(7 + d, 1, kKv * kGroup, kKv, d);
-    cfg.calibrated = std::make_shared<const CalibratedCodecs>(build_calibrated(prof, *find_preset(preset)));
+    CalibrationOptions opt;
+    opt.rope_range = rope_range;
+    cfg.calibrated = std::make_shared<const CalibratedCodecs>(build_calibrated(prof, *find_preset(preset), opt));
   }
   cuda::DeviceKvCache cache(cfg);
   // Sequence b owns blocks [b·ctx/16, (b+1)·ctx/16): written in chunks of 4096 tokens.
@@ -44,20 +46,25 @@ Result run_case(const std::string& codec, int d, int batch, int ctx, const std::
   tq::Rng rng(11);
   std::vector<float> kv(static_cast<size_t>(chunk) * row);
   DeviceBuffer<float> kd(kv.size()), vd(kv.size());
-  DeviceBuffer<int32_t> sd(chunk);
+  DeviceBuffer<int32_t> sd(chunk), pd(chunk);  // slots, positions (keys in RoPE frames need them)
   for (int t0 = 0; t0 < batch * ctx; t0 += chunk) {
     for (float& x : kv) x = static_cast<float>(rng.gaussian() + 0.3);
     kd.upload(kv);
     for (float& x : kv) x = static_cast<float>(rng.gaussian());
     vd.upload(kv);
-    std::vector<int32_t> slots(chunk);
-    for (int i = 0; i < chunk; ++i) slots[i] = t0 + i;
+    std::vector<int32_t> slots(chunk), positions(chunk);
+    for (int i = 0; i < chunk; ++i) {
+      slots[i] = t0 + i;
+      positions[i] = (t0 + i) % ctx;
+    }
     sd.upload(slots);
+    pd.upload(positions);
     cuda::QuantizeParams p;
     p.keys = kd.get();
     p.values = vd.get();
     p.n_tokens = chunk;
     p.slots = sd.get();
+    p.positions = pd.get();
     cuda::quantize_on_write(cache, p);
   }
   const int n_q = kKv * kGroup, max_blocks = ctx / 16;
@@ -90,7 +97,7 @@ Result run_case(const std::string& codec, int d, int batch, int ctx, const std::
       return &pools[side][(t / 16) * cache.block_bytes(0, side) + (h * 16 + t % 16) * cache.record_bytes(0, side)];
     };
     cuda::testing::reference_head(cache.codec(0, h, 0), cache.codec(0, h, 1), &q[static_cast<size_t>(hq) * d], ctx,
-                                  1.0 / std::sqrt(double(d)), record, ref.data());
+                                  1.0 / std::sqrt(double(d)), record, ref.data(), cache.plan().key_frames(0), 0);
     for (int i = 0; i < d; ++i) {
       const double g = got[static_cast<size_t>(hq) * d + i];
       d2 += std::isfinite(g) ? (g - ref[i]) * (g - ref[i]) : INFINITY;
@@ -124,24 +131,28 @@ Result run_case(const std::string& codec, int d, int batch, int ctx, const std::
 int main(int argc, char** argv) {
   std::string preset = "tq3";
   int ctx = 16384;
+  int rope_range = -1;  // CalibrationOptions::rope_range: -1 automatic (16 x head_dim), 0 no frames
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--preset")) preset = argv[i + 1];
     if (!std::strcmp(argv[i], "--ctx")) ctx = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--rope-range")) rope_range = std::atoi(argv[i + 1]);
   }
   if (!tq::cuda::device_available()) {
     std::fprintf(stderr, "no CUDA device\n");
     return 1;
   }
   const char* simt = std::getenv("TQ_CUDA_DECODE");
-  std::printf("Device: %s. Context %d, 32 query heads, 8 KV heads.%s\n\n", tq::cuda::device_name().c_str(), ctx,
+  std::printf("Device: %s. Context %d, 32 query heads, 8 KV heads, keys in RoPE frames: %s.%s\n\n",
+              tq::cuda::device_name().c_str(), ctx,
+              rope_range < 0 ? "16 x head_dim" : rope_range == 0 ? "none" : std::to_string(rope_range).c_str(),
               simt ? " TQ_CUDA_DECODE=simt (CUDA-core kernel for every codec)." : "");
   std::printf("| d | batch | turbo3 (us) | %s (us) | ratio | turbo3 err | %s err |\n|---:|---:|---:|---:|---:|---:|---:|\n",
               preset.c_str(), preset.c_str());
   int bad = 0;
   for (int d : {64, 128})
     for (int batch : {1, 8}) {
-      const Result t = run_case("turbo3", d, batch, ctx, preset);
-      const Result p = run_case(preset, d, batch, ctx, preset);
+      const Result t = run_case("turbo3", d, batch, ctx, preset, rope_range);
+      const Result p = run_case(preset, d, batch, ctx, preset, rope_range);
       std::printf("| %d | %d | %.1f | %.1f | %.2fx | %.1e | %.1e |\n", d, batch, t.us, p.us, p.us / t.us, t.err, p.err);
       std::fflush(stdout);
       if (!(t.err < 1e-3 && p.err < 1e-3)) ++bad;

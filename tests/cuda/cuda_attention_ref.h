@@ -48,14 +48,25 @@ std::vector<T> run_decode(const DeviceKvCache& cache, DecodeParams p, const Devi
 }
 
 // One query head over n tokens: record(side, t) gives token t's K (side 0) or V record.
+// Keys in RoPE frames (`frames` of layer `layer`): the query is turned back by each
+// frame's start before it scores that frame's keys, as attend_reference does.
 template <class RecordAt>
 void reference_head(const Codec& kc, const Codec& vc, const float* q, int n, double scale, const RecordAt& record,
-                    float* out) {
+                    float* out, const RopeFrames* frames = nullptr, int layer = 0) {
   std::vector<float> state(kc.query_state_floats()), acc(vc.code_dim(), 0.f);
-  kc.prepare_query(q, state.data());
   std::vector<double> sc(n);
   double m = -INFINITY, sum = 0;
-  for (int t = 0; t < n; ++t) m = std::max(m, sc[t] = scale * kc.dot(state.data(), record(0, t)));
+  int frame = -1;
+  for (int t = 0; t < n; ++t) {
+    const int f = frames ? frames->frame(t) : 0;
+    if (f != frame) {
+      std::vector<float> qt(q, q + kc.dim());
+      if (frames) frames->turn_back(layer, frames->frame_start(f)).apply(qt.data());
+      kc.prepare_query(qt.data(), state.data());
+      frame = f;
+    }
+    m = std::max(m, sc[t] = scale * kc.dot(state.data(), record(0, t)));
+  }
   for (int t = 0; t < n; ++t) sum += (sc[t] = std::exp(sc[t] - m));
   for (int t = 0; t < n; ++t) vc.accumulate(record(1, t), static_cast<float>(sc[t] / sum), acc.data());
   if (n > 0) vc.finish(acc.data(), out);
@@ -162,7 +173,8 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
       const int h = hq / s.group;
       std::vector<float> ref(dim, 0.f);
       reference_head(cache.codec(0, h, 0), cache.codec(0, h, 1), &q[(static_cast<size_t>(b) * n_q + hq) * dim],
-                     s.seq_lens[b], scale, [&](int side, int t) { return record(side, b, t, h); }, ref.data());
+                     s.seq_lens[b], scale, [&](int side, int t) { return record(side, b, t, h); }, ref.data(),
+                     cache.plan().key_frames(0), 0);
       for (int i = 0; i < dim; ++i) {
         const double g = got[(static_cast<size_t>(b) * n_q + hq) * dim + i];
         if (!std::isfinite(g)) return INFINITY;  // unwritten (poisoned) or broken output
