@@ -10,7 +10,7 @@
 # instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MEMCHECK_FILTER='CudaAttentionShapes.*:EveryCodec/*/turbo3:EveryCodec/*/rht3:EveryCodec/*/iso3f:EveryCodec/*/planar2:EveryCodec/*/turbo2_5:EveryCodec/*/v3g32:EveryCodec/*/q4_0h:EveryCodec/*/q8_0:EveryCodec/*/f16:EveryCodec/*/fp8:CudaFp8.*:CudaQuantizeBf16.*:CudaRangeErrors.*:CudaPresetSinks.*:CudaPresetAttentionMixed.*:CudaWindow.ForcedSplitsAndOddBlocks'
+MEMCHECK_FILTER='CudaAttentionShapes.*:EveryCodec/*/turbo3:EveryCodec/*/rht3:EveryCodec/*/iso3f:EveryCodec/*/planar2:EveryCodec/*/turbo2_5:EveryCodec/*/v3g32:EveryCodec/*/q4_0h:EveryCodec/*/q8_0:EveryCodec/*/f16:EveryCodec/*/fp8:CudaFp8.*:CudaQuantizeBf16.*:CudaRangeErrors.*:CudaPresetSinks.*:CudaPresetAttentionMixed.*:CudaWindow.ForcedSplitsAndOddBlocks:CudaFrames.*'
 if [[ -n "${TQ_CUDA_BIN:-}" ]]; then
   bin="$TQ_CUDA_BIN/test_cuda"
   model_bin="$TQ_CUDA_BIN/test_cuda_model"

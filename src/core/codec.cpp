@@ -79,18 +79,6 @@ Codec Codec::make_calibrated(const CodecSpec& preset, std::shared_ptr<const Affi
   return c;
 }
 
-namespace {
-
-// y = Mᵀ x for a row-major dim x dim matrix: rows of M scaled and added, so the lanes are
-// the outputs already.
-void mat_t_vec(const std::vector<float>& m, int d, const float* x, float* y) {
-  for (int i = 0; i < d; ++i) y[i] = 0.f;
-  for (int i = 0; i < d; ++i)
-    for (int j = 0; j < d; ++j) y[j] += m[static_cast<size_t>(i) * d + j] * x[i];
-}
-
-}  // namespace
-
 void Codec::to_code(const float* x, float* y) const {
   if (!affine_) return rotation_->forward(x, y);
   std::vector<float> centered(dim_);
@@ -134,18 +122,10 @@ void Codec::decode(const uint8_t* record, float* x) const {
 }
 
 void Codec::prepare_query(const float* q, float* state) const {
+  if (affine_) return prepare_queries(1, &q, &state);
   std::vector<float> y(code_dim());
-  if (!affine_) {
-    rotation_->forward(q, y.data());
-    quantizer_->prepare_query(y.data(), state);
-    return;
-  }
-  // q·x = (P⁻ᵀ q)·y + q·μ: the constant rides in the state's last float.
-  mat_t_vec(affine_->inverse, dim_, q, y.data());
+  rotation_->forward(q, y.data());
   quantizer_->prepare_query(y.data(), state);
-  float c = 0.f;
-  for (int i = 0; i < dim_; ++i) c += q[i] * affine_->mu[i];
-  state[code_dim()] += c;
 }
 
 void Codec::prepare_queries(int n, const float* const* q, float* const* states) const {
@@ -153,11 +133,12 @@ void Codec::prepare_queries(int n, const float* const* q, float* const* states) 
     for (int v = 0; v < n; ++v) prepare_query(q[v], states[v]);
     return;
   }
-  // mat_t_vec's sums in its order (row i of P⁻¹ scaled by q[i], i ascending) for a block of
-  // queries at a time: each row of P⁻¹ is loaded once per block, the block's outputs stay in L1.
+  // q·x = (P⁻ᵀ q)·y + q·μ: the constant rides in the state's last float. P⁻ᵀ q as rows of
+  // P⁻¹ scaled by q[i] and added (the lanes are the outputs), for a block of queries at a
+  // time: each row of P⁻¹ is loaded once per block, the block's outputs stay in L1.
   constexpr int kBlock = 16;
   const int d = dim_;
-  std::vector<float> y(static_cast<size_t>(kBlock) * d);
+  std::vector<float> y(static_cast<size_t>(std::min(kBlock, n)) * d);
   for (int v0 = 0; v0 < n; v0 += kBlock) {
     const int nb = std::min(kBlock, n - v0);
     std::fill(y.begin(), y.end(), 0.f);

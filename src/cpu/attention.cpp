@@ -54,12 +54,15 @@ void prefetch_run(const uint8_t* p, size_t bytes) {
   }
 }
 
-void prefetch_block(const Layout& L, int kv_head, int blk, int c_hi) {
+// One side's run of block blk (nothing past c_hi). The key run is asked for before the
+// scores and the value run before the sums, not both at once: a burst of both runs' lines
+// (26 at SmolLM2's turbo3) outnumbers the core's line-fill buffers, and the prefetches
+// then stalled (perf: most of run_item's own time).
+void prefetch_side(const Layout& L, const uint8_t* pool, size_t block_bytes, size_t rec, int kv_head, int blk,
+                   int c_hi) {
   if (blk * L.bt > c_hi) return;
   const size_t phys = static_cast<size_t>((*L.blocks)[blk]);
-  const size_t slot = static_cast<size_t>(kv_head) * L.bt;
-  prefetch_run(L.k_pool + L.k_block * phys + L.k_rec * slot, L.k_rec * L.bt);
-  prefetch_run(L.v_pool + L.v_block * phys + L.v_rec * slot, L.v_rec * L.bt);
+  prefetch_run(pool + block_bytes * phys + rec * static_cast<size_t>(kv_head) * L.bt, rec * L.bt);
 }
 
 // One work item: rows of `tile` over keys [c_lo, c_hi], results into m, l, acc. `states`
@@ -88,7 +91,7 @@ void run_item(const Layout& L, const Tile& tile, int c_lo, int c_hi, int q_pos0,
     const int T = t1 - t0;
     const size_t phys = static_cast<size_t>((*L.blocks)[blk]);
     const size_t slot = static_cast<size_t>(tile.kv_head) * L.bt + t0 % L.bt;
-    prefetch_block(L, tile.kv_head, blk + kPrefetchBlocks, c_hi);  // nothing past c_hi
+    prefetch_side(L, L.k_pool, L.k_block, L.k_rec, tile.kv_head, blk + kPrefetchBlocks, c_hi);
     ks.score(states + frame_floats * (frame - frame0), rows, L.k_pool + L.k_block * phys + L.k_rec * slot, T, s.data());
     for (int r = 0; r < rows; ++r) {
       float* sr = s.data() + static_cast<size_t>(r) * T;
@@ -112,6 +115,7 @@ void run_item(const Layout& L, const Tile& tile, int c_lo, int c_hi, int q_pos0,
       }
       l[r] += detail::exp_and_sum(sr, T, mx, wr);
     }
+    prefetch_side(L, L.v_pool, L.v_block, L.v_rec, tile.kv_head, blk + kPrefetchBlocks, c_hi);
     va.add(L.v_pool + L.v_block * phys + L.v_rec * slot, T, w.data(), rows, acc);
     t0 = t1;
   }
@@ -158,59 +162,50 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
   // Kernels per KV head, built once per cache (KvCache::attend_kernels).
   const detail::LayerKernels& kernels = cache.attend_kernels(layer, opt.path);
 
-  // Queries: rotate once per row (Codec::prepare_query), with the score scale folded in;
-  // with RoPE frames once per row and frame, turned back like the frame's keys.
+  // Queries: rotated once per row and frame (Codec::prepare_queries, P⁻ᵀ read once per block),
+  // the score scale folded in. With RoPE frames each frame's copy is turned back by the
+  // frame's start, like the frame's keys; without, there is one frame and no turn.
   const size_t qsf = cache.k_codec(layer, 0).query_state_floats();
   const int n_rows = n_q * p.n_heads;
   const int n_frames = L.frames ? L.frames->frame(q_pos0 + n_q - 1) + 1 : 1;
   const size_t frame_floats = static_cast<size_t>(n_rows) * qsf;  // qstate: [frame][row][qsf]
   std::vector<float> qstate(frame_floats * n_frames);
-  if (!L.frames) {
-    auto prep = [&](int row) {
-      const Codec& kc = cache.k_codec(layer, (row % p.n_heads) / L.G);
-      float* st = qstate.data() + qsf * row;
-      kc.prepare_query(q + static_cast<size_t>(row) * L.D, st);
-      for (size_t i = 0; i < qsf; ++i) st[i] *= p.scale;
-    };
-    if (pool && n_rows > 1)
-      pool->parallel_for(n_rows, prep);
-    else
-      for (int r = 0; r < n_rows; ++r) prep(r);
-  } else {
-    // Per KV head and run of frames, the rows' queries turned back by each frame's start
-    // and prepared as one batch (Codec::prepare_queries: P⁻ᵀ read once per 16 queries).
-    std::vector<RopeFrames::Turn> turns;
+  std::vector<RopeFrames::Turn> turns;
+  if (L.frames)
     for (int f = 0; f < n_frames; ++f) turns.push_back(L.frames->turn_back(layer, L.frames->frame_start(f)));
-    const int rows_per_kv = n_q * L.G;
-    const int frames_per_task = std::max(1, 16 / rows_per_kv);
-    const int tasks_per_kv = (n_frames + frames_per_task - 1) / frames_per_task;
-    auto prep = [&](int task) {
-      const int h = task / tasks_per_kv, f0 = task % tasks_per_kv * frames_per_task;
-      const int f1 = std::min(n_frames, f0 + frames_per_task), n = (f1 - f0) * rows_per_kv;
-      std::vector<float> turned(static_cast<size_t>(n) * L.D);
-      std::vector<const float*> qs(n);
-      std::vector<float*> states(n);
-      int v = 0;
-      for (int f = f0; f < f1; ++f)
-        for (int i = 0; i < n_q; ++i)
-          for (int g = 0; g < L.G; ++g, ++v) {
-            const int row = i * p.n_heads + h * L.G + g;
-            float* t = turned.data() + static_cast<size_t>(v) * L.D;
-            std::copy_n(q + static_cast<size_t>(row) * L.D, L.D, t);
-            turns[f].apply(t);
-            qs[v] = t;
-            states[v] = qstate.data() + frame_floats * f + qsf * row;
-          }
-      cache.k_codec(layer, h).prepare_queries(n, qs.data(), states.data());
-      for (float* st : states)
-        for (size_t i = 0; i < qsf; ++i) st[i] *= p.scale;
-    };
-    const int tasks = L.H * tasks_per_kv;
-    if (pool && tasks > 1)
-      pool->parallel_for(tasks, prep);
-    else
-      for (int t = 0; t < tasks; ++t) prep(t);
-  }
+  // Tasks: per KV head, its (frame, row) pairs in blocks of up to kPrepBlock, smaller where
+  // that leaves a thread idle (decode of a model with one KV head).
+  constexpr int kPrepBlock = 16;
+  const int rows_per_kv = n_q * L.G, pairs_per_kv = n_frames * rows_per_kv;
+  const int block = std::clamp((L.H * pairs_per_kv + threads - 1) / threads, 1, kPrepBlock);
+  const int tasks_per_kv = (pairs_per_kv + block - 1) / block;
+  auto prep = [&](int task) {
+    const int h = task / tasks_per_kv, v0 = task % tasks_per_kv * block;
+    const int n = std::min(block, pairs_per_kv - v0);
+    std::vector<float> turned(L.frames ? static_cast<size_t>(n) * L.D : 0);
+    const float* qs[kPrepBlock];
+    float* states[kPrepBlock];
+    for (int v = 0; v < n; ++v) {
+      const int f = (v0 + v) / rows_per_kv, r = (v0 + v) % rows_per_kv;
+      const int row = r / L.G * p.n_heads + h * L.G + r % L.G;
+      qs[v] = q + static_cast<size_t>(row) * L.D;
+      if (L.frames) {
+        float* t = turned.data() + static_cast<size_t>(v) * L.D;
+        std::copy_n(qs[v], L.D, t);
+        turns[f].apply(t);
+        qs[v] = t;
+      }
+      states[v] = qstate.data() + frame_floats * f + qsf * row;
+    }
+    cache.k_codec(layer, h).prepare_queries(n, qs, states);
+    for (int v = 0; v < n; ++v)
+      for (size_t i = 0; i < qsf; ++i) states[v][i] *= p.scale;
+  };
+  const int prep_tasks = L.H * tasks_per_kv;
+  if (pool && prep_tasks > 1)
+    pool->parallel_for(prep_tasks, prep);
+  else
+    for (int t = 0; t < prep_tasks; ++t) prep(t);
 
   // Tiles and their chunks. Rows per tile: as many as every head's kernels share a read over.
   const int q_per_tile = std::max(1, kernels.rows_per_tile / L.G);

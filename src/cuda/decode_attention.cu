@@ -212,8 +212,7 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
   // Keys in RoPE frames (kExt only): the query set of the frame of the warp's tile,
   // reloaded when a tile starts a new frame (tiles never straddle one).
   const bool framed = kExt && a.frames.range > 0;
-  auto frame_of = [&](int tok) { return min(tok / a.frames.range, a.q_frames - 1); };
-  int q_frame = framed && my_count > 0 ? frame_of((tb + warp) * T) : 0;
+  int q_frame = framed && my_count > 0 ? frame_of(a, (tb + warp) * T) : 0;
   float q[G][C];
   float bias = 0.f;  // the frame's q_f·μ of head lane % G (the head of the lane's score)
   auto load_q = [&]() {
@@ -271,8 +270,8 @@ __global__ void __launch_bounds__(kWarps * 32, kSplitMinBlocks<D, G, kExt>) deco
     const unsigned char* ks = ring + (k % kStages) * (lay.kbuf + lay.vbuf);
     const unsigned char* vs = ks + lay.kbuf;
     const int tok0 = (tb + warp + k * kWarps) * T;
-    if (framed && frame_of(tok0) != q_frame) {
-      q_frame = frame_of(tok0);
+    if (framed && frame_of(a, tok0) != q_frame) {
+      q_frame = frame_of(a, tok0);
       load_q();
     }
 

@@ -286,8 +286,7 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   // straddle one).
   constexpr bool kFramed = !single && std::is_same_v<R, GroupedTileRecords>;
   const bool framed = kFramed && a.frames.range > 0;
-  auto frame_of = [&](int tok) { return min(tok / a.frames.range, a.q_frames - 1); };
-  int q_frame = framed && my_count > 0 ? frame_of((tb + warp) * kTok) : 0;
+  int q_frame = framed && my_count > 0 ? frame_of(a, (tb + warp) * kTok) : 0;
   float bias[2] = {0.f, 0.f};  // the frame's q_f·μ of heads 2t, 2t + 1 (the fragment's columns)
   auto load_q = [&]() {
     if (framed) {
@@ -323,8 +322,8 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     __syncwarp();
     const unsigned char* ks = ring + (k % kStages) * lay.stage;
     const int tok0 = (tb + warp + k * kWarps) * kTok;
-    if (framed && frame_of(tok0) != q_frame) {
-      q_frame = frame_of(tok0);
+    if (framed && frame_of(a, tok0) != q_frame) {
+      q_frame = frame_of(a, tok0);
       load_q();
     }
     // Rows [j_lo, n_valid) are attended: j_lo > 0 only in the window's first step.

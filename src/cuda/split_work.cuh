@@ -31,6 +31,11 @@ __device__ inline SplitWork split_work(const DecodeArgs& a, int b, int split, in
   return w;
 }
 
+// The query set of position tok's RoPE frame (DecodeArgs::q_rot), for a layer whose keys are
+// in frames (a.frames.range > 0). The sets cover positions below DecodeParams::max_seq_len;
+// the clamp keeps a sequence that breaks that contract inside the workspace.
+__device__ inline int frame_of(const DecodeArgs& a, int tok) { return min(tok / a.frames.range, a.q_frames - 1); }
+
 // Sink rows of sequence b and KV head h: position p's float `first` (the lane's first
 // coordinate) at store + row + p·n_kv·D, for positions < count (0: no sinks, or a
 // sequence id outside the store).

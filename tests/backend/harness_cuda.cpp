@@ -71,6 +71,7 @@ class CudaQuantize : public Backend {
     q.values = v.get();
     q.n_tokens = p.n_enc;
     q.slots = slots_dev.get();
+    q.positions = slots_dev.get();  // keys in RoPE frames need them; every token here is in frame 0
     q.kernel = k_;
     cuda::quantize_on_write(dc, q);
     std::vector<uint8_t> pools[2];

@@ -74,6 +74,8 @@ KvCacheConfig config(const std::string& codec, int dim, uint64_t seed) {
   c.seed = seed;
   if (const CodecSpec* preset = find_preset(codec)) {
     const KvProfile prof = test::random_profile(seed, 1, Problem::kHeads, Problem::kNkv, dim);
+    // Keys in RoPE frames of 16·d >= 1024 positions (the default): every token of a problem
+    // (at most 512) lies in frame 0, whose turn is the identity, so Codec::encode is the reference.
     c.calibrated = std::make_shared<const CalibratedCodecs>(build_calibrated(prof, *preset, CalibrationOptions{}));
   }
   return c;

@@ -171,7 +171,8 @@ TEST(CodecCalibrated, ZeroWidthGroupsDecodeToTheMapOfZero) {
 }
 
 // prepare_queries (a block of queries per read of P⁻ᵀ) sums as prepare_query does: equal
-// bit for bit, for 37 queries (two full blocks and a partial one) and for a table codec.
+// bit for bit (prepare_query of a calibrated codec is a block of one), for 37 queries (two
+// full blocks and a partial one) and for a table codec.
 TEST(CodecCalibrated, PrepareQueriesEqualsPrepareQueryBitForBit) {
   Calibrated c(11, {{16, 3}, {kDim - 16, 2}});
   const Codec turbo3 = Codec::make("turbo3", kDim, 4);

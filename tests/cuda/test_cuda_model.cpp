@@ -22,6 +22,7 @@
 #include "model/test_model_tiny.h"
 #include "turboquant/cuda_model.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/model.h"
 
 namespace tq::cuda {
@@ -83,9 +84,9 @@ void expect_same_or_near_tie(const RunResult& cpu, const RunResult& gpu, float t
   }
 }
 
-RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::string& codec, int max_tokens = 256) {
+RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const KvCacheConfig& cfg) {
   const int V = model.config().vocab;
-  KvCache cache(model.cache_config(codec, codec, max_tokens));
+  KvCache cache(cfg);
   const int seq = cache.add_sequence();
   RunResult r;
   r.prompt_logits.resize(prompt.size() * V);
@@ -99,6 +100,10 @@ RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::s
   }
   r.last_logits = logits;
   return r;
+}
+
+RunResult run_cpu(Model& model, const std::vector<int32_t>& prompt, const std::string& codec, int max_tokens = 256) {
+  return run_cpu(model, prompt, model.cache_config(codec, codec, max_tokens));
 }
 
 RunResult run_gpu(DeviceModel& dm, const KvCacheConfig& cfg, const std::vector<int32_t>& prompt) {
@@ -263,6 +268,41 @@ TEST(CudaModel, SlidingWindowFarPastItsEnd) {
     EXPECT_LT(d, kF16Bound) << (graphs ? "graphs" : "direct");
     EXPECT_EQ(gpu.greedy, cpu.greedy) << (graphs ? "graphs" : "direct");
     EXPECT_LT(rel_diff(gpu.last_logits, cpu.last_logits), kF16Bound) << (graphs ? "graphs" : "direct");
+  }
+}
+
+// A calibrated preset with its keys in RoPE frames, end to end: profile measured on one
+// random stream, frames of 32 positions (the device's smallest), a prompt of 70 tokens and
+// 16 greedy steps, so prefill and decode cross four frame edges. Both caches hold the same
+// records (test_cuda_frames checks them byte for byte); the two runs differ only by the
+// device's f16 rounding of weights and GEMM inputs, which can flip a 3-bit rounding on one
+// side, hence turbo3's bound. Without the frame turn on either side (a query scored against
+// keys of another frame) logits move by O(max|logit|). Direct steps and graph replays.
+TEST(CudaModel, PresetInRopeFramesNearCpu) {
+  TQ_REQUIRE_GPU();
+  auto model = load_tiny(spec_for("llama"), "frames");
+  const int V = model->config().vocab;
+  const KvProfile profile = model->measure_kv_profile(random_tokens(96, V, 21));
+  CalibrationOptions opt;
+  opt.context = 256;
+  opt.rope_range = 32;
+  KvCacheConfig cfg = model->cache_config("tq3", "tq3", 256);
+  attach_preset_codecs(cfg, &profile, opt, "");
+  ASSERT_NE(cfg.calibrated, nullptr);
+  ASSERT_EQ(cfg.calibrated->key_frames.range(), 32);
+  const auto prompt = random_tokens(70, V, 22);
+
+  const RunResult cpu = run_cpu(*model, prompt, cfg);
+  DeviceModel dm(*model);
+  for (bool graphs : {false, true}) {
+    dm.use_graphs(graphs);
+    const RunResult gpu = run_gpu(dm, cfg, prompt);
+    dm.drop_graphs();
+    const float d = rel_diff(gpu.prompt_logits, cpu.prompt_logits);
+    std::printf("[llama, tq3 in frames of 32%s] max |dlogit| / max |logit| = %.3g over %zu prompt tokens\n",
+                graphs ? ", graphs" : "", d, prompt.size());
+    EXPECT_LT(d, 0.15f) << (graphs ? "graphs" : "direct");
+    expect_same_or_near_tie(cpu, gpu, 0.15f);
   }
 }
 
