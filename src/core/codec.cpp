@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,39 @@ Codec Codec::make_calibrated(const CodecSpec& preset, std::shared_ptr<const Affi
   return c;
 }
 
+namespace {
+
+// y_v = Mᵀ x_v for kQ vectors (M row-major d x d): rows of M scaled by x_v[i] and added, i
+// ascending, so the lanes are the outputs, kColumns of each query's in registers while M's
+// rows stream by once per block. The same sums for any kQ: a query's result does not depend
+// on the block it is in (prepare_queries equals prepare_query bit for bit).
+template <int kQ>
+void mat_t_block(const float* m, int d, const float* const* x, float* const* y) {
+  // Eight lanes as one value (GCC/Clang vector extension): the compiler vectorizes a plain
+  // loop here across queries, with gathers, instead of across the outputs.
+  typedef float Lanes __attribute__((vector_size(32)));
+  constexpr int kColumns = 8;
+  int j0 = 0;
+  for (; j0 + kColumns <= d; j0 += kColumns) {
+    Lanes acc[kQ];
+    for (Lanes& a : acc) a = Lanes{};
+    for (int i = 0; i < d; ++i) {
+      Lanes row;
+      std::memcpy(&row, m + static_cast<size_t>(i) * d + j0, sizeof row);
+      for (int v = 0; v < kQ; ++v) acc[v] += row * x[v][i];
+    }
+    for (int v = 0; v < kQ; ++v) std::memcpy(y[v] + j0, &acc[v], sizeof acc[v]);
+  }
+  for (int j = j0; j < d; ++j)  // columns past the last whole group
+    for (int v = 0; v < kQ; ++v) {
+      float a = 0.f;
+      for (int i = 0; i < d; ++i) a += m[static_cast<size_t>(i) * d + j] * x[v][i];
+      y[v][j] = a;
+    }
+}
+
+}  // namespace
+
 void Codec::to_code(const float* x, float* y) const {
   if (!affine_) return rotation_->forward(x, y);
   std::vector<float> centered(dim_);
@@ -133,23 +167,23 @@ void Codec::prepare_queries(int n, const float* const* q, float* const* states) 
     for (int v = 0; v < n; ++v) prepare_query(q[v], states[v]);
     return;
   }
-  // q·x = (P⁻ᵀ q)·y + q·μ: the constant rides in the state's last float. P⁻ᵀ q as rows of
-  // P⁻¹ scaled by q[i] and added (the lanes are the outputs), for a block of queries at a
-  // time: each row of P⁻¹ is loaded once per block, the block's outputs stay in L1.
-  constexpr int kBlock = 16;
+  // q·x = (P⁻ᵀ q)·y + q·μ: the constant rides in the state's last float.
+  constexpr int kBlock = 8;
   const int d = dim_;
-  std::vector<float> y(static_cast<size_t>(std::min(kBlock, n)) * d);
+  std::vector<float> y(static_cast<size_t>(kBlock) * d), zero(d, 0.f);
   for (int v0 = 0; v0 < n; v0 += kBlock) {
     const int nb = std::min(kBlock, n - v0);
-    std::fill(y.begin(), y.end(), 0.f);
-    for (int i = 0; i < d; ++i) {
-      const float* row = affine_->inverse.data() + static_cast<size_t>(i) * d;
-      for (int v = 0; v < nb; ++v) {
-        const float x = q[v0 + v][i];
-        float* yv = y.data() + static_cast<size_t>(v) * d;
-        for (int j = 0; j < d; ++j) yv[j] += row[j] * x;
-      }
+    const float* x[kBlock];
+    float* out[kBlock];
+    for (int v = 0; v < kBlock; ++v) {
+      x[v] = v < nb ? q[v0 + v] : zero.data();  // a short block's spare lanes read zeros
+      out[v] = y.data() + static_cast<size_t>(v) * d;
     }
+    const float* m = affine_->inverse.data();
+    if (nb > 4) mat_t_block<8>(m, d, x, out);
+    else if (nb > 2) mat_t_block<4>(m, d, x, out);
+    else if (nb == 2) mat_t_block<2>(m, d, x, out);
+    else mat_t_block<1>(m, d, x, out);
     for (int v = 0; v < nb; ++v) {
       float* st = states[v0 + v];
       quantizer_->prepare_query(y.data() + static_cast<size_t>(v) * d, st);
