@@ -193,6 +193,45 @@ TEST(CodecCalibrated, PrepareQueriesEqualsPrepareQueryBitForBit) {
   }
 }
 
+// prepare_queries' state is P⁻ᵀq summed over i ascending, each product rounded before its
+// add, and q·μ after it: checked bit for bit against that loop written out, at a width with
+// whole groups of eight outputs (64) and one with a remainder (20), for blocks of 1 to 11.
+TEST(CodecCalibrated, PrepareQueriesSumInOrderAtAnyWidth) {
+  for (int d : {64, 20}) {
+    Rng rng(12 + d);
+    const auto map = test::random_affine_map(rng, d);
+    const Codec codec = Codec::make_calibrated(*find_preset("tq3"), map, {{d, 8}});
+    ASSERT_EQ(codec.query_state_floats(), static_cast<size_t>(d) + 1);
+    for (int n : {1, 3, 8, 11}) {
+      std::vector<std::vector<float>> q(n), st(n, std::vector<float>(d + 1));
+      std::vector<const float*> qs;
+      std::vector<float*> states;
+      for (int v = 0; v < n; ++v) {
+        q[v] = gaussian(rng, d);
+        qs.push_back(q[v].data());
+        states.push_back(st[v].data());
+      }
+      codec.prepare_queries(n, qs.data(), states.data());
+      for (int v = 0; v < n; ++v) {
+        for (int j = 0; j < d; ++j) {
+          float a = 0.f;
+          for (int i = 0; i < d; ++i) {
+            volatile float p = map->inverse[static_cast<size_t>(i) * d + j] * q[v][i];  // rounded, never fused
+            a += p;
+          }
+          ASSERT_EQ(st[v][j], a) << "d " << d << ", block of " << n << ", query " << v << ", output " << j;
+        }
+        float c = 0.f;
+        for (int i = 0; i < d; ++i) {
+          volatile float p = q[v][i] * map->mu[i];
+          c += p;
+        }
+        ASSERT_EQ(st[v][d], c) << "d " << d << ", block of " << n << ", query " << v << ": q.mu";
+      }
+    }
+  }
+}
+
 TEST(CodecCalibrated, PresetByNameNeedsAProfile) {
   try {
     Codec::make("tq3", 64);
