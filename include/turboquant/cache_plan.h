@@ -97,6 +97,10 @@ class KvCachePlan {
   // The RoPE frames a layer's keys are stored in (rope_frame.h): the calibrated preset's
   // when it has them on and this layer's keys are that preset, else nullptr.
   const RopeFrames* key_frames(int layer) const;
+  // RopeFrames::turn_back at the start of `frame` of a layer's keys, computed once for every
+  // frame max_tokens reaches (attention turns each query once per frame per step). tq::Error
+  // for a layer without frames or a frame past the capacity.
+  const RopeFrames::Turn& key_turn(int layer, int frame) const;
 
   // For cuda::DeviceKvCache, which resolves the route from its device layout.
   void set_cuda_decode(int layer, CudaDecodeRoute route);
@@ -106,6 +110,7 @@ class KvCachePlan {
   std::string who_;
   int num_blocks_ = 0;
   std::vector<CacheLayerPlan> layers_;
+  std::vector<std::vector<RopeFrames::Turn>> key_turns_;  // [layer][frame]; empty without frames
 };
 
 }  // namespace tq

@@ -96,6 +96,10 @@ KvCachePlan::KvCachePlan(const KvCacheConfig& cfg, std::string_view who) : cfg_(
       } catch (const Error& e) {
         bad("layer " + std::to_string(l) + " " + (value ? "V" : "K") + ": " + e.what());
       }
+  key_turns_.resize(cfg.n_layers);
+  for (int l = 0; l < cfg.n_layers; ++l)
+    if (const RopeFrames* f = key_frames(l))
+      for (int fr = 0; fr <= f->frame(cfg.max_tokens - 1); ++fr) key_turns_[l].push_back(f->turn_back(l, f->frame_start(fr)));
 }
 
 const CacheLayerPlan& KvCachePlan::layer(int layer) const {
@@ -116,6 +120,16 @@ const RopeFrames* KvCachePlan::key_frames(int layer) const {
   if (!side(layer, false).calibrated) return nullptr;
   const RopeFrames& f = cfg_.calibrated->key_frames;
   return f.on() ? &f : nullptr;
+}
+
+const RopeFrames::Turn& KvCachePlan::key_turn(int layer, int frame) const {
+  this->layer(layer);  // range check
+  const std::vector<RopeFrames::Turn>& turns = key_turns_[layer];
+  if (turns.empty()) throw Error(who_ + ": layer " + std::to_string(layer) + "'s keys are not in RoPE frames");
+  if (frame < 0 || frame >= static_cast<int>(turns.size()))
+    throw Error(who_ + ": RoPE frame " + std::to_string(frame) + " of layer " + std::to_string(layer) +
+                " is past the capacity of " + std::to_string(cfg_.max_tokens) + " tokens");
+  return turns[frame];
 }
 
 size_t KvCachePlan::bytes_per_token() const {

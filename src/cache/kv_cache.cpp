@@ -276,7 +276,7 @@ void KvCache::append(int layer, int seq, int n_tokens, const float* k, const flo
     for (int t = 0; t < n_tokens;) {
       const int f = frames->frame(pos0 + t);
       const int t1 = std::min(n_tokens, frames->frame_start(f + 1) - pos0);
-      const RopeFrames::Turn turn = frames->turn_back(layer, frames->frame_start(f));
+      const RopeFrames::Turn& turn = plan_.key_turn(layer, f);
       for (; t < t1; ++t)
         for (int h = 0; h < H; ++h) turn.apply(turned.data() + (static_cast<size_t>(t) * H + h) * D);
     }

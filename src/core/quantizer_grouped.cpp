@@ -1,7 +1,9 @@
 // Calibrated groups (see quantizers.h): TurboQuant_mse run separately on each group of
 // coordinates, so every group keeps its own norm and its own width.
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "turboquant/error.h"
@@ -91,6 +93,91 @@ inline int walk_to(const std::vector<float>& b, int k, float t) {
   return k;
 }
 
+// Each trial's Σc² and Σv·c of one group; its codes go to idx[i * kLanes + o].
+constexpr int kLanes = 16;
+static_assert(kTrials <= kLanes);
+struct TrialSums {
+  double cc[kTrials] = {}, vc[kTrials] = {};
+};
+
+// Any width: per coordinate, the trials walk from the largest reciprocal scale down.
+void fit_trials_walk(const Codebook& book, const float* v, int size, const float* scale, uint8_t* idx, TrialSums& s) {
+  for (int i = 0; i < size; ++i) {
+    const float x = v[i];
+    int k = book.nearest(x * scale[0]);
+#pragma GCC unroll 11
+    for (int o = 0; o < kTrials; ++o) {
+      if (o > 0) k = walk_to(book.boundaries, k, x * scale[o]);
+      idx[static_cast<size_t>(i) * kLanes + o] = static_cast<uint8_t>(k);
+      const double c = book.levels[k];
+      s.cc[o] += c * c;
+      s.vc[o] += c * double(x);
+    }
+  }
+}
+
+// Widths up to 4 bits (the lanes hold all 16 levels): the trials of a coordinate side by side in the lanes of one vector
+// (lanes past kTrials idle), each lane's index the count of boundaries at or below its
+// value (what walk_to finds) and its level one shuffle of the 16 levels. Every product in
+// the sums is of two floats, exact in double, and each lane adds them in coordinate order:
+// the sums, and so the choice, are fit_trials_walk's to the bit.
+using LaneF = float __attribute__((vector_size(kLanes * 4)));
+using LaneI = int32_t __attribute__((vector_size(kLanes * 4)));
+using LaneB = uint8_t __attribute__((vector_size(kLanes)));
+using HalfF = float __attribute__((vector_size(kLanes * 2)));
+using HalfD = double __attribute__((vector_size(kLanes * 4)));
+template <int NB>  // boundaries: 2^bits − 1
+void fit_trials_lanes(const Codebook& book, const float* v, int size, const float* scale, uint8_t* idx, TrialSums& s) {
+  LaneF sc{}, levels{};
+  for (int o = 0; o < kTrials; ++o) sc[o] = scale[o];
+  for (int k = 0; k <= NB; ++k) levels[k] = book.levels[k];
+  float b[NB];
+  for (int j = 0; j < NB; ++j) b[j] = book.boundaries[j];
+  HalfD cc_lo{}, cc_hi{}, vc_lo{}, vc_hi{};
+  for (int i = 0; i < size; ++i) {
+    const LaneF t = v[i] * sc;
+    LaneI k{};
+#pragma GCC unroll 15
+    for (int j = 0; j < NB; ++j) k -= t >= b[j];  // true is -1
+    const LaneF c = __builtin_shuffle(levels, k);
+    const LaneB codes = __builtin_convertvector(k, LaneB);
+    std::memcpy(idx + static_cast<size_t>(i) * kLanes, &codes, kLanes);
+    const HalfD lo = __builtin_convertvector(__builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7), HalfD);
+    const HalfD hi = __builtin_convertvector(__builtin_shufflevector(c, c, 8, 9, 10, 11, 12, 13, 14, 15), HalfD);
+    const double x = v[i];
+    cc_lo += lo * lo;
+    cc_hi += hi * hi;
+    vc_lo += lo * x;
+    vc_hi += hi * x;
+  }
+  for (int o = 0; o < kTrials; ++o) {
+    s.cc[o] = o < 8 ? cc_lo[o] : cc_hi[o - 8];
+    s.vc[o] = o < 8 ? vc_lo[o] : vc_hi[o - 8];
+  }
+}
+
+// The trials' codes and sums of one group: the lanes up to kLaneMaxBits, the walk beyond.
+void fit_trials(const Codebook& book, int bits, const float* v, int size, const float* scale, uint8_t* idx,
+                TrialSums& s) {
+  switch (bits) {
+    case 1: return fit_trials_lanes<1>(book, v, size, scale, idx, s);
+    case 2: return fit_trials_lanes<3>(book, v, size, scale, idx, s);
+    case 3: return fit_trials_lanes<7>(book, v, size, scale, idx, s);
+    case 4: return fit_trials_lanes<15>(book, v, size, scale, idx, s);
+    default: return fit_trials_walk(book, v, size, scale, idx, s);
+  }
+}
+
+// 2^((kScaleTrials − o)/16): trial o's reciprocal scale over 1/‖v‖.
+const std::array<double, kTrials>& trial_factors() {
+  static const std::array<double, kTrials> f = [] {
+    std::array<double, kTrials> a{};
+    for (int o = 0; o < kTrials; ++o) a[o] = std::exp2((kScaleTrials - o) / 16.0);
+    return a;
+  }();
+  return f;
+}
+
 }  // namespace
 
 // A group's codes are chosen for direction: for trial scales s around ‖v‖ (steps of
@@ -118,37 +205,27 @@ void GroupedMseQuantizer::encode(const float* y, uint8_t* record) const {
     for (int i = 0; i < r.size; ++i) n2 += double(v[i]) * v[i];
     const double norm = std::sqrt(n2);
     const float inv = detail::reciprocal_or_zero(norm);
-    idx.resize(static_cast<size_t>(kTrials) * r.size);
-    double cc[kTrials] = {}, vc[kTrials] = {};
+    idx.resize(static_cast<size_t>(kLanes) * r.size);
+    TrialSums s;
     int best = kScaleTrials;
     if (inv == 0.f) {  // zero or denormal: the zero codes' levels, the scale as it comes
       for (int i = 0; i < r.size; ++i) {
         const int k = book.nearest(v[i] * inv);
-        idx[static_cast<size_t>(best) * r.size + i] = static_cast<uint8_t>(k);
-        vc[best] += book.levels[k] * double(v[i]);
+        idx[static_cast<size_t>(i) * kLanes + best] = static_cast<uint8_t>(k);
+        s.vc[best] += book.levels[k] * double(v[i]);
       }
     } else {
       float scale[kTrials];  // reciprocal scales, largest first
       for (int o = 0; o < kTrials; ++o)
-        scale[o] = o == kScaleTrials ? inv : static_cast<float>(inv * std::exp2((kScaleTrials - o) / 16.0));
-      for (int i = 0; i < r.size; ++i) {
-        const float x = v[i];
-        int k = book.nearest(x * scale[0]);
-#pragma GCC unroll 11
-        for (int o = 0; o < kTrials; ++o) {
-          if (o > 0) k = walk_to(book.boundaries, k, x * scale[o]);
-          idx[static_cast<size_t>(o) * r.size + i] = static_cast<uint8_t>(k);
-          const double c = book.levels[k];
-          cc[o] += c * c;
-          vc[o] += c * double(x);
-        }
-      }
+        scale[o] = o == kScaleTrials ? inv : static_cast<float>(inv * trial_factors()[o]);
+      fit_trials(book, r.bits, v, r.size, scale, idx.data(), s);
       for (int o : kCompareOrder)
         // cos² compared without division: vc² / cc > best's vc² / cc, for positive vc.
-        if (vc[o] > 0 && vc[o] * vc[o] * cc[best] > vc[best] * vc[best] * cc[o]) best = o;
+        if (s.vc[o] > 0 && s.vc[o] * s.vc[o] * s.cc[best] > s.vc[best] * s.vc[best] * s.cc[o]) best = o;
     }
-    store_norm(r, norm > 0 && vc[best] > 0 ? static_cast<float>(n2 / vc[best]) : 0.f, record, fields);
-    pack_bits(idx.data() + static_cast<size_t>(best) * r.size, r.size, r.bits, record + r.offset + r.norm_bytes);
+    store_norm(r, norm > 0 && s.vc[best] > 0 ? static_cast<float>(n2 / s.vc[best]) : 0.f, record, fields);
+    for (int i = 0; i < r.size; ++i) idx[i] = idx[static_cast<size_t>(i) * kLanes + best];  // i <= i·kLanes + best
+    pack_bits(idx.data(), r.size, r.bits, record + r.offset + r.norm_bytes);
   }
 }
 

@@ -170,9 +170,6 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
   const int n_frames = L.frames ? L.frames->frame(q_pos0 + n_q - 1) + 1 : 1;
   const size_t frame_floats = static_cast<size_t>(n_rows) * qsf;  // qstate: [frame][row][qsf]
   std::vector<float> qstate(frame_floats * n_frames);
-  std::vector<RopeFrames::Turn> turns;
-  if (L.frames)
-    for (int f = 0; f < n_frames; ++f) turns.push_back(L.frames->turn_back(layer, L.frames->frame_start(f)));
   // Tasks: per KV head, its (frame, row) pairs in blocks of up to kPrepBlock, smaller where
   // that leaves a thread idle (decode of a model with one KV head).
   constexpr int kPrepBlock = 16;
@@ -192,7 +189,7 @@ void attend(const KvCache& cache, int layer, int seq, const float* q, int n_q, i
       if (L.frames) {
         float* t = turned.data() + static_cast<size_t>(v) * L.D;
         std::copy_n(qs[v], L.D, t);
-        turns[f].apply(t);
+        cache.plan().key_turn(layer, f).apply(t);
         qs[v] = t;
       }
       states[v] = qstate.data() + frame_floats * f + qsf * row;

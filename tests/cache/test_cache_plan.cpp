@@ -6,11 +6,13 @@
 #include <vector>
 
 #include "../../src/cpu/kernels.h"
+#include "core/calib_test_util.h"
 #include "turboquant/attention.h"
 #include "turboquant/cache_plan.h"
 #include "turboquant/codec.h"
 #include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/quant_traits.h"
 #include "turboquant/rng.h"
 
@@ -107,6 +109,34 @@ TEST(KvCachePlan, KvCacheBuildsFromThePlanAndKeepsItsKernels) {
     EXPECT_NE(&a, &cache.attend_kernels(l, AttendPath::portable));
   }
   EXPECT_THROW(cache.attend_kernels(3, AttendPath::best), Error);
+}
+
+// A calibrated tq3 in RoPE frames of 40 positions, 100 tokens of capacity: the plan's turn
+// of every frame the capacity reaches (0, 1, 2) is RopeFrames::turn_back at the frame's
+// start, float for float; a frame past it, or a layer without frames, is an error.
+TEST(KvCachePlan, KeyTurnsAreTheFramesTurnsUpToTheCapacity) {
+  const KvProfile prof = test::random_profile(23, 2, 4, 2, 64);
+  CalibrationOptions opt;
+  opt.rope_range = 40;
+  KvCacheConfig c{.n_layers = 2, .n_kv_heads = 2, .head_dim = 64, .k_codec = "tq3", .v_codec = "tq3",
+                  .layer_codecs = {{1, {"q8_0", "tq3"}}}, .block_tokens = 8, .max_tokens = 100};
+  c.calibrated = std::make_shared<const CalibratedCodecs>(build_calibrated(prof, *find_preset("tq3"), opt));
+  const KvCachePlan plan(c);
+  const RopeFrames* frames = plan.key_frames(0);
+  ASSERT_NE(frames, nullptr);
+  ASSERT_EQ(frames->range(), 40);
+  for (int f = 0; f < 3; ++f) {
+    const RopeFrames::Turn want = frames->turn_back(0, frames->frame_start(f));
+    const RopeFrames::Turn& got = plan.key_turn(0, f);
+    EXPECT_EQ(got.identity(), f == 0);
+    EXPECT_EQ(got.cos(), want.cos());
+    EXPECT_EQ(got.sin(), want.sin());
+  }
+  EXPECT_THROW(plan.key_turn(0, 3), Error);   // positions 120..159 are past the 100 tokens
+  EXPECT_THROW(plan.key_turn(0, -1), Error);
+  EXPECT_EQ(plan.key_frames(1), nullptr);     // layer 1's keys are q8_0
+  EXPECT_THROW(plan.key_turn(1, 0), Error);
+  EXPECT_THROW(plan.key_turn(2, 0), Error);
 }
 
 }  // namespace

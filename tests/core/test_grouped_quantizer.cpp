@@ -3,11 +3,15 @@
 // norm's step and range, and the query state's constant offset in dot().
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "turboquant/codebook.h"
 #include "turboquant/error.h"
+#include "turboquant/half.h"
+#include "turboquant/packing.h"
 #include "turboquant/quantizers.h"
 #include "turboquant/rng.h"
 
@@ -183,6 +187,77 @@ TEST(GroupedMseQuantizer, ScaleSearchNeverWorsensTheAngleAndKeepsTheProjection) 
   }
   // The search must find a better direction for a good share of groups, not just tie.
   EXPECT_GT(better, total / 4) << better << " of " << total;
+}
+
+// The record encode() writes, written out the plain way, one trial after another (the
+// encoder runs them side by side, in SIMD lanes up to 4 bits): per group, ‖v‖ in double; for
+// each reciprocal scale s_o = (1/‖v‖)·2^((5−o)/16), o = 0..10 (o = 5 exactly 1/‖v‖ as a float),
+// the codes index_of(v·s_o) and the double sums Σc², Σv·c in coordinate order; the winner
+// is the largest positive cos² = (Σv·c)²/Σc², o = 5 first and then o = 0 up (the first of
+// equal ones wins); its codes are packed and its scale ‖v‖²/Σv·c stored as fp16 or as the
+// log byte round(16·log2(scale/√size)) + 128 clamped to [1, 255].
+std::vector<uint8_t> written_out_record(const std::vector<QuantGroup>& groups, const float* y) {
+  std::vector<uint8_t> rec(GroupedMseQuantizer::layout_bytes(groups), 0);
+  size_t off = 0;
+  int begin = 0;
+  for (const QuantGroup& g : groups) {
+    const float* v = y + begin;
+    begin += g.size;
+    if (g.bits == 0) continue;
+    const Codebook& book = lloyd_max_codebook(CoordinateLaw::sphere, g.size, g.bits);
+    double n2 = 0;
+    for (int i = 0; i < g.size; ++i) n2 += double(v[i]) * v[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(n2));
+    std::vector<std::vector<uint8_t>> codes(11, std::vector<uint8_t>(g.size));
+    double cc[11] = {}, vc[11] = {};
+    for (int o = 0; o < 11; ++o) {
+      const float s = o == 5 ? inv : static_cast<float>(inv * std::exp2((5 - o) / 16.0));
+      for (int i = 0; i < g.size; ++i) {
+        codes[o][i] = static_cast<uint8_t>(book.index_of(v[i] * s));
+        const double c = book.levels[codes[o][i]];
+        cc[o] = cc[o] + c * c;
+        vc[o] = vc[o] + c * double(v[i]);
+      }
+    }
+    int best = 5;
+    for (int o : {0, 1, 2, 3, 4, 6, 7, 8, 9, 10})
+      if (vc[o] > 0 && vc[o] * vc[o] * cc[best] > vc[best] * vc[best] * cc[o]) best = o;
+    const float scale = static_cast<float>(n2 / vc[best]);
+    if (g.norm_bits == 16) {
+      store_half(rec.data() + off, scale);
+    } else {
+      const double step = std::round(16 * std::log2(scale / std::sqrt(double(g.size)))) + 128;
+      rec[off] = static_cast<uint8_t>(std::clamp(step, 1.0, 255.0));
+    }
+    off += g.norm_bits / 8;
+    pack_bits(codes[best].data(), g.size, g.bits, rec.data() + off);
+    off += packed_bytes(g.size, g.bits);
+  }
+  return rec;
+}
+
+// encode() against it byte for byte: every width 1-8 (the lane path up to 4 bits, the
+// walk beyond), groups of 2-40 coordinates, both norm kinds, groups of very different
+// scales in one vector (1e-3 to 1e3 of each other), 300 vectors.
+TEST(GroupedMseQuantizer, EncodeIsTheScaleSearchWrittenOut) {
+  Rng rng(4242);
+  const std::vector<QuantGroup> groups = {{2, 1, 16}, {3, 2, 8}, {7, 3, 16}, {16, 4, 8}, {40, 2, 8}, {5, 0, 8},
+                                          {9, 5, 16}, {12, 6, 8}, {4, 7, 16}, {6, 8, 8},  {24, 3, 8}, {20, 4, 16}};
+  int dim = 0;
+  for (const QuantGroup& g : groups) dim += g.size;
+  const GroupedMseQuantizer q(dim, groups);
+  std::vector<uint8_t> rec(q.record_bytes());
+  for (int r = 0; r < 300; ++r) {
+    std::vector<float> y(dim);
+    int begin = 0;
+    for (const QuantGroup& g : groups) {
+      const double sd = std::pow(10.0, 3 * (2 * rng.uniform() - 1));
+      for (int i = 0; i < g.size; ++i) y[begin + i] = static_cast<float>(sd * rng.gaussian());
+      begin += g.size;
+    }
+    q.encode(y.data(), rec.data());
+    ASSERT_EQ(rec, written_out_record(groups, y.data())) << "vector " << r;
+  }
 }
 
 // expected_distortion (what the layout search prices) against fresh groups: within 8% of
