@@ -22,8 +22,12 @@ constexpr double kPi = 3.141592653589793238462643;
 struct Tabulated {
   std::vector<double> t, m0, m1, m2;  // grid and cumulative moments (normalized mass)
 
-  // Cumulative moments at x by linear interpolation on the grid.
-  void at(double x, double& c0, double& c1, double& c2) const {
+  // Cumulative moments at x by linear interpolation on the grid. `hint` is a grid index
+  // near x, updated to x's: the Lloyd iteration moves each boundary little between
+  // iterations, so a search out from the last one reads a few cached entries where a
+  // search over the whole 200,001-point grid missed the cache at every step. It finds
+  // the same index as std::upper_bound, so the moments are the same to the bit.
+  void at(double x, size_t& hint, double& c0, double& c1, double& c2) const {
     if (x <= t.front()) {
       c0 = c1 = c2 = 0;
       return;
@@ -32,18 +36,45 @@ struct Tabulated {
       c0 = m0.back(), c1 = m1.back(), c2 = m2.back();
       return;
     }
-    const size_t k = std::upper_bound(t.begin(), t.end(), x) - t.begin();  // t[k-1] <= x < t[k]
+    const size_t k = upper_bound_near(x, hint);  // t[k-1] <= x < t[k]
+    hint = k;
     const double a = (x - t[k - 1]) / (t[k] - t[k - 1]);
     c0 = m0[k - 1] + a * (m0[k] - m0[k - 1]);
     c1 = m1[k - 1] + a * (m1[k] - m1[k - 1]);
     c2 = m2[k - 1] + a * (m2[k] - m2[k - 1]);
   }
+
+ private:
+  // std::upper_bound(t, x) for t.front() < x < t.back(), galloping out from `from`: the
+  // first index whose t exceeds x lies in [lo, hi), found in log(distance) steps.
+  size_t upper_bound_near(double x, size_t from) const {
+    const size_t n = t.size();
+    size_t lo, hi;
+    from = std::clamp<size_t>(from, 1, n - 1);
+    if (t[from] <= x) {  // the answer is past `from`
+      size_t step = 1;
+      lo = from + 1;
+      while (lo + step < n && t[lo + step - 1] <= x) {
+        lo += step;
+        step *= 2;
+      }
+      hi = std::min(n, lo + step);
+    } else {  // at or before `from`
+      size_t step = 1;
+      hi = from + 1;
+      while (hi > step + 1 && t[hi - step - 1] > x) {
+        hi -= step;
+        step *= 2;
+      }
+      lo = hi > step + 1 ? hi - step - 1 : 1;
+    }
+    return std::upper_bound(t.begin() + lo, t.begin() + hi, x) - t.begin();
+  }
 };
 
 // Trapezoid-rule cumulative moments for samples t_k with weights w_k per unit of the
-// integration variable (spacing h).
-Tabulated tabulate(const std::vector<double>& t, const std::vector<double>& w, double h) {
-  Tabulated tab;
+// integration variable (spacing h), into tab (its buffers reused).
+void tabulate(const std::vector<double>& t, const std::vector<double>& w, double h, Tabulated& tab) {
   tab.t = t;
   const size_t n = t.size();
   tab.m0.assign(n, 0);
@@ -61,24 +92,46 @@ Tabulated tabulate(const std::vector<double>& t, const std::vector<double>& w, d
     tab.m1[k] /= mass;
     tab.m2[k] /= mass;
   }
-  return tab;
 }
 
-Tabulated tabulate_law(CoordinateLaw law, int d) {
-  constexpr int kSteps = 200000;
-  std::vector<double> t(kSteps + 1), w(kSteps + 1);
-  if (law == CoordinateLaw::sphere) {
-    // Substitute t = sin θ: the density (1−t²)^((d−3)/2) dt becomes cos^(d−2) θ dθ,
-    // smooth on [−π/2, π/2] even for d = 2, where the t-density is singular at ±1.
+constexpr int kSteps = 200000;
+
+// The sphere law's grid θ = −π/2 + kπ/kSteps as t = sin θ and cos θ: the same for every d.
+struct SphereGrid {
+  std::vector<double> t, cos;
+};
+const SphereGrid& sphere_grid() {
+  static const SphereGrid g = [] {
+    SphereGrid s;
+    s.t.resize(kSteps + 1);
+    s.cos.resize(kSteps + 1);
     const double h = kPi / kSteps;
     for (int k = 0; k <= kSteps; ++k) {
       const double th = -kPi / 2 + h * k;
-      t[k] = std::sin(th);
-      w[k] = std::pow(std::max(0.0, std::cos(th)), d - 2);
+      s.t[k] = std::sin(th);
+      s.cos[k] = std::cos(th);
     }
-    t.front() = -1.0;
-    t.back() = 1.0;
-    return tabulate(t, w, h);
+    s.t.front() = -1.0;
+    s.t.back() = 1.0;
+    return s;
+  }();
+  return g;
+}
+
+// The law's table, in a per-thread table whose buffers every call reuses (a fresh one
+// was 9.6 MB of new pages per codebook).
+const Tabulated& tabulate_law(CoordinateLaw law, int d) {
+  thread_local Tabulated tab;
+  thread_local std::vector<double> t, w;
+  t.resize(kSteps + 1);
+  w.resize(kSteps + 1);
+  if (law == CoordinateLaw::sphere) {
+    // Substitute t = sin θ: the density (1−t²)^((d−3)/2) dt becomes cos^(d−2) θ dθ,
+    // smooth on [−π/2, π/2] even for d = 2, where the t-density is singular at ±1.
+    const SphereGrid& g = sphere_grid();
+    for (int k = 0; k <= kSteps; ++k) w[k] = std::pow(std::max(0.0, g.cos[k]), d - 2);
+    tabulate(g.t, w, kPi / kSteps, tab);
+    return tab;
   }
   const double sigma = 1.0 / std::sqrt(static_cast<double>(d));
   const double lo = -12 * sigma, h = 24 * sigma / kSteps;
@@ -86,7 +139,8 @@ Tabulated tabulate_law(CoordinateLaw law, int d) {
     t[k] = lo + h * k;
     w[k] = std::exp(-0.5 * (t[k] / sigma) * (t[k] / sigma));
   }
-  return tabulate(t, w, h);
+  tabulate(t, w, h, tab);
+  return tab;
 }
 
 double quantile(const Tabulated& tab, double p) {
@@ -104,15 +158,16 @@ Codebook lloyd_max(const Tabulated& tab, int bits) {
   b[0] = tab.t.front();
   b[L] = tab.t.back();
   double distortion = 0;
+  std::vector<size_t> hint(L + 1, tab.t.size() / 2);  // grid index of each boundary
   for (int iter = 0; iter < 5000; ++iter) {
     for (int i = 1; i < L; ++i) b[i] = 0.5 * (c[i - 1] + c[i]);
     double change = 0;
     distortion = 0;
     double lo0, lo1, lo2;
-    tab.at(b[0], lo0, lo1, lo2);
+    tab.at(b[0], hint[0], lo0, lo1, lo2);
     for (int i = 0; i < L; ++i) {
       double hi0, hi1, hi2;
-      tab.at(b[i + 1], hi0, hi1, hi2);
+      tab.at(b[i + 1], hint[i + 1], hi0, hi1, hi2);
       const double p0 = hi0 - lo0, p1 = hi1 - lo1, p2 = hi2 - lo2;
       const double ci = p0 > 0 ? p1 / p0 : 0.5 * (b[i] + b[i + 1]);
       change = std::max(change, std::fabs(ci - c[i]));
