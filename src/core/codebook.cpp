@@ -73,8 +73,9 @@ struct Tabulated {
 };
 
 // Trapezoid-rule cumulative moments for samples t_k with weights w_k per unit of the
-// integration variable (spacing h), into tab (its buffers reused).
-void tabulate(const std::vector<double>& t, const std::vector<double>& w, double h, Tabulated& tab) {
+// integration variable (spacing h).
+Tabulated tabulate(const std::vector<double>& t, const std::vector<double>& w, double h) {
+  Tabulated tab;
   tab.t = t;
   const size_t n = t.size();
   tab.m0.assign(n, 0);
@@ -92,46 +93,24 @@ void tabulate(const std::vector<double>& t, const std::vector<double>& w, double
     tab.m1[k] /= mass;
     tab.m2[k] /= mass;
   }
+  return tab;
 }
 
-constexpr int kSteps = 200000;
-
-// The sphere law's grid θ = −π/2 + kπ/kSteps as t = sin θ and cos θ: the same for every d.
-struct SphereGrid {
-  std::vector<double> t, cos;
-};
-const SphereGrid& sphere_grid() {
-  static const SphereGrid g = [] {
-    SphereGrid s;
-    s.t.resize(kSteps + 1);
-    s.cos.resize(kSteps + 1);
-    const double h = kPi / kSteps;
-    for (int k = 0; k <= kSteps; ++k) {
-      const double th = -kPi / 2 + h * k;
-      s.t[k] = std::sin(th);
-      s.cos[k] = std::cos(th);
-    }
-    s.t.front() = -1.0;
-    s.t.back() = 1.0;
-    return s;
-  }();
-  return g;
-}
-
-// The law's table, in a per-thread table whose buffers every call reuses (a fresh one
-// was 9.6 MB of new pages per codebook).
-const Tabulated& tabulate_law(CoordinateLaw law, int d) {
-  thread_local Tabulated tab;
-  thread_local std::vector<double> t, w;
-  t.resize(kSteps + 1);
-  w.resize(kSteps + 1);
+Tabulated tabulate_law(CoordinateLaw law, int d) {
+  constexpr int kSteps = 200000;
+  std::vector<double> t(kSteps + 1), w(kSteps + 1);
   if (law == CoordinateLaw::sphere) {
     // Substitute t = sin θ: the density (1−t²)^((d−3)/2) dt becomes cos^(d−2) θ dθ,
     // smooth on [−π/2, π/2] even for d = 2, where the t-density is singular at ±1.
-    const SphereGrid& g = sphere_grid();
-    for (int k = 0; k <= kSteps; ++k) w[k] = std::pow(std::max(0.0, g.cos[k]), d - 2);
-    tabulate(g.t, w, kPi / kSteps, tab);
-    return tab;
+    const double h = kPi / kSteps;
+    for (int k = 0; k <= kSteps; ++k) {
+      const double th = -kPi / 2 + h * k;
+      t[k] = std::sin(th);
+      w[k] = std::pow(std::max(0.0, std::cos(th)), d - 2);
+    }
+    t.front() = -1.0;
+    t.back() = 1.0;
+    return tabulate(t, w, h);
   }
   const double sigma = 1.0 / std::sqrt(static_cast<double>(d));
   const double lo = -12 * sigma, h = 24 * sigma / kSteps;
@@ -139,8 +118,7 @@ const Tabulated& tabulate_law(CoordinateLaw law, int d) {
     t[k] = lo + h * k;
     w[k] = std::exp(-0.5 * (t[k] / sigma) * (t[k] / sigma));
   }
-  tabulate(t, w, h, tab);
-  return tab;
+  return tabulate(t, w, h);
 }
 
 double quantile(const Tabulated& tab, double p) {
