@@ -139,7 +139,13 @@ void fit_trials_lanes(const Codebook& book, const float* v, int size, const floa
     LaneI k{};
 #pragma GCC unroll 15
     for (int j = 0; j < NB; ++j) k -= t >= b[j];  // true is -1
+#if defined(__clang__)
+    // clang has no variable-index __builtin_shuffle: the same selection lane by lane.
+    LaneF c;
+    for (int o = 0; o < kLanes; ++o) c[o] = levels[k[o] & (kLanes - 1)];
+#else
     const LaneF c = __builtin_shuffle(levels, k);
+#endif
     const LaneB codes = __builtin_convertvector(k, LaneB);
     std::memcpy(idx + static_cast<size_t>(i) * kLanes, &codes, kLanes);
     const HalfD lo = __builtin_convertvector(__builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7), HalfD);
