@@ -99,7 +99,8 @@ KvCachePlan::KvCachePlan(const KvCacheConfig& cfg, std::string_view who) : cfg_(
   key_turns_.resize(cfg.n_layers);
   for (int l = 0; l < cfg.n_layers; ++l)
     if (const RopeFrames* f = key_frames(l))
-      for (int fr = 0; fr <= f->frame(cfg.max_tokens - 1); ++fr) key_turns_[l].push_back(f->turn_back(l, f->frame_start(fr)));
+      for (int fr = 0; fr <= f->frame(cfg.max_tokens - 1); ++fr)
+        key_turns_[l].push_back(f->turn_back(l, f->frame_start(fr)));
 }
 
 const CacheLayerPlan& KvCachePlan::layer(int layer) const {

@@ -116,11 +116,12 @@ void fit_trials_walk(const Codebook& book, const float* v, int size, const float
   }
 }
 
-// Widths up to 4 bits (the lanes hold all 16 levels): the trials of a coordinate side by side in the lanes of one vector
-// (lanes past kTrials idle), each lane's index the count of boundaries at or below its
-// value (what walk_to finds) and its level one shuffle of the 16 levels. Every product in
-// the sums is of two floats, exact in double, and each lane adds them in coordinate order:
-// the sums, and so the choice, are fit_trials_walk's to the bit.
+// Widths up to 4 bits (the lanes hold all 16 levels): the trials of a coordinate side by
+// side in the lanes of one vector (lanes past kTrials idle), each lane's index the count of
+// boundaries at or below its value (what walk_to finds) and its level one shuffle of the
+// 16 levels. Every product in the sums is of two floats, exact in double, and each lane
+// adds them in coordinate order: the sums, and so the choice, are fit_trials_walk's to the
+// bit.
 using LaneF = float __attribute__((vector_size(kLanes * 4)));
 using LaneI = int32_t __attribute__((vector_size(kLanes * 4)));
 using LaneB = uint8_t __attribute__((vector_size(kLanes)));
@@ -162,7 +163,7 @@ void fit_trials_lanes(const Codebook& book, const float* v, int size, const floa
   }
 }
 
-// The trials' codes and sums of one group: the lanes up to kLaneMaxBits, the walk beyond.
+// The trials' codes and sums of one group: the lanes up to 4 bits, the walk beyond.
 void fit_trials(const Codebook& book, int bits, const float* v, int size, const float* scale, uint8_t* idx,
                 TrialSums& s) {
   switch (bits) {
