@@ -97,9 +97,11 @@ class KvCachePlan {
   // The RoPE frames a layer's keys are stored in (rope_frame.h): the calibrated preset's
   // when it has them on and this layer's keys are that preset, else nullptr.
   const RopeFrames* key_frames(int layer) const;
+  // Tokens the pool holds: num_blocks() whole blocks (max_tokens rounded up).
+  int64_t capacity() const { return static_cast<int64_t>(num_blocks_) * cfg_.block_tokens; }
   // RopeFrames::turn_back at the start of `frame` of a layer's keys, computed once for every
-  // frame max_tokens reaches (attention turns each query once per frame per step). tq::Error
-  // for a layer without frames or a frame past the capacity.
+  // frame the capacity reaches (attention turns each query once per frame per step; the
+  // CUDA cache uploads them). tq::Error for a layer without frames or a frame past it.
   const RopeFrames::Turn& key_turn(int layer, int frame) const;
 
   // For cuda::DeviceKvCache, which resolves the route from its device layout.

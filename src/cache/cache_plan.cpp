@@ -99,7 +99,7 @@ KvCachePlan::KvCachePlan(const KvCacheConfig& cfg, std::string_view who) : cfg_(
   key_turns_.resize(cfg.n_layers);
   for (int l = 0; l < cfg.n_layers; ++l)
     if (const RopeFrames* f = key_frames(l))
-      for (int fr = 0; fr <= f->frame(cfg.max_tokens - 1); ++fr)
+      for (int fr = 0; fr <= f->frame(capacity() - 1); ++fr)
         key_turns_[l].push_back(f->turn_back(l, f->frame_start(fr)));
 }
 
@@ -129,7 +129,7 @@ const RopeFrames::Turn& KvCachePlan::key_turn(int layer, int frame) const {
   if (turns.empty()) throw Error(who_ + ": layer " + std::to_string(layer) + "'s keys are not in RoPE frames");
   if (frame < 0 || frame >= static_cast<int>(turns.size()))
     throw Error(who_ + ": RoPE frame " + std::to_string(frame) + " of layer " + std::to_string(layer) +
-                " is past the capacity of " + std::to_string(cfg_.max_tokens) + " tokens");
+                " is past the pool's capacity of " + std::to_string(capacity()) + " tokens");
   return turns[frame];
 }
 

@@ -609,25 +609,25 @@ CudaDecodeRoute route_of(const DeviceKvCache& cache, const DecodeParams& p) {
 
 size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
 
+// A call's workspace. Keys in RoPE frames: one query set per frame of the layer's keys up
+// to position max_seq_len - 1, each with its q·μ (q_bias); else one set and no bias.
 struct Workspace {
+  int frames = 1;
+  bool bias = false;
   size_t q_rot, q_bias, part_o, part_lse, total;
 };
 
-// Query sets a call prepares: one per RoPE frame of the layer's keys up to position
-// max_seq_len - 1 (keys in frames), else one.
-int query_frames(const DeviceKvCache& cache, const DecodeParams& p) {
+Workspace workspace_layout(const DeviceKvCache& cache, const DecodeParams& p, int splits) {
   const int range = cache.impl().layers[p.layer][0].frames.range;
-  return range > 0 ? std::max(0, p.max_seq_len - 1) / range + 1 : 1;
-}
-
-// frames: query sets (query_frames); bias: keys in frames, so each set has its q_bias.
-Workspace workspace_layout(int batch, int n_q, int d, int splits, int frames, bool bias) {
+  const size_t rows = static_cast<size_t>(p.batch) * p.n_q_heads, d = cache.config().head_dim;
   Workspace w;
+  w.frames = range > 0 ? std::max(0, p.max_seq_len - 1) / range + 1 : 1;
+  w.bias = range > 0;
   w.q_rot = 0;
-  w.q_bias = align256(sizeof(float) * batch * n_q * d * static_cast<size_t>(frames));
-  w.part_o = w.q_bias + (bias ? align256(sizeof(float) * batch * n_q * static_cast<size_t>(frames)) : 0);
-  w.part_lse = w.part_o + align256(sizeof(float) * batch * n_q * static_cast<size_t>(splits) * d);
-  w.total = w.part_lse + align256(sizeof(float) * batch * n_q * static_cast<size_t>(splits));
+  w.q_bias = align256(sizeof(float) * rows * d * w.frames);
+  w.part_o = w.q_bias + (w.bias ? align256(sizeof(float) * rows * w.frames) : 0);
+  w.part_lse = w.part_o + align256(sizeof(float) * rows * static_cast<size_t>(splits) * d);
+  w.total = w.part_lse + align256(sizeof(float) * rows * static_cast<size_t>(splits));
   return w;
 }
 
@@ -794,9 +794,7 @@ int decode_num_splits(const DeviceKvCache& cache, const DecodeParams& p) {
 
 size_t decode_workspace_bytes(const DeviceKvCache& cache, const DecodeParams& p) {
   const int splits = decode_num_splits(cache, p);
-  return detail::workspace_layout(p.batch, p.n_q_heads, cache.config().head_dim, splits,
-                                  detail::query_frames(cache, p), cache.impl().layers[p.layer][0].frames.range > 0)
-      .total;
+  return detail::workspace_layout(cache, p, splits).total;
 }
 
 void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
@@ -805,10 +803,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   const int g = detail::group_of(cache, p, route);
   const detail::LaunchPlan plan = detail::launch_plan(cache, p, g, route);
   const int splits = plan.splits;
-  const int q_frames = detail::query_frames(cache, p);
-  const bool framed = cache.impl().layers[p.layer][0].frames.range > 0;
-  const detail::Workspace ws =
-      detail::workspace_layout(p.batch, p.n_q_heads, cfg.head_dim, splits, q_frames, framed);
+  const detail::Workspace ws = detail::workspace_layout(cache, p, splits);
   auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
   if (!p.queries || !p.out || !p.block_tables || !p.seq_lens) fail("queries, out, block_tables and seq_lens must be device pointers");
   if (!p.workspace || p.workspace_bytes < ws.total)
@@ -839,9 +834,9 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   auto* base = static_cast<unsigned char*>(p.workspace);
   a.q_rot = reinterpret_cast<float*>(base + ws.q_rot);
   a.frames = layer[0].frames;
-  a.q_frames = q_frames;
+  a.q_frames = ws.frames;
   a.q_frame_floats = static_cast<int64_t>(p.batch) * p.n_q_heads * cfg.head_dim;
-  a.q_bias = framed ? reinterpret_cast<float*>(base + ws.q_bias) : nullptr;
+  a.q_bias = ws.bias ? reinterpret_cast<float*>(base + ws.q_bias) : nullptr;
   a.part_o = reinterpret_cast<float*>(base + ws.part_o);
   a.part_lse = reinterpret_cast<float*>(base + ws.part_lse);
   a.block_tables = p.block_tables;

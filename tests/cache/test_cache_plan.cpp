@@ -132,7 +132,7 @@ TEST(KvCachePlan, KeyTurnsAreTheFramesTurnsUpToTheCapacity) {
     EXPECT_EQ(got.cos(), want.cos());
     EXPECT_EQ(got.sin(), want.sin());
   }
-  EXPECT_THROW(plan.key_turn(0, 3), Error);   // positions 120..159 are past the 100 tokens
+  EXPECT_THROW(plan.key_turn(0, 3), Error);   // positions 120..159 are past the pool (13 blocks of 8)
   EXPECT_THROW(plan.key_turn(0, -1), Error);
   EXPECT_EQ(plan.key_frames(1), nullptr);     // layer 1's keys are q8_0
   EXPECT_THROW(plan.key_turn(1, 0), Error);
