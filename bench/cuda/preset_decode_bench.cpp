@@ -5,7 +5,8 @@
 // kinds) is what build_calibrated makes of random moments. Each case first checks its
 // output against the CPU reference (Codec::prepare_query/dot/accumulate/finish, float64
 // softmax) over sequence 0, then times: CUDA events, L2 flushed before each call,
-// 3 warm-ups, median of 20.
+// 3 warm-ups, median of 20. "levels" says how the tile kernel reads the preset's K and V
+// levels: two per load from pair tables, or one at a time (record_grouped_tile.cuh).
 //   bench_cuda_presets [--preset tq3] [--ctx 16384] > table.md
 #include <cuda_runtime.h>
 
@@ -16,8 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "codec_desc.h"
 #include "core/calib_test_util.h"
 #include "cuda_attention_ref.h"
+#include "turboquant/cache_plan.h"
 #include "turboquant/kv_profile.h"
 
 namespace {
@@ -30,7 +33,19 @@ constexpr int kKv = 8, kGroup = 4;
 
 struct Result {
   double us, err;
+  std::string levels;  // calibrated codecs: "pairs" or "single" for K / V of layer 0
 };
+
+std::string levels_of(const KvCacheConfig& cfg) {
+  const KvCachePlan plan(cfg);
+  std::string out;
+  for (bool value : {false, true}) {
+    const int d = cfg.head_dim;
+    out += value ? " / " : "";
+    out += cuda::detail::make_grouped_host(plan.side(0, value).codecs.front(), d / 32).paired ? "pairs" : "single";
+  }
+  return out;
+}
 
 Result run_case(const std::string& codec, int d, int batch, int ctx, const std::string& preset, int rope_range) {
   KvCacheConfig cfg = cuda::testing::cache_config(codec, codec, d, kKv, 16, batch * ctx);
@@ -123,7 +138,7 @@ Result run_case(const std::string& codec, int d, int batch, int ctx, const std::
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return {times[times.size() / 2], std::sqrt(d2 / r2)};
+  return {times[times.size() / 2], std::sqrt(d2 / r2), cfg.calibrated ? levels_of(cfg) : std::string()};
 }
 
 }  // namespace
@@ -146,14 +161,17 @@ int main(int argc, char** argv) {
               tq::cuda::device_name().c_str(), ctx,
               rope_range < 0 ? "16 x head_dim" : rope_range == 0 ? "none" : std::to_string(rope_range).c_str(),
               simt ? " TQ_CUDA_DECODE=simt (CUDA-core kernel for every codec)." : "");
-  std::printf("| d | batch | turbo3 (us) | %s (us) | ratio | turbo3 err | %s err |\n|---:|---:|---:|---:|---:|---:|---:|\n",
-              preset.c_str(), preset.c_str());
+  std::printf(
+      "| d | batch | turbo3 (us) | %s (us) | ratio | turbo3 err | %s err | levels (K / V) |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|---|\n",
+      preset.c_str(), preset.c_str());
   int bad = 0;
-  for (int d : {64, 128})
+  for (int d : {64, 128, 256})
     for (int batch : {1, 8}) {
       const Result t = run_case("turbo3", d, batch, ctx, preset, rope_range);
       const Result p = run_case(preset, d, batch, ctx, preset, rope_range);
-      std::printf("| %d | %d | %.1f | %.1f | %.2fx | %.1e | %.1e |\n", d, batch, t.us, p.us, p.us / t.us, t.err, p.err);
+      std::printf("| %d | %d | %.1f | %.1f | %.2fx | %.1e | %.1e | %s |\n", d, batch, t.us, p.us, p.us / t.us, t.err,
+                  p.err, p.levels.c_str());
       std::fflush(stdout);
       if (!(t.err < 1e-3 && p.err < 1e-3)) ++bad;
     }

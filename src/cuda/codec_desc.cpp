@@ -140,6 +140,54 @@ RotationHost make_rotation_host(const Rotation& r) {
   return h;
 }
 
+namespace {
+
+// The tile kernel's f16 level tables, one per distinct codebook (runs share one by
+// level_off): pairs when every run is at most kPairMaxBits wide and they fit the budget,
+// single levels otherwise. Largest first, so each starts on a multiple of its own size and
+// the kernel ORs an entry's byte offset into the table's; then a zero entry for width-0 runs.
+void place_level_tables(GroupedHost& h) {
+  bool fits = true;
+  int pair_total = 0;
+  for (const GroupRun& r : h.runs) fits = fits && r.bits <= kPairMaxBits;
+  h.paired = fits;
+  auto bytes_of = [&](int bits) { return h.paired ? 4 << (2 * bits) : 2 << bits; };
+  std::vector<std::pair<int, int>> tables;  // (bytes, level_off), distinct
+  bool zero = false;
+  auto place = [&] {
+    tables.clear();
+    zero = false;
+    for (const GroupRun& r : h.runs) {
+      if (r.bits == 0) {
+        zero = true;
+        continue;
+      }
+      if (std::find_if(tables.begin(), tables.end(), [&](const auto& t) { return t.second == r.level_off; }) ==
+          tables.end())
+        tables.emplace_back(bytes_of(r.bits), r.level_off);
+    }
+    std::sort(tables.begin(), tables.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    int end = 0;
+    for (const auto& t : tables) end += t.first;
+    return end;
+  };
+  if (h.paired && (pair_total = place()) + 4 > kPairBudgetBytes) h.paired = false;
+  const int zero_off = h.paired ? pair_total : place();
+  for (GroupRun& r : h.runs) {
+    r.lut_off = zero_off;
+    if (r.bits == 0) continue;
+    int off = 0;
+    for (const auto& t : tables) {
+      if (t.second == r.level_off) break;
+      off += t.first;
+    }
+    r.lut_off = off;
+  }
+  h.lut_bytes = (zero_off + (zero ? 4 : 0) + 15) & ~15;
+}
+
+}  // namespace
+
 GroupedHost make_grouped_host(const Codec& codec, int lane_coords) {
   const auto* q = dynamic_cast<const GroupedMseQuantizer*>(&codec.quantizer());
   if (!q) throw Error("CUDA backend: codec " + std::string(codec.name()) + " has no grouped records");
@@ -157,7 +205,7 @@ GroupedHost make_grouped_host(const Codec& codec, int lane_coords) {
       throw Error("CUDA backend: codec " + std::string(codec.name()) + " at head_dim " + std::to_string(codec.dim()) +
                   ": a group starts at coordinate " + std::to_string(r.begin) + ", not a multiple of " +
                   std::to_string(align) + " (the decode kernel's lane width)");
-    GroupRun g{r.begin, r.size, r.bits, r.norm_bytes, static_cast<int32_t>(r.offset), 0, 0,
+    GroupRun g{r.begin, r.size, r.bits, r.norm_bytes, static_cast<int32_t>(r.offset), 0, 0, -1,
                std::sqrt(static_cast<float>(r.size)), 0.f, 0.f};
     g.log2_step = static_cast<float>(step);
     g.log2_off = static_cast<float>(std::log2(double(g.sqrt_size)) + first - step);
@@ -180,6 +228,7 @@ GroupedHost make_grouped_host(const Codec& codec, int lane_coords) {
     }
     h.runs.push_back(g);
   }
+  place_level_tables(h);
   return h;
 }
 

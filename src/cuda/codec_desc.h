@@ -28,9 +28,13 @@ RotationHost make_rotation_host(const Rotation& rotation);
 // are filled in by the caller after upload). `lane_coords` = head_dim / 32: every run
 // boundary must fall on a multiple of min(lane_coords, 4) so that a lane of the decode
 // kernel reads at most two runs; tq::Error naming the codec otherwise.
+// lut_bytes, paired: the tile kernel's f16 level tables (GroupRun::lut_off), of pairs unless
+// a run is wider than kPairMaxBits or they would pass kPairBudgetBytes.
 struct GroupedHost {
   std::vector<GroupRun> runs;
   std::vector<float> table;
+  int32_t lut_bytes = 0;
+  bool paired = false;
 };
 GroupedHost make_grouped_host(const Codec& codec, int lane_coords);
 

@@ -34,7 +34,6 @@
 #include "decode_single.cuh"
 #include "mma_ops.cuh"
 #include "pdl.cuh"
-#include "record_grouped.cuh"
 #include "record_tile.cuh"
 #include "split_work.cuh"
 #include "turboquant/head_dim.h"
@@ -113,28 +112,20 @@ __device__ __forceinline__ void store_half2s(__half* dst, const uint32_t* h) {
   }
 }
 
-// This lane's C coordinates of 16 records (recs, rb bytes each) through the policy's
-// lane decoder into column lane·C of the tile. Rows outside [j_lo, n_valid) are zero:
-// stale records past the sequence and records before a window's start are not decoded.
-// Batches of 32/C tokens (16 registers) are decoded before any is stored: the ring and the
-// tile are both shared memory, so the compiler keeps a load after every earlier store,
-// and storing each token as decoded had made the 16 tokens one chain of load latencies.
-template <int D, class Lane>
-__device__ __forceinline__ void decode_tile(const Lane& dec, const unsigned char* recs, int rb, int lane,
-                                                int j_lo, int n_valid, __half* tile) {
+// This lane's C coordinates of 16 records (recs, rb bytes each) through a policy's decoder
+// into column lane·C of the tile. Batches of 32/C tokens (16 registers) are decoded before
+// any is stored: the ring and the tile are both shared memory, so the compiler keeps a load
+// after every earlier store, and storing each token as decoded had made the 16 tokens one
+// chain of load latencies. Every record is decoded, stale ones too (their bits are masked
+// into the tables, their norms may be NaN): rows outside the step's range are zeroed after.
+template <int D, class Dec>
+__device__ __forceinline__ void decode_rows(const Dec& dec, const unsigned char* recs, int rb, int lane, __half* tile) {
   constexpr int C = D / 32, kBatch = 32 / C < kTok ? 32 / C : kTok;
 #pragma unroll
   for (int j0 = 0; j0 < kTok; j0 += kBatch) {
     uint32_t hv[kBatch][C / 2];
 #pragma unroll
-    for (int j = 0; j < kBatch; ++j) {
-      if (j0 + j < n_valid && j0 + j >= j_lo) {
-        dec(recs + (j0 + j) * rb, hv[j]);
-      } else {
-#pragma unroll
-        for (int c = 0; c < C / 2; ++c) hv[j][c] = 0u;
-      }
-    }
+    for (int j = 0; j < kBatch; ++j) dec(recs + (j0 + j) * rb, j0 + j, hv[j]);
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) store_half2s<C>(tile + (j0 + j) * tile_stride(D) + lane * C, hv[j]);
   }
@@ -150,6 +141,15 @@ __device__ __forceinline__ void zero_outside(int j_lo, int n_valid, int lane, __
   for (int c = 0; c < C / 2; ++c) z[c] = 0u;
   for (int j = 0; j < kTok; ++j)
     if (j < j_lo || j >= n_valid) store_half2s<C>(tile + j * tile_stride(D) + lane * C, z);
+}
+
+// A step's tile from its records: rows outside [j_lo, n_valid) zero (stale records past
+// the sequence, records before a window's start).
+template <int D, class Lane>
+__device__ __forceinline__ void decode_tile(const Lane& lane_dec, const unsigned char* recs, int rb, int lane,
+                                            int j_lo, int n_valid, __half* tile) {
+  lane_dec.visit([&](const auto& dec) { decode_rows<D>(dec, recs, rb, lane, tile); });
+  if (j_lo > 0 || n_valid < kTok) zero_outside<D>(j_lo, n_valid, lane, tile);
 }
 
 // Scores of sink rows [0, n) (row j's lane floats at rows + j·stride) in f32 against the
@@ -312,7 +312,7 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   // tokens 8(j>>1) + 0..7, dims 8(j&1) + 0..7 of the m-tile.
   const uint32_t k_lane = 2 * (((lane & 7) + ((lane >> 3) & 1) * 8) * TS + (lane >> 4) * 8);
   const uint32_t v_lane = 2 * (((lane & 7) + (lane >> 4) * 8) * TS + ((lane >> 3) & 1) * 8);
-  [[maybe_unused]] const typename R::template Lane<D> kdec(lutk, lane), vdec(lutv, lane);
+  [[maybe_unused]] const typename R::template Lane<D> kdec(a.kc, lutk, lane, warp), vdec(a.vc, lutv, lane, warp);
 
   for (int k = 0; k < my_count; ++k) {
     const int block = next_block;
@@ -333,6 +333,11 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     // The step's K and V tiles: the ring stage itself for f16 records.
     __half* ktile = R::kDirect ? reinterpret_cast<__half*>(const_cast<unsigned char*>(ks)) : tile;
     __half* vtile = R::kDirect ? reinterpret_cast<__half*>(const_cast<unsigned char*>(ks + lay.karea)) : tile;
+    if constexpr (R::kPrepare) {
+      kdec.prepare(ks, rbk, lane);
+      vdec.prepare(ks + lay.karea, rbv, lane);
+      __syncwarp();
+    }
     if constexpr (!R::kDirect) decode_tile<D>(kdec, ks, rbk, lane, j_lo, n_valid, ktile);
     if (n_sink_rows > 0)
       sink_rows_to_tile<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,

@@ -23,6 +23,11 @@ constexpr int kMaxLevels = 16;  // mse codes up to 4 bits
 // boundaries sit in the side's table (GroupedTable) at level_off and bound_off.
 struct GroupRun {
   int32_t begin, size, bits, norm_bytes, offset, level_off, bound_off;
+  // Byte offset of the run's f16 level table in the side's table area (CodecDesc::lut_bytes),
+  // for the tile decode kernel. Paired: entry i | j << bits is the half2 (level i, level j),
+  // so one load yields two coordinates; else entry i is level i. Width-0 runs point at a
+  // zero entry.
+  int32_t lut_off;
   float sqrt_size;  // std::sqrt(float(size)), as GroupedMseQuantizer::load_norm
   // Log-byte norm of code c > 0 as 2^(c · log2_step + log2_off) (√size folded in): the tile
   // decode kernel computes it instead of reading the factor table (make_grouped_host checks
@@ -32,6 +37,11 @@ struct GroupRun {
 // Floats at the start of a grouped table: log_norm_factor(code) for the 256 byte codes.
 constexpr int kLogFactors = 256;
 constexpr int kScaleTrials = 11;  // the encoder's trial scales 2^(-j/16), j = -5..5
+// Pair tables hold (2^bits)² entries: a side has them when every run is at most 5 bits
+// wide (4 KiB a table) and they fit in this many bytes (shared memory the tile kernel's
+// occupancy can spare); single-level tables otherwise.
+constexpr int kPairMaxBits = 5;
+constexpr int kPairBudgetBytes = 12288;
 
 struct CodecDesc {
   QuantKind kind = QuantKind::f16;
@@ -47,6 +57,8 @@ struct CodecDesc {
   // grouped (calibrated presets): runs and a table [log factors][levels, boundaries of
   // each distinct codebook] in device memory, shared by every head of the side.
   int32_t n_runs = 0, table_floats = 0;
+  int32_t lut_bytes = 0;  // the tile decode kernel's f16 level tables (GroupRun::lut_off)
+  int32_t paired = 0;     // ... of pairs (1) or single levels (0)
   const GroupRun* runs = nullptr;
   const float* table = nullptr;
   double trial_scale[kScaleTrials] = {};  // exp2(-j/16.0) for j = -5..5, from the host's libm

@@ -45,15 +45,16 @@ detail::RotationDesc upload_rotation(DeviceKvCache::Impl& impl, const detail::Ro
 // The keys' RoPE frames of `layer` on the device: the partners and, for each frame the
 // cache's capacity reaches, the cos and sin of RopeFrames::turn_back at its start (the
 // host's own floats, so both sides turn alike), as [frame][coordinate][cos, sin].
-detail::FrameDesc upload_frames(DeviceKvCache::Impl& impl, const RopeFrames& frames, int layer, int64_t capacity) {
+detail::FrameDesc upload_frames(DeviceKvCache::Impl& impl, const KvCachePlan& plan, int layer) {
+  const RopeFrames& frames = *plan.key_frames(layer);
   const int d = frames.head_dim();
   detail::FrameDesc f;
   f.range = frames.range();
-  f.n_frames = static_cast<int32_t>(std::max<int64_t>(1, (capacity + f.range - 1) / f.range));
+  f.n_frames = static_cast<int32_t>(std::max<int64_t>(1, (plan.capacity() + f.range - 1) / f.range));
   const std::vector<int32_t> partner(frames.partner().begin(), frames.partner().end());
   std::vector<float> turns(static_cast<size_t>(f.n_frames) * d * 2);
   for (int fr = 0; fr < f.n_frames; ++fr) {
-    const RopeFrames::Turn turn = frames.turn_back(layer, frames.frame_start(fr));
+    const RopeFrames::Turn& turn = plan.key_turn(layer, fr);
     float* row = turns.data() + static_cast<size_t>(fr) * d * 2;
     for (int i = 0; i < d; ++i) {
       row[2 * i] = turn.cos()[i];
@@ -164,14 +165,15 @@ DeviceKvCache::DeviceKvCache(KvCachePlan plan) : plan_(std::move(plan)), impl_(n
           s.rot_kind = rots.back().kind;  // the same kind and rounds for every head of a side
           s.rot_rounds = rots.back().rounds;
         }
-        if (const RopeFrames* frames = kv == 0 ? plan_.key_frames(l) : nullptr)
-          s.frames = upload_frames(*impl_, *frames, l, static_cast<int64_t>(num_blocks_) * config().block_tokens);
+        if (kv == 0 && plan_.key_frames(l)) s.frames = upload_frames(*impl_, plan_, l);
         s.desc = detail::make_codec_desc(side.codecs.front());
         if (s.desc.kind == QuantKind::grouped) {
           // One run table per side: every head of a layer's side shares its groups.
           const detail::GroupedHost g = detail::make_grouped_host(side.codecs.front(), config().head_dim / 32);
           s.desc.n_runs = static_cast<int32_t>(g.runs.size());
           s.desc.table_floats = static_cast<int32_t>(g.table.size());
+          s.desc.lut_bytes = g.lut_bytes;
+          s.desc.paired = g.paired;
           s.desc.runs = upload(*impl_, g.runs, "grouped runs");
           s.desc.table = upload(*impl_, g.table, "grouped levels");
         }

@@ -13,12 +13,13 @@ namespace tq::cuda::detail {
 
 // 32 bits of a little-endian bit string starting at bit `bit` (< 8) of byte p, read with
 // two aligned 32-bit shared-memory loads and one funnel shift (buffers carry 8 bytes of
-// slack at their end). The pointer is only offset, never rebuilt from an integer, so the
+// slack at their end). The funnel shift counts its amount modulo 32, so p's misalignment
+// needs no mask. The pointer is only offset, never rebuilt from an integer, so the
 // compiler keeps the loads in the shared space.
 __device__ inline uint32_t bit_window(const uint8_t* p, int bit) {
-  const int mis = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3u);
-  const uint32_t* w = reinterpret_cast<const uint32_t*>(p - mis);
-  return __funnelshift_r(w[0], w[1], mis * 8 + bit);
+  const uint32_t addr = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p));
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(p - (addr & 3u));
+  return __funnelshift_r(w[0], w[1], addr * 8 + bit);
 }
 
 template <int C>

@@ -12,6 +12,19 @@
 
 namespace tq::cuda::detail {
 
+// A run's norm without a branch on its kind (0: width 0, 1: fp16, 2: log byte), for lanes
+// of one warp whose runs differ in it: reads two bytes (the second may lie past a log-byte
+// norm, inside the record or the buffer's slack) and selects. The log-byte factor is
+// computed (one exp2) rather than read from the table, which would be a second
+// shared-memory load after the byte's.
+__device__ __forceinline__ float grouped_norm_computed(const uint8_t* p, int kind, float log2_step, float log2_off) {
+  const uint32_t lo = p[0], hi = p[1];
+  const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));
+  float lb;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(lb) : "f"(fmaf(static_cast<float>(lo), log2_step, log2_off)));
+  return kind == 1 ? f16 : kind == 2 && lo != 0 ? lb : 0.f;
+}
+
 // One half of a lane's coordinates: consecutive codes of one run (48 bytes).
 struct alignas(16) GroupedPart {
   int code_off;   // byte of the first code within a record
@@ -47,17 +60,6 @@ struct alignas(16) GroupedPart {
     if (norm_kind == 1)
       return __half2float(__ushort_as_half(static_cast<uint16_t>(rec[norm_off] | (rec[norm_off + 1] << 8))));
     return norm_kind == 2 ? sqrt_size * table[rec[norm_off]] : 0.f;
-  }
-  // The same without a branch on the kind, for lanes of one warp whose runs differ in it:
-  // reads two bytes (the second may lie past a log-byte norm, inside the record or the
-  // buffer's slack) and selects. The log-byte factor is computed (one exp2) rather than
-  // read from the table, which would be a second shared-memory load after the byte's.
-  __device__ float norm_computed(const uint8_t* rec) const {
-    const uint32_t lo = rec[norm_off], hi = rec[norm_off + 1];
-    const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));
-    float lb;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(lb) : "f"(fmaf(static_cast<float>(lo), log2_step, log2_off)));
-    return norm_kind == 1 ? f16 : norm_kind == 2 && lo != 0 ? lb : 0.f;
   }
   template <int N>
   __device__ void levels_of(const uint8_t* rec, const float* table, float* v) const {

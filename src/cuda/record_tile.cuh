@@ -1,59 +1,23 @@
 #pragma once
 // The records the tile tensor-core decode kernel (decode_mma_grouped.cu) reads, one policy
-// per kind. A policy's Lane<D> turns this lane's C = D/32 coordinates [lane·C, lane·C + C)
-// of one record into C/2 half2 words (its part of an f16 tile row); the f16 policy is
-// kDirect instead: its records are f16 rows already, copied into the tile layout as they
-// are, with no dequantization step.
+// per kind (calibrated records: record_grouped_tile.cuh). A policy's Lane<D> turns this
+// lane's C = D/32 coordinates [lane·C, lane·C + C) of one record into C/2 half2 words (its
+// part of an f16 tile row): prepare(records, bytes, lane) reads what a step's records share
+// (kPrepare policies; a __syncwarp follows), then visit(f) hands f the decoder of the step's
+// records, dec(record j, j, words). The f16 policy is kDirect instead: its records are f16
+// rows already, copied into the tile layout as they are, with no dequantization step.
 #include <cuda_fp16.h>
 
 #include "device_desc.h"
 #include "dtype_device.cuh"
 #include "mma_ops.cuh"
-#include "record_grouped.cuh"
+#include "record_grouped_tile.cuh"
 
 namespace tq::cuda::detail {
 
-// Calibrated records: level · group norm (levels and norm rounded to f16, multiplied as
-// half2), through the lane parts and level table in the side's shared-memory area.
-struct GroupedTileRecords {
-  static constexpr bool kDirect = false, kAnyAlign = true;
-  static constexpr int kStages = 4;
-  static constexpr int min_blocks(int D) { return D <= 128 ? 4 : 2; }
-  __host__ __device__ static int lut_floats(const CodecDesc& c) { return grouped_lut_floats(c); }
-  template <int D>
-  __device__ static void fill_lut(const CodecDesc& c, float* area, int tid, int n_threads) {
-    fill_grouped_lut<D / 32>(c, area, tid, n_threads);
-  }
-  template <int D>
-  struct Lane {
-    static constexpr int C = D / 32, kParts = C > 4 ? 2 : 1, N = C / kParts;
-    GroupedPart part[kParts];
-    const float* table;
-    // The lane's parts are read once: the tile stores would otherwise make the compiler
-    // reload them per token.
-    __device__ Lane(const float* area, int lane) : table(area + kGroupedLaneFloats) {
-      const GroupedPart* parts = reinterpret_cast<const GroupedPart*>(area) + lane;
-#pragma unroll
-      for (int k = 0; k < kParts; ++k) part[k] = parts[32 * k];
-    }
-    __device__ void operator()(const uint8_t* rec, uint32_t (&hv)[C / 2]) const {
-#pragma unroll
-      for (int k = 0; k < kParts; ++k) {
-        float lv[N];
-        part[k].template levels_of<N>(rec, table, lv);
-        const __half2 n2 = __float2half2_rn(part[k].norm_computed(rec));
-#pragma unroll
-        for (int c = 0; c < N / 2; ++c) {
-          const __half2 x = __hmul2(__floats2half2_rn(lv[2 * c], lv[2 * c + 1]), n2);
-          hv[k * N / 2 + c] = *reinterpret_cast<const uint32_t*>(&x);
-        }
-      }
-    }
-  };
-};
-
 // Records with no look-up area (f16, q8_0, q4_0).
 struct PlainTileRecords {
+  static constexpr bool kPrepare = false;
   __host__ __device__ static int lut_floats(const CodecDesc&) { return 0; }
   template <int D>
   __device__ static void fill_lut(const CodecDesc&, float*, int, int) {}
@@ -74,13 +38,17 @@ struct Block32TileRecords : PlainTileRecords {
   struct Lane {
     static constexpr int C = D / 32;
     int scale_off, code_off, shift;
-    __device__ Lane(const float*, int lane) {
+    __device__ Lane(const CodecDesc&, const float*, int lane, int) {
       const int j = lane * C % 32;
       scale_off = Code::kBlockBytes * (lane * C / 32);
       code_off = scale_off + 2 + Code::byte_of(j);
       shift = Code::shift_of(j);
     }
-    __device__ void operator()(const uint8_t* rec, uint32_t (&hv)[C / 2]) const {
+    template <class F>
+    __device__ void visit(F&& f) const {
+      f(*this);
+    }
+    __device__ void operator()(const uint8_t* rec, int, uint32_t (&hv)[C / 2]) const {
       const uint32_t s = *reinterpret_cast<const uint16_t*>(rec + scale_off);
       const __half2 s2 = u32_as_half2(s | s << 16);
       const uint16_t* q = reinterpret_cast<const uint16_t*>(rec + code_off);
@@ -129,7 +97,7 @@ struct F16TileRecords : PlainTileRecords {
   static constexpr int min_blocks(int D) { return D <= 128 ? 2 : 1; }
   template <int D>
   struct Lane {  // nothing to decode
-    __device__ Lane(const float*, int) {}
+    __device__ Lane(const CodecDesc&, const float*, int, int) {}
   };
 };
 
