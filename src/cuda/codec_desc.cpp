@@ -147,33 +147,24 @@ namespace {
 // single levels otherwise. Largest first, so each starts on a multiple of its own size and
 // the kernel ORs an entry's byte offset into the table's; then a zero entry for width-0 runs.
 void place_level_tables(GroupedHost& h) {
-  bool fits = true;
-  int pair_total = 0;
-  for (const GroupRun& r : h.runs) fits = fits && r.bits <= kPairMaxBits;
-  h.paired = fits;
-  auto bytes_of = [&](int bits) { return h.paired ? 4 << (2 * bits) : 2 << bits; };
-  std::vector<std::pair<int, int>> tables;  // (bytes, level_off), distinct
-  bool zero = false;
-  auto place = [&] {
+  std::vector<std::pair<int, int>> tables;  // (bytes, level_off), distinct, largest first
+  // The tables' bytes when of pairs or single levels.
+  auto place = [&](bool paired) {
     tables.clear();
-    zero = false;
-    for (const GroupRun& r : h.runs) {
-      if (r.bits == 0) {
-        zero = true;
-        continue;
-      }
-      if (std::find_if(tables.begin(), tables.end(), [&](const auto& t) { return t.second == r.level_off; }) ==
-          tables.end())
-        tables.emplace_back(bytes_of(r.bits), r.level_off);
-    }
+    for (const GroupRun& r : h.runs)
+      if (r.bits > 0 && std::none_of(tables.begin(), tables.end(), [&](const auto& t) { return t.second == r.level_off; }))
+        tables.emplace_back(paired ? 4 << (2 * r.bits) : 2 << r.bits, r.level_off);
     std::sort(tables.begin(), tables.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     int end = 0;
     for (const auto& t : tables) end += t.first;
     return end;
   };
-  if (h.paired && (pair_total = place()) + 4 > kPairBudgetBytes) h.paired = false;
-  const int zero_off = h.paired ? pair_total : place();
+  const bool narrow = std::all_of(h.runs.begin(), h.runs.end(), [](const GroupRun& r) { return r.bits <= kPairMaxBits; });
+  h.paired = narrow && place(true) + 4 <= kPairBudgetBytes;
+  const int zero_off = place(h.paired);
+  bool zero = false;
   for (GroupRun& r : h.runs) {
+    zero = zero || r.bits == 0;
     r.lut_off = zero_off;
     if (r.bits == 0) continue;
     int off = 0;

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include "device_desc.h"
+#include "mma_ops.cuh"
 #include "record_decode.cuh"
 
 namespace tq::cuda::detail {
@@ -20,8 +21,7 @@ namespace tq::cuda::detail {
 __device__ __forceinline__ float grouped_norm_computed(const uint8_t* p, int kind, float log2_step, float log2_off) {
   const uint32_t lo = p[0], hi = p[1];
   const float f16 = __half2float(__ushort_as_half(static_cast<uint16_t>(lo | hi << 8)));
-  float lb;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(lb) : "f"(fmaf(static_cast<float>(lo), log2_step, log2_off)));
+  const float lb = fast_exp2(fmaf(static_cast<float>(lo), log2_step, log2_off));
   return kind == 1 ? f16 : kind == 2 && lo != 0 ? lb : 0.f;
 }
 
