@@ -18,6 +18,8 @@ std::unique_ptr<EvalModel> make_eval_model(std::unique_ptr<Model> model);
 struct ProfileRequest {
   bool wanted = false;     // load or measure the calibration profile (calibrated presets)
   std::string path;        // empty: the default path (kv_profile_store.h)
+  // The presets' group sizes are multiples of this (CalibrationOptions::granule); 0: its default.
+  int granule = 0;
   std::function<void(const std::string&)> log;
 };
 

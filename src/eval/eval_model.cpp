@@ -66,6 +66,7 @@ class ModelEval : public EvalModel {
     cfg.seed = seed;
     CalibrationOptions opt;
     opt.context = max_tokens;  // the RoPE average and the sink share depend on the cache length
+    if (granule_ > 0) opt.granule = granule_;
     attach_preset_codecs(cfg, profile_.get(), opt, "this model has no calibration profile (tq eval --profile FILE)",
                          &presets_);
     return std::make_unique<ModelCache>(cfg);
@@ -86,6 +87,7 @@ class ModelEval : public EvalModel {
     profile_ = std::make_shared<KvProfile>(std::move(p));
     presets_ = {};  // built from the previous profile
   }
+  void set_granule(int granule) { granule_ = granule; }
   Model& model() { return *model_; }
 
  private:
@@ -93,6 +95,7 @@ class ModelEval : public EvalModel {
   EvalModelInfo info_;
   std::shared_ptr<const KvProfile> profile_;
   PresetCodecsMemo presets_;  // per preset and cache length
+  int granule_ = 0;           // 0: CalibrationOptions' default
 };
 
 }  // namespace
@@ -110,6 +113,7 @@ std::unique_ptr<EvalModel> load_eval_model(const std::string& name_or_path, int 
   if (profile.wanted) {
     auto& me = static_cast<ModelEval&>(*eval);
     me.set_profile(load_or_calibrate_profile(me.model(), path, profile.path, profile.log));
+    me.set_granule(profile.granule);
   }
   if (qk_balance) {
     static_cast<ModelEval&>(*eval).set_key_transform("Q/K balance (calibrated on " + std::to_string(tokens) +

@@ -93,6 +93,7 @@ TEST(CliValidation, EveryCommandChecksItsArgumentsFirst) {
       {{"eval", "--model", junk, "--keep-layers", "0", "--keep-codec", "zz"}, "--keep-codec: unknown codec 'zz'"},
       {{"eval", "--model", junk, "--ctx", "0"}, "--ctx: 0 is outside"},
       {{"eval", "--model", junk, "--windows", "0"}, "--windows: 0 is outside"},
+      {{"eval", "--model", junk, "--granule", "1"}, "--granule: 1 is outside"},
       {{"eval", "--model", junk, "--passkey-depths", "0.5,1.5"}, "--passkey-depths: '1.5' is not a number in [0, 1]"},
       {{"eval", "--model", junk, "--passkey-lengths", "x"}, "--passkey-lengths: 'x'"},
       {{"eval", "--model", junk, "--text", missing}, "--text: '" + missing + "' does not exist"},

@@ -14,6 +14,7 @@
 #include "range_report.h"
 #include "turboquant/error.h"
 #include "turboquant/eval.h"
+#include "turboquant/kv_profile.h"
 #include "turboquant/model.h"
 #include "validate.h"
 #ifdef TQ_EVAL_HAS_MODEL
@@ -35,10 +36,11 @@ constexpr const char* kUsage =
     "        [--passkey-lengths a,b] [--passkey-depths 0.1,0.5,0.9] [--no-passkey]\n"
     "        [--attention-queries N] [--decode-tail N] [--threads N] [--seed S]\n"
     "        [--qk-balance on|off] [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
-    "        [--all] [--profile FILE]\n"
+    "        [--all] [--profile FILE] [--granule N]\n"
     "  --all: every family member (fp8, block rotations, QJL, q8_0h, tq2.5) instead of the default list.\n"
     "  Calibrated presets (tq2.5 ... tq4.25) use the model's calibration profile: --profile\n"
     "  FILE, else ~/.cache/turboquant/profiles (measured once per model file when missing).\n"
+    "  --granule N: their group sizes are multiples of N (default 4; it must divide head_dim).\n"
     "  Compares KV-cache codecs against an f16 cache on the same text windows: bits per\n"
     "  value, cache bytes, perplexity and its change, KL(f16||codec) and top-1 agreement of\n"
     "  next-token distributions, attention fidelity on the model's own Q/K/V, passkey\n"
@@ -105,7 +107,7 @@ int cmd_eval(int argc, char** argv) {
   Args args(argc, argv, {"help", "no-passkey", "quiet", "all"},
             {"model", "text", "ctx", "windows", "codecs", "k", "v", "keep-layers", "keep-codec", "qk-balance",
              "passkey-lengths", "passkey-depths", "attention-queries", "decode-tail", "threads", "seed",
-             "json", "markdown", "plot", "profile"});
+             "json", "markdown", "plot", "profile", "granule"});
   if (args.has("help")) {
     std::string names;
     for (const auto& c : default_eval_codecs()) {
@@ -129,6 +131,7 @@ int cmd_eval(int argc, char** argv) {
   opt.attention_queries = int_in_range(args, "attention-queries", opt.attention_queries, 0, 1 << 20);
   opt.seed = static_cast<uint64_t>(int_in_range(args, "seed", 0, 0, 2147483647));
   const int threads = int_in_range(args, "threads", 0, 0, 4096);
+  const int granule = int_in_range(args, "granule", CalibrationOptions{}.granule, 2, 1024);
   const bool qk_balance = args.get_on_off("qk-balance", true);
   const std::vector<int> passkey_lengths = int_list_in_range(args, "passkey-lengths", 8, 1 << 20);
   std::vector<double> passkey_depths = {0.25, 0.75};
@@ -164,6 +167,9 @@ int cmd_eval(int argc, char** argv) {
   if (!args.has("k") && !args.has("v"))
     for (const auto& name : codecs.empty() ? default_eval_codecs() : codecs) profile.wanted |= find_preset(name) != nullptr;
   profile.path = args.get("profile");
+  profile.granule = granule;
+  if (args.has("granule") && !profile.wanted)
+    throw Error("--granule shapes the calibrated presets' groups, and the codec list has no preset (tq2.5 ... tq4.25)");
   if (!args.has("quiet")) profile.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
   auto model = load_eval_model(model_path, threads, qk_balance, profile);
   const EvalModelInfo& info = model->info();
