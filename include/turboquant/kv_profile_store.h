@@ -23,9 +23,10 @@ std::string default_profile_path(const std::string& model_path, uint64_t model_h
 KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path, const std::string& profile_path,
                                     const std::function<void(const std::string&)>& log = {});
 
-// Measures a fresh profile of `model` on the built-in calibration text: the statistics,
-// then each layer's K and V sensitivity (2 × n_layers + 1 forward passes over the text,
-// a chunk of logits at a time).
+// Measures a fresh profile of `model` on the built-in calibration text, continued by the
+// model four times from different seeds: the statistics over the four texts, then each
+// layer's K and V sensitivity over the first (2 × n_layers + 1 forward passes, a chunk of
+// logits at a time).
 KvProfile calibrate_profile(Model& model, const std::string& model_path,
                             const std::function<void(const std::string&)>& log = {});
 

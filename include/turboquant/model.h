@@ -116,6 +116,8 @@ class Model {
   // The statistics of the calibrated presets (kv_profile.h) measured on `tokens` with an
   // f16 cache and no balance; model_hash and model_name are left for the caller.
   KvProfile measure_kv_profile(const std::vector<int32_t>& tokens);
+  // The same over several texts, each its own pass from position 0 (one set of moments).
+  KvProfile measure_kv_profile(const std::vector<std::vector<int32_t>>& texts);
 
  private:
   Model();

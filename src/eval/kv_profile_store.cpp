@@ -19,9 +19,16 @@
 
 namespace tq {
 
-// Tokens the model adds to the built-in calibration text: measured on SmolLM2 at 1024 tokens,
-// 768 more took tq3 from KL 0.074 to 0.070 and tq3.5 from 0.035 to 0.031.
+// The calibration texts: the built-in text continued by the model, kCalibrationContinuations
+// times from different seeds, kGeneratedCalibrationTokens each. One continuation of 768 took
+// SmolLM2's tq3 from KL 0.074 to 0.070; four (~4600 tokens in all instead of ~1150) lowered
+// Gemma 3's presets' KL by 10-24% (one KV head of 256: 256² moments to estimate) and kept or
+// lowered SmolLM2's, where one continuation of 3072 had raised it by 4-17%: a small model's
+// long self-sampled text drifts from the register (docs/EVAL.md).
 constexpr int kGeneratedCalibrationTokens = 768;
+constexpr int kCalibrationContinuations = 4;
+// A profile measured on fewer tokens predates this recipe and is measured again.
+constexpr int64_t kRecipeMinTokens = int64_t(kCalibrationContinuations) * kGeneratedCalibrationTokens;
 // The sensitivity passes (2 × n_layers forward passes) read this many of them.
 constexpr int kSensitivityTokens = 640;
 // Logits held at once by the sensitivity passes (a chunk of positions).
@@ -150,9 +157,9 @@ void measure_sensitivity(Model& model, KvProfile& p, const std::vector<int32_t>&
 
 namespace {
 
-// The built-in text, continued by the model itself (seeded sampling, f16 cache): more
-// tokens in the model's own register, and still never the evaluation text.
-std::vector<int32_t> calibration_tokens(Model& model, int generated) {
+// The built-in text, continued by the model itself (sampling seeded by `seed`, f16 cache):
+// more tokens in the model's own register, and still never the evaluation text.
+std::vector<int32_t> calibration_tokens(Model& model, int generated, uint64_t seed = 0x7cab) {
   const Tokenizer& tok = model.tokenizer();
   std::vector<int32_t> tokens = tok.encode(calibration_text(), tok.add_bos_default());
   if (generated <= 0) return tokens;
@@ -161,7 +168,7 @@ std::vector<int32_t> calibration_tokens(Model& model, int generated) {
   const int seq = cache.add_sequence();
   std::vector<float> logits(vocab);
   model.forward(tokens.data(), static_cast<int>(tokens.size()), cache, seq, logits.data(), false);
-  Rng rng(0x7cab);
+  Rng rng(seed);
   SamplerParams sp;
   sp.temperature = 1.0f;
   sp.top_k = 40;
@@ -178,10 +185,15 @@ std::vector<int32_t> calibration_tokens(Model& model, int generated) {
 
 KvProfile calibrate_profile(Model& model, const std::string& model_path,
                             const std::function<void(const std::string&)>& log) {
-  if (log) log("generating " + std::to_string(kGeneratedCalibrationTokens) + " calibration tokens with the model ...");
-  const std::vector<int32_t> tokens = calibration_tokens(model, kGeneratedCalibrationTokens);
+  if (log)
+    log("generating " + std::to_string(kCalibrationContinuations) + " x " + std::to_string(kGeneratedCalibrationTokens) +
+        " calibration tokens with the model ...");
+  std::vector<std::vector<int32_t>> texts;
+  for (int i = 0; i < kCalibrationContinuations; ++i)
+    texts.push_back(calibration_tokens(model, kGeneratedCalibrationTokens, 0x7cab + i));
+  const std::vector<int32_t>& tokens = texts.front();
   const QkBalancePause pause(model);  // the presets take the model's keys as they are
-  KvProfile p = model.measure_kv_profile(tokens);
+  KvProfile p = model.measure_kv_profile(texts);
   p.model_hash = model_file_hash(model_path);
   measure_sensitivity(model, p,
                      std::vector<int32_t>(tokens.begin(), tokens.begin() + std::min<size_t>(tokens.size(), kSensitivityTokens)),
@@ -203,9 +215,20 @@ KvProfile load_or_calibrate_profile(Model& model, const std::string& model_path,
       say(std::string("calibration profile ") + path + " is unreadable (" + e.what() + "): measuring again");
       p.model_hash = ~hash;
     }
-    if (p.model_hash == hash) {
+    if (p.model_hash == hash && p.tokens >= kRecipeMinTokens) {
       say("calibration profile: " + path);
       return p;
+    }
+    if (p.model_hash == hash) {
+      const std::string older = "calibration profile " + path + " was measured on " + std::to_string(p.tokens) +
+                                " tokens, an older recipe (this version measures " +
+                                std::to_string(kCalibrationContinuations) + " continuations of " +
+                                std::to_string(kGeneratedCalibrationTokens) + " tokens)";
+      if (!profile_path.empty()) {  // the user's own file is never replaced unasked
+        say(older + ": used as it is; `tq calibrate --force --profile " + path + "` measures it again");
+        return p;
+      }
+      say(older + ": measuring again");
     }
     if (!profile_path.empty())
       throw Error("calibration profile '" + path + "' was measured on another model file (hash differs); "

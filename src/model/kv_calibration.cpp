@@ -28,14 +28,19 @@ struct ProfileObserver : ForwardObserver {
 }  // namespace
 
 KvProfile Model::measure_kv_profile(const std::vector<int32_t>& tokens) {
+  return measure_kv_profile(std::vector<std::vector<int32_t>>{tokens});
+}
+
+KvProfile Model::measure_kv_profile(const std::vector<std::vector<int32_t>>& texts) {
   const ModelConfig& c = config_;
-  if (tokens.size() < 16) throw Error("KV calibration needs at least 16 tokens, got " + std::to_string(tokens.size()));
+  for (const auto& tokens : texts)
+    if (tokens.size() < 16) throw Error("KV calibration needs at least 16 tokens, got " + std::to_string(tokens.size()));
   KvProfileBuilder builder(c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim);
   ProfileObserver obs;
   obs.builder = &builder;
   obs.q_row = static_cast<size_t>(c.n_heads) * c.head_dim;
   obs.kv_row = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
-  calibration_pass(tokens, obs);
+  for (const auto& tokens : texts) calibration_pass(tokens, obs);
   KvProfile p = builder.finish();
 
   // RoPE as forward() applies it: pair i turns by freq_scale · base^(−2i/rope_dim) / factor_i
