@@ -3,7 +3,6 @@
 // at the default path is measured again, while the same file named by the user is used as
 // it is, with a note, and never replaced.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <string>
 
 #include "model/test_model_tiny.h"
+#include "temp_dir.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/kv_profile_store.h"
 #include "turboquant/model.h"
@@ -18,7 +18,12 @@
 namespace tq {
 namespace {
 
-namespace fs = std::filesystem;
+// TQ_PROFILE_DIR set for one scope (the default profile path), unset again even when an
+// assertion ends the test early.
+struct ProfileDirEnv {
+  explicit ProfileDirEnv(const std::string& dir) { ::setenv("TQ_PROFILE_DIR", dir.c_str(), 1); }
+  ~ProfileDirEnv() { ::unsetenv("TQ_PROFILE_DIR"); }
+};
 
 struct Log {
   std::string text;
@@ -29,18 +34,17 @@ struct Log {
 };
 
 TEST(ProfileStore, AnOlderRecipeIsMeasuredAgainOnlyAtTheDefaultPath) {
-  const fs::path dir = fs::temp_directory_path() / ("tq_profile_store_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string gguf = (dir / "tiny.gguf").string();
+  const test::TempDir dir;
+  const std::string gguf = dir / "tiny.gguf";
   test::make_tiny_model(test::TinySpec::llama()).writer.write(gguf, true);
   auto model = Model::load(gguf, 2);
-  ASSERT_EQ(::setenv("TQ_PROFILE_DIR", (dir / "profiles").c_str(), 1), 0);
+  const ProfileDirEnv env(dir / "profiles");
   const std::string default_path = default_profile_path(gguf, model_file_hash(gguf));
 
   Log first;
   const KvProfile fresh = load_or_calibrate_profile(*model, gguf, "", first.fn());
   EXPECT_TRUE(first.has("measuring on the built-in text")) << first.text;
-  EXPECT_TRUE(fs::exists(default_path));
+  EXPECT_TRUE(std::filesystem::exists(default_path));
   // Four continuations of 768 sampled tokens (the BOS of each pass is left out).
   EXPECT_GE(fresh.tokens, 4 * 768);
 
@@ -59,7 +63,7 @@ TEST(ProfileStore, AnOlderRecipeIsMeasuredAgainOnlyAtTheDefaultPath) {
   EXPECT_EQ(again.tokens, fresh.tokens);
   EXPECT_EQ(load_profile(default_path).tokens, fresh.tokens);
 
-  const std::string mine = (dir / "mine.tqprof").string();
+  const std::string mine = dir / "mine.tqprof";
   save_profile(older, mine);
   Log named;
   const KvProfile as_is = load_or_calibrate_profile(*model, gguf, mine, named.fn());
@@ -67,9 +71,6 @@ TEST(ProfileStore, AnOlderRecipeIsMeasuredAgainOnlyAtTheDefaultPath) {
   EXPECT_TRUE(named.has("tq calibrate --force --profile " + mine)) << named.text;
   EXPECT_FALSE(named.has("measuring")) << named.text;
   EXPECT_EQ(load_profile(mine).tokens, 1000);  // the user's file is untouched
-
-  ::unsetenv("TQ_PROFILE_DIR");
-  fs::remove_all(dir);
 }
 
 }  // namespace
