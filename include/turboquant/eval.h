@@ -100,6 +100,9 @@ struct PasskeyTrial {
   std::string key;
   std::string answer;  // decoded greedy continuation
   bool found = false;
+  // Logit of the key's first token minus the largest other logit after the prompt (nats):
+  // > 0 when the first greedy token starts the key. Graded where `found` is all or nothing.
+  double margin = 0;
 };
 
 struct CodecResult {

@@ -14,6 +14,7 @@ struct PasskeyPrompt {
   std::vector<int32_t> tokens;
   std::string key;     // the 5 digits
   int needle_pos = 0;  // token index where the key sentence starts
+  int32_t answer_first = -1;  // first token of " <key>": what a retrieving model emits first
 };
 
 using EncodeFn = std::function<std::vector<int32_t>(const std::string&)>;
@@ -26,5 +27,9 @@ PasskeyPrompt make_passkey_prompt(const EncodeFn& encode, int32_t bos, int lengt
 
 // True when the first run of digits in `answer` is exactly `key`.
 bool passkey_found(const std::string& answer, const std::string& key);
+
+// logits[token] minus the largest other logit: > 0 when greedy decoding picks `token`.
+// tq::Error when token is outside [0, vocab) or vocab < 2.
+double first_token_margin(const float* logits, int vocab, int32_t token);
 
 }  // namespace tq

@@ -149,7 +149,7 @@ std::string eval_json(const EvalReport& rep) {
       const auto& p = r.passkey[t];
       o << (t ? ", " : "") << "{\"length\": " << p.length << ", \"depth\": " << json_num(p.depth)
         << ", \"key\": " << json_str(p.key) << ", \"answer\": " << json_str(p.answer)
-        << ", \"found\": " << (p.found ? "true" : "false") << "}";
+        << ", \"found\": " << (p.found ? "true" : "false") << ", \"margin\": " << json_num(p.margin) << "}";
     }
     o << "]}}" << (i + 1 < rep.rows.size() ? "," : "") << "\n";
   }

@@ -144,6 +144,7 @@ PasskeyTrial run_passkey(EvalModel& model, const CachePlan& plan, const PasskeyP
   auto cache = model.new_cache(plan, n + answer_tokens, seed);
   std::vector<float> logits(info.vocab);
   model.forward(prompt.tokens.data(), n, *cache, logits.data(), false, nullptr);
+  const double margin = first_token_margin(logits.data(), info.vocab, prompt.answer_first);
   std::vector<int32_t> answer;
   for (int i = 0; i < answer_tokens; ++i) {
     const int32_t tok = top_k(logits.data(), info.vocab, 1)[0];
@@ -155,6 +156,7 @@ PasskeyTrial run_passkey(EvalModel& model, const CachePlan& plan, const PasskeyP
   t.key = prompt.key;
   t.answer = model.decode(answer);
   t.found = passkey_found(t.answer, t.key);
+  t.margin = margin;
   return t;
 }
 

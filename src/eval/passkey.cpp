@@ -33,6 +33,8 @@ PasskeyPrompt make_passkey_prompt(const EncodeFn& encode, int32_t bos, int lengt
   const auto filler = encode(kFiller);
   const auto needle = encode(" The pass key is " + p.key + ". Remember it. " + p.key + " is the pass key.");
   const auto question = encode(kQuestion);
+  const auto answer = encode(" " + p.key);
+  if (!answer.empty()) p.answer_first = answer[0];
   if (filler.empty()) throw Error("passkey: the filler sentence encoded to no tokens");
   const int fixed = (bos >= 0) + static_cast<int>(intro.size() + needle.size() + question.size());
   const int room = length - fixed;
@@ -58,6 +60,15 @@ bool passkey_found(const std::string& answer, const std::string& key) {
   auto it = std::find_if(answer.begin(), answer.end(), [](unsigned char c) { return std::isdigit(c); });
   auto end = std::find_if(it, answer.end(), [](unsigned char c) { return !std::isdigit(c); });
   return !key.empty() && std::string(it, end) == key;
+}
+
+double first_token_margin(const float* logits, int vocab, int32_t token) {
+  if (vocab < 2 || token < 0 || token >= vocab)
+    throw Error("passkey margin: token " + std::to_string(token) + " outside a vocabulary of " + std::to_string(vocab));
+  float other = -INFINITY;
+  for (int i = 0; i < vocab; ++i)
+    if (i != token) other = std::max(other, logits[i]);
+  return static_cast<double>(logits[token]) - other;
 }
 
 }  // namespace tq

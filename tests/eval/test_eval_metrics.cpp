@@ -113,6 +113,16 @@ TEST(EvalPasskey, FoundOnlyWhenTheFirstNumberIsTheKey) {
   EXPECT_FALSE(passkey_found("", "12345"));
 }
 
+TEST(EvalPasskey, MarginIsTheTokensLeadOverTheBestOtherLogit) {
+  const std::vector<float> logits = {0.5f, 3.0f, -1.0f, 2.25f};
+  EXPECT_DOUBLE_EQ(first_token_margin(logits.data(), 4, 1), 0.75);   // greedy picks it
+  EXPECT_DOUBLE_EQ(first_token_margin(logits.data(), 4, 3), -0.75);  // 1 beats it
+  EXPECT_DOUBLE_EQ(first_token_margin(logits.data(), 4, 2), -4.0);
+  EXPECT_THROW(first_token_margin(logits.data(), 4, 4), Error);
+  EXPECT_THROW(first_token_margin(logits.data(), 4, -1), Error);
+  EXPECT_THROW(first_token_margin(logits.data(), 1, 0), Error);
+}
+
 TEST(EvalPasskey, PromptHasTheExactLengthAndHidesTheKeyAtTheDepth) {
   // One token per character keeps the arithmetic visible.
   const EncodeFn chars = [](const std::string& s) { return std::vector<int32_t>(s.begin(), s.end()); };
@@ -121,6 +131,7 @@ TEST(EvalPasskey, PromptHasTheExactLengthAndHidesTheKeyAtTheDepth) {
     ASSERT_EQ(p.tokens.size(), 2000u);
     EXPECT_EQ(p.tokens[0], 1);
     EXPECT_EQ(p.key.size(), 5u);
+    EXPECT_EQ(p.answer_first, ' ');  // the first token of " <key>"
     const std::string text(p.tokens.begin() + 1, p.tokens.end());
     const size_t at = text.find("The pass key is " + p.key);
     ASSERT_NE(at, std::string::npos);
