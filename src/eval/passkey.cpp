@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "turboquant/error.h"
+#include "turboquant/eval_metrics.h"
 #include "turboquant/eval_passkey.h"
 #include "turboquant/rng.h"
 
@@ -34,8 +35,9 @@ PasskeyPrompt make_passkey_prompt(const EncodeFn& encode, int32_t bos, int lengt
   const auto needle = encode(" The pass key is " + p.key + ". Remember it. " + p.key + " is the pass key.");
   const auto question = encode(kQuestion);
   const auto answer = encode(" " + p.key);
-  if (!answer.empty()) p.answer_first = answer[0];
   if (filler.empty()) throw Error("passkey: the filler sentence encoded to no tokens");
+  if (answer.empty()) throw Error("passkey: the key " + p.key + " encoded to no tokens");
+  p.answer_first = answer[0];
   const int fixed = (bos >= 0) + static_cast<int>(intro.size() + needle.size() + question.size());
   const int room = length - fixed;
   if (room < 0)
@@ -65,10 +67,8 @@ bool passkey_found(const std::string& answer, const std::string& key) {
 double first_token_margin(const float* logits, int vocab, int32_t token) {
   if (vocab < 2 || token < 0 || token >= vocab)
     throw Error("passkey margin: token " + std::to_string(token) + " outside a vocabulary of " + std::to_string(vocab));
-  float other = -INFINITY;
-  for (int i = 0; i < vocab; ++i)
-    if (i != token) other = std::max(other, logits[i]);
-  return static_cast<double>(logits[token]) - other;
+  const std::vector<int> best = top_k(logits, vocab, 2);
+  return static_cast<double>(logits[token]) - logits[best[0] == token ? best[1] : best[0]];
 }
 
 }  // namespace tq

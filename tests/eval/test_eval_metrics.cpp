@@ -1,6 +1,7 @@
 // Metric functions of `tq eval` against values computed by hand.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -143,6 +144,19 @@ TEST(EvalPasskey, PromptHasTheExactLengthAndHidesTheKeyAtTheDepth) {
   EXPECT_NE(make_passkey_prompt(chars, -1, 500, 0.5, 1).key, make_passkey_prompt(chars, -1, 500, 0.5, 2).key);
   EXPECT_THROW(make_passkey_prompt(chars, 1, 50, 0.5, 1), Error);
   EXPECT_THROW(make_passkey_prompt(chars, 1, 2000, 1.5, 1), Error);
+  // A tokenizer that drops the key's digits leaves no answer token to score the margin by.
+  const EncodeFn no_digits = [](const std::string& s) {
+    std::vector<int32_t> t;
+    for (char c : s)
+      if (!std::isdigit(static_cast<unsigned char>(c)) && c != ' ') t.push_back(c);
+    return t;
+  };
+  try {
+    make_passkey_prompt(no_digits, 1, 2000, 0.5, 1);
+    ADD_FAILURE() << "a key that encodes to no tokens was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("encoded to no tokens"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
