@@ -42,7 +42,7 @@ struct QuantTraits {
   int cuda_max_bits;
   bool cuda_rotated;
   // A tensor-core decode split kernel reads this kind's records (DecodeKernel::mma): the
-  // tile kernel f16, q8_0, q4_0 and calibrated records (one kind on both sides), the
+  // tile kernel f16, q8_0, q4_0, fp8 and calibrated records (one kind on both sides), the
   // uniform kernel mse codes of one width and codebook. Other kinds decode on the CUDA-core
   // kernel only (DecodeKernel::simt, which every kind with cuda_kernels has).
   bool cuda_mma;

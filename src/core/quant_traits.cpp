@@ -64,7 +64,7 @@ constexpr QuantTraits kRows[] = {
     {Q::prod, "prod", 0, 0, make_prod, false, true, true, 5, false, false, 0, false, false},
     {Q::group, "group", 0, 0, make_group, false, true, true, 4, true, true, 4, true, false},
     {Q::grouped, "grouped", 0, 0, nullptr, true, false, false, 0, true, true, 0, true, true},
-    {Q::fp8, "fp8", 0, 0, make_fp8, false, false, true, 0, false, true, 0, false, false},
+    {Q::fp8, "fp8", 0, 0, make_fp8, false, false, true, 0, false, true, 0, false, true},
 };
 
 // Row i is QuantKind i: quant_traits() indexes. A kind past the last row throws there, so

@@ -1,6 +1,6 @@
 // Tile split kernel of decode attention on tensor cores, for keys and values whose records
 // do not map to operand bits at compile time: calibrated (grouped) records (tq2.5, tq3,
-// tq3.5, tq4) and f16, q8_0, q4_0 records (q8_0h / q4_0h too: their rotation is the
+// tq3.5, tq4) and f16, q8_0, q4_0, fp8 records (q8_0h / q4_0h too: their rotation is the
 // prepare and reduce kernels' business), one kind on both sides, sinks included. The
 // records of each kind are a policy (record_tile.cuh).
 //
@@ -8,9 +8,10 @@
 // sequence), each warp streams steps of 16 tokens (two runs of 8 K and V records through a
 // cp.async ring). Per step, each lane dequantizes its C = D/32 coordinates of the 16
 // records (grouped: level times the group's norm, as the CUDA-core kernel; q8_0 / q4_0:
-// code times the block scale) into an f16 tile [16 tokens][D] in shared memory, K first,
-// and the tensor cores read the tile with ldmatrix. f16 records skip that step: the copies
-// put them straight into tile rows in the ring, and ldmatrix reads the ring.
+// code times the block scale; fp8: the code's value times the record's scale) into an f16
+// tile [16 tokens][D] in shared memory, K first, and the tensor cores read the tile with
+// ldmatrix. f16 records skip that step: the copies put them straight into tile rows in the
+// ring, and ldmatrix reads the ring.
 //   scores  Sᵀ[token][head] = K[token] · Q'[head]   A = the K tile, B = Q'ᵀ (8 columns);
 //   values  Oᵀ[dim][head] += V[token][dim] P'[head][token]
 //                                                   A = the V tile transposed (ldmatrix
@@ -446,10 +447,11 @@ TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int gr
       case QuantKind::f16: return of(F16TileRecords{});
       case QuantKind::q8_0: return of(Q8TileRecords{});
       case QuantKind::q4_0: return of(Q4TileRecords{});
+      case QuantKind::fp8: return of(Fp8TileRecords{});
       default: break;
     }
     throw Error("tile tensor-core decode kernel: " + std::string(quant_traits(k.kind).name) +
-                " records are not compiled (grouped, f16, q8_0, q4_0)");
+                " records are not compiled (grouped, f16, q8_0, q4_0, fp8)");
   });
 }
 
@@ -461,7 +463,8 @@ bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v) {
 }
 
 bool mma_plain_applies(const CodecDesc& k, const CodecDesc& v) {
-  const bool plain = k.kind == QuantKind::f16 || k.kind == QuantKind::q8_0 || k.kind == QuantKind::q4_0;
+  const bool plain = k.kind == QuantKind::f16 || k.kind == QuantKind::q8_0 || k.kind == QuantKind::q4_0 ||
+                     k.kind == QuantKind::fp8;
   return plain && v.kind == k.kind && k.dim == v.dim && quant_traits(k.kind).cuda_mma;
 }
 

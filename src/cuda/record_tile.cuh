@@ -15,7 +15,7 @@
 
 namespace tq::cuda::detail {
 
-// Records with no look-up area (f16, q8_0, q4_0).
+// Records with no look-up area (f16, q8_0, q4_0, fp8).
 struct PlainTileRecords {
   static constexpr bool kPrepare = false;
   __host__ __device__ static int lut_floats(const CodecDesc&) { return 0; }
@@ -88,6 +88,39 @@ struct Q4Code {
 };
 using Q8TileRecords = Block32TileRecords<Q8Code>;
 using Q4TileRecords = Block32TileRecords<Q4Code>;
+
+// fp8: [fp16 s][D E4M3 codes]; x = s · e4m3(c). A code's bits 6..0 placed at bits 13..7
+// of an fp16 (its sign at bit 15) are the fp16 of e4m3(c) / 256, subnormals included (both
+// formats' subnormals scale by the same 2^8), so a byte permute, a shift and a mask give two
+// coordinates and one half2 multiply by 256·s (exact in fp16) rounds each product once, as
+// q8_0's. No conversion instruction: cvt runs on the quarter-rate pipe (see above).
+struct Fp8TileRecords : PlainTileRecords {
+  static constexpr bool kDirect = false, kAnyAlign = false;
+  static constexpr int kStages = 3;
+  static constexpr int min_blocks(int D) { return D <= 128 ? 3 : 1; }
+  template <int D>
+  struct Lane {
+    static constexpr int C = D / 32;
+    int code_off;
+    __device__ Lane(const CodecDesc&, const float*, int lane, int) : code_off(2 + lane * C) {}
+    template <class F>
+    __device__ void visit(F&& f) const {
+      f(*this);
+    }
+    __device__ void operator()(const uint8_t* rec, int, uint32_t (&hv)[C / 2]) const {
+      const __half s = __ushort_as_half(*reinterpret_cast<const uint16_t*>(rec));
+      const __half2 s2 = __half2half2(__hmul(s, __float2half(256.f)));
+      const uint16_t* q = reinterpret_cast<const uint16_t*>(rec + code_off);
+#pragma unroll
+      for (int c = 0; c < C / 2; ++c) {
+        const uint32_t t = __byte_perm(static_cast<uint32_t>(q[c]), 0u, 0x1404);  // bytes [0, c0, 0, c1]
+        const uint32_t bits = (t & 0x80008000u) | ((t >> 1) & 0x3F803F80u);
+        const __half2 x = __hmul2(*reinterpret_cast<const __half2*>(&bits), s2);
+        hv[c] = *reinterpret_cast<const uint32_t*>(&x);
+      }
+    }
+  };
+};
 
 // f16: the records are tile rows. Bandwidth-bound, so three stages of 16 K and 16 V rows
 // per warp (two CTAs per SM at d = 128) keep the copies in flight.

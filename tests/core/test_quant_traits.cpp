@@ -35,9 +35,9 @@ TEST(QuantTraits, PresetsAreCalibratedRowsWithoutFactory) {
   }
 }
 
-// A tensor-core decode kernel is one of the kind's CUDA kernels: f16, q8_0, q4_0, the
-// uniform mse codes and the calibrated records have one; prod (no CUDA kernels), group and
-// fp8 decode on the CUDA-core kernel only.
+// A tensor-core decode kernel is one of the kind's CUDA kernels: f16, q8_0, q4_0, fp8, the
+// uniform mse codes and the calibrated records have one; prod (no CUDA kernels) and group
+// decode on the CUDA-core kernel only.
 TEST(QuantTraits, TensorCoreDecodeRowsHaveCudaKernels) {
   for (QuantKind k : {QuantKind::f16, QuantKind::q8_0, QuantKind::q4_0, QuantKind::mse, QuantKind::prod,
                       QuantKind::group, QuantKind::grouped, QuantKind::fp8}) {
@@ -45,7 +45,7 @@ TEST(QuantTraits, TensorCoreDecodeRowsHaveCudaKernels) {
     if (row.cuda_mma) {
       EXPECT_TRUE(row.cuda_kernels) << row.name;
     }
-    const bool expected = k != QuantKind::prod && k != QuantKind::group && k != QuantKind::fp8;
+    const bool expected = k != QuantKind::prod && k != QuantKind::group;
     EXPECT_EQ(row.cuda_mma, expected) << row.name;
   }
 }

@@ -44,6 +44,11 @@ TEST(CudaKernelChoice, NamesTheKernelsAndTheirLimits) {
     EXPECT_EQ(decode_kernel_unsupported(plain, 0, DecodeKernel::mma), "") << codec;
     EXPECT_EQ(decode_kernel_unsupported(plain, 0, DecodeKernel::simt), "") << codec;
   }
+  // fp8 pairs too (fp8 keeps no sinks).
+  DeviceKvCache fp8_pair(testing::cache_config("fp8", "fp8", 128, 2, 16, 64));
+  EXPECT_TRUE(fp8_pair.plan().layer(0).cuda_decode.mma_plain);
+  EXPECT_EQ(decode_kernel_unsupported(fp8_pair, 0, DecodeKernel::mma), "");
+  EXPECT_EQ(decode_kernel_unsupported(fp8_pair, 0, DecodeKernel::simt), "");
   DeviceKvCache two_kinds(testing::cache_config("q8_0", "f16", 128, 2, 16, 64));
   EXPECT_FALSE(two_kinds.plan().layer(0).cuda_decode.tensor_core());
   expect_mentions(decode_kernel_unsupported(two_kinds, 0, DecodeKernel::mma), "K q8_0 / V f16");
