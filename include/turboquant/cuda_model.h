@@ -88,6 +88,11 @@ class DeviceModel {
   // (a later cache could otherwise be taken for it).
   void drop_graphs();
 
+  // The Q/K balance taken from the model at construction (if it had one) applied to later
+  // forward passes, or not: a calibrated cache (tq3, ...) takes the keys as the model makes
+  // them, as on the CPU (QkBalancePause). On by default; a change drops captured steps.
+  void use_qk_balance(bool on);
+
   // Waits for the device (timings).
   void synchronize() const;
 

@@ -45,6 +45,7 @@ struct EvalModelInfo {
   int32_t eos = -1;
   std::vector<AttentionSpec> attention;  // per layer
   std::string key_transform = "none";    // e.g. the Q/K balance, as reports print it
+  std::string device = "CPU";            // where the forward passes run (tq eval --device)
 };
 
 // Receives each layer's q/k/v during a forward pass (see ForwardObserver in model.h).

@@ -103,6 +103,7 @@ struct DeviceModel::Impl {
   double* inv_freq_global = nullptr;  // device [rope_dim / 2]
   double* inv_freq_local = nullptr;
   float* balance = nullptr;           // device [n_layers][n_kv_heads][head_dim], null without
+  bool balance_on = true;             // use_qk_balance
   // Workspace, grown to the largest chunk seen.
   uint64_t generation = 0;
   DeviceArray x{&generation}, q{&generation}, k{&generation}, v{&generation}, qpad{&generation}, att{&generation},
@@ -189,6 +190,12 @@ void DeviceModel::use_graphs(bool on) {
   if (!on) impl_->drop_graphs();
 }
 void DeviceModel::drop_graphs() { impl_->drop_graphs(); }
+
+void DeviceModel::use_qk_balance(bool on) {
+  if (impl_->balance_on == on) return;
+  impl_->drop_graphs();  // captured with the other setting
+  impl_->balance_on = on;
+}
 
 void DeviceModel::synchronize() const { check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize"); }
 
@@ -336,7 +343,7 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
     const double* inv_freq = c.layer_sliding[il] ? inv_freq_local : inv_freq_global;
     ops::rope(Q, n, c.n_heads, hd, c.rope_dim, d_pos, inv_freq, c.rope_neox, stream);
     ops::rope(K, n, KV, hd, c.rope_dim, d_pos, inv_freq, c.rope_neox, stream);
-    if (balance) ops::qk_balance(Q, K, n, c.n_heads, KV, hd, balance + size_t(il) * kv_dim, stream);
+    if (balance && balance_on) ops::qk_balance(Q, K, n, c.n_heads, KV, hd, balance + size_t(il) * kv_dim, stream);
 
     QuantizeParams qp;
     qp.layer = il;

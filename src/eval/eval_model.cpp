@@ -1,6 +1,7 @@
 #include "turboquant/eval_model.h"
 
 #include "turboquant/attention.h"
+#include "turboquant/error.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/kv_profile.h"
 #include "turboquant/kv_profile_store.h"
@@ -21,6 +22,18 @@ class ModelCache : public EvalCache {
   KvCache cache;
   int seq;
   bool calibrated;  // its calibrated codecs take the keys as the model makes them (no Q/K balance)
+};
+
+// A cache on an EvalDevice, with what the forward pass needs to know of its codecs.
+class DeviceCache : public EvalCache {
+ public:
+  DeviceCache(std::unique_ptr<EvalCache> c, bool calibrated) : inner(std::move(c)), calibrated(calibrated) {}
+  int length() const override { return inner->length(); }
+  size_t bytes_used() const override { return inner->bytes_used(); }
+  size_t bytes_per_token() const override { return inner->bytes_per_token(); }
+  size_t sink_bytes() const override { return inner->sink_bytes(); }
+  std::unique_ptr<EvalCache> inner;
+  bool calibrated;
 };
 
 // ForwardObserver -> QkvObserver.
@@ -69,10 +82,19 @@ class ModelEval : public EvalModel {
     if (granule_ > 0) opt.granule = granule_;
     attach_preset_codecs(cfg, profile_.get(), opt, "this model has no calibration profile (tq eval --profile FILE)",
                          &presets_);
+    if (device_) return std::make_unique<DeviceCache>(device_->new_cache(cfg), cfg.calibrated != nullptr);
     return std::make_unique<ModelCache>(cfg);
   }
   void forward(const int32_t* tokens, int n, EvalCache& cache, float* logits, bool all_logits,
                QkvObserver* obs) override {
+    if (device_) {
+      if (obs)
+        throw Error("eval on " + device_->name() +
+                    ": attention fidelity reads the CPU runner's q/k/v (run it with 0 attention queries)");
+      auto& c = static_cast<DeviceCache&>(cache);
+      device_->forward(tokens, n, *c.inner, logits, all_logits, !c.calibrated);
+      return;
+    }
     auto& c = static_cast<ModelCache&>(cache);
     ObserverBridge bridge(obs);
     if (!c.calibrated) {
@@ -88,6 +110,10 @@ class ModelEval : public EvalModel {
     presets_ = {};  // built from the previous profile
   }
   void set_granule(int granule) { granule_ = granule; }
+  void set_device(std::unique_ptr<EvalDevice> d) {
+    device_ = std::move(d);
+    info_.device = device_->name();
+  }
   Model& model() { return *model_; }
 
  private:
@@ -96,6 +122,7 @@ class ModelEval : public EvalModel {
   std::shared_ptr<const KvProfile> profile_;
   PresetCodecsMemo presets_;  // per preset and cache length
   int granule_ = 0;           // 0: CalibrationOptions' default
+  std::unique_ptr<EvalDevice> device_;  // null: the CPU runner
 };
 
 }  // namespace
@@ -120,6 +147,12 @@ std::unique_ptr<EvalModel> load_eval_model(const std::string& name_or_path, int 
                                                      " built-in tokens)");
   }
   return eval;
+}
+
+void run_eval_on(EvalModel& model, const std::function<std::unique_ptr<EvalDevice>(Model&)>& make) {
+  auto* me = dynamic_cast<ModelEval*>(&model);
+  if (!me) throw Error("run_eval_on: the model was not made by make_eval_model or load_eval_model");
+  me->set_device(make(me->model()));
 }
 
 }  // namespace tq

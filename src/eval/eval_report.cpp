@@ -58,7 +58,7 @@ std::string eval_table(const EvalReport& rep) {
     << " KV heads of " << m.head_dim << ")   text: " << rep.text_source << "\n"
     << rep.options.windows << " windows x " << rep.options.ctx << " tokens ("
     << rep.rows[0].tokens << " predictions per codec), K/V quantized on write during prefill; key transform: "
-    << m.key_transform << "; " << rep.seconds << " s\n\n";
+    << m.key_transform << "; forward passes on " << m.device << "; " << rep.seconds << " s\n\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-22s %5s %7s %5s %9s %8s %8s %6s %7s %12s %6s %6s %7s %8s %7s\n",
                 "codec (K/V)", "bits", "B/tok", "x", "PPL", "dPPL%", "KL", "top1", "attn", "worst", "atop1",
@@ -107,7 +107,8 @@ std::string eval_json(const EvalReport& rep) {
   o << "{\n  \"model\": {\"name\": " << json_str(m.name) << ", \"arch\": " << json_str(m.arch)
     << ", \"n_layers\": " << m.n_layers << ", \"n_heads\": " << m.n_heads << ", \"n_kv_heads\": "
     << m.n_kv_heads << ", \"head_dim\": " << m.head_dim << ", \"vocab\": " << m.vocab
-    << ", \"context\": " << m.context << ", \"key_transform\": " << json_str(m.key_transform) << "},\n";
+    << ", \"context\": " << m.context << ", \"key_transform\": " << json_str(m.key_transform)
+    << ", \"device\": " << json_str(m.device) << "},\n";
   o << "  \"text\": " << json_str(rep.text_source) << ",\n  \"ctx\": " << op.ctx << ", \"windows\": "
     << op.windows << ", \"decode_tail\": " << op.decode_tail << ", \"attention_queries\": "
     << op.attention_queries << ", \"seed\": " << op.seed << ", \"seconds\": " << json_num(rep.seconds)
@@ -164,7 +165,7 @@ std::string eval_markdown(const EvalReport& rep, const std::string& header) {
     << " KV heads × " << m.head_dim << ")\n\n" << header << "\n"
     << "Text: " << rep.text_source << "; " << rep.options.windows << " windows × " << rep.options.ctx
     << " tokens (" << rep.rows[0].tokens << " scored predictions per codec); K/V quantized on write, prefill included; key transform: "
-    << m.key_transform << ".\n\n"
+    << m.key_transform << "; forward passes on " << m.device << ".\n\n"
     << "| codec (K/V) | bits/value | bytes/token | vs f16 | PPL | ΔPPL | KL | top-1 | attn cos (worst L/h) | attn top-1 / top-5 | passkey | prefill tok/s | decode tok/s |\n"
     << "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|\n";
   for (const auto& r : rep.rows) {

@@ -125,12 +125,16 @@ TEST(CliValidation, DeviceOptionsAreCheckedFirst) {
   expect_refused({"bench", "model", "--model", junk, "--device", "gpu"}, "--device: expected cpu or cuda");
   expect_refused({"bench", "model", "--model", junk, "--batch", "4"}, "--batch needs --device cuda");
   expect_refused({"bench", "model", "--model", junk, "--batch", "0", "--device", "cpu"}, "--batch must be >= 1");
+  expect_refused({"eval", "--model", junk, "--device", "gpu"}, "--device: expected cpu or cuda, got 'gpu'");
 #ifdef TQ_HAVE_CUDA_MODEL
   expect_refused({"run", "--model", junk, "--prompt", "hi", "--device", "cuda", "--save-session", tmp / "s.tqs"},
                  "--device cuda does not save or load sessions");
+  expect_refused({"eval", "--model", junk, "--device", "cuda", "--attention-queries", "4"},
+                 "--attention-queries: attention fidelity reads the CPU runner's Q/K/V; with --device cuda give 0");
 #else
   expect_refused({"run", "--model", junk, "--prompt", "hi", "--device", "cuda"}, "built without the CUDA backend");
   expect_refused({"bench", "model", "--model", junk, "--device", "cuda"}, "built without the CUDA backend");
+  expect_refused({"eval", "--model", junk, "--device", "cuda"}, "built without the CUDA backend");
 #endif
 }
 

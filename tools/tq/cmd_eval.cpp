@@ -18,6 +18,7 @@
 #include "turboquant/model.h"
 #include "validate.h"
 #ifdef TQ_EVAL_HAS_MODEL
+#include "cuda_runner.h"
 #include "turboquant/eval_model.h"
 #endif
 
@@ -36,8 +37,11 @@ constexpr const char* kUsage =
     "        [--passkey-lengths a,b] [--passkey-depths 0.1,0.5,0.9] [--no-passkey]\n"
     "        [--attention-queries N] [--decode-tail N] [--threads N] [--seed S]\n"
     "        [--qk-balance on|off] [--json FILE] [--markdown FILE] [--plot FILE.png] [--quiet]\n"
-    "        [--all] [--profile FILE] [--granule N]\n"
+    "        [--all] [--profile FILE] [--granule N] [--device cpu|cuda]\n"
     "  --all: every family member (fp8, block rotations, QJL, q8_0h, tq2.5) instead of the default list.\n"
+    "  --device cuda: the model and every cache on the GPU (tq run --device cuda's runner: f16\n"
+    "  weights, caches written and read by the CUDA kernels); attention fidelity reads the CPU\n"
+    "  runner's Q/K/V, so it is off there.\n"
     "  Calibrated presets (tq2.5 ... tq4.25) use the model's calibration profile: --profile\n"
     "  FILE, else ~/.cache/turboquant/profiles (measured once per model file when missing).\n"
     "  --granule N: their group sizes are multiples of N (default 4; it must divide head_dim).\n"
@@ -107,7 +111,7 @@ int cmd_eval(int argc, char** argv) {
   Args args(argc, argv, {"help", "no-passkey", "quiet", "all"},
             {"model", "text", "ctx", "windows", "codecs", "k", "v", "keep-layers", "keep-codec", "qk-balance",
              "passkey-lengths", "passkey-depths", "attention-queries", "decode-tail", "threads", "seed",
-             "json", "markdown", "plot", "profile", "granule"});
+             "json", "markdown", "plot", "profile", "granule", "device"});
   if (args.has("help")) {
     std::string names;
     for (const auto& c : default_eval_codecs()) {
@@ -145,6 +149,16 @@ int cmd_eval(int argc, char** argv) {
       passkey_depths.push_back(x);
     }
   }
+  bool cuda = false;
+#ifdef TQ_EVAL_HAS_MODEL
+  cuda = parse_device_is_cuda(args.get("device", "cpu"));
+#endif
+  if (cuda) {
+    if (args.has("attention-queries") && opt.attention_queries > 0)
+      throw Error("--attention-queries: attention fidelity reads the CPU runner's Q/K/V; with --device cuda give 0 "
+                  "or leave it out");
+    opt.attention_queries = 0;
+  }
   for (const char* out : {"json", "markdown", "plot"})
     if (args.has(out)) check_writable_path(out, args.get(out));
   const std::string text_path = args.get("text", default_text_path());
@@ -172,6 +186,10 @@ int cmd_eval(int argc, char** argv) {
     throw Error("--granule shapes the calibrated presets' groups, and the codec list has no preset (tq2.5 ... tq4.25)");
   if (!args.has("quiet")) profile.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
   auto model = load_eval_model(model_path, threads, qk_balance, profile);
+  if (cuda) {
+    run_eval_on(*model, [](Model& m) { return make_cuda_eval_device(m); });
+    if (!args.has("quiet")) std::fprintf(stderr, "eval: forward passes on %s\n", model->info().device.c_str());
+  }
   const EvalModelInfo& info = model->info();
 
   opt.plans = make_plans(codecs, args.get_list("k"), args.get_list("v"), keep_layers,

@@ -82,5 +82,30 @@ void CudaRunner::decode_all(const int32_t* tokens, float* logits) { backend_->de
 int CudaRunner::length(int seq) const { return backend_->length(seq); }
 std::string CudaRunner::device_name() const { return backend_->device_name(); }
 size_t CudaRunner::weight_bytes() const { return backend_->weight_bytes(); }
+std::unique_ptr<EvalCache> CudaRunner::new_eval_cache(const KvCacheConfig& cfg) { return backend_->new_eval_cache(cfg); }
+void CudaRunner::eval_forward(EvalCache& cache, const int32_t* tokens, int n, float* logits, bool all_logits,
+                              bool qk_balance) {
+  backend_->eval_forward(cache, tokens, n, logits, all_logits, qk_balance);
+}
+
+namespace {
+
+class CudaEvalDevice final : public EvalDevice {
+ public:
+  explicit CudaEvalDevice(Model& model) : runner_(model, false) {}
+  std::string name() const override { return "CUDA (" + runner_.device_name() + ")"; }
+  std::unique_ptr<EvalCache> new_cache(const KvCacheConfig& cfg) override { return runner_.new_eval_cache(cfg); }
+  void forward(const int32_t* tokens, int n, EvalCache& cache, float* logits, bool all_logits,
+               bool qk_balance) override {
+    runner_.eval_forward(cache, tokens, n, logits, all_logits, qk_balance);
+  }
+
+ private:
+  CudaRunner runner_;
+};
+
+}  // namespace
+
+std::unique_ptr<EvalDevice> make_cuda_eval_device(Model& model) { return std::make_unique<CudaEvalDevice>(model); }
 
 }  // namespace tq::cli

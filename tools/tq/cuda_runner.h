@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "turboquant/eval_model.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/model.h"
 
@@ -35,9 +36,16 @@ class CudaRunner {
   int length(int seq) const;
   std::string device_name() const;
   size_t weight_bytes() const;
+  // tq eval's caches (CudaRunnerBackend::new_eval_cache / eval_forward).
+  std::unique_ptr<EvalCache> new_eval_cache(const KvCacheConfig& cfg);
+  void eval_forward(EvalCache& cache, const int32_t* tokens, int n, float* logits, bool all_logits, bool qk_balance);
 
  private:
   std::unique_ptr<CudaRunnerBackend> backend_;
 };
+
+// tq eval --device cuda: the eval's caches and forward passes on the device, through a
+// CudaRunner of `model` (decode steps without CUDA graphs).
+std::unique_ptr<EvalDevice> make_cuda_eval_device(Model& model);
 
 }  // namespace tq::cli

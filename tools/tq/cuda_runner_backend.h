@@ -5,8 +5,10 @@
 // its static data, most of it initialized at load).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "turboquant/eval.h"
 #include "turboquant/kv_cache.h"
 #include "turboquant/model.h"
 
@@ -21,6 +23,10 @@ class CudaRunnerBackend {
   virtual int length(int seq) const = 0;
   virtual std::string device_name() const = 0;
   virtual size_t weight_bytes() const = 0;
+  // tq eval --device cuda: caches side by side, one sequence each (EvalDevice, eval_model.h).
+  virtual std::unique_ptr<EvalCache> new_eval_cache(const KvCacheConfig& cfg) = 0;
+  virtual void eval_forward(EvalCache& cache, const int32_t* tokens, int n, float* logits, bool all_logits,
+                            bool qk_balance) = 0;
 };
 
 // The module's one exported function: the runner for `model` (weights uploaded), or

@@ -12,6 +12,28 @@
 namespace tq::cli {
 namespace {
 
+// One sequence's cache on the device, for tq eval (which runs several side by side).
+class DeviceEvalCache final : public EvalCache {
+ public:
+  explicit DeviceEvalCache(const KvCacheConfig& cfg) : cache(cfg), seqs(cache), seq(seqs.add_sequence()) {}
+  int length() const override { return seqs.length(seq); }
+  size_t bytes_used() const override {  // the blocks it holds, all layers, K + V (as KvCache)
+    size_t per_block = 0;
+    for (int l = 0; l < cache.config().n_layers; ++l) per_block += cache.block_bytes(l, 0) + cache.block_bytes(l, 1);
+    return per_block * seqs.blocks(seq).size();
+  }
+  size_t bytes_per_token() const override { return cache.plan().bytes_per_token(); }
+  size_t sink_bytes() const override {  // one sequence's rows of the sink stores
+    size_t floats = 0;
+    for (int l = 0; l < cache.config().n_layers; ++l)
+      for (int kv = 0; kv < 2; ++kv) floats += cache.sink_floats(l, kv) / cache.num_blocks();
+    return sizeof(float) * floats;
+  }
+  cuda::DeviceKvCache cache;
+  cuda::DeviceSequences seqs;
+  int seq;
+};
+
 class DeviceRunner final : public CudaRunnerBackend {
  public:
   DeviceRunner(Model& m, bool graphs) : model_(m) { model_.use_graphs(graphs); }
@@ -34,6 +56,15 @@ class DeviceRunner final : public CudaRunnerBackend {
   int length(int seq) const override { return seqs_->length(ids_.at(seq)); }
   std::string device_name() const override { return cuda::device_name(); }
   size_t weight_bytes() const override { return model_.weight_bytes(); }
+  std::unique_ptr<EvalCache> new_eval_cache(const KvCacheConfig& cfg) override {
+    return std::make_unique<DeviceEvalCache>(cfg);
+  }
+  void eval_forward(EvalCache& cache, const int32_t* tokens, int n, float* logits, bool all_logits,
+                    bool qk_balance) override {
+    auto& c = dynamic_cast<DeviceEvalCache&>(cache);
+    model_.use_qk_balance(qk_balance);
+    model_.forward(tokens, n, c.cache, c.seqs, c.seq, logits, all_logits);
+  }
 
  private:
   cuda::DeviceModel model_;
