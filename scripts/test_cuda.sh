@@ -6,8 +6,8 @@
 #   scripts/test_cuda.sh --memcheck   also run a representative subset under
 #                                     compute-sanitizer memcheck
 # Then the backend harness (tests/backend) over the CUDA kernels, each forced explicitly.
-# TQ_CUDA_BIN=DIR runs an already built test_cuda and test_backend_ops_cuda from DIR
-# instead of building.
+# TQ_CUDA_BIN=DIR runs an already built test_cuda, test_cuda_model and
+# test_backend_ops_cuda (and test_cli, when DIR has it) from DIR instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMCHECK_FILTER='CudaAttentionShapes.*:EveryCodec/*/turbo3:EveryCodec/*/rht3:EveryCodec/*/iso3f:EveryCodec/*/planar2:EveryCodec/*/turbo2_5:EveryCodec/*/v3g32:EveryCodec/*/q4_0h:EveryCodec/*/q8_0:EveryCodec/*/f16:EveryCodec/*/fp8:CudaFp8.*:CudaQuantizeBf16.*:CudaRangeErrors.*:CudaPresetSinks.*:CudaPresetAttentionMixed.*:CudaWindow.ForcedSplitsAndOddBlocks:CudaFrames.*'
@@ -17,10 +17,12 @@ if [[ -n "${TQ_CUDA_BIN:-}" ]]; then
   harness="$TQ_CUDA_BIN/test_backend_ops_cuda"
 else
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTQ_CUDA=ON >/dev/null
-  cmake --build build-cuda -j"$(nproc)" --target test_cuda test_cuda_model test_backend_ops_cuda tq_capi test_c_api_cuda
+  cmake --build build-cuda -j"$(nproc)" --target test_cuda test_cuda_model test_backend_ops_cuda tq_capi test_c_api_cuda \
+    test_cli tq tq_cuda_runner
   bin=build-cuda/tests/cuda/test_cuda
   model_bin=build-cuda/tests/cuda/test_cuda_model
   harness=build-cuda/tests/backend/test_backend_ops_cuda
+  cli=build-cuda/tests/cli/test_cli
 fi
 # Every part runs even when an earlier one fails (one GPU session shows everything); the
 # script fails when any part did, naming them at the end.
@@ -33,6 +35,10 @@ part "$bin"
 part "$model_bin"
 part "$harness" --backend cuda
 [[ -n "${TQ_CUDA_BIN:-}" ]] || part build-cuda/tests/capi/test_c_api_cuda
+# tq run/bench/eval --device cuda through the CLI (the runner module; tq eval's table
+# against the CPU runner's). A prebuilt test_cli finds tq where it was built.
+cli=${cli:-${TQ_CUDA_BIN:+$TQ_CUDA_BIN/test_cli}}
+if [[ -x "$cli" ]]; then part "$cli" --gtest_filter='CliCudaModule.*'; fi
 if [[ "${1:-}" == "--memcheck" ]]; then
   part compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
   part compute-sanitizer --tool memcheck --error-exitcode 1 "$harness" --backend cuda --codec turbo3
