@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -63,13 +62,6 @@ double row_number(const std::string& json, const std::string& label, const std::
   return at == std::string::npos ? -1 : std::stod(json.substr(at + key.size() + 4));
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // tq eval --device cuda runs the same table as the CPU: with a GPU, the f16 row's perplexity
 // within 5% of the CPU runner's (f16 weights against the CPU's), q8_0's KL small and tq3's
 // near the CPU's; without one, the module loads and says there is no GPU. The CPU run is
@@ -92,7 +84,7 @@ TEST(CliCudaModule, EvalOnTheDeviceMatchesTheCpuTable) {
   };
   const test::TqResult cpu = eval(tmp / "cpu.json", false);
   ASSERT_EQ(cpu.status, 0) << cpu.output;
-  const std::string cpu_json = read_text(tmp / "cpu.json");
+  const std::string cpu_json = test::read_file(tmp / "cpu.json");
   EXPECT_NE(cpu_json.find("\"device\": \"CPU\""), std::string::npos) << cpu_json;
   const double cpu_ppl = row_number(cpu_json, "f16", "ppl");
   ASSERT_GT(cpu_ppl, 1.0) << cpu_json;
@@ -110,7 +102,7 @@ TEST(CliCudaModule, EvalOnTheDeviceMatchesTheCpuTable) {
         << gpu.output;
     return;
   }
-  const std::string gpu_json = read_text(tmp / "gpu.json");
+  const std::string gpu_json = test::read_file(tmp / "gpu.json");
   EXPECT_NE(gpu_json.find("\"device\": \"CUDA ("), std::string::npos) << gpu_json;
   const double gpu_ppl = row_number(gpu_json, "f16", "ppl");
   EXPECT_NEAR(gpu_ppl / cpu_ppl, 1.0, 0.05) << "f16 perplexity on the GPU " << gpu_ppl << ", CPU " << cpu_ppl;

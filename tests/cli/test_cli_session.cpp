@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,13 +18,6 @@ namespace tq {
 namespace {
 
 using test::run_tq;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 class CliSession : public ::testing::Test {
  protected:
@@ -43,7 +35,7 @@ class CliSession : public ::testing::Test {
     a.insert(a.end(), extra.begin(), extra.end());
     last_ = run_tq(a);
     EXPECT_EQ(last_.status, 0) << last_.output;
-    return last_.status == 0 ? slurp(ids) : "";
+    return last_.status == 0 ? test::read_file(ids) : "";
   }
   std::string refused(std::vector<std::string> extra, const std::string& model = "") {
     std::vector<std::string> a = {"run", "--model", model.empty() ? model_ : model, "--threads", "1"};
@@ -85,7 +77,7 @@ TEST_F(CliSession, MismatchesAreRefusedBeforeGenerating) {
                   "Q/K balance on, this run has it off");
   EXPECT_MENTIONS(refused({"--load-session", session_, "--codec", "turbo3", "--prompt", "a dog"}),
                   "does not start with the session's");
-  std::string bytes = slurp(session_);
+  std::string bytes = test::read_file(session_);
   bytes[bytes.size() / 2] ^= 0x20;
   const std::string damaged = tmp_ / "damaged.tqs";
   std::ofstream(damaged, std::ios::binary) << bytes;
@@ -132,16 +124,16 @@ TEST_F(CliSession, PresetSessionContinuesUnderTheSameCodecs) {
 TEST_F(CliSession, ReplacesAFileOnlyWithForceOrWhenUpdatingIt) {
   const std::string longer = run({"--prompt", "the cat sat on a dog"});
   run({"--prompt", "the cat sat", "--save-session", session_});
-  const std::string first = slurp(session_);
+  const std::string first = test::read_file(session_);
   EXPECT_MENTIONS(refused({"--prompt", "the cat", "--save-session", session_}), "already exists; pass --force");
-  EXPECT_EQ(slurp(session_), first);
+  EXPECT_EQ(test::read_file(session_), first);
   // Updating the loaded session in place: it now holds the longer prompt.
   EXPECT_EQ(run({"--prompt", "the cat sat on a dog", "--load-session", session_, "--save-session", session_}), longer);
-  EXPECT_NE(slurp(session_), first);
+  EXPECT_NE(test::read_file(session_), first);
   EXPECT_EQ(run({"--load-session", session_}), longer);
   // --force replaces any file.
   run({"--prompt", "the cat sat", "--save-session", session_, "--force"});
-  EXPECT_EQ(slurp(session_), first);
+  EXPECT_EQ(test::read_file(session_), first);
   size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(tmp_.dir)) files += e.path().extension() == ".tqs";
   EXPECT_EQ(files, 1u);  // no temporaries left
