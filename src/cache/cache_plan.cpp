@@ -3,6 +3,7 @@
 #include "turboquant/cache_plan.h"
 
 #include <string>
+#include <string_view>
 
 #include "../cpu/kernels.h"
 #include "turboquant/error.h"
@@ -27,7 +28,9 @@ const std::string& side_codec_name(const KvCacheConfig& cfg, int layer, bool val
 // The calibrated preset's codecs of one side, checked against the cache's shape.
 const CalibratedSide& calibrated_side(const KvCacheConfig& cfg, const CodecSpec& preset, int layer, bool value) {
   const CalibratedCodecs* cc = cfg.calibrated.get();
-  if (!cc || cc->preset != &preset)
+  // By name: a module built with its own copy of the preset table (the CUDA runner) gets
+  // configurations whose preset points into the caller's copy.
+  if (!cc || std::string_view(cc->preset->name) != preset.name)
     throw Error("codec '" + std::string(preset.name) + "' is a calibrated preset: the cache needs its calibrated codecs (" +
                 (cc ? "it holds " + std::string(cc->preset->name) + "'s" : "none given") + ")");
   const auto& sides = value ? cc->values : cc->keys;

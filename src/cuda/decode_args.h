@@ -33,6 +33,7 @@ struct DecodeArgs {
   int max_blocks;
   const int32_t* seq_lens;
   int n_kv, group, block_tokens, num_splits;
+  int v_slices;  // CTAs per query head of the reduce kernel: D/64 for a dense V rotation, else 1
   // Sliding window (DecodeParams::window): 0 none, else row b sees positions
   // [seq_lens[b] - window, seq_lens[b]) (clamped at 0).
   int window;

@@ -375,8 +375,12 @@ constexpr int kReduceThreads = 1024;
 
 // Merges the splits of one query head by log-sum-exp and rotates the result back. The
 // D·R threads (R = 1024 / D) each sum every R-th split of one coordinate, so many
-// partial rows are in flight at once; the dense inverse rotation splits its sums the
-// same way.
+// partial rows are in flight at once. A dense inverse rotation is split over the
+// a.v_slices = D/64 CTAs of the head (blockIdx.z): each merges the whole row again (cheap)
+// and computes 64 output coordinates, 16 threads per coordinate, from its 64 rows of Qᵀ
+// loaded before the wait. (One CTA reading all of Qᵀ took 14.3 us at d = 256 against
+// 5.1 us for the f16 cache's reduce; BENCHMARKS.md, "CUDA: dense quantize for a decode
+// step".)
 template <int D>
 __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __grid_constant__ DecodeArgs a) {
   constexpr int R = kReduceThreads / D;
@@ -384,19 +388,20 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
   __shared__ __align__(16) float part[R * D];
   __shared__ float y[D], x[D];
   __shared__ float total;
-  constexpr int K = D / R;         // dense inverse: k-slice of thread (r, i)
-  constexpr int KP = K <= 16 ? K / 4 : 0;  // float4s of it prefetched (registers allow d <= 128)
+  constexpr int kParts = 16, W = D / kParts;  // dense inverse: 16 threads a row, W columns each
+  static_assert(kReduceThreads == 64 * kParts && W % 4 == 0, "64 rows of 16 float4-aligned parts");
   constexpr int P = 8;             // partial rows prefetched per thread
   const int hq = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, i = tid % D, r = tid / D;
   const int S = a.num_splits;
   const RotationDesc rot = a.vrot[hq / a.group];
   const bool dense = rot.kind == RotationKind::dense;
+  const int row = 64 * blockIdx.z + tid / kParts, col0 = tid % kParts * W;
   // Loads that do not depend on the split kernel go first: the matrix slice.
-  float4 mq[KP > 0 ? KP : 1];
-  if (dense && KP > 0) {
-    const float4* m = reinterpret_cast<const float4*>(rot.matrix_t + static_cast<int64_t>(i) * D + r * K);
+  float4 mq[W / 4];
+  if (dense) {
+    const float4* m = reinterpret_cast<const float4*>(rot.matrix_t + static_cast<int64_t>(row) * D + col0);
 #pragma unroll
-    for (int k = 0; k < KP; ++k) mq[k] = __ldg(m + k);
+    for (int k = 0; k < W / 4; ++k) mq[k] = __ldg(m + k);
   }
   pdl_wait();  // launched early behind the split kernel
   const int64_t row0 = (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * S;
@@ -439,26 +444,22 @@ __global__ void __launch_bounds__(kReduceThreads) decode_reduce_kernel(const __g
   __syncthreads();
   const int64_t out0 = (static_cast<int64_t>(b) * a.n_kv * a.group + hq) * D;
   if (dense) {
-    // x_i = sum_k Q[k][i] y_k = row i of Qᵀ times y; thread (r, i) takes the k-slice r.
-    const float4* m = reinterpret_cast<const float4*>(rot.matrix_t + static_cast<int64_t>(i) * D + r * K);
+    // x_row = sum_k Q[k][row] y_k = row `row` of Qᵀ times y; 16 lanes of a half-warp
+    // share the row.
     float sum = 0.f;
 #pragma unroll
-    for (int k = 0; k < K / 4; ++k) {
-      const float4 q = k < KP ? mq[k < KP ? k : 0] : __ldg(m + k);
-      const float* yk = y + r * K + 4 * k;
-      sum = fmaf(q.x, yk[0], fmaf(q.y, yk[1], fmaf(q.z, yk[2], fmaf(q.w, yk[3], sum))));
+    for (int k = 0; k < W / 4; ++k) {
+      const float* yk = y + col0 + 4 * k;
+      sum = fmaf(mq[k].x, yk[0], fmaf(mq[k].y, yk[1], fmaf(mq[k].z, yk[2], fmaf(mq[k].w, yk[3], sum))));
     }
-    part[r * D + i] = sum;
-    __syncthreads();
-    if (tid < D) {
-      float v = 0.f;
 #pragma unroll
-      for (int k = 0; k < R; ++k) v += part[k * D + tid];
-      // Affine map: x = P⁻¹ y + μ; an empty sequence stays a zero output.
-      store_element(a.out, out0 + tid, a.out_dtype, rot.mu && total > 0.f ? v + rot.mu[tid] : v);
-    }
+    for (int off = kParts / 2; off >= 1; off >>= 1) sum += __shfl_xor_sync(kFull, sum, off);
+    // Affine map: x = P⁻¹ y + μ; an empty sequence stays a zero output.
+    if (col0 == 0 && row < D)
+      store_element(a.out, out0 + row, a.out_dtype, rot.mu && total > 0.f ? sum + rot.mu[row] : sum);
     return;
   }
+  if (blockIdx.z > 0) return;  // not dense: one CTA per head (launched with v_slices = 1)
   rotate_inverse_vec<D>(rot, y, x, part);  // part: never read as a chunk here (not dense)
   if (tid < D) store_element(a.out, out0 + tid, a.out_dtype, x[tid]);
 }
@@ -489,8 +490,8 @@ void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, bool single, 
       launch_decode_mma_tile(a, D, batch, false, stream);
     else
       launch_decode_mma(a, D, route.mma_bits, batch, false, stream);
-    launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch), dim3(kReduceThreads), 0, stream, a,
-               "decode_reduce_kernel");
+    launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch, a.v_slices), dim3(kReduceThreads), 0, stream,
+               a, "decode_reduce_kernel");
     return;
   }
   const dim3 grid(a.num_splits, a.n_kv, batch);
@@ -510,7 +511,7 @@ void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, bool single, 
     default: throw Error("decode_attention: " + std::to_string(a.group) + " query heads per KV head is not compiled");
   }
   check_launch("decode_split_kernel");
-  decode_reduce_kernel<D><<<dim3(a.n_kv * a.group, batch), kReduceThreads, 0, stream>>>(a);
+  decode_reduce_kernel<D><<<dim3(a.n_kv * a.group, batch, a.v_slices), kReduceThreads, 0, stream>>>(a);
   check_launch("decode_reduce_kernel");
 }
 
@@ -847,6 +848,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.block_tokens = cfg.block_tokens;
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   a.num_splits = splits;
+  a.v_slices = layer[1].rot_kind == RotationKind::dense ? std::max(1, cfg.head_dim / 64) : 1;
   a.window = p.window;
   a.out = p.out;
   a.out_dtype = static_cast<int>(p.out_dtype);

@@ -3,13 +3,19 @@
 // records straight into their cache slots. A CTA takes kVecs vectors of one KV head and
 // one side (K or V) through shared memory: load -> rotate -> encode -> scatter. Every
 // step follows the CPU reference's arithmetic (see rotation_device.cuh), so records are
-// byte-identical to Codec::encode.
+// byte-identical to Codec::encode. On compute capability 9.0 a dense rotation's product is
+// split over a cluster of D/32 CTAs (QuantizeSplit below).
+#include <cooperative_groups.h>
+
 #include "codebook_device.cuh"
 #include "codec_desc.h"
+#include "copy_async.cuh"
 #include "cuda_check.h"
+#include "decode_args.h"
 #include "device_cache_impl.h"
 #include "dtype_device.cuh"
 #include "encode_grouped.cuh"
+#include "pdl.cuh"
 #include "quantize_args.h"
 #include "range_device.cuh"
 #include "rotation_device.cuh"
@@ -29,6 +35,50 @@ struct QuantizeTile {
       kVecs * (TileStrides<D>::kX + TileStrides<D>::kY) * sizeof(float) + kVecs * D;
   static_assert(kVecs * TileStrides<D>::kY >= kDenseChunkFloats, "y doubles as the dense chunk buffer");
 };
+
+// A dense rotation's product split over a cluster of kCtas CTAs: rank r computes rows
+// [32r, 32r + 32) of y for the tile's vectors into rank 0's y, which alone encodes and
+// writes. Each CTA reads its 32 columns of Qᵀ once, every load in flight together; one CTA
+// streaming the whole of Qᵀ through a 16 KB chunk took 119 us per decode step at d = 256
+// (one token; BENCHMARKS.md, "CUDA: dense quantize for a decode step").
+template <int D>
+struct QuantizeSplit {
+  static constexpr int kCtas = D / 32;
+  static constexpr int kSliceFloats = D * 32;  // [j][32 rows]
+  static constexpr size_t kSmem = QuantizeTile<D>::kSmem + kSliceFloats * sizeof(float);
+};
+
+// y[v][32·rank + r] = sum_j Q[32·rank + r][j] x[v][j] for v < n_vecs, ascending j with every
+// product and sum rounded on its own (DenseRotation::forward's order), written through
+// `out` (rank 0's y). Thread (warp w, lane r) takes row r for vectors w, w + 4, ...
+template <int D, int kVecs>
+__device__ void dense_slice_rows(const float* slice, const float* x, int n_vecs, float* out, int rank) {
+  constexpr int XS = TileStrides<D>::kX, S = TileStrides<D>::kY, kPer = kVecs / 4;
+  static_assert(kTileThreads == 128 && kVecs % 4 == 0, "four warps, each a quarter of the vectors");
+  const int r = threadIdx.x & 31, w = threadIdx.x >> 5;
+  float acc[kPer];
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) acc[k] = 0.f;
+  for (int j = 0; j < D; j += 4) {
+    const float q0 = slice[(j + 0) * 32 + r], q1 = slice[(j + 1) * 32 + r];
+    const float q2 = slice[(j + 2) * 32 + r], q3 = slice[(j + 3) * 32 + r];
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int v = w + 4 * k;
+      if (v < n_vecs) {  // uniform over the warp
+        const float4 xv = *reinterpret_cast<const float4*>(x + v * XS + j);
+        float a = acc[k];
+        a = __fadd_rn(a, __fmul_rn(q0, xv.x));
+        a = __fadd_rn(a, __fmul_rn(q1, xv.y));
+        a = __fadd_rn(a, __fmul_rn(q2, xv.z));
+        acc[k] = __fadd_rn(a, __fmul_rn(q3, xv.w));
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kPer; ++k)
+    if (w + 4 * k < n_vecs) out[(w + 4 * k) * S + 32 * rank + r] = acc[k];
+}
 
 // Eight consecutive input elements from a 16-byte aligned address.
 __device__ inline void load8(const void* base, int64_t i, int dtype, float* out) {
@@ -216,17 +266,27 @@ __device__ void encode_grouped(const CodecDesc& c, const float* y, uint8_t* rec,
   }
 }
 
-template <int D>
+// kSplit: the dense product split over a cluster (QuantizeSplit; blockIdx.x = tile · kCtas +
+// rank), compiled for compute capability 9.0 only.
+template <int D, bool kSplit>
 __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_constant__ QuantizeArgs a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  if constexpr (kSplit) {
+    __trap();  // never launched below 9.0 (quantize_on_write asks pdl_supported)
+    return;
+  }
+#endif
   using Tile = QuantizeTile<D>;
-  constexpr int XS = TileStrides<D>::kX, S = TileStrides<D>::kY;
+  constexpr int XS = TileStrides<D>::kX, S = TileStrides<D>::kY, kCtas = kSplit ? QuantizeSplit<D>::kCtas : 1;
   extern __shared__ __align__(16) unsigned char smem[];
   float* x = reinterpret_cast<float*>(smem);
   float* y = x + Tile::kVecs * XS;
   uint8_t* codes = reinterpret_cast<uint8_t*>(y + Tile::kVecs * S);
   uint8_t* rec = reinterpret_cast<uint8_t*>(x);  // x is dead once rotated
+  float* slice = reinterpret_cast<float*>(smem + Tile::kSmem);  // kSplit: this rank's 32 columns of Qᵀ
 
-  const int side = a.first_side + blockIdx.z, head = blockIdx.y, t0 = blockIdx.x * Tile::kVecs;
+  const int rank = static_cast<int>(blockIdx.x) % kCtas;
+  const int side = a.first_side + blockIdx.z, head = blockIdx.y, t0 = blockIdx.x / kCtas * Tile::kVecs;
   const int n_vecs = min(Tile::kVecs, a.n_tokens - t0);
   const CodecDesc& c = a.codec[side];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -236,6 +296,18 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   // A local copy: stores to shared memory below cannot alias it, so the compiler keeps
   // the rotation's pointers in registers.
   const RotationDesc rot = a.rotations[side][head];
+  // A launch of both sides may split one that has no dense rotation: its rank 0 takes the
+  // whole tile (the kind is uniform over the cluster, which shares side and head).
+  const bool split = kSplit && rot.kind == RotationKind::dense;
+  if (kSplit && !split && rank != 0) return;
+  if (split) {  // the slice's loads go first, in flight with the inputs'
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(slice));
+    for (int e = tid; e < QuantizeSplit<D>::kSliceFloats / 4; e += kTileThreads) {
+      const float* src = rot.matrix_t + (e / 8) * D + 32 * rank + 4 * (e % 8);
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + 16 * e), "l"(src));
+    }
+    cp_async_commit();
+  }
 
   if (a.vector_loads) {
     for (int e = tid; e < Tile::kVecs * D / 8; e += kTileThreads) {
@@ -252,7 +324,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
     }
   }
   __syncthreads();
-  refuse_nonfinite<D>(a, side, head, t0, x, n_vecs, refused, clamped);
+  if (rank == 0) refuse_nonfinite<D>(a, side, head, t0, x, n_vecs, refused, clamped);
   if (side == 0 && a.frames.range > 0) {  // keys in RoPE frames: turned back by their frame's start
     __syncthreads();  // refuse_nonfinite has read x
     const int last = a.frames.n_frames - 1;
@@ -265,8 +337,20 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
     for (int e = tid; e < Tile::kVecs * D; e += kTileThreads)
       x[(e / D) * XS + e % D] = __fsub_rn(x[(e / D) * XS + e % D], rot.mu[e % D]);
   }
-  rotate_forward_tile<D, Tile::kVecs>(rot, x, y, n_vecs, y);  // y is free until written
-  __syncthreads();
+  if (split) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    namespace cg = cooperative_groups;
+    cp_async_wait<0>();
+    // Every rank has started (its shared memory exists) and has its inputs and slice.
+    cg::this_cluster().sync();
+    dense_slice_rows<D, Tile::kVecs>(slice, x, n_vecs, cg::this_cluster().map_shared_rank(y, 0), rank);
+    cg::this_cluster().sync();  // every rank's rows are in rank 0's y
+    if (rank != 0) return;
+#endif
+  } else {
+    rotate_forward_tile<D, Tile::kVecs>(rot, x, y, n_vecs, y);  // y is free until written
+    __syncthreads();
+  }
   if (a.sinks[side]) {  // sink positions keep their exact code-space rows (Codec::to_code)
     for (int e = tid; e < n_vecs * D; e += kTileThreads) {
       const int v = e / D, i = e % D, t = t0 + v;
@@ -305,13 +389,21 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   }
 }
 
+// split: the dense product over a cluster (QuantizeSplit); the caller asks pdl_supported.
 template <int D>
-void launch_quantize(const QuantizeArgs& a, int n_sides, cudaStream_t stream) {
+void launch_quantize(const QuantizeArgs& a, int n_sides, bool split, cudaStream_t stream) {
   using Tile = QuantizeTile<D>;
   static_assert(Tile::kSmem <= 48 * 1024, "quantize tile must fit the default shared memory");
-  const dim3 grid((a.n_tokens + Tile::kVecs - 1) / Tile::kVecs, a.n_kv, n_sides);
-  quantize_kernel<D><<<grid, kTileThreads, Tile::kSmem, stream>>>(a);
-  check_launch("quantize_kernel");
+  const int tiles = (a.n_tokens + Tile::kVecs - 1) / Tile::kVecs;
+  if (!split) {
+    quantize_kernel<D, false><<<dim3(tiles, a.n_kv, n_sides), kTileThreads, Tile::kSmem, stream>>>(a);
+    check_launch("quantize_kernel");
+    return;
+  }
+  using Split = QuantizeSplit<D>;
+  ensure_mma_smem(reinterpret_cast<const void*>(&quantize_kernel<D, true>), static_cast<int>(Split::kSmem));
+  launch_clustered(&quantize_kernel<D, true>, dim3(tiles * Split::kCtas, a.n_kv, n_sides), dim3(kTileThreads),
+                   Split::kSmem, stream, a, Split::kCtas, "quantize_kernel (dense product split over a cluster)");
 }
 
 }  // namespace
@@ -416,8 +508,12 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
       detail::launch_quantize_warp(a, cfg.head_dim, n_sides, stream);
       return;
     }
+    // A dense rotation's product splits over a cluster where clusters exist (9.0).
+    bool dense = false;
+    for (int s = first; s < first + n_sides; ++s) dense = dense || layer[s].rot_kind == RotationKind::dense;
+    static const bool clusters = detail::pdl_supported();
     dispatch_head_dim(cfg.head_dim, "quantize_on_write",
-                      [&]<int D>() { detail::launch_quantize<D>(a, n_sides, stream); });
+                      [&]<int D>() { detail::launch_quantize<D>(a, n_sides, dense && clusters, stream); });
   };
   if (warp[0] == warp[1]) {
     run(warp[0], 0, 2);

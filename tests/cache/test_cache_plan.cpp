@@ -139,5 +139,32 @@ TEST(KvCachePlan, KeyTurnsAreTheFramesTurnsUpToTheCapacity) {
   EXPECT_THROW(plan.key_turn(2, 0), Error);
 }
 
+// The calibrated codecs name their preset by a pointer into the preset table of the code that
+// built them; a module with its own copy of the table (the CUDA runner) must accept them. So
+// the plan matches presets by name: a copy of tq3's spec passes, another preset does not.
+TEST(KvCachePlan, CalibratedCodecsMatchTheirPresetByName) {
+  const KvProfile prof = test::random_profile(29, 2, 2, 2, 64);
+  KvCacheConfig c{.n_layers = 2, .n_kv_heads = 2, .head_dim = 64, .k_codec = "tq3", .v_codec = "tq3",
+                  .block_tokens = 8, .max_tokens = 64};
+  CalibratedCodecs built = build_calibrated(prof, *find_preset("tq3"), CalibrationOptions{});
+  const CodecSpec copy = *find_preset("tq3");
+  built.preset = &copy;
+  c.calibrated = std::make_shared<const CalibratedCodecs>(built);
+  const KvCachePlan plan(c);
+  EXPECT_TRUE(plan.side(0, false).calibrated);
+  EXPECT_EQ(plan.side(1, true).codec, "tq3");
+
+  c.k_codec = c.v_codec = "tq4";
+  try {
+    const KvCachePlan other(c);
+    FAIL() << "tq4 accepted tq3's calibrated codecs";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("codec 'tq4' is a calibrated preset: the cache needs its calibrated codecs "
+                                         "(it holds tq3's)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tq

@@ -26,10 +26,10 @@ struct Outcome {
 
 // Fresh random keys and values with per-vector scales from 1e-2 to 1e2, some exact
 // zero vectors, and a random slot for every token (some tokens skipped with -1).
-Outcome run_quantize(const std::string& codec, int dim, DType dtype, uint64_t seed) {
+Outcome run_quantize(const std::string& codec, int dim, DType dtype, uint64_t seed, int n_tokens = 150) {
   const KvCacheConfig cfg = testing::cache_config(codec, codec, dim, 2, 16, 256, 2, seed);
   DeviceKvCache cache(cfg);
-  const int layer = 1, n_tokens = 150, width = cfg.n_kv_heads * dim;
+  const int layer = 1, width = cfg.n_kv_heads * dim;
 
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal;
@@ -50,7 +50,7 @@ Outcome run_quantize(const std::string& codec, int dim, DType dtype, uint64_t se
   std::iota(slots.begin(), slots.end(), 0);
   std::shuffle(slots.begin(), slots.end(), rng);
   slots.resize(n_tokens);
-  for (int t = 0; t < n_tokens; t += 23) slots[t] = -1;
+  for (int t = 22; t < n_tokens; t += 23) slots[t] = -1;
 
   auto to_device = [&](const std::vector<float>& h) {
     if (dtype == DType::f32) {
@@ -120,6 +120,20 @@ TEST_P(CudaQuantize, RecordsMatchTheCpuReference) {
                     dim, o.mismatched, o.records, o.worst_decode_diff);
     }
   }
+}
+
+// A decode step's few tokens: a tile holds fewer vectors than one per warp (the dense
+// product split over a cluster skips the missing ones), every record as the reference's.
+TEST_P(CudaQuantize, DecodeSizedWritesMatchTheCpuReference) {
+  TQ_REQUIRE_GPU();
+  uint64_t seed = 2000;
+  for (int dim : testing::kHeadDims)
+    for (int n_tokens : {1, 3}) {
+      const Outcome o = run_quantize(GetParam(), dim, DType::f16, ++seed, n_tokens);
+      SCOPED_TRACE(GetParam() + " d=" + std::to_string(dim) + ", " + std::to_string(n_tokens) + " tokens");
+      EXPECT_EQ(o.records, static_cast<size_t>(4 * n_tokens));  // 2 KV heads, K and V
+      EXPECT_EQ(o.mismatched, 0u) << "worst decode diff " << o.worst_decode_diff;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryCodec, CudaQuantize, ::testing::ValuesIn(testing::supported_codecs()),

@@ -139,8 +139,9 @@ void write_file(const std::string& path, const std::string& text) {
 // turn, then decoded together; tok/s count every sequence's tokens.
 Row bench_cuda_row(CudaRunner& gpu, KvCacheConfig cfg, const std::string& codec, int depth, int n_prefill,
                    int n_decode, int batch, int vocab, Rng& rng) {
+  // Each sequence holds whole blocks: its tokens rounded up to a block, times the batch.
   const int per_seq = depth + n_prefill + n_decode;
-  cfg.max_tokens = per_seq * batch;
+  cfg.max_tokens = (per_seq + cfg.block_tokens - 1) / cfg.block_tokens * cfg.block_tokens * batch;
   gpu.reset_cache(cfg, batch);
   std::vector<float> logits(static_cast<size_t>(batch) * vocab);
   auto random_ids = [&](int n) {
