@@ -94,6 +94,8 @@ class KvCachePlan {
   const CacheSidePlan& side(int layer, bool value) const { return this->layer(layer).side(value); }
   const Codec& codec(int layer, int kv_head, bool value) const;  // tq::Error out of range
   size_t bytes_per_token() const;  // all layers, K + V
+  size_t bytes_per_block() const;  // one block of every layer, K + V
+  size_t sink_bytes() const;       // one sequence's f32 sink rows (sink_tokens), all layers, K + V
   // The RoPE frames a layer's keys are stored in (rope_frame.h): the calibrated preset's
   // when it has them on and this layer's keys are that preset, else nullptr.
   const RopeFrames* key_frames(int layer) const;

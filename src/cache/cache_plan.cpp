@@ -142,6 +142,19 @@ size_t KvCachePlan::bytes_per_token() const {
   return b;
 }
 
+size_t KvCachePlan::bytes_per_block() const {
+  size_t b = 0;
+  for (const CacheLayerPlan& L : layers_) b += L.keys.block_bytes + L.values.block_bytes;
+  return b;
+}
+
+size_t KvCachePlan::sink_bytes() const {
+  size_t floats = 0;
+  for (const CacheLayerPlan& L : layers_)
+    floats += static_cast<size_t>(L.keys.codecs[0].code_dim() + L.values.codecs[0].code_dim()) * cfg_.n_kv_heads;
+  return sizeof(float) * floats * static_cast<size_t>(cfg_.sink_tokens);
+}
+
 void KvCachePlan::set_cuda_decode(int layer, CudaDecodeRoute route) {
   this->layer(layer);  // range check
   layers_[layer].cuda_decode = route;

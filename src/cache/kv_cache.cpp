@@ -152,12 +152,7 @@ const Codec& KvCache::v_codec(int layer, int kv_head) const { return plan_.codec
 
 size_t KvCache::bytes_per_token() const { return plan_.bytes_per_token(); }
 
-size_t KvCache::sink_bytes() const {
-  size_t floats = 0;
-  for (int l = 0; l < config().n_layers; ++l)
-    floats += static_cast<size_t>(codecs(l, false)[0].code_dim() + codecs(l, true)[0].code_dim()) * config().n_kv_heads;
-  return sizeof(float) * floats * static_cast<size_t>(config().sink_tokens);
-}
+size_t KvCache::sink_bytes() const { return plan_.sink_bytes(); }
 
 const float* KvCache::sink(int layer, int seq, int kv_head, int pos, bool value) const {
   layer_at(layer);
@@ -171,11 +166,7 @@ const float* KvCache::sink(int layer, int seq, int kv_head, int pos, bool value)
 const float* KvCache::k_sink(int layer, int seq, int kv_head, int pos) const { return sink(layer, seq, kv_head, pos, false); }
 const float* KvCache::v_sink(int layer, int seq, int kv_head, int pos) const { return sink(layer, seq, kv_head, pos, true); }
 
-size_t KvCache::bytes_used() const {
-  size_t per_block = 0;
-  for (const Layer& L : layers_) per_block += L.k_block + L.v_block;
-  return per_block * static_cast<size_t>(num_blocks_ - free_blocks());
-}
+size_t KvCache::bytes_used() const { return plan_.bytes_per_block() * static_cast<size_t>(num_blocks_ - free_blocks()); }
 
 size_t KvCache::k_record_bytes(int layer) const { return layer_at(layer).k_rec; }
 size_t KvCache::v_record_bytes(int layer) const { return layer_at(layer).v_rec; }

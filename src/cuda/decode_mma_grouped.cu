@@ -430,9 +430,24 @@ struct TileLaunch {
   int smem;
 };
 
+// f(R{}) with the tile records of `kind`; false when the tile kernel is not compiled for it.
+// The one list of the kinds it takes (tile_launch_for, mma_plain_applies).
+template <class F>
+bool with_tile_records(QuantKind kind, F&& f) {
+  switch (kind) {
+    case QuantKind::grouped: f(GroupedTileRecords{}); return true;
+    case QuantKind::f16: f(F16TileRecords{}); return true;
+    case QuantKind::q8_0: f(Q8TileRecords{}); return true;
+    case QuantKind::q4_0: f(Q4TileRecords{}); return true;
+    case QuantKind::fp8: f(Fp8TileRecords{}); return true;
+    default: return false;
+  }
+}
+
 // single: the dynamic shared memory holds the single launch's prologue and epilogue too.
 TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int group, bool single = false) {
   return dispatch_head_dim(d, "tile tensor-core decode kernel", [&]<int D>() -> TileLaunch {
+    TileLaunch t{};
     auto of = [&]<class R>(R) {
       const TileMmaSmem lay =
           tile_mma_smem<R>(D, group, k.record_bytes, v.record_bytes, R::lut_floats(k), R::lut_floats(v));
@@ -440,16 +455,9 @@ TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int gr
       Kernel kernel = decode_mma_tile_kernel<D, R, false>;
       if constexpr (kSingleDims<D>)
         if (single) kernel = decode_mma_tile_kernel<D, R, true>;
-      return TileLaunch{kernel, std::max(lay.total, extra)};
+      t = TileLaunch{kernel, std::max(lay.total, extra)};
     };
-    switch (k.kind) {
-      case QuantKind::grouped: return of(GroupedTileRecords{});
-      case QuantKind::f16: return of(F16TileRecords{});
-      case QuantKind::q8_0: return of(Q8TileRecords{});
-      case QuantKind::q4_0: return of(Q4TileRecords{});
-      case QuantKind::fp8: return of(Fp8TileRecords{});
-      default: break;
-    }
+    if (with_tile_records(k.kind, of)) return t;
     throw Error("tile tensor-core decode kernel: " + std::string(quant_traits(k.kind).name) +
                 " records are not compiled (grouped, f16, q8_0, q4_0, fp8)");
   });
@@ -463,8 +471,7 @@ bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v) {
 }
 
 bool mma_plain_applies(const CodecDesc& k, const CodecDesc& v) {
-  const bool plain = k.kind == QuantKind::f16 || k.kind == QuantKind::q8_0 || k.kind == QuantKind::q4_0 ||
-                     k.kind == QuantKind::fp8;
+  const bool plain = k.kind != QuantKind::grouped && with_tile_records(k.kind, [](auto) {});
   return plain && v.kind == k.kind && k.dim == v.dim && quant_traits(k.kind).cuda_mma;
 }
 

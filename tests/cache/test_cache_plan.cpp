@@ -109,6 +109,16 @@ TEST(KvCachePlan, KvCacheBuildsFromThePlanAndKeepsItsKernels) {
     EXPECT_NE(&a, &cache.attend_kernels(l, AttendPath::portable));
   }
   EXPECT_THROW(cache.attend_kernels(3, AttendPath::best), Error);
+  // The byte counts every cache reports come from the plan: a block of each layer, and the
+  // f32 sink rows of one sequence (none here; two positions below).
+  size_t block = 0;
+  for (int l = 0; l < 3; ++l) block += cache.k_block_bytes(l) + cache.v_block_bytes(l);
+  EXPECT_EQ(plan.bytes_per_block(), block);
+  EXPECT_EQ(plan.sink_bytes(), 0u);
+  KvCacheConfig sinks = plan_config();
+  sinks.sink_tokens = 2;
+  EXPECT_EQ(KvCachePlan(sinks).sink_bytes(), sizeof(float) * 2 * 3 * 2 * (2 * sinks.head_dim));
+  EXPECT_EQ(KvCache(sinks).sink_bytes(), KvCachePlan(sinks).sink_bytes());
 }
 
 // A calibrated tq3 in RoPE frames of 40 positions, 100 tokens of capacity: the plan's turn

@@ -20,18 +20,10 @@ class DeviceEvalCache final : public EvalCache {
  public:
   explicit DeviceEvalCache(const KvCacheConfig& cfg) : cache(cfg), seqs(cache), seq(seqs.add_sequence()) {}
   int length() const override { return seqs.length(seq); }
-  size_t bytes_used() const override {  // the blocks it holds, all layers, K + V (as KvCache)
-    size_t per_block = 0;
-    for (int l = 0; l < cache.config().n_layers; ++l) per_block += cache.block_bytes(l, 0) + cache.block_bytes(l, 1);
-    return per_block * seqs.blocks(seq).size();
-  }
+  // The counts of KvCache, from the same plan: the blocks it holds, all layers, K + V.
+  size_t bytes_used() const override { return cache.plan().bytes_per_block() * seqs.blocks(seq).size(); }
   size_t bytes_per_token() const override { return cache.plan().bytes_per_token(); }
-  size_t sink_bytes() const override {  // one sequence's rows of the sink stores
-    size_t floats = 0;
-    for (int l = 0; l < cache.config().n_layers; ++l)
-      for (int kv = 0; kv < 2; ++kv) floats += cache.sink_floats(l, kv) / cache.num_blocks();
-    return sizeof(float) * floats;
-  }
+  size_t sink_bytes() const override { return cache.plan().sink_bytes(); }
   cuda::DeviceKvCache cache;
   cuda::DeviceSequences seqs;
   int seq;
