@@ -228,7 +228,7 @@ __device__ void encode_blocks(const CodecDesc& c, const float* y, uint8_t* rec, 
 // runs once per CTA, and inlined it made the d = 256 kernel spill a register on sm_80.
 template <int D>
 __device__ __noinline__ void refuse_nonfinite(const QuantizeArgs& a, int side, int head, int t0, const float* x, int n_vecs,
-                                 bool* refused, bool* clamped) {
+                                 const int32_t* slots, bool* refused, bool* clamped) {
   constexpr int XS = TileStrides<D>::kX;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
@@ -241,7 +241,7 @@ __device__ __noinline__ void refuse_nonfinite(const QuantizeArgs& a, int side, i
 #pragma unroll
     for (int off = 16; off >= 1; off >>= 1) first = min(first, __shfl_xor_sync(0xffffffffu, first, off));
     if (lane == 0) {
-      const bool bad = first < D && a.slots[t0 + v] >= 0;
+      const bool bad = first < D && slots[v] >= 0;
       refused[v] = bad;
       clamped[v] = false;
       if (bad) {
@@ -292,6 +292,10 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ SharedCodebooks cb;
   __shared__ bool refused[Tile::kVecs], clamped[Tile::kVecs];
+  // The tile's slots, loaded once up front: read later in dependent loops (a warp's records
+  // one after another), each global load had been a round trip of its own.
+  __shared__ int32_t slot_of[Tile::kVecs];
+  if (tid < n_vecs) slot_of[tid] = a.slots[t0 + tid];
   load_codebooks(c, cb, tid);
   // A local copy: stores to shared memory below cannot alias it, so the compiler keeps
   // the rotation's pointers in registers.
@@ -324,7 +328,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
     }
   }
   __syncthreads();
-  if (rank == 0) refuse_nonfinite<D>(a, side, head, t0, x, n_vecs, refused, clamped);
+  if (rank == 0) refuse_nonfinite<D>(a, side, head, t0, x, n_vecs, slot_of, refused, clamped);
   if (side == 0 && a.frames.range > 0) {  // keys in RoPE frames: turned back by their frame's start
     __syncthreads();  // refuse_nonfinite has read x
     const int last = a.frames.n_frames - 1;
@@ -355,7 +359,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
     for (int e = tid; e < n_vecs * D; e += kTileThreads) {
       const int v = e / D, i = e % D, t = t0 + v;
       const int pos = a.positions[t], seq = a.seq_ids[t];
-      if (pos >= 0 && pos < a.sink_tokens && seq >= 0 && seq < a.sink_seqs && a.slots[t] >= 0 && !refused[v])
+      if (pos >= 0 && pos < a.sink_tokens && seq >= 0 && seq < a.sink_seqs && slot_of[v] >= 0 && !refused[v])
         a.sinks[side][((static_cast<int64_t>(seq) * a.sink_tokens + pos) * a.n_kv + head) * D + i] = y[v * S + i];
     }
   }
@@ -372,7 +376,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
   const int rb2 = c.record_bytes / 2;
   const bool odd = (c.record_bytes & 1) != 0;
   for (int v = warp; v < n_vecs; v += kTileThreads / 32) {
-    const int slot = a.slots[t0 + v];
+    const int slot = slot_of[v];
     if (slot < 0 || refused[v]) continue;
     if (lane == 0 && clamped[v]) atomicAdd(&a.status->saturated, 1ull);
     const int64_t block = slot / a.block_tokens, tok = slot % a.block_tokens;
@@ -508,12 +512,17 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
       detail::launch_quantize_warp(a, cfg.head_dim, n_sides, stream);
       return;
     }
-    // A dense rotation's product splits over a cluster where clusters exist (9.0).
+    // A dense rotation's product splits over a cluster where clusters exist (9.0) and the
+    // plain tiles would leave SMs idle (docs/CUDA.md, "Tiled").
     bool dense = false;
     for (int s = first; s < first + n_sides; ++s) dense = dense || layer[s].rot_kind == RotationKind::dense;
     static const bool clusters = detail::pdl_supported();
-    dispatch_head_dim(cfg.head_dim, "quantize_on_write",
-                      [&]<int D>() { detail::launch_quantize<D>(a, n_sides, dense && clusters, stream); });
+    const int sms = cache.impl().sm_count;
+    dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
+      const int64_t ctas = (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs *
+                           int64_t{a.n_kv} * n_sides;
+      detail::launch_quantize<D>(a, n_sides, dense && clusters && ctas < sms, stream);
+    });
   };
   if (warp[0] == warp[1]) {
     run(warp[0], 0, 2);

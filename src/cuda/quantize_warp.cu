@@ -301,9 +301,11 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
   const int t0 = (blockIdx.x * kWarps + warp) * kTokensPerWarp;
   const int t1 = min(t0 + kTokensPerWarp, a.n_tokens);
   const bool plain = a.rot_kind[side] == RotationKind::none && c.kind != QuantKind::mse;
-  // One token's record; the next token's slot and inputs are already in flight.
-  auto write_one = [&](int t, int slot, const float (&v)[E]) {
-    if (__all_sync(kFull, slot < 0)) return;  // a vote: the compiler sees a uniform branch
+  for (int t = t0; t < t1; ++t) {
+    const int slot = a.slots[t];
+    if (__all_sync(kFull, slot < 0)) continue;  // a vote: the compiler sees a uniform branch
+    float v[E];
+    load_lane<E>(a.src[side], t * a.token_stride + head * D + lane * E, a.dtype, a.vector_loads != 0, v);
     // NaN/Inf inputs are refused (docs/FORMATS.md, "Range"): reported, never written.
     int bad = E;
     float bad_x = 0.f;  // not v[bad]: a variable index would put v in local memory
@@ -313,7 +315,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
     if (__any_sync(kFull, bad < E)) {
       if (bad < E) note_bad_value(a.status, t, side, head, lane * E + bad, bad_x);
       if (lane == 0) atomicAdd(&a.status->nonfinite, 1ull);
-      return;
+      continue;
     }
     const int64_t block = a.block_shift >= 0 ? slot >> a.block_shift : slot / a.block_tokens;
     const int64_t tok = slot - block * a.block_tokens;
@@ -322,7 +324,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
     if (plain) {  // no rotation, no staging
       encode_plain<D>(c, v, dst, lane, clamped);
       if (__any_sync(kFull, clamped) && lane == 0) atomicAdd(&a.status->saturated, 1ull);
-      return;
+      continue;
     }
     if constexpr (E % 4 == 0) {
 #pragma unroll
@@ -340,27 +342,6 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
     const uint16_t* src = reinterpret_cast<const uint16_t*>(rec);
     for (int o = lane; o < rb / 2; o += 32) reinterpret_cast<uint16_t*>(dst)[o] = src[o];
     __syncwarp();  // rec and xs are reused by the next vector
-  };
-  auto load = [&](int t, float (&v)[E]) {
-    load_lane<E>(a.src[side], t * a.token_stride + head * D + lane * E, a.dtype, a.vector_loads != 0, v);
-  };
-  // Software-pipelined by one token: a warp keeps two tokens' loads in flight, not one.
-  float v[E], next[E] = {};
-  int slot = -1;
-  if (t0 < t1) {
-    slot = a.slots[t0];
-    load(t0, v);
-  }
-  for (int t = t0; t < t1; ++t) {
-    int next_slot = -1;
-    if (t + 1 < t1) {
-      next_slot = a.slots[t + 1];
-      load(t + 1, next);
-    }
-    write_one(t, slot, v);
-    slot = next_slot;
-#pragma unroll
-    for (int e = 0; e < E; ++e) v[e] = next[e];
   }
 }
 
