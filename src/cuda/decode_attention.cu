@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
   // j4 = part + 4c to part `part`. The slice is loaded before the queries so both loads
   // are in flight together (the CPU reference's summation order is not needed here:
   // attention is checked to 1e-3).
-  constexpr int MP = D <= 128 ? D / 16 : 1;  // float4s prefetched (d = 256 loads them later)
+  constexpr int MP = D / 16;  // float4s prefetched: the whole slice row, d = 256 included (64 registers)
   const int row = slice * 32 + threadIdx.x / 4, part = threadIdx.x % 4;
   const float4* m = reinterpret_cast<const float4*>(rot.matrix + static_cast<int64_t>(row) * D);
   float4 mrow[MP];
