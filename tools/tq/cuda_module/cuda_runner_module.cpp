@@ -46,9 +46,7 @@ class DeviceRunner final : public CudaRunnerBackend {
     model_.forward(tokens, n, *cache_, *seqs_, ids_.at(seq), logits, false);
   }
   void decode_all(const int32_t* tokens, float* logits) override {
-    // TQ_CUDA_PROFILE_DECODE=1: a profiler started with --profile-from-start off (ncu)
-    // records from the first batched decode step on, past the untimed cache fill.
-    if (!profiling_ && std::getenv("TQ_CUDA_PROFILE_DECODE")) profiling_ = cudaProfilerStart() == cudaSuccess;
+    if (profile_decode_ && !profiling_) profiling_ = cudaProfilerStart() == cudaSuccess;
     model_.decode_batch(tokens, ids_.data(), static_cast<int>(ids_.size()), *cache_, *seqs_, logits);
   }
   int length(int seq) const override { return seqs_->length(ids_.at(seq)); }
@@ -69,6 +67,10 @@ class DeviceRunner final : public CudaRunnerBackend {
   std::unique_ptr<cuda::DeviceKvCache> cache_;
   std::unique_ptr<cuda::DeviceSequences> seqs_;
   std::vector<int> ids_;
+  // TQ_CUDA_PROFILE_DECODE=1: a profiler started with --profile-from-start off (ncu)
+  // records from the first batched decode step on, past the untimed cache fill. Read once,
+  // not on every step.
+  const bool profile_decode_ = std::getenv("TQ_CUDA_PROFILE_DECODE") != nullptr;
   bool profiling_ = false;
 };
 
