@@ -30,10 +30,13 @@ enum class DType : uint8_t { f32 = 0, f16 = 1, bf16 = 2 };
 class DeviceKvCache;
 
 // Which quantize-on-write kernel writes a side. auto_: the warp-per-vector kernel where it
-// applies (every codec but the group ones, every rotation but the dense one, no sinks),
-// else the tiled one. An explicit kernel that cannot write a side's codec is a tq::Error
-// naming both, never a switch to the other kernel.
-enum class QuantizeKernel : uint8_t { auto_ = 0, tiled = 1, warp = 2 };
+// applies (every codec but the group ones, every rotation but the dense one, no sinks);
+// else, for a dense rotation with mse codes at head size 64 or 128 (no affine map, sinks or
+// RoPE frames), the tensor-core kernel on writes large enough to fill the GPU; else the
+// tiled one. tiled and warp write records byte-identical to Codec::encode; tensor differs
+// only at near-ties (docs/CUDA.md, "Near-tie contract"). An explicit kernel that cannot
+// write a side's codec is a tq::Error naming both, never a switch to the other kernel.
+enum class QuantizeKernel : uint8_t { auto_ = 0, tiled = 1, warp = 2, tensor = 3 };
 // Which split kernel decode attention runs. auto_: a tensor-core kernel where one applies
 // (calibrated records on both sides, sinks included; or keys and values both uniform 2-4
 // bit mse codes with one codebook and no sinks), else the CUDA-core one.
@@ -52,7 +55,7 @@ enum class DecodeKernel : uint8_t { auto_ = 0, simt = 1, mma = 2 };
 // TQ_CUDA_LAUNCH=single (or split_reduce) replaces auto_ for experiments and says so once
 // on stderr.
 enum class DecodeLaunch : uint8_t { auto_ = 0, split_reduce = 1, single = 2 };
-const char* kernel_name(QuantizeKernel k);  // "auto", "tiled", "warp"
+const char* kernel_name(QuantizeKernel k);  // "auto", "tiled", "warp", "tensor"
 const char* kernel_name(DecodeKernel k);    // "auto", "simt", "mma"
 const char* launch_name(DecodeLaunch l);    // "auto", "split_reduce", "single"
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "turboquant/error.h"
+#include "turboquant/half.h"
 #include "turboquant/quant_traits.h"
 #include "turboquant/quantizers.h"
 
@@ -103,6 +104,41 @@ CodecDesc make_codec_desc(const Codec& codec) {
   return d;
 }
 
+std::vector<uint32_t> dense_mma_fragments(const std::vector<float>& f, int n, float& unscale) {
+  float amax = 0.f;
+  for (float v : f) amax = std::max(amax, std::fabs(v));
+  int e = 0;
+  if (amax > 0.f) {
+    int ex = 0;
+    std::frexp(amax, &ex);  // amax = m 2^ex, m in [0.5, 1)
+    e = 15 - ex;
+  }
+  unscale = std::ldexp(1.f, -e);
+  auto halves = [&](int row, int col, uint32_t& hi, uint32_t& lo) {  // f[row][col], f[row][col + 1]
+    uint32_t h[2], l[2];
+    for (int k = 0; k < 2; ++k) {
+      const float x = std::ldexp(f[static_cast<size_t>(row) * n + col + k], e);
+      h[k] = float_to_half(x);
+      l[k] = float_to_half(x - half_to_float(static_cast<uint16_t>(h[k])));
+    }
+    hi = h[0] | h[1] << 16;
+    lo = l[0] | l[1] << 16;
+  };
+  // B[k][j] = f[8·nt + j][16·ks + k]; lane holds column j = lane / 4, rows 2·(lane % 4) + {0, 1}
+  // (b0) and the same + 8 (b1).
+  std::vector<uint32_t> out(static_cast<size_t>(n) * n);
+  const int ks_count = n / 16;
+  for (int nt = 0; nt < n / 8; ++nt)
+    for (int ks = 0; ks < ks_count; ++ks)
+      for (int lane = 0; lane < 32; ++lane) {
+        uint32_t* w = &out[((static_cast<size_t>(nt) * ks_count + ks) * 32 + lane) * 4];
+        const int row = 8 * nt + lane / 4, col = 16 * ks + 2 * (lane % 4);
+        halves(row, col, w[0], w[2]);
+        halves(row, col + 8, w[1], w[3]);
+      }
+  return out;
+}
+
 RotationHost make_rotation_host(const Rotation& r) {
   RotationHost h;
   const int n = r.dim();
@@ -116,6 +152,7 @@ RotationHost make_rotation_host(const Rotation& r) {
       for (int i = 0; i < n; ++i)
         for (int j = 0; j < n; ++j)
           h.matrix_t[static_cast<size_t>(j) * n + i] = h.matrix[static_cast<size_t>(i) * n + j];
+      if (n <= kDenseMmaMaxDim && n % 16 == 0) h.mma_b = dense_mma_fragments(h.matrix, n, h.mma_unscale);
       break;
     }
     case RotationKind::rht: {

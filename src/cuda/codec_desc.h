@@ -21,8 +21,16 @@ struct RotationHost {
   std::vector<float> matrix, matrix_t, signs;
   std::vector<int32_t> perm;
   std::vector<BlockRow> rows;
+  std::vector<uint32_t> mma_b;  // RotationDesc::mma_b (dense, dim <= kDenseMmaMaxDim)
+  float mma_unscale = 1.f;
 };
 RotationHost make_rotation_host(const Rotation& rotation);
+
+// The tensor-core quantize's B fragments of the forward matrix f (n x n, row-major; y = f x):
+// f scaled by 2^e so its largest entry lies in [2^14, 2^15), each entry split into an
+// f16 high half and an f16 low half (the rest), laid out as RotationDesc::mma_b says.
+constexpr int kDenseMmaMaxDim = 128;  // 64 KB of fragments at 128; 256 would need 256 KB
+std::vector<uint32_t> dense_mma_fragments(const std::vector<float>& f, int n, float& unscale);
 
 // A calibrated codec's run table and level table (the device pointers of its CodecDesc
 // are filled in by the caller after upload). `lane_coords` = head_dim / 32: every run

@@ -1,10 +1,14 @@
 #pragma once
-// Asynchronous global-to-shared copies (cp.async, sm_80+) shared by the decode split
-// kernels.
+// Asynchronous global-to-shared copies (cp.async, sm_80+) shared by the decode and
+// quantize kernels.
 #include <cstdint>
 
 namespace tq::cuda::detail {
 
+// One 16-byte copy (both addresses 16-byte aligned), cached in L2 only.
+__device__ inline void cp_async16(uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
+}
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ inline void cp_async_wait() {
@@ -24,7 +28,7 @@ __device__ inline void copy_tile_async(uint32_t dst, const uint8_t* src, int byt
                 : bytes;
   if ((align & 15) == 0) {
     for (int off = lane * 16; off < bytes; off += kLanes * 16)
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + off), "l"(src + off));
+      cp_async16(dst + off, src + off);
   } else if (!kAnyAlign || (align & 7) == 0) {
     for (int off = lane * 8; off < bytes; off += kLanes * 8)
       asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(dst + off), "l"(src + off));

@@ -180,7 +180,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
 #pragma unroll
       for (int i = 0; i < (NCH + 7) / 8; ++i)
         if (chunk + 8 * i < NCH)
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + 128 * i), "l"(src + 128 * i));
+          cp_async16(dst + 128 * i, reinterpret_cast<const void*>(src + 128 * i));
     }
     cp_async_commit();  // empty groups keep the wait count uniform
     cp_pos += kWarps * kTok;

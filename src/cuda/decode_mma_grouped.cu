@@ -246,9 +246,7 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
         const uint32_t dst = dst0 + stage * lay.stage + chunk * 16;
 #pragma unroll
         for (int i = 0; i < CPR; ++i)
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(
-                           dst + (i / (CPR / 8)) * (2 * TS) + (i % (CPR / 8)) * 128),
-                       "l"(src + chunk * 16 + 128 * i));
+          cp_async16(dst + (i / (CPR / 8)) * (2 * TS) + (i % (CPR / 8)) * 128, src + chunk * 16 + 128 * i);
       } else {
         // 8 records, 8-byte aligned at both ends (block_tokens % 8 == 0); 16 for q8_0 / q4_0.
         copy_tile_async<R::kAnyAlign, 8>(dst0 + stage * lay.stage, src, 8 * rb, chunk);

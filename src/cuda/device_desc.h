@@ -83,6 +83,11 @@ struct RotationDesc {
   // Affine maps (calibrated presets) are dense: quantize reads matrix_t = Pᵀ and subtracts
   // mu first; attention reads matrix = P⁻ᵀ (query), matrix_t = P⁻¹ (output) and adds mu.
   const float* mu = nullptr;
+  // dense, head_dim <= 128 (the tensor-core quantize, quantize_dense_mma.cu): F·2^e split
+  // into f16 high and low halves in mma.m16n8k16 B-fragment order, [n-tile][k-step][lane]
+  // x {hi b0, hi b1, lo b0, lo b1}; mma_unscale = 2^-e (null, 1: none).
+  const uint32_t* mma_b = nullptr;
+  float mma_unscale = 1.f;
 };
 
 // RoPE frames of a layer's keys (rope_frame.h) on the device: a key at position p is

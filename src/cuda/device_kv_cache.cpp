@@ -38,6 +38,8 @@ detail::RotationDesc upload_rotation(DeviceKvCache::Impl& impl, const detail::Ro
   d.signs = upload(impl, rh.signs);
   d.perm = upload(impl, rh.perm);
   d.rows = upload(impl, rh.rows);
+  d.mma_b = upload(impl, rh.mma_b, "tensor-core rotation fragments");
+  d.mma_unscale = rh.mma_unscale;
   d.mu = mu;
   return d;
 }

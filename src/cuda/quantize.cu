@@ -308,7 +308,7 @@ __global__ void __launch_bounds__(kTileThreads) quantize_kernel(const __grid_con
     const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(slice));
     for (int e = tid; e < QuantizeSplit<D>::kSliceFloats / 4; e += kTileThreads) {
       const float* src = rot.matrix_t + (e / 8) * D + 32 * rank + 4 * (e % 8);
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + 16 * e), "l"(src));
+      cp_async16(dst + 16 * e, src);
     }
     cp_async_commit();
   }
@@ -424,6 +424,19 @@ std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side
     return s.desc.kind == QuantKind::fp8 ? "the tiled quantize kernel does not take " + codec +
                                                " (no fp8 encoder: the warp kernel writes fp8)"
                                          : "";
+  if (k == QuantizeKernel::tensor) {
+    if (!quantize_dense_mma_applies(s.desc, s.rot_kind, cfg.head_dim) ||
+        cache.plan().side(layer, side == 1).codecs.front().affine())
+      return "the tensor-core quantize kernel does not take " + codec + " at head size " +
+             std::to_string(cfg.head_dim) + " (dense rotations with mse codes, head sizes 64 and 128)";
+    if (cfg.sink_tokens > 0)
+      return "the tensor-core quantize kernel keeps no attention sinks (sink_tokens = " +
+             std::to_string(cfg.sink_tokens) + ")";
+    if (side == 0 && s.frames.range > 0)
+      return "the tensor-core quantize kernel does not turn keys into RoPE frames (" + codec + ", rope_range " +
+             std::to_string(s.frames.range) + "): tiled only";
+    return "";
+  }
   if (cfg.sink_tokens > 0)
     return "the warp quantize kernel keeps no attention sinks (sink_tokens = " + std::to_string(cfg.sink_tokens) + ")";
   if (side == 0 && s.frames.range > 0)
@@ -437,7 +450,12 @@ std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side
 }  // namespace detail
 
 const char* kernel_name(QuantizeKernel k) {
-  return k == QuantizeKernel::tiled ? "tiled" : k == QuantizeKernel::warp ? "warp" : "auto";
+  switch (k) {
+    case QuantizeKernel::tiled: return "tiled";
+    case QuantizeKernel::warp: return "warp";
+    case QuantizeKernel::tensor: return "tensor";
+    default: return "auto";
+  }
 }
 
 std::string quantize_kernel_unsupported(const DeviceKvCache& cache, int layer, int side, QuantizeKernel k) {
@@ -494,41 +512,57 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   a.vector_loads = aligned(p.keys) && aligned(p.values) && (a.token_stride * elem) % 16 == 0 ? 1 : 0;
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  // Each side goes to the warp-per-vector kernel where it applies (auto_) or where asked,
-  // else to the tiled one; K and V share a launch when they go the same way.
-  bool warp[2];
+  // Each side goes to the warp-per-vector kernel where it applies (auto_) or where asked;
+  // a dense rotation to the tensor-core kernel (auto_: where the tiled kernel's exact
+  // product would not be split over a cluster, docs/CUDA.md "Tiled") or where asked; else
+  // to the tiled one. K and V share a launch when they go the same way.
+  static const bool clusters = detail::pdl_supported();
+  const int sms = cache.impl().sm_count;
+  const bool small = dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
+    const int64_t ctas =
+        (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs * int64_t{a.n_kv} * 2;
+    return clusters && ctas < sms;  // the split's rule for a launch of both sides
+  });
+  QuantizeKernel route[2];
   for (int s = 0; s < 2; ++s) {
     a.rot_kind[s] = layer[s].rot_kind;
     a.rot_rounds[s] = layer[s].rot_rounds;
     const std::string why = detail::quantize_unsupported(cache, p.layer, s, p.kernel);
     if (!why.empty()) fail(why);
-    warp[s] = p.kernel == QuantizeKernel::warp ||
-              (p.kernel == QuantizeKernel::auto_ &&
-               detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::warp).empty());
+    route[s] = p.kernel;
+    if (p.kernel != QuantizeKernel::auto_) continue;
+    if (detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::warp).empty())
+      route[s] = QuantizeKernel::warp;
+    else if (!small && detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::tensor).empty())
+      route[s] = QuantizeKernel::tensor;
+    else
+      route[s] = QuantizeKernel::tiled;
   }
-  auto run = [&](bool use_warp, int first, int n_sides) {
+  auto run = [&](QuantizeKernel k, int first, int n_sides) {
     a.first_side = first;
-    if (use_warp) {
+    if (k == QuantizeKernel::warp) {
       detail::launch_quantize_warp(a, cfg.head_dim, n_sides, stream);
       return;
     }
-    // A dense rotation's product splits over a cluster where clusters exist (9.0) and the
-    // plain tiles would leave SMs idle (docs/CUDA.md, "Tiled").
+    if (k == QuantizeKernel::tensor) {
+      detail::launch_quantize_dense_mma(a, cfg.head_dim, n_sides, sms, stream);
+      return;
+    }
+    // A dense rotation's exact product splits over a cluster where clusters exist (9.0)
+    // and the plain tiles would leave SMs idle (docs/CUDA.md, "Tiled").
     bool dense = false;
     for (int s = first; s < first + n_sides; ++s) dense = dense || layer[s].rot_kind == RotationKind::dense;
-    static const bool clusters = detail::pdl_supported();
-    const int sms = cache.impl().sm_count;
     dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
       const int64_t ctas = (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs *
                            int64_t{a.n_kv} * n_sides;
       detail::launch_quantize<D>(a, n_sides, dense && clusters && ctas < sms, stream);
     });
   };
-  if (warp[0] == warp[1]) {
-    run(warp[0], 0, 2);
+  if (route[0] == route[1]) {
+    run(route[0], 0, 2);
   } else {
-    run(warp[0], 0, 1);
-    run(warp[1], 1, 1);
+    run(route[0], 0, 1);
+    run(route[1], 1, 1);
   }
   if (p.check) {
     detail::check_cuda(cudaStreamSynchronize(stream), "quantize_on_write (waiting to check the inputs)");

@@ -42,4 +42,10 @@ struct QuantizeArgs {
 bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation);
 void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream);
 
+// The tensor-core kernel (quantize_dense_mma.cu): dense rotations with mse codes at head
+// sizes up to kDenseMmaMaxDim, no affine map (RotationDesc::mma_b set), under the near-tie
+// contract (docs/CUDA.md). The caller checks sinks and RoPE frames.
+bool quantize_dense_mma_applies(const CodecDesc& c, RotationKind rotation, int d);
+void launch_quantize_dense_mma(const QuantizeArgs& a, int d, int n_sides, int sm_count, void* stream);
+
 }  // namespace tq::cuda::detail

@@ -153,7 +153,8 @@ class CudaDecode : public Backend {
 
 std::vector<std::unique_ptr<Backend>> cuda_backends() {
   std::vector<std::unique_ptr<Backend>> b;
-  for (auto k : {cuda::QuantizeKernel::tiled, cuda::QuantizeKernel::warp}) b.push_back(std::make_unique<CudaQuantize>(k));
+  for (auto k : {cuda::QuantizeKernel::tiled, cuda::QuantizeKernel::warp, cuda::QuantizeKernel::tensor})
+    b.push_back(std::make_unique<CudaQuantize>(k));
   for (auto k : {cuda::DecodeKernel::simt, cuda::DecodeKernel::mma}) b.push_back(std::make_unique<CudaDecode>(k));
   return b;
 }
