@@ -518,11 +518,15 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   // to the tiled one. K and V share a launch when they go the same way.
   static const bool clusters = detail::pdl_supported();
   const int sms = cache.impl().sm_count;
-  const bool small = dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
-    const int64_t ctas =
-        (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs * int64_t{a.n_kv} * 2;
-    return clusters && ctas < sms;  // the split's rule for a launch of both sides
-  });
+  // The split's rule: clusters exist and the tiles of a launch of n_sides leave SMs idle.
+  auto tiles_leave_sms_idle = [&](int n_sides) {
+    return dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
+      const int64_t ctas = (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs *
+                           int64_t{a.n_kv} * n_sides;
+      return clusters && ctas < sms;
+    });
+  };
+  const bool small = tiles_leave_sms_idle(2);
   QuantizeKernel route[2];
   for (int s = 0; s < 2; ++s) {
     a.rot_kind[s] = layer[s].rot_kind;
@@ -552,11 +556,9 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
     // and the plain tiles would leave SMs idle (docs/CUDA.md, "Tiled").
     bool dense = false;
     for (int s = first; s < first + n_sides; ++s) dense = dense || layer[s].rot_kind == RotationKind::dense;
-    dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
-      const int64_t ctas = (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs *
-                           int64_t{a.n_kv} * n_sides;
-      detail::launch_quantize<D>(a, n_sides, dense && clusters && ctas < sms, stream);
-    });
+    const bool split = dense && tiles_leave_sms_idle(n_sides);
+    dispatch_head_dim(cfg.head_dim, "quantize_on_write",
+                      [&]<int D>() { detail::launch_quantize<D>(a, n_sides, split, stream); });
   };
   if (route[0] == route[1]) {
     run(route[0], 0, 2);

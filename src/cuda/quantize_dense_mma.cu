@@ -19,6 +19,7 @@
 #include "codec_desc.h"
 #include "cuda_check.h"
 #include "decode_args.h"
+#include "codebook_device.cuh"
 #include "mma_ops.cuh"
 #include "turboquant/head_dim.h"
 #include "warp_encode.cuh"
@@ -205,11 +206,8 @@ __global__ void __launch_bounds__(kQuantWarps * 32, 1) quantize_dense_mma_kernel
       const int e = base + lane, r = min(e / half_rb, kRows - 1), o = e - r * half_rb;
       const int slot = __shfl_sync(kFull, my_slot, r);
       if (e < kRows * half_rb && !((skip >> r) & 1)) {
-        const int64_t block = a.block_shift >= 0 ? slot >> a.block_shift : slot / a.block_tokens;
-        const int64_t tok = slot - block * a.block_tokens;
-        uint16_t* dst = reinterpret_cast<uint16_t*>(a.pool[side] + block * a.block_bytes[side] +
-                                                    (head * a.block_tokens + tok) * rb);
-        dst[o] = reinterpret_cast<const uint16_t*>(recs + r * S::kRecPitch)[o];
+        reinterpret_cast<uint16_t*>(record_at(a, side, head, slot, rb))[o] =
+            reinterpret_cast<const uint16_t*>(recs + r * S::kRecPitch)[o];
       }
     }
     __syncwarp();  // stage and recs are reused by the next tile

@@ -10,6 +10,7 @@
 // byte-identical to Codec::encode; dense rotations and group codecs stay there.
 #include <cuda_fp8.h>
 
+#include "codebook_device.cuh"
 #include "cuda_check.h"
 #include "warp_encode.cuh"
 #include "turboquant/head_dim.h"
@@ -90,6 +91,91 @@ __device__ inline void rotate(RotationKind kind, int rounds, const RotationDesc&
     default:  // none (dense rotations never reach this kernel)
 #pragma unroll
       for (int k = 0; k < K; ++k) y[k] = x[lane + 32 * k];
+  }
+}
+
+// The record of y (lane's coordinates lane + 32k) into rec, quantize.cu's arithmetic.
+// `clamped` is set on the lanes that saturated a field.
+template <int D>
+__device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, const float* y, uint8_t* rec, int lane,
+                              bool& clamped) {
+  constexpr int K = D / 32;
+  switch (c.kind) {
+    case QuantKind::mse: {
+      double n2 = 0;
+#pragma unroll
+      for (int k = 0; k < K; ++k) n2 += static_cast<double>(y[k]) * y[k];
+#pragma unroll
+      for (int off = 16; off >= 1; off >>= 1) n2 += __shfl_xor_sync(kFull, n2, off);
+      const float norm = static_cast<float>(sqrt(n2));
+      const float inv = reciprocal_or_zero(norm);
+      double c2 = 0;
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        const int i = lane + 32 * k;
+        const int half = i < c.n_hi ? 0 : 1;
+        const int bits = half ? c.bits_lo : c.bits_hi;
+        const int idx = bucketize(__fmul_rn(y[k], inv), cb.bounds[half], bits);
+        const float l = cb.levels[half][idx];
+        c2 += static_cast<double>(l) * l;
+        // Eight codes of b bits are b whole bytes: OR the group's codes together, then
+        // lanes 0..b-1 of the group each store one byte.
+        uint32_t w = static_cast<uint32_t>(idx) << ((lane & 7) * bits);
+        w |= __shfl_xor_sync(kFull, w, 1);
+        w |= __shfl_xor_sync(kFull, w, 2);
+        w |= __shfl_xor_sync(kFull, w, 4);
+        const int group = i >> 3;
+        const int byte0 = half ? c.lo_offset + (group - c.n_hi / 8) * bits : c.hi_offset + group * bits;
+        if ((lane & 7) < bits) rec[byte0 + (lane & 7)] = static_cast<uint8_t>(w >> (8 * (lane & 7)));
+      }
+      if (c.corrected) {
+#pragma unroll
+        for (int off = 16; off >= 1; off >>= 1) c2 += __shfl_xor_sync(kFull, c2, off);
+      }
+      if (lane == 0)
+        store_half_field(rec, c.corrected && norm > 0.f ? static_cast<float>(static_cast<double>(norm) / sqrt(c2)) : norm,
+                         clamped);
+      break;
+    }
+    case QuantKind::q8_0:
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        float amax = fabsf(y[k]);
+#pragma unroll
+        for (int off = 16; off >= 1; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, off));
+        const float d = __fdiv_rn(amax, 127.f);
+        const float id = reciprocal_or_zero(d);
+        uint8_t* out = rec + 34 * k;
+        if (lane == 0) store_half_field(out, d, clamped);
+        out[2 + lane] = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(y[k], id))));
+      }
+      break;
+    case QuantKind::q4_0:
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        // The first element of largest magnitude (with its sign), as the reference's
+        // strict comparison in index order.
+        const bool nz = fabsf(y[k]) > 0.f;  // zeros never win: mx stays +0 as in the reference
+        float amax = nz ? fabsf(y[k]) : 0.f, mx = nz ? y[k] : 0.f;
+        int at = nz ? lane : 32;
+#pragma unroll
+        for (int off = 16; off >= 1; off >>= 1) {
+          const float oa = __shfl_xor_sync(kFull, amax, off), om = __shfl_xor_sync(kFull, mx, off);
+          const int oat = __shfl_xor_sync(kFull, at, off);
+          if (oa > amax || (oa == amax && oat < at)) amax = oa, mx = om, at = oat;
+        }
+        const float d = __fdiv_rn(mx, -8.f);
+        const float id = reciprocal_or_zero(d);
+        const int q = min(15, static_cast<int>(__fadd_rn(__fmul_rn(y[k], id), 8.5f)));
+        const int q_hi = __shfl_down_sync(kFull, q, 16);
+        uint8_t* out = rec + 18 * k;
+        if (lane == 0) store_half_field(out, d, clamped);
+        if (lane < 16) out[2 + lane] = static_cast<uint8_t>(q | (q_hi << 4));
+      }
+      break;
+    default:  // f16
+#pragma unroll
+      for (int k = 0; k < K; ++k) store_half_field(rec + 2 * (lane + 32 * k), y[k], clamped);
   }
 }
 
@@ -199,10 +285,8 @@ __device__ inline void encode_plain_blocks(const QuantizeArgs& a, const CodecDes
     const int e = base + lane, r = min(e / words, n - 1), o = e - r * words;
     const int slot_r = __shfl_sync(kFull, my_slot, r);
     if (e < n * words && ((written >> (r * BPV)) & 1)) {
-      const int64_t block = a.block_shift >= 0 ? slot_r >> a.block_shift : slot_r / a.block_tokens;
-      uint16_t* out = reinterpret_cast<uint16_t*>(a.pool[side] + block * a.block_bytes[side] +
-                                                  (head * a.block_tokens + (slot_r - block * a.block_tokens)) * rb);
-      out[o] = reinterpret_cast<const uint16_t*>(in + r * rb)[o];
+      reinterpret_cast<uint16_t*>(record_at(a, side, head, slot_r, rb))[o] =
+          reinterpret_cast<const uint16_t*>(in + r * rb)[o];
     }
   }
 }
@@ -244,9 +328,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
       if (lane == 0) atomicAdd(&a.status->nonfinite, 1ull);
       continue;
     }
-    const int64_t block = a.block_shift >= 0 ? slot >> a.block_shift : slot / a.block_tokens;
-    const int64_t tok = slot - block * a.block_tokens;
-    uint8_t* dst = a.pool[side] + block * a.block_bytes[side] + (head * a.block_tokens + tok) * rb;
+    uint8_t* dst = record_at(a, side, head, slot, rb);
     bool clamped = false;
     if constexpr (E % 4 == 0) {
 #pragma unroll
