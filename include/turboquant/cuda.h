@@ -123,6 +123,9 @@ struct DecodeParams {
   int layer = 0;
   const void* queries = nullptr;
   DType queries_dtype = DType::f32;
+  // Elements from one row's queries to the next; 0 means n_q_heads * head_dim (packed).
+  // A fused QKV product's output is read in place with its row width here.
+  int64_t query_stride = 0;
   int batch = 0;
   int n_q_heads = 0;
   const int32_t* block_tables = nullptr;

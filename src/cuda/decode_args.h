@@ -16,6 +16,7 @@ struct DecodeArgs {
   const uint8_t* vpool;
   int64_t kblock_bytes, vblock_bytes;
   const void* queries;
+  int64_t query_stride;  // elements between rows' queries (DecodeParams::query_stride, resolved)
   int queries_dtype;
   float q_scale;  // softmax scale * log2(e): the kernels work in base 2
   // [q_frames][batch][n_q][D]: the prepared queries, one set per RoPE frame of the keys

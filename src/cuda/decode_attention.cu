@@ -18,8 +18,6 @@
 // be captured in a CUDA graph.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -30,6 +28,7 @@
 #include "decode_args.h"
 #include "decode_merge.cuh"
 #include "device_cache_impl.h"
+#include "env_override.h"
 #include "dtype_device.cuh"
 #include "pdl.cuh"
 #include "record_decode.cuh"
@@ -121,7 +120,7 @@ __global__ void __launch_bounds__(kTileThreads) decode_prepare_kernel(const __gr
   }
   for (int e = threadIdx.x; e < kPrepVecs * D; e += kTileThreads) {
     const int v = e / D, i = e % D;
-    x[v * XS + i] = v < G ? load_element(a.queries, (static_cast<int64_t>(b) * n_q + h * G + v) * D + i, a.queries_dtype) : 0.f;
+    x[v * XS + i] = v < G ? load_element(a.queries, b * a.query_stride + (h * G + v) * D + i, a.queries_dtype) : 0.f;
   }
   __syncthreads();
   if (frame > 0) {  // turned back by the frame's start first, as the keys were (attention.cpp)
@@ -554,31 +553,19 @@ int resident_split_ctas(int d, int g, int rbk, int rbv, int lk, int lv, bool ext
   return cache[key] = query_resident_split_ctas(d, g, rbk, rbv, lk, lv, ext);
 }
 
-// An experiment override of an auto_ choice, read from `var`: unset or empty gives auto_,
-// `a` or `b` their values (said on stderr), anything else is a tq::Error naming it.
-template <class E>
-E env_override(const char* var, const char* what, const char* field, const char* a, E va, const char* b, E vb) {
-  const char* e = std::getenv(var);
-  if (!e || !*e) return E::auto_;
-  const std::string v(e);
-  if (v != a && v != b)
-    throw Error(std::string(var) + "=" + v + " is not " + what + " (" + a + " or " + b + "; unset for automatic)");
-  std::fprintf(stderr, "turboquant: %s=%s is in effect: decode attention with auto_ runs %s (an experiment "
-               "override; set DecodeParams::%s instead)\n", var, e, e, field);
-  return v == a ? va : vb;
-}
-
 // TQ_CUDA_DECODE=simt|mma overrides DecodeKernel::auto_, TQ_CUDA_LAUNCH=single|split_reduce
 // DecodeLaunch::auto_; each read once.
 DecodeKernel env_decode_kernel() {
   static const DecodeKernel k =
-      env_override("TQ_CUDA_DECODE", "a decode kernel", "kernel", "simt", DecodeKernel::simt, "mma", DecodeKernel::mma);
+      env_override<DecodeKernel>("TQ_CUDA_DECODE", "decode attention", "DecodeParams::kernel",
+                                 {{"simt", DecodeKernel::simt}, {"mma", DecodeKernel::mma}});
   return k;
 }
 
 DecodeLaunch env_decode_launch() {
-  static const DecodeLaunch l = env_override("TQ_CUDA_LAUNCH", "a decode launch", "launch", "single",
-                                             DecodeLaunch::single, "split_reduce", DecodeLaunch::split_reduce);
+  static const DecodeLaunch l =
+      env_override<DecodeLaunch>("TQ_CUDA_LAUNCH", "decode attention", "DecodeParams::launch",
+                                 {{"single", DecodeLaunch::single}, {"split_reduce", DecodeLaunch::split_reduce}});
   return l;
 }
 
@@ -807,6 +794,9 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   const detail::Workspace ws = detail::workspace_layout(cache, p, splits);
   auto fail = [](const std::string& m) { throw Error("decode_attention: " + m); };
   if (!p.queries || !p.out || !p.block_tables || !p.seq_lens) fail("queries, out, block_tables and seq_lens must be device pointers");
+  if (p.query_stride != 0 && p.query_stride < static_cast<int64_t>(p.n_q_heads) * cfg.head_dim)
+    fail("query_stride " + std::to_string(p.query_stride) + " is smaller than n_q_heads * head_dim = " +
+         std::to_string(static_cast<int64_t>(p.n_q_heads) * cfg.head_dim));
   if (!p.workspace || p.workspace_bytes < ws.total)
     fail("workspace of " + std::to_string(p.workspace_bytes) + " bytes is smaller than the " +
          std::to_string(ws.total) + " bytes decode_workspace_bytes asks for");
@@ -829,6 +819,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.kblock_bytes = static_cast<int64_t>(layer[0].block_bytes);
   a.vblock_bytes = static_cast<int64_t>(layer[1].block_bytes);
   a.queries = p.queries;
+  a.query_stride = p.query_stride ? p.query_stride : static_cast<int64_t>(p.n_q_heads) * cfg.head_dim;
   a.queries_dtype = static_cast<int>(p.queries_dtype);
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(cfg.head_dim));
   a.q_scale = scale * 1.4426950408889634f;

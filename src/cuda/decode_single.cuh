@@ -98,10 +98,10 @@ __device__ SingleQueries single_rotate_queries(const DecodeArgs& a, int b, int h
   const SingleSmem lay = single_smem(D, a.group, 1);
   float* chunk = reinterpret_cast<float*>(base);
   float* x = reinterpret_cast<float*>(base + lay.x);
-  const int G = a.group, n_q = a.n_kv * G;
+  const int G = a.group;
   for (int e = threadIdx.x; e < kSingleVecs * D; e += blockDim.x) {
     const int v = e / D, i = e % D;
-    x[v * XS + i] = v < G ? load_element(a.queries, (static_cast<int64_t>(b) * n_q + h * G + v) * D + i, a.queries_dtype)
+    x[v * XS + i] = v < G ? load_element(a.queries, b * a.query_stride + (h * G + v) * D + i, a.queries_dtype)
                           : 0.f;
   }
   __syncthreads();

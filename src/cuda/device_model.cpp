@@ -1,8 +1,11 @@
 // DeviceModel (cuda_model.h): the forward pass of src/model/model.cpp on the device.
 // One layer, for a chunk of rows (each row a token of some sequence at some position):
-//   h = norm(x) (f16); q,k,v = h·W (+b); [QK-norm]; RoPE; [balance];
-//   quantize_on_write(k, v); att = decode_attention(q) over each row's causal prefix;
-//   x += [post-norm](att·Wo);  h = norm(x); x += [post-norm](act(h·Wg) ⊙ (h·Wu)) · Wd
+//   h = norm(x) (f16); [q|k|v] = h·Wqkv (+b), one product; [QK-norm], RoPE, [balance]
+//   in one kernel; quantize_on_write(k, v); att = decode_attention(q) over each row's
+//   causal prefix, written as f16; x += [post-norm](att·Wo); h = norm(x);
+//   [g|u] = h·Wgu, one product; x += [post-norm](act(g) ⊙ u) · Wd
+// Query heads are padded to decode_attention's group sizes in the weights themselves
+// (HeadPadding), so no launch pads or unpads them.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -71,7 +74,8 @@ struct StepGraph {
 };
 
 // decode_attention's grouped-query kernels exist for 1, 2, 4 and 8 query heads per KV
-// head; other groups (SmolLM2: 3) run padded with zero heads to the next one.
+// head; other groups (SmolLM2: 3) run padded with zero heads to the next one
+// (HeadPadding: the weights hold the padding).
 int padded_group(int group) {
   for (int g : {1, 2, 4, 8})
     if (group <= g) return g;
@@ -106,9 +110,8 @@ struct DeviceModel::Impl {
   bool balance_on = true;             // use_qk_balance
   // Workspace, grown to the largest chunk seen.
   uint64_t generation = 0;
-  DeviceArray x{&generation}, q{&generation}, k{&generation}, v{&generation}, qpad{&generation}, att{&generation},
-      o{&generation}, gate{&generation}, up{&generation}, h16{&generation}, logits{&generation}, meta{&generation},
-      attn_ws{&generation};
+  DeviceArray x{&generation}, qkv{&generation}, o{&generation}, gate_up{&generation}, h16{&generation},
+      logits{&generation}, meta{&generation}, attn_ws{&generation};
   std::vector<int32_t> host_meta;
   bool graphs = false;
   std::vector<StepGraph> step_graphs;
@@ -165,7 +168,7 @@ DeviceModel::DeviceModel(Model& model) : impl_(new Impl) {
   m.group = c.n_heads / c.n_kv_heads;
   m.padded = padded_group(m.group);
   check_cuda(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  m.w = std::make_unique<DeviceWeights>(model.weights(), c, model.pool());
+  m.w = std::make_unique<DeviceWeights>(model.weights(), c, HeadPadding{m.group, m.padded, c.head_dim}, model.pool());
   m.gemm = std::make_unique<Gemm>(m.stream);
   m.inv_freq_global = m.upload(rope_inv_freq(c.rope_dim, c.rope_base, c.rope_freq_scale, model.weights().rope_freqs));
   // Sliding layers: their own base, no position scaling and no divisors (model.cpp).
@@ -310,45 +313,44 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
                                         DeviceKvCache& cache, int first_logit_row) {
   namespace ops = model_ops;
   const int D = c.dim, F = c.ffn_dim, hd = c.head_dim, KV = c.n_kv_heads;
-  const int q_dim = c.n_heads * hd, kv_dim = KV * hd, qp_heads = KV * padded;
+  const int kv_dim = KV * hd, qp_heads = KV * padded, qp_dim = qp_heads * hd, W = qp_dim + 2 * kv_dim;
   const bool sinks = cache.config().sink_tokens > 0;
   const int32_t *d_tok = d_meta, *d_pos = d_tok + n, *d_slot = d_pos + n, *d_len = d_slot + n, *d_seq = d_len + n;
   const int32_t* d_tables = d_seq + n;
 
   float* X = x.get<float>(size_t(n) * D);
-  float* Q = q.get<float>(size_t(n) * q_dim);
-  float* K = k.get<float>(size_t(n) * kv_dim);
-  float* V = v.get<float>(size_t(n) * kv_dim);
-  float* QP = padded != group ? qpad.get<float>(size_t(n) * qp_heads * hd) : Q;
-  float* ATT = att.get<float>(size_t(n) * qp_heads * hd);
+  float* QKV = qkv.get<float>(size_t(n) * W);  // row: [padded q | k | v]
   float* O = o.get<float>(size_t(n) * D);
-  float* G = gate.get<float>(size_t(n) * F);
-  float* U = up.get<float>(size_t(n) * F);
-  uint16_t* H = h16.get<uint16_t>(size_t(n) * std::max({D, q_dim, F}));
+  float* GU = gate_up.get<float>(size_t(n) * 2 * F);
+  uint16_t* H = h16.get<uint16_t>(size_t(n) * std::max({D, qp_dim, F}));
 
   ops::embed_rows(w->tok_embd, D, d_tok, n, c.embed_scale, X, stream);
   for (int il = 0; il < c.n_layers; ++il) {
     const DeviceLayerWeights& L = w->layers[il];
     ops::rms_norm_f16(X, H, n, D, L.attn_norm, c.norm_eps, stream);
-    gemm->nt(H, n, D, L.wq, q_dim, Q, q_dim);
-    gemm->nt(H, n, D, L.wk, kv_dim, K, kv_dim);
-    gemm->nt(H, n, D, L.wv, kv_dim, V, kv_dim);
-    if (L.bq) ops::add_bias(Q, L.bq, n, q_dim, stream);
-    if (L.bk) ops::add_bias(K, L.bk, n, kv_dim, stream);
-    if (L.bv) ops::add_bias(V, L.bv, n, kv_dim, stream);
+    gemm->nt(H, n, D, L.wqkv, W, QKV, W);
+    if (L.bqkv) ops::add_bias(QKV, L.bqkv, n, W, stream);
+    ops::QkPrepare qk;
+    qk.n_q = qp_heads;
+    qk.n_kv = KV;
+    qk.head_dim = hd;
     if (c.qk_norm) {
-      ops::rms_norm_inplace(Q, n * c.n_heads, hd, L.q_norm, c.norm_eps, stream);
-      ops::rms_norm_inplace(K, n * KV, hd, L.k_norm, c.norm_eps, stream);
+      qk.q_norm = L.q_norm;
+      qk.k_norm = L.k_norm;
     }
-    const double* inv_freq = c.layer_sliding[il] ? inv_freq_local : inv_freq_global;
-    ops::rope(Q, n, c.n_heads, hd, c.rope_dim, d_pos, inv_freq, c.rope_neox, stream);
-    ops::rope(K, n, KV, hd, c.rope_dim, d_pos, inv_freq, c.rope_neox, stream);
-    if (balance && balance_on) ops::qk_balance(Q, K, n, c.n_heads, KV, hd, balance + size_t(il) * kv_dim, stream);
+    qk.eps = c.norm_eps;
+    qk.rope_dim = c.rope_dim;
+    qk.positions = d_pos;
+    qk.inv_freq = c.layer_sliding[il] ? inv_freq_local : inv_freq_global;
+    qk.neox = c.rope_neox;
+    if (balance && balance_on) qk.balance = balance + size_t(il) * kv_dim;
+    ops::qk_prepare(QKV, n, W, qk, stream);
 
     QuantizeParams qp;
     qp.layer = il;
-    qp.keys = K;
-    qp.values = V;
+    qp.keys = QKV + qp_dim;
+    qp.values = QKV + qp_dim + kv_dim;
+    qp.token_stride = W;
     qp.dtype = DType::f32;
     qp.n_tokens = n;
     qp.slots = d_slot;
@@ -358,11 +360,11 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
     if (sinks) qp.seq_ids = d_seq;
     quantize_on_write(cache, qp);
 
-    if (padded != group) ops::pad_heads(Q, QP, n, KV, group, padded, hd, stream);
     DecodeParams dp;
     dp.layer = il;
-    dp.queries = QP;
+    dp.queries = QKV;
     dp.queries_dtype = DType::f32;
+    dp.query_stride = W;
     dp.batch = n;
     dp.n_q_heads = qp_heads;
     dp.block_tables = d_tables;
@@ -371,31 +373,27 @@ float* DeviceModel::Impl::launch_layers(int n, const int32_t* d_meta, int max_bl
     dp.max_seq_len = max_len;
     dp.scale = c.attn_scale;
     dp.window = c.layer_sliding[il] ? c.sliding_window : 0;  // per row: its own last tokens
-    // Unpadded heads: the decode kernel writes the f16 rows the W_o product reads itself.
-    const bool direct = padded == group;
-    dp.out = direct ? static_cast<void*>(H) : static_cast<void*>(ATT);
-    dp.out_dtype = direct ? DType::f16 : DType::f32;
+    dp.out = H;  // the f16 rows the W_o product reads (padding heads: zero queries, weights)
+    dp.out_dtype = DType::f16;
     dp.stream = stream;
     if (sinks) dp.seq_ids = d_seq;
     dp.workspace_bytes = decode_workspace_bytes(cache, dp);
     dp.workspace = attn_ws.get<uint8_t>(dp.workspace_bytes);
     decode_attention(cache, dp);
-    if (!direct) ops::unpad_heads_f16(ATT, H, n, KV, group, padded, hd, stream);
 
     // Without post-norms the products add straight into the residual (beta = 1).
     if (c.post_norms) {
-      gemm->nt(H, n, q_dim, L.wo, D, O, D);
+      gemm->nt(H, n, qp_dim, L.wo, D, O, D);
       if (L.bo) ops::add_bias(O, L.bo, n, D, stream);
       ops::rms_norm_add(O, X, n, D, L.attn_post_norm, c.norm_eps, stream);
     } else {
-      gemm->nt(H, n, q_dim, L.wo, D, X, D, 1.f);
+      gemm->nt(H, n, qp_dim, L.wo, D, X, D, 1.f);
       if (L.bo) ops::add_bias(X, L.bo, n, D, stream);
     }
 
     ops::rms_norm_f16(X, H, n, D, L.ffn_norm, c.norm_eps, stream);
-    gemm->nt(H, n, D, L.w_gate, F, G, F);
-    gemm->nt(H, n, D, L.w_up, F, U, F);
-    ops::glu_f16(G, U, H, size_t(n) * F, c.gelu, stream);
+    gemm->nt(H, n, D, L.w_gate_up, 2 * F, GU, 2 * F);
+    ops::glu_f16(GU, H, n, F, c.gelu, stream);
     if (c.post_norms) {
       gemm->nt(H, n, F, L.w_down, D, O, D);
       ops::rms_norm_add(O, X, n, D, L.ffn_post_norm, c.norm_eps, stream);

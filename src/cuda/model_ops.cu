@@ -50,12 +50,6 @@ __global__ void rms_norm_f16_kernel(const float* x, __half* out, int width, cons
   for (int i = threadIdx.x; i < width; i += blockDim.x) o[i] = __float2half_rn(xr[i] * inv * w[i]);
 }
 
-__global__ void rms_norm_inplace_kernel(float* x, int width, const float* w, float eps) {
-  float* xr = x + static_cast<size_t>(blockIdx.x) * width;
-  const float inv = inv_rms(xr, width, eps);
-  for (int i = threadIdx.x; i < width; i += blockDim.x) xr[i] = xr[i] * inv * w[i];
-}
-
 __global__ void rms_norm_add_kernel(const float* o, float* x, int width, const float* w, float eps) {
   const float* orow = o + static_cast<size_t>(blockIdx.x) * width;
   float* xr = x + static_cast<size_t>(blockIdx.x) * width;
@@ -68,81 +62,60 @@ __global__ void add_bias_kernel(float* y, const float* bias, int width, size_t c
     y[i] += bias[i % width];
 }
 
-// One thread per (token, head, pair).
-__global__ void rope_kernel(float* x, int n, int n_heads, int head_dim, int rope_dim, const int32_t* positions,
-                            const double* inv_freq, bool neox) {
-  const int half = rope_dim / 2;
-  const size_t count = size_t(n) * n_heads * half;
-  for (size_t idx = blockIdx.x * size_t(blockDim.x) + threadIdx.x; idx < count; idx += size_t(gridDim.x) * blockDim.x) {
-    const int i = static_cast<int>(idx % half);
-    const size_t th = idx / half;  // token * n_heads + head
-    const int t = static_cast<int>(th / n_heads);
+// One warp per (row, head) of the first n_q + n_kv heads of each row (queries, then
+// keys), in the CPU runner's order: QK-norm, RoPE, Q/K balance. Each phase works on the
+// head in global memory; __syncwarp orders a warp's accesses between them.
+__global__ void qk_prepare_kernel(float* x, int n, int64_t stride, QkPrepare p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
+  const int heads = p.n_q + p.n_kv;
+  if (item >= static_cast<int64_t>(n) * heads) return;  // uniform over the warp
+  const int t = static_cast<int>(item / heads), h = static_cast<int>(item % heads);
+  const bool key = h >= p.n_q;
+  float* v = x + t * stride + static_cast<int64_t>(h) * p.head_dim;
+  const float* norm = key ? p.k_norm : p.q_norm;
+  if (norm) {
+    float ss = 0.f;
+    for (int i = lane; i < p.head_dim; i += 32) ss += v[i] * v[i];
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    const float inv = rsqrtf(ss / p.head_dim + p.eps);
+    for (int i = lane; i < p.head_dim; i += 32) v[i] = v[i] * inv * norm[i];
+    __syncwarp();
+  }
+  const int half = p.rope_dim / 2;
+  for (int i = lane; i < half; i += 32) {
     // The angle in double, as the CPU table: positions in the thousands times a
     // frequency near 1 would lose 1e-4 rad in float.
     double sn, cs;
-    sincos(static_cast<double>(positions[t]) * inv_freq[i], &sn, &cs);
+    sincos(static_cast<double>(p.positions[t]) * p.inv_freq[i], &sn, &cs);
     const float c = static_cast<float>(cs), s = static_cast<float>(sn);
-    float* v = x + th * head_dim;
-    const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+    const int a = p.neox ? i : 2 * i, b = p.neox ? i + half : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
     v[a] = x0 * c - x1 * s;
     v[b] = x0 * s + x1 * c;
   }
-}
-
-__global__ void qk_balance_kernel(float* q, float* k, int n, int n_heads, int n_kv, int head_dim, const float* scale) {
-  const size_t q_count = size_t(n) * n_heads * head_dim, k_count = size_t(n) * n_kv * head_dim;
-  const int group = n_heads / n_kv;
-  for (size_t idx = blockIdx.x * size_t(blockDim.x) + threadIdx.x; idx < q_count + k_count;
-       idx += size_t(gridDim.x) * blockDim.x) {
-    if (idx < q_count) {
-      const int d = static_cast<int>(idx % head_dim);
-      const int h = static_cast<int>((idx / head_dim) % n_heads);
-      q[idx] /= scale[(h / group) * head_dim + d];
-    } else {
-      const size_t j = idx - q_count;
-      const int d = static_cast<int>(j % head_dim);
-      const int kv = static_cast<int>((j / head_dim) % n_kv);
-      k[j] *= scale[kv * head_dim + d];
-    }
+  if (p.balance) {  // k *= s, q /= s of its KV head
+    __syncwarp();
+    const float* sc = p.balance + static_cast<int64_t>(key ? h - p.n_q : h / (p.n_q / p.n_kv)) * p.head_dim;
+    for (int i = lane; i < p.head_dim; i += 32) v[i] = key ? v[i] * sc[i] : v[i] / sc[i];
   }
 }
 
-__global__ void glu_kernel(const float* gate, const float* up, __half* out, size_t count, bool gelu) {
+// Row r of gu is [gate (width) | up (width)].
+__global__ void glu_kernel(const float* gu, __half* out, int width, size_t count, bool gelu) {
   constexpr float kTwoSqrt2OverPi = 2.0f * 0.7978845608028654f;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x) {
-    const float g = gate[i];
+    const float* row = gu + (i / width) * 2 * width;
+    const float g = row[i % width], u = row[width + i % width];
     // SiLU g·σ(g); tanh GELU 0.5·g·(1 + tanh(u)) = g·σ(2u), as src/model/ops.cpp.
     const float z = gelu ? kTwoSqrt2OverPi * (g + 0.044715f * g * g * g) : g;
-    out[i] = __float2half_rn(g / (1.0f + expf(-z)) * up[i]);
+    out[i] = __float2half_rn(g / (1.0f + expf(-z)) * u);
   }
 }
 
 __global__ void softcap_kernel(float* x, size_t count, float cap) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x)
     x[i] = cap * tanhf(x[i] / cap);
-}
-
-__global__ void pad_heads_kernel(const float* in, float* out, int n, int n_kv, int group, int padded, int head_dim) {
-  const size_t count = size_t(n) * n_kv * padded * head_dim;
-  for (size_t idx = blockIdx.x * size_t(blockDim.x) + threadIdx.x; idx < count; idx += size_t(gridDim.x) * blockDim.x) {
-    const int d = static_cast<int>(idx % head_dim);
-    const size_t head = idx / head_dim;  // token * n_kv * padded + kv * padded + j
-    const int j = static_cast<int>(head % padded);
-    const size_t tk = head / padded;     // token * n_kv + kv
-    out[idx] = j < group ? in[(tk * group + j) * head_dim + d] : 0.f;
-  }
-}
-
-__global__ void unpad_heads_kernel(const float* in, __half* out, int n, int n_kv, int group, int padded, int head_dim) {
-  const size_t count = size_t(n) * n_kv * group * head_dim;
-  for (size_t idx = blockIdx.x * size_t(blockDim.x) + threadIdx.x; idx < count; idx += size_t(gridDim.x) * blockDim.x) {
-    const int d = static_cast<int>(idx % head_dim);
-    const size_t head = idx / head_dim;  // token * n_kv * group + kv * group + j
-    const int j = static_cast<int>(head % group);
-    const size_t tk = head / group;
-    out[idx] = __float2half_rn(in[(tk * padded + j) * head_dim + d]);
-  }
 }
 
 }  // namespace
@@ -159,13 +132,6 @@ void rms_norm_f16(const float* x, uint16_t* out, int rows, int width, const floa
   detail::check_launch("rms_norm_f16_kernel");
 }
 
-void rms_norm_inplace(float* x, int rows, int width, const float* w, float eps, cudaStream_t s) {
-  if (rows <= 0) return;
-  // Head-wide rows (64-256): a block of 64 threads keeps them busy.
-  rms_norm_inplace_kernel<<<rows, width <= 128 ? 64 : 128, 0, s>>>(x, width, w, eps);
-  detail::check_launch("rms_norm_inplace_kernel");
-}
-
 void rms_norm_add(const float* o, float* x, int rows, int width, const float* w, float eps, cudaStream_t s) {
   if (rows <= 0) return;
   rms_norm_add_kernel<<<rows, kThreads, 0, s>>>(o, x, width, w, eps);
@@ -179,25 +145,18 @@ void add_bias(float* y, const float* bias, int rows, int width, cudaStream_t s) 
   detail::check_launch("add_bias_kernel");
 }
 
-void rope(float* x, int n, int n_heads, int head_dim, int rope_dim, const int32_t* positions, const double* inv_freq,
-          bool neox, cudaStream_t s) {
-  const size_t count = size_t(n) * n_heads * (rope_dim / 2);
-  if (count == 0) return;
-  rope_kernel<<<blocks_for(count), kThreads, 0, s>>>(x, n, n_heads, head_dim, rope_dim, positions, inv_freq, neox);
-  detail::check_launch("rope_kernel");
+void qk_prepare(float* x, int n, int64_t row_stride, const QkPrepare& p, cudaStream_t s) {
+  const int64_t warps = static_cast<int64_t>(n) * (p.n_q + p.n_kv);
+  if (warps == 0) return;
+  constexpr int kWarps = kThreads / 32;
+  qk_prepare_kernel<<<static_cast<unsigned>((warps + kWarps - 1) / kWarps), kThreads, 0, s>>>(x, n, row_stride, p);
+  detail::check_launch("qk_prepare_kernel");
 }
 
-void qk_balance(float* q, float* k, int n, int n_heads, int n_kv_heads, int head_dim, const float* scale,
-                cudaStream_t s) {
-  const size_t count = size_t(n) * (n_heads + n_kv_heads) * head_dim;
+void glu_f16(const float* gate_up, uint16_t* out, int rows, int width, bool gelu, cudaStream_t s) {
+  const size_t count = size_t(rows) * width;
   if (count == 0) return;
-  qk_balance_kernel<<<blocks_for(count), kThreads, 0, s>>>(q, k, n, n_heads, n_kv_heads, head_dim, scale);
-  detail::check_launch("qk_balance_kernel");
-}
-
-void glu_f16(const float* gate, const float* up, uint16_t* out, size_t count, bool gelu, cudaStream_t s) {
-  if (count == 0) return;
-  glu_kernel<<<blocks_for(count), kThreads, 0, s>>>(gate, up, reinterpret_cast<__half*>(out), count, gelu);
+  glu_kernel<<<blocks_for(count), kThreads, 0, s>>>(gate_up, reinterpret_cast<__half*>(out), width, count, gelu);
   detail::check_launch("glu_kernel");
 }
 
@@ -205,22 +164,6 @@ void softcap(float* x, size_t count, float cap, cudaStream_t s) {
   if (count == 0) return;
   softcap_kernel<<<blocks_for(count), kThreads, 0, s>>>(x, count, cap);
   detail::check_launch("softcap_kernel");
-}
-
-void pad_heads(const float* in, float* out, int n, int n_kv, int group, int padded, int head_dim, cudaStream_t s) {
-  const size_t count = size_t(n) * n_kv * padded * head_dim;
-  if (count == 0) return;
-  pad_heads_kernel<<<blocks_for(count), kThreads, 0, s>>>(in, out, n, n_kv, group, padded, head_dim);
-  detail::check_launch("pad_heads_kernel");
-}
-
-void unpad_heads_f16(const float* in, uint16_t* out, int n, int n_kv, int group, int padded, int head_dim,
-                     cudaStream_t s) {
-  const size_t count = size_t(n) * n_kv * group * head_dim;
-  if (count == 0) return;
-  unpad_heads_kernel<<<blocks_for(count), kThreads, 0, s>>>(in, reinterpret_cast<__half*>(out), n, n_kv, group,
-                                                            padded, head_dim);
-  detail::check_launch("unpad_heads_kernel");
 }
 
 }  // namespace tq::cuda::model_ops

@@ -15,6 +15,7 @@
 #include "device_cache_impl.h"
 #include "dtype_device.cuh"
 #include "encode_grouped.cuh"
+#include "env_override.h"
 #include "pdl.cuh"
 #include "quantize_args.h"
 #include "range_device.cuh"
@@ -413,8 +414,8 @@ void launch_quantize(const QuantizeArgs& a, int n_sides, bool split, cudaStream_
 }  // namespace
 
 // Why `k` cannot write the layer's side ("" when it can). The tiled kernel has no fp8
-// encoder; the warp kernel keeps no code-space rows (sinks need them), no group codecs and
-// no dense rotation.
+// encoder; the warp kernel keeps no code-space rows (sinks need them), no group or
+// calibrated codecs and no affine map.
 std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side, QuantizeKernel k) {
   if (k == QuantizeKernel::auto_) return "";
   const KvCacheConfig& cfg = cache.config();
@@ -442,8 +443,11 @@ std::string quantize_unsupported(const DeviceKvCache& cache, int layer, int side
   if (side == 0 && s.frames.range > 0)
     return "the warp quantize kernel does not turn keys into RoPE frames (" + codec + ", rope_range " +
            std::to_string(s.frames.range) + "): tiled only";
-  if (!quantize_warp_applies(s.desc, s.rot_kind))
-    return "the warp quantize kernel does not take " + codec + " (group codecs and dense rotations: tiled only)";
+  if (!quantize_warp_applies(s.desc, s.rot_kind, cfg.head_dim) ||
+      cache.plan().side(layer, side == 1).codecs.front().affine())
+    return "the warp quantize kernel does not take " + codec + " at head size " + std::to_string(cfg.head_dim) +
+           " (group and calibrated codecs, affine maps, rotated fp8 and dense rotations above head size " +
+           std::to_string(detail::kWarpDenseMaxDim) + ": tiled only)";
   return "";
 }
 
@@ -464,6 +468,18 @@ std::string quantize_kernel_unsupported(const DeviceKvCache& cache, int layer, i
                 " out of range");
   return detail::quantize_unsupported(cache, layer, side, k);
 }
+
+namespace {
+
+// TQ_CUDA_QUANTIZE=tiled|warp|tensor overrides QuantizeKernel::auto_ (read once).
+QuantizeKernel env_quantize_kernel() {
+  static const QuantizeKernel k = detail::env_override<QuantizeKernel>(
+      "TQ_CUDA_QUANTIZE", "quantize-on-write", "QuantizeParams::kernel",
+      {{"tiled", QuantizeKernel::tiled}, {"warp", QuantizeKernel::warp}, {"tensor", QuantizeKernel::tensor}});
+  return k;
+}
+
+}  // namespace
 
 void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   const KvCacheConfig& cfg = cache.config();
@@ -512,30 +528,33 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   a.vector_loads = aligned(p.keys) && aligned(p.values) && (a.token_stride * elem) % 16 == 0 ? 1 : 0;
   a.block_shift = (cfg.block_tokens & (cfg.block_tokens - 1)) == 0 ? __builtin_ctz(cfg.block_tokens) : -1;
   auto stream = static_cast<cudaStream_t>(p.stream);
-  // Each side goes to the warp-per-vector kernel where it applies (auto_) or where asked;
-  // a dense rotation to the tensor-core kernel (auto_: where the tiled kernel's exact
-  // product would not be split over a cluster, docs/CUDA.md "Tiled") or where asked; else
-  // to the tiled one. K and V share a launch when they go the same way.
+  // auto_: each side goes to the warp-per-vector kernel where it applies, except a dense
+  // rotation on a write whose tiles would fill the GPU: that one takes the tensor-core
+  // kernel where it applies; everything else the tiled one. K and V share a launch when
+  // they go the same way.
   static const bool clusters = detail::pdl_supported();
   const int sms = cache.impl().sm_count;
-  // The split's rule: clusters exist and the tiles of a launch of n_sides leave SMs idle.
+  // Whether the tiles of a launch of n_sides leave SMs idle (docs/CUDA.md, "Tiled").
   auto tiles_leave_sms_idle = [&](int n_sides) {
     return dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
       const int64_t ctas = (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs *
                            int64_t{a.n_kv} * n_sides;
-      return clusters && ctas < sms;
+      return ctas < sms;
     });
   };
   const bool small = tiles_leave_sms_idle(2);
+  const QuantizeKernel asked = p.kernel == QuantizeKernel::auto_ ? env_quantize_kernel() : p.kernel;
   QuantizeKernel route[2];
   for (int s = 0; s < 2; ++s) {
     a.rot_kind[s] = layer[s].rot_kind;
     a.rot_rounds[s] = layer[s].rot_rounds;
-    const std::string why = detail::quantize_unsupported(cache, p.layer, s, p.kernel);
+    const std::string why = detail::quantize_unsupported(cache, p.layer, s, asked);
     if (!why.empty()) fail(why);
-    route[s] = p.kernel;
-    if (p.kernel != QuantizeKernel::auto_) continue;
-    if (detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::warp).empty())
+    route[s] = asked;
+    if (asked != QuantizeKernel::auto_) continue;
+    // A dense rotation's exact product takes the warp kernel only for small writes.
+    const bool dense = layer[s].rot_kind == RotationKind::dense;
+    if ((small || !dense) && detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::warp).empty())
       route[s] = QuantizeKernel::warp;
     else if (!small && detail::quantize_unsupported(cache, p.layer, s, QuantizeKernel::tensor).empty())
       route[s] = QuantizeKernel::tensor;
@@ -556,7 +575,7 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
     // and the plain tiles would leave SMs idle (docs/CUDA.md, "Tiled").
     bool dense = false;
     for (int s = first; s < first + n_sides; ++s) dense = dense || layer[s].rot_kind == RotationKind::dense;
-    const bool split = dense && tiles_leave_sms_idle(n_sides);
+    const bool split = dense && clusters && tiles_leave_sms_idle(n_sides);
     dispatch_head_dim(cfg.head_dim, "quantize_on_write",
                       [&]<int D>() { detail::launch_quantize<D>(a, n_sides, split, stream); });
   };

@@ -34,12 +34,17 @@ struct QuantizeArgs {
   // The keys' RoPE frames (range 0: none): side 0 vectors are turned back by the frame of
   // positions[t] before the affine map (the CPU cache's KvCache::append).
   FrameDesc frames;
+  int warp_tokens;  // the warp kernel's tokens per warp (set by launch_quantize_warp)
 };
 
-// The warp-per-vector kernel covers every family but the group codecs and every rotation
-// but the dense one (whose bit-exact product is compute-bound and keeps its tiled kernel).
-// fp8 exists only unrotated (codec_desc.cpp), so only the warp kernel's plain path writes it.
-bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation);
+// The warp-per-vector kernel covers f16, q8_0, q4_0, fp8 and mse records under every
+// rotation kind; not the group and calibrated (grouped) codecs, and no affine map (the
+// caller checks that, with sinks and RoPE frames). A dense rotation needs its Qᵀ in
+// shared memory (d ≤ kWarpDenseMaxDim) and costs a warp D² multiply-adds per vector, so
+// auto_ sends it only writes too small to fill the GPU (decode steps). fp8 exists only
+// unrotated (codec_desc.cpp), so only the warp kernel's plain path writes it.
+constexpr int kWarpDenseMaxDim = 128;
+bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation, int d);
 void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream);
 
 // The tensor-core kernel (quantize_dense_mma.cu): dense rotations with mse codes at head

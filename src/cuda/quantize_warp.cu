@@ -7,11 +7,16 @@
 // coalesced copy into its slot. No CTA-wide barriers after the codebook is loaded, so
 // loads of one warp overlap the arithmetic of the others.
 // Arithmetic is the tiled kernel's (quantize.cu), step for step, so records stay
-// byte-identical to Codec::encode; dense rotations and group codecs stay there.
+// byte-identical to Codec::encode; group and calibrated codecs stay there. Dense
+// rotations up to d = 128 run here one token per warp over Qᵀ staged in shared memory
+// (auto_: small writes only, quantize.cu).
 #include <cuda_fp8.h>
+
+#include <string>
 
 #include "codebook_device.cuh"
 #include "cuda_check.h"
+#include "decode_args.h"
 #include "warp_encode.cuh"
 #include "turboquant/head_dim.h"
 
@@ -37,8 +42,10 @@ struct WarpSmem {
 // `kind` and `rounds` come from the kernel parameters, so the compiler knows the branches
 // are warp-uniform (read from the descriptor in global memory they made every shuffle
 // below a possibly-divergent collective).
+// qt: a dense rotation's Qᵀ, staged in shared memory by the kernel.
 template <int D>
-__device__ inline void rotate(RotationKind kind, int rounds, const RotationDesc& r, const float* x, float* y, int lane) {
+__device__ inline void rotate(RotationKind kind, int rounds, const RotationDesc& r, const float* qt, const float* x,
+                              float* y, int lane) {
   constexpr int K = D / 32;
   switch (kind) {
     case RotationKind::rht: {
@@ -88,7 +95,20 @@ __device__ inline void rotate(RotationKind kind, int rounds, const RotationDesc&
         y[k] = s;
       }
       break;
-    default:  // none (dense rotations never reach this kernel)
+    case RotationKind::dense:
+      // y_i = sum_j Q[i][j] x_j in ascending j, every product and sum rounded on its own
+      // (DenseRotation::forward's order); row j of Qᵀ is Q's column j, so a step reads K
+      // conflict-free rows of shared memory.
+#pragma unroll
+      for (int k = 0; k < K; ++k) y[k] = 0.f;
+#pragma unroll 8
+      for (int j = 0; j < D; ++j) {
+        const float xj = x[j];
+#pragma unroll
+        for (int k = 0; k < K; ++k) y[k] = __fadd_rn(y[k], __fmul_rn(qt[j * D + lane + 32 * k], xj));
+      }
+      break;
+    default:  // none
 #pragma unroll
       for (int k = 0; k < K; ++k) y[k] = x[lane + 32 * k];
   }
@@ -293,18 +313,24 @@ __device__ inline void encode_plain_blocks(const QuantizeArgs& a, const CodecDes
 
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid_constant__ QuantizeArgs a) {
-  constexpr int E = D / 32, K = D / 32, T = WarpShape<D>::kTokens;
+  constexpr int E = D / 32, K = D / 32;
   __shared__ SharedCodebooks cb;
   __shared__ WarpSmem<D> ws[kWarps];
+  extern __shared__ __align__(16) float qt[];  // a dense rotation's Qᵀ (D² floats), else empty
   const int side = a.first_side + blockIdx.z, head = blockIdx.y, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const CodecDesc& c = a.codec[side];
+  const RotationDesc rot = a.rotations[side][head];
+  if (a.rot_kind[side] == RotationKind::dense) {  // in flight with the inputs' copies; landed by stage_inputs' wait
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(qt));
+    for (int e = threadIdx.x; e < D * D / 4; e += kWarps * 32) cp_async16(dst + 16 * e, rot.matrix_t + 4 * e);
+    cp_async_commit();
+  }
   load_codebooks(c, cb, threadIdx.x);
-  const int t0 = (blockIdx.x * kWarps + warp) * T;
-  const int n = max(0, min(T, a.n_tokens - t0));
+  const int t0 = (blockIdx.x * kWarps + warp) * a.warp_tokens;
+  const int n = max(0, min(a.warp_tokens, a.n_tokens - t0));
   const int my_slot = lane < n ? a.slots[t0 + lane] : -1;  // lane j holds token t0 + j's slot
   stage_inputs<D>(a, side, head, t0, n, ws[warp].in, D << (a.dtype == 0 ? 2 : 1), lane);
-  __syncthreads();  // the codebooks
-  const RotationDesc rot = a.rotations[side][head];
+  __syncthreads();  // the codebooks and Qᵀ
   const int rb = c.record_bytes;
   float* xs = ws[warp].x;
   uint8_t* rec = ws[warp].rec;
@@ -339,7 +365,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
     }
     __syncwarp();
     float y[K];
-    rotate<D>(a.rot_kind[side], a.rot_rounds[side], rot, xs, y, lane);
+    rotate<D>(a.rot_kind[side], a.rot_rounds[side], rot, qt, xs, y, lane);
     encode<D>(c, cb, y, rec, lane, clamped);
     if (__any_sync(kFull, clamped) && lane == 0) atomicAdd(&a.status->saturated, 1ull);
     __syncwarp();
@@ -351,17 +377,40 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
 
 }  // namespace
 
-bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation) {
-  return c.kind != QuantKind::group && rotation != RotationKind::dense;
+bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation, int d) {
+  if (rotation == RotationKind::dense && d > kWarpDenseMaxDim) return false;
+  switch (c.kind) {
+    case QuantKind::f16:
+    case QuantKind::q8_0:
+    case QuantKind::q4_0:
+    case QuantKind::mse: return true;
+    case QuantKind::fp8: return rotation == RotationKind::none;
+    default: return false;
+  }
 }
 
-void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream) {
+void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, void* stream) {
   auto s = static_cast<cudaStream_t>(stream);
+  QuantizeArgs a = args;
+  bool dense = false;
+  for (int side = a.first_side; side < a.first_side + n_sides; ++side)
+    dense = dense || a.rot_kind[side] == RotationKind::dense;
   dispatch_head_dim(d, "quantize_on_write (warp kernel)", [&]<int D>() {
     static_assert(sizeof(WarpSmem<D>) * kWarps + sizeof(SharedCodebooks) <= 48 * 1024, "fits the default shared memory");
-    const int per_cta = kWarps * WarpShape<D>::kTokens;
+    const void* kernel = reinterpret_cast<const void*>(&quantize_warp_kernel<D>);
+    // A dense product is D² multiply-adds per vector over Qᵀ in shared memory: one token
+    // per warp spreads a small write over as many warps as it has vectors.
+    size_t smem = 0;
+    if (dense) {
+      if (D > kWarpDenseMaxDim) throw Error("quantize_on_write (warp kernel): no dense rotation at head size " +
+                                            std::to_string(D));
+      smem = size_t{D} * D * sizeof(float);
+      ensure_mma_smem(kernel, static_cast<int>(smem));
+    }
+    a.warp_tokens = dense ? 1 : WarpShape<D>::kTokens;
+    const int per_cta = kWarps * a.warp_tokens;
     const dim3 grid((a.n_tokens + per_cta - 1) / per_cta, a.n_kv, n_sides);
-    quantize_warp_kernel<D><<<grid, kWarps * 32, 0, s>>>(a);
+    quantize_warp_kernel<D><<<grid, kWarps * 32, smem, s>>>(a);
   });
   check_launch("quantize_warp_kernel");
 }

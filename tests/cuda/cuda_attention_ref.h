@@ -81,6 +81,9 @@ struct Shape {
   // must be the float32 output rounded to nearest, bit for bit (else INFINITY).
   DType out_dtype = DType::f32;
   DecodeLaunch launch = DecodeLaunch::auto_;
+  // > 0: each row's queries sit query_pad elements further on than packed
+  // (DecodeParams::query_stride), the gaps NaN so a misread shows in the output.
+  int query_pad = 0;
 };
 
 // f rounded to bfloat16 (nearest, ties to even), as a bit pattern; inputs are finite.
@@ -151,13 +154,18 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
   std::vector<float> q(static_cast<size_t>(batch) * n_q * dim);
   for (float& e : q) e = normal(rng);
 
-  DeviceBuffer<float> q_dev(q), out_dev(q.size());
+  const int64_t q_stride = static_cast<int64_t>(n_q) * dim + s.query_pad;
+  std::vector<float> q_rows(batch * q_stride, NAN);
+  for (int b = 0; b < batch; ++b)
+    std::copy_n(q.begin() + static_cast<int64_t>(b) * n_q * dim, n_q * dim, q_rows.begin() + b * q_stride);
+  DeviceBuffer<float> q_dev(q_rows), out_dev(q.size());
   DeviceBuffer<int32_t> tables_dev(tables), lens_dev(std::vector<int32_t>(s.seq_lens.begin(), s.seq_lens.end()));
   DecodeParams p = decode_params(q_dev.get(), batch, n_q, tables_dev.get(), max_blocks, lens_dev.get(), max_len,
                                  out_dev.get());
   p.num_splits = s.num_splits;
   p.kernel = s.kernel;
   p.launch = s.launch;
+  if (s.query_pad > 0) p.query_stride = q_stride;
   const std::vector<float> got = run_decode(cache, p, out_dev);
   if (s.out_dtype != DType::f32) {
     const std::vector<uint16_t> half = run_decode(cache, p, DeviceBuffer<uint16_t>(got.size()), s.out_dtype);

@@ -12,6 +12,7 @@ namespace tq::cuda {
 namespace {
 
 using testing::attention_error;
+using testing::DeviceBuffer;
 using testing::Shape;
 
 const Shape kRagged{2, 4, 16, {1, 17, 200, 333}, 0};
@@ -64,6 +65,40 @@ TEST(CudaAttentionShapes, MixedCodecsGroupSizesAndSplitCounts) {
         const double err = attention_error(k, v, dim, s, ++seed);
         EXPECT_LT(err, 1e-3) << k << "/" << v << " d=" << dim << " group " << s.group << " splits " << s.num_splits;
       }
+}
+
+// DecodeParams::query_stride: queries read in place from wider rows (a fused QKV
+// product's output) by the prepare kernel of each split kernel's path and by the single
+// launch.
+TEST(CudaAttentionShapes, QueriesReadFromStridedRows) {
+  TQ_REQUIRE_GPU();
+  uint64_t seed = 1100;
+  for (const char* codec : {"turbo3", "f16", "q8_0", "v3g32"})
+    for (int dim : testing::kHeadDims)
+      for (DecodeLaunch launch : {DecodeLaunch::auto_, DecodeLaunch::single}) {
+        // The single launch: tensor-core mse codecs at d = 64 / 128 (docs/CUDA.md).
+        if (launch == DecodeLaunch::single && (dim == 256 || std::string(codec) != "turbo3")) continue;
+        Shape s = kRagged;
+        s.query_pad = 2 * dim + 8;
+        s.launch = launch;
+        const double err = attention_error(codec, codec, dim, s, ++seed);
+        EXPECT_LT(err, 1e-3) << codec << " d=" << dim << (launch == DecodeLaunch::single ? " single" : "");
+      }
+}
+
+TEST(CudaAttentionShapes, QueryStrideBelowTheRowIsRefused) {
+  TQ_REQUIRE_GPU();
+  DeviceKvCache cache(testing::cache_config("turbo3", "turbo3", 128, 2, 16, 64));
+  DeviceBuffer<float> q(2 * 4 * 128), out(2 * 4 * 128);
+  DeviceBuffer<int32_t> tables(std::vector<int32_t>{0, 1}), lens(std::vector<int32_t>{3, 5});
+  DecodeParams p = testing::decode_params(q.get(), 2, 4, tables.get(), 1, lens.get(), 5, out.get());
+  p.query_stride = 4 * 128 - 1;
+  try {
+    testing::run_decode(cache, p, out);
+    FAIL() << "a query_stride below n_q_heads * head_dim ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("query_stride 511"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

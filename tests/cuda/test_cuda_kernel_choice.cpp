@@ -30,7 +30,9 @@ TEST(CudaKernelChoice, NamesTheKernelsAndTheirLimits) {
   EXPECT_EQ(quantize_kernel_unsupported(mixed, 0, 1, QuantizeKernel::tiled), "");
   DeviceKvCache uniform(testing::cache_config("turbo3", "turbo3", 128, 2, 16, 64));
   EXPECT_EQ(decode_kernel_unsupported(uniform, 0, DecodeKernel::mma), "");
-  expect_mentions(quantize_kernel_unsupported(uniform, 0, 0, QuantizeKernel::warp), "K codec turbo3");
+  EXPECT_EQ(quantize_kernel_unsupported(uniform, 0, 0, QuantizeKernel::warp), "");  // dense: one token per warp
+  DeviceKvCache wide(testing::cache_config("turbo3", "turbo3", 256, 1, 16, 64));
+  expect_mentions(quantize_kernel_unsupported(wide, 0, 0, QuantizeKernel::warp), "K codec turbo3 at head size 256");
   DeviceKvCache fp8(testing::cache_config("fp8", "f16", 128, 2, 16, 64));
   expect_mentions(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::tiled), "does not take K codec fp8");
   EXPECT_EQ(quantize_kernel_unsupported(fp8, 0, 0, QuantizeKernel::warp), "");

@@ -67,11 +67,7 @@ TEST(CudaModelOps, RmsNormVariants) {
   ops::rms_norm_f16(dx.get(), dh.get(), rows, width, dw.get(), 1e-6f, nullptr);
   EXPECT_LT(rel_err(from_half(dh.download()), ref), kHalfTol);
 
-  ops::rms_norm_inplace(dx.get(), rows, width, dw.get(), 1e-6f, nullptr);
-  EXPECT_LT(rel_err(dx.download(), ref), kF32Tol);
-
   // x += norm(o) * w
-  dx.upload(x);
   DeviceBuffer<float> dO(o);
   ops::rms_norm_add(dO.get(), dx.get(), rows, width, dw.get(), 1e-6f, nullptr);
   std::vector<float> on(o.size());
@@ -80,15 +76,27 @@ TEST(CudaModelOps, RmsNormVariants) {
   EXPECT_LT(rel_err(dx.download(), on), kF32Tol);
 }
 
+// QK-norm alone (no RoPE, no balance) at every head size: 7 rows of 3 query and 1 key head.
 TEST(CudaModelOps, HeadNormWidths) {
   TQ_REQUIRE_GPU();
   for (int width : {64, 128, 256}) {
-    const int rows = 7;
-    const auto x = random_vec(rows * width, width, 0.f, 3.f), w = random_vec(width, width + 1, 1.f, 0.1f);
+    const int rows = 7, heads = 4;
+    const auto x = random_vec(rows * heads * width, width, 0.f, 3.f);
+    const auto wq = random_vec(width, width + 1, 1.f, 0.1f), wk = random_vec(width, width + 2, 1.f, 0.1f);
     std::vector<float> ref = x;
-    model::rms_norm(ref.data(), rows, width, w.data(), 1e-6f);
-    DeviceBuffer<float> dx(x), dw(w);
-    ops::rms_norm_inplace(dx.get(), rows, width, dw.get(), 1e-6f, nullptr);
+    for (int r = 0; r < rows; ++r) {
+      model::rms_norm(ref.data() + r * heads * width, heads - 1, width, wq.data(), 1e-6f);
+      model::rms_norm(ref.data() + (r * heads + heads - 1) * width, 1, width, wk.data(), 1e-6f);
+    }
+    DeviceBuffer<float> dx(x), dwq(wq), dwk(wk);
+    ops::QkPrepare p;
+    p.n_q = heads - 1;
+    p.n_kv = 1;
+    p.head_dim = width;
+    p.q_norm = dwq.get();
+    p.k_norm = dwk.get();
+    p.eps = 1e-6f;
+    ops::qk_prepare(dx.get(), rows, heads * width, p, nullptr);
     EXPECT_LT(rel_err(dx.download(), ref), kF32Tol) << "width " << width;
   }
 }
@@ -115,62 +123,91 @@ TEST(CudaModelOps, EmbedAndBias) {
   EXPECT_LT(rel_err(dx.download(), ref), kF32Tol);
 }
 
-// Both pair styles, a partial rope_dim, frequency scaling and divisors, large positions.
-TEST(CudaModelOps, RopeMatchesCpuTable) {
+// qk_prepare on rows laid out as the runner's fused product [q heads | k heads | v | gap]:
+// QK-norm, RoPE (both pair styles, a partial rope_dim, frequency scaling and divisors,
+// large positions) and the Q/K balance, each on and off, against the CPU runner's ops in
+// its order; the values and the gap after them untouched.
+TEST(CudaModelOps, QkPrepareMatchesCpuOps) {
   TQ_REQUIRE_GPU();
-  const int n = 6, heads = 3, head_dim = 64;
+  const int n = 6, nq = 4, nkv = 2, hd = 64;
+  const int64_t stride = (nq + 2 * nkv) * hd + 16;
   const std::vector<int32_t> positions = {0, 1, 17, 511, 4095, 32000};
-  for (bool neox : {false, true}) {
-    for (int rope_dim : {64, 32}) {
-      const float base = 10000.f, scale = 0.5f;
-      const auto factors = random_vec(rope_dim / 2, 6, 2.f, 0.3f);
-      std::vector<double> inv(rope_dim / 2);
-      for (int i = 0; i < rope_dim / 2; ++i) inv[i] = scale * std::pow(double(base), -2.0 * i / rope_dim) / factors[i];
-      const auto x = random_vec(n * heads * head_dim, 7);
-      std::vector<float> ref(x.size());
-      for (int t = 0; t < n; ++t) {  // one position per token: a table per row
-        const model::RopeTable tab = model::make_rope_table(positions[t], 1, rope_dim, base, scale, factors.data());
-        std::copy_n(x.begin() + t * heads * head_dim, heads * head_dim, ref.begin() + t * heads * head_dim);
-        model::apply_rope(ref.data() + t * heads * head_dim, 1, heads, head_dim, tab, neox);
-      }
-      DeviceBuffer<float> dx(x);
-      DeviceBuffer<int32_t> dpos(positions);
-      DeviceBuffer<double> dinv(inv);
-      ops::rope(dx.get(), n, heads, head_dim, rope_dim, dpos.get(), dinv.get(), neox, nullptr);
-      // The CPU table rounds cos/sin to float: 1e-6 of the vector's scale.
-      EXPECT_LT(rel_err(dx.download(), ref), 1e-5f) << "neox " << neox << " rope_dim " << rope_dim;
-    }
-  }
+  const auto qn = random_vec(hd, 20, 1.f, 0.2f), kn = random_vec(hd, 21, 1.f, 0.2f);
+  auto bal_scale = random_vec(nkv * hd, 22, 1.f, 0.2f);
+  for (float& v : bal_scale) v = std::abs(v) + 0.1f;
+  const QkBalance bal(1, nkv, hd, bal_scale);
+  DeviceBuffer<int32_t> dpos(positions);
+  DeviceBuffer<float> dqn(qn), dkn(kn), dbal(bal_scale);
+  int cases = 0;
+  for (bool neox : {false, true})
+    for (int rope_dim : {64, 32})
+      for (bool norm : {false, true})
+        for (bool balance : {false, true}) {
+          const float base = 10000.f, scale = 0.5f;
+          const auto factors = random_vec(rope_dim / 2, 6, 2.f, 0.3f);
+          std::vector<double> inv(rope_dim / 2);
+          for (int i = 0; i < rope_dim / 2; ++i) inv[i] = scale * std::pow(double(base), -2.0 * i / rope_dim) / factors[i];
+          const auto x = random_vec(n * stride, 7 + cases, 0.f, 2.f);
+          std::vector<float> ref = x;
+          for (int t = 0; t < n; ++t) {
+            float* q = ref.data() + t * stride;
+            float* k = q + nq * hd;
+            if (norm) {
+              model::rms_norm(q, nq, hd, qn.data(), 1e-6f);
+              model::rms_norm(k, nkv, hd, kn.data(), 1e-6f);
+            }
+            const model::RopeTable tab = model::make_rope_table(positions[t], 1, rope_dim, base, scale, factors.data());
+            model::apply_rope(q, 1, nq, hd, tab, neox);
+            model::apply_rope(k, 1, nkv, hd, tab, neox);
+            if (balance) bal.apply(0, 1, nq, q, k);
+          }
+          DeviceBuffer<float> dx(x);
+          DeviceBuffer<double> dinv(inv);
+          ops::QkPrepare p;
+          p.n_q = nq;
+          p.n_kv = nkv;
+          p.head_dim = hd;
+          p.q_norm = norm ? dqn.get() : nullptr;
+          p.k_norm = norm ? dkn.get() : nullptr;
+          p.eps = 1e-6f;
+          p.rope_dim = rope_dim;
+          p.positions = dpos.get();
+          p.inv_freq = dinv.get();
+          p.neox = neox;
+          p.balance = balance ? dbal.get() : nullptr;
+          ops::qk_prepare(dx.get(), n, stride, p, nullptr);
+          const auto got = dx.download();
+          // The CPU table rounds cos/sin to float: 1e-6 of the vector's scale.
+          EXPECT_LT(rel_err(got, ref), 1e-5f)
+              << "neox " << neox << " rope_dim " << rope_dim << " norm " << norm << " balance " << balance;
+          for (int t = 0; t < n; ++t)
+            for (int64_t i = (nq + nkv) * hd; i < stride; ++i)
+              ASSERT_EQ(got[t * stride + i], x[t * stride + i]) << "row " << t << " element " << i << " (values, gap)";
+          ++cases;
+        }
+  EXPECT_EQ(cases, 16);
 }
 
-TEST(CudaModelOps, QkBalanceMatchesHost) {
-  TQ_REQUIRE_GPU();
-  const int n = 3, heads = 4, kv = 2, hd = 64;
-  auto s = random_vec(kv * hd, 8, 1.f, 0.2f);
-  for (float& v : s) v = std::abs(v) + 0.1f;
-  const QkBalance bal(1, kv, hd, s);
-  auto q = random_vec(n * heads * hd, 9), k = random_vec(n * kv * hd, 10);
-  DeviceBuffer<float> dq(q), dk(k), ds(s);
-  ops::qk_balance(dq.get(), dk.get(), n, heads, kv, hd, ds.get(), nullptr);
-  bal.apply(0, n, heads, q.data(), k.data());
-  EXPECT_LT(rel_err(dq.download(), q), kF32Tol);
-  EXPECT_LT(rel_err(dk.download(), k), kF32Tol);
-}
-
+// Rows [gate | up] of `width` each, as the runner's fused gate-up product writes them.
 TEST(CudaModelOps, GatedActivations) {
   TQ_REQUIRE_GPU();
-  const size_t count = 3000;
-  const auto g = random_vec(count, 11, 0.f, 3.f), u = random_vec(count, 12);
-  DeviceBuffer<float> dg(g), du(u);
-  DeviceBuffer<uint16_t> dout(count);
+  const int rows = 3, width = 1000;
+  const auto gu = random_vec(size_t(rows) * 2 * width, 11, 0.f, 3.f);
+  DeviceBuffer<float> dgu(gu);
+  DeviceBuffer<uint16_t> dout(size_t(rows) * width);
   for (bool gelu : {false, true}) {
-    std::vector<float> ref = g;
-    if (gelu) {
-      model::geglu(ref.data(), u.data(), count);
-    } else {
-      model::swiglu(ref.data(), u.data(), count);
+    std::vector<float> ref(size_t(rows) * width);
+    for (int r = 0; r < rows; ++r) {
+      std::vector<float> g(gu.begin() + r * 2 * width, gu.begin() + r * 2 * width + width);
+      const float* u = gu.data() + r * 2 * width + width;
+      if (gelu) {
+        model::geglu(g.data(), u, width);
+      } else {
+        model::swiglu(g.data(), u, width);
+      }
+      std::copy(g.begin(), g.end(), ref.begin() + r * width);
     }
-    ops::glu_f16(dg.get(), du.get(), dout.get(), count, gelu, nullptr);
+    ops::glu_f16(dgu.get(), dout.get(), rows, width, gelu, nullptr);
     EXPECT_LT(rel_err(from_half(dout.download()), ref), kHalfTol) << (gelu ? "geglu" : "swiglu");
   }
 }
@@ -182,30 +219,6 @@ TEST(CudaModelOps, Softcap) {
   ops::softcap(dx.get(), x.size(), 30.f, nullptr);
   model::softcap(x.data(), x.size(), 30.f);
   EXPECT_LT(rel_err(dx.download(), x), kF32Tol);
-}
-
-// Group 3 padded to 4: the padded heads are zero, the real ones in place, and the way
-// back restores them (as f16).
-TEST(CudaModelOps, PadAndUnpadHeads) {
-  TQ_REQUIRE_GPU();
-  const int n = 2, kv = 3, group = 3, padded = 4, hd = 64;
-  const auto q = random_vec(n * kv * group * hd, 14);
-  DeviceBuffer<float> dq(q), dp(n * kv * padded * hd);
-  ops::pad_heads(dq.get(), dp.get(), n, kv, group, padded, hd, nullptr);
-  const auto p = dp.download();
-  for (int t = 0; t < n; ++t)
-    for (int h = 0; h < kv; ++h)
-      for (int j = 0; j < padded; ++j)
-        for (int d = 0; d < hd; ++d) {
-          const float got = p[((t * kv + h) * padded + j) * hd + d];
-          const float want = j < group ? q[((t * kv + h) * group + j) * hd + d] : 0.f;
-          ASSERT_EQ(got, want) << t << " " << h << " " << j << " " << d;
-        }
-  DeviceBuffer<uint16_t> dback(q.size());
-  ops::unpad_heads_f16(dp.get(), dback.get(), n, kv, group, padded, hd, nullptr);
-  std::vector<float> qh(q.size());
-  for (size_t i = 0; i < q.size(); ++i) qh[i] = round_to_half(q[i]);
-  EXPECT_EQ(rel_err(from_half(dback.download()), qh), 0.f);
 }
 
 // y = x·Wᵀ (+ y) against BLAS on the same f16-rounded inputs: only summation order differs.

@@ -155,18 +155,44 @@ TEST_P(CudaQuantize, RecordsMatchTheCpuReference) {
   }
 }
 
-// A decode step's few tokens: a tile holds fewer vectors than one per warp (the dense
-// product split over a cluster skips the missing ones), every record as the reference's.
+// A decode step's few tokens, every record as the reference's: auto_ (the warp kernel,
+// one token per warp for a dense rotation) and the tiled kernel (whose tile then holds
+// fewer vectors than one per warp; a dense product is split over a cluster on 9.0 and
+// skips the missing ones).
 TEST_P(CudaQuantize, DecodeSizedWritesMatchTheCpuReference) {
   TQ_REQUIRE_GPU();
   uint64_t seed = 2000;
-  for (int dim : testing::kHeadDims)
-    for (int n_tokens : {1, 3}) {
-      const Outcome o = run_quantize(GetParam(), dim, DType::f16, ++seed, n_tokens);
-      SCOPED_TRACE(GetParam() + " d=" + std::to_string(dim) + ", " + std::to_string(n_tokens) + " tokens");
-      EXPECT_EQ(o.records, static_cast<size_t>(4 * n_tokens));  // 2 KV heads, K and V
-      EXPECT_EQ(o.mismatched, 0u) << "worst decode diff " << o.worst_decode_diff;
+  for (QuantizeKernel kernel : {QuantizeKernel::auto_, QuantizeKernel::tiled})
+    for (int dim : testing::kHeadDims)
+      for (int n_tokens : {1, 3}) {
+        const KvCacheConfig cfg = testing::cache_config(GetParam(), GetParam(), dim, 2, 16, 256);
+        if (!quantize_kernel_unsupported(DeviceKvCache(cfg), 0, 0, kernel).empty()) continue;  // tiled: no fp8
+        const Outcome o = run_quantize(GetParam(), dim, DType::f16, ++seed, n_tokens, 0, kernel);
+        SCOPED_TRACE(GetParam() + " d=" + std::to_string(dim) + ", " + std::to_string(n_tokens) + " tokens, " +
+                     kernel_name(kernel));
+        EXPECT_EQ(o.records, static_cast<size_t>(4 * n_tokens));  // 2 KV heads, K and V
+        EXPECT_EQ(o.mismatched, 0u) << "worst decode diff " << o.worst_decode_diff;
+      }
+}
+
+// The warp kernel forced on a write of 150 tokens, dense rotations included (auto_ sends
+// those to it only for small writes): the reference's records, up to the documented ties.
+TEST_P(CudaQuantize, WarpKernelMatchesTheCpuReference) {
+  TQ_REQUIRE_GPU();
+  uint64_t seed = 2500;
+  for (int dim : testing::kHeadDims) {
+    const KvCacheConfig cfg = testing::cache_config(GetParam(), GetParam(), dim, 2, 16, 256);
+    const DeviceKvCache probe(cfg);
+    if (!quantize_kernel_unsupported(probe, 0, 0, QuantizeKernel::warp).empty() ||
+        !quantize_kernel_unsupported(probe, 0, 1, QuantizeKernel::warp).empty())
+      GTEST_SKIP() << GetParam() << ": " << quantize_kernel_unsupported(probe, 0, 0, QuantizeKernel::warp);
+    for (DType dtype : {DType::f32, DType::f16}) {
+      const Outcome o = run_quantize(GetParam(), dim, dtype, ++seed, 150, 0, QuantizeKernel::warp);
+      SCOPED_TRACE(GetParam() + " d=" + std::to_string(dim) + (dtype == DType::f16 ? " f16 input" : " f32 input"));
+      ASSERT_GT(o.records, 400u);
+      EXPECT_LE(o.mismatched * 1000, o.records) << o.mismatched << " of " << o.records << " records differ";
     }
+  }
 }
 
 // Rows one element apart from 16-byte alignment take the kernels' element-wise loads.
