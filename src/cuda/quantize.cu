@@ -564,7 +564,7 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   auto run = [&](QuantizeKernel k, int first, int n_sides) {
     a.first_side = first;
     if (k == QuantizeKernel::warp) {
-      detail::launch_quantize_warp(a, cfg.head_dim, n_sides, stream);
+      detail::launch_quantize_warp(a, cfg.head_dim, n_sides, sms, stream);
       return;
     }
     if (k == QuantizeKernel::tensor) {

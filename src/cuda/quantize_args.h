@@ -45,7 +45,7 @@ struct QuantizeArgs {
 // unrotated (codec_desc.cpp), so only the warp kernel's plain path writes it.
 constexpr int kWarpDenseMaxDim = 128;
 bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation, int d);
-void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, void* stream);
+void launch_quantize_warp(const QuantizeArgs& a, int d, int n_sides, int sm_count, void* stream);
 
 // The tensor-core kernel (quantize_dense_mma.cu): dense rotations with mse codes at head
 // sizes up to kDenseMmaMaxDim, no affine map (RotationDesc::mma_b set), under the near-tie

@@ -389,7 +389,7 @@ bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation, int d) {
   }
 }
 
-void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, void* stream) {
+void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, int sm_count, void* stream) {
   auto s = static_cast<cudaStream_t>(stream);
   QuantizeArgs a = args;
   bool dense = false;
@@ -407,7 +407,11 @@ void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, void* st
       smem = size_t{D} * D * sizeof(float);
       ensure_mma_smem(kernel, static_cast<int>(smem));
     }
-    a.warp_tokens = dense ? 1 : WarpShape<D>::kTokens;
+    // A write whose CTAs of kTokens per warp would leave SMs idle (a decode step, a short
+    // chunk) takes one token per warp too: more CTAs, each warp's chain of tokens shorter.
+    const int64_t full_ctas = (a.n_tokens + kWarps * WarpShape<D>::kTokens - 1) / (kWarps * WarpShape<D>::kTokens) *
+                              int64_t{a.n_kv} * n_sides;
+    a.warp_tokens = dense || full_ctas < sm_count ? 1 : WarpShape<D>::kTokens;
     const int per_cta = kWarps * a.warp_tokens;
     const dim3 grid((a.n_tokens + per_cta - 1) / per_cta, a.n_kv, n_sides);
     quantize_warp_kernel<D><<<grid, kWarps * 32, smem, s>>>(a);
