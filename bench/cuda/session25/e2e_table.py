@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Old-vs-new end-to-end table from the `tq bench model --markdown` files of session 25's
+device calls (e2e_<model>_<old|new>.md in each call's folder).
+
+  python3 bench/cuda/session25/e2e_table.py bench/cuda/session25/call2 bench/cuda/session25/call4
+
+Prints one markdown row per (call, model, codec): old and new decode tok/s and their ratio,
+and each library's codec / f16 ratio (both measured in the same call)."""
+import glob
+import os
+import re
+import sys
+
+
+def rows(path):
+    out, gpu = {}, ""
+    for line in open(path):
+        m = re.search(r"GPU: ([^(]+)\(", line)
+        if m:
+            gpu = m.group(1).strip()
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and re.match(r"^[0-9.]+$", cells[3]) and cells[0] != "codec":
+            out[cells[0]] = (int(cells[1]), float(cells[3]))
+    return out, gpu
+
+
+def main():
+    print("| call | GPU | model shape | depth | codec | old decode tok/s | new decode tok/s | new / old | old: codec / f16 | new: codec / f16 |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+    for d in sys.argv[1:]:
+        for old_path in sorted(glob.glob(os.path.join(d, "e2e_*_old.md"))):
+            model = re.search(r"e2e_(.+)_old\.md", old_path).group(1)
+            old, gpu = rows(old_path)
+            new, _ = rows(old_path.replace("_old.md", "_new.md"))
+            for codec in old:
+                if codec not in new:
+                    continue
+                depth, o = old[codec]
+                n = new[codec][1]
+                print(f"| {os.path.basename(d)} | {gpu} | {model} | {depth} | {codec} | {o:.1f} | {n:.1f} | {n / o:.2f}x | "
+                      f"{o / old['f16'][1]:.2f}x | {n / new['f16'][1]:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
