@@ -330,6 +330,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
   const int n = max(0, min(a.warp_tokens, a.n_tokens - t0));
   const int my_slot = lane < n ? a.slots[t0 + lane] : -1;  // lane j holds token t0 + j's slot
   stage_inputs<D>(a, side, head, t0, n, ws[warp].in, D << (a.dtype == 0 ? 2 : 1), lane);
+  cp_async_wait<0>();  // Qᵀ's copies (stage_inputs waits only where it issued copies itself)
   __syncthreads();  // the codebooks and Qᵀ
   const int rb = c.record_bytes;
   float* xs = ws[warp].x;
