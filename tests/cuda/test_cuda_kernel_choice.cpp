@@ -4,9 +4,11 @@
 // job (tests/backend); here only the refusals.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "cuda_attention_ref.h"
+#include "env_override.h"
 
 namespace tq::cuda {
 namespace {
@@ -104,6 +106,32 @@ TEST(CudaKernelChoice, TheCudaCoreKernelRefusesWhatItsRingCannotHold) {
   }
   d.kernel = DecodeKernel::auto_;
   EXPECT_GT(decode_workspace_bytes(cache, d), 0u);
+}
+
+// The experiment overrides' parser (TQ_CUDA_DECODE, TQ_CUDA_LAUNCH, TQ_CUDA_QUANTIZE), on
+// a variable of its own (host code, no GPU): unset or empty is auto_, a named choice is
+// that choice, anything else an error naming the variable and the choices.
+TEST(CudaEnvOverride, UnsetIsAutoAChoiceIsItselfAnythingElseIsAnError) {
+  const char* var = "TQ_TEST_QUANTIZE_OVERRIDE";
+  auto read = [&] {
+    return detail::env_override<QuantizeKernel>(var, "quantize-on-write", "QuantizeParams::kernel",
+                                                {{"tiled", QuantizeKernel::tiled}, {"warp", QuantizeKernel::warp}});
+  };
+  ::unsetenv(var);
+  EXPECT_EQ(read(), QuantizeKernel::auto_);
+  ::setenv(var, "", 1);
+  EXPECT_EQ(read(), QuantizeKernel::auto_);
+  ::setenv(var, "warp", 1);
+  EXPECT_EQ(read(), QuantizeKernel::warp);
+  ::setenv(var, "wrap", 1);
+  try {
+    read();
+    FAIL() << "an unknown value was accepted";
+  } catch (const Error& e) {
+    expect_mentions(e.what(), "TQ_TEST_QUANTIZE_OVERRIDE=wrap");
+    expect_mentions(e.what(), "tiled, warp");
+  }
+  ::unsetenv(var);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "cuda_test_util.h"
 #include "model_gemm.h"
 #include "model_ops.h"
+#include "model_weights_device.h"
 #include "ops.h"
 #include "turboquant/half.h"
 #include "turboquant/qk_balance.h"
@@ -219,6 +220,24 @@ TEST(CudaModelOps, Softcap) {
   ops::softcap(dx.get(), x.size(), 30.f, nullptr);
   model::softcap(x.data(), x.size(), 30.f);
   EXPECT_LT(rel_err(dx.download(), x), kF32Tol);
+}
+
+// The runner's query padding (host code, no GPU): group 3 padded to 4 over 3 KV heads, each
+// unpadded coordinate moved to its group's slot, in order, the padding heads left free; a
+// group that needs no padding maps onto itself.
+TEST(HeadPadding, MovesEachGroupIntoItsPaddedSlots) {
+  const int n_kv = 3, group = 3, padded = 4, hd = 64;
+  const HeadPadding pad{group, padded, hd};
+  std::vector<int> hits(n_kv * padded * hd, 0);
+  for (int i = 0; i < n_kv * group * hd; ++i) {
+    const int h = i / hd, kv = h / group, j = h % group;
+    ASSERT_EQ(pad(i), (kv * padded + j) * hd + i % hd) << "coordinate " << i;
+    ++hits[pad(i)];
+  }
+  for (int o = 0; o < n_kv * padded * hd; ++o)
+    EXPECT_EQ(hits[o], (o / hd) % padded < group ? 1 : 0) << "padded coordinate " << o;
+  const HeadPadding none{4, 4, 128};
+  for (int i = 0; i < 2 * 4 * 128; ++i) ASSERT_EQ(none(i), i);
 }
 
 // y = x·Wᵀ (+ y) against BLAS on the same f16-rounded inputs: only summation order differs.
