@@ -103,7 +103,7 @@ struct DeviceModel::Impl {
   cudaStream_t stream = nullptr;
   std::unique_ptr<DeviceWeights> w;
   std::unique_ptr<Gemm> gemm;
-  int group = 1, padded = 1;
+  int padded = 1;  // query heads per KV head, padded to a decode group size
   double* inv_freq_global = nullptr;  // device [rope_dim / 2]
   double* inv_freq_local = nullptr;
   float* balance = nullptr;           // device [n_layers][n_kv_heads][head_dim], null without
@@ -165,10 +165,10 @@ DeviceModel::DeviceModel(Model& model) : impl_(new Impl) {
                 std::to_string(c.attn_softcap) + "): decode_attention lacks it");
   if (!head_dim_supported(c.head_dim))
     throw Error("the CUDA kernels are not compiled for head size " + std::to_string(c.head_dim));
-  m.group = c.n_heads / c.n_kv_heads;
-  m.padded = padded_group(m.group);
+  const int group = c.n_heads / c.n_kv_heads;
+  m.padded = padded_group(group);
   check_cuda(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  m.w = std::make_unique<DeviceWeights>(model.weights(), c, HeadPadding{m.group, m.padded, c.head_dim}, model.pool());
+  m.w = std::make_unique<DeviceWeights>(model.weights(), c, HeadPadding{group, m.padded, c.head_dim}, model.pool());
   m.gemm = std::make_unique<Gemm>(m.stream);
   m.inv_freq_global = m.upload(rope_inv_freq(c.rope_dim, c.rope_base, c.rope_freq_scale, model.weights().rope_freqs));
   // Sliding layers: their own base, no position scaling and no divisors (model.cpp).

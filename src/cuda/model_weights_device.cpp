@@ -32,8 +32,13 @@ struct WeightUploader {
   DeviceWeights& dw;
   ThreadPool& pool;
 
+  uint16_t* allocate(size_t rows, size_t cols) {
+    return static_cast<uint16_t*>(dw.allocate(rows * cols * sizeof(uint16_t)));
+  }
+
+  // For a stacked matrix whose padding rows or columns no source fills.
   uint16_t* zeroed(size_t rows, size_t cols) {
-    auto* dev = static_cast<uint16_t*>(dw.allocate(rows * cols * sizeof(uint16_t)));
+    uint16_t* dev = allocate(rows, cols);
     check_cuda(cudaMemset(dev, 0, rows * cols * sizeof(uint16_t)), "cudaMemset (weights)");
     return dev;
   }
@@ -71,8 +76,8 @@ struct WeightUploader {
     }
   }
 
-  const uint16_t* matrix(const model::QMatrix& m) {
-    uint16_t* dev = zeroed(m.rows, m.cols);
+  const uint16_t* matrix(const model::QMatrix& m) {  // every element written by place
+    uint16_t* dev = allocate(m.rows, m.cols);
     place(m, dev, {0, m.cols});
     return dev;
   }

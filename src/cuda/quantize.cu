@@ -573,9 +573,7 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
     }
     // A dense rotation's exact product splits over a cluster where clusters exist (9.0)
     // and the plain tiles would leave SMs idle (docs/CUDA.md, "Tiled").
-    bool dense = false;
-    for (int s = first; s < first + n_sides; ++s) dense = dense || layer[s].rot_kind == RotationKind::dense;
-    const bool split = dense && clusters && tiles_leave_sms_idle(n_sides);
+    const bool split = detail::launch_has_dense(a, n_sides) && clusters && tiles_leave_sms_idle(n_sides);
     dispatch_head_dim(cfg.head_dim, "quantize_on_write",
                       [&]<int D>() { detail::launch_quantize<D>(a, n_sides, split, stream); });
   };

@@ -37,6 +37,13 @@ struct QuantizeArgs {
   int warp_tokens;  // the warp kernel's tokens per warp (set by launch_quantize_warp)
 };
 
+// Whether a launch of sides [first_side, first_side + n_sides) holds a dense rotation.
+inline bool launch_has_dense(const QuantizeArgs& a, int n_sides) {
+  for (int s = a.first_side; s < a.first_side + n_sides; ++s)
+    if (a.rot_kind[s] == RotationKind::dense) return true;
+  return false;
+}
+
 // The warp-per-vector kernel covers f16, q8_0, q4_0, fp8 and mse records under every
 // rotation kind; not the group and calibrated (grouped) codecs, and no affine map (the
 // caller checks that, with sinks and RoPE frames). A dense rotation needs its Qᵀ in

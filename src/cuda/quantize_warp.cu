@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid
   const int side = a.first_side + blockIdx.z, head = blockIdx.y, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const CodecDesc& c = a.codec[side];
   const RotationDesc rot = a.rotations[side][head];
-  if (a.rot_kind[side] == RotationKind::dense) {  // in flight with the inputs' copies; landed by stage_inputs' wait
+  if (a.rot_kind[side] == RotationKind::dense) {  // in flight with the inputs' copies; waited for below
     const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(qt));
     for (int e = threadIdx.x; e < D * D / 4; e += kWarps * 32) cp_async16(dst + 16 * e, rot.matrix_t + 4 * e);
     cp_async_commit();
@@ -393,9 +393,7 @@ bool quantize_warp_applies(const CodecDesc& c, RotationKind rotation, int d) {
 void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, int sm_count, void* stream) {
   auto s = static_cast<cudaStream_t>(stream);
   QuantizeArgs a = args;
-  bool dense = false;
-  for (int side = a.first_side; side < a.first_side + n_sides; ++side)
-    dense = dense || a.rot_kind[side] == RotationKind::dense;
+  const bool dense = launch_has_dense(a, n_sides);
   dispatch_head_dim(d, "quantize_on_write (warp kernel)", [&]<int D>() {
     static_assert(sizeof(WarpSmem<D>) * kWarps + sizeof(SharedCodebooks) <= 48 * 1024, "fits the default shared memory");
     const void* kernel = reinterpret_cast<const void*>(&quantize_warp_kernel<D>);
