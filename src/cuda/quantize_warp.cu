@@ -1,7 +1,9 @@
-// Quantize-on-write, one warp per vector: the warp first copies the raw inputs of all its
-// tokens into shared memory with cp.async (every load in flight at once: one token's
-// round trip at a time had left the kernel latency-bound, at 43% of copy bandwidth for
-// q8_0), then takes the tokens one by one. A lane reads D/32 consecutive inputs, the warp
+// Quantize-on-write on warps: the warp first copies the raw inputs of all its tokens into
+// shared memory with cp.async (every load in flight at once: one token's round trip at a
+// time had left the kernel latency-bound, at 43% of copy bandwidth for q8_0). Large
+// writes (several tokens per warp) of unrotated and rht records, and unrotated plain
+// records at any size, then take one 32-coordinate block per lane (quantize_lanes.cuh).
+// The others take the tokens one by one: a lane reads D/32 consecutive inputs, the warp
 // rotates and encodes the vector in registers (lane owns coordinates lane + 32k, as the
 // shuffle Hadamard needs) and stages only the record in shared memory before one
 // coalesced copy into its slot. No CTA-wide barriers after the codebook is loaded, so
@@ -17,6 +19,7 @@
 #include "codebook_device.cuh"
 #include "cuda_check.h"
 #include "decode_args.h"
+#include "quantize_lanes.cuh"
 #include "warp_encode.cuh"
 #include "turboquant/head_dim.h"
 
@@ -31,9 +34,13 @@ struct WarpShape {
   static constexpr int kTokens = D <= 128 ? 8 : 4;  // a warp's tokens: 4 KB of f32 inputs
 };
 
+// A staged row's pitch: the raw inputs plus 16 bytes, so that the tokens' lanes reading
+// one coordinate of their rows (the lane-block gathers) fall in different banks.
+__host__ __device__ constexpr int row_pitch(int D, int dtype) { return (D << (dtype == 0 ? 2 : 1)) + 16; }
+
 template <int D>
 struct WarpSmem {
-  alignas(16) uint8_t in[WarpShape<D>::kTokens * D * 4];  // the warp's raw inputs, token after token
+  alignas(16) uint8_t in[WarpShape<D>::kTokens * (D * 4 + 16)];  // the warp's raw inputs, a row per token
   alignas(16) float x[D];
   alignas(16) uint8_t rec[2 * D + 16];  // the largest record (f16) plus slack
 };
@@ -199,151 +206,52 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
   }
 }
 
-// Unrotated q8_0 / q4_0 / f16 / fp8 records of all the warp's staged tokens at once, one
-// 32-coordinate block per lane (lane = token · D/32 + block): each lane runs the
-// reference's loop over its block alone, so a block costs one lane what took the whole
-// warp (one vector at a time, ~160 warp instructions per d = 128 vector with its shuffles).
-// The D/32 lanes of a token share NaN/Inf refusal, fp8's vector scale and the saturation
-// count through shuffles. The records are built over the staged inputs (each lane has
-// read its block first) and leave in one coalesced copy: a lane storing its own 34-byte
-// block straight into the pool had made every store touch 32 sectors (q8_0 at 262K
-// vectors: 217 us against 79 for the warp-wide encoder). Arithmetic as the tiled kernel's
-// encode_blocks and Fp8Quantizer.
-template <int D>
-__device__ inline void encode_plain_blocks(const QuantizeArgs& a, const CodecDesc& c, int side, int head, int t0, int n,
-                                           uint8_t* in, int my_slot, int lane) {
-  constexpr int BPV = D / 32, T = WarpShape<D>::kTokens;
-  static_assert(T * BPV <= 32, "a lane per block");
-  const int j = lane / BPV, b = lane % BPV;
-  const int slot = __shfl_sync(kFull, my_slot, j);
-  const bool live = lane < T * BPV && j < n && slot >= 0;
-  float x[32];
-  if (live) {
-    load_lane<32>(in + ((j * D) << (a.dtype == 0 ? 2 : 1)), 32 * b, a.dtype, x);
-  } else {
-#pragma unroll
-    for (int e = 0; e < 32; ++e) x[e] = 0.f;
-  }
-  // NaN/Inf inputs are refused (docs/FORMATS.md, "Range"): the token's first bad
-  // coordinate is reported by the lane holding it, the count by the token's block 0.
-  int bad = 32;
-  float bad_x = 0.f;
-#pragma unroll
-  for (int e = 31; e >= 0; --e)
-    if (!isfinite(x[e])) bad = e, bad_x = x[e];
-  int first = bad < 32 ? 32 * b + bad : D;
-#pragma unroll
-  for (int off = 1; off < BPV; off <<= 1) first = min(first, __shfl_xor_sync(kFull, first, off));
-  if (live && first < D) {
-    if (first / 32 == b) note_bad_value(a.status, t0 + j, side, head, first, bad_x);
-    if (b == 0) atomicAdd(&a.status->nonfinite, 1ull);
-  }
-  const bool write = live && first == D;
-  float amax = 0.f;
-#pragma unroll
-  for (int e = 0; e < 32; ++e) amax = fmaxf(amax, fabsf(x[e]));
-  bool clamped = false;
-  const int rb = c.record_bytes;  // even; T records fit in the staged inputs' rows
-  uint8_t* dst = in + j * rb;
-  __syncwarp();  // every lane holds its inputs: their rows take the records
-  if (c.kind == QuantKind::fp8) {  // [fp16 s][D E4M3 codes]: one scale for the vector
-#pragma unroll
-    for (int off = 1; off < BPV; off <<= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, off));
-    if (write) {
-      const uint16_t sb = fp8_scale_bits(amax, clamped);
-      const float inv = reciprocal_or_zero(__half2float(__ushort_as_half(sb)));
-      if (b == 0) *reinterpret_cast<uint16_t*>(dst) = sb;
-#pragma unroll
-      for (int e = 0; e < 32; e += 2)
-        *reinterpret_cast<uint16_t*>(dst + 2 + 32 * b + e) = __nv_cvt_float2_to_fp8x2(
-            make_float2(__fmul_rn(x[e], inv), __fmul_rn(x[e + 1], inv)), __NV_SATFINITE, __NV_E4M3);
-    }
-  } else if (write && c.kind == QuantKind::f16) {
-    uint32_t* out = reinterpret_cast<uint32_t*>(dst + 64 * b);
-#pragma unroll
-    for (int e = 0; e < 32; e += 2)
-      out[e / 2] = half_field_bits(x[e], clamped) | static_cast<uint32_t>(half_field_bits(x[e + 1], clamped)) << 16;
-  } else if (write && c.kind == QuantKind::q8_0) {
-    const float d = __fdiv_rn(amax, 127.f);
-    const float id = reciprocal_or_zero(d);
-    uint8_t* out = dst + 34 * b;
-    store_half_field(out, d, clamped);
-#pragma unroll
-    for (int e = 0; e < 32; e += 2) {
-      const uint32_t q0 = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(x[e], id))));
-      const uint32_t q1 = static_cast<uint8_t>(static_cast<int8_t>(roundf(__fmul_rn(x[e + 1], id))));
-      *reinterpret_cast<uint16_t*>(out + 2 + e) = static_cast<uint16_t>(q0 | (q1 << 8));
-    }
-  } else if (write) {  // q4_0: the first element of largest magnitude, in index order
-    float top = 0.f, mx = 0.f;
-#pragma unroll
-    for (int e = 0; e < 32; ++e)
-      if (top < fabsf(x[e])) top = fabsf(x[e]), mx = x[e];
-    const float d = __fdiv_rn(mx, -8.f);
-    const float id = reciprocal_or_zero(d);
-    uint8_t* out = dst + 18 * b;
-    store_half_field(out, d, clamped);
-#pragma unroll
-    for (int e = 0; e < 16; e += 2) {
-      const int q0 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[e], id), 8.5f)));
-      const int q1 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[e + 1], id), 8.5f)));
-      const int h0 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[e + 16], id), 8.5f)));
-      const int h1 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[e + 17], id), 8.5f)));
-      *reinterpret_cast<uint16_t*>(out + 2 + e) = static_cast<uint16_t>((q0 | (h0 << 4)) | ((q1 | (h1 << 4)) << 8));
-    }
-  }
-  bool any = clamped;
-#pragma unroll
-  for (int off = 1; off < BPV; off <<= 1) any |= __shfl_xor_sync(kFull, any, off) != 0;  // every lane shuffles
-  const unsigned saturated = __ballot_sync(kFull, any && write && b == 0);
-  if (lane == 0 && saturated) atomicAdd(&a.status->saturated, static_cast<unsigned long long>(__popc(saturated)));
-  const unsigned written = __ballot_sync(kFull, write && b == 0);  // bit j·BPV: token j is written
-  __syncwarp();
-  // Token r's record, 16-bit words; every lane takes part in the slot shuffle.
-  const int words = rb / 2;
-  for (int base = 0; base < n * words; base += 32) {
-    const int e = base + lane, r = min(e / words, n - 1), o = e - r * words;
-    const int slot_r = __shfl_sync(kFull, my_slot, r);
-    if (e < n * words && ((written >> (r * BPV)) & 1)) {
-      reinterpret_cast<uint16_t*>(record_at(a, side, head, slot_r, rb))[o] =
-          reinterpret_cast<const uint16_t*>(in + r * rb)[o];
-    }
-  }
-}
-
-template <int D>
-__global__ void __launch_bounds__(kWarps * 32) quantize_warp_kernel(const __grid_constant__ QuantizeArgs a) {
+// kLanes: a launch of several tokens per warp whose sides are all unrotated or rht: one
+// block per lane for every codec (quantize_lanes.cuh), at four CTAs per SM. Otherwise
+// only unrotated plain records take a block per lane, the rest one vector per warp; the
+// two are separate kernels because one kernel for both, capped at 64 registers for the
+// lane blocks, made small writes 6-12% slower (BENCHMARKS.md, session 26).
+template <int D, bool kLanes>
+__global__ void __launch_bounds__(kWarps * 32, kLanes ? 4 : 1)
+    quantize_warp_kernel(const __grid_constant__ QuantizeArgs a) {
   constexpr int E = D / 32, K = D / 32;
   __shared__ SharedCodebooks cb;
   __shared__ WarpSmem<D> ws[kWarps];
+  __shared__ alignas(16) uint32_t signed_perm[kLanes ? D : 4];  // the lane blocks' rht table
   extern __shared__ __align__(16) float qt[];  // a dense rotation's Qᵀ (D² floats), else empty
   const int side = a.first_side + blockIdx.z, head = blockIdx.y, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const CodecDesc& c = a.codec[side];
   const RotationDesc rot = a.rotations[side][head];
-  if (a.rot_kind[side] == RotationKind::dense) {  // in flight with the inputs' copies; waited for below
+  const RotationKind kind = a.rot_kind[side];
+  if (!kLanes && kind == RotationKind::dense) {  // in flight with the inputs' copies; waited for below
     const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(qt));
     for (int e = threadIdx.x; e < D * D / 4; e += kWarps * 32) cp_async16(dst + 16 * e, rot.matrix_t + 4 * e);
     cp_async_commit();
   }
   load_codebooks(c, cb, threadIdx.x);
+  if (kLanes && kind == RotationKind::rht)
+    for (int i = threadIdx.x; i < D; i += kWarps * 32) signed_perm[i] = signed_perm_entry(rot, i);
   const int t0 = (blockIdx.x * kWarps + warp) * a.warp_tokens;
   const int n = max(0, min(a.warp_tokens, a.n_tokens - t0));
   const int my_slot = lane < n ? a.slots[t0 + lane] : -1;  // lane j holds token t0 + j's slot
-  stage_inputs<D>(a, side, head, t0, n, ws[warp].in, D << (a.dtype == 0 ? 2 : 1), lane);
+  const int pitch = row_pitch(D, a.dtype);
+  stage_inputs<D>(a, side, head, t0, n, ws[warp].in, pitch, lane);
   cp_async_wait<0>();  // Qᵀ's copies (stage_inputs waits only where it issued copies itself)
-  __syncthreads();  // the codebooks and Qᵀ
+  __syncthreads();  // the codebooks, Qᵀ and the rht table
+  if (kLanes || (kind == RotationKind::none && c.kind != QuantKind::mse)) {
+    encode_lane_blocks<D, WarpShape<D>::kTokens, kLanes>(a, c, cb, rot, signed_perm, side, head, t0, n, ws[warp].in,
+                                                         pitch, my_slot, lane);
+    return;
+  }
+  if constexpr (kLanes) return;
   const int rb = c.record_bytes;
   float* xs = ws[warp].x;
   uint8_t* rec = ws[warp].rec;
-  if (a.rot_kind[side] == RotationKind::none && c.kind != QuantKind::mse) {  // no rotation, no staging
-    encode_plain_blocks<D>(a, c, side, head, t0, n, ws[warp].in, my_slot, lane);
-    return;
-  }
   for (int j = 0; j < n; ++j) {
     const int t = t0 + j, slot = __shfl_sync(kFull, my_slot, j);
     if (slot < 0) continue;  // uniform: every lane holds the same slot
     float v[E];
-    load_lane<E>(ws[warp].in + ((j * D) << (a.dtype == 0 ? 2 : 1)), lane * E, a.dtype, v);
+    load_lane<E>(ws[warp].in + j * pitch, lane * E, a.dtype, v);
     // NaN/Inf inputs are refused (docs/FORMATS.md, "Range"): reported, never written.
     int bad = E;
     float bad_x = 0.f;  // not v[bad]: a variable index would put v in local memory
@@ -396,7 +304,7 @@ void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, int sm_c
   const bool dense = launch_has_dense(a, n_sides);
   dispatch_head_dim(d, "quantize_on_write (warp kernel)", [&]<int D>() {
     static_assert(sizeof(WarpSmem<D>) * kWarps + sizeof(SharedCodebooks) <= 48 * 1024, "fits the default shared memory");
-    const void* kernel = reinterpret_cast<const void*>(&quantize_warp_kernel<D>);
+    const void* kernel = reinterpret_cast<const void*>(&quantize_warp_kernel<D, false>);
     // A dense product is D² multiply-adds per vector over Qᵀ in shared memory: one token
     // per warp spreads a small write over as many warps as it has vectors.
     size_t smem = 0;
@@ -413,7 +321,13 @@ void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, int sm_c
     a.warp_tokens = dense || full_ctas < sm_count ? 1 : WarpShape<D>::kTokens;
     const int per_cta = kWarps * a.warp_tokens;
     const dim3 grid((a.n_tokens + per_cta - 1) / per_cta, a.n_kv, n_sides);
-    quantize_warp_kernel<D><<<grid, kWarps * 32, smem, s>>>(a);
+    bool lanes = a.warp_tokens > 1;
+    for (int side = a.first_side; side < a.first_side + n_sides; ++side)
+      lanes = lanes && (a.rot_kind[side] == RotationKind::none || a.rot_kind[side] == RotationKind::rht);
+    if (lanes)
+      quantize_warp_kernel<D, true><<<grid, kWarps * 32, 0, s>>>(a);
+    else
+      quantize_warp_kernel<D, false><<<grid, kWarps * 32, smem, s>>>(a);
   });
   check_launch("quantize_warp_kernel");
 }

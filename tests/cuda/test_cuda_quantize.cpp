@@ -175,23 +175,54 @@ TEST_P(CudaQuantize, DecodeSizedWritesMatchTheCpuReference) {
       }
 }
 
+// Why the warp kernel cannot write `codec` at head size `dim` on either side ("" when it can).
+std::string warp_kernel_refusal(const std::string& codec, int dim) {
+  const DeviceKvCache probe(testing::cache_config(codec, codec, dim, 2, 16, 256));
+  for (int side : {0, 1})
+    if (std::string why = quantize_kernel_unsupported(probe, 0, side, QuantizeKernel::warp); !why.empty()) return why;
+  return "";
+}
+
 // The warp kernel forced on a write of 150 tokens, dense rotations included (auto_ sends
 // those to it only for small writes): the reference's records, up to the documented ties.
 TEST_P(CudaQuantize, WarpKernelMatchesTheCpuReference) {
   TQ_REQUIRE_GPU();
   uint64_t seed = 2500;
   for (int dim : testing::kHeadDims) {
-    const KvCacheConfig cfg = testing::cache_config(GetParam(), GetParam(), dim, 2, 16, 256);
-    const DeviceKvCache probe(cfg);
-    if (!quantize_kernel_unsupported(probe, 0, 0, QuantizeKernel::warp).empty() ||
-        !quantize_kernel_unsupported(probe, 0, 1, QuantizeKernel::warp).empty())
-      GTEST_SKIP() << GetParam() << ": " << quantize_kernel_unsupported(probe, 0, 0, QuantizeKernel::warp);
+    if (const std::string why = warp_kernel_refusal(GetParam(), dim); !why.empty())
+      GTEST_SKIP() << GetParam() << ": " << why;
     for (DType dtype : {DType::f32, DType::f16}) {
       const Outcome o = run_quantize(GetParam(), dim, dtype, ++seed, 150, 0, QuantizeKernel::warp);
       SCOPED_TRACE(GetParam() + " d=" + std::to_string(dim) + (dtype == DType::f16 ? " f16 input" : " f32 input"));
       ASSERT_GT(o.records, 400u);
       EXPECT_LE(o.mismatched * 1000, o.records) << o.mismatched << " of " << o.records << " records differ";
     }
+  }
+}
+
+// A write with more CTAs than the device has SMs gives the warp kernel several tokens per
+// warp: unrotated and rht codecs then run one 32-coordinate block per lane (the
+// Hadamard's last stages as shuffles between a token's lanes), the others one vector per
+// warp, at every head size, from f32 and f16 rows and from misaligned ones.
+TEST_P(CudaQuantize, LaneBlockWritesMatchTheCpuReference) {
+  TQ_REQUIRE_GPU();
+  int sms = 0;
+  testing::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "multiprocessor count");
+  constexpr int kHeads = 8;
+  const int n_tokens = 2 * sms * 64 / (2 * kHeads) + 40;  // two CTAs of 8 warps x 8 tokens per SM, and a ragged end
+  uint64_t seed = 2700;
+  for (int dim : testing::kHeadDims) {
+    if (const std::string why = warp_kernel_refusal(GetParam(), dim); !why.empty())
+      GTEST_SKIP() << GetParam() << ": " << why;
+    for (DType dtype : {DType::f32, DType::f16})
+      for (int pad : {0, 1}) {
+        if (pad && dtype == DType::f32) continue;
+        const Outcome o = run_quantize(GetParam(), dim, dtype, ++seed, n_tokens, pad, QuantizeKernel::warp, kHeads);
+        SCOPED_TRACE(GetParam() + " d=" + std::to_string(dim) + (dtype == DType::f16 ? " f16 input" : " f32 input") +
+                     (pad ? ", misaligned rows" : ""));
+        ASSERT_GT(o.records, static_cast<size_t>(n_tokens) * kHeads);
+        EXPECT_LE(o.mismatched * 1000, o.records) << o.mismatched << " of " << o.records << " records differ";
+      }
   }
 }
 

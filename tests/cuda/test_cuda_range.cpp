@@ -178,6 +178,40 @@ TEST(CudaRangeErrors, NonFiniteInputIsRefusedNamingLayerHeadAndToken) {
     }
 }
 
+// A write with more CTAs than SMs: the warp kernel's lane blocks (several tokens per warp)
+// find the token's first bad coordinate, for rht across the permutation, and name its
+// value with its own sign.
+TEST(CudaRangeErrors, LaneBlockWritesRefuseNonFiniteInputs) {
+  TQ_REQUIRE_GPU();
+  int sms = 0;
+  testing::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "multiprocessor count");
+  const int n = 2 * sms * 64 / (2 * 8) + 8;  // two CTAs of 8 warps x 8 tokens per SM
+  for (const char* codec : {"rht3", "q8_0", "sq3"}) {
+    SCOPED_TRACE(codec);
+    const KvCacheConfig cfg = testing::cache_config(codec, codec, 128, 8, 16, n + 16, 1, 9);
+    DeviceKvCache cache(cfg);
+    Write w(cfg, 0, n);
+    std::mt19937_64 rng(9);
+    std::normal_distribution<float> normal;
+    for (auto& side : w.x)
+      for (float& e : side) e = normal(rng);
+    const int t = n / 2;
+    w.vec(1, t, 5)[100] = -kInf;  // V, head 5: two bad coordinates, the first named
+    w.vec(1, t, 5)[70] = -kInf;
+    w.vec(0, t + 1, 0)[3] = std::numeric_limits<float>::quiet_NaN();
+    const uint64_t before = range_events().nonfinite;
+    EXPECT_EQ(write_error(cache, w), "quantize_on_write: layer 0, KV head 5, token " + std::to_string(t) +
+                                         " of the write: V coordinate 70 is -Inf (non-finite keys and values are "
+                                         "refused); refused vectors were not written");
+    EXPECT_EQ(range_events().nonfinite - before, 2u);
+    const auto pool = w.pool(cache, 1);
+    std::vector<uint8_t> want(cache.record_bytes(0, 1)), zeros(want.size(), 0);
+    EXPECT_EQ(std::memcmp(w.record(cache, pool, 1, t, 5), zeros.data(), want.size()), 0) << "refused: not written";
+    cache.codec(0, 4, 1).encode(w.vec(1, t, 4), want.data());
+    EXPECT_EQ(std::memcmp(w.record(cache, pool, 1, t, 4), want.data(), want.size()), 0) << "its neighbour is";
+  }
+}
+
 TEST(CudaRangeErrors, UncheckedWritesReportAtCheckWrites) {
   TQ_REQUIRE_GPU();
   for (const char* codec : kKernelKinds) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Old-vs-new end-to-end table from the `tq bench model --markdown` files of session 25's
-device calls (e2e_<model>_<old|new>.md in each call's folder).
+"""Old-vs-new end-to-end table from the `tq bench model --markdown` files of a session's
+device calls (e2e_<model>_<old|new>.md, or e2e_<model>_<old|new>_<round>.md, in each call's
+folder).
 
   python3 bench/cuda/session25/e2e_table.py bench/cuda/session25/call2 bench/cuda/session25/call4
 
@@ -28,10 +29,11 @@ def main():
     print("| call | GPU | model shape | depth | codec | old decode tok/s | new decode tok/s | new / old | old: codec / f16 | new: codec / f16 |")
     print("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
     for d in sys.argv[1:]:
-        for old_path in sorted(glob.glob(os.path.join(d, "e2e_*_old.md"))):
-            model = re.search(r"e2e_(.+)_old\.md", old_path).group(1)
+        for old_path in sorted(glob.glob(os.path.join(d, "e2e_*_old*.md"))):
+            m = re.search(r"e2e_(.+)_old(_\d+)?\.md", old_path)
+            model = m.group(1) + (f" (round {m.group(2)[1:]})" if m.group(2) else "")
             old, gpu = rows(old_path)
-            new, _ = rows(old_path.replace("_old.md", "_new.md"))
+            new, _ = rows(old_path.replace("_old", "_new"))
             for codec in old:
                 if codec not in new:
                     continue
