@@ -537,9 +537,7 @@ void quantize_on_write(DeviceKvCache& cache, const QuantizeParams& p) {
   // Whether the tiles of a launch of n_sides leave SMs idle (docs/CUDA.md, "Tiled").
   auto tiles_leave_sms_idle = [&](int n_sides) {
     return dispatch_head_dim(cfg.head_dim, "quantize_on_write", [&]<int D>() {
-      const int64_t ctas = (a.n_tokens + detail::QuantizeTile<D>::kVecs - 1) / detail::QuantizeTile<D>::kVecs *
-                           int64_t{a.n_kv} * n_sides;
-      return ctas < sms;
+      return detail::ctas_leave_sms_idle(a.n_tokens, detail::QuantizeTile<D>::kVecs, a.n_kv, n_sides, sms);
     });
   };
   const bool small = tiles_leave_sms_idle(2);

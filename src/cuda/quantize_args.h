@@ -37,11 +37,23 @@ struct QuantizeArgs {
   int warp_tokens;  // the warp kernel's tokens per warp (set by launch_quantize_warp)
 };
 
-// Whether a launch of sides [first_side, first_side + n_sides) holds a dense rotation.
-inline bool launch_has_dense(const QuantizeArgs& a, int n_sides) {
+// Whether any side of a launch of sides [first_side, first_side + n_sides) has a rotation
+// kind `pred` accepts.
+template <class Pred>
+bool launch_any_rotation(const QuantizeArgs& a, int n_sides, Pred pred) {
   for (int s = a.first_side; s < a.first_side + n_sides; ++s)
-    if (a.rot_kind[s] == RotationKind::dense) return true;
+    if (pred(a.rot_kind[s])) return true;
   return false;
+}
+inline bool launch_has_dense(const QuantizeArgs& a, int n_sides) {
+  return launch_any_rotation(a, n_sides, [](RotationKind k) { return k == RotationKind::dense; });
+}
+
+// Whether a launch of ceil(tokens / tokens_per_cta) CTAs per KV head and side leaves SMs
+// idle (fewer CTAs than SMs): such writes (decode steps, short chunks) take the kernels'
+// small-write shapes.
+inline bool ctas_leave_sms_idle(int64_t tokens, int tokens_per_cta, int n_kv, int n_sides, int sm_count) {
+  return (tokens + tokens_per_cta - 1) / tokens_per_cta * n_kv * n_sides < sm_count;
 }
 
 // The warp-per-vector kernel covers f16, q8_0, q4_0, fp8 and mse records under every

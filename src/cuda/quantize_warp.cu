@@ -316,14 +316,15 @@ void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, int sm_c
     }
     // A write whose CTAs of kTokens per warp would leave SMs idle (a decode step, a short
     // chunk) takes one token per warp too: more CTAs, each warp's chain of tokens shorter.
-    const int64_t full_ctas = (a.n_tokens + kWarps * WarpShape<D>::kTokens - 1) / (kWarps * WarpShape<D>::kTokens) *
-                              int64_t{a.n_kv} * n_sides;
-    a.warp_tokens = dense || full_ctas < sm_count ? 1 : WarpShape<D>::kTokens;
+    a.warp_tokens =
+        dense || ctas_leave_sms_idle(a.n_tokens, kWarps * WarpShape<D>::kTokens, a.n_kv, n_sides, sm_count)
+            ? 1
+            : WarpShape<D>::kTokens;
     const int per_cta = kWarps * a.warp_tokens;
     const dim3 grid((a.n_tokens + per_cta - 1) / per_cta, a.n_kv, n_sides);
-    bool lanes = a.warp_tokens > 1;
-    for (int side = a.first_side; side < a.first_side + n_sides; ++side)
-      lanes = lanes && (a.rot_kind[side] == RotationKind::none || a.rot_kind[side] == RotationKind::rht);
+    const bool lanes = a.warp_tokens > 1 && !launch_any_rotation(a, n_sides, [](RotationKind k) {
+      return k != RotationKind::none && k != RotationKind::rht;
+    });
     if (lanes)
       quantize_warp_kernel<D, true><<<grid, kWarps * 32, 0, s>>>(a);
     else

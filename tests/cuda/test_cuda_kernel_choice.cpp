@@ -9,6 +9,7 @@
 
 #include "cuda_attention_ref.h"
 #include "env_override.h"
+#include "quantize_args.h"
 
 namespace tq::cuda {
 namespace {
@@ -132,6 +133,25 @@ TEST(CudaEnvOverride, UnsetIsAutoAChoiceIsItselfAnythingElseIsAnError) {
     expect_mentions(e.what(), "tiled, warp");
   }
   ::unsetenv(var);
+}
+
+// The quantize launches' small-write rule (host code, no GPU): a write takes the
+// small-write shapes exactly when its CTAs, per KV head and side, number fewer than the
+// SMs; and which rotation kinds a launch of one or both sides holds.
+TEST(QuantizeLaunchShape, SmallWritesAreThoseWithFewerCtasThanSms) {
+  // 64 tokens per CTA, 8 heads, 2 sides: 16 CTAs per 64 tokens, 132 SMs.
+  EXPECT_TRUE(detail::ctas_leave_sms_idle(1, 64, 8, 2, 132));
+  EXPECT_TRUE(detail::ctas_leave_sms_idle(8 * 64, 64, 8, 2, 132));   // 128 CTAs
+  EXPECT_FALSE(detail::ctas_leave_sms_idle(8 * 64 + 1, 64, 8, 2, 132));  // 144: a ragged ninth chunk counts
+  EXPECT_FALSE(detail::ctas_leave_sms_idle(int64_t{1} << 40, 64, 8, 1, 132)) << "no overflow";
+  detail::QuantizeArgs a{};
+  a.rot_kind[0] = RotationKind::rht;
+  a.rot_kind[1] = RotationKind::dense;
+  EXPECT_TRUE(detail::launch_has_dense(a, 2));
+  EXPECT_FALSE(detail::launch_has_dense(a, 1)) << "keys only";
+  a.first_side = 1;
+  EXPECT_TRUE(detail::launch_has_dense(a, 1)) << "values only";
+  EXPECT_FALSE(detail::launch_any_rotation(a, 1, [](RotationKind k) { return k == RotationKind::rht; }));
 }
 
 }  // namespace
