@@ -31,4 +31,13 @@ __device__ inline int bucketize(float t, const float* bounds, int bits) {
   return idx;
 }
 
+// The same search for a width known at compile time: unrolled, no branches.
+template <int kBits>
+__device__ inline int bucketize(float t, const float* bounds) {
+  int idx = 0;
+#pragma unroll
+  for (int step = 1 << (kBits - 1); step > 0; step >>= 1) idx += t >= bounds[idx + step - 1] ? step : 0;
+  return idx;
+}
+
 }  // namespace tq::cuda::detail

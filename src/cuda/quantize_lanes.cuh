@@ -118,13 +118,11 @@ __device__ inline void encode_mse_block(const CodecDesc& c, const SharedCodebook
 #pragma unroll
     for (int t = 0; t < 8; ++t) {
       const float v = __fmul_rn(y[8 * g + t], inv);
-      int idx = 0;
-      if constexpr (kBits > 0) {
-#pragma unroll
-        for (int step = 1 << (kBits - 1); step > 0; step >>= 1) idx += v >= bounds[idx + step - 1] ? step : 0;
-      } else {
+      int idx;
+      if constexpr (kBits > 0)
+        idx = bucketize<kBits>(v, bounds);
+      else
         idx = bucketize(v, bounds, bits);
-      }
       w |= static_cast<uint32_t>(idx) << (t * bits);
       if constexpr (kCorrected) {
         const float l = cb.levels[half][idx];

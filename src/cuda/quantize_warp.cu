@@ -40,7 +40,7 @@ __host__ __device__ constexpr int row_pitch(int D, int dtype) { return (D << (dt
 
 template <int D>
 struct WarpSmem {
-  alignas(16) uint8_t in[WarpShape<D>::kTokens * (D * 4 + 16)];  // the warp's raw inputs, a row per token
+  alignas(16) uint8_t in[WarpShape<D>::kTokens * row_pitch(D, 0)];  // the warp's raw inputs, a row per token
   alignas(16) float x[D];
   alignas(16) uint8_t rec[2 * D + 16];  // the largest record (f16) plus slack
 };

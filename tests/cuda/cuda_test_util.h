@@ -56,6 +56,15 @@ inline std::vector<std::string> supported_codecs() {
 
 inline constexpr int kHeadDims[] = {64, 128, 256};
 
+// Tokens of a write of K and V over n_kv_heads that fills two CTAs of the warp quantize
+// kernel (8 warps x 8 tokens at d <= 128) per SM of device 0: the warp kernel then takes
+// several tokens per warp, its lane-block shape (quantize_warp.cu).
+inline int tokens_for_lane_block_writes(int n_kv_heads) {
+  int sms = 0;
+  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "multiprocessor count");
+  return 2 * sms * 64 / (2 * n_kv_heads);
+}
+
 // Test names from codec names ('.' is not allowed in a GoogleTest name).
 struct CodecTestName {
   template <class Info>

@@ -206,10 +206,8 @@ TEST_P(CudaQuantize, WarpKernelMatchesTheCpuReference) {
 // warp, at every head size, from f32 and f16 rows and from misaligned ones.
 TEST_P(CudaQuantize, LaneBlockWritesMatchTheCpuReference) {
   TQ_REQUIRE_GPU();
-  int sms = 0;
-  testing::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "multiprocessor count");
   constexpr int kHeads = 8;
-  const int n_tokens = 2 * sms * 64 / (2 * kHeads) + 40;  // two CTAs of 8 warps x 8 tokens per SM, and a ragged end
+  const int n_tokens = testing::tokens_for_lane_block_writes(kHeads) + 40;  // and a ragged end
   uint64_t seed = 2700;
   for (int dim : testing::kHeadDims) {
     if (const std::string why = warp_kernel_refusal(GetParam(), dim); !why.empty())

@@ -183,9 +183,7 @@ TEST(CudaRangeErrors, NonFiniteInputIsRefusedNamingLayerHeadAndToken) {
 // value with its own sign.
 TEST(CudaRangeErrors, LaneBlockWritesRefuseNonFiniteInputs) {
   TQ_REQUIRE_GPU();
-  int sms = 0;
-  testing::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "multiprocessor count");
-  const int n = 2 * sms * 64 / (2 * 8) + 8;  // two CTAs of 8 warps x 8 tokens per SM
+  const int n = testing::tokens_for_lane_block_writes(8) + 8;
   for (const char* codec : {"rht3", "q8_0", "sq3"}) {
     SCOPED_TRACE(codec);
     const KvCacheConfig cfg = testing::cache_config(codec, codec, 128, 8, 16, n + 16, 1, 9);
