@@ -8,6 +8,8 @@ for b in ${DEVRUN_BUILDS:-new}; do
   mkdir -p /tmp/$b && tar xJf build-devrun/$b.tar.xz -C /tmp/$b
 done
 first=${DEVRUN_BUILDS:-new}; first=${first%% *}
+# test_cli runs tq from the path the build was configured in here (/tmp/bc).
+[ -e /tmp/bc ] || ln -s /tmp/$first /tmp/bc
 export LD_LIBRARY_PATH=/tmp/$first/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 L=$OUT/logs
 mkdir -p $L

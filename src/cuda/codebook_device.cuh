@@ -40,4 +40,12 @@ __device__ inline int bucketize(float t, const float* bounds) {
   return idx;
 }
 
+// The width every code of an mse record has (1-4), or 0 where the two coordinate groups'
+// widths differ (fractional widths): the kernels that unroll per width dispatch on it.
+__host__ __device__ inline int mse_uniform_bits(const CodecDesc& c, int d) {
+  if (c.n_hi >= d) return c.bits_hi;
+  if (c.n_hi <= 0 || c.bits_hi == c.bits_lo) return c.bits_lo;
+  return 0;
+}
+
 }  // namespace tq::cuda::detail

@@ -152,11 +152,7 @@ __device__ inline void encode_mse_block(const CodecDesc& c, const SharedCodebook
 template <int D>
 __device__ inline void encode_mse_block(const CodecDesc& c, const SharedCodebooks& cb, const float (&y)[32],
                                         uint8_t* dst, int b, bool write, bool& clamped) {
-  int bits = 0;  // fractional widths: each group's own
-  if (c.n_hi >= D)
-    bits = c.bits_hi;
-  else if (c.n_hi <= 0 || c.bits_hi == c.bits_lo)
-    bits = c.bits_lo;
+  const int bits = mse_uniform_bits(c, D);  // 0: fractional, each group's own
   auto run = [&](auto corrected) {
     switch (bits) {
       case 1: encode_mse_block<D, 1, decltype(corrected)::value>(c, cb, y, dst, b, write, clamped); break;
@@ -177,8 +173,7 @@ __device__ inline void encode_mse_block(const CodecDesc& c, const SharedCodebook
 // the mse norm and the saturation count through shuffles. Records are built over the
 // staged rows once every lane has read its inputs, then leave token by token in words
 // as wide as the pool's alignment allows, each token's address computed once by its
-// lane (a lane storing its own 34-byte block straight into the pool had made every store
-// touch 32 sectors: q8_0 at 262K vectors took 217 us against 79). kRotatedMse: rht and
+// lane (copy_staged_records). kRotatedMse: rht and
 // mse records too (the lane-block kernel); else unrotated plain records only.
 template <int D, int T, bool kRotatedMse>
 __device__ inline void encode_lane_blocks(const QuantizeArgs& a, const CodecDesc& c, const SharedCodebooks& cb,
@@ -290,25 +285,8 @@ __device__ inline void encode_lane_blocks(const QuantizeArgs& a, const CodecDesc
   if (lane == 0 && saturated) atomicAdd(&a.status->saturated, static_cast<unsigned long long>(__popc(saturated)));
   const unsigned written = __ballot_sync(kFull, write && b == 0);  // bit r·BPV: token r is written
   uint8_t* my_dst = lane < n && my_slot >= 0 ? record_at(a, side, head, my_slot, rb) : nullptr;
-  const uint64_t align = reinterpret_cast<uintptr_t>(a.pool[side]) | static_cast<uint64_t>(a.block_bytes[side]) |
-                         static_cast<uint64_t>(rb);
   __syncwarp();
-  auto copy_out = [&](auto word) {
-    using W = decltype(word);
-    const int words = rb / static_cast<int>(sizeof(W));
-    for (int r = 0; r < n; ++r) {
-      W* to = reinterpret_cast<W*>(__shfl_sync(kFull, reinterpret_cast<unsigned long long>(my_dst), r));
-      const W* from = reinterpret_cast<const W*>(in + r * rb);
-      if ((written >> (r * BPV)) & 1)  // uniform
-        for (int o = lane; o < words; o += 32) to[o] = from[o];
-    }
-  };
-  if (align % 8 == 0)
-    copy_out(uint2{});
-  else if (align % 4 == 0)
-    copy_out(uint32_t{});
-  else
-    copy_out(uint16_t{});
+  copy_staged_records(a, side, rb, in, rb, n, written, BPV, my_dst, lane);
 }
 
 }  // namespace tq::cuda::detail

@@ -207,12 +207,14 @@ __device__ inline void encode(const CodecDesc& c, const SharedCodebooks& cb, con
 }
 
 // kLanes: a launch of several tokens per warp whose sides are all unrotated or rht: one
-// block per lane for every codec (quantize_lanes.cuh), at four CTAs per SM. Otherwise
-// only unrotated plain records take a block per lane, the rest one vector per warp; the
-// two are separate kernels because one kernel for both, capped at 64 registers for the
-// lane blocks, made small writes 6-12% slower (BENCHMARKS.md, session 26).
-template <int D, bool kLanes>
-__global__ void __launch_bounds__(kWarps * 32, kLanes ? 4 : 1)
+// block per lane for every codec (quantize_lanes.cuh). Otherwise only unrotated plain
+// records take a block per lane, the rest one vector per warp. kMinCtas: the CTAs per SM
+// the registers must allow. Launches of several tokens per warp take four (64 registers),
+// small writes one: one kernel for both, capped, made small writes 6-12% slower, and the
+// small-write kernel's 71 registers at d = 128 made large block-rotation writes 7-9%
+// slower (BENCHMARKS.md, session 26).
+template <int D, bool kLanes, int kMinCtas>
+__global__ void __launch_bounds__(kWarps * 32, kMinCtas)
     quantize_warp_kernel(const __grid_constant__ QuantizeArgs a) {
   constexpr int E = D / 32, K = D / 32;
   __shared__ SharedCodebooks cb;
@@ -252,17 +254,7 @@ __global__ void __launch_bounds__(kWarps * 32, kLanes ? 4 : 1)
     if (slot < 0) continue;  // uniform: every lane holds the same slot
     float v[E];
     load_lane<E>(ws[warp].in + j * pitch, lane * E, a.dtype, v);
-    // NaN/Inf inputs are refused (docs/FORMATS.md, "Range"): reported, never written.
-    int bad = E;
-    float bad_x = 0.f;  // not v[bad]: a variable index would put v in local memory
-#pragma unroll
-    for (int e = E - 1; e >= 0; --e)
-      if (!isfinite(v[e])) bad = e, bad_x = v[e];
-    if (__any_sync(kFull, bad < E)) {
-      if (bad < E) note_bad_value(a.status, t, side, head, lane * E + bad, bad_x);
-      if (lane == 0) atomicAdd(&a.status->nonfinite, 1ull);
-      continue;
-    }
+    if (refuse_nonfinite<E>(a, v, t, side, head, lane)) continue;  // reported, never written
     uint8_t* dst = record_at(a, side, head, slot, rb);
     bool clamped = false;
     if constexpr (E % 4 == 0) {
@@ -304,7 +296,7 @@ void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, int sm_c
   const bool dense = launch_has_dense(a, n_sides);
   dispatch_head_dim(d, "quantize_on_write (warp kernel)", [&]<int D>() {
     static_assert(sizeof(WarpSmem<D>) * kWarps + sizeof(SharedCodebooks) <= 48 * 1024, "fits the default shared memory");
-    const void* kernel = reinterpret_cast<const void*>(&quantize_warp_kernel<D, false>);
+    const void* kernel = reinterpret_cast<const void*>(&quantize_warp_kernel<D, false, 1>);
     // A dense product is D² multiply-adds per vector over Qᵀ in shared memory: one token
     // per warp spreads a small write over as many warps as it has vectors.
     size_t smem = 0;
@@ -326,9 +318,11 @@ void launch_quantize_warp(const QuantizeArgs& args, int d, int n_sides, int sm_c
       return k != RotationKind::none && k != RotationKind::rht;
     });
     if (lanes)
-      quantize_warp_kernel<D, true><<<grid, kWarps * 32, 0, s>>>(a);
+      quantize_warp_kernel<D, true, 4><<<grid, kWarps * 32, 0, s>>>(a);
+    else if (a.warp_tokens > 1)
+      quantize_warp_kernel<D, false, 4><<<grid, kWarps * 32, 0, s>>>(a);  // never dense: one token per warp
     else
-      quantize_warp_kernel<D, false><<<grid, kWarps * 32, smem, s>>>(a);
+      quantize_warp_kernel<D, false, 1><<<grid, kWarps * 32, smem, s>>>(a);
   });
   check_launch("quantize_warp_kernel");
 }

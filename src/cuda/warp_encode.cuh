@@ -46,12 +46,12 @@ __device__ inline void load_lane(const void* base, int64_t i, int dtype, float* 
   unpack_16bit_pairs<E / 2>(w, dtype, out);
 }
 
-// Copies the raw inputs of tokens [t0, t0 + n) of `head` into `in` (row j at j * pitch bytes):
-// 16-byte cp.async chunks when the inputs are aligned for them, element copies otherwise.
-// Returns with the copies landed and visible to the whole warp.
+// Starts copying the raw inputs of tokens [t0, t0 + n) of `head` into `in` (row j at
+// j * pitch bytes): 16-byte cp.async chunks when the inputs are aligned for them (they
+// land by the caller's cp_async_wait), element copies otherwise (done on return).
 template <int D>
-__device__ inline void stage_inputs(const QuantizeArgs& a, int side, int head, int t0, int n, uint8_t* in, int pitch,
-                                    int lane) {
+__device__ inline void stage_inputs_async(const QuantizeArgs& a, int side, int head, int t0, int n, uint8_t* in,
+                                          int pitch, int lane) {
   const int shift = a.dtype == 0 ? 2 : 1;  // log2 of the element size
   const uint8_t* src = static_cast<const uint8_t*>(a.src[side]);
   const int64_t stride = a.token_stride << shift, first = (t0 * a.token_stride + int64_t{head} * D) << shift;
@@ -65,7 +65,6 @@ __device__ inline void stage_inputs(const QuantizeArgs& a, int side, int head, i
       cp_async16(dst + j * pitch + o, src + first + j * stride + o);
     }
     cp_async_commit();
-    cp_async_wait<0>();
   } else if (shift == 2) {
     for (int e = lane; e < n * D; e += 32)
       *reinterpret_cast<uint32_t*>(in + (e / D) * pitch + 4 * (e % D)) =
@@ -75,13 +74,65 @@ __device__ inline void stage_inputs(const QuantizeArgs& a, int side, int head, i
       *reinterpret_cast<uint16_t*>(in + (e / D) * pitch + 2 * (e % D)) =
           *reinterpret_cast<const uint16_t*>(src + first + (e / D) * stride + 2 * (e % D));
   }
+}
+
+// stage_inputs_async, returning with the copies landed and visible to the whole warp.
+template <int D>
+__device__ inline void stage_inputs(const QuantizeArgs& a, int side, int head, int t0, int n, uint8_t* in, int pitch,
+                                    int lane) {
+  stage_inputs_async<D>(a, side, head, t0, n, in, pitch, lane);
+  cp_async_wait<0>();
   __syncwarp();
+}
+
+// Whether the warp's vector (lane's E consecutive inputs v, coordinates lane·E + e) holds a
+// NaN or Inf: such inputs are refused (docs/FORMATS.md, "Range"), the first bad
+// coordinate reported and the count raised. Warp-uniform.
+template <int E>
+__device__ inline bool refuse_nonfinite(const QuantizeArgs& a, const float (&v)[E], int token, int side, int head,
+                                        int lane) {
+  int bad = E;
+  float bad_x = 0.f;  // not v[bad]: a variable index would put v in local memory
+#pragma unroll
+  for (int e = E - 1; e >= 0; --e)
+    if (!isfinite(v[e])) bad = e, bad_x = v[e];
+  if (!__any_sync(kFull, bad < E)) return false;
+  if (bad < E) note_bad_value(a.status, token, side, head, lane * E + bad, bad_x);
+  if (lane == 0) atomicAdd(&a.status->nonfinite, 1ull);
+  return true;
 }
 
 // Where a slot's record of `head` lives in the side's pool.
 __device__ inline uint8_t* record_at(const QuantizeArgs& a, int side, int head, int slot, int rb) {
   const int64_t block = a.block_shift >= 0 ? slot >> a.block_shift : slot / a.block_tokens;
   return a.pool[side] + block * a.block_bytes[side] + (head * a.block_tokens + (slot - block * a.block_tokens)) * rb;
+}
+
+// The warp's n staged records (record r at staged + r * pitch) into the pool, token by
+// token, in words as wide as the pool's alignment allows; only records whose bit
+// r * written_stride is set in `written` (a warp-uniform mask) are stored, and lane r < n
+// holds token r's destination. (A lane storing its own slice of a record straight into the
+// pool had made every store touch 32 sectors: q8_0 at 262K vectors took 217 us against 79.)
+__device__ inline void copy_staged_records(const QuantizeArgs& a, int side, int rb, const uint8_t* staged, int pitch,
+                                           int n, unsigned written, int written_stride, uint8_t* my_dst, int lane) {
+  const uint64_t align = reinterpret_cast<uintptr_t>(a.pool[side]) | static_cast<uint64_t>(a.block_bytes[side]) |
+                         static_cast<uint64_t>(rb);
+  auto copy_out = [&](auto word) {
+    using W = decltype(word);
+    const int words = rb / static_cast<int>(sizeof(W));
+    for (int r = 0; r < n; ++r) {
+      W* to = reinterpret_cast<W*>(__shfl_sync(kFull, reinterpret_cast<unsigned long long>(my_dst), r));
+      const W* from = reinterpret_cast<const W*>(staged + r * pitch);
+      if ((written >> (r * written_stride)) & 1)  // uniform
+        for (int o = lane; o < words; o += 32) to[o] = from[o];
+    }
+  };
+  if (align % 8 == 0)
+    copy_out(uint2{});
+  else if (align % 4 == 0)
+    copy_out(uint32_t{});
+  else
+    copy_out(uint16_t{});
 }
 
 }  // namespace tq::cuda::detail

@@ -29,6 +29,7 @@ struct Write {
   int layer = 0, n = 0;
   std::vector<float> x[2];
   std::vector<int32_t> slots;
+  QuantizeKernel kernel = QuantizeKernel::auto_;
 
   Write(const KvCacheConfig& c, int layer_, int n_) : cfg(c), layer(layer_), n(n_), slots(n_) {
     for (auto& side : x) side.assign(static_cast<size_t>(n) * c.n_kv_heads * c.head_dim, 0.f);
@@ -47,6 +48,7 @@ struct Write {
     p.n_tokens = n;
     p.slots = s.get();
     p.check = check;
+    p.kernel = kernel;
     quantize_on_write(cache, p);
     testing::check(cudaDeviceSynchronize(), "quantize_on_write");
   }
@@ -208,6 +210,57 @@ TEST(CudaRangeErrors, LaneBlockWritesRefuseNonFiniteInputs) {
     cache.codec(0, 4, 1).encode(w.vec(1, t, 4), want.data());
     EXPECT_EQ(std::memcmp(w.record(cache, pool, 1, t, 4), want.data(), want.size()), 0) << "its neighbour is";
   }
+}
+
+// The tensor-core kernel (dense rotations, mse codes) finds each tile's bad rows in its
+// fragment scan: the token's first bad coordinate is named, skipped slots are not looked
+// at, refused records stay unwritten and their neighbours are the reference's up to the
+// near-tie contract; inputs of 1e30 saturate every norm, as on the CPU.
+TEST(CudaRangeErrors, TensorCoreWritesRefuseNonFiniteInputs) {
+  TQ_REQUIRE_GPU();
+  for (const char* codec : {"turbo3", "turbo4"})
+    for (int dim : {64, 128}) {
+      SCOPED_TRACE(std::string(codec) + " d=" + std::to_string(dim));
+      const int n = 40;
+      const KvCacheConfig cfg = testing::cache_config(codec, codec, dim, 2, 16, n + 16, 1, 13);
+      DeviceKvCache cache(cfg);
+      Write w(cfg, 0, n);
+      w.kernel = QuantizeKernel::tensor;
+      std::mt19937_64 rng(13);
+      std::normal_distribution<float> normal;
+      for (auto& side : w.x)
+        for (float& e : side) e = normal(rng);
+      w.vec(1, 20, 1)[dim - 1] = std::numeric_limits<float>::quiet_NaN();  // V, token 20, head 1
+      w.vec(1, 20, 1)[37] = -kInf;                                          // its first bad coordinate
+      w.vec(0, 21, 0)[3] = kInf;
+      w.slots[22] = -1;
+      w.vec(0, 22, 1)[0] = kInf;  // a skipped token is not looked at
+      const uint64_t before = range_events().nonfinite;
+      EXPECT_EQ(write_error(cache, w), "quantize_on_write: layer 0, KV head 1, token 20 of the write: V coordinate 37 "
+                                       "is -Inf (non-finite keys and values are refused); refused vectors were not "
+                                       "written");
+      EXPECT_EQ(range_events().nonfinite - before, 2u);
+      const auto pool = w.pool(cache, 1);
+      std::vector<uint8_t> zeros(cache.record_bytes(0, 1), 0);
+      EXPECT_EQ(std::memcmp(w.record(cache, pool, 1, 20, 1), zeros.data(), zeros.size()), 0) << "refused: not written";
+      // Its neighbour decodes as the reference's record (a near-tie moves a code by one level).
+      std::vector<uint8_t> want(zeros.size());
+      cache.codec(0, 0, 1).encode(w.vec(1, 20, 0), want.data());
+      std::vector<float> got_x(dim), want_x(dim);
+      cache.codec(0, 0, 1).decode(w.record(cache, pool, 1, 20, 0), got_x.data());
+      cache.codec(0, 0, 1).decode(want.data(), want_x.data());
+      double diff = 0, norm = 0;
+      for (int i = 0; i < dim; ++i) diff += std::pow(got_x[i] - want_x[i], 2.0), norm += std::pow(want_x[i], 2.0);
+      EXPECT_LT(std::sqrt(diff / norm), 0.2) << "its neighbour is written";
+
+      Write huge(cfg, 0, n);
+      huge.kernel = QuantizeKernel::tensor;
+      for (auto& side : huge.x)
+        for (float& e : side) e = 1e30f * normal(rng);
+      const uint64_t saturated = range_events().saturated;
+      EXPECT_EQ(write_error(cache, huge), "");
+      EXPECT_EQ(range_events().saturated - saturated, static_cast<uint64_t>(2 * n * cfg.n_kv_heads));
+    }
 }
 
 TEST(CudaRangeErrors, UncheckedWritesReportAtCheckWrites) {

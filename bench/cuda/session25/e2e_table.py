@@ -3,14 +3,19 @@
 device calls (e2e_<model>_<old|new>.md, or e2e_<model>_<old|new>_<round>.md, in each call's
 folder).
 
-  python3 bench/cuda/session25/e2e_table.py bench/cuda/session25/call2 bench/cuda/session25/call4
+  python3 bench/cuda/session25/e2e_table.py [--prefill] bench/cuda/session25/call2 bench/cuda/session25/call4
 
-Prints one markdown row per (call, model, codec): old and new decode tok/s and their ratio,
-and each library's codec / f16 ratio (both measured in the same call)."""
+Prints one markdown row per (call, model, codec): old and new decode tok/s (--prefill: the
+prefill column) and their ratio, and each library's codec / f16 ratio (both measured in the
+same call)."""
 import glob
 import os
 import re
 import sys
+
+
+COLUMN = 2 if "--prefill" in sys.argv else 3  # the table's prefill or decode tok/s
+WHAT = "prefill" if COLUMN == 2 else "decode"
 
 
 def rows(path):
@@ -20,15 +25,16 @@ def rows(path):
         if m:
             gpu = m.group(1).strip()
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 8 and re.match(r"^[0-9.]+$", cells[3]) and cells[0] != "codec":
-            out[cells[0]] = (int(cells[1]), float(cells[3]))
+        if len(cells) == 8 and re.match(r"^[0-9.]+$", cells[COLUMN]) and cells[0] != "codec":
+            out[cells[0]] = (int(cells[1]), float(cells[COLUMN]))
     return out, gpu
 
 
 def main():
-    print("| call | GPU | model shape | depth | codec | old decode tok/s | new decode tok/s | new / old | old: codec / f16 | new: codec / f16 |")
+    print(f"| call | GPU | model shape | depth | codec | old {WHAT} tok/s | new {WHAT} tok/s | new / old | "
+          "old: codec / f16 | new: codec / f16 |")
     print("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
-    for d in sys.argv[1:]:
+    for d in [a for a in sys.argv[1:] if a != "--prefill"]:
         for old_path in sorted(glob.glob(os.path.join(d, "e2e_*_old*.md"))):
             m = re.search(r"e2e_(.+)_old(_\d+)?\.md", old_path)
             model = m.group(1) + (f" (round {m.group(2)[1:]})" if m.group(2) else "")
