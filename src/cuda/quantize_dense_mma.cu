@@ -27,7 +27,6 @@
 #include "decode_args.h"
 #include "codebook_device.cuh"
 #include "mma_ops.cuh"
-#include "turboquant/head_dim.h"
 #include "warp_encode.cuh"
 
 namespace tq::cuda::detail {
