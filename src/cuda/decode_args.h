@@ -67,9 +67,12 @@ void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, bool sin
 // (per device) and sets the carveout: with static tables the total can pass 48 KB when
 // the dynamic part does not.
 void ensure_mma_smem(const void* kernel, int bytes);
-// CTAs of a tensor-core kernel of 4 warps one SM holds with `smem` dynamic bytes (cached
-// per device, kernel and size: the query costs host time on every step).
-int mma_occupancy(const void* kernel, int smem);
+// CTAs of a tensor-core kernel of `threads` threads (the decode kernels' 4 warps unless
+// given) one SM holds with `smem` dynamic bytes, after ensure_mma_smem (cached per device,
+// kernel, size and block: the query costs host time on every step).
+int mma_occupancy(const void* kernel, int smem, int threads = kMmaWarps * 32);
+// The dynamic shared memory one block may opt in to on the current device.
+int max_block_smem();
 // Launches a tensor-core split kernel over (num_splits, n_kv, batch) with `smem` dynamic
 // bytes: behind the prepare kernel (PDL), or as clusters of num_splits CTAs when single.
 void launch_mma_split(void (*kernel)(DecodeArgs), int smem, const DecodeArgs& a, int batch, bool single, void* stream,

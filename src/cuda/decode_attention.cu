@@ -642,9 +642,7 @@ int group_of(const DeviceKvCache& cache, const DecodeParams& p, CudaDecodeRoute 
                                 static_cast<int>(layer[1].record_bytes), lut_floats(layer[0].desc),
                                 lut_floats(layer[1].desc))
                          .total;
-    int dev = 0, limit = 0;
-    check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
-    check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
+    const int limit = max_block_smem();
     if (smem > limit)
       fail("the CUDA-core decode kernel (simt) needs " + std::to_string(smem) + " bytes of shared memory for K " +
            cache.plan().side(p.layer, false).codec + " / V " + cache.plan().side(p.layer, true).codec +

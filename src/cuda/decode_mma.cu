@@ -384,12 +384,12 @@ int mma_decode_bits(const CodecDesc& k, const CodecDesc& v) {
   return k.bits_hi;
 }
 
-int mma_occupancy(const void* kernel, int smem) {
+int mma_occupancy(const void* kernel, int smem, int threads) {
   static std::mutex mu;
-  static std::map<std::tuple<int, const void*, int>, int> cache;
+  static std::map<std::tuple<int, const void*, int, int>, int> cache;
   int dev = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
-  const auto key = std::make_tuple(dev, kernel, smem);
+  const auto key = std::make_tuple(dev, kernel, smem, threads);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
@@ -397,12 +397,19 @@ int mma_occupancy(const void* kernel, int smem) {
   }
   ensure_mma_smem(kernel, smem);
   int n = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kWarps * 32, smem),
-             "cudaOccupancyMaxActiveBlocksPerMultiprocessor (tensor-core decode kernel)");
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor (tensor-core kernel)");
   n = n > 1 ? n : 1;
   std::lock_guard<std::mutex> lock(mu);
   cache[key] = n;
   return n;
+}
+
+int max_block_smem() {
+  int dev = 0, limit = 0;
+  check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
+  return limit;
 }
 
 int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv) {

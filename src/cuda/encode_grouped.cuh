@@ -1,11 +1,12 @@
 #pragma once
 // Calibrated (grouped) records on the device: GroupedMseQuantizer::encode replayed one
-// run per thread in the reference's order. Every double sum adds exact products of two
-// floats (so FMA contraction cannot change it), the trial scales come from the host's
-// libm, and the cos² comparison and the stored norm round each product separately: the
-// codes and fp16 norms are the reference's. The log-byte code goes through the device's
-// log2, which can differ from the host's in the last bit: a code may differ where the
-// norm sits within ~1e-16 of a rounding tie (the tests' contract allows such groups).
+// run per half-warp, a trial per lane, each in the reference's order. Every double sum
+// adds exact products of two floats (so FMA contraction cannot change it), the trial
+// scales come from the host's libm, and the cos² comparison and the stored norm round
+// each product separately: the codes and fp16 norms are the reference's. The log-byte
+// code goes through the device's log2, which can differ from the host's in the last bit:
+// a code may differ where the norm sits within ~1e-16 of a rounding tie (the tests'
+// contract allows such groups).
 #include <cuda_fp16.h>
 
 #include "device_desc.h"
@@ -25,16 +26,36 @@ struct GroupedFit {
   double cc = 0, vc = 0;
 };
 
-// Σc² and Σv·c of the nearest levels of v·s.
+// Σc² and Σv·c of the nearest levels of v·s, added in coordinate order. Four coordinates
+// are searched side by side (their loads overlap; one at a time, each step waited on the
+// last load) before their terms join the sums in order.
 __device__ inline GroupedFit grouped_fit(const float* v, const GroupRun& r, const float* table, float s) {
+  constexpr int kStep = 4;
   GroupedFit f;
   const float* levels = table + r.level_off;
   const float* bounds = table + r.bound_off;
-  for (int i = 0; i < r.size; ++i) {
-    const double c = levels[grouped_bucket(__fmul_rn(v[i], s), bounds, r.bits)];
+  auto add = [&](int idx, float x) {
+    const double c = __ldg(levels + idx);
     f.cc += c * c;
-    f.vc += c * static_cast<double>(v[i]);
+    f.vc += c * static_cast<double>(x);
+  };
+  int i = 0;
+  for (; i + kStep <= r.size; i += kStep) {
+    float t[kStep];
+    int idx[kStep];
+#pragma unroll
+    for (int u = 0; u < kStep; ++u) {
+      t[u] = __fmul_rn(v[i + u], s);
+      idx[u] = 0;
+    }
+    for (int step = 1 << (r.bits - 1); step > 0; step >>= 1)
+#pragma unroll
+      for (int u = 0; u < kStep; ++u)
+        if (t[u] >= __ldg(bounds + idx[u] + step - 1)) idx[u] += step;
+#pragma unroll
+    for (int u = 0; u < kStep; ++u) add(idx[u], v[i + u]);
   }
+  for (; i < r.size; ++i) add(grouped_bucket(__fmul_rn(v[i], s), bounds, r.bits), v[i]);
   return f;
 }
 
@@ -46,9 +67,16 @@ __device__ inline int grouped_log_code(int size, float norm, bool& saturated) {
   return static_cast<int>(fmin(fmax(steps, 1.0), 255.0));
 }
 
-// One run of one vector v (its `size` code-space coordinates) into out = record + offset.
-__device__ inline void encode_grouped_run(const CodecDesc& c, const GroupRun& r, const float* v, uint8_t* out,
-                                          bool& saturated) {
+// One run of one vector v (its `size` code-space coordinates) into out = record + offset,
+// by the 16 lanes of a half-warp (`mask`; o = lane & 15): lane o < 11 fits trial o, the
+// scale 1/‖v‖ · 2^((5 − o)/16), and lanes 11-15 repeat trial 5. Each lane sums over the
+// coordinates in order, as the reference's trials do (one pass, sums in coordinate
+// order), so the sums, the choice and the codes are the reference's. Then lane o packs
+// the codes of coordinates [8g, 8g + 8) for g = o, o + 16, ...: eight codes of b bits
+// start at byte g·b. Returns whether lane 0's norm field saturated (false elsewhere).
+__device__ inline bool encode_grouped_run(const CodecDesc& c, const GroupRun& r, const float* v, uint8_t* out,
+                                          unsigned mask, int o) {
+  constexpr int kPlain = kScaleTrials / 2;  // trial 5: the scale 1/‖v‖ itself
   double n2 = 0;
   for (int i = 0; i < r.size; ++i) n2 += static_cast<double>(v[i]) * v[i];
   const double norm = sqrt(n2);
@@ -57,40 +85,48 @@ __device__ inline void encode_grouped_run(const CodecDesc& c, const GroupRun& r,
     inv = __double2float_rn(1.0 / norm);
     if (isinf(inv)) inv = 0.f;
   }
-  float best_s = inv;
-  GroupedFit best = grouped_fit(v, r, c.table, inv);
-  for (int j = -5; inv != 0.f && j <= 5; ++j) {
-    if (j == 0) continue;
-    const float s = __double2float_rn(__dmul_rn(static_cast<double>(inv), c.trial_scale[j + 5]));
-    const GroupedFit f = grouped_fit(v, r, c.table, s);
-    if (f.vc > 0 && __dmul_rn(__dmul_rn(f.vc, f.vc), best.cc) > __dmul_rn(__dmul_rn(best.vc, best.vc), f.cc)) {
-      best = f;
-      best_s = s;
+  const int trial = o < kScaleTrials ? o : kPlain;
+  const float s = trial == kPlain ? inv : __double2float_rn(__dmul_rn(static_cast<double>(inv), c.trial_scale[trial]));
+  const GroupedFit mine = grouped_fit(v, r, c.table, s);
+  // The reference's comparison: trial 5 first, then 0-4 and 6-10; the first of equals wins.
+  const int base = (threadIdx.x & 31) & 16;
+  int best = kPlain;
+  GroupedFit b{__shfl_sync(mask, mine.cc, base + kPlain), __shfl_sync(mask, mine.vc, base + kPlain)};
+  for (int k = 0; inv != 0.f && k < kScaleTrials; ++k) {
+    if (k == kPlain) continue;
+    const GroupedFit f{__shfl_sync(mask, mine.cc, base + k), __shfl_sync(mask, mine.vc, base + k)};
+    if (f.vc > 0 && __dmul_rn(__dmul_rn(f.vc, f.vc), b.cc) > __dmul_rn(__dmul_rn(b.vc, b.vc), f.cc)) {
+      b = f;
+      best = k;
     }
   }
-  const float stored = norm > 0 && best.vc > 0 ? __double2float_rn(__ddiv_rn(n2, best.vc)) : 0.f;
-  if (r.norm_bytes == 2) {
-    // The fp16 bits, byte by byte (the field may sit at an odd offset), taken from a
-    // 32-bit f16x2 conversion: from the 16-bit cvt result, ptxas (CUDA 13.0) had stored
-    // trunc(norm) as the low byte (seen on the H200; the PTX was right).
-    const __half2 h2 = __floats2half2_rn(clamp_to_half_range(stored, saturated), 0.f);
-    const uint32_t h = *reinterpret_cast<const uint32_t*>(&h2) & 0xffffu;
-    out[0] = static_cast<uint8_t>(h & 0xffu);
-    out[1] = static_cast<uint8_t>(h >> 8);
-  } else {
-    out[0] = static_cast<uint8_t>(grouped_log_code(r.size, stored, saturated));
+  const float best_s = __shfl_sync(mask, s, base + best);
+  bool saturated = false;
+  if (o == 0) {
+    const float stored = norm > 0 && b.vc > 0 ? __double2float_rn(__ddiv_rn(n2, b.vc)) : 0.f;
+    if (r.norm_bytes == 2) {
+      // The fp16 bits, byte by byte (the field may sit at an odd offset), taken from a
+      // 32-bit f16x2 conversion: from the 16-bit cvt result, ptxas (CUDA 13.0) had stored
+      // trunc(norm) as the low byte (seen on the H200; the PTX was right).
+      const __half2 h2 = __floats2half2_rn(clamp_to_half_range(stored, saturated), 0.f);
+      const uint32_t h = *reinterpret_cast<const uint32_t*>(&h2) & 0xffffu;
+      out[0] = static_cast<uint8_t>(h & 0xffu);
+      out[1] = static_cast<uint8_t>(h >> 8);
+    } else {
+      out[0] = static_cast<uint8_t>(grouped_log_code(r.size, stored, saturated));
+    }
   }
   // Codes of the winning scale, packed LSB-first (packing.h).
   uint8_t* codes = out + r.norm_bytes;
-  const int n_bytes = (r.size * r.bits + 7) / 8;
-  for (int k = 0; k < n_bytes; ++k) codes[k] = 0;
   const float* bounds = c.table + r.bound_off;
-  for (int i = 0; i < r.size; ++i) {
-    const uint32_t code = static_cast<uint32_t>(grouped_bucket(__fmul_rn(v[i], best_s), bounds, r.bits));
-    const int bit = i * r.bits;
-    codes[bit >> 3] |= static_cast<uint8_t>(code << (bit & 7));
-    if ((bit & 7) + r.bits > 8) codes[(bit >> 3) + 1] |= static_cast<uint8_t>(code >> (8 - (bit & 7)));
+  for (int g = o; 8 * g < r.size; g += 16) {
+    const int first = 8 * g, n = min(8, r.size - first);
+    uint64_t word = 0;
+    for (int t = 0; t < n; ++t)
+      word |= static_cast<uint64_t>(grouped_bucket(__fmul_rn(v[first + t], best_s), bounds, r.bits)) << (t * r.bits);
+    for (int k = 0; k < (n * r.bits + 7) / 8; ++k) codes[g * r.bits + k] = static_cast<uint8_t>(word >> (8 * k));
   }
+  return saturated;
 }
 
 }  // namespace tq::cuda::detail

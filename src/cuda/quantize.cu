@@ -253,17 +253,20 @@ __device__ __noinline__ void refuse_nonfinite(const QuantizeArgs& a, int side, i
   }
 }
 
-// Calibrated records: one thread per (vector, run), each run in the reference's order.
+// Calibrated records: one half-warp per (vector, run), a trial per lane. Items go run by
+// run, so a warp's two halves take the same run of neighbouring vectors and their loops
+// keep step.
 template <int D>
 __device__ void encode_grouped(const CodecDesc& c, const float* y, uint8_t* rec, int n_vecs, bool* clamped) {
   constexpr int S = D + 1;
-  for (int e = threadIdx.x; e < n_vecs * c.n_runs; e += kTileThreads) {
-    const int v = e / c.n_runs;
-    const GroupRun r = c.runs[e % c.n_runs];
-    if (r.bits == 0) continue;
-    bool sat = false;
-    encode_grouped_run(c, r, y + v * S + r.begin, rec + v * c.record_bytes + r.offset, sat);
-    if (sat) clamped[v] = true;
+  const int lane = threadIdx.x & 31;
+  const unsigned mask = 0xffffu << (lane & 16);
+  for (int e = threadIdx.x >> 4; e < n_vecs * c.n_runs; e += kTileThreads / 16) {
+    const GroupRun r = c.runs[e / n_vecs];
+    const int v = e % n_vecs;
+    if (r.bits == 0) continue;  // uniform over the half-warp
+    if (encode_grouped_run(c, r, y + v * S + r.begin, rec + v * c.record_bytes + r.offset, mask, lane & 15))
+      clamped[v] = true;
   }
 }
 

@@ -17,10 +17,7 @@
 // reduce the norm and pack eight codes), with the code width a template argument.
 #include <algorithm>
 #include <cfloat>
-#include <map>
-#include <mutex>
 #include <string>
-#include <tuple>
 
 #include "codec_desc.h"
 #include "cuda_check.h"
@@ -315,33 +312,6 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1)
   }
 }
 
-// Each instantiation's shared memory limit is set once per size, and its CTAs per SM
-// (1 where a CTA takes most of the SM's shared memory) found once.
-int resident_ctas(const void* kernel, int threads, size_t bytes) {
-  static std::mutex mu;
-  static std::map<std::tuple<const void*, size_t, int>, int> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  const auto key = std::make_tuple(kernel, bytes, threads);
-  const auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  ensure_mma_smem(kernel, static_cast<int>(bytes));
-  int n = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, bytes),
-             "cudaOccupancyMaxActiveBlocksPerMultiprocessor (tensor-core quantize)");
-  return cache[key] = n > 1 ? n : 1;
-}
-
-int max_block_smem() {
-  static const int bytes = [] {
-    int dev = 0, n = 0;
-    check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
-    check_cuda(cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
-               "cudaDeviceGetAttribute (shared memory per block)");
-    return n;
-  }();
-  return bytes;
-}
-
 template <int D>
 DenseMmaLayout dense_mma_layout(int dtype) {
   DenseMmaLayout L;
@@ -381,7 +351,7 @@ void launch_quantize_dense_mma(const QuantizeArgs& a, int d, int n_sides, int sm
     const DenseMmaLayout L = dense_mma_layout<D>(a.dtype);
     const void* kernel = reinterpret_cast<const void*>(&quantize_dense_mma_kernel<D, kBits, kCorrected>);
     const int threads = L.warps * 32;
-    const int per_sm = resident_ctas(kernel, threads, L.bytes());
+    const int per_sm = mma_occupancy(kernel, static_cast<int>(L.bytes()), threads);
     // One wave: every CTA takes an equal share of the tiles of all heads and sides.
     const int64_t work = int64_t{(a.n_tokens + kRows - 1) / kRows} * a.n_kv * n_sides;
     const int ctas = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(int64_t{sm_count} * per_sm, work)));
