@@ -22,7 +22,7 @@ done
 tar cf - "${files[@]}" | tar xf - -C "$stage"
 mkdir -p "$stage/lib"
 for lib in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libbenchmark.so.1debian; do
-  p=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  p=$(ldconfig -p | awk -v l="$lib" '$1 == l && !p {p = $NF} END {print p}')  # no early exit: SIGPIPE under pipefail
   [ -n "$p" ] && cp -L "$p" "$stage/lib/"
 done
 tar cJf "$out/$name.tar.xz" -C "$stage" .
