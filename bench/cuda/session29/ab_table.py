@@ -2,7 +2,8 @@
 """Decode A/B table from bench_cuda.py JSON runs of one library in one device call:
 dec_<mode>_<round>.json for mode split_reduce (three launches) and auto (the merge in the
 split kernel where it applies). Prints, per (batch, context, codec), each round's time
-and its ratio to that run's own SDPA, then the mean over rounds of reduce time / merge time (> 1: the merge is faster).
+and its ratio to that run's own SDPA, then the mean over rounds of reduce time / merge time
+(> 1: the merge is faster).
   python3 bench/cuda/session29/ab_table.py DIR
 """
 import glob

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Session 29 device call (lean, after many calls that got no machine): call1.sh's decode
-# tests and memcheck of the merge, then one round of the decode table A/B
-# (TQ_CUDA_LAUNCH=split_reduce against auto_) at 4K and 64K, within DL seconds.
+# Session 29 device call (lean, after many calls that got no machine): the decode tests
+# (the merge in every launch-test shape on branch wip/split-merge) and memcheck of the
+# merge, then one round of the decode table A/B (TQ_CUDA_LAUNCH=split_reduce against
+# auto_) at 4K and 64K, within DL seconds.
 DEVRUN_BUILDS="new" . bench/cuda/devrun_setup.sh
 DL=${DL:-300}
 F='CudaSingleLaunch.*:CudaWindow.*:EveryCodec/CudaAttention.*:CudaAttentionShapes.*:CudaKernelChoice.*:CudaFrames.*:Presets/CudaPresetAttention.*:CudaPresetAttentionMixed.*:CudaPresetSinks.*:CudaPresetOddLayout.*'
