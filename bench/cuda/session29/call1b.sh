@@ -15,7 +15,7 @@ for m in split_reduce auto; do
   left=$(( DL - ($(date +%s) - start) )); [ $left -gt 30 ] || break
   env $([ $m = auto ] || echo TQ_CUDA_LAUNCH=$m) timeout $left python3 scripts/bench_cuda.py --lib /tmp/new/src/capi/libturboquant.so --only decode --contexts 4096,65536 --codecs turbo3,rht3,q8_0,f16 --json $L/dec_${m}_1.json --markdown $L/dec_${m}_1.md > $L/dec_${m}_1.log 2>&1; echo "decode $m rc=$?"
 done
-python3 bench/cuda/session29/ab_table.py $L 2>&1 | head -40
+python3 bench/cuda/ab_table.py $L split_reduce auto 2>&1 | head -40
 timeout 100 /tmp/new/tests/cuda/test_cuda_model --gtest_filter='CudaModel.*' > $L/test_cuda_model.log 2>&1; echo "test_cuda_model rc=$?"
 grep -E "^\[  (PASSED|FAILED)|FAILED  \]" $L/test_cuda_model.log | head
 devrun_finish
