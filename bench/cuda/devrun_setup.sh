@@ -20,3 +20,13 @@ devrun_finish() {
   tar czf $OUT/logs.tgz -C $OUT logs && rm -rf $L
   echo "done in $(( $(date +%s) - start )) s"
 }
+
+# Runs one gtest binary with a filter under a time limit, logs to $L/NAME.log and prints
+# rc and the pass/fail summary. Usage: devrun_gtest NAME SECONDS BINARY FILTER
+# (environment for the binary goes before the call: TQ_X=1 devrun_gtest ...).
+devrun_gtest() {
+  local name=$1 secs=$2 bin=$3 filter=$4
+  timeout "$secs" "$bin" --gtest_filter="$filter" > "$L/$name.log" 2>&1
+  echo "$name rc=$? ($(( $(date +%s) - start )) s)"
+  grep -E "^\[  (PASSED|FAILED)|FAILED  \]" "$L/$name.log" | head -8
+}
