@@ -6,6 +6,8 @@
 # device: mkdir -p /tmp/x && tar xJf build-devrun/<name>.tar.xz -C /tmp/x, then
 # LD_LIBRARY_PATH=/tmp/x/lib and the binaries at their build-tree paths under /tmp/x.
 # Usage: bench/cuda/pack_devrun.sh BUILD_DIR NAME
+# PACK_FILES="src/capi/libturboquant.so* tests/cuda/test_cuda" packs only those (a call
+# carrying several builds stays under the carry limit).
 set -euo pipefail
 build=$1 name=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,8 +17,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cd "$build"
 files=()
-for f in src/capi/libturboquant.so* bin/tq bin/libtq_cuda_runner.so tests/cuda/test_cuda tests/cuda/test_cuda_model \
-  tests/cuda/write_shaped_gguf tests/cuda/bench_cuda_presets tests/backend/test_backend_ops_cuda tests/cli/test_cli; do
+for f in ${PACK_FILES:-src/capi/libturboquant.so* bin/tq bin/libtq_cuda_runner.so tests/cuda/test_cuda tests/cuda/test_cuda_model \
+  tests/cuda/write_shaped_gguf tests/cuda/bench_cuda_presets tests/backend/test_backend_ops_cuda tests/cli/test_cli}; do
   [ -e "$f" ] && files+=("$f")
 done
 tar cf - "${files[@]}" | tar xf - -C "$stage"

@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
-# Session 31 device call 1: q8_0 keys straight from the ring into mma fragments (build dk,
-# branch wip/tile-ring e4b922a) against main (build base, 2d8f6b0), and the f16 bulk ring
-# with the proxy fence only after zero or sink rows (dk, TQ_CUDA_TILE_RING=5). dk's tests
-# first, then alternating decode rounds, then Nsight Compute of dk's q8_0 at batch 8 / 64K.
-DEVRUN_BUILDS="base dk" . bench/cuda/devrun_setup.sh
-DL=${DL:-400}
+# Session 31 device call 1: q8_0 keys and values straight from the ring into mma fragments.
+# Builds: base = main 2d8f6b0; land = the change to land (branch land/q8-frag 45663d4: main
+# plus the fragment path, 3 stages at 3 CTAs/SM); dkv = the same path on the experiment
+# branch wip/frag-values 04ec4d7, whose TQ_CUDA_TILE_RING=2 gives q8_0 2 stages at 4 CTAs/SM
+# and =5 f16 rows by bulk copies with the proxy fence only after zero or sink rows. Tests
+# first, then alternating decode rounds, then Nsight Compute of land's q8_0 at batch 8 / 64K.
+DEVRUN_BUILDS="base land dkv" . bench/cuda/devrun_setup.sh
+DL=${DL:-330}
 F='EveryCodec/CudaAttention.*/f16:EveryCodec/CudaAttention.*/q8_0:CudaAttentionShapes.*:CudaWindow.Plain*:CudaWindow.Forced*:CudaSingleLaunch.*:*Sink*'
-for r in 3 2 5; do
-  TQ_CUDA_TILE_RING=$r devrun_gtest test_dk_ring$r 60 /tmp/dk/tests/cuda/test_cuda "$F"
-done
+devrun_gtest test_land 90 /tmp/land/tests/cuda/test_cuda "$F"
+TQ_CUDA_TILE_RING=2 devrun_gtest test_dkv_ring2 60 /tmp/dkv/tests/cuda/test_cuda "$F"
+TQ_CUDA_TILE_RING=5 devrun_gtest test_dkv_ring5 60 /tmp/dkv/tests/cuda/test_cuda 'EveryCodec/CudaAttention.*/f16:CudaAttentionShapes.*:CudaWindow.Plain*'
 run() {  # label lib ring round
   left=$(( DL - ($(date +%s) - start) )); [ $left -gt 25 ] || return 1
   TQ_CUDA_TILE_RING=$3 timeout $left python3 scripts/bench_cuda.py --lib /tmp/$2/src/capi/libturboquant.so \
     --only decode --contexts 4096,65536 --codecs q8_0,f16 --json $L/dec_$1_$4.json --markdown $L/dec_$1_$4.md > $L/dec_$1_$4.log 2>&1
   echo "round $4 $1 rc=$? ($(( $(date +%s) - start )) s)"
 }
-for round in 1 2; do
-  run base base 3 $round && run dk3 dk 3 $round && run dk2 dk 2 $round && run dk5 dk 5 $round || break
+for round in 1 2 3; do
+  run base base 0 $round && run land land 0 $round && run dkv2 dkv 2 $round && run dkv5 dkv 5 $round || break
 done
-python3 bench/cuda/ab_table.py $L base dk3 dk2 dk5
+python3 bench/cuda/ab_table.py $L base land dkv2 dkv5
 left=$(( DL - ($(date +%s) - start) ))
-[ $left -gt 40 ] && TQ_CUDA_TILE_RING=3 timeout $(( left < 75 ? left : 75 )) ncu --clock-control none --kernel-name regex:decode_mma_tile \
+[ $left -gt 40 ] && timeout $(( left < 75 ? left : 75 )) ncu --clock-control none --kernel-name regex:decode_mma_tile \
   --launch-skip 3 --launch-count 1 --section SpeedOfLight --section Occupancy --section WarpStateStats \
   --section MemoryWorkloadAnalysis --section LaunchStats --section InstructionStats \
-  python3 bench/cuda/profile_cuda.py --lib /tmp/dk/src/capi/libturboquant.so --codec q8_0 --batch 8 --ctx 65536 > $L/ncu_dk_q8_0.log 2>&1
+  python3 bench/cuda/profile_cuda.py --lib /tmp/land/src/capi/libturboquant.so --codec q8_0 --batch 8 --ctx 65536 > $L/ncu_land_q8_0.log 2>&1
 echo "ncu rc=$? ($(( $(date +%s) - start )) s)"
 devrun_finish
