@@ -3,7 +3,7 @@
 # q8_0 and q4_0 keys and values straight from the ring into mma fragments.
 # Builds (bench/cuda/pack_devrun.sh; land and dkv may be packed with PACK_FILES="
 # src/capi/libturboquant.so* tests/cuda/test_cuda" to stay under the carry limit):
-# base = main; land = the change to land (branch land/q8-frag 08c01e1: main plus the
+# base = main; land = the change to land (branch land/q8-frag c4e494c: main plus the
 # fragment path, q8_0 3 stages at 3 CTAs/SM, q4_0 4 at 4); dkv = the q8_0 path on the experiment
 # branch wip/frag-values 04ec4d7, whose TQ_CUDA_TILE_RING=2 gives q8_0 2 stages at 4 CTAs/SM
 # and =5 f16 rows by bulk copies with the proxy fence only after zero or sink rows. Tests
