@@ -1,4 +1,4 @@
-// `tq run` and `tq calibrate` in a build without the model runner (OpenBLAS was not found at
+// `tq run`, `tq calibrate`, `tq eval` and `tq bench model` in a build without the model runner (OpenBLAS was not found at
 // configure time): the commands stay listed so that their absence is explained rather than
 // "unknown command".
 #include <cstdio>
@@ -21,5 +21,7 @@ int missing(const char* command) {
 
 int cmd_run(int, char**) { return missing("run"); }
 int cmd_calibrate(int, char**) { return missing("calibrate"); }
+int cmd_eval(int, char**) { return missing("eval"); }
+int cmd_bench_model(int, char**) { return missing("bench model"); }
 
 }  // namespace tq::cli
