@@ -30,3 +30,20 @@ devrun_gtest() {
   echo "$name rc=$? ($(( $(date +%s) - start )) s)"
   grep -E "^\[  (PASSED|FAILED)|FAILED  \]" "$L/$name.log" | head -8
 }
+
+# Seconds left of the call's budget DL (set by the script) since `start`.
+devrun_left() { echo $(( DL - ($(date +%s) - start) )); }
+
+# Nsight Compute of one decode kernel launch (the 4th) through profile_cuda.py, within the
+# budget left (at most 75 s; skipped under 40), logged to $L/NAME.log.
+# Usage: devrun_ncu NAME KERNEL_REGEX LIB CODEC BATCH CTX
+devrun_ncu() {
+  local name=$1 kernel=$2 lib=$3 codec=$4 batch=$5 ctx=$6 left
+  left=$(devrun_left)
+  [ "$left" -gt 40 ] || { echo "$name skipped: $left s left"; return 0; }
+  timeout $(( left < 75 ? left : 75 )) ncu --clock-control none --kernel-name "regex:$kernel" \
+    --launch-skip 3 --launch-count 1 --section SpeedOfLight --section Occupancy --section WarpStateStats \
+    --section MemoryWorkloadAnalysis --section LaunchStats --section InstructionStats \
+    python3 bench/cuda/profile_cuda.py --lib "$lib" --codec "$codec" --batch "$batch" --ctx "$ctx" > "$L/$name.log" 2>&1
+  echo "$name rc=$? ($(( $(date +%s) - start )) s)"
+}

@@ -21,7 +21,7 @@ for b in base land; do
   echo "presets $b rc=$? ($(( $(date +%s) - start )) s)"
 done
 run() {  # label round
-  left=$(( DL - ($(date +%s) - start) )); [ $left -gt 25 ] || return 1
+  left=$(devrun_left); [ $left -gt 25 ] || return 1
   timeout $left python3 scripts/bench_cuda.py --lib /tmp/$1/src/capi/libturboquant.so \
     --only decode --contexts 4096,65536 --codecs q8_0,q4_0,f16 --json $L/dec_$1_$2.json --markdown $L/dec_$1_$2.md > $L/dec_$1_$2.log 2>&1
   echo "round $2 $1 rc=$? ($(( $(date +%s) - start )) s)"
@@ -30,10 +30,5 @@ for round in 1 2 3; do
   run base $round && run land $round && run land4 $round || break
 done
 python3 bench/cuda/ab_table.py $L base land land4 | tee $L/ab_table.md
-left=$(( DL - ($(date +%s) - start) ))
-[ $left -gt 40 ] && timeout $(( left < 75 ? left : 75 )) ncu --clock-control none --kernel-name regex:decode_mma_tile \
-  --launch-skip 3 --launch-count 1 --section SpeedOfLight --section Occupancy --section WarpStateStats \
-  --section MemoryWorkloadAnalysis --section LaunchStats --section InstructionStats \
-  python3 bench/cuda/profile_cuda.py --lib /tmp/land/src/capi/libturboquant.so --codec q8_0 --batch 8 --ctx 65536 > $L/ncu_land_q8_0.log 2>&1
-echo "ncu rc=$? ($(( $(date +%s) - start )) s)"
+devrun_ncu ncu_land_q8_0 decode_mma_tile /tmp/land/src/capi/libturboquant.so q8_0 8 65536
 devrun_finish
