@@ -11,7 +11,7 @@
 # bytes more on land), then alternating decode rounds, then Nsight Compute of land's q8_0
 # at batch 8 / 64K.
 DEVRUN_BUILDS="base land land4" . bench/cuda/devrun_setup.sh
-DL=${DL:-400}
+DL=${DL:-300}
 F='EveryCodec/CudaAttention.*/f16:EveryCodec/CudaAttention.*/q8_0*:EveryCodec/CudaAttention.*/q4_0*:CudaAttentionShapes.*'
 F="$F:CudaWindow.*:CudaSingleLaunch.*:*Sink*:Presets/CudaPresetAttention.*:CudaPresetAttentionMixed.*:CudaKernelChoice.*"
 devrun_gtest test_land 150 /tmp/land/tests/cuda/test_cuda "$F"
