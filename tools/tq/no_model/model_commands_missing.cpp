@@ -1,6 +1,6 @@
-// `tq run`, `tq calibrate`, `tq eval` and `tq bench model` in a build without the model runner (OpenBLAS was not found at
-// configure time): the commands stay listed so that their absence is explained rather than
-// "unknown command".
+// `tq run`, `tq calibrate`, `tq eval` and `tq bench model` in a build without the model
+// runner (OpenBLAS was not found at configure time): the commands stay listed so that their
+// absence is explained rather than "unknown command".
 #include <cstdio>
 
 #include "commands.h"
