@@ -47,3 +47,31 @@ devrun_ncu() {
     python3 bench/cuda/profile_cuda.py --lib "$lib" --codec "$codec" --batch "$batch" --ctx "$ctx" > "$L/$name.log" 2>&1
   echo "$name rc=$? ($(( $(date +%s) - start )) s)"
 }
+
+# One decode round of bench_cuda.py on build LABEL's library within the budget left,
+# logged to $L/dec_LABEL_ROUND.{json,md,log} (what ab_table.py reads); fails when fewer than
+# 25 s are left. Usage: devrun_decode LABEL ROUND CONTEXTS CODECS
+devrun_decode() {
+  local label=$1 round=$2 contexts=$3 codecs=$4 left
+  left=$(devrun_left)
+  [ "$left" -gt 25 ] || return 1
+  timeout "$left" python3 scripts/bench_cuda.py --lib /tmp/$label/src/capi/libturboquant.so --only decode \
+    --contexts "$contexts" --codecs "$codecs" --json $L/dec_${label}_$round.json --markdown $L/dec_${label}_$round.md \
+    > $L/dec_${label}_$round.log 2>&1
+  echo "round $round $label rc=$? ($(( $(date +%s) - start )) s)"
+}
+
+# ROUNDS alternating decode rounds over the builds LABEL... (one devrun_decode each, in
+# order, stopping when the budget runs out), then their A/B table (ab_table.py, first label
+# the baseline) printed and saved as $L/ab_table.md.
+# Usage: devrun_ab ROUNDS CONTEXTS CODECS LABEL...
+devrun_ab() {
+  local rounds=$1 contexts=$2 codecs=$3 round label
+  shift 3
+  for round in $(seq "$rounds"); do
+    for label in "$@"; do
+      devrun_decode "$label" "$round" "$contexts" "$codecs" || break 2
+    done
+  done
+  python3 bench/cuda/ab_table.py $L "$@" | tee $L/ab_table.md
+}

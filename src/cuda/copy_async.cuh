@@ -5,9 +5,12 @@
 
 namespace tq::cuda::detail {
 
-// One 16-byte copy (both addresses 16-byte aligned), cached in L2 only.
+// One 16-byte copy (both addresses 16-byte aligned), cached in L2 only. The L2::256B hint
+// fetches the whole 256-byte span from DRAM: every caller streams runs of consecutive
+// records, so the neighbouring sectors are read next (H100: decode at 64K 1-5% faster for
+// f16, q8_0, turbo3; BENCHMARKS.md, session 33).
 __device__ inline void cp_async16(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
 }
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>

@@ -11,7 +11,9 @@
 // code times the block scale; fp8: the code's value times the record's scale) into an f16
 // tile [16 tokens][D] in shared memory, K first, and the tensor cores read the tile with
 // ldmatrix. f16 records skip that step: the copies put them straight into tile rows in the
-// ring, and ldmatrix reads the ring.
+// ring, and ldmatrix reads the ring. q8_0 / q4_0 records skip the tile too: each lane reads
+// its codes from the ring straight into the mma fragments (record_frag.cuh), in an order of
+// dims and tokens the query fragments, the softmax mask and the epilogue follow.
 //   scores  Sᵀ[token][head] = K[token] · Q'[head]   A = the K tile, B = Q'ᵀ (8 columns);
 //   values  Oᵀ[dim][head] += V[token][dim] P'[head][token]
 //                                                   A = the V tile transposed (ldmatrix
@@ -54,7 +56,7 @@ __host__ __device__ constexpr int tile_stride(int D) { return D + 8; }
 
 // Dynamic shared memory: [K look-up area][V look-up area][per warp: tile][per warp: ring
 // of kStages × (16 K records, 16 V records)]; tiles and rings are reused to merge the warps.
-// kDirect (f16): no tile; each ring stage is a K tile and a V tile.
+// kDirect (f16): no tile; each ring stage is a K tile and a V tile. kFrag: no tile.
 struct TileMmaSmem {
   int lk, lv;      // floats of the look-up areas
   int tiles;       // byte offset of the tiles
@@ -77,7 +79,7 @@ __host__ __device__ inline TileMmaSmem tile_mma_smem(int D, int G, int rbk, int 
   } else {
     s.karea = round16(kTok * rbk + kSlack);
     s.stage = s.karea + round16(kTok * rbv + kSlack);
-    s.ring = s.tiles + kWarps * tile;
+    s.ring = s.tiles + (R::kFrag ? 0 : kWarps * tile);
   }
   const int end = s.ring + kWarps * R::kStages * s.stage;
   const int merge = s.tiles + static_cast<int>(sizeof(float)) * kWarps * G * (D + 2);
@@ -154,14 +156,14 @@ __device__ __forceinline__ void decode_tile(const Lane& lane_dec, const unsigned
 }
 
 // Scores of sink rows [0, n) (row j's lane floats at rows + j·stride) in f32 against the
-// f32 queries (head e's lane floats at q + e·D), into this lane's fragment sc (tokens g,
-// g + 8; heads 2t, 2t + 1). A sink's key is often far longer than the others (the tests
+// f32 queries (head e's lane floats at q + e·D), into this lane's fragment sc (tokens
+// row0, row1 of mma rows g, g + 8; heads 2t, 2t + 1). A sink's key is often far longer than the others (the tests
 // make it 6×): f16 operands had cost its score up to ~3e-3 of relative error in the output.
 template <int D>
 __device__ void exact_sink_scores(const float* rows, const float* q, int64_t stride, int n, int G, int lane,
-                                  float (&sc)[4]) {
+                                  int row0, int row1, float (&sc)[4]) {
   constexpr int C = D / 32;
-  const int g = lane >> 2, t = lane & 3;
+  const int t = lane & 3;
   for (int j = 0; j < n; ++j)
     for (int e = 0; e < G; ++e) {
       float s = 0.f;
@@ -169,8 +171,8 @@ __device__ void exact_sink_scores(const float* rows, const float* q, int64_t str
       for (int c = 0; c < C; ++c) s = fmaf(q[e * D + c], rows[j * stride + c], s);
 #pragma unroll
       for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-      if ((e >> 1) == t && (g == j || g + 8 == j)) {
-        const int i = (g == j ? 0 : 2) + (e & 1);
+      if ((e >> 1) == t && (row0 == j || row1 == j)) {
+        const int i = (row0 == j ? 0 : 2) + (e & 1);
         sc[0] = i == 0 ? s : sc[0];
         sc[1] = i == 1 ? s : sc[1];
         sc[2] = i == 2 ? s : sc[2];
@@ -263,17 +265,24 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
 
   __syncthreads();  // look-up areas ready
   // Q' as B fragments: column g is query head g (zero for g >= G); in k-chunk kc thread t
-  // holds dims 16kc + 2t + {0, 1} and 16kc + 8 + 2t + {0, 1}.
+  // holds dims q_dim(kc, 0) + {0, 1} and q_dim(kc, 1) + {0, 1}: 16kc + 2t and 16kc + 8 + 2t
+  // (the tile's order), or the fragment path's order. Its mma rows hold tokens row0 / row1,
+  // its accumulator rows dims v_dim.
+  constexpr bool kFrag = R::kFrag;
+  auto q_dim = [&](int kc, int r) { return kFrag ? frag_q_dim(kc, t, r) : 16 * kc + 2 * t + 8 * r; };
+  auto v_dim = [&](int m, int hi) { return kFrag ? frag_v_dim(m, g, hi) : 16 * m + 8 * hi + g; };
+  const int row0 = kFrag ? frag_row_token<D>(g) : g, row1 = kFrag ? frag_row_token<D>(g + 8) : g + 8;
   uint32_t qb[KC][2];
   constexpr bool single = kSingleDims<D> && kSingle;  // never with sinks (exact_sink_scores reads q_rot)
   if constexpr (single) {  // this CTA rotates them (in the tiles and rings, before any copy lands there)
     const SingleQueries q = single_rotate_queries<D>(a, b, h, smem + lay.tiles);
 #pragma unroll
-    for (int kc = 0; kc < KC; ++kc) {
-      const int c = 16 * kc + 2 * t;
-      qb[kc][0] = g < G ? pack_half2(q(g, c) * a.q_scale, q(g, c + 1) * a.q_scale) : 0u;
-      qb[kc][1] = g < G ? pack_half2(q(g, c + 8) * a.q_scale, q(g, c + 9) * a.q_scale) : 0u;
-    }
+    for (int kc = 0; kc < KC; ++kc)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int c = q_dim(kc, r);
+        qb[kc][r] = g < G ? pack_half2(q(g, c) * a.q_scale, q(g, c + 1) * a.q_scale) : 0u;
+      }
     __syncthreads();
   }
 #pragma unroll
@@ -293,14 +302,14 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
       bias[0] = 2 * t < G ? qb_f[2 * t] : 0.f;
       bias[1] = 2 * t + 1 < G ? qb_f[2 * t + 1] : 0.f;
     }
-    const float* qp = a.q_rot + q_frame * a.q_frame_floats + (qrow + (g < G ? g : 0)) * D + 2 * t;
+    const float* qp = a.q_rot + q_frame * a.q_frame_floats + (qrow + (g < G ? g : 0)) * D;
 #pragma unroll
-    for (int kc = 0; kc < KC; ++kc) {
-      const float2 lo = *reinterpret_cast<const float2*>(qp + 16 * kc);
-      const float2 hi = *reinterpret_cast<const float2*>(qp + 16 * kc + 8);
-      qb[kc][0] = g < G ? pack_half2(lo.x, lo.y) : 0u;
-      qb[kc][1] = g < G ? pack_half2(hi.x, hi.y) : 0u;
-    }
+    for (int kc = 0; kc < KC; ++kc)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float2 x = *reinterpret_cast<const float2*>(qp + q_dim(kc, r));
+        qb[kc][r] = g < G ? pack_half2(x.x, x.y) : 0u;
+      }
   };
   if constexpr (!single) {
     pdl_wait();  // the rotated queries come from the prepare kernel
@@ -312,6 +321,15 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   const uint32_t k_lane = 2 * (((lane & 7) + ((lane >> 3) & 1) * 8) * TS + (lane >> 4) * 8);
   const uint32_t v_lane = 2 * (((lane & 7) + (lane >> 4) * 8) * TS + ((lane >> 3) & 1) * 8);
   [[maybe_unused]] const typename R::template Lane<D> kdec(a.kc, lutk, lane, warp), vdec(a.vc, lutv, lane, warp);
+  // The fragment path's value token slots 2t, 2t+1, 2t+8, 2t+9 and its code bytes.
+  int slot_tok[4] = {};
+  [[maybe_unused]] int vbyte = 0, vshift = 0;
+  if constexpr (kFrag) {
+#pragma unroll
+    for (int x = 0; x < 4; ++x) slot_tok[x] = frag_row_token<D>(2 * t + (x & 1) + 8 * (x >> 1));
+    vbyte = R::Code::byte_of(4 * g);
+    vshift = R::Code::shift_of(4 * g);
+  }
 
   for (int k = 0; k < my_count; ++k) {
     const int block = next_block;
@@ -328,6 +346,9 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     // Rows [j_lo, n_valid) are attended: j_lo > 0 only in the window's first step.
     const int n_valid = min(kTok, seq_len - tok0), j_lo = lo - tok0;
     const int n_sink_rows = min(n_valid, n_sinks - tok0);  // > 0 only in the first steps
+    // The step's sink rows (this lane's floats), computed where used: a 64-bit value kept
+    // across the step costs the calibrated d = 128 kernel spills.
+    auto sink_step = [&]() { return sink_row + static_cast<int64_t>(tok0) * a.n_kv * D; };
 
     // The step's K and V tiles: the ring stage itself for f16 records.
     __half* ktile = R::kDirect ? reinterpret_cast<__half*>(const_cast<unsigned char*>(ks)) : tile;
@@ -337,14 +358,13 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
       vdec.prepare(ks + lay.karea, rbv, lane);
       __syncwarp();
     }
-    if constexpr (!R::kDirect) decode_tile<D>(kdec, ks, rbk, lane, j_lo, n_valid, ktile);
-    if (n_sink_rows > 0)
-      sink_rows_to_tile<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, ktile);
+    if constexpr (!R::kDirect && !kFrag) decode_tile<D>(kdec, ks, rbk, lane, j_lo, n_valid, ktile);
+    if (!kFrag && n_sink_rows > 0)  // the fragment path's sink scores are exact_sink_scores' alone
+      sink_rows_to_tile<D>(a.sink_k + sink_step(), static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, ktile);
     const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(ktile)) + k_lane;
     const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(vtile)) + v_lane;
     __syncwarp();
-    // Scores: sc = S[token g][head 2t, 2t+1], S[token g+8][head 2t, 2t+1]; two
+    // Scores: sc = S[token row0][head 2t, 2t+1], S[token row1][head 2t, 2t+1]; two
     // accumulator chains halve the mma latency chain.
     float sc[4];
     {
@@ -352,7 +372,12 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
 #pragma unroll
       for (int kc = 0; kc < KC; ++kc) {
         uint32_t r[4];
-        ldmatrix_x4(k_addr + 32 * kc, r);
+        if constexpr (kFrag) {
+          using F = typename R::template Frag<D>;
+          F::keys(ks + row0 * F::kRecordBytes, ks + row1 * F::kRecordBytes, kc, t, r);
+        } else {
+          ldmatrix_x4(k_addr + 32 * kc, r);
+        }
         mma16816(c2[kc & 1], r[0], r[1], r[2], r[3], qb[kc][0], qb[kc][1]);
       }
 #pragma unroll
@@ -361,38 +386,64 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     __syncwarp();  // every lane has read the key tile (ldmatrix): the tile may be rewritten
     // The value tile before the softmax, which waits on the score mma: the decode's
     // shared-memory loads overlap that latency and the softmax's shuffles.
-    if constexpr (!R::kDirect)
+    if constexpr (kFrag) {
+    } else if constexpr (!R::kDirect) {
       decode_tile<D>(vdec, ks + lay.karea, rbv, lane, j_lo, n_valid, vtile);
-    else if (j_lo > 0 || n_valid < kTok)  // K rows there only give scores the mask drops
+    } else if (j_lo > 0 || n_valid < kTok) {  // K rows there only give scores the mask drops
       zero_outside<D>(j_lo, n_valid, lane, vtile);
+    }
+    if (!kFrag && n_sink_rows > 0)
+      sink_rows_to_tile<D>(a.sink_v + sink_step(), static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, vtile);
     if (n_sink_rows > 0)
-      sink_rows_to_tile<D>(a.sink_v + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           static_cast<int64_t>(a.n_kv) * D, j_lo, n_sink_rows, lane, vtile);
-    if (n_sink_rows > 0)
-      exact_sink_scores<D>(a.sink_k + sink_row + static_cast<int64_t>(tok0) * a.n_kv * D,
-                           a.q_rot + q_frame * a.q_frame_floats + qrow * D + lane * C, static_cast<int64_t>(a.n_kv) * D,
-                           n_sink_rows, G, lane, sc);
+      exact_sink_scores<D>(a.sink_k + sink_step(), a.q_rot + q_frame * a.q_frame_floats + qrow * D + lane * C,
+                           static_cast<int64_t>(a.n_kv) * D, n_sink_rows, G, lane, row0, row1, sc);
     if (framed) {
       sc[0] += bias[0], sc[1] += bias[1];
       sc[2] += bias[0], sc[3] += bias[1];
     }
-    const bool valid0 = g < n_valid && g >= j_lo, valid1 = g + 8 < n_valid && g + 8 >= j_lo;
+    const bool valid0 = row0 < n_valid && row0 >= j_lo, valid1 = row1 < n_valid && row1 >= j_lo;
     const float s[4] = {valid0 ? sc[0] : -INFINITY, valid0 ? sc[1] : -INFINITY, valid1 ? sc[2] : -INFINITY,
                         valid1 ? sc[3] : -INFINITY};
     float alpha[2], p[4];
     mma_softmax_step(s, m_run, l_run, alpha, p);
-    // P'ᵀ as B fragments (head g; tokens 2t, 2t+1 and 8+2t, 9+2t), as decode_mma.cu; the
-    // value norms are in the tile.
+    // P'ᵀ as B fragments (head g; tokens of mma rows 2t, 2t+1 and 8+2t, 9+2t), as
+    // decode_mma.cu; the value norms are in the tile (the fragments on the fragment path).
     const uint32_t pb0 = transpose8x8(pack_half2(p[0], p[1]));
     const uint32_t pb1 = transpose8x8(pack_half2(p[2], p[3]));
     mma_rescale<KC>(acc, alpha);
     __syncwarp();
-    // Values: m-tile m has dims 16m + g (rows g) and 16m + 8 + g (rows g + 8).
+    if constexpr (kFrag) {
+      // Values: m-tiles 2·blk, 2·blk + 1 from block blk of the token slots' records; scales zero
+      // outside [j_lo, n_valid), sink slots' halves from their exact rows.
+      using F = typename R::template Frag<D>;
+      const uint8_t* vrec[4];
+      unsigned keep = 0, sink = 0;
 #pragma unroll
-    for (int m = 0; m < KC; ++m) {
-      uint32_t r[4];
-      ldmatrix_x4_trans(v_addr + 32 * m, r);
-      mma16816(acc[m], r[0], r[1], r[2], r[3], pb0, pb1);
+      for (int x = 0; x < 4; ++x) {
+        vrec[x] = ks + lay.karea + slot_tok[x] * F::kRecordBytes;
+        const bool in = slot_tok[x] >= j_lo && slot_tok[x] < n_valid;
+        keep |= static_cast<unsigned>(in) << x;
+        sink |= static_cast<unsigned>(in && slot_tok[x] < n_sink_rows) << x;
+      }
+#pragma unroll
+      for (int blk = 0; blk < D / 32; ++blk) {
+        uint32_t sv[2], va[2][4];
+        F::value_scales(vrec, blk, keep, sv);
+        F::values(vrec, blk, vbyte, vshift, sv, va);
+        if (sink)
+          sink_value_fragments(a.sink_v + sink_step() - lane * C, static_cast<int64_t>(a.n_kv) * D, slot_tok, sink, blk,
+                               g, va);
+#pragma unroll
+        for (int i = 0; i < 2; ++i) mma16816(acc[2 * blk + i], va[i][0], va[i][1], va[i][2], va[i][3], pb0, pb1);
+      }
+    } else {
+      // Values: m-tile m has dims 16m + g (rows g) and 16m + 8 + g (rows g + 8).
+#pragma unroll
+      for (int m = 0; m < KC; ++m) {
+        uint32_t r[4];
+        ldmatrix_x4_trans(v_addr + 32 * m, r);
+        mma16816(acc[m], r[0], r[1], r[2], r[3], pb0, pb1);
+      }
     }
     __syncwarp();  // the stage and the tile are consumed before the next step writes them
   }
@@ -410,8 +461,8 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     for (int hh = 0; hh < 2; ++hh) {
       const int head = 2 * t + hh;
       if (head < G) {
-        cacc[(warp * G + head) * D + 16 * m + g] = acc[m][hh];
-        cacc[(warp * G + head) * D + 16 * m + 8 + g] = acc[m][2 + hh];
+        cacc[(warp * G + head) * D + v_dim(m, 0)] = acc[m][hh];
+        cacc[(warp * G + head) * D + v_dim(m, 1)] = acc[m][2 + hh];
       }
     }
   }

@@ -58,7 +58,7 @@ struct GroupedTileArea {
 };
 
 struct GroupedTileRecords {
-  static constexpr bool kDirect = false, kAnyAlign = true, kPrepare = true;
+  static constexpr bool kDirect = false, kAnyAlign = true, kPrepare = true, kFrag = false;
   static constexpr int kStages = 4;
   static constexpr int min_blocks(int D) { return D <= 128 ? 4 : 2; }
   __host__ __device__ static int lut_floats(const CodecDesc& c) { return GroupedTileArea(c).total; }

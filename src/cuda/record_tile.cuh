@@ -5,63 +5,46 @@
 // part of an f16 tile row): prepare(records, bytes, lane) reads what a step's records share
 // (kPrepare policies; a __syncwarp follows), then visit(f) hands f the decoder of the step's
 // records, dec(record j, j, words). The f16 policy is kDirect instead: its records are f16
-// rows already, copied into the tile layout as they are, with no dequantization step.
+// rows already, copied into the tile layout as they are, with no dequantization step. The
+// q8_0 / q4_0 policies are kFrag: no tile either, their codes go straight into the mma
+// fragments (Frag<D>, record_frag.cuh).
 #include <cuda_fp16.h>
 
 #include "device_desc.h"
 #include "dtype_device.cuh"
 #include "mma_ops.cuh"
+#include "record_frag.cuh"
 #include "record_grouped_tile.cuh"
 
 namespace tq::cuda::detail {
 
-// Records with no look-up area (f16, q8_0, q4_0, fp8).
+// Records with no look-up area (f16, q8_0, q4_0, fp8). kFrag: read straight into mma
+// fragments (record_frag.cuh), with no tile.
 struct PlainTileRecords {
-  static constexpr bool kPrepare = false;
+  static constexpr bool kPrepare = false, kFrag = false;
   __host__ __device__ static int lut_floats(const CodecDesc&) { return 0; }
   template <int D>
   __device__ static void fill_lut(const CodecDesc&, float*, int, int) {}
 };
 
-// q8_0 / q4_0: blocks of 32 coordinates [fp16 scale][codes]; x = scale · code. The lane's
-// C <= 8 coordinates lie in one block (and in one nibble half of a q4_0 block), two codes
-// per 16-bit load at an even offset. Codes become exact f16 integers by placing them in the
-// mantissa of 1024 (one byte permute or mask, one half2 subtraction), and one half2
-// multiply by the fp16 scale rounds each product once: the conversions of int -> float ->
-// half had run at the quarter-rate conversion pipe and bounded the kernel.
-template <class Code>
+// q8_0 / q4_0: blocks of 32 coordinates [fp16 scale][codes]; x = scale · code, read
+// straight from the ring into mma fragments (record_frag.cuh). Codes become exact f16
+// integers by placing them in the mantissa of 1024 (one byte permute or mask, one half2
+// subtraction), and one half2 multiply by the fp16 scale rounds each product once: the
+// conversions of int -> float -> half had run at the quarter-rate conversion pipe and
+// bounded the kernel.
+template <class BlockCode>
 struct Block32TileRecords : PlainTileRecords {
-  static constexpr bool kDirect = false, kAnyAlign = false;
+  using Code = BlockCode;
+  static constexpr bool kDirect = false, kAnyAlign = false, kFrag = true;
   static constexpr int kStages = Code::kStages;
   static constexpr int min_blocks(int D) { return Code::min_blocks(D); }
   template <int D>
-  struct Lane {
-    static constexpr int C = D / 32;
-    int scale_off, code_off, shift;
-    __device__ Lane(const CodecDesc&, const float*, int lane, int) {
-      const int j = lane * C % 32;
-      scale_off = Code::kBlockBytes * (lane * C / 32);
-      code_off = scale_off + 2 + Code::byte_of(j);
-      shift = Code::shift_of(j);
-    }
-    template <class F>
-    __device__ void visit(F&& f) const {
-      f(*this);
-    }
-    __device__ void operator()(const uint8_t* rec, int, uint32_t (&hv)[C / 2]) const {
-      const uint32_t s = *reinterpret_cast<const uint16_t*>(rec + scale_off);
-      const __half2 s2 = u32_as_half2(s | s << 16);
-      const uint16_t* q = reinterpret_cast<const uint16_t*>(rec + code_off);
-#pragma unroll
-      for (int c = 0; c < C / 2; ++c) {
-        const __half2 x = __hmul2(__hsub2(u32_as_half2(Code::biased_pair(static_cast<uint32_t>(q[c]) >> shift)),
-                                          __float2half2_rn(Code::kBias)),
-                                  s2);
-        hv[c] = *reinterpret_cast<const uint32_t*>(&x);
-      }
-    }
+  using Frag = Block32Frag<Code, D>;
+  template <int D>
+  struct Lane {  // nothing to decode into a tile
+    __device__ Lane(const CodecDesc&, const float*, int, int) {}
   };
-  __device__ static __half2 u32_as_half2(uint32_t u) { return *reinterpret_cast<const __half2*>(&u); }
 };
 
 // q8_0: [fp16 scale][32 int8]. Code byte b (two's complement q) as 1024 + (b ^ 0x80) =

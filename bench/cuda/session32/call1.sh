@@ -20,15 +20,6 @@ for b in base land; do
   timeout 60 /tmp/$b/tests/cuda/bench_cuda_presets --preset tq3 --ctx 65536 > $L/presets_$b.md 2>&1
   echo "presets $b rc=$? ($(( $(date +%s) - start )) s)"
 done
-run() {  # label round
-  left=$(devrun_left); [ $left -gt 25 ] || return 1
-  timeout $left python3 scripts/bench_cuda.py --lib /tmp/$1/src/capi/libturboquant.so \
-    --only decode --contexts 4096,65536 --codecs q8_0,q4_0,f16 --json $L/dec_$1_$2.json --markdown $L/dec_$1_$2.md > $L/dec_$1_$2.log 2>&1
-  echo "round $2 $1 rc=$? ($(( $(date +%s) - start )) s)"
-}
-for round in 1 2 3; do
-  run base $round && run land $round && run land4 $round || break
-done
-python3 bench/cuda/ab_table.py $L base land land4 | tee $L/ab_table.md
+devrun_ab 3 4096,65536 q8_0,q4_0,f16 base land land4
 devrun_ncu ncu_land_q8_0 decode_mma_tile /tmp/land/src/capi/libturboquant.so q8_0 8 65536
 devrun_finish
