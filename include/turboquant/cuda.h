@@ -44,20 +44,23 @@ enum class QuantizeKernel : uint8_t { auto_ = 0, tiled = 1, warp = 2, tensor = 3
 // says so once on stderr. An explicit kernel that cannot run the
 // layer's codecs is a tq::Error naming both.
 enum class DecodeKernel : uint8_t { auto_ = 0, simt = 1, mma = 2 };
-// How a decode step merges its context splits. split_reduce: three launches (query
-// rotation, split kernel, merge kernel), any split count. single: one launch; the splits
+// How a decode step merges its context splits. split_reduce: a split kernel and a merge
+// kernel, any split count; the tensor-core split kernels read the queries themselves
+// where the keys have no rotation and the cache no sinks (two launches), else a third
+// launch before them rotates the queries (prepared always does: the three launches the
+// two are measured and tested against). single: one launch; the splits
 // of a (sequence, KV head) are one thread-block cluster (Hopper and newer) and merge
 // through distributed shared memory, so at most 16 splits. It takes the tensor-core split
 // kernels at head_dim <= 128 without sinks or keys in RoPE frames; an explicit single launch holds the library's
 // split count to one cluster, and one that cannot run a call (or a forced num_splits over
 // the cluster size) is a tq::Error naming why. auto_ is split_reduce: on the H200 the
 // single launch measured slower (BENCHMARKS.md, "one launch per decode step").
-// TQ_CUDA_LAUNCH=single (or split_reduce) replaces auto_ for experiments and says so once
-// on stderr.
-enum class DecodeLaunch : uint8_t { auto_ = 0, split_reduce = 1, single = 2 };
+// TQ_CUDA_LAUNCH=single (split_reduce, prepared) replaces auto_ for experiments and says
+// so once on stderr.
+enum class DecodeLaunch : uint8_t { auto_ = 0, split_reduce = 1, single = 2, prepared = 3 };
 const char* kernel_name(QuantizeKernel k);  // "auto", "tiled", "warp", "tensor"
 const char* kernel_name(DecodeKernel k);    // "auto", "simt", "mma"
-const char* launch_name(DecodeLaunch l);    // "auto", "split_reduce", "single"
+const char* launch_name(DecodeLaunch l);    // "auto", "split_reduce", "single", "prepared"
 
 // Whether an explicit kernel can run a layer's side (0 keys, 1 values) or layer; auto_
 // always can. Empty when it can, else why not (the text the tq::Error carries).

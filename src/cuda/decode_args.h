@@ -59,10 +59,18 @@ constexpr int kMmaTileTokens = 16;  // tokens per warp step
 int mma_resident_ctas(int d, int bits, int group, int rbk, int rbv);
 // mma_cluster_cap of that kernel as a single launch.
 int mma_single_cap(int d, int bits, int group, int rb);
-// single (DecodeLaunch::single): the kernel instance that rotates its queries and merges
-// the splits in its cluster (decode_single.cuh), launched as clusters of num_splits CTAs;
-// q_rot, part_o and part_lse are not used.
-void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, bool single, void* stream);
+// How a tensor-core split kernel gets its queries and leaves its result:
+// - prepared: reads the prepare kernel's q_rot (launched behind it with PDL) and writes
+//   part_o / part_lse for the reduce kernel (three launches);
+// - direct_queries: keys without a rotation; reads the queries straight from
+//   DecodeArgs::queries once its first copies are in flight (no prepare launch, q_rot
+//   unused; launched with PDL, it waits for the stream's previous kernel before reading
+//   anything) and writes part_o / part_lse (two launches);
+// - single (DecodeLaunch::single): rotates its queries and merges the splits in its
+//   cluster, launched as clusters of num_splits CTAs (one launch; q_rot, part_o and
+//   part_lse unused).
+enum class SplitLaunch : int { prepared = 0, direct_queries = 1, single = 2 };
+void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, SplitLaunch mode, void* stream);
 // Raises a tensor-core kernel's dynamic shared-memory limit to `bytes` where it is lower
 // (per device) and sets the carveout: with static tables the total can pass 48 KB when
 // the dynamic part does not.
@@ -74,9 +82,11 @@ int mma_occupancy(const void* kernel, int smem, int threads = kMmaWarps * 32);
 // The dynamic shared memory one block may opt in to on the current device.
 int max_block_smem();
 // Launches a tensor-core split kernel over (num_splits, n_kv, batch) with `smem` dynamic
-// bytes: behind the prepare kernel (PDL), or as clusters of num_splits CTAs when single.
-void launch_mma_split(void (*kernel)(DecodeArgs), int smem, const DecodeArgs& a, int batch, bool single, void* stream,
-                      const char* name);
+// bytes: as clusters of num_splits CTAs when single, else behind the stream's previous
+// kernel (PDL: the prepare kernel, or for direct queries whatever ran before, which the
+// kernel waits for before its first read).
+void launch_mma_split(void (*kernel)(DecodeArgs), int smem, const DecodeArgs& a, int batch, SplitLaunch mode,
+                      void* stream, const char* name);
 // The largest cluster of that kernel with `smem` dynamic bytes the device runs (16 where
 // the non-portable size fits, else the portable 8); 0 before compute capability 9.0.
 int mma_cluster_cap(void (*kernel)(DecodeArgs), int smem);
@@ -87,7 +97,7 @@ bool mma_grouped_applies(const CodecDesc& k, const CodecDesc& v);
 bool mma_plain_applies(const CodecDesc& k, const CodecDesc& v);
 int mma_tile_resident_ctas(const CodecDesc& k, const CodecDesc& v, int d, int group);
 int mma_tile_single_cap(const CodecDesc& k, const CodecDesc& v, int d, int group);
-void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, bool single, void* stream);
+void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, SplitLaunch mode, void* stream);
 
 // The decode kernel a layer's codecs take under DecodeKernel::auto_ (decode_attention.cu):
 // calibrated pairs and f16 / q8_0 / q4_0 pairs of one kind (sinks included) the tile

@@ -474,21 +474,17 @@ auto split_kernel(bool ext) {
 }
 
 template <int D>
-void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, bool single, cudaStream_t stream) {
-  if (single) {  // one launch: the split kernel rotates the queries and merges the splits
-    if (route.tile())
-      launch_decode_mma_tile(a, D, batch, true, stream);
-    else
-      launch_decode_mma(a, D, route.mma_bits, batch, true, stream);
-    return;
+void launch_decode(DecodeArgs a, int batch, CudaDecodeRoute route, SplitLaunch mode, cudaStream_t stream) {
+  if (mode == SplitLaunch::prepared) {
+    decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32 * a.q_frames), kTileThreads, 0, stream>>>(a);
+    check_launch("decode_prepare_kernel");
   }
-  decode_prepare_kernel<D><<<dim3(a.n_kv, batch, D / 32 * a.q_frames), kTileThreads, 0, stream>>>(a);
-  check_launch("decode_prepare_kernel");
   if (route.tensor_core()) {
     if (route.tile())
-      launch_decode_mma_tile(a, D, batch, false, stream);
+      launch_decode_mma_tile(a, D, batch, mode, stream);
     else
-      launch_decode_mma(a, D, route.mma_bits, batch, false, stream);
+      launch_decode_mma(a, D, route.mma_bits, batch, mode, stream);
+    if (mode == SplitLaunch::single) return;  // the split kernel merged the splits
     launch_pdl(decode_reduce_kernel<D>, dim3(a.n_kv * a.group, batch, a.v_slices), dim3(kReduceThreads), 0, stream,
                a, "decode_reduce_kernel");
     return;
@@ -565,7 +561,9 @@ DecodeKernel env_decode_kernel() {
 DecodeLaunch env_decode_launch() {
   static const DecodeLaunch l =
       env_override<DecodeLaunch>("TQ_CUDA_LAUNCH", "decode attention", "DecodeParams::launch",
-                                 {{"single", DecodeLaunch::single}, {"split_reduce", DecodeLaunch::split_reduce}});
+                                 {{"single", DecodeLaunch::single},
+                                  {"split_reduce", DecodeLaunch::split_reduce},
+                                  {"prepared", DecodeLaunch::prepared}});
   return l;
 }
 
@@ -721,21 +719,37 @@ SinglePlan single_plan(const DeviceKvCache& cache, const DecodeParams& p, int g,
   return {s, ""};
 }
 
-// The call's split count and whether it runs as one launch (DecodeLaunch, cuda.h).
+// Whether the split kernel reads its queries itself in a split-reduce step: the
+// tensor-core kernels where the keys have no rotation (f16, q8_0, q4_0, fp8, sq*), without
+// sinks (their exact scores read the prepare kernel's q_rot), so the prepare launch has
+// nothing to do but scale. The queries are loaded once the first copies are in flight.
+// (Rotating them in the split kernel's prologue, as the single launch does, measured
+// slower than the prepare launch on the H100: the copies waited for the prologue.)
+// The kernels load the queries in pairs: the pointer aligned to two elements, the stride even.
+bool direct_queries_apply(const DeviceKvCache& cache, const DecodeParams& p, CudaDecodeRoute route) {
+  const size_t pair_bytes = p.queries_dtype == DType::f32 ? 8 : 4;
+  return route.tensor_core() && !route.mma_grouped && cache.config().sink_tokens == 0 &&
+         cache.impl().layers[p.layer][0].rot_kind == RotationKind::none &&
+         reinterpret_cast<uintptr_t>(p.queries) % pair_bytes == 0 && p.query_stride % 2 == 0;
+}
+
+// The call's split count and launch mode (DecodeLaunch, cuda.h).
 struct LaunchPlan {
   int splits;
-  bool single;
+  SplitLaunch mode;
 };
 
 LaunchPlan launch_plan(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDecodeRoute route) {
   const int splits = num_splits(cache, p, g, route);
   const DecodeLaunch launch = p.launch == DecodeLaunch::auto_ ? env_decode_launch() : p.launch;
-  // auto_ is three launches: measured on the H200 (BENCHMARKS.md, "one launch per decode
+  // auto_ is split_reduce: measured on the H200 (BENCHMARKS.md, "one launch per decode
   // step"), the cluster launch was slower in every row, even at batch 1 / 4K.
-  if (launch != DecodeLaunch::single) return {splits, false};
+  if (launch == DecodeLaunch::prepared) return {splits, SplitLaunch::prepared};
+  if (launch != DecodeLaunch::single)
+    return {splits, direct_queries_apply(cache, p, route) ? SplitLaunch::direct_queries : SplitLaunch::prepared};
   const SinglePlan sp = single_plan(cache, p, g, route, splits);
   if (!sp.why.empty()) throw Error("decode_attention: no single launch (DecodeLaunch::single): " + sp.why);
-  return {sp.splits, true};
+  return {sp.splits, SplitLaunch::single};
 }
 
 }  // namespace
@@ -758,7 +772,12 @@ const char* kernel_name(DecodeKernel k) {
 }
 
 const char* launch_name(DecodeLaunch l) {
-  return l == DecodeLaunch::split_reduce ? "split_reduce" : l == DecodeLaunch::single ? "single" : "auto";
+  switch (l) {
+    case DecodeLaunch::split_reduce: return "split_reduce";
+    case DecodeLaunch::single: return "single";
+    case DecodeLaunch::prepared: return "prepared";
+    default: return "auto";
+  }
 }
 
 std::string decode_single_unsupported(const DeviceKvCache& cache, const DecodeParams& p) {
@@ -842,7 +861,7 @@ void decode_attention(const DeviceKvCache& cache, const DecodeParams& p) {
   a.out = p.out;
   a.out_dtype = static_cast<int>(p.out_dtype);
   auto stream = static_cast<cudaStream_t>(p.stream);
-  dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, plan.single, stream); });
+  dispatch_head_dim(cfg.head_dim, "decode_attention", [&]<int D>() { detail::launch_decode<D>(a, p.batch, route, plan.mode, stream); });
 }
 
 }  // namespace tq::cuda

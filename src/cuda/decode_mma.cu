@@ -104,9 +104,10 @@ __device__ __forceinline__ uint32_t pair_at(const uint32_t* lut, const uint32_t 
   return lut_at(lut, (field_to(run, pos, 2 * B, 7) & (M2 << 7)) | lane4);
 }
 
-// kSingle: the single launch's prologue and epilogue (decode_single.cuh), compiled in
-// only there: the three-launch instance keeps the register allocation it had without them.
-template <int D, int B, bool kSingle>
+// kLaunch (decode_args.h): the single launch's prologue and epilogue (decode_single.cuh)
+// are compiled in only there: the three-launch instance keeps the register allocation it
+// had without them.
+template <int D, int B, SplitLaunch kLaunch>
 __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma_kernel(const __grid_constant__ DecodeArgs a) {
   constexpr int KC = D / 16;          // k-chunks of the scores = m-tiles of the values
   constexpr int RB = 2 + D * B / 8;   // record bytes (fp16 norm + codes)
@@ -133,6 +134,9 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   }
 
   const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
+  // Direct: launched (PDL) straight behind whatever the stream ran before, which may have
+  // written the lengths, tables or records: wait for it before the first read of them.
+  if constexpr (kLaunch == SplitLaunch::direct_queries) pdl_wait();
   const SplitWork work = split_work(a, b, split, warp, kWarps, kTok);
   const int seq_len = work.seq_len, tb = work.tb, te = work.te, my_count = work.my_count;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
@@ -212,7 +216,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   // Rotated queries as B fragments: column g is query head g (zero for g >= G). In
   // k-chunk kc thread t holds its dims t·D/4 + 4kc + {0,1} and {2,3}.
   uint32_t qb[KC][2];
-  constexpr bool single = kSingleDims<D> && kSingle;
+  constexpr bool single = kSingleDims<D> && kLaunch == SplitLaunch::single;
   if constexpr (single) {  // this CTA rotates them (in the rings, before any copy lands there)
     const SingleQueries q = single_rotate_queries<D>(a, b, h, smem);
     const int c = t * (D / 4);
@@ -227,7 +231,16 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
   for (int s = 0; s < kStages - 1; ++s) issue(s, block_at(cp_pos));
   int next_block = block_at(cp_pos);  // step kStages - 1
 
-  if constexpr (!single) {
+  if constexpr (kLaunch == SplitLaunch::direct_queries) {  // keys without a rotation
+    int off[2 * KC];
+#pragma unroll
+    for (int k = 0; k < 2 * KC; ++k) off[k] = 2 * k;  // dims t·D/4 + 4kc + {0, 1} and {2, 3}
+    float2 x[2 * KC];
+    load_element_pairs(a.queries, b * a.query_stride + (h * G + (g < G ? g : 0)) * D + t * (D / 4), off,
+                       a.queries_dtype, x);
+#pragma unroll
+    for (int k = 0; k < 2 * KC; ++k) qb[k / 2][k % 2] = g < G ? pack_half2(x[k].x * a.q_scale, x[k].y * a.q_scale) : 0u;
+  } else if constexpr (!single) {
     pdl_wait();  // the rotated queries come from the prepare kernel
     const float* qp = a.q_rot + (qrow + (g < G ? g : 0)) * D + t * (D / 4);
 #pragma unroll
@@ -334,13 +347,14 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
 
 using Kernel = void (*)(DecodeArgs);
 
-// single: the instance with the single launch's prologue and epilogue (head_dim <= 128).
-Kernel kernel_for(int d, int bits, bool single = false) {
+// The instance of a launch mode (single: head_dim <= 128).
+Kernel kernel_for(int d, int bits, SplitLaunch mode = SplitLaunch::prepared) {
   return dispatch_head_dim(d, "tensor-core decode kernel", [&]<int D>() -> Kernel {
     auto of = [&]<int B>() -> Kernel {
       if constexpr (kSingleDims<D>)
-        if (single) return decode_mma_kernel<D, B, true>;
-      return decode_mma_kernel<D, B, false>;
+        if (mode == SplitLaunch::single) return decode_mma_kernel<D, B, SplitLaunch::single>;
+      if (mode == SplitLaunch::direct_queries) return decode_mma_kernel<D, B, SplitLaunch::direct_queries>;
+      return decode_mma_kernel<D, B, SplitLaunch::prepared>;
     };
     switch (bits) {
       case 2: return of.template operator()<2>();
@@ -442,29 +456,30 @@ int mma_cluster_cap(Kernel kernel, int smem) {
   return cache[key] = clusters > 0 ? kSingleMaxSplits : 8;
 }
 
-void launch_mma_split(Kernel kernel, int smem, const DecodeArgs& a, int batch, bool single, void* stream,
+void launch_mma_split(Kernel kernel, int smem, const DecodeArgs& a, int batch, SplitLaunch mode, void* stream,
                       const char* name) {
   ensure_mma_smem(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(a.num_splits, a.n_kv, batch), block(kWarps * 32);
-  if (single)
-    launch_clustered(kernel, grid, block, smem, static_cast<cudaStream_t>(stream), a, a.num_splits, name);
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (mode == SplitLaunch::single)
+    launch_clustered(kernel, grid, block, smem, s, a, a.num_splits, name);
   else
-    launch_pdl(kernel, grid, block, smem, static_cast<cudaStream_t>(stream), a, name);
+    launch_pdl(kernel, grid, block, smem, s, a, name);
 }
 
 // Dynamic shared memory of the uniform kernel: the rings (and merge area), and for a
 // single launch also its prologue and epilogue.
-int uniform_smem(int d, int group, int rb, bool single) {
+int uniform_smem(int d, int group, int rb, SplitLaunch mode) {
   const int rings = mma_smem_bytes(d, group, rb);
-  return single ? std::max(rings, single_smem(d, group, kWarps).total) : rings;
+  return mode == SplitLaunch::single ? std::max(rings, single_smem(d, group, kWarps).total) : rings;
 }
 
 int mma_single_cap(int d, int bits, int group, int rb) {
-  return mma_cluster_cap(kernel_for(d, bits, true), uniform_smem(d, group, rb, true));
+  return mma_cluster_cap(kernel_for(d, bits, SplitLaunch::single), uniform_smem(d, group, rb, SplitLaunch::single));
 }
 
-void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, bool single, void* stream) {
-  launch_mma_split(kernel_for(d, bits, single), uniform_smem(d, a.group, a.kc.record_bytes, single), a, batch, single,
+void launch_decode_mma(const DecodeArgs& a, int d, int bits, int batch, SplitLaunch mode, void* stream) {
+  launch_mma_split(kernel_for(d, bits, mode), uniform_smem(d, a.group, a.kc.record_bytes, mode), a, batch, mode,
                    stream, "decode_mma_kernel");
 }
 

@@ -35,6 +35,7 @@
 #include "decode_args.h"
 #include "decode_merge.cuh"
 #include "decode_single.cuh"
+#include "dtype_device.cuh"
 #include "mma_ops.cuh"
 #include "pdl.cuh"
 #include "record_tile.cuh"
@@ -194,9 +195,10 @@ __device__ void sink_rows_to_tile(const float* rows, int64_t stride, int j0, int
   }
 }
 
-// kSingle: the single launch's prologue and epilogue (decode_single.cuh), compiled in
-// only there: the three-launch instance keeps the register allocation it had without them.
-template <int D, class R, bool kSingle>
+// kLaunch (decode_args.h): the single launch's prologue and epilogue (decode_single.cuh)
+// are compiled in only there: the three-launch instance keeps the register allocation it
+// had without them.
+template <int D, class R, SplitLaunch kLaunch>
 __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile_kernel(const __grid_constant__ DecodeArgs a) {
   constexpr int C = D / 32, KC = D / 16, TS = tile_stride(D), kStages = R::kStages;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -213,6 +215,9 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   R::template fill_lut<D>(a.vc, lutv, tid, kWarps * 32);
 
   const int64_t qrow = static_cast<int64_t>(b) * a.n_kv * G + h * G;
+  // Direct: launched (PDL) straight behind whatever the stream ran before, which may have
+  // written the lengths, tables or records: wait for it before the first read of them.
+  if constexpr (kLaunch == SplitLaunch::direct_queries) pdl_wait();
   const SplitWork work = split_work(a, b, split, warp, kWarps, kTok);
   const int seq_len = work.seq_len, lo = work.lo, tb = work.tb, te = work.te, my_count = work.my_count;
   const int32_t* table = a.block_tables + static_cast<int64_t>(b) * a.max_blocks;
@@ -273,7 +278,9 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   auto v_dim = [&](int m, int hi) { return kFrag ? frag_v_dim(m, g, hi) : 16 * m + 8 * hi + g; };
   const int row0 = kFrag ? frag_row_token<D>(g) : g, row1 = kFrag ? frag_row_token<D>(g + 8) : g + 8;
   uint32_t qb[KC][2];
-  constexpr bool single = kSingleDims<D> && kSingle;  // never with sinks (exact_sink_scores reads q_rot)
+  // Single or direct: never with sinks or frames (exact_sink_scores and the frames read q_rot).
+  constexpr bool single = kSingleDims<D> && kLaunch == SplitLaunch::single;
+  constexpr bool direct = kLaunch == SplitLaunch::direct_queries;
   if constexpr (single) {  // this CTA rotates them (in the tiles and rings, before any copy lands there)
     const SingleQueries q = single_rotate_queries<D>(a, b, h, smem + lay.tiles);
 #pragma unroll
@@ -289,10 +296,10 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
   for (int s = 0; s < kStages - 1; ++s) issue(s, block_at(cp_pos));
   int next_block = block_at(cp_pos);
 
-  // Keys in RoPE frames (calibrated records only; never single): the query set of the
+  // Keys in RoPE frames (calibrated records only; never single or direct): the query set of the
   // frame of the warp's step, reloaded when a step starts a new frame (steps never
   // straddle one).
-  constexpr bool kFramed = !single && std::is_same_v<R, GroupedTileRecords>;
+  constexpr bool kFramed = !single && !direct && std::is_same_v<R, GroupedTileRecords>;
   const bool framed = kFramed && a.frames.range > 0;
   int q_frame = framed && my_count > 0 ? frame_of(a, (tb + warp) * kTok) : 0;
   float bias[2] = {0.f, 0.f};  // the frame's q_f·μ of heads 2t, 2t + 1 (the fragment's columns)
@@ -311,7 +318,15 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
         qb[kc][r] = g < G ? pack_half2(x.x, x.y) : 0u;
       }
   };
-  if constexpr (!single) {
+  if constexpr (direct) {  // keys without a rotation
+    int off[2 * KC];
+#pragma unroll
+    for (int k = 0; k < 2 * KC; ++k) off[k] = q_dim(k / 2, k % 2);
+    float2 x[2 * KC];
+    load_element_pairs(a.queries, b * a.query_stride + (h * G + (g < G ? g : 0)) * D, off, a.queries_dtype, x);
+#pragma unroll
+    for (int k = 0; k < 2 * KC; ++k) qb[k / 2][k % 2] = g < G ? pack_half2(x[k].x * a.q_scale, x[k].y * a.q_scale) : 0u;
+  } else if constexpr (!single) {
     pdl_wait();  // the rotated queries come from the prepare kernel
     load_q();
   }
@@ -494,16 +509,19 @@ bool with_tile_records(QuantKind kind, F&& f) {
 }
 
 // single: the dynamic shared memory holds the single launch's prologue and epilogue too.
-TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int group, bool single = false) {
+TileLaunch tile_launch_for(const CodecDesc& k, const CodecDesc& v, int d, int group,
+                           SplitLaunch mode = SplitLaunch::prepared) {
   return dispatch_head_dim(d, "tile tensor-core decode kernel", [&]<int D>() -> TileLaunch {
     TileLaunch t{};
     auto of = [&]<class R>(R) {
       const TileMmaSmem lay =
           tile_mma_smem<R>(D, group, k.record_bytes, v.record_bytes, R::lut_floats(k), R::lut_floats(v));
-      const int extra = single ? lay.tiles + single_smem(D, group, kWarps).total : 0;
-      Kernel kernel = decode_mma_tile_kernel<D, R, false>;
+      const int extra = mode == SplitLaunch::single ? lay.tiles + single_smem(D, group, kWarps).total : 0;
+      Kernel kernel = decode_mma_tile_kernel<D, R, SplitLaunch::prepared>;
       if constexpr (kSingleDims<D>)
-        if (single) kernel = decode_mma_tile_kernel<D, R, true>;
+        if (mode == SplitLaunch::single) kernel = decode_mma_tile_kernel<D, R, SplitLaunch::single>;
+      if constexpr (!std::is_same_v<R, GroupedTileRecords>)  // presets' keys are always rotated
+        if (mode == SplitLaunch::direct_queries) kernel = decode_mma_tile_kernel<D, R, SplitLaunch::direct_queries>;
       t = TileLaunch{kernel, std::max(lay.total, extra)};
     };
     if (with_tile_records(k.kind, of)) return t;
@@ -530,13 +548,13 @@ int mma_tile_resident_ctas(const CodecDesc& k, const CodecDesc& v, int d, int gr
 }
 
 int mma_tile_single_cap(const CodecDesc& k, const CodecDesc& v, int d, int group) {
-  const TileLaunch t = tile_launch_for(k, v, d, group, true);
+  const TileLaunch t = tile_launch_for(k, v, d, group, SplitLaunch::single);
   return mma_cluster_cap(t.kernel, t.smem);
 }
 
-void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, bool single, void* stream) {
-  const TileLaunch t = tile_launch_for(a.kc, a.vc, d, a.group, single);
-  launch_mma_split(t.kernel, t.smem, a, batch, single, stream, "decode_mma_tile_kernel");
+void launch_decode_mma_tile(const DecodeArgs& a, int d, int batch, SplitLaunch mode, void* stream) {
+  const TileLaunch t = tile_launch_for(a.kc, a.vc, d, a.group, mode);
+  launch_mma_split(t.kernel, t.smem, a, batch, mode, stream, "decode_mma_tile_kernel");
 }
 
 }  // namespace tq::cuda::detail

@@ -16,6 +16,26 @@ __device__ inline float load_element(const void* base, int64_t i, int dtype) {
   }
 }
 
+// N pairs of input elements as floats: pair k is elements i0 + off[k] and + 1 (i0 + off[k]
+// even, the base aligned to two elements), one 8-byte (f32) or 4-byte (f16 / bf16) load
+// each, all issued before any is converted (one branch on the dtype, not one per element).
+template <int N>
+__device__ inline void load_element_pairs(const void* base, int64_t i0, const int (&off)[N], int dtype,
+                                          float2 (&out)[N]) {
+  if (dtype == 0) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) out[k] = *reinterpret_cast<const float2*>(static_cast<const float*>(base) + i0 + off[k]);
+    return;
+  }
+  uint32_t w[N];
+#pragma unroll
+  for (int k = 0; k < N; ++k) w[k] = *reinterpret_cast<const uint32_t*>(static_cast<const uint16_t*>(base) + i0 + off[k]);
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+    out[k] = dtype == 1 ? __half22float2(*reinterpret_cast<const __half2*>(&w[k]))
+                        : __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[k]));
+}
+
 __device__ inline void store_element(void* base, int64_t i, int dtype, float v) {
   switch (dtype) {
     case 1: static_cast<__half*>(base)[i] = __float2half_rn(v); break;

@@ -84,6 +84,9 @@ struct Shape {
   // > 0: each row's queries sit query_pad elements further on than packed
   // (DecodeParams::query_stride), the gaps NaN so a misread shows in the output.
   int query_pad = 0;
+  // f16 / bf16: the queries are uploaded in that type (DecodeParams::queries_dtype); the
+  // reference takes the same rounded values.
+  DType queries_dtype = DType::f32;
 };
 
 // f rounded to bfloat16 (nearest, ties to even), as a bit pattern; inputs are finite.
@@ -152,16 +155,32 @@ inline double attention_error(KvCacheConfig cfg, const Shape& s, uint64_t seed) 
 
   const int n_q = s.n_kv_heads * s.group;
   std::vector<float> q(static_cast<size_t>(batch) * n_q * dim);
-  for (float& e : q) e = normal(rng);
+  const bool q16 = s.queries_dtype != DType::f32;
+  auto q_bits = [&](float f) { return s.queries_dtype == DType::f16 ? float_to_half(f) : round_to_bf16_bits(f); };
+  auto q_value = [&](uint16_t h) {
+    if (s.queries_dtype == DType::f16) return half_to_float(h);
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  for (float& e : q) e = q16 ? q_value(q_bits(normal(rng))) : normal(rng);
 
   const int64_t q_stride = static_cast<int64_t>(n_q) * dim + s.query_pad;
   std::vector<float> q_rows(batch * q_stride, NAN);
   for (int b = 0; b < batch; ++b)
     std::copy_n(q.begin() + static_cast<int64_t>(b) * n_q * dim, n_q * dim, q_rows.begin() + b * q_stride);
+  std::vector<uint16_t> q_rows16(q_rows.size());
+  for (size_t i = 0; i < q_rows.size(); ++i) q_rows16[i] = q16 ? q_bits(q_rows[i]) : 0;
   DeviceBuffer<float> q_dev(q_rows), out_dev(q.size());
+  DeviceBuffer<uint16_t> q16_dev(q_rows16);
   DeviceBuffer<int32_t> tables_dev(tables), lens_dev(std::vector<int32_t>(s.seq_lens.begin(), s.seq_lens.end()));
   DecodeParams p = decode_params(q_dev.get(), batch, n_q, tables_dev.get(), max_blocks, lens_dev.get(), max_len,
                                  out_dev.get());
+  if (q16) {
+    p.queries = q16_dev.get();
+    p.queries_dtype = s.queries_dtype;
+  }
   p.num_splits = s.num_splits;
   p.kernel = s.kernel;
   p.launch = s.launch;

@@ -86,6 +86,24 @@ TEST(CudaAttentionShapes, QueriesReadFromStridedRows) {
       }
 }
 
+// DecodeParams::queries_dtype f16 / bf16: read by the prepare kernel, by the split
+// kernels that read their own queries (keys without a rotation: f16, q8_0, fp8; two
+// elements per load) and by the single launch; with a padded stride too.
+TEST(CudaAttentionShapes, HalfAndBfloat16Queries) {
+  TQ_REQUIRE_GPU();
+  uint64_t seed = 1200;
+  for (DType dtype : {DType::f16, DType::bf16})
+    for (const char* codec : {"turbo3", "rht3", "f16", "q8_0", "fp8", "v3g32"})
+      for (int dim : testing::kHeadDims)
+        for (int pad : {0, 2 * dim + 8}) {
+          Shape s = kRagged;
+          s.queries_dtype = dtype;
+          s.query_pad = pad;
+          const double err = attention_error(codec, codec, dim, s, ++seed);
+          EXPECT_LT(err, 1e-3) << codec << " d=" << dim << (dtype == DType::f16 ? " f16" : " bf16") << " pad " << pad;
+        }
+}
+
 TEST(CudaAttentionShapes, QueryStrideBelowTheRowIsRefused) {
   TQ_REQUIRE_GPU();
   DeviceKvCache cache(testing::cache_config("turbo3", "turbo3", 128, 2, 16, 64));

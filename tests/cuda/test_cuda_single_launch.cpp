@@ -1,8 +1,9 @@
 // Decode attention as one launch (DecodeLaunch::single: the tensor-core split kernel
 // rotates its queries and the splits of a cluster merge through distributed shared
-// memory) against the CPU reference, next to the three-launch path on the same shapes;
-// a decode step captured in a CUDA graph and replayed at new lengths; and the refusals of
-// an explicit single launch that cannot run.
+// memory) against the CPU reference, next to split_reduce (two launches where the split
+// kernel reads its own queries, else three) and prepared (always three) on the same
+// shapes; a decode step captured in a CUDA graph and replayed at new lengths; and the
+// refusals of an explicit single launch that cannot run.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -27,7 +28,7 @@ const Shape kShapes[] = {
     {1, 8, 32, {129, 2, 700}, 16},     // 8:1, a cluster of 16
     {2, 1, 16, {0, 100, 1000}, 1},     // one split, an empty sequence
 };
-constexpr DecodeLaunch kLaunches[] = {DecodeLaunch::single, DecodeLaunch::split_reduce};
+constexpr DecodeLaunch kLaunches[] = {DecodeLaunch::single, DecodeLaunch::split_reduce, DecodeLaunch::prepared};
 
 double error_at(const KvCacheConfig& cfg, Shape s, DecodeLaunch launch, uint64_t seed) {
   s.launch = launch;
@@ -103,11 +104,12 @@ TEST(CudaSingleLaunch, AnExplicitSingleLaunchThatCannotRunThrows) {
 struct GraphFixture {
   static constexpr int kD = 128, kKv = 2, kGroup = 4, kBlock = 16, kBatch = 2, kMaxLen = 512;
   static constexpr int kMaxBlocks = kMaxLen / kBlock, kQ = kKv * kGroup;
-  DeviceKvCache cache{testing::cache_config("turbo3", "turbo3", kD, kKv, kBlock, kBatch * kMaxLen)};
+  DeviceKvCache cache;
   DeviceBuffer<float> q{kBatch * kQ * kD}, out{kBatch * kQ * kD};
   DeviceBuffer<int32_t> tables{kBatch * kMaxBlocks}, lens{kBatch};
 
-  GraphFixture() {
+  explicit GraphFixture(const std::string& codec)
+      : cache(testing::cache_config(codec, codec, kD, kKv, kBlock, kBatch * kMaxLen)) {
     std::mt19937_64 rng(77);
     std::normal_distribution<float> normal;
     auto randn = [&](size_t n) {
@@ -137,10 +139,11 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 // A decode step captured once replays with the lengths changed on the device between
 // replays (the split count depends on max_seq_len only), giving a direct call's outputs
-// at those lengths bit for bit; as a single launch the graph holds one kernel node.
-TEST(CudaSingleLaunch, AGraphOfOneStepReplaysWithNewLengths) {
-  TQ_REQUIRE_GPU();
-  GraphFixture f;
+// at those lengths bit for bit; as a single launch the graph holds one kernel node, as
+// split_reduce two where the split kernel reads its own queries (q8_0: keys without a
+// rotation) and three where a prepare kernel rotates them (turbo3).
+void check_graph_replays(const std::string& codec) {
+  GraphFixture f(codec);
   const std::vector<int32_t> lengths[] = {{100, 512}, {512, 37}, {1, 300}};
   for (DecodeLaunch launch : kLaunches) {
     DecodeParams p = f.params(launch);
@@ -164,7 +167,10 @@ TEST(CudaSingleLaunch, AGraphOfOneStepReplaysWithNewLengths) {
     testing::check(cudaStreamEndCapture(stream, &graph), "end capture");
     size_t nodes = 0;
     testing::check(cudaGraphGetNodes(graph, nullptr, &nodes), "cudaGraphGetNodes");
-    EXPECT_EQ(nodes, launch == DecodeLaunch::single ? 1u : 3u) << launch_name(launch);
+    const size_t want_nodes = launch == DecodeLaunch::single                               ? 1u
+                              : launch == DecodeLaunch::split_reduce && codec == "q8_0" ? 2u
+                                                                                         : 3u;
+    EXPECT_EQ(nodes, want_nodes) << codec << " " << launch_name(launch);
     cudaGraphExec_t exec;
     testing::check(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
     for (size_t i = 0; i < std::size(lengths); ++i) {
@@ -172,12 +178,17 @@ TEST(CudaSingleLaunch, AGraphOfOneStepReplaysWithNewLengths) {
       f.out.poison();
       testing::check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
       testing::check(cudaStreamSynchronize(stream), "replay");
-      EXPECT_TRUE(same_bits(f.out.download(), want[i])) << launch_name(launch) << " lengths " << i;
+      EXPECT_TRUE(same_bits(f.out.download(), want[i])) << codec << " " << launch_name(launch) << " lengths " << i;
     }
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
   }
+}
+
+TEST(CudaSingleLaunch, AGraphOfOneStepReplaysWithNewLengths) {
+  TQ_REQUIRE_GPU();
+  for (const char* codec : {"turbo3", "q8_0"}) check_graph_replays(codec);
 }
 
 }  // namespace
