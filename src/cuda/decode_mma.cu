@@ -33,6 +33,7 @@
 #include "decode_args.h"
 #include "decode_merge.cuh"
 #include "decode_single.cuh"
+#include "direct_queries.cuh"
 #include "dtype_device.cuh"
 #include "mma_ops.cuh"
 #include "pdl.cuh"
@@ -235,11 +236,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kMmaMinBlocks<D, B>)) decode_mma
     int off[2 * KC];
 #pragma unroll
     for (int k = 0; k < 2 * KC; ++k) off[k] = 2 * k;  // dims t·D/4 + 4kc + {0, 1} and {2, 3}
-    float2 x[2 * KC];
-    load_element_pairs(a.queries, b * a.query_stride + (h * G + (g < G ? g : 0)) * D + t * (D / 4), off,
-                       a.queries_dtype, x);
-#pragma unroll
-    for (int k = 0; k < 2 * KC; ++k) qb[k / 2][k % 2] = g < G ? pack_half2(x[k].x * a.q_scale, x[k].y * a.q_scale) : 0u;
+    direct_query_fragments<D>(a, b * a.query_stride + (h * G + (g < G ? g : 0)) * D + t * (D / 4), off, g < G, qb);
   } else if constexpr (!single) {
     pdl_wait();  // the rotated queries come from the prepare kernel
     const float* qp = a.q_rot + (qrow + (g < G ? g : 0)) * D + t * (D / 4);

@@ -35,7 +35,7 @@
 #include "decode_args.h"
 #include "decode_merge.cuh"
 #include "decode_single.cuh"
-#include "dtype_device.cuh"
+#include "direct_queries.cuh"
 #include "mma_ops.cuh"
 #include "pdl.cuh"
 #include "record_tile.cuh"
@@ -322,10 +322,7 @@ __global__ void __launch_bounds__(kWarps * 32, R::min_blocks(D)) decode_mma_tile
     int off[2 * KC];
 #pragma unroll
     for (int k = 0; k < 2 * KC; ++k) off[k] = q_dim(k / 2, k % 2);
-    float2 x[2 * KC];
-    load_element_pairs(a.queries, b * a.query_stride + (h * G + (g < G ? g : 0)) * D, off, a.queries_dtype, x);
-#pragma unroll
-    for (int k = 0; k < 2 * KC; ++k) qb[k / 2][k % 2] = g < G ? pack_half2(x[k].x * a.q_scale, x[k].y * a.q_scale) : 0u;
+    direct_query_fragments<D>(a, b * a.query_stride + (h * G + (g < G ? g : 0)) * D, off, g < G, qb);
   } else if constexpr (!single) {
     pdl_wait();  // the rotated queries come from the prepare kernel
     load_q();
