@@ -71,9 +71,7 @@ def off_table(kind, D, t):
     KC = D // 16
     if kind == "uniform":  # decode_mma.cu: t·D/4 + 2k
         return [t * (D // 4) + 2 * k for k in range(2 * KC)]
-    if kind == "frag":  # record_frag.cuh frag_q_dim: 16kc + 4t + 2r
-        return [16 * (k // 2) + 4 * t + 2 * (k % 2) for k in range(2 * KC)]
-    return [16 * (k // 2) + 2 * t + 8 * (k % 2) for k in range(2 * KC)]  # tile order
+    return [16 * (k // 2) + 4 * t + 2 * (k % 2) for k in range(2 * KC)]  # frag_q_dim: 16kc + 4t + 2r
 
 
 def main():
@@ -81,7 +79,7 @@ def main():
     bad = 0
     for D in (64, 128, 256):
         layouts = [("quantize lanes", 32, 5), ("warp / prepare", D // 32, 0), ("uniform", D // 4, (D // 4).bit_length() - 1),
-                   ("frag", D // 4, 2), ("tile", D // 4, 1)]
+                   ("frag", D // 4, 2)]
         for name, C, L0 in layouts:
             for rounds in (1, 2):
                 x = rng.standard_normal(D).astype(f32)
@@ -92,7 +90,7 @@ def main():
                 same = np.array_equal(want.view(np.uint32), got.view(np.uint32))
                 bad += not same
                 print(f"D={D:3d} {name:15s} C={C:2d} L0={L0} rounds={rounds}: {'bit-identical' if same else 'MISMATCH'}")
-            if name in ("uniform", "frag", "tile"):
+            if name in ("uniform", "frag"):
                 LB = (D // C).bit_length() - 1
                 for t in range(4):
                     regs = [o + j for o in off_table(name, D, t) for j in (0, 1)]
