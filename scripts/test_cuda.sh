@@ -5,6 +5,8 @@
 #   scripts/test_cuda.sh              build + run every CUDA test
 #   scripts/test_cuda.sh --memcheck   also run a representative subset under
 #                                     compute-sanitizer memcheck
+#   scripts/test_cuda.sh --memcheck-only   only that subset (a second call when one
+#                                     call's time cannot hold both)
 # Then the backend harness (tests/backend) over the CUDA kernels, each forced explicitly.
 # TQ_CUDA_BIN=DIR runs an already built test_cuda, test_cuda_model and
 # test_backend_ops_cuda (and test_cli, when DIR has it) from DIR instead of building.
@@ -31,15 +33,18 @@ part() {
   echo "== $*"
   "$@" || failed+=("$(basename "$1")${2:+ $2}")
 }
-part "$bin"
-part "$model_bin"
-part "$harness" --backend cuda
-[[ -n "${TQ_CUDA_BIN:-}" ]] || part build-cuda/tests/capi/test_c_api_cuda
-# tq run/bench/eval --device cuda through the CLI (the runner module; tq eval's table
-# against the CPU runner's). A prebuilt test_cli finds tq where it was built.
-cli=${cli:-${TQ_CUDA_BIN:+$TQ_CUDA_BIN/test_cli}}
-if [[ -x "$cli" ]]; then part "$cli" --gtest_filter='CliCudaModule.*'; fi
-if [[ "${1:-}" == "--memcheck" ]]; then
+mode=${1:-}
+if [[ "$mode" != "--memcheck-only" ]]; then
+  part "$bin"
+  part "$model_bin"
+  part "$harness" --backend cuda
+  [[ -n "${TQ_CUDA_BIN:-}" ]] || part build-cuda/tests/capi/test_c_api_cuda
+  # tq run/bench/eval --device cuda through the CLI (the runner module; tq eval's table
+  # against the CPU runner's). A prebuilt test_cli finds tq where it was built.
+  cli=${cli:-${TQ_CUDA_BIN:+$TQ_CUDA_BIN/test_cli}}
+  if [[ -x "$cli" ]]; then part "$cli" --gtest_filter='CliCudaModule.*'; fi
+fi
+if [[ "$mode" == "--memcheck" || "$mode" == "--memcheck-only" ]]; then
   part compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$MEMCHECK_FILTER"
   part compute-sanitizer --tool memcheck --error-exitcode 1 "$harness" --backend cuda --codec turbo3
 fi

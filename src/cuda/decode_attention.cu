@@ -682,10 +682,17 @@ int num_splits(const DeviceKvCache& cache, const DecodeParams& p, int g, CudaDec
   // warp left 3 steps. Every CTA pays a fixed start (pair table, first copies, merge) and
   // the reduce reads every split; measured on the H200 (turbo3): batch 1 / 4K 24 splits
   // 16.5 us against 64 splits 21.2 us, batch 8 / 4K 8 splits 42.7 us against 20 splits
-  // 47.4 us. Longer contexts keep two waves, which balance the SMs better (batch 8 / 64K:
-  // 20 splits 223 us, 12 splits 233 us).
+  // 47.4 us.
   if (tc && tiles < 4 * kWarps * splits)
     splits = std::max(1, std::min(slots / ctas, (tiles + 3 * kWarps - 1) / (3 * kWarps)));
+  // Fewer than 32 steps per warp in two waves: one wave, so that fixed start is spread
+  // over twice the steps and the reduce merges half the splits. H100, session 35
+  // (BENCHMARKS.md, "one wave of splits"): batch 1 / 64K turbo3 165 -> 82 splits 0.89x
+  // the time, q8_0 99 -> 49 0.95x, batch 8 / 4K q8_0 0.97x. Long contexts keep two
+  // waves, which balance the SMs better (batch 8 / 64K turbo3, 51 steps: 10 splits
+  // 1.01x, q4_0h 1.03x).
+  else if (tc && tiles < 32 * kWarps * splits)
+    splits = std::max(1, slots / ctas);
   return std::max(1, std::min(splits, kMaxSplits));
 }
 
