@@ -109,7 +109,7 @@ def bench_quantize(lib, copy_bw, flush, sizes, codecs):
     return rows
 
 
-def fill_cache(cache, batch, ctx, tables, gen):
+def fill_cache(cache, batch, ctx, tables, gen, kernel="auto"):
     """Random K/V for every row through the device cache's quantize-on-write; returns row 0's
     K/V as float32 numpy arrays [ctx][N_KV][D] (the values the cache was given), for the
     content check."""
@@ -122,7 +122,7 @@ def fill_cache(cache, batch, ctx, tables, gen):
             slots = (tables[b, pos // BLOCK].to(torch.int64) * BLOCK + pos % BLOCK).to(torch.int32)
             k = torch.randn(n, N_KV, D, device="cuda", generator=gen).half()
             v = torch.randn(n, N_KV, D, device="cuda", generator=gen).half()
-            cache.quantize(k, v, slots)
+            cache.quantize(k, v, slots, kernel=kernel)
             if b == 0:
                 k0.append(k.float().cpu())
                 v0.append(v.float().cpu())
@@ -154,7 +154,7 @@ def content_error(ref, q, out, ctx, scale):
     return float((got - want).norm() / want.norm())
 
 
-def bench_decode(lib, flush, batches, contexts, codecs):
+def bench_decode(lib, flush, batches, contexts, codecs, fill_kernel="auto"):
     rows = []
     gen = torch.Generator(device="cuda").manual_seed(5)
     scale = 1.0 / math.sqrt(D)
@@ -178,7 +178,7 @@ def bench_decode(lib, flush, batches, contexts, codecs):
             torch.cuda.empty_cache()
         for codec in codecs:
             cache = Cache(lib, codec, codec, batch * max_ctx)
-            ref = reference_cache(lib._name, codec, *fill_cache(cache, batch, max_ctx, tables, gen))
+            ref = reference_cache(lib._name, codec, *fill_cache(cache, batch, max_ctx, tables, gen, fill_kernel))
             for ctx in contexts:
                 lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
                 ws = torch.empty(cache.workspace_bytes(batch, N_Q, tables, ctx), dtype=torch.uint8, device="cuda")
@@ -285,6 +285,9 @@ def main():
     ap.add_argument("--batches", help="comma-separated decode batches (default 1,8)")
     ap.add_argument("--codecs", help="comma-separated decode codecs (default turbo3,rht3,turbo4,q8_0,fp8,f16)")
     ap.add_argument("--sizes", help="comma-separated quantize vector counts (default 1024,...,262144)")
+    ap.add_argument("--fill-kernel", choices=capi_cuda.QUANTIZE_KERNELS, default="auto",
+                    help="the quantize kernel that writes the decode rows' caches (tiled: records byte-identical "
+                         "to the CPU reference's, so the content check sees the decode alone; not for BENCHMARKS.md)")
     args = ap.parse_args()
     lib = load_lib(os.path.abspath(args.lib))
     commit = args.commit
@@ -308,7 +311,7 @@ def main():
     contexts = ints(args.contexts) if args.contexts else [4096] if args.quick else [4096, 16384, 65536, 131072]
     batches = ints(args.batches) if args.batches else [1, 8]
     codecs = args.codecs.split(",") if args.codecs else ["turbo3", "rht3", "turbo4", "q8_0", "fp8", "f16"]
-    drows = [] if args.only == "quantize" else bench_decode(lib, flush, batches, contexts, codecs)
+    drows = [] if args.only == "quantize" else bench_decode(lib, flush, batches, contexts, codecs, args.fill_kernel)
     json.dump({"info": info, "copy_bw": copy_bw, "quantize": qrows, "decode": drows, "sdpa_agreement": agreement},
               open(args.json, "w"), indent=1)
     md = markdown(info, copy_bw, qrows, drows, agreement)

@@ -17,12 +17,14 @@ class CacheConfig(ctypes.Structure):
     _fields_ = [("n_layers", _i), ("n_kv_heads", _i), ("head_dim", _i), ("k_codec", ctypes.c_char_p),
                 ("v_codec", ctypes.c_char_p), ("block_tokens", _i), ("max_tokens", _i), ("seed", ctypes.c_uint64),
                 ("n_threads", _i), ("profile", _vp), ("context", _i)]
-API_VERSION = 3  # TQ_API_VERSION of the header these structs mirror
+API_VERSION = 4  # TQ_API_VERSION of the header these structs mirror
+QUANTIZE_KERNELS = ["auto", "tiled", "warp", "tensor"]  # tq_cuda_quantize_kernel's order
 
 
 class QuantizeParams(ctypes.Structure):
     _fields_ = [("layer", _i), ("k", _vp), ("v", _vp), ("dtype", _i), ("n_tokens", _i), ("token_stride", _i64),
-                ("slots", _vp), ("positions", _vp), ("seq_ids", _vp), ("stream", _vp), ("check", _i)]
+                ("slots", _vp), ("positions", _vp), ("seq_ids", _vp), ("stream", _vp), ("check", _i),
+                ("kernel", _i)]
 
 
 class DecodeParams(ctypes.Structure):
@@ -115,10 +117,11 @@ class DeviceCache:
         self._ok(self.lib.tq_cuda_cache_record_bytes(self.h, layer, kv, ctypes.byref(n)))
         return n.value
 
-    def quantize(self, k, v, slots, layer=0, check=False, positions=None, seq_ids=None, stream=None):
+    def quantize(self, k, v, slots, layer=0, check=False, positions=None, seq_ids=None, stream=None, kernel="auto"):
         """k, v [n][n_kv_heads][head_dim]; unchecked by default, so a timed call is the launch
-        alone (close() reports NaN/Inf inputs)."""
+        alone (close() reports NaN/Inf inputs). kernel: one of QUANTIZE_KERNELS."""
         p = self.lib.tq_cuda_quantize_params_default()
+        p.kernel = QUANTIZE_KERNELS.index(kernel)
         p.layer, p.k, p.v, p.dtype, p.n_tokens = layer, k.data_ptr(), v.data_ptr(), DTYPES[str(k.dtype)[6:]], k.shape[0]
         p.slots, p.positions, p.seq_ids, p.stream, p.check = slots.data_ptr(), _ptr(positions), _ptr(seq_ids), stream, int(check)
         self._ok(self.lib.tq_cuda_quantize(self.h, ctypes.byref(p)))

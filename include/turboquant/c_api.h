@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define TQ_API_VERSION 3
+#define TQ_API_VERSION 4
 
 typedef enum tq_status {
   TQ_OK = 0,

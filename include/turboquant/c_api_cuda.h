@@ -49,7 +49,16 @@ tq_status tq_cuda_cache_pool(tq_cuda_cache* cache, int layer, int kv, void** poo
  * RoPE frames (a calibrated preset), else may be NULL. check != 0: wait for the write and return
  * TQ_ERROR_LIBRARY naming layer, head, token and coordinate of a NaN/Inf input (that vector
  * is not written, the others are); check == 0: stay asynchronous, tq_cuda_check_writes()
- * reports later. */
+ * reports later. kernel: which kernel writes (tq::cuda::QuantizeKernel): AUTO picks; TILED and
+ * WARP write records byte-identical to the CPU codec's, TENSOR differs only at near-ties
+ * (docs/CUDA.md, "Near-tie contract"); an explicit kernel that cannot write the codec is an
+ * error naming both. */
+typedef enum tq_cuda_quantize_kernel {
+  TQ_CUDA_QUANTIZE_AUTO = 0,
+  TQ_CUDA_QUANTIZE_TILED = 1,
+  TQ_CUDA_QUANTIZE_WARP = 2,
+  TQ_CUDA_QUANTIZE_TENSOR = 3
+} tq_cuda_quantize_kernel;
 typedef struct tq_cuda_quantize_params {
   int layer;
   const void* k;
@@ -62,8 +71,9 @@ typedef struct tq_cuda_quantize_params {
   const int32_t* seq_ids;
   void* stream;
   int check;
+  tq_cuda_quantize_kernel kernel;
 } tq_cuda_quantize_params;
-/* Zeros and NULLs, f32, check = 1. Start from this: fields may be added later. */
+/* Zeros and NULLs, f32, check = 1, kernel AUTO. Start from this: fields may be added later. */
 tq_cuda_quantize_params tq_cuda_quantize_params_default(void);
 tq_status tq_cuda_quantize(tq_cuda_cache* cache, const tq_cuda_quantize_params* params);
 /* Waits for the device; TQ_ERROR_LIBRARY for the first NaN/Inf input an unchecked write refused. */

@@ -29,6 +29,18 @@ struct tq_cuda_cache {};
 namespace {
 
 #ifdef TQ_HAVE_CUDA
+static_assert(static_cast<int>(tq::cuda::QuantizeKernel::tiled) == TQ_CUDA_QUANTIZE_TILED &&
+              static_cast<int>(tq::cuda::QuantizeKernel::warp) == TQ_CUDA_QUANTIZE_WARP &&
+              static_cast<int>(tq::cuda::QuantizeKernel::tensor) == TQ_CUDA_QUANTIZE_TENSOR,
+              "tq_cuda_quantize_kernel mirrors tq::cuda::QuantizeKernel");
+
+tq::cuda::QuantizeKernel quantize_kernel_of(tq_cuda_quantize_kernel k) {
+  if (k < TQ_CUDA_QUANTIZE_AUTO || k > TQ_CUDA_QUANTIZE_TENSOR)
+    throw ArgumentError{"kernel must be TQ_CUDA_QUANTIZE_AUTO, _TILED, _WARP or _TENSOR, got " +
+                        std::to_string(static_cast<int>(k))};
+  return static_cast<tq::cuda::QuantizeKernel>(k);
+}
+
 tq::cuda::DType dtype_of(tq_dtype d, const char* what) {
   if (d != TQ_DTYPE_F32 && d != TQ_DTYPE_F16 && d != TQ_DTYPE_BF16)
     throw ArgumentError{std::string(what) + " must be TQ_DTYPE_F32, TQ_DTYPE_F16 or TQ_DTYPE_BF16, got " +
@@ -138,6 +150,7 @@ tq_status tq_cuda_quantize(tq_cuda_cache* cache, const tq_cuda_quantize_params* 
     q.seq_ids = params->seq_ids;
     q.stream = params->stream;
     q.check = params->check != 0;
+    q.kernel = quantize_kernel_of(params->kernel);
     tq::cuda::quantize_on_write(cache->cache, q);
   });
 }

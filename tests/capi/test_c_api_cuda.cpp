@@ -45,6 +45,7 @@ TEST(CApiCuda, ParamsDefaults) {
   EXPECT_EQ(q.check, 1);
   EXPECT_EQ(q.dtype, TQ_DTYPE_F32);
   EXPECT_EQ(q.slots, nullptr);
+  EXPECT_EQ(q.kernel, TQ_CUDA_QUANTIZE_AUTO);
   const tq_cuda_decode_params d = tq_cuda_decode_params_default();
   EXPECT_EQ(d.num_splits, 0);
   EXPECT_EQ(d.out, nullptr);
@@ -205,6 +206,45 @@ TEST_F(CApiCudaDevice, DecodeMatchesCpuCache) {
   }
 }
 
+// An explicit kernel is the one that writes: tiled and warp records byte-identical for
+// q8_0 (both exact), and a kernel the codec lacks (fp8 has no tiled kernel) refused, named.
+TEST_F(CApiCudaDevice, ExplicitQuantizeKernelWritesOrIsRefused) {
+  const int n = kBlocksPerRow * kBlock;
+  std::vector<int32_t> slots(n);
+  for (int t = 0; t < n; ++t) slots[t] = t;
+  const std::vector<float> k = random_floats(n * kKvHeads * kDim, 41), v = random_floats(n * kKvHeads * kDim, 42);
+  DeviceArray<float> dk(k), dv(v);
+  DeviceArray<int32_t> ds(slots);
+  auto write = [&](const char* codec, tq_cuda_quantize_kernel kernel, std::vector<uint8_t>* pool_bytes) {
+    const tq_cache_config c = config(codec, codec);
+    tq_cuda_cache* dev = nullptr;
+    EXPECT_EQ(tq_cuda_cache_create(&c, &dev), TQ_OK) << tq_last_error();
+    tq_cuda_quantize_params qp = tq_cuda_quantize_params_default();
+    qp.k = dk.p;
+    qp.v = dv.p;
+    qp.n_tokens = n;
+    qp.slots = ds.p;
+    qp.kernel = kernel;
+    const tq_status status = tq_cuda_quantize(dev, &qp);
+    if (status == TQ_OK && pool_bytes) {
+      void* pool = nullptr;
+      size_t bytes = 0;
+      EXPECT_EQ(tq_cuda_cache_pool(dev, 0, 0, &pool, &bytes), TQ_OK);
+      pool_bytes->resize(bytes);
+      EXPECT_EQ(cudaMemcpy(pool_bytes->data(), pool, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    }
+    tq_cuda_cache_destroy(dev);
+    return status;
+  };
+  std::vector<uint8_t> tiled, warp;
+  ASSERT_EQ(write("q8_0", TQ_CUDA_QUANTIZE_TILED, &tiled), TQ_OK) << tq_last_error();
+  ASSERT_EQ(write("q8_0", TQ_CUDA_QUANTIZE_WARP, &warp), TQ_OK) << tq_last_error();
+  ASSERT_FALSE(tiled.empty());
+  EXPECT_TRUE(tiled == warp) << "q8_0 records of the tiled and warp kernels differ";
+  EXPECT_EQ(write("fp8", TQ_CUDA_QUANTIZE_TILED, nullptr), TQ_ERROR_LIBRARY);
+  EXPECT_NE(std::string(tq_last_error()).find("tiled"), std::string::npos) << tq_last_error();
+}
+
 TEST_F(CApiCudaDevice, ErrorsNameTheProblem) {
   tq_cache_config c = config("turbo3", "turbo3");
   tq_cuda_cache* dev = nullptr;
@@ -232,6 +272,10 @@ TEST_F(CApiCudaDevice, ErrorsNameTheProblem) {
   qp.dtype = static_cast<tq_dtype>(7);
   EXPECT_EQ(tq_cuda_quantize(dev, &qp), TQ_ERROR_ARGUMENT);
   EXPECT_NE(std::string(tq_last_error()).find("dtype"), std::string::npos) << tq_last_error();
+  qp.dtype = TQ_DTYPE_F32;
+  qp.kernel = static_cast<tq_cuda_quantize_kernel>(9);
+  EXPECT_EQ(tq_cuda_quantize(dev, &qp), TQ_ERROR_ARGUMENT);
+  EXPECT_NE(std::string(tq_last_error()).find("kernel"), std::string::npos) << tq_last_error();
   tq_cuda_decode_params dp = tq_cuda_decode_params_default();
   dp.out_dtype = static_cast<tq_dtype>(5);  // refused before any pointer is read
   EXPECT_EQ(tq_cuda_decode(dev, &dp), TQ_ERROR_ARGUMENT);
