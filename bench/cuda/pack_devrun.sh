@@ -18,7 +18,8 @@ trap 'rm -rf "$stage"' EXIT
 cd "$build"
 files=()
 for f in ${PACK_FILES:-src/capi/libturboquant.so* bin/tq bin/libtq_cuda_runner.so tests/cuda/test_cuda tests/cuda/test_cuda_model \
-  tests/cuda/write_shaped_gguf tests/cuda/bench_cuda_presets tests/backend/test_backend_ops_cuda tests/cli/test_cli}; do
+  tests/cuda/write_shaped_gguf tests/cuda/bench_cuda_presets tests/backend/test_backend_ops_cuda tests/cli/test_cli \
+  tests/capi/test_c_api_cuda}; do
   [ -e "$f" ] && files+=("$f")
 done
 tar cf - "${files[@]}" | tar xf - -C "$stage"
