@@ -61,6 +61,7 @@ def load(path):
         "tq_cuda_cache_create": (_i, [P(CacheConfig), P(_vp)]),
         "tq_cuda_cache_destroy": (None, [_vp]),
         "tq_cuda_cache_record_bytes": (_i, [_vp, _i, _i, P(_sz)]),
+        "tq_cuda_cache_pool": (_i, [_vp, _i, _i, P(_vp), P(_sz)]),
         "tq_cuda_quantize_params_default": (QuantizeParams, []),
         "tq_cuda_quantize": (_i, [_vp, P(QuantizeParams)]),
         "tq_cuda_check_writes": (_i, [_vp]),
@@ -116,6 +117,12 @@ class DeviceCache:
         n = _sz()
         self._ok(self.lib.tq_cuda_cache_record_bytes(self.h, layer, kv, ctypes.byref(n)))
         return n.value
+
+    def pool(self, layer, kv):
+        """The device address and byte size of a layer's K (kv = 0) or V (kv = 1) pool."""
+        ptr, size = _vp(), _sz()
+        self._ok(self.lib.tq_cuda_cache_pool(self.h, layer, kv, ctypes.byref(ptr), ctypes.byref(size)))
+        return ptr.value, size.value
 
     def quantize(self, k, v, slots, layer=0, check=False, positions=None, seq_ids=None, stream=None, kernel="auto"):
         """k, v [n][n_kv_heads][head_dim]; unchecked by default, so a timed call is the launch

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """turbo3 records written by the auto quantize (the tensor-core kernel on large writes: the
 near-tie contract) against the exact tiled kernel, on the same random f16 K/V (8 KV heads,
-d 128, written in 16384-token chunks as bench_cuda.py does): per seed and side, how many
+d 128, written by bench_cuda.py's fill_cache): per seed and side, how many
 records differ and where (record index = slot * KV heads + head).
   python3 bench/cuda/session35/pool_diff.py --lib build-cuda/src/capi/libturboquant.so
 """
@@ -26,17 +26,12 @@ def cudart():
     sys.exit("pool_diff: no libcudart.so on the library path")
 
 
-def pool(lib, cache, kv):
+def pool_bytes(cache, kv):
     """The layer-0 pool of side kv (0 K, 1 V) copied to the host."""
-    fn = lib.tq_cuda_cache_pool
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
-                   ctypes.POINTER(ctypes.c_size_t)]
-    ptr, size = ctypes.c_void_p(), ctypes.c_size_t()
-    cache._ok(fn(cache.h, 0, kv, ctypes.byref(ptr), ctypes.byref(size)))
+    ptr, size = cache.pool(0, kv)
     torch.cuda.synchronize()
-    host = np.empty(size.value, dtype=np.uint8)
-    err = cudart().cudaMemcpy(ctypes.c_void_p(host.ctypes.data), ptr, ctypes.c_size_t(size.value), 2)  # to host
+    host = np.empty(size, dtype=np.uint8)
+    err = cudart().cudaMemcpy(ctypes.c_void_p(host.ctypes.data), ctypes.c_void_p(ptr), ctypes.c_size_t(size), 2)  # to host
     if err != 0:
         sys.exit(f"pool_diff: cudaMemcpy failed ({err})")
     return host
@@ -50,17 +45,15 @@ def main():
     ap.add_argument("--tokens", type=int, default=32768)
     args = ap.parse_args()
     lib = bc.load_lib(os.path.abspath(args.lib))
+    # One row whose block table is the identity: slot = token.
+    tables = torch.arange(args.tokens // bc.BLOCK, device="cuda", dtype=torch.int32).view(1, -1)
     for seed in range(args.seeds):
         pools = {}
         for kernel in ("auto", "tiled"):
             gen = torch.Generator(device="cuda").manual_seed(seed)
             cache = bc.Cache(lib, args.codec, args.codec, args.tokens)
-            for t0 in range(0, args.tokens, 16384):
-                n = min(16384, args.tokens - t0)
-                k = torch.randn(n, bc.N_KV, bc.D, device="cuda", generator=gen).half()
-                v = torch.randn(n, bc.N_KV, bc.D, device="cuda", generator=gen).half()
-                cache.quantize(k, v, torch.arange(t0, t0 + n, device="cuda", dtype=torch.int32), kernel=kernel)
-            pools[kernel] = [(pool(lib, cache, kv), cache.record_bytes(0, kv)) for kv in (0, 1)]
+            bc.fill_cache(cache, 1, args.tokens, tables, gen, kernel)
+            pools[kernel] = [(pool_bytes(cache, kv), cache.record_bytes(0, kv)) for kv in (0, 1)]
             cache.close()
         for kv in (0, 1):
             (a, rb), (b, _) = pools["auto"][kv], pools["tiled"][kv]

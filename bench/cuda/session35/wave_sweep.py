@@ -5,14 +5,14 @@ contexts in one process. One line per (codec, batch, context, splits).
   python3 bench/cuda/session35/wave_sweep.py --lib build/libturboquant.so --codecs f16,q8_0 --batches 1,8 --contexts 4096,65536
 """
 import argparse
-import math
 import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
-import bench_cuda as bc  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import split_sweep  # noqa: E402
+from split_sweep import bc  # noqa: E402
 
 
 def main():
@@ -26,28 +26,16 @@ def main():
     lib = bc.load_lib(os.path.abspath(args.lib))
     flush_buf = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     flush = lambda: bc.flush_l2(flush_buf)
-    scale = 1.0 / math.sqrt(bc.D)
     for codec in args.codecs.split(","):
         for batch in [int(b) for b in args.batches.split(",")]:
             for ctx in [int(c) for c in args.contexts.split(",")]:
-                gen = torch.Generator(device="cuda").manual_seed(5)
-                tables = torch.randperm(batch * (ctx // bc.BLOCK), device="cuda", generator=gen).to(torch.int32).view(batch, -1)
-                q = torch.randn(batch, bc.N_Q, bc.D, device="cuda", generator=gen).half()
-                out = torch.empty(batch, bc.N_Q, bc.D, device="cuda", dtype=torch.float32)
-                cache = bc.Cache(lib, codec, codec, batch * ctx)
-                bc.fill_cache(cache, batch, ctx, tables, gen)
-                lens = torch.full((batch,), ctx, dtype=torch.int32, device="cuda")
-                auto = cache.num_splits(batch, bc.N_Q, tables, ctx)
+                cache, auto, time_at = split_sweep.filled_decode(lib, codec, batch, ctx)
                 counts = [auto] + sorted({max(1, auto // int(k)) for k in args.divisors.split(",")} - {auto}, reverse=True)
-                times = []
-                for s in counts:
-                    ws = torch.empty(cache.workspace_bytes(batch, bc.N_Q, tables, ctx, s), dtype=torch.uint8, device="cuda")
-                    run = cache.decode_call(q, tables, lens, ctx, out, ws, scale=scale, num_splits=s)
-                    times.append(bc.time_ms(run, flush, warmup=5, reps=50)[0] * 1e3)
+                times = [time_at(s, flush)[0] * 1e3 for s in counts]
                 cells = " ".join(f"{s}:{t:.1f}({t / times[0]:.3f})" for s, t in zip(counts, times))
                 print(f"wave {codec} b{batch} ctx {ctx} auto {cells}", flush=True)
                 cache.close()
-                del tables, q, out, lens
+                del time_at
                 torch.cuda.empty_cache()
 
 
