@@ -6,7 +6,6 @@ records differ and where (record index = slot * KV heads + head).
   python3 bench/cuda/session35/pool_diff.py --lib build-cuda/src/capi/libturboquant.so
 """
 import argparse
-import ctypes
 import os
 import sys
 
@@ -15,26 +14,6 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
 import bench_cuda as bc  # noqa: E402
-
-
-def cudart():
-    for name in ("libcudart.so", "libcudart.so.13", "libcudart.so.12"):
-        try:
-            return ctypes.CDLL(name)
-        except OSError:
-            pass
-    sys.exit("pool_diff: no libcudart.so on the library path")
-
-
-def pool_bytes(cache, kv):
-    """The layer-0 pool of side kv (0 K, 1 V) copied to the host."""
-    ptr, size = cache.pool(0, kv)
-    torch.cuda.synchronize()
-    host = np.empty(size, dtype=np.uint8)
-    err = cudart().cudaMemcpy(ctypes.c_void_p(host.ctypes.data), ctypes.c_void_p(ptr), ctypes.c_size_t(size), 2)  # to host
-    if err != 0:
-        sys.exit(f"pool_diff: cudaMemcpy failed ({err})")
-    return host
 
 
 def main():
@@ -53,7 +32,8 @@ def main():
             gen = torch.Generator(device="cuda").manual_seed(seed)
             cache = bc.Cache(lib, args.codec, args.codec, args.tokens)
             bc.fill_cache(cache, 1, args.tokens, tables, gen, kernel)
-            pools[kernel] = [(pool_bytes(cache, kv), cache.record_bytes(0, kv)) for kv in (0, 1)]
+            torch.cuda.synchronize()
+            pools[kernel] = [(bc.pool_tensor(cache, 0, kv).cpu().numpy(), cache.record_bytes(0, kv)) for kv in (0, 1)]
             cache.close()
         for kv in (0, 1):
             (a, rb), (b, _) = pools["auto"][kv], pools["tiled"][kv]
