@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Session 36 device call 3 (calls 2 and the first bulk_ab.sh got no machine): f16 rows by
-# bulk copies (`bulk`) against main, as bulk_ab.sh (tests, then two alternating rounds of
-# the decode rows, three for f16 alone), then the full bench_cuda.py table of both builds
+# Session 36 device call 3 (calls 2 and the first bulk_ab.sh got no machine): f16 rows and
+# q8_0 / q4_0 runs by bulk copies (`bulk`) against main: tests, then three alternating rounds of
+# the decode rows (turbo3 the control: its kernel is unchanged), then the full bench_cuda.py table of both builds
 # (quantize rows checked record by record, decode caches written by the exact kernels; the
 # landed one goes to BENCHMARKS.md), then wave_sweep.py at batch 8 on main.
 DEVRUN_BUILDS="main bulk" . bench/cuda/devrun_setup.sh
 DL=${DL:-540}
 F='CudaWindow.*:CudaKernelChoice.*:EveryCodec/CudaAttention.*:CudaSingleLaunch.*:CudaAttentionShapes.*:CudaPresetSinks.*:CudaFrames.*'
 devrun_gtest test_bulk 150 /tmp/bulk/tests/cuda/test_cuda "$F"
-devrun_ab 3 4096,16384,65536,131072 f16,q8_0 main bulk
+timeout 120 compute-sanitizer --tool memcheck --error-exitcode 1 /tmp/bulk/tests/cuda/test_cuda \
+  --gtest_filter='EveryCodec/CudaAttention.*/f16:EveryCodec/CudaAttention.*/q8_0:EveryCodec/CudaAttention.*/q4_0h:CudaAttentionShapes.*:CudaWindow.ForcedSplitsAndOddBlocks' \
+  > $L/memcheck_bulk.log 2>&1; echo "memcheck bulk rc=$? ($(( $(date +%s) - start )) s)"
+grep -E "^\[  (PASSED|FAILED)|ERROR SUMMARY" $L/memcheck_bulk.log
+devrun_ab 3 4096,16384,65536,131072 f16,q8_0,q4_0h,turbo3 main bulk
 for label in main bulk; do
   left=$(devrun_left); [ $left -gt 60 ] || break
   timeout 90 python3 scripts/bench_cuda.py --lib /tmp/$label/src/capi/libturboquant.so --commit "${COMMIT:-unknown}" \
