@@ -31,6 +31,15 @@ devrun_gtest() {
   grep -E "^\[  (PASSED|FAILED)|FAILED  \]" "$L/$name.log" | head -8
 }
 
+# devrun_gtest under compute-sanitizer memcheck (fails on any error): rc, pass/fail and the
+# error summary. Usage: devrun_memcheck NAME SECONDS BINARY FILTER
+devrun_memcheck() {
+  local name=$1 secs=$2 bin=$3 filter=$4
+  timeout "$secs" compute-sanitizer --tool memcheck --error-exitcode 1 "$bin" --gtest_filter="$filter" > "$L/$name.log" 2>&1
+  echo "$name rc=$? ($(( $(date +%s) - start )) s)"
+  grep -E "^\[  (PASSED|FAILED)|ERROR SUMMARY" "$L/$name.log"
+}
+
 # Seconds left of the call's budget DL (set by the script) since `start`.
 devrun_left() { echo $(( DL - ($(date +%s) - start) )); }
 

@@ -8,10 +8,8 @@ DEVRUN_BUILDS="main bulk" . bench/cuda/devrun_setup.sh
 DL=${DL:-540}
 F='CudaWindow.*:CudaKernelChoice.*:EveryCodec/CudaAttention.*:CudaSingleLaunch.*:CudaAttentionShapes.*:CudaPresetSinks.*:CudaFrames.*'
 devrun_gtest test_bulk 150 /tmp/bulk/tests/cuda/test_cuda "$F"
-timeout 120 compute-sanitizer --tool memcheck --error-exitcode 1 /tmp/bulk/tests/cuda/test_cuda \
-  --gtest_filter='EveryCodec/CudaAttention.*/f16:EveryCodec/CudaAttention.*/q8_0:EveryCodec/CudaAttention.*/q4_0h:CudaAttentionShapes.*:CudaWindow.ForcedSplitsAndOddBlocks' \
-  > $L/memcheck_bulk.log 2>&1; echo "memcheck bulk rc=$? ($(( $(date +%s) - start )) s)"
-grep -E "^\[  (PASSED|FAILED)|ERROR SUMMARY" $L/memcheck_bulk.log
+devrun_memcheck memcheck_bulk 120 /tmp/bulk/tests/cuda/test_cuda \
+  'EveryCodec/CudaAttention.*/f16:EveryCodec/CudaAttention.*/q8_0:EveryCodec/CudaAttention.*/q4_0h:CudaAttentionShapes.*:CudaWindow.ForcedSplitsAndOddBlocks'
 devrun_ab 3 4096,16384,65536,131072 f16,q8_0,q4_0h,turbo3 main bulk
 for label in main bulk; do
   left=$(devrun_left); [ $left -gt 60 ] || break
