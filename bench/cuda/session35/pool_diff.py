@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
@@ -27,21 +26,17 @@ def main():
     # One row whose block table is the identity: slot = token.
     tables = torch.arange(args.tokens // bc.BLOCK, device="cuda", dtype=torch.int32).view(1, -1)
     for seed in range(args.seeds):
-        pools = {}
+        caches = {}
         for kernel in ("auto", "tiled"):
             gen = torch.Generator(device="cuda").manual_seed(seed)
-            cache = bc.Cache(lib, args.codec, args.codec, args.tokens)
-            bc.fill_cache(cache, 1, args.tokens, tables, gen, kernel)
-            torch.cuda.synchronize()
-            pools[kernel] = [(bc.pool_tensor(cache, 0, kv).cpu().numpy(), cache.record_bytes(0, kv)) for kv in (0, 1)]
-            cache.close()
-        for kv in (0, 1):
-            (a, rb), (b, _) = pools["auto"][kv], pools["tiled"][kv]
-            n = len(a) // rb
-            bad = np.nonzero((a[: n * rb].reshape(n, rb) != b[: n * rb].reshape(n, rb)).any(axis=1))[0]
+            caches[kernel] = bc.Cache(lib, args.codec, args.codec, args.tokens)
+            bc.fill_cache(caches[kernel], 1, args.tokens, tables, gen, kernel)
+        torch.cuda.synchronize()
+        for kv, (bad, n) in enumerate(bc.records_differing(caches["auto"], caches["tiled"])):
             print(f"seed {seed} {'K' if kv == 0 else 'V'}: {len(bad)} of {n} records differ"
                   + (f"; first: {bad[:16].tolist()}" if len(bad) else ""), flush=True)
-
+        for cache in caches.values():
+            cache.close()
 
 if __name__ == "__main__":
     main()
