@@ -2,20 +2,34 @@
 # Session 37 device call 1. Builds made here and carried (bench/cuda/pack_devrun.sh):
 # main = 088d10f's library (no CUDA source changed since fe55d10), reg3 = main +
 # bench/cuda/session36/reg3_levels.patch (tq_capi and test_cuda rebuilt; packed with
-# PACK_FILES="src/capi/libturboquant.so* tests/cuda/test_cuda").
-# 1. reg3's decode tests and memcheck (session 36's call5.sh filters);
-# 2. three alternating A/B rounds of the decode rows, main against reg3 (q8_0: control);
+# PACK_FILES="src/capi/libturboquant.so* tests/cuda/test_cuda"), qreg = main + the quantize
+# kernels' code search over register boundaries (codebook_device.cuh, widths <= 3 bits;
+# packed the same way).
+# 1. reg3's decode tests and memcheck (session 36's call5.sh filters); qreg's quantize
+#    tests (records byte-identical to the CPU's, the tensor-core near-tie contract);
+# 2. three alternating A/B rounds of the decode rows, main against reg3 (q8_0: control),
+#    and of the quantize rows at 64K and 262K vectors, main against qreg;
 # 3. the full bench_cuda.py table of reg3 (for BENCHMARKS.md if it lands);
 # 4. Nsight Compute of the quantize kernels short of their goals at 262K vectors (rht3 on
 #    the lane-block warp kernel, turbo3 on the tensor-core one), with per-instruction
 #    counts exported as SASS csv; then of both builds' split kernel at batch 8 / 64K.
-DEVRUN_BUILDS="main reg3" . bench/cuda/devrun_setup.sh
+DEVRUN_BUILDS="main reg3 qreg" . bench/cuda/devrun_setup.sh
 DL=${DL:-480}
 F='CudaWindow.*:CudaKernelChoice.*:EveryCodec/CudaAttention.*:CudaSingleLaunch.*:CudaAttentionShapes.*:Presets/CudaPresetAttention.*:CudaFrames.*:CudaPresetSinks.*'
+devrun_gtest test_qreg 60 /tmp/qreg/tests/cuda/test_cuda '*CudaQuantize*:*CudaRange*:DenseMmaFragments.*'
 devrun_gtest test_reg3 100 /tmp/reg3/tests/cuda/test_cuda "$F"
-devrun_memcheck memcheck_reg3 60 /tmp/reg3/tests/cuda/test_cuda \
+for round in 1 2 3; do
+  for label in main qreg; do
+    [ "$(devrun_left)" -gt 40 ] || break 2
+    timeout 60 python3 scripts/bench_cuda.py --lib /tmp/$label/src/capi/libturboquant.so --only quantize \
+      --sizes 65536,262144 --json $L/q_${label}_$round.json --markdown $L/q_${label}_$round.md > $L/q_${label}_$round.log 2>&1
+    echo "quantize round $round $label rc=$? ($(( $(date +%s) - start )) s)"
+  done
+done
+python3 bench/cuda/session37/quantize_ab.py $L main qreg | tee $L/quantize_ab.md
+devrun_ab 3 4096,65536 turbo3,rht3,q8_0 main reg3
+[ "$(devrun_left)" -gt 70 ] && devrun_memcheck memcheck_reg3 60 /tmp/reg3/tests/cuda/test_cuda \
   'EveryCodec/CudaAttention.*/turbo3:EveryCodec/CudaAttention.*/rht3:CudaAttentionShapes.*'
-devrun_ab 3 4096,16384,65536,131072 turbo3,rht3,q8_0 main reg3
 left=$(devrun_left)
 if [ "$left" -gt 60 ]; then
   timeout $(( left - 30 )) python3 scripts/bench_cuda.py --lib /tmp/reg3/src/capi/libturboquant.so \
