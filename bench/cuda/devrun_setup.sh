@@ -84,3 +84,21 @@ devrun_ab() {
   done
   python3 bench/cuda/ab_table.py $L "$@" | tee $L/ab_table.md
 }
+
+# ROUNDS alternating quantize rounds of bench_cuda.py (--only quantize --sizes SIZES) over
+# the builds LABEL... (each within the budget left, logged to $L/q_LABEL_ROUND.*), then
+# their A/B table (bench/cuda/session37/quantize_ab.py, first label the baseline) printed
+# and saved as $L/quantize_ab.md. Usage: devrun_quantize_ab ROUNDS SIZES LABEL...
+devrun_quantize_ab() {
+  local rounds=$1 sizes=$2 round label
+  shift 2
+  for round in $(seq "$rounds"); do
+    for label in "$@"; do
+      [ "$(devrun_left)" -gt 15 ] || break 2
+      timeout 60 python3 scripts/bench_cuda.py --lib /tmp/$label/src/capi/libturboquant.so --only quantize \
+        --sizes "$sizes" --json $L/q_${label}_$round.json --markdown $L/q_${label}_$round.md > $L/q_${label}_$round.log 2>&1
+      echo "quantize round $round $label rc=$? ($(( $(date +%s) - start )) s)"
+    done
+  done
+  python3 bench/cuda/session37/quantize_ab.py $L "$@" | tee $L/quantize_ab.md
+}

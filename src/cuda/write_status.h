@@ -5,11 +5,7 @@
 // No CUDA types, so host C++ and device code share it.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define TQ_HOST_DEVICE __host__ __device__
-#else
-#define TQ_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 namespace tq::cuda::detail {
 

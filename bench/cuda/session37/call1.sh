@@ -5,6 +5,8 @@
 # PACK_FILES="src/capi/libturboquant.so* tests/cuda/test_cuda"), qreg = main + the quantize
 # kernels' code search over register boundaries (codebook_device.cuh, widths <= 3 bits;
 # packed the same way).
+# (The quantize A/B ran as an inline loop of this same body; devrun_quantize_ab is that loop,
+# factored out after the call.)
 # 1. reg3's decode tests and memcheck (session 36's call5.sh filters); qreg's quantize
 #    tests (records byte-identical to the CPU's, the tensor-core near-tie contract);
 # 2. three alternating A/B rounds of the decode rows, main against reg3 (q8_0: control),
@@ -18,15 +20,7 @@ DL=${DL:-480}
 F='CudaWindow.*:CudaKernelChoice.*:EveryCodec/CudaAttention.*:CudaSingleLaunch.*:CudaAttentionShapes.*:Presets/CudaPresetAttention.*:CudaFrames.*:CudaPresetSinks.*'
 devrun_gtest test_qreg 60 /tmp/qreg/tests/cuda/test_cuda '*CudaQuantize*:*CudaRange*:DenseMmaFragments.*'
 devrun_gtest test_reg3 100 /tmp/reg3/tests/cuda/test_cuda "$F"
-for round in 1 2 3; do
-  for label in main qreg; do
-    [ "$(devrun_left)" -gt 40 ] || break 2
-    timeout 60 python3 scripts/bench_cuda.py --lib /tmp/$label/src/capi/libturboquant.so --only quantize \
-      --sizes 65536,262144 --json $L/q_${label}_$round.json --markdown $L/q_${label}_$round.md > $L/q_${label}_$round.log 2>&1
-    echo "quantize round $round $label rc=$? ($(( $(date +%s) - start )) s)"
-  done
-done
-python3 bench/cuda/session37/quantize_ab.py $L main qreg | tee $L/quantize_ab.md
+devrun_quantize_ab 3 65536,262144 main qreg
 devrun_ab 3 4096,65536 turbo3,rht3,q8_0 main reg3
 [ "$(devrun_left)" -gt 70 ] && devrun_memcheck memcheck_reg3 60 /tmp/reg3/tests/cuda/test_cuda \
   'EveryCodec/CudaAttention.*/turbo3:EveryCodec/CudaAttention.*/rht3:CudaAttentionShapes.*'
