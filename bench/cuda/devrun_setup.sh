@@ -87,7 +87,7 @@ devrun_ab() {
 
 # ROUNDS alternating quantize rounds of bench_cuda.py (--only quantize --sizes SIZES) over
 # the builds LABEL... (each within the budget left, logged to $L/q_LABEL_ROUND.*), then
-# their A/B table (bench/cuda/session37/quantize_ab.py, first label the baseline) printed
+# their A/B table (bench/cuda/quantize_ab.py, first label the baseline) printed
 # and saved as $L/quantize_ab.md. Usage: devrun_quantize_ab ROUNDS SIZES LABEL...
 devrun_quantize_ab() {
   local rounds=$1 sizes=$2 round label
@@ -100,5 +100,5 @@ devrun_quantize_ab() {
       echo "quantize round $round $label rc=$? ($(( $(date +%s) - start )) s)"
     done
   done
-  python3 bench/cuda/session37/quantize_ab.py $L "$@" | tee $L/quantize_ab.md
+  python3 bench/cuda/quantize_ab.py $L "$@" | tee $L/quantize_ab.md
 }

@@ -27,13 +27,9 @@ void expect_same_codes(int dim) {
   std::mt19937 rng(1234 + dim * 4 + kBits);
   std::normal_distribution<float> coord(0.f, 1.f / std::sqrt(static_cast<float>(dim)));
   for (int i = 0; i < 100000; ++i) ts.push_back(coord(rng));
-  int checked = 0;
-  for (float t : ts) {
+  for (float t : ts)
     ASSERT_EQ(static_cast<int>(bucketize_regs<kBits>(t, r)), cb.index_of(t))
         << "t = " << t << ", d = " << dim << ", " << kBits << " bits";
-    ++checked;
-  }
-  EXPECT_GT(checked, 100000);
 }
 
 TEST(RegisterSearch, MatchesCodebookIndexOf) {

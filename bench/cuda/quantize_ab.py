@@ -3,7 +3,7 @@
 per (vectors, codec) each label's mean time over its rounds and its mean fraction of the
 same run's copy bandwidth, then each label's mean time over the first label's (< 1: faster),
 and whether every row's records passed the exact-kernel check.
-  python3 bench/cuda/session37/quantize_ab.py DIR LABEL [LABEL ...]"""
+  python3 bench/cuda/quantize_ab.py DIR LABEL [LABEL ...]"""
 import glob
 import json
 import os
