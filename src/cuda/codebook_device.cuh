@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "device_desc.h"
-#include "register_search.h"
 
 namespace tq::cuda::detail {
 
@@ -40,28 +39,6 @@ __device__ inline int bucketize(float t, const float* bounds) {
   for (int step = 1 << (kBits - 1); step > 0; step >>= 1) idx += t >= bounds[idx + step - 1] ? step : 0;
   return idx;
 }
-
-// The search for a compile-time width kBits >= 1: boundaries in registers up to 3 bits
-// (register_search.h; at 4 bits the select tree costs more than the loads), else the
-// shared-memory search. Equal widths mean one codebook (both halves come from
-// lloyd_max_codebook(sphere, dim, bits)), so the registers hold the half that has codes.
-template <int kBits>
-struct UniformSearch {
-  static constexpr bool kRegs = kBits <= 3;
-  RegBounds<kRegs ? kBits : 1> r;
-  __device__ UniformSearch(const SharedCodebooks& cb, int n_hi) {
-    if constexpr (kRegs) {
-#pragma unroll
-      for (int i = 0; i < (1 << kBits) - 1; ++i) r.b[i] = cb.bounds[n_hi > 0 ? 0 : 1][i];
-    }
-  }
-  __device__ __forceinline__ int operator()(float t, const float* bounds) const {
-    if constexpr (kRegs)
-      return static_cast<int>(bucketize_regs<kBits>(t, r));
-    else
-      return bucketize<kBits>(t, bounds);
-  }
-};
 
 // The width every code of an mse record has (1-4), or 0 where the two coordinate groups'
 // widths differ (fractional widths): the kernels that unroll per width dispatch on it.

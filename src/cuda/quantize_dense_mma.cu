@@ -201,7 +201,6 @@ __device__ inline void encode_tile(const QuantizeArgs& a, const CodecDesc& c, co
   // the row's accumulators, and y / ‖y‖ is an accumulator over their norm. Rows to skip are
   // encoded too (their lanes take part in the quad's shuffles) but never written.
   uint32_t clamped_rows = 0;
-  const UniformSearch<kBits ? kBits : 1> search(cb, c.n_hi);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int row = g + 8 * h;
@@ -227,7 +226,7 @@ __device__ inline void encode_tile(const QuantizeArgs& a, const CodecDesc& c, co
         const float v = __fmul_rn(acc[nt][2 * h + e], inv);
         int idx;
         if constexpr (kBits > 0)
-          idx = search(v, bounds);
+          idx = bucketize<kBits>(v, bounds);
         else
           idx = bucketize(v, bounds, bits);
         if constexpr (kCorrected) {

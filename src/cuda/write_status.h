@@ -5,7 +5,11 @@
 // No CUDA types, so host C++ and device code share it.
 #include <cstdint>
 
-#include "host_device.h"
+#if defined(__CUDACC__)
+#define TQ_HOST_DEVICE __host__ __device__
+#else
+#define TQ_HOST_DEVICE
+#endif
 
 namespace tq::cuda::detail {
 
